@@ -1,0 +1,135 @@
+"""The node application factory.
+
+``create_app(config)`` does no I/O: resources are opened by one ``cleanup_ctx`` each
+when the app starts (database, outbound HTTP client), so tests build the real app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+import web_templates
+from node import typedefs as T
+from node import web as W
+from node.metrics import NodeMetrics
+from node.ratelimit import RateLimiter
+from service import db
+from service.settings import Config
+
+log = logging.getLogger("wb.node")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+TEMPLATES = Path(web_templates.__file__).parent
+MAX_BODY = 8 * 1024 * 1024
+
+
+def load_csrf_secret(config: Config) -> bytes:
+    """SESSION_SECRET if set, else a random secret kept 0600 in the data directory."""
+    if config["SESSION_SECRET"]:
+        return config["SESSION_SECRET"].encode()
+    data_dir = config.path("WB_DATA_DIR")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "session_secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    value = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
+    return value
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[T.config_key]
+    url = await db.resolve_url(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"))
+    await db.migrate_url(url, "node", MIGRATIONS)
+    pool = await db.create_pool(url, max_size=config.get_int("WB_DB_POOL_MAX"))
+    app[T.pool_key] = pool
+    yield
+    await pool.close()
+
+
+async def client_ctx(app: web.Application) -> AsyncIterator[None]:
+    timeout = aiohttp.ClientTimeout(total=60, connect=10)
+    async with aiohttp.ClientSession(timeout=timeout,
+                                     headers={"User-Agent": "WhiteBalloon-node"}) as session:
+        app[T.client_key] = session
+        yield
+
+
+def template_context(request: web.Request) -> dict[str, object]:
+    config = request.app[T.config_key]
+    return {
+        "viewer": W.viewer_of(request),
+        "csrf_token": request.get(T.CSRF_TOKEN, ""),
+        "site_name": config["SITE_NAME"],
+        "site_url": config.site_url,
+        "request_path": request.path,
+    }
+
+
+async def _context_processor(request: web.Request) -> dict[str, object]:
+    return template_context(request)
+
+
+def create_app(config: Config | None = None) -> web.Application:
+    config = config or Config()
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[W.headers_middleware, W.error_middleware, W.session_middleware,
+                     W.csrf_middleware],
+    )
+    app[T.config_key] = config
+    app[T.csrf_secret_key] = load_csrf_secret(config)
+    app[T.rate_limiter_key] = RateLimiter(config.get_int("WB_LOGIN_RATE_PER_MINUTE"), 60.0)
+    app[T.metrics_key] = NodeMetrics()
+    app[T.extras_key] = {}
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "xml", "svg"]),
+        context_processors=[_context_processor],
+    )
+    env.filters["when"] = _format_when
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(client_ctx)
+
+    from node import health
+    health.setup(app)
+    for feature in _features():
+        feature.setup(app)
+    app.router.add_static("/static", TEMPLATES / "static", name="static")
+    return app
+
+
+def _features() -> list:
+    """Feature modules, each with ``setup(app)`` that adds its routes and state."""
+    import importlib
+
+    names = ["node.auth.handlers", "node.requests.handlers", "node.profiles.handlers",
+             "node.sync.handlers", "node.admin.handlers", "node.copilot.handlers"]
+    found = []
+    for name in names:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name not in (name, name.rsplit(".", 1)[0]):
+                raise
+    return found
+
+
+def _format_when(value: object) -> str:
+    import datetime as dt
+
+    if not isinstance(value, dt.datetime):
+        return "" if value is None else str(value)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

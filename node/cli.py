@@ -1,0 +1,106 @@
+"""Node commands: serve, init-db, and the feature command groups."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import click
+
+from service import db
+from service.logs import setup_logging
+from service.settings import Config
+
+R = TypeVar("R")
+
+FEATURE_CLIS = ("node.auth.cli", "node.requests.cli", "node.profiles.cli", "node.sync.cli",
+                "node.copilot.cli")
+
+
+def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
+                  config: Config | None = None) -> R:
+    """Open the node database (migrating it), run ``fn(pool, config)``, close everything."""
+    config = config or Config()
+
+    async def main() -> R:
+        from node.app import MIGRATIONS
+
+        try:
+            url = await db.resolve_url(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"))
+            await db.migrate_url(url, "node", MIGRATIONS)
+            pool = await db.create_pool(url, max_size=4)
+        except db.DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise click.ClickException(f"cannot reach the node database: {exc}") from None
+        try:
+            return await fn(pool, config)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+@click.command("serve")
+@click.option("--host", envvar="WB_HOST", default=None, help="Address to bind (WB_HOST).")
+@click.option("--port", envvar="WB_PORT", type=int, default=None, help="Port (WB_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the community node web server."""
+    from aiohttp import web
+
+    from node import typedefs as T
+    from node.app import create_app
+
+    config = Config()
+    setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
+    host = host or config["WB_HOST"]
+    port = port or config.get_int("WB_PORT")
+    app = create_app(config)
+
+    async def announce(app: web.Application) -> None:
+        members = await app[T.pool_key].fetchval(
+            "SELECT count(*) FROM users WHERE origin IS NULL")
+        click.echo(f"WhiteBalloon node running at http://{host}:{port}/ "
+                   f"(SITE_URL {config.site_url})")
+        if members == 0:
+            click.echo("This is a new node: the first person to register becomes its admin.")
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the node database (idempotent)."""
+    config = Config()
+
+    async def main() -> list[str]:
+        from node.app import MIGRATIONS
+
+        url = await db.resolve_url(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"))
+        try:
+            return await db.migrate_url(url, "node", MIGRATIONS)
+        except db.DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    applied = asyncio.run(main())
+    if applied:
+        click.echo("applied: " + ", ".join(applied))
+    else:
+        click.echo("database is up to date")
+
+
+def register(root: click.Group) -> None:
+    root.add_command(serve)
+    root.add_command(init_db)
+    for name in FEATURE_CLIS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name in (name, name.rsplit(".", 1)[0]):
+                continue
+            raise
+        module.register(root)

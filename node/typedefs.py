@@ -1,0 +1,47 @@
+"""Typed application state: every key hung on the node app, declared in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from service.settings import Config
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: resolved from the session cookie by the session middleware."""
+
+    user_id: str
+    username: str
+    display_name: str
+    is_admin: bool
+    status: str  # "pending" (half-authenticated) or "active"
+    session_hash: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def role(self) -> str:
+        if not self.active:
+            return "pending"
+        return "admin" if self.is_admin else "member"
+
+
+config_key = web.AppKey("config", Config)
+pool_key = web.AppKey("pool", asyncpg.Pool)
+client_key = web.AppKey("client", aiohttp.ClientSession)
+csrf_secret_key = web.AppKey("csrf_secret", bytes)
+rate_limiter_key = web.AppKey("rate_limiter", Any)
+metrics_key = web.AppKey("metrics", Any)
+extras_key = web.AppKey("extras", dict)  # feature modules may park their own state here
+
+# Per-request keys (request[...]): plain strings, documented here.
+VIEWER = "wb_viewer"  # Viewer | None
+CSRF_TOKEN = "wb_csrf_token"  # noqa: S105 (a dict key, not a secret)

@@ -1,0 +1,234 @@
+"""Request plumbing shared by every node feature: errors, sessions, CSRF, headers.
+
+Handlers stay thin: they call ``viewer_of`` / ``require_active`` for access, raise
+``AppError`` for anything the client got wrong, and use ``respond`` to answer HTML or
+JSON from the same code path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from node import typedefs as T
+from node.errors import AppError, forbidden
+
+log = logging.getLogger("wb.node.web")
+
+SESSION_COOKIE = "wb_session_id"
+ANON_CSRF_COOKIE = "wb_csrf"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def csrf_exempt(handler: Handler) -> Handler:
+    """Mark a handler that authenticates by bearer token, never by cookie."""
+    handler.wb_csrf_exempt = True  # type: ignore[attr-defined]
+    return handler
+
+
+def wants_json(request: web.Request) -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def client_ip(request: web.Request) -> str:
+    if request.app[T.config_key].get_bool("WB_TRUST_PROXY"):
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.remote or ""
+
+
+def viewer_of(request: web.Request) -> T.Viewer | None:
+    return request.get(T.VIEWER)
+
+
+def require_viewer(request: web.Request) -> T.Viewer:
+    viewer = viewer_of(request)
+    if viewer is None:
+        if wants_json(request):
+            raise AppError(401, "login_required", "Sign in first.")
+        raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
+    return viewer
+
+
+def require_active(request: web.Request) -> T.Viewer:
+    viewer = require_viewer(request)
+    if not viewer.active:
+        raise forbidden("session_not_approved",
+                        "This device is waiting for approval; ask your other device or an admin.")
+    return viewer
+
+
+def require_admin(request: web.Request) -> T.Viewer:
+    viewer = require_active(request)
+    if not viewer.is_admin:
+        raise forbidden("admin_only", "Only an admin may do that.")
+    return viewer
+
+
+def _csrf_for(secret: bytes, base: str) -> str:
+    return hmac.new(secret, f"csrf:{base}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def session_hash(cookie_value: str) -> str:
+    return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, value: str,
+                       max_age: int) -> None:
+    config = request.app[T.config_key]
+    response.set_cookie(SESSION_COOKIE, value, max_age=max_age, httponly=True,
+                        samesite="Lax", secure=config.https, path="/")
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+async def respond(request: web.Request, template: str, context: dict[str, Any],
+                  *, json_body: Any = None, status: int = 200) -> web.StreamResponse:
+    """Answer with a rendered page, or with JSON when the client asked for it."""
+    if json_body is not None and wants_json(request):
+        return web.json_response(json_body, status=status, dumps=json_dumps)
+    return aiohttp_jinja2.render_template(template, request, context, status=status)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=json_default, ensure_ascii=False)
+
+
+def redirect(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+# --------------------------------------------------------------------------- middlewares
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AppError as exc:
+        return await _error_response(request, exc.status, exc.code, exc.message, exc.fields)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
+        return await _error_response(request, exc.status, code, exc.reason, {})
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return await _error_response(request, 500, "internal_error",
+                                     "Something went wrong on our side. It was logged.", {})
+
+
+async def _error_response(request: web.Request, status: int, code: str, message: str,
+                          fields: dict[str, str]) -> web.StreamResponse:
+    if wants_json(request):
+        body: dict[str, Any] = {"error": {"code": code, "message": message}}
+        if fields:
+            body["error"]["fields"] = fields
+        return web.json_response(body, status=status)
+    try:
+        return aiohttp_jinja2.render_template(
+            "node/error.html", request,
+            {"status": status, "code": code, "message": message, "fields": fields},
+            status=status)
+    except Exception:
+        log.exception("error page failed to render")
+        return web.Response(status=status, text=f"{status} {code}: {message}\n")
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the session cookie to a Viewer (or None) and touch last-seen."""
+    request[T.VIEWER] = None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and len(cookie) <= 128:
+        pool = request.app[T.pool_key]
+        row = await pool.fetchrow(
+            """UPDATE sessions s SET last_seen_at = now()
+                 FROM users u
+                WHERE s.id_hash = $1 AND u.id = s.user_id AND s.revoked_at IS NULL
+                  AND s.expires_at > now() AND NOT u.disabled AND u.origin IS NULL
+            RETURNING s.id_hash, s.status, u.id, u.username, u.display_name, u.is_admin""",
+            session_hash(cookie))
+        if row is not None:
+            request[T.VIEWER] = T.Viewer(
+                user_id=row["id"], username=row["username"],
+                display_name=row["display_name"] or row["username"],
+                is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"])
+    return await handler(request)
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every state-changing request that relies on cookies must carry the CSRF token."""
+    secret = request.app[T.csrf_secret_key]
+    viewer = viewer_of(request)
+    anon_cookie = request.cookies.get(ANON_CSRF_COOKIE)
+    new_anon: str | None = None
+    if viewer is not None:
+        base = viewer.session_hash
+    elif anon_cookie and 16 <= len(anon_cookie) <= 64:
+        base = anon_cookie
+    else:
+        new_anon = secrets.token_urlsafe(24)
+        base = new_anon
+    expected = _csrf_for(secret, base)
+    request[T.CSRF_TOKEN] = expected
+
+    if request.method in UNSAFE_METHODS:
+        route_handler = getattr(request.match_info, "handler", None)
+        exempt = getattr(route_handler, "wb_csrf_exempt", False)
+        if not exempt:
+            sent = request.headers.get("X-CSRF-Token", "")
+            if not sent and request.content_type in ("application/x-www-form-urlencoded",
+                                                      "multipart/form-data"):
+                form = await request.post()
+                value = form.get("csrf_token", "")
+                sent = value if isinstance(value, str) else ""
+            if new_anon is not None or not hmac.compare_digest(sent, expected):
+                raise AppError(403, "csrf_failed",
+                               "The form expired or did not come from this site. "
+                               "Reload the page and try again.")
+
+    response = await handler(request)
+    if new_anon is not None:
+        response.set_cookie(ANON_CSRF_COOKIE, new_anon, httponly=True, samesite="Lax",
+                            secure=request.app[T.config_key].https, path="/")
+    return response
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "same-origin")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                 "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+    if request.get(T.VIEWER) is not None:
+        h.setdefault("Cache-Control", "private, no-store")
+    return response

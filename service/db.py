@@ -1,0 +1,134 @@
+"""PostgreSQL plumbing shared by node and hub: embedded server, pools, migrations.
+
+With no database URL configured, a private PostgreSQL from the ``pgserver`` wheel is
+started under the data directory and reached over its Unix socket. Migrations are
+forward-only numbered ``.sql`` files per component, applied under an advisory lock and
+recorded in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger("wb.db")
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class DatabaseError(Exception):
+    """A database problem an operator must fix; the message says how."""
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under ``data_dir/pgdata``; return its URL.
+
+    The server keeps running for other handles; it stops when the last process using it
+    exits (pgserver's ``stop`` cleanup mode).
+    """
+    import pgserver  # imported lazily: it starts nothing on import, but is heavy
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    return server.get_uri()
+
+
+async def resolve_url(url: str, data_dir: Path) -> str:
+    """Return ``url`` or, when it is empty, the URL of the embedded server."""
+    if url:
+        return url
+    return await asyncio.to_thread(start_embedded, data_dir)
+
+
+async def create_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size,
+                                     command_timeout=60)
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path) -> list[Migration]:
+    found: list[Migration] = []
+    for path in sorted(directory.iterdir()):
+        m = MIGRATION_NAME.match(path.name)
+        if not m:
+            continue
+        found.append(Migration(int(m.group(1)), m.group(2), path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise DatabaseError(f"duplicate migration numbers in {directory}")
+    return found
+
+
+def _lock_key(component: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"wb-migrate-{component}".encode()).digest()[:4], "big")
+
+
+async def migrate(conn: asyncpg.Connection, component: str, directory: Path) -> list[str]:
+    """Apply pending migrations of ``component``; return the names applied.
+
+    Runs under a session advisory lock so concurrent starters apply each file once.
+    Refuses a database that has migrations this code does not know (it is newer).
+    """
+    migrations = load_migrations(directory)
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _lock_key(component))
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   component text NOT NULL,
+                   version integer NOT NULL,
+                   name text NOT NULL,
+                   checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (component, version))"""
+        )
+        rows = await conn.fetch(
+            "SELECT version, name FROM schema_migrations WHERE component = $1", component)
+        done = {r["version"]: r["name"] for r in rows}
+        known = {m.version for m in migrations}
+        unknown = sorted(v for v in done if v not in known)
+        if unknown:
+            raise DatabaseError(
+                f"the {component} database has migration(s) {unknown} that this version of "
+                f"WhiteBalloon does not know: the database is newer than the code. Upgrade "
+                f"the code (or restore a matching backup); nothing was changed.")
+        for m in migrations:
+            if m.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (component, version, name, checksum) "
+                    "VALUES ($1, $2, $3, $4)", component, m.version, m.name, m.checksum)
+            applied_now.append(f"{m.version:04d}_{m.name}")
+            log.info("migration applied", extra={"component": component,
+                                                 "migration": f"{m.version:04d}_{m.name}"})
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(component))
+    return applied_now
+
+
+async def migrate_url(url: str, component: str, directory: Path) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate(conn, component, directory)
+    finally:
+        await conn.close()

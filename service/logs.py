@@ -1,0 +1,67 @@
+"""Structured logging that never carries secrets.
+
+Log calls pass facts as ``extra=`` fields. A filter drops any field whose name says it
+is secret (token, code, password, secret, key material) before a handler sees it, so a
+careless ``extra={"token": ...}`` cannot leak.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+SECRET_FIELD_WORDS = ("token", "code", "password", "secret", "seed", "private", "cookie",
+                      "session_id")
+_STD_ATTRS = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class ScrubSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in list(vars(record)):
+            if name in _STD_ATTRS:
+                continue
+            if any(word in name.lower() for word in SECRET_FIELD_WORDS):
+                setattr(record, name, "[redacted]")
+        return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in vars(record).items() if k not in _STD_ATTRS}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        out.update(_fields(record))
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        base = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: " \
+               f"{record.getMessage()}"
+        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        text = f"{base} {extra}".rstrip()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ScrubSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,133 @@
+"""Settings as data: one table of name, default and meaning.
+
+Every setting is read from the environment, then from an optional ``.env`` file in
+the working directory (environment wins). ``docs/settings.md`` and ``.env.example``
+are checked against this table by a test, so a setting cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    component: str = "node"  # node | hub | both
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SITE_URL", "http://127.0.0.1:8080",
+            "Public base URL of the node; used in share links, bundles (Instance) and to "
+            "decide whether cookies are Secure (https)."),
+    Setting("SITE_NAME", "WhiteBalloon", "Community name shown in page titles."),
+    Setting("SESSION_SECRET", "",
+            "Secret used to derive CSRF tokens. Empty: a random one is generated and kept "
+            "in WB_DATA_DIR/session_secret (0600).", secret=True),
+    Setting("WB_DATA_DIR", "./var/node",
+            "Directory for the embedded PostgreSQL, keys, uploads and bundles.", "both"),
+    Setting("WB_DATABASE_URL", "",
+            "PostgreSQL URL of the node. Empty: start the embedded server from pgserver "
+            "under WB_DATA_DIR/pgdata.", secret=True),
+    Setting("WB_HOST", "127.0.0.1", "Address `wb serve` binds to.", "both"),
+    Setting("WB_PORT", "8080", "Port `wb serve` listens on."),
+    Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
+    Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
+            "both"),
+    Setting("WB_DB_POOL_MAX", "10", "Maximum connections in the database pool.", "both"),
+    Setting("WB_SESSION_DAYS", "30", "Lifetime of a fully authenticated session, in days."),
+    Setting("WB_AUTH_REQUEST_MINUTES", "15",
+            "Lifetime of a login verification request (and its half-authenticated session)."),
+    Setting("WB_CODE_MAX_ATTEMPTS", "5",
+            "Wrong verification codes allowed per login request before it is locked."),
+    Setting("WB_LOGIN_RATE_PER_MINUTE", "10",
+            "Login and code-entry attempts allowed per client address per minute."),
+    Setting("WB_MAX_UPLOAD_BYTES", "2097152", "Largest accepted upload (invite photo, avatar)."),
+    Setting("WB_TRUST_PROXY", "false",
+            "Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy.", "both"),
+    Setting("WB_HUB_DATA_DIR", "./var/hub",
+            "Hub directory for the embedded PostgreSQL and the hub key.", "hub"),
+    Setting("WB_HUB_DATABASE_URL", "",
+            "PostgreSQL URL of the hub. Empty: embedded server under WB_HUB_DATA_DIR/pgdata.",
+            "hub", secret=True),
+    Setting("WB_HUB_PORT", "8090", "Port `wb hub serve` listens on.", "hub"),
+    Setting("WB_HUB_URL", "http://127.0.0.1:8090", "Public base URL of the hub.", "hub"),
+    Setting("ENABLE_COPILOT", "false",
+            "Allow the copilot to be switched on by an admin (off unless set)."),
+)
+
+BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a minimal ``.env`` file: ``NAME=value`` lines, ``#`` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+class Config:
+    """Resolved settings: explicit overrides, then environment, then ``.env``, then defaults."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None,
+                 *, environ: Mapping[str, str] | None = None, dotenv: Path | None = None):
+        env = os.environ if environ is None else environ
+        file_values = read_dotenv(dotenv if dotenv is not None else Path(".env"))
+        self._values: dict[str, str] = {}
+        for s in SETTINGS:
+            value = s.default
+            if s.name in file_values:
+                value = file_values[s.name]
+            if s.name in env:
+                value = env[s.name]
+            self._values[s.name] = value
+        for name, value in (overrides or {}).items():
+            if name not in BY_NAME:
+                raise KeyError(f"unknown setting {name}")
+            self._values[name] = str(value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def get_int(self, name: str) -> int:
+        try:
+            return int(self._values[name])
+        except ValueError as exc:
+            raise ValueError(f"setting {name} must be an integer, got "
+                             f"{self._values[name]!r}") from exc
+
+    def get_bool(self, name: str) -> bool:
+        return self._values[name].strip().lower() in TRUE_WORDS
+
+    def path(self, name: str) -> Path:
+        return Path(self._values[name]).expanduser().resolve()
+
+    def public(self) -> dict[str, str]:
+        """Values safe to print: secrets are masked."""
+        return {n: ("***" if BY_NAME[n].secret and v else v) for n, v in self._values.items()}
+
+    @property
+    def site_url(self) -> str:
+        return self._values["SITE_URL"].rstrip("/")
+
+    @property
+    def https(self) -> bool:
+        return self.site_url.startswith("https://")

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real PostgreSQL, per-test databases, the real node app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from service.settings import Config
+from tests.pg import TestServer
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[TestServer]:
+    server = TestServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+async def node_db_url(pg: TestServer) -> AsyncIterator[str]:
+    from node.app import MIGRATIONS
+
+    template = await pg.template("node", MIGRATIONS)
+    url = await pg.new_database(template)
+    yield url
+    await pg.drop(url)
+
+
+def make_node_config(db_url: str, data_dir: Path, **overrides: str) -> Config:
+    values = {
+        "WB_DATABASE_URL": db_url,
+        "WB_DATA_DIR": str(data_dir),
+        "SESSION_SECRET": "test-secret-not-for-production",
+        "SITE_URL": "http://node.test",
+        "WB_DB_POOL_MAX": "5",
+    }
+    values.update(overrides)
+    return Config(values, environ={}, dotenv=data_dir / "no.env")
+
+
+@pytest.fixture
+def node_config(node_db_url: str, tmp_path: Path) -> Config:
+    return make_node_config(node_db_url, tmp_path / "node")
+
+
+@pytest.fixture
+async def node_client(aiohttp_client, node_config: Config):
+    from node.app import create_app
+
+    return await aiohttp_client(create_app(node_config))
