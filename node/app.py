@@ -67,21 +67,6 @@ async def client_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def template_context(request: web.Request) -> dict[str, object]:
-    config = request.app[T.config_key]
-    return {
-        "viewer": W.viewer_of(request),
-        "csrf_token": request.get(T.CSRF_TOKEN, ""),
-        "site_name": config["SITE_NAME"],
-        "site_url": config.site_url,
-        "request_path": request.path,
-    }
-
-
-async def _context_processor(request: web.Request) -> dict[str, object]:
-    return template_context(request)
-
-
 def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(
@@ -97,14 +82,14 @@ def create_app(config: Config | None = None) -> web.Application:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml", "svg"]),
-        context_processors=[_context_processor],
     )
     env.filters["when"] = _format_when
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(client_ctx)
 
-    from node import health
+    from node import csrf_api, health
     health.setup(app)
+    csrf_api.setup(app)
     for feature in _features():
         feature.setup(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")

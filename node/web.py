@@ -97,12 +97,32 @@ def clear_session_cookie(response: web.StreamResponse) -> None:
     response.del_cookie(SESSION_COOKIE, path="/")
 
 
+def template_context(request: web.Request) -> dict[str, Any]:
+    """What every page needs: the viewer, the CSRF token, the site's name and URL."""
+    config = request.app[T.config_key]
+    return {
+        "viewer": viewer_of(request),
+        "csrf_token": request.get(T.CSRF_TOKEN, ""),
+        "site_name": config["SITE_NAME"],
+        "site_url": config.site_url,
+        "request_path": request.path,
+    }
+
+
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
+           *, status: int = 200) -> web.Response:
+    """Render a page with the common context merged in."""
+    full = template_context(request)
+    full.update(context or {})
+    return aiohttp_jinja2.render_template(template, request, full, status=status)
+
+
 async def respond(request: web.Request, template: str, context: dict[str, Any],
                   *, json_body: Any = None, status: int = 200) -> web.StreamResponse:
     """Answer with a rendered page, or with JSON when the client asked for it."""
     if json_body is not None and wants_json(request):
         return web.json_response(json_body, status=status, dumps=json_dumps)
-    return aiohttp_jinja2.render_template(template, request, context, status=status)
+    return render(request, template, context, status=status)
 
 
 def json_default(value: Any) -> Any:
@@ -149,10 +169,9 @@ async def _error_response(request: web.Request, status: int, code: str, message:
             body["error"]["fields"] = fields
         return web.json_response(body, status=status)
     try:
-        return aiohttp_jinja2.render_template(
-            "node/error.html", request,
-            {"status": status, "code": code, "message": message, "fields": fields},
-            status=status)
+        return render(request, "node/error.html",
+                      {"status": status, "code": code, "message": message, "fields": fields},
+                      status=status)
     except Exception:
         log.exception("error page failed to render")
         return web.Response(status=status, text=f"{status} {code}: {message}\n")

@@ -52,3 +52,20 @@ async def node_client(aiohttp_client, node_config: Config):
     from node.app import create_app
 
     return await aiohttp_client(create_app(node_config))
+
+
+@pytest.fixture
+async def node_pool(node_client):
+    from node import typedefs as T
+
+    return node_client.server.app[T.pool_key]
+
+
+@pytest.fixture
+async def hub_db_url(pg: TestServer) -> AsyncIterator[str]:
+    from hub.app import MIGRATIONS
+
+    template = await pg.template("hub", MIGRATIONS)
+    url = await pg.new_database(template)
+    yield url
+    await pg.drop(url)

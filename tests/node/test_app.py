@@ -78,3 +78,13 @@ async def test_change_tracking_trigger_bumps_revision(node_db_url):
         assert r3["change_seq"] > r1["change_seq"]
     finally:
         await conn.close()
+
+
+async def test_csrf_token_is_stable_per_client_and_required(node_client):
+    r = await node_client.get("/api/csrf")
+    token = (await r.json())["csrf_token"]
+    r = await node_client.get("/api/csrf")
+    assert (await r.json())["csrf_token"] == token
+    r = await node_client.post("/healthz", headers={"Accept": "application/json"})
+    assert r.status == 403
+    assert (await r.json())["error"]["code"] == "csrf_failed"
