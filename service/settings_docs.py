@@ -1,0 +1,28 @@
+"""Generate the settings reference and the sample .env from the settings table."""
+
+from __future__ import annotations
+
+from service.settings import SETTINGS
+
+
+def settings_markdown() -> str:
+    lines = ["| name | default | component | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.name}` | {default} | {s.component} | {s.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def env_example() -> str:
+    out = ["# WhiteBalloon settings. Every line shows the default; uncomment to change.",
+           "# Environment variables override this file. Generated from service/settings.py.", ""]
+    for s in SETTINGS:
+        out.append(f"# {s.help}")
+        out.append(f"# ({s.component}{', secret' if s.secret else ''})")
+        out.append(f"#{s.name}={s.default}")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(env_example())
