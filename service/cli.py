@@ -6,7 +6,8 @@ import importlib
 
 import click
 
-COMPONENT_CLIS = ("node.cli", "hub.cli", "service.bundle_cli", "conformance_tests.cli")
+COMPONENT_CLIS = ("node.cli", "hub.cli", "service.bundle_cli", "service.ops_cli",
+                  "conformance_tests.cli")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
