@@ -1,0 +1,411 @@
+"""Bundle containers: CBOR envelope (transport), tar.gz (original hub API), stream frames.
+
+All containers are lossless views of the same bytes as the directory view
+(:meth:`protocol.bundle.Bundle.to_files`). Decoders work in memory and never touch
+the file system; they refuse anything ambiguous.
+
+CBOR envelope (deterministic encoding, RFC 8949 section 4.2.1)::
+
+    {"v": 2, "manifest": bstr, "sig": bstr, "files": {path: bstr}, "keys": {key_id: bstr}}
+
+tar.gz: regular files only, the bundle directory's files at the archive root
+(``manifest.sync.txt``, ``bundle.sig``, ``public_keys/...``, ``users/...``). Readers
+also accept every file under one common top directory, ``./`` prefixes and directory
+entries, so archives made by ``tar czf x.tar.gz bundle/`` or by the original hub read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zlib
+from dataclasses import dataclass
+
+from protocol.bundle import Bundle, bundle_from_files
+from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.paths import MANIFEST_PATH, check_safe
+
+CBOR_MEDIA_TYPE = "application/vnd.whiteballoon.bundle+cbor"
+TARGZ_MEDIA_TYPE = "application/gzip"
+ENVELOPE_VERSION = 2
+ENVELOPE_KEYS: tuple[str, ...] = ("v", "manifest", "sig", "files", "keys")
+FRAME_OPS: tuple[str, ...] = ("bundle", "info", "error")
+FRAME_KEYS: tuple[str, ...] = ("op", "seq", "digest", "origin", "bundle", "code", "message")
+
+_MAX_DEPTH = 4
+
+# --------------------------------------------------------------------------- CBOR encoding
+
+CborValue = int | str | bytes | dict[str, "CborValue"]
+
+
+def _head(major: int, arg: int) -> bytes:
+    if arg < 24:
+        return bytes([(major << 5) | arg])
+    if arg < 0x100:
+        return bytes([(major << 5) | 24, arg])
+    if arg < 0x10000:
+        return bytes([(major << 5) | 25]) + arg.to_bytes(2, "big")
+    if arg < 0x100000000:
+        return bytes([(major << 5) | 26]) + arg.to_bytes(4, "big")
+    return bytes([(major << 5) | 27]) + arg.to_bytes(8, "big")
+
+
+def _encode(value: CborValue, out: list[bytes]) -> None:
+    if isinstance(value, bool):
+        raise TypeError("booleans are not used in WhiteBalloon CBOR")
+    if isinstance(value, int):
+        if value < 0:
+            raise TypeError("negative integers are not used in WhiteBalloon CBOR")
+        out.append(_head(0, value))
+    elif isinstance(value, bytes):
+        out.append(_head(2, len(value)))
+        out.append(value)
+    elif isinstance(value, str):
+        raw = value.encode("utf-8")
+        out.append(_head(3, len(raw)))
+        out.append(raw)
+    elif isinstance(value, dict):
+        out.append(_head(5, len(value)))
+        encoded = []
+        for key, item in value.items():
+            key_parts: list[bytes] = []
+            _encode(key, key_parts)
+            encoded.append((b"".join(key_parts), item))
+        # deterministic: keys sorted by the bytewise order of their encodings
+        encoded.sort(key=lambda pair: pair[0])
+        for key_bytes, item in encoded:
+            out.append(key_bytes)
+            _encode(item, out)
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def cbor_encode(value: CborValue) -> bytes:
+    """Deterministic CBOR for the subset used here (uint, bytes, text, text-keyed maps)."""
+    out: list[bytes] = []
+    _encode(value, out)
+    return b"".join(out)
+
+
+# --------------------------------------------------------------------------- CBOR decoding
+
+
+class _Other:
+    """Placeholder for decoded CBOR values this protocol never uses (arrays, floats...)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+class _Decoder:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def _need(self, n: int) -> None:
+        if self.pos + n > len(self.data):
+            raise ProtocolError("malformed_cbor", "truncated CBOR")
+
+    def head(self) -> tuple[int, int]:
+        self._need(1)
+        initial = self.data[self.pos]
+        self.pos += 1
+        major, info = initial >> 5, initial & 0x1F
+        if info < 24:
+            return major, info
+        if info == 31:
+            raise ProtocolError("malformed_cbor", "indefinite-length items are not allowed")
+        if info > 27:
+            raise ProtocolError("malformed_cbor", f"reserved additional information {info}")
+        size = 1 << (info - 24)
+        self._need(size)
+        arg = int.from_bytes(self.data[self.pos : self.pos + size], "big")
+        self.pos += size
+        return major, arg
+
+    def item(self, depth: int) -> object:
+        if depth > _MAX_DEPTH:
+            raise ProtocolError("malformed_cbor", "CBOR nested too deeply")
+        major, arg = self.head()
+        if major == 0:
+            return arg
+        if major == 1:
+            return _Other("negative integer")
+        if major in (2, 3):
+            self._need(arg)
+            raw = self.data[self.pos : self.pos + arg]
+            self.pos += arg
+            if major == 2:
+                return raw
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError("malformed_cbor", "text string is not UTF-8") from None
+        if major == 4:
+            self._need(arg)  # every element takes at least one byte
+            for _ in range(arg):
+                self.item(depth + 1)
+            return _Other("array")
+        if major == 5:
+            self._need(2 * arg)
+            result: dict[object, object] = {}
+            for _ in range(arg):
+                key = self.item(depth + 1)
+                if not isinstance(key, (str, int, bytes)):
+                    raise ProtocolError("wrong_type", "map keys must be text")
+                value = self.item(depth + 1)
+                if key in result:
+                    raise ProtocolError("duplicate_key", f"map key {str(key)[:60]!r} repeated")
+                result[key] = value
+            return result
+        if major == 6:
+            self.item(depth + 1)
+            return _Other("tagged item")
+        return _Other("simple value or float")
+
+
+def cbor_decode(data: bytes) -> object:
+    """Decode exactly one definite-length CBOR item; refuse truncation and trailing bytes."""
+    decoder = _Decoder(data)
+    value = decoder.item(0)
+    if decoder.pos != len(data):
+        raise ProtocolError(
+            "trailing_bytes", f"{len(data) - decoder.pos} bytes after the CBOR item"
+        )
+    return value
+
+
+def _type_name(value: object) -> str:
+    return value.kind if isinstance(value, _Other) else type(value).__name__
+
+
+def _bytes_map(value: object, what: str) -> dict[str, bytes]:
+    if not isinstance(value, dict):
+        raise ProtocolError("wrong_type", f"{what} must be a map, not {_type_name(value)}")
+    out: dict[str, bytes] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ProtocolError("wrong_type", f"{what} keys must be text strings")
+        if not isinstance(item, bytes):
+            raise ProtocolError("wrong_type", f"{what}[{key[:60]!r}] must be a byte string")
+        out[key] = item
+    return out
+
+
+def _envelope_to_bundle(value: object) -> Bundle:
+    if not isinstance(value, dict):
+        raise ProtocolError("wrong_type", f"envelope must be a map, not {_type_name(value)}")
+    for key in value:
+        if key not in ENVELOPE_KEYS:
+            raise ProtocolError("unknown_field", f"unknown envelope key {str(key)[:60]!r}")
+    for key in ENVELOPE_KEYS:
+        if key not in value:
+            raise ProtocolError("wrong_type", f"envelope lacks {key!r}")
+    version = value["v"]
+    if not isinstance(version, int):
+        raise ProtocolError("wrong_type", "envelope v must be an unsigned integer")
+    if version != ENVELOPE_VERSION:
+        raise ProtocolError("unsupported_container_version", f"envelope v={version}")
+    manifest, sig = value["manifest"], value["sig"]
+    if not isinstance(manifest, bytes) or not isinstance(sig, bytes):
+        raise ProtocolError("wrong_type", "manifest and sig must be byte strings")
+    files = _bytes_map(value["files"], "files")
+    keys = _bytes_map(value["keys"], "keys")
+    return Bundle(manifest=manifest, sig=sig, files=files, keys=keys)
+
+
+def _bundle_to_envelope(bundle: Bundle) -> dict[str, CborValue]:
+    return {
+        "v": ENVELOPE_VERSION,
+        "manifest": bundle.manifest,
+        "sig": bundle.sig,
+        "files": dict(bundle.files),
+        "keys": dict(bundle.keys),
+    }
+
+
+def _cbor_cap(limits: Limits) -> int:
+    # bundle bytes plus per-file framing (path key + headers)
+    return limits.max_bundle_bytes + 512 * limits.max_files + 4096
+
+
+def to_cbor(bundle: Bundle) -> bytes:
+    """Deterministic CBOR envelope of ``bundle``."""
+    return cbor_encode(_bundle_to_envelope(bundle))
+
+
+def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
+    """Decode a CBOR envelope strictly. Verification is a separate step."""
+    if len(data) > _cbor_cap(limits):
+        raise ProtocolError("bundle_too_large", f"{len(data)}-byte CBOR envelope")
+    return _envelope_to_bundle(cbor_decode(data))
+
+
+# --------------------------------------------------------------------------- stream frames
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One WebSocket stream frame. ``seq`` is the hub sequence (the cursor)."""
+
+    op: str
+    seq: int
+    digest: str | None = None
+    origin: str | None = None
+    bundle: Bundle | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+def encode_frame(frame: Frame) -> bytes:
+    if frame.op not in FRAME_OPS:
+        raise ProtocolError("invalid_argument", f"unknown frame op {frame.op!r}")
+    value: dict[str, CborValue] = {"op": frame.op, "seq": frame.seq}
+    for name in ("digest", "origin", "code", "message"):
+        text = getattr(frame, name)
+        if text is not None:
+            value[name] = text
+    if frame.bundle is not None:
+        value["bundle"] = _bundle_to_envelope(frame.bundle)
+    return cbor_encode(value)
+
+
+def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
+    if len(data) > _cbor_cap(limits) + 4096:
+        raise ProtocolError("bundle_too_large", f"{len(data)}-byte frame")
+    value = cbor_decode(data)
+    if not isinstance(value, dict):
+        raise ProtocolError("wrong_type", "frame must be a map")
+    for key in value:
+        if key not in FRAME_KEYS:
+            raise ProtocolError("unknown_field", f"unknown frame key {str(key)[:60]!r}")
+    op, seq = value.get("op"), value.get("seq")
+    if op not in FRAME_OPS:
+        raise ProtocolError("wrong_type", "frame op must be bundle, info or error")
+    if not isinstance(seq, int):
+        raise ProtocolError("wrong_type", "frame seq must be an unsigned integer")
+    texts: dict[str, str | None] = {}
+    for name in ("digest", "origin", "code", "message"):
+        item = value.get(name)
+        if item is not None and not isinstance(item, str):
+            raise ProtocolError("wrong_type", f"frame {name} must be text")
+        texts[name] = item
+    bundle = _envelope_to_bundle(value["bundle"]) if "bundle" in value else None
+    if op == "bundle" and bundle is None:
+        raise ProtocolError("wrong_type", "bundle frame lacks its bundle")
+    assert isinstance(op, str)
+    return Frame(op=op, seq=seq, bundle=bundle, **texts)
+
+
+# --------------------------------------------------------------------------- tar.gz
+
+
+def to_targz(bundle: Bundle) -> bytes:
+    """Deterministic tar.gz: regular files at the archive root, sorted, zeroed metadata."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in bundle.to_files().items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+
+
+def _gunzip(data: bytes, limits: Limits) -> bytes:
+    """Inflate every gzip member with hard bounds (size and compression ratio)."""
+    if len(data) < 2 or data[:2] != b"\x1f\x8b":
+        raise ProtocolError("malformed_archive", "not gzip data")
+    out = bytearray()
+    remaining = data
+    chunk = 64 * 1024
+    while remaining:
+        inflater = zlib.decompressobj(wbits=31)
+        pending = remaining
+        while True:
+            try:
+                piece = inflater.decompress(pending, chunk)
+            except zlib.error as exc:
+                raise ProtocolError("malformed_archive", f"gzip: {exc}") from None
+            out += piece
+            if len(out) > limits.max_archive_bytes:
+                raise ProtocolError(
+                    "bundle_too_large", f"archive inflates beyond {limits.max_archive_bytes} bytes"
+                )
+            consumed = len(data) - len(inflater.unused_data) - len(inflater.unconsumed_tail)
+            if len(out) > limits.ratio_check_after and len(
+                out
+            ) > limits.max_compression_ratio * max(consumed, 1):
+                raise ProtocolError("bundle_too_large", "compression ratio too high (gzip bomb)")
+            if inflater.eof:
+                break
+            pending = inflater.unconsumed_tail
+            if not pending and not piece:
+                raise ProtocolError("malformed_archive", "truncated gzip stream")
+        remaining = inflater.unused_data
+        if remaining and remaining.strip(b"\x00") == b"":
+            break  # zero padding after the last member
+    return bytes(out)
+
+
+def from_targz(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
+    """Read a tar.gz bundle in memory. Never extracts; refuses links, devices, FIFOs,
+    absolute or ``..`` paths, duplicate names and decompression bombs."""
+    if len(data) > limits.max_bundle_bytes + 512 * limits.max_files:
+        raise ProtocolError("bundle_too_large", f"{len(data)}-byte archive")
+    raw = _gunzip(data, limits)
+    files: dict[str, bytes] = {}
+    members = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+            for member in tar:
+                members += 1
+                if members > limits.max_files + 1000:
+                    raise ProtocolError("too_many_files", "archive has too many members")
+                name = member.name
+                while name.startswith("./"):
+                    name = name[2:]
+                if member.isdir():
+                    check_safe(name.rstrip("/") or "x")
+                    continue
+                if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                    kind = "link" if member.issym() or member.islnk() else "special file"
+                    raise ProtocolError(
+                        "unsafe_archive_member", f"archive holds a {kind}", name[:200]
+                    )
+                check_safe(name)
+                if name in files:
+                    raise ProtocolError("duplicate_path", "name appears twice in the archive", name)
+                if len(files) >= limits.max_files:
+                    raise ProtocolError("too_many_files", f"more than {limits.max_files} files")
+                if member.size > max(limits.max_record_bytes, limits.max_manifest_bytes):
+                    raise ProtocolError("record_too_large", f"{member.size} bytes", name)
+                handle = tar.extractfile(member)
+                if handle is None:
+                    raise ProtocolError("malformed_archive", "unreadable member", name)
+                content = handle.read()
+                if len(content) != member.size:
+                    raise ProtocolError("malformed_archive", "truncated member", name)
+                files[name] = content
+    except ProtocolError:
+        raise
+    except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError) as exc:
+        raise ProtocolError("malformed_archive", f"tar: {exc}") from None
+    return bundle_from_files(_strip_top_dir(files))
+
+
+def _strip_top_dir(files: dict[str, bytes]) -> dict[str, bytes]:
+    if MANIFEST_PATH in files or not files:
+        return files
+    tops = {path.split("/", 1)[0] for path in files}
+    if len(tops) == 1:
+        top = tops.pop()
+        if all("/" in path for path in files) and f"{top}/{MANIFEST_PATH}" in files:
+            return {path.split("/", 1)[1]: data for path, data in files.items()}
+    return files

@@ -1,0 +1,199 @@
+"""``manifest.sync.txt``: the signed list of files in a bundle.
+
+Version 2 starts with a fixed header block; version 1 (the original format) is only
+the file lines. Each file line is ``<sha256 hex>  <path>`` (two spaces), lines sorted
+by path (byte order), every line ending in LF.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.paths import check_record_path
+from protocol.records import KEY_ID_RE, TIMESTAMP_RE, URL_RE, decode_text
+
+MANIFEST_HEADERS: tuple[str, ...] = (
+    "Manifest-Version",
+    "Origin",
+    "Instance",
+    "Sequence",
+    "Previous",
+    "Created-At",
+    "Kind",
+)
+KINDS: tuple[str, ...] = ("delta", "snapshot")
+NO_PREVIOUS = "none"
+
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_LINE_RE = re.compile(r"([0-9a-f]{64})  (\S+)")
+_SEQUENCE_RE = re.compile(r"[1-9][0-9]{0,17}")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed or to-be-rendered manifest.
+
+    ``entries`` is a tuple of ``(path, sha256 hex)`` sorted by path. For version 1 the
+    header fields are ``None``.
+    """
+
+    version: int
+    entries: tuple[tuple[str, str], ...]
+    origin: str | None = None
+    instance: str | None = None
+    sequence: int | None = None
+    previous: str | None = None
+    created_at: str | None = None
+    kind: str | None = None
+
+    @cached_property
+    def digests(self) -> dict[str, str]:
+        """path -> sha256 hex"""
+        return dict(self.entries)
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.entries]
+
+
+def make_manifest(
+    entries: Iterable[tuple[str, str]],
+    *,
+    origin: str,
+    instance: str,
+    sequence: int,
+    previous: str | None,
+    created_at: str,
+    kind: str,
+) -> Manifest:
+    """A validated version-2 manifest; ``entries`` are sorted here."""
+    manifest = Manifest(
+        2,
+        tuple(sorted(entries)),
+        origin=origin,
+        instance=instance,
+        sequence=sequence,
+        previous=previous,
+        created_at=created_at,
+        kind=kind,
+    )
+    _check_v2_fields(manifest)
+    _check_entries(manifest.entries)
+    return manifest
+
+
+def render_manifest(manifest: Manifest) -> bytes:
+    lines = "".join(f"{digest}  {path}\n" for path, digest in manifest.entries)
+    if manifest.version == 1:
+        return lines.encode()
+    if manifest.version != 2:
+        raise ProtocolError("unsupported_manifest_version", f"version {manifest.version}")
+    values = (
+        "2",
+        manifest.origin,
+        manifest.instance,
+        str(manifest.sequence),
+        manifest.previous or NO_PREVIOUS,
+        manifest.created_at,
+        manifest.kind,
+    )
+    head = "".join(
+        f"{name}: {value}\n" for name, value in zip(MANIFEST_HEADERS, values, strict=True)
+    )
+    return (head + "\n" + lines).encode()
+
+
+def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+    path = "manifest.sync.txt"
+    if len(data) > limits.max_manifest_bytes:
+        raise ProtocolError("manifest_too_large", f"{len(data)} bytes", path)
+    text = decode_text(data, path)
+    if text.startswith("Manifest-Version:"):
+        head, sep, rest = text.partition("\n\n")
+        if not sep:
+            raise ProtocolError("malformed_manifest", "no blank line after the headers", path)
+        values: list[str] = []
+        lines = head.split("\n")
+        for i, line in enumerate(lines):
+            name, colon, value = line.partition(": ")
+            if i == 0 and name == "Manifest-Version" and value != "2":
+                raise ProtocolError(
+                    "unsupported_manifest_version", f"Manifest-Version {value[:20]!r}", path
+                )
+            if not colon or i >= len(MANIFEST_HEADERS) or name != MANIFEST_HEADERS[i]:
+                raise ProtocolError(
+                    "malformed_manifest", f"expected headers {', '.join(MANIFEST_HEADERS)}", path
+                )
+            values.append(value)
+        if len(values) != len(MANIFEST_HEADERS):
+            raise ProtocolError("malformed_manifest", "missing manifest headers", path)
+        if not _SEQUENCE_RE.fullmatch(values[3]):
+            raise ProtocolError("malformed_manifest", "Sequence is not a positive integer", path)
+        entries = _parse_lines(rest, path)
+        manifest = Manifest(
+            2,
+            entries,
+            origin=values[1],
+            instance=values[2],
+            sequence=int(values[3]),
+            previous=None if values[4] == NO_PREVIOUS else values[4],
+            created_at=values[5],
+            kind=values[6],
+        )
+        _check_v2_fields(manifest)
+        return manifest
+    return Manifest(1, _parse_lines(text, path))
+
+
+def _parse_lines(text: str, path: str) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    if not text.endswith("\n"):
+        raise ProtocolError("malformed_manifest", "last line does not end with LF", path)
+    entries: list[tuple[str, str]] = []
+    match = _LINE_RE.fullmatch
+    for line in text[:-1].split("\n"):
+        m = match(line)
+        if m is None:
+            raise ProtocolError("malformed_manifest", f"bad line {line[:100]!r}", path)
+        entries.append((m.group(2), m.group(1)))
+    result = tuple(entries)
+    _check_entries(result)
+    return result
+
+
+def _check_entries(entries: tuple[tuple[str, str], ...]) -> None:
+    previous = ""
+    for file_path, digest in entries:
+        check_record_path(file_path)
+        if not _DIGEST_RE.fullmatch(digest):
+            raise ProtocolError("malformed_manifest", "digest is not 64 lowercase hex", file_path)
+        if file_path <= previous:
+            if file_path == previous:
+                raise ProtocolError("duplicate_path", "path listed twice", file_path)
+            raise ProtocolError("malformed_manifest", "lines are not sorted by path", file_path)
+        previous = file_path
+
+
+def _check_v2_fields(m: Manifest) -> None:
+    path = "manifest.sync.txt"
+    if not (m.origin and KEY_ID_RE.fullmatch(m.origin)):
+        raise ProtocolError("malformed_manifest", "Origin is not a 16-hex key id", path)
+    if not (m.instance and URL_RE.fullmatch(m.instance)):
+        raise ProtocolError("malformed_manifest", "Instance is not an http(s) URL", path)
+    if not (isinstance(m.sequence, int) and m.sequence >= 1):
+        raise ProtocolError("malformed_manifest", "Sequence must be >= 1", path)
+    if m.sequence == 1:
+        if m.previous is not None:
+            raise ProtocolError("malformed_manifest", "Sequence 1 must have Previous: none", path)
+    elif not (m.previous and _DIGEST_RE.fullmatch(m.previous)):
+        raise ProtocolError("malformed_manifest", "Previous must be a sha256 hex digest", path)
+    if not (m.created_at and TIMESTAMP_RE.fullmatch(m.created_at)):
+        raise ProtocolError("malformed_manifest", "Created-At is not an RFC 3339 UTC time", path)
+    if m.kind not in KINDS:
+        raise ProtocolError("malformed_manifest", "Kind must be delta or snapshot", path)

@@ -1,0 +1,56 @@
+"""Which paths may appear inside a bundle.
+
+Allowed paths (all ASCII, ``/``-separated, relative):
+
+* ``manifest.sync.txt`` and ``bundle.sig``
+* ``public_keys/<16 lowercase hex>.pub``
+* record files ``<dir>/<name>.sync.txt`` where ``<dir>`` matches ``[a-z][a-z0-9_-]{0,31}s``
+  and ``<name>`` matches :data:`protocol.records.ID_PATTERN`. Schema 2 uses
+  ``<entity>s/<id>.sync.txt``; schema 1 used ``<entity>s/<entity>_<id>.sync.txt``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from protocol.errors import ProtocolError
+from protocol.records import ID_PATTERN
+
+MANIFEST_PATH = "manifest.sync.txt"
+SIGNATURE_PATH = "bundle.sig"
+KEYS_DIR = "public_keys"
+
+RECORD_PATH_RE = re.compile(r"([a-z][a-z0-9_-]{0,31})s/(" + ID_PATTERN + r")\.sync\.txt")
+KEY_PATH_RE = re.compile(KEYS_DIR + r"/([0-9a-f]{16})\.pub")
+_SAFE_CHARS_RE = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def check_safe(path: str) -> None:
+    """Refuse paths that could escape a directory or confuse a file system."""
+    if not path:
+        raise ProtocolError("unsafe_path", "empty path", path)
+    if path.startswith("/") or "\\" in path or (len(path) > 1 and path[1] == ":"):
+        raise ProtocolError("unsafe_path", "absolute path", path[:200])
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise ProtocolError("unsafe_path", f"path segment {segment!r}", path[:200])
+    if not _SAFE_CHARS_RE.fullmatch(path):
+        raise ProtocolError(
+            "unsafe_path", "path has characters outside [A-Za-z0-9._/-]", path[:200]
+        )
+
+
+def check_path(path: str) -> None:
+    """Raise ``unsafe_path`` or ``invalid_path`` unless ``path`` is allowed in a bundle."""
+    check_safe(path)
+    if path in (MANIFEST_PATH, SIGNATURE_PATH):
+        return
+    if RECORD_PATH_RE.fullmatch(path) or KEY_PATH_RE.fullmatch(path):
+        return
+    raise ProtocolError("invalid_path", "path does not match the bundle path pattern", path[:200])
+
+
+def check_record_path(path: str) -> None:
+    check_safe(path)
+    if not RECORD_PATH_RE.fullmatch(path):
+        raise ProtocolError("invalid_path", "not a record path", path[:200])

@@ -1,0 +1,218 @@
+"""Bundle verification: one function, one fixed order, one error type.
+
+Order (ARCHITECTURE.md section 5, normative in docs/protocol.md):
+
+1. size and count limits
+2. every path matches the allowed pattern
+3. ``bundle.sig`` well-formed
+4. manifest digest
+5. Ed25519 signature
+6. manifest parses; signing key trusted for the origin (``untrusted_key`` otherwise)
+7. key files consistent; every present file listed with a matching digest (listed but
+   absent files were withheld by a relay, and are allowed)
+8. every record parses, belongs to the origin, and has a known schema
+
+Nothing is written anywhere: callers store a bundle only after this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol.bundle import Bundle
+from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.manifest import Manifest, parse_manifest
+from protocol.paths import KEY_PATH_RE, check_record_path
+from protocol.records import (
+    EXPORTABLE_ENTITIES,
+    KEY_ID_RE,
+    Record,
+    parse_record,
+    record_path,
+)
+from protocol.schema1 import parse_schema1_record
+from protocol.signature import key_id as compute_key_id
+from protocol.signature import parse_public_key_file, parse_signature, verify_signature
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "TrustFn", "VerifiedBundle", "verify_bundle"]
+
+#: ``trust(origin, key_id) -> bool``
+TrustFn = Callable[[str, str], bool]
+
+_MAX_SIG_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """What a verified bundle says. ``records`` pairs each record with the path of the
+    file it came from (a schema-1 request and its embedded comments share a path)."""
+
+    digest: str
+    origin: str
+    instance: str | None
+    sequence: int | None
+    previous: str | None
+    kind: str
+    created_at: str | None
+    schema_version: int
+    key_id: str
+    public_key: bytes
+    signed_at: str
+    records: list[tuple[str, Record]]
+    withheld: list[str]
+    verified: list[str]
+    manifest: Manifest
+    bundle: Bundle = field(repr=False, compare=False)
+
+
+def self_certifying(origin: str, key_id: str) -> bool:
+    """Default trust: the signing key is the origin's first key (``key_id == origin``)."""
+    return origin == key_id
+
+
+def verify_bundle(
+    bundle: Bundle,
+    *,
+    trust: TrustFn | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> VerifiedBundle:
+    """Verify ``bundle`` completely or raise :class:`ProtocolError`.
+
+    ``trust(origin, key_id)`` decides whether the (valid) signing key may speak for
+    the origin; it is asked only after the signature verified, so an ``untrusted_key``
+    error means "authentic but unknown key": callers may queue it for approval. When
+    ``trust`` is None only the origin's own first key (``key_id == origin``) is
+    trusted.
+    """
+    # 1. limits
+    if bundle.file_count > limits.max_files:
+        raise ProtocolError("too_many_files", f"{bundle.file_count} files > {limits.max_files}")
+    total = bundle.total_bytes
+    if total > limits.max_bundle_bytes:
+        raise ProtocolError("bundle_too_large", f"{total} bytes > {limits.max_bundle_bytes}")
+    if len(bundle.manifest) > limits.max_manifest_bytes:
+        raise ProtocolError(
+            "manifest_too_large", f"{len(bundle.manifest)} bytes", "manifest.sync.txt"
+        )
+    if len(bundle.sig) > _MAX_SIG_BYTES:
+        raise ProtocolError("malformed_signature", "bundle.sig is too large", "bundle.sig")
+    max_record = limits.max_record_bytes
+    for path, data in bundle.files.items():
+        if len(data) > max_record:
+            raise ProtocolError("record_too_large", f"{len(data)} bytes > {max_record}", path)
+    for kid, data in bundle.keys.items():
+        if len(data) > _MAX_SIG_BYTES:
+            raise ProtocolError("record_too_large", "key file too large", f"public_keys/{kid}.pub")
+
+    # 2. paths
+    for path in bundle.files:
+        check_record_path(path)
+    for kid in bundle.keys:
+        if not KEY_ID_RE.fullmatch(kid):
+            raise ProtocolError(
+                "invalid_path", "key file name is not a key id", f"public_keys/{kid}"
+            )
+
+    # 3-5. signature file, manifest digest, Ed25519
+    sig = parse_signature(bundle.sig)
+    verify_signature(sig, bundle.manifest)
+
+    # 6. manifest and trust
+    manifest = parse_manifest(bundle.manifest, limits)
+    origin = sig.key_id if manifest.version == 1 else manifest.origin
+    assert origin is not None
+    trusted = (trust or self_certifying)(origin, sig.key_id)
+    if not trusted:
+        raise ProtocolError(
+            "untrusted_key", f"key {sig.key_id} is not trusted for origin {origin}", "bundle.sig"
+        )
+
+    # 7. key files and file digests
+    for kid, data in bundle.keys.items():
+        parse_public_key_file(data, kid)
+    digests = manifest.digests
+    sha256 = hashlib.sha256
+    for path, data in bundle.files.items():
+        expected = digests.get(path)
+        if expected is None:
+            raise ProtocolError("unlisted_file", "file is not listed in the manifest", path)
+        if sha256(data).hexdigest() != expected:
+            raise ProtocolError("digest_mismatch", "file digest differs from the manifest", path)
+    present = bundle.files
+    withheld = [path for path, _ in manifest.entries if path not in present]
+    verified = [path for path, _ in manifest.entries if path in present]
+
+    # 8. records
+    records: list[tuple[str, Record]] = []
+    if manifest.version == 1:
+        for path in verified:
+            for rec in parse_schema1_record(present[path], origin, limits, path=path):
+                records.append((path, rec))
+        _check_unique(records)
+    else:
+        for path in verified:
+            rec = parse_record(present[path], limits, path=path)
+            _check_v2_record(rec, path, origin)
+            records.append((path, rec))
+
+    return VerifiedBundle(
+        digest=sig.manifest_digest,
+        origin=origin,
+        instance=manifest.instance,
+        sequence=manifest.sequence,
+        previous=manifest.previous,
+        kind=manifest.kind or "snapshot",
+        created_at=manifest.created_at,
+        schema_version=manifest.version,
+        key_id=sig.key_id,
+        public_key=sig.public_key,
+        signed_at=sig.signed_at,
+        records=records,
+        withheld=withheld,
+        verified=verified,
+        manifest=manifest,
+        bundle=bundle,
+    )
+
+
+def _check_v2_record(rec: Record, path: str, origin: str) -> None:
+    if rec.origin != origin:
+        raise ProtocolError(
+            "origin_mismatch", f"record Origin {rec.origin} is not the bundle origin {origin}", path
+        )
+    if record_path(rec.entity, rec.id) != path:
+        raise ProtocolError("path_mismatch", f"expected {record_path(rec.entity, rec.id)}", path)
+    if rec.entity not in EXPORTABLE_ENTITIES:
+        raise ProtocolError("entity_not_allowed", f"{rec.entity} records are never exported", path)
+    if rec.scope != "public":
+        raise ProtocolError("not_public", "record Sync-Scope is not public", path)
+    if rec.entity == "key" and not rec.deleted:
+        check_key_record(rec, path)
+
+
+def check_key_record(rec: Record, path: str | None = None) -> bytes:
+    """Validate a ``key`` record; returns the raw public key it announces."""
+    from protocol.signature import strict_b64decode
+
+    try:
+        raw = strict_b64decode(rec["Public-Key"], "Public-Key")
+    except ProtocolError:
+        raise ProtocolError("invalid_key_record", "Public-Key is not base64", path) from None
+    if len(raw) != 32 or compute_key_id(raw) != rec["Key-ID"]:
+        raise ProtocolError("invalid_key_record", "Key-ID does not match Public-Key", path)
+    return raw
+
+
+def _check_unique(records: list[tuple[str, Record]]) -> None:
+    seen: set[tuple[str, str, str]] = set()
+    for path, rec in records:
+        if rec.key in seen:
+            raise ProtocolError("duplicate_record", f"{rec.entity} {rec.id} appears twice", path)
+        seen.add(rec.key)
+
+
+def is_key_path(path: str) -> bool:
+    return KEY_PATH_RE.fullmatch(path) is not None
