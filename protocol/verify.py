@@ -37,7 +37,15 @@ from protocol.schema1 import parse_schema1_record
 from protocol.signature import key_id as compute_key_id
 from protocol.signature import parse_public_key_file, parse_signature, verify_signature
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "TrustFn", "VerifiedBundle", "verify_bundle"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "TrustFn",
+    "VerifiedBundle",
+    "peek_origin",
+    "self_certifying",
+    "verify_bundle",
+]
 
 #: ``trust(origin, key_id) -> bool``
 TrustFn = Callable[[str, str], bool]
@@ -216,3 +224,15 @@ def _check_unique(records: list[tuple[str, Record]]) -> None:
 
 def is_key_path(path: str) -> bool:
     return KEY_PATH_RE.fullmatch(path) is not None
+
+
+def peek_origin(bundle: Bundle, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str]:
+    """``(claimed origin, signing key id)`` WITHOUT verifying anything.
+
+    Lets a caller load the trust entries for one origin before calling
+    :func:`verify_bundle`. Never act on the result otherwise.
+    """
+    sig = parse_signature(bundle.sig)
+    manifest = parse_manifest(bundle.manifest, limits)
+    origin = manifest.origin if manifest.version == 2 and manifest.origin else sig.key_id
+    return origin, sig.key_id
