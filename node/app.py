@@ -87,11 +87,13 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(client_ctx)
 
-    from node import csrf_api, health
+    from node import csrf_api, health, jobs, scheduler
     health.setup(app)
     csrf_api.setup(app)
+    scheduler.setup(app, start_scheduler=config.get_bool("WB_SCHEDULER"))
     for feature in _features():
         feature.setup(app)
+    jobs.register_housekeeping(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
     return app
 

@@ -93,9 +93,94 @@ def init_db() -> None:
         click.echo("database is up to date")
 
 
+def run_with_app(fn: Callable[..., Awaitable[R]]) -> R:
+    """Start the real node app without serving HTTP (no scheduler), run ``fn(app)``."""
+    from node.app import create_app
+
+    async def main() -> R:
+        config = Config({"WB_SCHEDULER": "false"})
+        app = create_app(config)
+        app.freeze()
+        try:
+            await app.startup()
+        except db.DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            return await fn(app)
+        finally:
+            await app.cleanup()
+
+    return asyncio.run(main())
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Scheduled jobs: list them, run one now, pause or resume."""
+
+
+@jobs_group.command("list")
+def jobs_list() -> None:
+    """Every known job with its state."""
+    from node import typedefs as T
+    from node.scheduler import job_states, jobs_key
+
+    async def main(app):
+        states = {r["id"]: r for r in await job_states(app[T.pool_key])}
+        ids = sorted(set(app[jobs_key]) | set(states))
+        for job_id in ids:
+            st = states.get(job_id)
+            if st is None:
+                click.echo(f"{job_id:40} never run")
+                continue
+            flags = "paused " if st["paused"] else ""
+            click.echo(f"{job_id:40} {flags}runs={st['runs']} failures={st['failures']} "
+                       f"last={st['last_result'] or '-'}")
+
+    run_with_app(main)
+
+
+@jobs_group.command("run")
+@click.argument("job_id")
+def jobs_run(job_id: str) -> None:
+    """Run JOB_ID now (ignores pause and back-off, never overlaps a running one)."""
+    from node.scheduler import jobs_key, run_job
+
+    async def main(app):
+        job = app[jobs_key].get(job_id)
+        if job is None:
+            raise click.ClickException(
+                f"unknown job {job_id!r}; `wb jobs list` shows the jobs")
+        return await run_job(app, job, force=True)
+
+    result = run_with_app(main)
+    click.echo(f"{job_id}: {result}")
+    if result.startswith("error"):
+        raise SystemExit(1)
+
+
+def _pause_command(name: str, paused: bool) -> click.Command:
+    @click.command(name, help=f"{name.title()} scheduled runs of JOB_ID (kept across restarts).")
+    @click.argument("job_id")
+    def command(job_id: str) -> None:
+        from node.scheduler import set_paused
+
+        async def main(pool, config):
+            await set_paused(pool, job_id, paused)
+
+        run_with_pool(main)
+        click.echo(f"{job_id}: {'paused' if paused else 'resumed'}")
+
+    return command
+
+
+jobs_group.add_command(_pause_command("pause", True))
+jobs_group.add_command(_pause_command("resume", False))
+
+
 def register(root: click.Group) -> None:
     root.add_command(serve)
     root.add_command(init_db)
+    root.add_command(jobs_group)
     for name in FEATURE_CLIS:
         try:
             module = importlib.import_module(name)

@@ -37,6 +37,7 @@ def make_node_config(db_url: str, data_dir: Path, **overrides: str) -> Config:
         "SESSION_SECRET": "test-secret-not-for-production",
         "SITE_URL": "http://node.test",
         "WB_DB_POOL_MAX": "5",
+        "WB_SCHEDULER": "false",
     }
     values.update(overrides)
     return Config(values, environ={}, dotenv=data_dir / "no.env")

@@ -1,0 +1,154 @@
+"""Jobs the node runs on a schedule, with state in PostgreSQL.
+
+Every job is a coroutine ``fn(app) -> str`` (a short result summary). The scheduler
+(APScheduler's AsyncIOScheduler inside the node process) calls ``run_job`` on an
+interval with jitter; ``run_job`` is also what the CLI and the admin buttons call, so an
+operator never depends on one path. Guarantees:
+
+- no overlap: one run per job at a time, across processes (``running_since`` is claimed
+  with a conditional UPDATE; a claim older than the job timeout is considered dead);
+- pause/resume survive restarts (``scheduler_jobs.paused``);
+- exponential back-off with jitter after failures (``failures``, ``next_allowed_at``);
+- a slow job never blocks the web server: jobs are awaited with a timeout, and their
+  blocking parts are expected to run in threads or on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from node import typedefs as T
+
+log = logging.getLogger("wb.node.scheduler")
+
+JobFn = Callable[[web.Application], Awaitable[str]]
+BACKOFF_BASE = 5.0
+BACKOFF_MAX = 3600.0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    fn: JobFn
+    interval: float  # seconds between scheduled runs
+    timeout: float = 300.0
+    jitter: float = 0.1  # fraction of the interval
+
+
+scheduler_key = web.AppKey("scheduler", object)
+jobs_key = web.AppKey("jobs", dict)
+
+
+def backoff_seconds(failures: int, rng: random.Random | None = None) -> float:
+    """Exponential back-off with full jitter in the upper half: 5 s, 10 s, 20 s ... 1 h."""
+    rng = rng or random.Random()
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, failures - 1)))
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
+async def _claim(pool: asyncpg.Pool, job: Job, *, force: bool) -> str | None:
+    """Claim the job for one run; return None when claimed, else why it was skipped."""
+    await pool.execute("INSERT INTO scheduler_jobs (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                       job.id)
+    row = await pool.fetchrow(
+        """UPDATE scheduler_jobs
+              SET running_since = now(), last_started_at = now()
+            WHERE id = $1
+              AND (running_since IS NULL
+                   OR running_since < now() - make_interval(secs => $2))
+              AND ($3 OR (NOT paused AND (next_allowed_at IS NULL OR next_allowed_at <= now())))
+        RETURNING id""", job.id, job.timeout * 2, force)
+    if row is not None:
+        return None
+    state = await pool.fetchrow("SELECT paused, running_since, next_allowed_at "
+                                "FROM scheduler_jobs WHERE id = $1", job.id)
+    if state["running_since"] is not None:
+        return "skipped: already running"
+    if state["paused"]:
+        return "skipped: paused"
+    return "skipped: backing off"
+
+
+async def run_job(app: web.Application, job: Job, *, force: bool = False) -> str:
+    """Run ``job`` once now, honouring overlap protection (and pause/back-off unless forced)."""
+    pool = app[T.pool_key]
+    skipped = await _claim(pool, job, force=force)
+    if skipped:
+        return skipped
+    started = time.monotonic()
+    try:
+        summary = await asyncio.wait_for(job.fn(app), timeout=job.timeout)
+    except Exception as exc:  # a job's failure is recorded, never raised into the loop
+        code = getattr(exc, "code", type(exc).__name__)
+        if isinstance(exc, asyncio.TimeoutError):
+            code = "timeout"
+        result = f"error: {code}"
+        failures = await pool.fetchval(
+            "UPDATE scheduler_jobs SET failures = failures + 1 WHERE id = $1 "
+            "RETURNING failures", job.id)
+        delay = backoff_seconds(failures)
+        await pool.execute(
+            "UPDATE scheduler_jobs SET next_allowed_at = now() + make_interval(secs => $2) "
+            "WHERE id = $1", job.id, delay)
+        log.warning("job failed", extra={"job": job.id, "result": result,
+                                         "backoff_s": round(delay, 1)})
+    else:
+        result = f"ok: {summary}" if summary else "ok"
+        await pool.execute("UPDATE scheduler_jobs SET failures = 0, next_allowed_at = NULL "
+                           "WHERE id = $1", job.id)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    await pool.execute(
+        """UPDATE scheduler_jobs SET running_since = NULL, last_finished_at = now(),
+                  last_result = $2, last_duration_ms = $3, runs = runs + 1
+            WHERE id = $1""", job.id, result[:500], duration_ms)
+    kind = job.id.split(":", 1)[0]
+    app[T.metrics_key].sync_jobs.labels(kind, "error" if result.startswith("error") else "ok").inc()
+    return result
+
+
+async def set_paused(pool: asyncpg.Pool, job_id: str, paused: bool) -> None:
+    await pool.execute(
+        "INSERT INTO scheduler_jobs (id, paused) VALUES ($1, $2) "
+        "ON CONFLICT (id) DO UPDATE SET paused = EXCLUDED.paused", job_id, paused)
+
+
+async def job_states(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM scheduler_jobs ORDER BY id")
+
+
+def register_job(app: web.Application, job: Job) -> None:
+    """Add a job to the app's table; the scheduler picks it up when the app starts."""
+    app[jobs_key][job.id] = job
+
+
+def setup(app: web.Application, *, start_scheduler: bool = True) -> None:
+    app[jobs_key] = {}
+    if start_scheduler:
+        app.cleanup_ctx.append(scheduler_ctx)
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    for job in app[jobs_key].values():
+        schedule(scheduler, app, job)
+    scheduler.start()
+    app[scheduler_key] = scheduler
+    yield
+    scheduler.shutdown(wait=False)
+
+
+def schedule(scheduler: object, app: web.Application, job: Job) -> None:
+    scheduler.add_job(  # type: ignore[attr-defined]
+        run_job, "interval", args=(app, job), seconds=job.interval,
+        jitter=max(1, int(job.interval * job.jitter)), id=job.id, replace_existing=True,
+        max_instances=1, coalesce=True, misfire_grace_time=int(job.interval))
