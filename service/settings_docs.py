@@ -25,4 +25,6 @@ def env_example() -> str:
 
 
 if __name__ == "__main__":
-    print(env_example())
+    import sys
+
+    sys.stdout.write(env_example())
