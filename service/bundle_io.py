@@ -1,0 +1,147 @@
+"""File-system side of bundles (kept out of the pure ``protocol`` package).
+
+``read_bundle`` accepts a bundle directory, a ``.cbor`` envelope or a ``.tar.gz``
+(recognised by content, not by name). Reading never follows symlinks and never
+extracts archives; all limits apply before bytes are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+
+from protocol.bundle import Bundle, bundle_from_files
+from protocol.containers import from_cbor, from_targz, to_cbor, to_targz
+from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
+
+CBOR_SUFFIXES = (".cbor",)
+TARGZ_SUFFIXES = (".tar.gz", ".tgz")
+
+
+def container_kind(path: str | os.PathLike[str]) -> str:
+    """``"cbor"``, ``"targz"`` or ``"dir"``, by the destination's name."""
+    name = os.fspath(path).lower().rstrip("/")
+    if name.endswith(CBOR_SUFFIXES):
+        return "cbor"
+    if name.endswith(TARGZ_SUFFIXES):
+        return "targz"
+    return "dir"
+
+
+def _read_capped(path: Path, cap: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ProtocolError("not_found", f"cannot open {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise ProtocolError("bundle_too_large", f"{path} is larger than {cap} bytes")
+    return data
+
+
+def read_bundle_dir(path: Path, limits: Limits = DEFAULT_LIMITS) -> Bundle:
+    files: dict[str, bytes] = {}
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            full = Path(dirpath) / name
+            rel = full.relative_to(path).as_posix()
+            info = os.lstat(full)
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                raise ProtocolError("unsafe_archive_member", "not a regular file", rel)
+            if len(files) >= limits.max_files:
+                raise ProtocolError("too_many_files", f"more than {limits.max_files} files")
+            cap = max(limits.max_record_bytes, limits.max_manifest_bytes)
+            if info.st_size > cap:
+                raise ProtocolError("record_too_large", f"{info.st_size} bytes", rel)
+            total += info.st_size
+            if total > limits.max_bundle_bytes:
+                raise ProtocolError(
+                    "bundle_too_large", f"more than {limits.max_bundle_bytes} bytes"
+                )
+            files[rel] = _read_capped(full, cap)
+    return bundle_from_files(files)
+
+
+def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Bundle:
+    """Read a bundle from a directory, a CBOR envelope or a tar.gz (sniffed)."""
+    target = Path(path)
+    try:
+        info = os.lstat(target)
+    except OSError:
+        raise ProtocolError("not_found", f"no such file or directory: {target}") from None
+    if stat.S_ISLNK(info.st_mode):
+        info = os.stat(target)  # a symlink given explicitly by the operator is followed
+    if stat.S_ISDIR(info.st_mode):
+        return read_bundle_dir(target, limits)
+    if not stat.S_ISREG(info.st_mode):
+        raise ProtocolError("unknown_container", f"{target} is not a file or directory")
+    cap = limits.max_bundle_bytes + 512 * limits.max_files + 4096
+    data = _read_capped(target, cap)
+    if data[:2] == b"\x1f\x8b":
+        return from_targz(data, limits)
+    if data[:1] and data[0] >> 5 == 5:  # CBOR major type 5: a map
+        return from_cbor(data, limits)
+    kind = container_kind(target)
+    if kind == "cbor":
+        return from_cbor(data, limits)
+    if kind == "targz":
+        return from_targz(data, limits)
+    raise ProtocolError("unknown_container", f"{target} is neither CBOR nor tar.gz")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bundle_dir(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
+    """Write the directory view. ``path`` must not exist or be an empty directory;
+    files appear all at once (written to a sibling temp dir, then renamed)."""
+    target = Path(path)
+    if target.exists():
+        if not target.is_dir() or any(target.iterdir()):
+            raise FileExistsError(f"{target} exists and is not an empty directory")
+        target.rmdir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    tmp.mkdir()
+    try:
+        for rel, data in bundle.to_files().items():
+            dest = tmp.joinpath(*rel.split("/"))
+            if tmp.resolve() not in dest.resolve().parents:  # defence in depth
+                raise ProtocolError("unsafe_path", "path escapes the bundle directory", rel)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+def write_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` as CBOR (``.cbor``), tar.gz (``.tar.gz``/``.tgz``) or a directory."""
+    target = Path(path)
+    kind = container_kind(target)
+    if kind == "dir":
+        return write_bundle_dir(bundle, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(target, to_cbor(bundle) if kind == "cbor" else to_targz(bundle))
+    return target
