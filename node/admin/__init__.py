@@ -1,0 +1,1 @@
+"""Admin pages: the /admin index and /admin/sessions."""

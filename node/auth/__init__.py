@@ -1,0 +1,1 @@
+"""Trust onboarding: first admin, invites, registration, device-approved login, sessions."""

@@ -1,0 +1,140 @@
+"""``wb create-admin``, ``wb create-invite`` and ``wb session list|approve|deny|expire``."""
+
+from __future__ import annotations
+
+import click
+
+from node.auth import queries as q
+from node.auth import service as svc
+from node.errors import AppError
+
+
+def _run(fn):
+    """Run ``fn(pool, config)`` on the node database; AppErrors become clean CLI errors."""
+    from node.cli import run_with_pool
+
+    async def wrapped(pool, config):
+        try:
+            return await fn(pool, config)
+        except AppError as exc:
+            raise click.ClickException(exc.message) from None
+
+    return run_with_pool(wrapped)
+
+
+@click.command("create-admin")
+@click.argument("username")
+def create_admin(username: str) -> None:
+    """Create a local admin USERNAME, or make an existing member an admin."""
+    async def main(pool, config):
+        return await svc.create_admin(pool, username)
+
+    user_id, created = _run(main)
+    if created:
+        click.echo(f"created admin {username} ({user_id}). Sign in at /login, then approve "
+                   f"the sign-in with `wb session approve ID` (see `wb session list`).")
+    else:
+        click.echo(f"{username} is now an admin ({user_id}).")
+
+
+@click.command("create-invite")
+@click.option("--max-uses", type=click.IntRange(1, svc.MAX_INVITE_USES), default=1,
+              show_default=True, help="How many registrations the link allows.")
+@click.option("--expires-days", type=click.IntRange(0, svc.MAX_INVITE_DAYS), default=14,
+              show_default=True, help="Days until the link expires (0: never).")
+@click.option("--auto-approve/--require-approval", default=True, show_default=True,
+              help="Let new members in right away, or have an admin approve them.")
+@click.option("--by", "by_username", default=None,
+              help="Record this member as the inviter (default: nobody, the operator).")
+@click.option("--suggested-username", default="", help="Prefill the username field.")
+@click.option("--note", "gratitude", default="", help="A thank-you note shown on the page.")
+def create_invite(max_uses: int, expires_days: int, auto_approve: bool,
+                  by_username: str | None, suggested_username: str, gratitude: str) -> None:
+    """Create an invite and print its share link (built from SITE_URL)."""
+    async def main(pool, config):
+        created_by = None
+        if by_username:
+            user = await q.user_by_username(pool, by_username)
+            if user is None:
+                raise click.ClickException(f"no local member called {by_username!r}")
+            created_by = user["id"]
+        invite = await svc.create_invite(
+            pool, config, {"max_uses": max_uses, "expires_days": expires_days,
+                           "auto_approve": auto_approve,
+                           "suggested_username": suggested_username, "gratitude": gratitude},
+            created_by=created_by, ip=None, via="cli")
+        return invite, svc.invite_link(config.site_url, invite.token)
+
+    invite, link = _run(main)
+    click.echo(link)
+    expiry = f"until {invite.expires_at:%Y-%m-%d %H:%M} UTC" if invite.expires_at else "forever"
+    click.echo(f"invite {invite.id}: {invite.max_uses} use(s), valid {expiry}, "
+               f"{'auto-approved' if invite.auto_approve else 'admin approval required'}",
+               err=True)
+
+
+@click.group("session")
+def session_group() -> None:
+    """Sign-in requests and sessions: list, approve, deny, expire."""
+
+
+@session_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list live sessions.")
+def session_list(show_all: bool) -> None:
+    """List sign-in requests waiting for approval (and live sessions with --all)."""
+    async def main(pool, config):
+        return await q.pending_requests(pool), (await q.live_sessions(pool) if show_all else [])
+
+    pending, live = _run(main)
+    if not pending:
+        click.echo("no sign-in requests waiting")
+    for r in pending:
+        click.echo(f"{r['id']}  {r['username']:<20} asked {r['created_at']:%Y-%m-%d %H:%M} "
+                   f"from {r['ip'] or '-'}  expires {r['expires_at']:%H:%M} UTC  "
+                   f"wrong codes {r['attempts']}")
+    for s in live:
+        click.echo(f"session  {s['username']:<20} {s['status']:<8} last seen "
+                   f"{s['last_seen_at']:%Y-%m-%d %H:%M} from {s['ip'] or '-'}")
+
+
+@session_group.command("approve")
+@click.argument("request_id")
+@click.option("--code", default=None, help="Check the code the member reads to you.")
+def session_approve(request_id: str, code: str | None) -> None:
+    """Approve sign-in request REQUEST_ID: its device becomes fully signed in."""
+    async def main(pool, config):
+        return await svc.approve(pool, config, request_id, actor_id=None, ip=None, code=code,
+                                 via="cli")
+
+    d = _run(main)
+    click.echo(f"approved {d.request_id}: {d.username} is signed in on that device"
+               + (f"; {d.promoted_requests} pending request(s) opened"
+                  if d.promoted_requests else ""))
+
+
+@session_group.command("deny")
+@click.argument("request_id")
+def session_deny(request_id: str) -> None:
+    """Deny sign-in request REQUEST_ID and sign its device out."""
+    async def main(pool, config):
+        return await svc.deny(pool, request_id, actor_id=None, ip=None, via="cli")
+
+    d = _run(main)
+    click.echo(f"denied {d.request_id} ({d.username})")
+
+
+@session_group.command("expire")
+def session_expire() -> None:
+    """Expire overdue sign-in requests and delete dead sessions."""
+    async def main(pool, config):
+        return await svc.expire_stale(pool)
+
+    r = _run(main)
+    click.echo(f"expired {r['expired_requests']} request(s), "
+               f"deleted {r['deleted_sessions']} session(s)")
+
+
+def register(root: click.Group) -> None:
+    root.add_command(create_admin)
+    root.add_command(create_invite)
+    root.add_command(session_group)
