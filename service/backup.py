@@ -271,7 +271,7 @@ def verify_archive(archive: Path, scratch: Path) -> dict[str, Any]:
             seen: set[str] = set()
             for member in tar:
                 name = member.name
-                if member.isdir():
+                if member.isdir() or member.offset == first.offset:
                     continue
                 if not member.isfile() or name not in listed or name in seen:
                     raise BackupError(f"the archive holds {name!r}, which the manifest does "
