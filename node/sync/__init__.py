@@ -1,0 +1,1 @@
+"""The node's sync engine: signed incremental bundles out, verified bundles in."""

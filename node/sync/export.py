@@ -1,0 +1,280 @@
+"""Export: the next link of this node's signed hash chain.
+
+A delta reads only the local rows changed since an export last looked at them (the
+``*_sync_dirty`` partial indexes), turns live rows into records and rows that were
+published but are no longer live into tombstones, signs the bundle and stores its
+exact CBOR envelope in ``sync_outbox`` - all in one transaction. A snapshot carries
+every live record and leaves the delta bookkeeping alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from node.sync import queries as Q
+from node.sync.identity import NodeKey, ensure_state, load_or_create_key
+from protocol.bundle import Bundle, build_bundle
+from protocol.containers import to_cbor
+from protocol.records import Record, make_record, make_tombstone
+from service.settings import Config
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def rfc3339(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def line(value: str | None) -> str | None:
+    """A single-line header value: control characters and line breaks become spaces."""
+    if value is None:
+        return None
+    return " ".join(_CONTROL.sub(" ", value).split()) or None
+
+
+def body_text(value: str | None) -> str:
+    return (value or "").replace("\x00", "")
+
+
+def next_revision(row: Any) -> int:
+    """Revision to publish: newer than anything this row was published with before."""
+    rev = row["revision"]
+    published = row["published_revision"]
+    if published is not None and rev <= published:
+        return published + 1
+    return rev
+
+
+@dataclass
+class Plan:
+    records: dict[str, Record] = field(default_factory=dict)
+    marks: dict[str, dict[str, tuple[str, int, int, bool]]] = field(
+        default_factory=lambda: {"users": {}, "requests": {}, "comments": {}})
+    watermark: int = 0
+    tombstones: int = 0
+
+    def add(self, rec: Record) -> None:
+        if rec.path not in self.records:
+            self.records[rec.path] = rec
+            if rec.deleted:
+                self.tombstones += 1
+
+    def mark(self, table: str, row: Any, new_rev: int, live: bool) -> None:
+        self.marks[table].setdefault(row["id"], (row["id"], row["revision"], new_rev, live))
+        if row["change_seq"] is not None:
+            self.watermark = max(self.watermark, row["change_seq"])
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rec in self.records.values():
+            name = f"{rec.entity}_tombstones" if rec.deleted else rec.entity
+            out[name] = out.get(name, 0) + 1
+        return out
+
+
+class RecordMaker:
+    """Rows of this node -> schema-2 records with Origin and Instance filled in."""
+
+    def __init__(self, origin: str, instance: str) -> None:
+        self.origin = origin
+        self.instance = instance
+
+    def _common(self, row: Any, revision: int) -> dict[str, Any]:
+        return {"ID": row["id"], "Origin": self.origin, "Instance": self.instance,
+                "Revision": revision, "Updated-At": rfc3339(row["updated_at"]),
+                "Sync-Scope": "public"}
+
+    def ref(self, local_id: str) -> str:
+        return f"{self.origin}/{local_id}"
+
+    def tombstone(self, entity: str, row: Any, revision: int) -> Record:
+        return make_tombstone(entity, row["id"], origin=self.origin, instance=self.instance,
+                              revision=revision, updated_at=rfc3339(row["updated_at"]) or "")
+
+    def user(self, row: Any, revision: int) -> Record:
+        fields = self._common(row, revision)
+        fields.update({
+            "Username": line(row["username"]),
+            "Display-Name": line(row["display_name"]),
+            "Invited-By": self.ref(row["inviter_id"]) if row["inviter_live"] else None,
+            "Created-At": rfc3339(row["created_at"]),
+            "Contact-Email": line(row["contact_email"]) if row["share_contact"] else None,
+        })
+        return make_record("user", fields, body_text(row["bio"]))
+
+    def vouch(self, row: Any, *, live: bool) -> Record:
+        """Inviter -> invitee edge of a user row; ID = the invitee's ID."""
+        revision = max(row["change_seq"] or 1, row["inviter_seq"] or 1)
+        if not live:
+            return make_tombstone("vouch", row["id"], origin=self.origin,
+                                  instance=self.instance, revision=revision,
+                                  updated_at=rfc3339(row["updated_at"]) or "")
+        fields = self._common(row, revision)
+        fields.update({"Inviter": self.ref(row["inviter_id"]), "Invitee": self.ref(row["id"]),
+                       "Created-At": rfc3339(row["created_at"])})
+        return make_record("vouch", fields)
+
+    def request(self, row: Any, revision: int) -> Record:
+        fields = self._common(row, revision)
+        description = body_text(row["description"])
+        title = line(row["title"]) or line(description[:120]) or "Untitled request"
+        fields.update({
+            "Title": title, "Status": row["status"], "Created-By": self.ref(row["created_by"]),
+            "Created-At": rfc3339(row["created_at"]),
+            "Completed-At": rfc3339(row["completed_at"]),
+        })
+        return make_record("request", fields, description)
+
+    def comment(self, row: Any, revision: int) -> Record:
+        fields = self._common(row, revision)
+        if row["request_origin"] is not None:
+            request_ref = f"{row['request_origin']}/{row['request_origin_id']}"
+        else:
+            request_ref = self.ref(row["request_id"])
+        fields.update({"Request": request_ref, "Created-By": self.ref(row["created_by"]),
+                       "Created-At": rfc3339(row["created_at"])})
+        return make_record("comment", fields, body_text(row["body"]))
+
+
+def _emit(plan: Plan, maker: RecordMaker, entity: str, table: str, row: Any) -> None:
+    """Live row -> record; published but no longer live -> tombstone; else nothing."""
+    revision = next_revision(row)
+    if row["live"]:
+        plan.add(getattr(maker, entity)(row, revision))
+        plan.mark(table, row, revision, True)
+    elif row["published"]:
+        plan.add(maker.tombstone(entity, row, revision))
+        plan.mark(table, row, revision, False)
+    else:
+        plan.mark(table, row, row["revision"], False)
+
+
+def _emit_vouch(plan: Plan, maker: RecordMaker, row: Any) -> None:
+    if row["inviter_id"] is None:
+        return
+    if row["live"] and row["inviter_live"]:
+        plan.add(maker.vouch(row, live=True))
+    elif row["published"]:
+        plan.add(maker.vouch(row, live=False))
+
+
+async def plan_delta(conn: asyncpg.Connection, maker: RecordMaker) -> Plan:
+    plan = Plan()
+    users = await Q.dirty_users(conn)
+    requests = await Q.dirty_requests(conn)
+    comments = await Q.dirty_comments(conn)
+    for row in users:
+        _emit(plan, maker, "user", "users", row)
+        _emit_vouch(plan, maker, row)
+    for row in requests:
+        _emit(plan, maker, "request", "requests", row)
+    for row in comments:
+        _emit(plan, maker, "comment", "comments", row)
+    # Cascades: a request that appears or disappears takes its comments along; a
+    # member who appears or disappears takes the vouches for their invitees along.
+    flipped_requests = [r["id"] for r in requests if bool(r["live"]) != r["published"]]
+    for row in await Q.comments_of_requests(conn, flipped_requests):
+        if row["id"] in plan.marks["comments"]:
+            continue
+        if row["live"] != row["published"]:
+            _emit(plan, maker, "comment", "comments", row)
+    flipped_users = [u["id"] for u in users if bool(u["live"]) != u["published"]]
+    for row in await Q.invitees_of(conn, flipped_users):
+        _emit_vouch(plan, maker, row)
+    return plan
+
+
+async def plan_snapshot(conn: asyncpg.Connection, maker: RecordMaker) -> Plan:
+    plan = Plan()
+    for row in await Q.live_users(conn):
+        plan.add(maker.user(row, next_revision(row)))
+        if row["inviter_live"]:
+            plan.add(maker.vouch(row, live=True))
+    for row in await Q.live_requests(conn):
+        plan.add(maker.request(row, next_revision(row)))
+    for row in await Q.live_comments(conn):
+        plan.add(maker.comment(row, next_revision(row)))
+    return plan
+
+
+@dataclass
+class ExportResult:
+    sequence: int | None
+    digest: str | None
+    kind: str
+    counts: dict[str, int]
+    record_count: int
+    bundle: Bundle | None
+    envelope: bytes | None
+    origin: str
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "digest": self.digest, "kind": self.kind,
+                "origin": self.origin, "records": self.record_count, "counts": self.counts,
+                "bytes": len(self.envelope or b""), "seconds": round(self.seconds, 4)}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
+                 key: NodeKey | None = None, dry_run: bool = False) -> ExportResult:
+    """Write the next chain link into ``sync_outbox`` (or nothing if nothing changed)."""
+    started = time.perf_counter()
+    key = key or load_or_create_key(config)
+    kind = "snapshot" if snapshot else "delta"
+    async with pool.acquire() as conn:
+        origin = await ensure_state(conn, key)
+        maker = RecordMaker(origin, config.site_url)
+        async with conn.transaction():
+            state = await Q.lock_state(conn)
+            plan = await (plan_snapshot(conn, maker) if snapshot else plan_delta(conn, maker))
+            result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None,
+                                  None, origin, 0.0)
+            if dry_run:
+                result.bundle = None
+                result.seconds = time.perf_counter() - started
+                result._preview = list(plan.records.values())  # type: ignore[attr-defined]
+                raise _Rollback(result)
+            if plan.records:
+                sequence = state["sequence"] + 1
+                now = _now()
+                bundle = build_bundle(
+                    plan.records.values(), seed=key.seed, origin=origin,
+                    instance=config.site_url, sequence=sequence,
+                    previous=state["last_digest"], kind=kind, created_at=now, signed_at=now)
+                envelope = to_cbor(bundle)
+                await Q.store_outbox(conn, sequence, bundle.digest, kind, len(plan.records),
+                                     envelope)
+                await Q.advance_state(conn, sequence, bundle.digest, plan.watermark)
+                result.sequence, result.digest = sequence, bundle.digest
+                result.bundle, result.envelope = bundle, envelope
+            for table, marks in plan.marks.items():
+                await Q.mark_examined(conn, table, list(marks.values()))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class _Rollback(Exception):
+    def __init__(self, result: ExportResult) -> None:
+        self.result = result
+
+
+async def preview(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False
+                  ) -> tuple[ExportResult, list[Record]]:
+    """What the next export would publish; changes nothing."""
+    try:
+        await export(pool, config, snapshot=snapshot, dry_run=True)
+    except _Rollback as done:
+        return done.result, done.result._preview  # type: ignore[attr-defined]
+    raise AssertionError("unreachable")

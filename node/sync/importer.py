@@ -1,0 +1,420 @@
+"""Import: verify a bundle completely, then apply it in one transaction.
+
+One code path for ``wb sync import``, pulls and inbox deliveries. Remote rows live in
+the same tables as local ones with ``origin``/``origin_id`` set and the local ID
+``<origin>.<id>`` (a ULID never contains a dot, so it can never collide with a local
+row). A record is applied only when its revision is newer, only to rows of its own
+origin, and never to local rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from node.sync import queries as Q
+from protocol.bundle import Bundle
+from protocol.containers import to_cbor
+from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.records import Record
+from protocol.verify import VerifiedBundle, verify_bundle
+from service.ids import ulid
+
+log = logging.getLogger("wb.node.sync")
+
+MAX_GAP_ROWS = 10_000
+
+
+class SyncError(Exception):
+    """A verified bundle the node refuses (equivocation, own origin...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ImportResult:
+    result: str  # applied | duplicate | pending | own
+    digest: str
+    origin: str
+    sequence: int | None
+    schema_version: int
+    records_in: int = 0
+    applied: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    gaps: list[int] = field(default_factory=list)
+    bundle_bytes: int = 0
+
+    @property
+    def applied_total(self) -> int:
+        return sum(self.applied.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"result": self.result, "digest": self.digest, "origin": self.origin,
+                "sequence": self.sequence, "schema_version": self.schema_version,
+                "records": self.records_in, "applied": self.applied,
+                "skipped": self.skipped, "gaps": self.gaps, "bytes": self.bundle_bytes}
+
+
+def local_id(origin: str, origin_id: str) -> str:
+    return f"{origin}.{origin_id}"
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    text = value[:-1] if value.endswith("Z") else value
+    head, dot, frac = text.partition(".")
+    if dot:
+        text = f"{head}.{frac[:6]}"
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def split_ref(ref: str | None) -> tuple[str | None, str | None]:
+    if not ref:
+        return None, None
+    origin, _, rid = ref.partition("/")
+    return origin, rid
+
+
+class Resolver:
+    """``origin/id`` references -> local row IDs (our own origin maps to local rows)."""
+
+    def __init__(self, our_origin: str) -> None:
+        self.our_origin = our_origin
+
+    def __call__(self, ref: str | None) -> str | None:
+        origin, rid = split_ref(ref)
+        if origin is None or rid is None:
+            return None
+        return rid if origin == self.our_origin else local_id(origin, rid)
+
+
+async def load_trust(conn: Q.Conn) -> set[tuple[str, str]]:
+    rows = await conn.fetch("SELECT origin, key_id FROM sync_trusted_keys")
+    return {(r["origin"], r["key_id"]) for r in rows}
+
+
+async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
+                        peer: str | None = None, limits: Limits = DEFAULT_LIMITS,
+                        approved: bool = False) -> ImportResult:
+    """Verify ``bundle`` and apply it. Raises ProtocolError or SyncError on refusal."""
+    trusted = await load_trust(pool)
+    try:
+        vb = verify_bundle(bundle, trust=lambda o, k: approved or (o, k) in trusted,
+                           limits=limits)
+    except ProtocolError as exc:
+        if exc.code != "untrusted_key":
+            raise
+        # Authentic but unknown key: verify everything else, then queue it.
+        vb = verify_bundle(bundle, trust=lambda o, k: True, limits=limits)
+        return await _queue_pending(pool, vb, peer)
+    if vb.origin == our_origin:
+        return ImportResult("own", vb.digest, vb.origin, vb.sequence, vb.schema_version,
+                            len(vb.records), bundle_bytes=bundle.total_bytes)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            return await _apply(conn, vb, our_origin, peer)
+    except _Equivocation as exc:
+        # Recorded outside the refused transaction, so the operator sees it.
+        await pool.execute(
+            """INSERT INTO sync_equivocations (origin, sequence, known_digest,
+                      rejected_digest, peer, manifest)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+            vb.origin, vb.sequence, exc.known, vb.digest, peer, vb.bundle.manifest)
+        log.error("equivocation refused", extra={"origin": vb.origin,
+                                                  "sequence": vb.sequence})
+        raise
+
+
+async def _queue_pending(pool: asyncpg.Pool, vb: VerifiedBundle, peer: str | None
+                         ) -> ImportResult:
+    await pool.execute(
+        """INSERT INTO sync_pending (id, digest, origin, key_id, public_key, sequence,
+                                     record_count, envelope, peer)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (digest) DO NOTHING""",
+        ulid(), vb.digest, vb.origin, vb.key_id, vb.public_key, vb.sequence,
+        len(vb.records), to_cbor(vb.bundle), peer)
+    log.warning("bundle signed by an unknown key queued for approval",
+                extra={"origin": vb.origin, "key_id": vb.key_id, "digest": vb.digest})
+    return ImportResult("pending", vb.digest, vb.origin, vb.sequence, vb.schema_version,
+                        len(vb.records), bundle_bytes=vb.bundle.total_bytes)
+
+
+async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
+                 peer: str | None) -> ImportResult:
+    origin = vb.origin
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('wb-sync-origin:' || $1))",
+                       origin)
+    result = ImportResult("applied", vb.digest, origin, vb.sequence, vb.schema_version,
+                          len(vb.records), bundle_bytes=vb.bundle.total_bytes)
+    if await conn.fetchval("SELECT 1 FROM sync_received WHERE digest = $1", vb.digest):
+        result.result = "duplicate"
+        return result
+    sequence = vb.sequence or 0
+    if sequence:
+        known = await conn.fetchval(
+            "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2",
+            origin, sequence)
+        if known is not None:
+            raise _Equivocation(origin, sequence, known, vb.digest)
+        result.gaps = await _record_gaps(conn, origin, sequence, peer)
+    resolve = Resolver(our_origin)
+    by_entity: dict[str, list[Record]] = {}
+    for _, rec in vb.records:
+        by_entity.setdefault(f"{rec.entity}{'-' if rec.deleted else ''}", []).append(rec)
+    for entity in ("user", "request", "comment", "vouch"):
+        live = by_entity.get(entity, [])
+        dead = by_entity.get(f"{entity}-", [])
+        if live:
+            n = await _UPSERTS[entity](conn, origin, live, resolve)
+            result.applied[entity] = result.applied.get(entity, 0) + n
+        if dead:
+            n = await _tombstone(conn, entity, origin, dead)
+            result.applied[f"{entity}_tombstones"] = n
+    result.skipped = result.records_in - result.applied_total
+    await conn.execute(
+        """INSERT INTO sync_received (origin, sequence, digest, previous, kind, schema_version,
+                  key_id, instance, record_count, peer)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        origin, sequence, vb.digest, vb.previous, vb.kind, vb.schema_version, vb.key_id,
+        vb.instance, len(vb.records), peer)
+    return result
+
+
+class _Equivocation(SyncError):
+    def __init__(self, origin: str, sequence: int, known: str, rejected: str) -> None:
+        super().__init__("equivocation",
+                         f"origin {origin} signed two different bundles with sequence "
+                         f"{sequence} ({known[:12]} and {rejected[:12]}); refused and "
+                         f"recorded for the operator")
+        self.known = known
+
+
+async def _record_gaps(conn: asyncpg.Connection, origin: str, sequence: int,
+                       peer: str | None) -> list[int]:
+    await conn.execute("DELETE FROM sync_gaps WHERE origin = $1 AND sequence = $2",
+                       origin, sequence)
+    top = await conn.fetchval(
+        "SELECT max(sequence) FROM sync_received WHERE origin = $1 AND sequence > 0", origin)
+    top = top or 0
+    if sequence <= top + 1:
+        return []
+    start = max(top + 1, sequence - MAX_GAP_ROWS)
+    missing = list(range(start, sequence))
+    await conn.execute(
+        """INSERT INTO sync_gaps (origin, sequence, peer)
+           SELECT $1, s, $2 FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING""",
+        origin, peer, missing)
+    return missing
+
+
+# --------------------------------------------------------------------------- upserts
+
+def _common(origin: str, recs: Iterable[Record]) -> tuple[list[Any], ...]:
+    recs = list(recs)
+    return ([local_id(origin, r.id) for r in recs], [r.id for r in recs],
+            [r.instance for r in recs], [r.revision for r in recs],
+            [parse_time(r.updated_at) for r in recs],
+            [parse_time(r.get("Created-At")) for r in recs])
+
+
+async def _upsert_users(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                        resolve: Resolver) -> int:
+    ids, oids, instances, revs, updated, created = _common(origin, recs)
+    status = await conn.execute(
+        """INSERT INTO users (id, origin, origin_id, instance, username, display_name, bio,
+                              contact_email, share_contact, sync_scope, created_at,
+                              updated_at, revision)
+           SELECT m.id, $1, m.oid, m.instance, m.username, coalesce(m.display_name, ''),
+                  m.bio, m.email, m.email IS NOT NULL, 'public',
+                  coalesce(m.created, m.updated), m.updated, m.rev
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
+                         $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[])
+                  AS m(id, oid, instance, rev, updated, created, username, display_name, bio,
+                       email)
+           ON CONFLICT (id) DO UPDATE SET
+                  instance = EXCLUDED.instance, username = EXCLUDED.username,
+                  display_name = EXCLUDED.display_name, bio = EXCLUDED.bio,
+                  contact_email = EXCLUDED.contact_email,
+                  share_contact = EXCLUDED.share_contact, created_at = EXCLUDED.created_at,
+                  updated_at = EXCLUDED.updated_at, revision = EXCLUDED.revision,
+                  deleted_at = NULL
+            WHERE users.origin = EXCLUDED.origin AND users.revision < EXCLUDED.revision""",
+        origin, ids, oids, instances, revs, updated, created,
+        [r["Username"] for r in recs], [r.get("Display-Name") for r in recs],
+        [r.body for r in recs], [r.get("Contact-Email") for r in recs])
+    applied = int(status.split()[-1])
+    inviters = [(i, resolve(r.get("Invited-By"))) for i, r in zip(ids, recs, strict=True)
+                if r.get("Invited-By")]
+    if inviters:
+        a, b = zip(*inviters, strict=True)
+        await conn.execute(
+            """UPDATE users u SET invited_by = inv.id
+                 FROM unnest($1::text[], $2::text[]) AS m(id, inviter)
+                 JOIN users inv ON inv.id = m.inviter
+                WHERE u.id = m.id AND u.origin = $3""", list(a), list(b), origin)
+    return applied
+
+
+async def _upsert_requests(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                           resolve: Resolver) -> int:
+    ids, oids, instances, revs, updated, created = _common(origin, recs)
+    status = await conn.execute(
+        """INSERT INTO requests (id, origin, origin_id, instance, title, description, status,
+                                 created_by, sync_scope, created_at, updated_at,
+                                 completed_at, revision)
+           SELECT m.id, $1, m.oid, m.instance, m.title, m.description,
+                  CASE WHEN m.status IN ('open', 'completed') THEN m.status ELSE 'open' END,
+                  u.id, 'public', coalesce(m.created, m.updated), m.updated, m.completed,
+                  m.rev
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
+                         $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[],
+                         $12::timestamptz[])
+                  AS m(id, oid, instance, rev, updated, created, title, description, status,
+                       creator, completed)
+             LEFT JOIN users u ON u.id = m.creator
+           ON CONFLICT (id) DO UPDATE SET
+                  instance = EXCLUDED.instance, title = EXCLUDED.title,
+                  description = EXCLUDED.description, status = EXCLUDED.status,
+                  created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at,
+                  updated_at = EXCLUDED.updated_at, completed_at = EXCLUDED.completed_at,
+                  revision = EXCLUDED.revision, deleted_at = NULL
+            WHERE requests.origin = EXCLUDED.origin
+              AND requests.revision < EXCLUDED.revision""",
+        origin, ids, oids, instances, revs, updated, created,
+        [r["Title"] for r in recs], [r.body for r in recs], [r["Status"] for r in recs],
+        [resolve(r["Created-By"]) for r in recs],
+        [parse_time(r.get("Completed-At")) for r in recs])
+    return int(status.split()[-1])
+
+
+async def _upsert_comments(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                           resolve: Resolver) -> int:
+    """Comments attach to the request they reference (a local one for our origin);
+    comments on requests this node does not have are skipped."""
+    ids, oids, instances, revs, updated, created = _common(origin, recs)
+    status = await conn.execute(
+        """INSERT INTO comments (id, origin, origin_id, instance, request_id, created_by, body,
+                                 sync_scope, created_at, updated_at, revision)
+           SELECT m.id, $1, m.oid, m.instance, rq.id, u.id, m.body, 'public',
+                  coalesce(m.created, m.updated), m.updated, m.rev
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
+                         $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+                  AS m(id, oid, instance, rev, updated, created, request, creator, body)
+             JOIN requests rq ON rq.id = m.request AND rq.deleted_at IS NULL
+                  AND (rq.origin IS NOT NULL OR rq.sync_scope = 'public')
+             LEFT JOIN users u ON u.id = m.creator
+           ON CONFLICT (id) DO UPDATE SET
+                  instance = EXCLUDED.instance, body = EXCLUDED.body,
+                  created_by = EXCLUDED.created_by, updated_at = EXCLUDED.updated_at,
+                  revision = EXCLUDED.revision, deleted_at = NULL
+            WHERE comments.origin = EXCLUDED.origin
+              AND comments.revision < EXCLUDED.revision
+              AND comments.request_id = EXCLUDED.request_id""",
+        origin, ids, oids, instances, revs, updated, created,
+        [resolve(r["Request"]) for r in recs], [resolve(r["Created-By"]) for r in recs],
+        [r.body for r in recs])
+    return int(status.split()[-1])
+
+
+async def _upsert_vouches(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                          resolve: Resolver) -> int:
+    status = await conn.execute(
+        """INSERT INTO sync_vouches (origin, origin_id, inviter, invitee, revision)
+           SELECT $1, m.oid, m.inviter, m.invitee, m.rev
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[])
+                  AS m(oid, inviter, invitee, rev)
+           ON CONFLICT (origin, origin_id) DO UPDATE SET
+                  inviter = EXCLUDED.inviter, invitee = EXCLUDED.invitee,
+                  revision = EXCLUDED.revision, deleted = false, updated_at = now()
+            WHERE sync_vouches.revision < EXCLUDED.revision""",
+        origin, [r.id for r in recs], [r["Inviter"] for r in recs],
+        [r["Invitee"] for r in recs], [r.revision for r in recs])
+    return int(status.split()[-1])
+
+
+_UPSERTS = {"user": _upsert_users, "request": _upsert_requests,
+            "comment": _upsert_comments, "vouch": _upsert_vouches}
+
+# Tombstones forget the content, keep the row (other rows may point at it) and keep
+# the revision so an older copy can never bring it back.
+_SCRUB = {
+    "user": "display_name = '', bio = '', contact_email = NULL, share_contact = false",
+    "request": "title = '', description = ''",
+    "comment": "body = ''",
+}
+
+
+async def _tombstone(conn: asyncpg.Connection, entity: str, origin: str,
+                     recs: list[Record]) -> int:
+    if entity == "vouch":
+        status = await conn.execute(
+            """INSERT INTO sync_vouches (origin, origin_id, revision, deleted)
+               SELECT $1, m.oid, m.rev, true
+                 FROM unnest($2::text[], $3::bigint[]) AS m(oid, rev)
+               ON CONFLICT (origin, origin_id) DO UPDATE SET deleted = true,
+                      inviter = NULL, invitee = NULL, revision = EXCLUDED.revision,
+                      updated_at = now()
+                WHERE sync_vouches.revision < EXCLUDED.revision""",
+            origin, [r.id for r in recs], [r.revision for r in recs])
+        return int(status.split()[-1])
+    table = {"user": "users", "request": "requests", "comment": "comments"}[entity]
+    status = await conn.execute(
+        f"""UPDATE {table} t SET {_SCRUB[entity]}, deleted_at = now(), revision = m.rev,
+                   updated_at = m.updated
+              FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS m(id, rev, updated)
+             WHERE t.id = m.id AND t.origin = $1 AND t.revision < m.rev""",
+        origin, [local_id(origin, r.id) for r in recs], [r.revision for r in recs],
+        [parse_time(r.updated_at) for r in recs])
+    return int(status.split()[-1])
+
+
+# --------------------------------------------------------------------------- pending queue
+
+async def approve_pending(pool: asyncpg.Pool, pending_id: str, *, our_origin: str,
+                          actor: str) -> list[ImportResult]:
+    """Trust the key of a pending bundle for its origin and replay every bundle queued
+    for that (origin, key), oldest sequence first."""
+    from protocol.containers import from_cbor
+
+    row = await pool.fetchrow("SELECT * FROM sync_pending WHERE id = $1 OR digest = $1",
+                              pending_id)
+    if row is None:
+        raise SyncError("not_found", f"no pending bundle {pending_id}")
+    await pool.execute(
+        """INSERT INTO sync_trusted_keys (origin, key_id, public_key, source, added_by)
+           VALUES ($1, $2, $3, 'approved', $4) ON CONFLICT DO NOTHING""",
+        row["origin"], row["key_id"], row["public_key"], actor)
+    queued = await pool.fetch(
+        "SELECT * FROM sync_pending WHERE origin = $1 AND key_id = $2 "
+        "ORDER BY sequence NULLS FIRST, received_at", row["origin"], row["key_id"])
+    results = []
+    for item in queued:
+        bundle = from_cbor(bytes(item["envelope"]))
+        try:
+            results.append(await import_bundle(pool, bundle, our_origin=our_origin,
+                                               peer=item["peer"]))
+        finally:
+            await pool.execute("DELETE FROM sync_pending WHERE id = $1", item["id"])
+    return results
+
+
+async def discard_pending(pool: asyncpg.Pool, pending_id: str) -> bool:
+    status = await pool.execute("DELETE FROM sync_pending WHERE id = $1 OR digest = $1",
+                                pending_id)
+    return status != "DELETE 0"
+
+
+async def list_pending(pool: Q.Conn) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, digest, origin, key_id, sequence, record_count, peer, received_at "
+        "FROM sync_pending ORDER BY received_at")

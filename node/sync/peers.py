@@ -1,0 +1,116 @@
+"""Peers and trusted keys, kept in PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from node.sync.importer import SyncError
+from protocol.records import KEY_ID_RE
+from service.ids import token_hash, ulid
+
+
+def mask(token: str | None) -> str | None:
+    """Never print a token in full."""
+    if not token:
+        return None
+    return token[:4] + "…" if len(token) > 8 else "…"
+
+
+async def pin_key(conn: Any, origin: str, key_id: str | None = None, *,
+                  peer: str | None = None, actor: str = "cli") -> None:
+    """Trust ``key_id`` (default: the origin's own first key) for ``origin``."""
+    key_id = key_id or origin
+    for value in (origin, key_id):
+        if not KEY_ID_RE.fullmatch(value):
+            raise SyncError("invalid_key_id", f"{value!r} is not a 16-hex key id")
+    await conn.execute(
+        """INSERT INTO sync_trusted_keys (origin, key_id, source, peer, added_by)
+           VALUES ($1, $2, 'pinned', $3, $4) ON CONFLICT DO NOTHING""",
+        origin, key_id, peer, actor)
+
+
+def parse_pin(text: str) -> tuple[str, str]:
+    """``KEYID`` or ``ORIGIN:KEYID``."""
+    origin, _, kid = text.partition(":")
+    return origin, kid or origin
+
+
+async def add_peer(pool: asyncpg.Pool, name: str, kind: str, location: str, *,
+                   token: str | None = None, inbox_token: str | None = None,
+                   api: str = "v2", pins: list[str] | None = None,
+                   schedule: str | None = None) -> str:
+    if kind not in ("dir", "hub"):
+        raise SyncError("invalid_peer", "kind is dir or hub")
+    if kind == "hub" and not location.startswith(("http://", "https://")):
+        raise SyncError("invalid_peer", "a hub peer needs an http(s) URL")
+    peer_id = ulid()
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            await conn.execute(
+                """INSERT INTO sync_peers (id, name, kind, location, api, token, token_hash,
+                                           schedule)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                peer_id, name, kind, location.rstrip("/") if kind == "hub" else location, api,
+                token, token_hash(inbox_token) if inbox_token else None, schedule)
+        except asyncpg.UniqueViolationError:
+            raise SyncError("peer_exists", f"a peer named {name!r} already exists") from None
+        for pin in pins or []:
+            origin, kid = parse_pin(pin)
+            await pin_key(conn, origin, kid, peer=name)
+    return peer_id
+
+
+async def get_peer(pool: Any, name: str) -> asyncpg.Record:
+    row = await pool.fetchrow("SELECT * FROM sync_peers WHERE name = $1", name)
+    if row is None:
+        raise SyncError("unknown_peer", f"no peer named {name!r} (see wb sync peers list)")
+    return row
+
+
+async def list_peers(pool: Any) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM sync_peers ORDER BY name")
+
+
+async def remove_peer(pool: asyncpg.Pool, name: str) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM sync_trusted_keys WHERE peer = $1 AND source = 'pinned'",
+                           name)
+        status = await conn.execute("DELETE FROM sync_peers WHERE name = $1", name)
+    return status != "DELETE 0"
+
+
+async def peer_keys(pool: Any, name: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT origin, key_id, source FROM sync_trusted_keys WHERE peer = $1 ORDER BY origin",
+        name)
+
+
+async def peer_by_inbox_token(pool: Any, token: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT * FROM sync_peers WHERE token_hash = $1 AND kind = 'hub'", token_hash(token))
+
+
+def peer_public(row: Any, keys: list[Any] | None = None) -> dict[str, Any]:
+    out = {"name": row["name"], "kind": row["kind"], "location": row["location"],
+           "api": row["api"], "token": mask(row["token"]),
+           "inbox_token": "set" if row["token_hash"] else None,
+           "cursor": row["cursor"], "push_sequence": row["push_sequence"],
+           "last_success_at": row["last_success_at"], "last_failure_at": row["last_failure_at"],
+           "last_error": row["last_error"], "schedule": row["schedule"]}
+    if keys is not None:
+        out["pinned_keys"] = [f"{k['origin']}:{k['key_id']}" for k in keys]
+    return out
+
+
+async def record_outcome(pool: Any, name: str, error: str | None, **cursors: int) -> None:
+    sets = ["last_success_at = now(), last_error = NULL" if error is None else
+            "last_failure_at = now(), last_error = $2"]
+    args: list[Any] = [name, error]
+    for col, value in cursors.items():
+        assert col in ("cursor", "push_sequence")
+        args.append(value)
+        sets.append(f"{col} = GREATEST({col}, ${len(args)})")
+    await pool.execute(f"UPDATE sync_peers SET {', '.join(sets)} WHERE name = $1 "
+                       "AND $2::text IS NOT DISTINCT FROM $2::text", *args)
