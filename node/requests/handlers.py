@@ -1,0 +1,326 @@
+"""Pages and JSON API of help requests: dashboard feed, detail, comments, completion, scope.
+
+Handlers are thin: they read input, ask ``service`` (which decides permissions for pages,
+API and CLI alike) and answer HTML, a redirect (PRG) or JSON from the same code path.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from node import typedefs as T
+from node import web as W
+from node.errors import AppError, bad_request
+from node.requests import service as S
+
+log = logging.getLogger("wb.node.requests")
+
+
+def _actor(request: web.Request) -> S.Actor | None:
+    return S.Actor.of(W.viewer_of(request), W.client_ip(request))
+
+
+async def _input(request: web.Request) -> dict[str, Any]:
+    """Form fields or a JSON object, as plain strings/lists."""
+    if request.content_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            raise bad_request("invalid_json", "The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise bad_request("invalid_json", "Send a JSON object.")
+        return data
+    form = await request.post()
+    out: dict[str, Any] = {}
+    for key in form:
+        values = [v for v in form.getall(key) if isinstance(v, str)]
+        out[key] = values if key == "item" else (values[0] if values else "")
+    return out
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise bad_request("invalid_field", f"{name} must be a string.", **{name: "Not text."})
+    return value
+
+
+def _fragment(request: web.Request, template: str, ctx: dict[str, Any]) -> str:
+    env = aiohttp_jinja2.get_env(request.app)
+    full = W.template_context(request)
+    full.update(ctx)
+    return env.get_template(template).render(full)
+
+
+def _metrics(request: web.Request) -> Any:
+    return request.app[T.metrics_key]
+
+
+# --------------------------------------------------------------------------- dashboard
+
+async def _pending_login(request: web.Request, viewer: T.Viewer) -> dict[str, Any] | None:
+    try:
+        from node.auth.queries import pending_login_for_session  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return await pending_login_for_session(request.app[T.pool_key], viewer.session_hash)
+    except Exception:
+        log.exception("pending login lookup failed")
+        return None
+
+
+async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
+    pool = request.app[T.pool_key]
+    viewer = W.viewer_of(request)
+    assert viewer is not None
+    q = request.query
+    if viewer.active:
+        page = await S.feed(pool, actor, status=q.get("status", "open"),
+                            search=q.get("q", ""), cursor=q.get("cursor", ""))
+        return {"page": page, "statuses": ("open", "completed", "pending", "all"),
+                "page_cursor": q.get("cursor", "")}
+    page = await S.feed(pool, actor, status="open", cursor=q.get("cursor", ""))
+    return {"page": page, "own_pending": await S.own_pending(pool, actor),
+            "page_cursor": q.get("cursor", ""),
+            "login": await _pending_login(request, viewer)}
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    actor = _actor(request)
+    if actor is None:
+        return W.render(request, "node/home.html", {})
+    ctx = await _home_context(request, actor)
+    ctx["limits"] = _LIMITS
+    return W.render(request, "node/home.html", ctx)
+
+
+_LIMITS = {"title": S.TITLE_MAX, "description": S.DESCRIPTION_MAX, "comment": S.COMMENT_MAX}
+
+
+# --------------------------------------------------------------------------- requests
+
+async def create_request(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    data = await _input(request)
+    try:
+        row = await S.create_request(
+            request.app[T.pool_key], actor, title=_text(data, "title"),
+            description=_text(data, "description"),
+            contact_email=_text(data, "contact_email"),
+            sync_scope=_text(data, "sync_scope") or "private")
+    except AppError as exc:
+        if W.wants_json(request) or exc.status != 400 or actor is None:
+            raise
+        ctx = await _home_context(request, actor)
+        ctx.update(limits=_LIMITS, form_errors=exc.fields, form_values=data, form_open=True)
+        return W.render(request, "node/home.html", ctx, status=400)
+    if W.wants_json(request):
+        return web.json_response({"request": S.request_json(actor, row)}, status=201,
+                                 dumps=W.json_dumps)
+    raise W.redirect(f"/requests/{row['id']}")
+
+
+async def _detail_context(request: web.Request, actor: S.Actor | None,
+                          row: Any) -> dict[str, Any]:
+    thread = await S.thread(request.app[T.pool_key], actor, row["id"],
+                            cursor=request.query.get("comments_cursor", ""))
+    return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS}
+
+
+async def request_detail(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    row = await S.get_visible(request.app[T.pool_key], actor, request.match_info["id"])
+    ctx = await _detail_context(request, actor, row)
+    body = None
+    if W.wants_json(request):
+        t = ctx["thread"]
+        body = {"request": S.request_json(actor, row),
+                "comments": [S.comment_json(c) for c in t.comments],
+                "comment_count": t.total, "comments_next_cursor": t.next_cursor}
+    return await W.respond(request, "node/requests/detail.html", ctx, json_body=body)
+
+
+async def complete_request(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    row = await S.complete(request.app[T.pool_key], actor, request.match_info["id"],
+                           _metrics(request))
+    return _after_request_change(request, actor, row)
+
+
+async def reopen_request(request: web.Request) -> web.StreamResponse:
+    W.require_admin(request)
+    actor = _actor(request)
+    row = await S.reopen(request.app[T.pool_key], actor, request.match_info["id"])
+    return _after_request_change(request, actor, row)
+
+
+async def request_scope(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    data = await _input(request)
+    pool = request.app[T.pool_key]
+    row = await S.get_visible(pool, actor, request.match_info["id"])
+    await S.set_scope(pool, actor, [("request", row["id"])], _text(data, "sync_scope"))
+    row = await S.get_visible(pool, actor, row["id"])
+    return _after_request_change(request, actor, row)
+
+
+def _after_request_change(request: web.Request, actor: S.Actor | None,
+                          row: Any) -> web.StreamResponse:
+    if W.wants_json(request):
+        body: dict[str, Any] = {"request": S.request_json(actor, row)}
+        if not request.path.startswith("/api/"):
+            body["html"] = _fragment(request, "node/requests/_summary.html",
+                                     {"req": row, "perm": S.permissions(actor, row)})
+            body["target"] = f"req-{row['id']}"
+        return web.json_response(body, dumps=W.json_dumps)
+    raise W.redirect(f"/requests/{row['id']}")
+
+
+# --------------------------------------------------------------------------- comments
+
+async def create_comment(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    pool = request.app[T.pool_key]
+    data = await _input(request)
+    try:
+        comment = await S.post_comment(pool, actor, request.match_info["id"],
+                                       _text(data, "body"), _metrics(request))
+    except AppError as exc:
+        if W.wants_json(request) or exc.status != 400:
+            raise
+        row = await S.get_visible(pool, actor, request.match_info["id"])
+        ctx = await _detail_context(request, actor, row)
+        ctx.update(comment_errors=exc.fields, comment_value=_text(data, "body"))
+        return W.render(request, "node/requests/detail.html", ctx, status=400)
+    if W.wants_json(request):
+        html = _fragment(request, "node/requests/_comment.html",
+                         {"c": comment, "perm": {"can_moderate": S.can_moderate(actor)},
+                          "req": {"id": comment["request_id"]}})
+        count = await S.Q.count_comments(pool, comment["request_id"])
+        return web.json_response({"comment": S.comment_json(comment), "html": html,
+                                  "comment_count": count}, status=201, dumps=W.json_dumps)
+    raise W.redirect(f"/requests/{comment['request_id']}#c-{comment['id']}")
+
+
+async def _moderate(request: web.Request, delete: bool) -> web.StreamResponse:
+    W.require_admin(request)
+    actor = _actor(request)
+    comment = await S.moderate_comment(request.app[T.pool_key], actor,
+                                       request.match_info["id"], delete=delete)
+    if W.wants_json(request):
+        return web.json_response({"comment": S.comment_json(comment)}, dumps=W.json_dumps)
+    raise W.redirect(f"/requests/{comment['request_id']}#c-{comment['id']}")
+
+
+async def delete_comment(request: web.Request) -> web.StreamResponse:
+    return await _moderate(request, True)
+
+
+async def restore_comment(request: web.Request) -> web.StreamResponse:
+    return await _moderate(request, False)
+
+
+async def comment_scope(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    pool = request.app[T.pool_key]
+    data = await _input(request)
+    comment_id = S.check_id(request.match_info["id"])
+    await S.set_scope(pool, actor, [("comment", comment_id)], _text(data, "sync_scope"))
+    comment = await S.Q.get_comment(pool, comment_id)
+    assert comment is not None
+    if W.wants_json(request):
+        html = _fragment(request, "node/requests/_comment.html",
+                         {"c": comment, "perm": {"can_moderate": S.can_moderate(actor)},
+                          "req": {"id": comment["request_id"]}})
+        return web.json_response({"comment": S.comment_json(comment), "html": html,
+                                  "target": f"c-{comment_id}"}, dumps=W.json_dumps)
+    raise W.redirect(f"/requests/{comment['request_id']}#c-{comment_id}")
+
+
+# --------------------------------------------------------------------------- scope page
+
+async def scope_page(request: web.Request) -> web.StreamResponse:
+    viewer = W.require_active(request)
+    records = await S.Q.scope_records(request.app[T.pool_key],
+                                      owner_id=None if viewer.is_admin else viewer.user_id,
+                                      limit=200)
+    changed = request.query.get("changed", "")
+    flash = f"{changed} record(s) changed scope." if changed.isdigit() else ""
+    return W.render(request, "node/requests/scope.html", {"records": records, "flash": flash})
+
+
+async def scope_submit(request: web.Request) -> web.StreamResponse:
+    W.require_active(request)
+    actor = _actor(request)
+    data = await _input(request)
+    raw = data.get("item", [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("nothing_selected", "Select at least one record.",
+                          item="Tick the records to change.")
+    items = []
+    for value in raw:
+        kind, _, record_id = str(value).partition(":")
+        items.append((kind, record_id))
+    changed = await S.set_scope(request.app[T.pool_key], actor, items,
+                                _text(data, "sync_scope"))
+    if W.wants_json(request):
+        return web.json_response({"changed": changed})
+    raise W.redirect(f"/sync/scope?changed={changed}")
+
+
+# --------------------------------------------------------------------------- JSON API
+
+async def api_list(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    q = request.query
+    page = await S.feed(request.app[T.pool_key], actor, status=q.get("status", "open"),
+                        search=q.get("search", q.get("q", "")), cursor=q.get("cursor", ""),
+                        limit=S.parse_limit(q.get("limit"), S.FEED_PAGE))
+    return web.json_response({"requests": [S.request_json(actor, r) for r in page.items],
+                              "next_cursor": page.next_cursor}, dumps=W.json_dumps)
+
+
+async def api_pending(request: web.Request) -> web.StreamResponse:
+    W.require_viewer(request)
+    actor = _actor(request)
+    assert actor is not None
+    rows = await S.own_pending(request.app[T.pool_key], actor)
+    return web.json_response({"requests": [S.request_json(actor, r) for r in rows]},
+                             dumps=W.json_dumps)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", home, name="home")
+    r.add_post("/requests", create_request, name="request_create")
+    r.add_get("/requests/{id}", request_detail, name="request_detail")
+    r.add_post("/requests/{id}/comments", create_comment, name="comment_create")
+    r.add_post("/requests/{id}/complete", complete_request, name="request_complete")
+    r.add_post("/requests/{id}/reopen", reopen_request, name="request_reopen")
+    r.add_post("/requests/{id}/scope", request_scope, name="request_scope")
+    r.add_post("/comments/{id}/delete", delete_comment, name="comment_delete")
+    r.add_post("/comments/{id}/restore", restore_comment, name="comment_restore")
+    r.add_post("/comments/{id}/scope", comment_scope, name="comment_scope")
+    r.add_get("/sync/scope", scope_page, name="sync_scope")
+    r.add_post("/sync/scope", scope_submit, name="sync_scope_submit")
+    r.add_get("/api/requests", api_list, name="api_requests")
+    r.add_post("/api/requests", create_request, name="api_request_create")
+    r.add_get("/api/requests/pending", api_pending, name="api_requests_pending")
+    r.add_get("/api/requests/{id}", request_detail, name="api_request_detail")
+    r.add_post("/api/requests/{id}/complete", complete_request, name="api_request_complete")

@@ -1,0 +1,456 @@
+"""Domain rules of help requests and comments, shared by pages, the JSON API and the CLI.
+
+One place decides who may see, comment on, complete, reopen or re-scope a record, so
+pages and API can never disagree. Writes that touch several rows run in one transaction
+together with their audit entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from node import typedefs as T
+from node.errors import AppError, bad_request, conflict, forbidden, not_found
+from node.requests import queries as Q
+from service.ids import ulid
+
+log = logging.getLogger("wb.node.requests")
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 5000
+COMMENT_MAX = 2000
+EMAIL_MAX = 254
+FEED_PAGE = 20
+COMMENTS_PAGE = 50
+API_LIMIT_MAX = 100
+SCOPES = ("private", "public")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ID = re.compile(r"^[0-9A-Za-z_.:-]{1,80}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a signed-in viewer, or an operator at the CLI (admin, no user id)."""
+
+    user_id: str | None
+    is_admin: bool
+    active: bool
+    ip: str | None = None
+    via: str = "web"
+
+    @classmethod
+    def of(cls, viewer: T.Viewer | None, ip: str | None = None) -> Actor | None:
+        if viewer is None:
+            return None
+        return cls(viewer.user_id, viewer.is_admin, viewer.active, ip)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls(None, True, True, None, "cli")
+
+
+# --------------------------------------------------------------------------- permissions
+
+def _is_owner(actor: Actor | None, row: Any) -> bool:
+    return actor is not None and actor.user_id is not None and row["created_by"] == actor.user_id
+
+
+def can_view(actor: Actor | None, req: Any) -> bool:
+    if actor is None:
+        return False
+    if req["deleted_at"] is not None:
+        return actor.is_admin and actor.active
+    if req["status"] == "pending":
+        return _is_owner(actor, req) or (actor.is_admin and actor.active)
+    return True
+
+
+def can_complete(actor: Actor | None, req: Any) -> bool:
+    return (actor is not None and actor.active and req["status"] == "open"
+            and req["origin"] is None and req["deleted_at"] is None
+            and (actor.is_admin or _is_owner(actor, req)))
+
+
+def can_comment(actor: Actor | None, req: Any) -> bool:
+    return (actor is not None and actor.active and actor.user_id is not None
+            and req["deleted_at"] is None and req["status"] != "pending")
+
+
+def can_change_scope(actor: Actor | None, owner: str | None, origin: str | None) -> bool:
+    if actor is None or not actor.active or origin is not None:
+        return False
+    return actor.is_admin or (actor.user_id is not None and owner == actor.user_id)
+
+
+def can_see_contact(actor: Actor | None, req: Any) -> bool:
+    return actor is not None and (_is_owner(actor, req) or (actor.is_admin and actor.active))
+
+
+def can_moderate(actor: Actor | None) -> bool:
+    return actor is not None and actor.active and actor.is_admin
+
+
+def permissions(actor: Actor | None, req: Any) -> dict[str, bool]:
+    return {
+        "can_complete": can_complete(actor, req),
+        "can_comment": can_comment(actor, req),
+        "can_change_scope": can_change_scope(actor, req["created_by"], req["origin"]),
+        "can_see_contact": can_see_contact(actor, req),
+        "can_reopen": can_moderate(actor) and req["status"] == "completed"
+                      and req["origin"] is None,
+        "can_moderate": can_moderate(actor),
+        "is_owner": _is_owner(actor, req),
+    }
+
+
+# --------------------------------------------------------------------------- validation
+
+def clean_title(value: str) -> str:
+    """One line: line breaks and runs of whitespace become single spaces."""
+    return " ".join(value.split())
+
+
+def validate_request(title: str, description: str, contact_email: str,
+                     sync_scope: str) -> tuple[str, str, str | None, str]:
+    title = clean_title(title or "")
+    description = (description or "").replace("\r\n", "\n").strip()
+    contact = (contact_email or "").strip()
+    scope = (sync_scope or "private").strip()
+    errors: dict[str, str] = {}
+    if not description:
+        errors["description"] = "Describe what you need help with."
+    elif len(description) > DESCRIPTION_MAX:
+        errors["description"] = (f"The description is {len(description):,} characters; "
+                                 f"the limit is {DESCRIPTION_MAX:,}.")
+    if len(title) > TITLE_MAX:
+        errors["title"] = f"The title is {len(title):,} characters; the limit is {TITLE_MAX}."
+    if contact and (len(contact) > EMAIL_MAX or not _EMAIL.match(contact)):
+        errors["contact_email"] = "That does not look like an email address."
+    if scope not in SCOPES:
+        errors["sync_scope"] = "Choose private or public."
+    if errors:
+        raise AppError(400, "invalid_request", "Please fix the highlighted fields.",
+                       fields=errors)
+    return title, description, contact or None, scope
+
+
+def validate_comment(body: str) -> str:
+    body = (body or "").replace("\r\n", "\n").strip()
+    if not body:
+        raise AppError(400, "invalid_comment", "Write something first.",
+                       fields={"body": "The comment is empty."})
+    if len(body) > COMMENT_MAX:
+        raise AppError(400, "invalid_comment", "That comment is too long.",
+                       fields={"body": f"The comment is {len(body):,} characters; "
+                                       f"the limit is {COMMENT_MAX:,}."})
+    return body
+
+
+def parse_scope(value: str) -> str:
+    if value not in SCOPES:
+        raise bad_request("invalid_scope", "Scope must be private or public.",
+                          sync_scope="Choose private or public.")
+    return value
+
+
+def check_id(value: str) -> str:
+    if not _ID.match(value or ""):
+        raise not_found("request_not_found", "No such request.")
+    return value
+
+
+# --------------------------------------------------------------------------- cursors
+
+def encode_cursor(created_at: dt.datetime, record_id: str) -> str:
+    raw = f"{created_at.astimezone(dt.UTC).isoformat()}|{record_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> Q.Cursor | None:
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        when, _, record_id = raw.partition("|")
+        parsed = dt.datetime.fromisoformat(when)
+        if parsed.tzinfo is None or not record_id:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise bad_request("invalid_cursor", "That page link is not valid.",
+                          cursor="Start again from the first page.") from None
+    return parsed, record_id
+
+
+def parse_limit(value: str | None, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= API_LIMIT_MAX:
+        raise bad_request("invalid_limit", f"limit must be between 1 and {API_LIMIT_MAX}.",
+                          limit=f"1 to {API_LIMIT_MAX}")
+    return n
+
+
+# --------------------------------------------------------------------------- reads
+
+@dataclass
+class FeedPage:
+    items: list[asyncpg.Record]
+    next_cursor: str | None
+    status: str
+    search: str
+
+
+async def feed(pool: asyncpg.Pool, actor: Actor | None, *, status: str = "open",
+               search: str = "", cursor: str = "", limit: int = FEED_PAGE) -> FeedPage:
+    if status not in Q.FEED_STATUSES:
+        raise bad_request("invalid_status", "Unknown status filter.",
+                          status="open, completed, pending or all")
+    search = " ".join((search or "").split())[:200]
+    before = decode_cursor(cursor)
+    rows = await Q.feed(pool, viewer_id=actor.user_id if actor else None,
+                        is_admin=bool(actor and actor.is_admin and actor.active),
+                        status=status, search=search, before=before, limit=limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+    return FeedPage(rows, next_cursor, status, search)
+
+
+async def own_pending(pool: asyncpg.Pool, actor: Actor) -> list[asyncpg.Record]:
+    if actor.user_id is None:
+        return []
+    return await Q.own_pending(pool, actor.user_id)
+
+
+async def get_visible(conn: Q.Conn, actor: Actor | None, request_id: str) -> asyncpg.Record:
+    row = await Q.get_request(conn, check_id(request_id))
+    if row is None or not can_view(actor, row):
+        raise not_found("request_not_found", "No such request.")
+    return row
+
+
+@dataclass
+class Thread:
+    comments: list[asyncpg.Record]
+    next_cursor: str | None
+    total: int
+
+
+async def thread(pool: asyncpg.Pool, actor: Actor | None, request_id: str, *,
+                 cursor: str = "", limit: int = COMMENTS_PAGE) -> Thread:
+    after = decode_cursor(cursor)
+    rows = await Q.comments_page(pool, request_id, include_deleted=can_moderate(actor),
+                                 after=after, limit=limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+    return Thread(rows, next_cursor, await Q.count_comments(pool, request_id))
+
+
+# --------------------------------------------------------------------------- writes
+
+async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
+                         description: str, contact_email: str = "",
+                         sync_scope: str = "private") -> asyncpg.Record:
+    """Post a request; a half-authenticated member's request waits as ``pending``."""
+    if actor is None or actor.user_id is None:
+        raise AppError(401, "login_required", "Sign in first.")
+    title, description, contact, scope = validate_request(title, description, contact_email,
+                                                          sync_scope)
+    request_id = ulid()
+    status = "open" if actor.active else "pending"
+    await Q.insert_request(pool, request_id=request_id, title=title, description=description,
+                           status=status, created_by=actor.user_id, contact_email=contact,
+                           sync_scope=scope)
+    log.info("request posted", extra={"request_id": request_id, "status": status})
+    row = await Q.get_request(pool, request_id)
+    assert row is not None
+    return row
+
+
+async def post_comment(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
+                       body: str, metrics: Any = None) -> asyncpg.Record:
+    req = await get_visible(pool, actor, request_id)
+    if actor is None or not actor.active:
+        raise forbidden("session_not_approved",
+                        "This device is waiting for approval; you can comment once it is "
+                        "approved.")
+    if not can_comment(actor, req):
+        raise forbidden("cannot_comment", "Comments are closed on this request.")
+    body = validate_comment(body)
+    comment_id = ulid()
+    assert actor.user_id is not None
+    await Q.insert_comment(pool, comment_id=comment_id, request_id=req["id"],
+                           created_by=actor.user_id, body=body)
+    if metrics is not None:
+        metrics.comments_posted.inc()
+    row = await Q.get_comment(pool, comment_id)
+    assert row is not None
+    return row
+
+
+async def complete(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
+                   metrics: Any = None) -> asyncpg.Record:
+    async with pool.acquire() as conn, conn.transaction():
+        req = await get_visible(conn, actor, request_id)
+        if req["status"] == "completed":
+            raise conflict("already_completed", "This request is already completed.")
+        if actor is None or not actor.active:
+            raise forbidden("session_not_approved",
+                            "This device is waiting for approval; you can complete requests "
+                            "once it is approved.")
+        if not can_complete(actor, req):
+            raise forbidden("cannot_complete",
+                            "Only the person who asked, or an admin, may complete this.")
+        done = await Q.set_completed(conn, req["id"])
+        if done is None:
+            raise conflict("not_open", "This request is not open any more.")
+        if actor.via == "cli" or not _is_owner(actor, req):
+            await Q.audit(conn, actor_id=actor.user_id, action="request.complete",
+                          target=f"request:{req['id']}", ip=actor.ip, details={"via": actor.via})
+    if metrics is not None:
+        metrics.completion_seconds.observe(
+            max(0.0, (done["completed_at"] - done["created_at"]).total_seconds()))
+    log.info("request completed", extra={"request_id": req["id"]})
+    row = await Q.get_request(pool, req["id"])
+    assert row is not None
+    return row
+
+
+async def reopen(pool: asyncpg.Pool, actor: Actor | None, request_id: str) -> asyncpg.Record:
+    if not can_moderate(actor):
+        raise forbidden("admin_only", "Only an admin may reopen a request.")
+    assert actor is not None
+    async with pool.acquire() as conn, conn.transaction():
+        req = await Q.get_request(conn, check_id(request_id), for_update=True)
+        if req is None:
+            raise not_found("request_not_found", "No such request.")
+        if req["origin"] is not None:
+            raise forbidden("remote_record", "Records from other nodes are read-only here.")
+        if not await Q.set_reopened(conn, req["id"]):
+            raise conflict("not_completed", "Only a completed request can be reopened.")
+        await Q.audit(conn, actor_id=actor.user_id, action="request.reopen",
+                      target=f"request:{req['id']}", ip=actor.ip, details={"via": actor.via})
+    row = await Q.get_request(pool, req["id"])
+    assert row is not None
+    return row
+
+
+async def moderate_comment(pool: asyncpg.Pool, actor: Actor | None, comment_id: str,
+                           *, delete: bool) -> asyncpg.Record:
+    if not can_moderate(actor):
+        raise forbidden("admin_only", "Only an admin may moderate comments.")
+    assert actor is not None
+    async with pool.acquire() as conn, conn.transaction():
+        comment = await Q.get_comment(conn, check_id(comment_id))
+        if comment is None:
+            raise not_found("comment_not_found", "No such comment.")
+        if comment["origin"] is not None:
+            raise forbidden("remote_record", "Records from other nodes are read-only here.")
+        if not await Q.set_comment_deleted(conn, comment["id"], delete):
+            raise conflict("unchanged", "The comment is already "
+                           + ("deleted." if delete else "visible."))
+        await Q.audit(conn, actor_id=actor.user_id,
+                      action="comment.delete" if delete else "comment.restore",
+                      target=f"comment:{comment['id']}", ip=actor.ip,
+                      details={"via": actor.via, "request_id": comment["request_id"]})
+    row = await Q.get_comment(pool, comment["id"])
+    assert row is not None
+    return row
+
+
+SCOPE_KINDS = ("request", "comment", "user")
+
+
+async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
+                    items: list[tuple[str, str]], scope: str) -> int:
+    """Set ``scope`` on (kind, id) records in one transaction; return how many changed.
+
+    Every record must be one the actor may re-scope, or nothing changes.
+    """
+    scope = parse_scope(scope)
+    if actor is None or not actor.active:
+        raise forbidden("session_not_approved", "Only approved members may change scope.")
+    changed = 0
+    async with pool.acquire() as conn, conn.transaction():
+        for kind, record_id in items:
+            if kind not in SCOPE_KINDS:
+                raise bad_request("invalid_item", "Unknown record kind.", item=kind)
+            row = await Q.record_owner(conn, kind, check_id(record_id))
+            if row is None:
+                raise not_found(f"{kind}_not_found", f"No such {kind}.")
+            if not can_change_scope(actor, row["owner"], row["origin"]):
+                raise forbidden("cannot_change_scope",
+                                "Only the owner or an admin may change the scope of this "
+                                f"{kind}.")
+            if row["sync_scope"] == scope:
+                continue
+            setter = {"request": Q.set_request_scope, "comment": Q.set_comment_scope,
+                      "user": Q.set_user_scope}[kind]
+            await setter(conn, record_id, scope)
+            await Q.audit(conn, actor_id=actor.user_id, action="scope.change",
+                          target=f"{kind}:{record_id}", ip=actor.ip,
+                          details={"via": actor.via, "from": row["sync_scope"], "to": scope})
+            changed += 1
+    return changed
+
+
+# --------------------------------------------------------------------------- JSON shapes
+
+def creator_of(row: Any) -> dict[str, Any] | None:
+    if row["created_by"] is None:
+        return None
+    return {"id": row["created_by"], "username": row["creator_username"],
+            "display_name": row["creator_display_name"] or row["creator_username"],
+            "instance": row["creator_instance"]}
+
+
+def request_json(actor: Actor | None, row: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": row["id"],
+        "title": row["title"],
+        "description": row["description"],
+        "status": row["status"],
+        "creator": creator_of(row),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "completed_at": row["completed_at"],
+        "sync_scope": row["sync_scope"],
+        "origin": None if row["origin"] is None else {
+            "origin": row["origin"], "id": row["origin_id"], "instance": row["instance"]},
+        "can_complete": can_complete(actor, row),
+    }
+    if "comment_count" in row.keys():  # noqa: SIM118 (asyncpg Record)
+        body["comment_count"] = row["comment_count"]
+    if can_see_contact(actor, row):
+        body["contact_email"] = row["contact_email"]
+    if row["deleted_at"] is not None:
+        body["deleted_at"] = row["deleted_at"]
+    return body
+
+
+def comment_json(row: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": row["id"], "request_id": row["request_id"], "body": row["body"],
+        "creator": creator_of(row), "created_at": row["created_at"],
+        "sync_scope": row["sync_scope"],
+        "origin": None if row["origin"] is None else {"origin": row["origin"],
+                                                      "instance": row["instance"]},
+    }
+    if row["deleted_at"] is not None:
+        body["deleted_at"] = row["deleted_at"]
+    return body

@@ -1,0 +1,94 @@
+// Progressive enhancement for the requests pages. Every form works without this file:
+// here, the comment form and the complete / reopen / scope forms are sent with fetch()
+// (X-CSRF-Token from <meta name="csrf-token">, Accept: application/json) and the page
+// is updated in place with the HTML fragment the server rendered.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta ? meta.getAttribute("content") : "";
+
+  function fragment(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html.trim();
+    return t.content.firstElementChild;
+  }
+
+  function showError(form, message) {
+    var box = form.querySelector(".form-error") ||
+      (form.parentElement && form.parentElement.querySelector(".form-error"));
+    if (!box) { window.alert(message); return; }
+    box.textContent = message;
+    box.hidden = false;
+  }
+
+  function clearError(form) {
+    var box = form.querySelector(".form-error");
+    if (box) { box.textContent = ""; box.hidden = true; }
+  }
+
+  function send(form) {
+    var body = new URLSearchParams(new FormData(form));
+    form.classList.add("busy");
+    return fetch(form.action, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": csrf }
+    }).then(function (r) {
+      return r.json().then(function (data) {
+        form.classList.remove("busy");
+        if (!r.ok) {
+          var err = (data && data.error) || {};
+          var fields = err.fields || {};
+          var first = Object.keys(fields).map(function (k) { return fields[k]; })[0];
+          throw new Error(first || err.message || "Something went wrong.");
+        }
+        return data;
+      });
+    }, function () {
+      form.classList.remove("busy");
+      throw new Error("The network failed; please try again.");
+    });
+  }
+
+  function onComment(form) {
+    send(form).then(function (data) {
+      var list = document.getElementById("comments");
+      var node = fragment(data.html);
+      list.appendChild(node);
+      var empty = document.querySelector(".no-comments");
+      if (empty) { empty.remove(); }
+      var count = document.querySelector(".comment-count");
+      if (count) { count.textContent = "(" + data.comment_count + ")"; }
+      form.reset();
+      clearError(form);
+      wire(node);
+    }).catch(function (e) { showError(form, e.message); });
+  }
+
+  function onReplace(form) {
+    send(form).then(function (data) {
+      var old = document.getElementById(data.target);
+      if (!old) { window.location.reload(); return; }
+      var node = fragment(data.html);
+      old.replaceWith(node);
+      wire(node);
+    }).catch(function (e) { showError(form, e.message); });
+  }
+
+  function wire(root) {
+    var forms = root.querySelectorAll ? root.querySelectorAll("form[data-enhance]") : [];
+    Array.prototype.forEach.call(forms, function (form) {
+      if (form.dataset.wired) { return; }
+      form.dataset.wired = "1";
+      form.addEventListener("submit", function (ev) {
+        if (!window.fetch) { return; }
+        ev.preventDefault();
+        if (form.dataset.enhance === "comment") { onComment(form); } else { onReplace(form); }
+      });
+    });
+  }
+
+  wire(document);
+  document.documentElement.dataset.enhanced = "1";
+})();
