@@ -1,0 +1,267 @@
+"""``wb sync`` node commands: export, import, pending, peers, push, pull, status."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node.cli import run_with_pool
+from node.sync import importer as I
+from node.sync import peers as P
+from node.sync import service as S
+from node.sync import transport as T
+from protocol.errors import ProtocolError
+from service.bundle_io import read_bundle, write_bundle
+from service.settings import Config
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001
+        return "cli"
+
+
+def _emit(as_json: bool, value: Any, text: str) -> None:
+    if as_json:
+        from node.web import json_dumps
+        click.echo(json_dumps(value))
+    else:
+        click.echo(text)
+
+
+def _fail(exc: ProtocolError | I.SyncError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
+        raise SystemExit(1)
+    raise click.ClickException(f"{exc.code}: {exc.message}")
+
+
+def _run(fn, as_json: bool = False):
+    try:
+        return run_with_pool(fn)
+    except (ProtocolError, I.SyncError) as exc:
+        _fail(exc, as_json)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def register(root: click.Group) -> None:
+    sync = root.commands["sync"]
+    assert isinstance(sync, click.Group)
+    for cmd in (export_cmd, import_cmd, pending, peers, push_cmd, pull_cmd, status_cmd):
+        sync.add_command(cmd)
+
+
+@click.command("export")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Also write the bundle here: a directory, NAME.cbor or NAME.tar.gz "
+                   "(default: WB_DATA_DIR/bundles/<sequence>).")
+@click.option("--snapshot", is_flag=True, help="Everything public, to bootstrap a peer.")
+@json_option
+def export_cmd(output: Path | None, snapshot: bool, as_json: bool) -> None:
+    """Sign the next link of this node's chain with what changed since the last export."""
+    async def main(pool, config: Config):
+        res = await S.run_export(pool, config, snapshot=snapshot, actor=_actor())
+        path = None
+        if res.bundle is not None:
+            target = output or (config.path("WB_DATA_DIR") / "bundles"
+                                / f"{res.sequence:010d}")
+            path = await asyncio.to_thread(write_bundle, res.bundle, target)
+        return res, path
+
+    res, path = _run(main, as_json)
+    if res.sequence is None:
+        _emit(as_json, {**res.as_json(), "path": None},
+              "Nothing changed since the last export; no bundle written.")
+        return
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(res.counts.items()))
+    _emit(as_json, {**res.as_json(), "path": str(path)},
+          f"Exported {res.kind} #{res.sequence} of origin {res.origin} "
+          f"({res.record_count} records: {counts}) to {path}\ndigest {res.digest}")
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def import_cmd(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Verify and import bundles (directory, .cbor or .tar.gz)."""
+    async def main(pool, config: Config):
+        bundles = [await asyncio.to_thread(read_bundle, p) for p in paths]
+        return await S.run_import(pool, config, bundles, actor=_actor())
+
+    results = _run(main, as_json)
+    lines = []
+    for path, res in zip(paths, results, strict=True):
+        what = {"applied": f"applied {res.applied_total} of {res.records_in} records",
+                "duplicate": "already imported (no-op)",
+                "own": "this node's own bundle (ignored)",
+                "pending": f"signed by unknown key {res.origin}: queued "
+                           "(wb sync pending list)"}[res.result]
+        gap = f"; gap recorded: missing {res.gaps[0]}..{res.gaps[-1]}" if res.gaps else ""
+        lines.append(f"{path}: origin {res.origin} seq {res.sequence}: {what}{gap}")
+    _emit(as_json, [r.as_json() for r in results], "\n".join(lines))
+
+
+@click.group("pending")
+def pending() -> None:
+    """Bundles signed by keys nobody approved yet."""
+
+
+@pending.command("list")
+@json_option
+def pending_list(as_json: bool) -> None:
+    rows = _run(lambda pool, config: I.list_pending(pool), as_json)
+    items = [dict(r) for r in rows]
+    text = "\n".join(f"{r['id']}  origin {r['origin']} key {r['key_id']} seq {r['sequence']} "
+                     f"{r['record_count']} records from {r['peer'] or 'cli'}"
+                     for r in items) or "No pending bundles."
+    _emit(as_json, items, text)
+
+
+@pending.command("approve")
+@click.argument("pending_id")
+@json_option
+def pending_approve(pending_id: str, as_json: bool) -> None:
+    """Trust the bundle's key for its origin and import everything it signed."""
+    async def main(pool, config: Config):
+        origin = await S.our_origin(pool, config)
+        async with S.job(pool, "approve", _actor()) as j:
+            results = await I.approve_pending(pool, pending_id, our_origin=origin,
+                                              actor=_actor())
+            for r in results:
+                j.add_import(r)
+            return results
+
+    results = _run(main, as_json)
+    _emit(as_json, [r.as_json() for r in results],
+          "\n".join(f"origin {r.origin} seq {r.sequence}: {r.result}, "
+                    f"{r.applied_total} records applied" for r in results))
+
+
+@pending.command("discard")
+@click.argument("pending_id")
+def pending_discard(pending_id: str) -> None:
+    if not _run(lambda pool, config: I.discard_pending(pool, pending_id)):
+        raise click.ClickException(f"no pending bundle {pending_id}")
+    click.echo("Discarded.")
+
+
+@click.group("peers")
+def peers() -> None:
+    """Directories and hubs this node exchanges bundles with."""
+
+
+@peers.command("add")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help="Directory peer.")
+@click.option("--hub", "hub_url", help="Hub base URL.")
+@click.option("--api", type=click.Choice(["v2", "v1"]), default="v2", show_default=True)
+@click.option("--token", envvar="WB_SYNC_PEER_TOKEN", help="Bearer token for the hub.")
+@click.option("--inbox-token", help="Token the hub presents when it pushes to /sync/inbox.")
+@click.option("--pin", multiple=True, help="Trust KEYID (or ORIGIN:KEYID); repeatable.")
+@click.option("--schedule", help="Informational schedule, e.g. 'every 15m'.")
+def peers_add(name: str, directory: Path | None, hub_url: str | None, api: str,
+              token: str | None, inbox_token: str | None, pin: tuple[str, ...],
+              schedule: str | None) -> None:
+    if bool(directory) == bool(hub_url):
+        raise click.UsageError("give exactly one of --dir or --hub")
+    kind, location = ("dir", str(directory.resolve())) if directory else ("hub", hub_url)
+    _run(lambda pool, config: P.add_peer(pool, name, kind, location or "", token=token,
+                                         inbox_token=inbox_token, api=api, pins=list(pin),
+                                         schedule=schedule))
+    click.echo(f"Peer {name} added ({kind} {location}).")
+
+
+@peers.command("list")
+@json_option
+def peers_list(as_json: bool) -> None:
+    rows = _run(lambda pool, config: P.list_peers(pool), as_json)
+    items = [P.peer_public(r) for r in rows]
+    text = "\n".join(f"{p['name']:<16} {p['kind']:<4} {p['location']}  token {p['token']}  "
+                     f"last ok {p['last_success_at'] or '-'}" for p in items) or "No peers."
+    _emit(as_json, items, text)
+
+
+@peers.command("show")
+@click.argument("name")
+@json_option
+def peers_show(name: str, as_json: bool) -> None:
+    async def main(pool, config):
+        return P.peer_public(await P.get_peer(pool, name), await P.peer_keys(pool, name))
+
+    info = _run(main, as_json)
+    _emit(as_json, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+@peers.command("remove")
+@click.argument("name")
+def peers_remove(name: str) -> None:
+    if not _run(lambda pool, config: P.remove_peer(pool, name)):
+        raise click.ClickException(f"no peer named {name}")
+    click.echo(f"Peer {name} removed.")
+
+
+@click.command("push")
+@click.argument("peer")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds per request.")
+@json_option
+def push_cmd(peer: str, timeout: float, as_json: bool) -> None:
+    """Send this node's chain links the peer has not received yet."""
+    res = _run(lambda pool, config: T.push(pool, config, peer, actor=_actor(),
+                                           request_timeout=timeout), as_json)
+    _emit(as_json, res.as_json(), f"Pushed {res.bundles} bundle(s), {res.bytes} bytes, "
+                                  f"to {peer}.")
+
+
+@click.command("pull")
+@click.argument("peer")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds per request.")
+@json_option
+def pull_cmd(peer: str, timeout: float, as_json: bool) -> None:
+    """Fetch and import the peer's bundles newer than its cursor."""
+    res = _run(lambda pool, config: T.pull(pool, config, peer, actor=_actor(),
+                                           request_timeout=timeout), as_json)
+    lines = [f"Pulled {res.bundles} bundle(s), {res.bytes} bytes, from {peer}."]
+    lines += [f"  {i['origin']} seq {i['sequence']}: {i['result']}" for i in res.imported]
+    lines += [f"  refused {e['source']}: {e['code']}: {e['message']}" for e in res.errors]
+    _emit(as_json, res.as_json(), "\n".join(lines))
+    if res.errors and not as_json:
+        raise SystemExit(1)
+
+
+@click.command("status")
+@json_option
+def status_cmd(as_json: bool) -> None:
+    """This node's origin and chain, gaps, equivocations, pending keys, recent jobs."""
+    async def main(pool, config):
+        origin = await S.our_origin(pool, config)
+        state = dict(await pool.fetchrow("SELECT * FROM node_sync_state"))
+        gaps = [dict(r) for r in await pool.fetch(
+            "SELECT origin, min(sequence) AS first, max(sequence) AS last, count(*) AS n "
+            "FROM sync_gaps GROUP BY origin")]
+        eq = [dict(r) for r in await pool.fetch(
+            "SELECT origin, sequence, known_digest, rejected_digest, peer, detected_at "
+            "FROM sync_equivocations ORDER BY detected_at DESC LIMIT 20")]
+        pend = await pool.fetchval("SELECT count(*) FROM sync_pending")
+        jobs = [dict(r) for r in await pool.fetch(
+            "SELECT started_at, kind, peer, result, error_code, duration_ms, records_in, "
+            "records_applied, bundle_bytes FROM sync_jobs ORDER BY id DESC LIMIT 10")]
+        return {"origin": origin, "sequence": state["sequence"],
+                "last_digest": state["last_digest"], "gaps": gaps, "equivocations": eq,
+                "pending": pend, "jobs": jobs}
+
+    info = _run(main, as_json)
+    text = [f"origin {info['origin']}, chain at #{info['sequence']} ({info['last_digest']})",
+            f"pending bundles: {info['pending']}"]
+    text += [f"gap: {g['origin']} missing {g['n']} ({g['first']}..{g['last']})"
+             for g in info["gaps"]]
+    text += [f"EQUIVOCATION: {e['origin']} seq {e['sequence']}: kept {e['known_digest'][:16]}, "
+             f"refused {e['rejected_digest'][:16]}" for e in info["equivocations"]]
+    _emit(as_json, info, "\n".join(text))

@@ -1,0 +1,47 @@
+"""HTTP side of sync: the inbox a hub pushes bundles to."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node import typedefs as T
+from node.errors import AppError
+from node.sync import peers as P
+from node.sync.importer import SyncError
+from node.sync.service import run_import
+from node.web import csrf_exempt
+from protocol.containers import from_cbor
+from protocol.errors import ProtocolError
+
+MAX_INBOX_BYTES = 32 * 1024 * 1024
+
+
+@csrf_exempt
+async def inbox(request: web.Request) -> web.Response:
+    """A hub peer delivers one CBOR bundle; every origin signature is verified here."""
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+    pool = request.app[T.pool_key]
+    peer = await P.peer_by_inbox_token(pool, token) if token else None
+    if peer is None:
+        raise AppError(401, "unauthorized", "a registered hub peer's bearer token is required")
+    data = await request.read()
+    if len(data) > MAX_INBOX_BYTES:
+        raise AppError(413, "bundle_too_large", "bundle is too large")
+    try:
+        bundle = from_cbor(data)
+        [res] = await run_import(pool, request.app[T.config_key], [bundle], kind="inbox",
+                                 actor=f"hub:{peer['name']}", peer=peer["name"],
+                                 metrics=request.app[T.metrics_key])
+    except ProtocolError as exc:
+        raise AppError(400 if exc.code != "bundle_too_large" else 413, exc.code,
+                       exc.message, fields={"path": exc.path} if exc.path else None) from None
+    except SyncError as exc:
+        raise AppError(409, exc.code, exc.message) from None
+    await P.record_outcome(pool, peer["name"], None)
+    status = {"applied": 201, "pending": 202}.get(res.result, 200)
+    return web.json_response(res.as_json(), status=status)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/sync/inbox", inbox, name="sync_inbox")

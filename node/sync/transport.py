@@ -1,0 +1,285 @@
+"""Push and pull: directory peers and hubs (v2 API, and the original v1 tar.gz API).
+
+Directory peer: push writes each chain link not yet pushed as
+``<origin>-<sequence>.cbor``; pull imports every bundle file or directory there it has
+not consumed yet. Hub peer: push POSTs CBOR envelopes to ``/api/v2/bundles``; pull
+pages through ``GET /api/v2/bundles?since=<cursor>``. With ``api=v1`` push sends the
+newest link as tar.gz to ``/api/v1/sync/<peer>/bundle`` and pull fetches it back.
+Every network call has a timeout and is retried with exponential backoff on
+connection errors and 5xx answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from node.sync import peers as P
+from node.sync import queries as Q
+from node.sync.importer import ImportResult, SyncError, import_bundle
+from node.sync.service import job, our_origin
+from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
+from protocol.errors import ProtocolError
+from service.bundle_io import read_bundle
+from service.settings import Config
+
+log = logging.getLogger("wb.node.sync")
+
+RETRIES = 3
+BACKOFF = 0.5
+
+
+class TransientError(Exception):
+    pass
+
+
+@dataclass
+class TransferResult:
+    peer: str
+    direction: str
+    bundles: int = 0
+    bytes: int = 0
+    imported: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"peer": self.peer, "direction": self.direction, "bundles": self.bundles,
+                "bytes": self.bytes, "imported": self.imported, "errors": self.errors}
+
+
+async def with_retries(fn: Callable[[], Awaitable[Any]], *, retries: int = RETRIES,
+                       backoff: float = BACKOFF) -> Any:
+    for attempt in range(retries):
+        try:
+            return await fn()
+        except (TimeoutError, TransientError, aiohttp.ClientConnectionError):
+            if attempt == retries - 1:
+                raise
+            await asyncio.sleep(backoff * (2 ** attempt))
+    raise AssertionError("unreachable")
+
+
+def _headers(peer: Any, content_type: str | None = None) -> dict[str, str]:
+    h = {"User-Agent": "WhiteBalloon-node"}
+    if peer["token"]:
+        h["Authorization"] = f"Bearer {peer['token']}"
+    if content_type:
+        h["Content-Type"] = content_type
+    return h
+
+
+async def _request(session: aiohttp.ClientSession, method: str, url: str, **kw: Any
+                   ) -> tuple[int, bytes, str]:
+    async def once() -> tuple[int, bytes, str]:
+        async with session.request(method, url, **kw) as resp:
+            body = await resp.read()
+            if resp.status >= 500 or resp.status == 429:
+                raise TransientError(f"{resp.status} from {url}")
+            return resp.status, body, resp.headers.get("Content-Type", "")
+    return await with_retries(once)
+
+
+def _client(timeout: float) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, connect=10))
+
+
+# --------------------------------------------------------------------------- push
+
+async def push(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "cli",
+               request_timeout: float = 60, metrics: Any = None,
+               session: aiohttp.ClientSession | None = None) -> TransferResult:
+    peer = await P.get_peer(pool, name)
+    out = TransferResult(name, "push")
+    origin = await our_origin(pool, config)
+    async with job(pool, "push", actor, name, metrics=metrics) as j:
+        try:
+            pending = await Q.outbox_after(pool, peer["push_sequence"])
+            if peer["kind"] == "dir":
+                target = Path(peer["location"])
+                for row in pending:
+                    name_ = f"{origin}-{row['sequence']:010d}.cbor"
+                    await asyncio.to_thread(_write_file, target, name_, bytes(row["envelope"]))
+                    _count(out, row)
+                    await P.record_outcome(pool, name, None, push_sequence=row["sequence"])
+            else:
+                own = session or _client(request_timeout)
+                try:
+                    await _push_hub(pool, own, peer, pending, out)
+                finally:
+                    if session is None:
+                        await own.close()
+            await P.record_outcome(pool, name, None)
+        except Exception as exc:
+            await P.record_outcome(pool, name, str(exc)[:500])
+            raise
+        j.bundles, j.bundle_bytes = out.bundles, out.bytes
+        j.result = "ok" if out.bundles else "noop"
+    return out
+
+
+def _write_file(directory: Path, name: str, data: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    tmp = directory / f".{name}.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _list_dir(source: Path) -> list[Path]:
+    if not source.is_dir():
+        raise SyncError("peer_unreachable", f"{source} is not a directory")
+    return sorted((p for p in source.iterdir() if not p.name.startswith(".")),
+                  key=_sequence_key)
+
+
+def _count(out: TransferResult, row: Any) -> None:
+    out.bundles += 1
+    out.bytes += len(row["envelope"])
+
+
+async def _push_hub(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: Any,
+                    pending: list[Any], out: TransferResult) -> None:
+    base = peer["location"]
+    if peer["api"] == "v1":
+        if not pending:
+            return
+        row = pending[-1]  # the original hub keeps one bundle per peer: send the newest
+        data = to_targz(from_cbor(bytes(row["envelope"])))
+        status, body, _ = await _request(session, "POST",
+                                         f"{base}/api/v1/sync/{peer['name']}/bundle",
+                                         data=data, headers=_headers(peer, "application/gzip"))
+        _check(status, body)
+        out.bundles, out.bytes = 1, len(data)
+        await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
+        return
+    for row in pending:
+        status, body, _ = await _request(session, "POST", f"{base}/api/v2/bundles",
+                                         data=bytes(row["envelope"]),
+                                         headers=_headers(peer, CBOR_MEDIA_TYPE))
+        _check(status, body)
+        _count(out, row)
+        await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
+
+
+def _check(status: int, body: bytes) -> None:
+    if status < 300:
+        return
+    try:
+        import json
+        err = json.loads(body)["error"]
+        code, message = err.get("code", "hub_error"), err.get("message", "")
+    except Exception:  # noqa: BLE001
+        code, message = "hub_error", body[:200].decode("utf-8", "replace")
+    raise SyncError(code, f"hub answered {status}: {message}")
+
+
+# --------------------------------------------------------------------------- pull
+
+async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "cli",
+               request_timeout: float = 60, metrics: Any = None,
+               session: aiohttp.ClientSession | None = None) -> TransferResult:
+    peer = await P.get_peer(pool, name)
+    out = TransferResult(name, "pull")
+    origin = await our_origin(pool, config)
+    async with job(pool, "pull", actor, name, metrics=metrics) as j:
+        try:
+            if peer["kind"] == "dir":
+                await _pull_dir(pool, origin, peer, out)
+            else:
+                own = session or _client(request_timeout)
+                try:
+                    await _pull_hub(pool, origin, own, peer, out)
+                finally:
+                    if session is None:
+                        await own.close()
+            await P.record_outcome(pool, name, out.errors[0]["message"] if out.errors else None)
+        except Exception as exc:
+            await P.record_outcome(pool, name, str(exc)[:500])
+            raise
+        j.bundles, j.bundle_bytes = out.bundles, out.bytes
+        j.records_in = sum(i["records"] for i in out.imported)
+        j.records_applied = sum(sum(i["applied"].values()) for i in out.imported)
+        j.result = "error" if out.errors else ("ok" if out.bundles else "noop")
+        j.details = {"errors": out.errors[:20]}
+    return out
+
+
+async def _import_one(pool: asyncpg.Pool, origin: str, peer: Any, bundle: Any,
+                      out: TransferResult, label: str) -> ImportResult | None:
+    out.bundles += 1
+    out.bytes += bundle.total_bytes
+    try:
+        res = await import_bundle(pool, bundle, our_origin=origin, peer=peer["name"])
+    except (ProtocolError, SyncError) as exc:
+        out.errors.append({"source": label, "code": exc.code, "message": exc.message})
+        return None
+    out.imported.append(res.as_json())
+    return res
+
+
+def _sequence_key(path: Path) -> tuple[str, int, str]:
+    stem = path.name.split(".")[0]
+    head, _, tail = stem.rpartition("-")
+    return (head, int(tail), path.name) if tail.isdigit() else (stem, 0, path.name)
+
+
+async def _pull_dir(pool: asyncpg.Pool, origin: str, peer: Any, out: TransferResult) -> None:
+    seen = set(peer["seen"])
+    entries = await asyncio.to_thread(_list_dir, Path(peer["location"]))
+    for path in entries:
+        if path.name in seen or path.name.startswith(f"{origin}-"):
+            continue
+        try:
+            bundle = await asyncio.to_thread(read_bundle, path)
+        except ProtocolError as exc:
+            out.errors.append({"source": path.name, "code": exc.code, "message": exc.message})
+            continue
+        res = await _import_one(pool, origin, peer, bundle, out, path.name)
+        if res is not None and res.result != "pending":
+            await pool.execute(
+                "UPDATE sync_peers SET seen = array_append(seen, $2) WHERE name = $1",
+                peer["name"], path.name)
+
+
+async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,
+                    peer: Any, out: TransferResult) -> None:
+    from protocol.containers import from_targz
+
+    base = peer["location"]
+    if peer["api"] == "v1":
+        status, body, _ = await _request(session, "GET",
+                                         f"{base}/api/v1/sync/{peer['name']}/bundle",
+                                         headers=_headers(peer))
+        if status == 404:
+            return
+        _check(status, body)
+        await _import_one(pool, origin, peer, from_targz(body), out, "v1")
+        return
+    cursor = peer["cursor"]
+    while True:
+        status, body, _ = await _request(session, "GET", f"{base}/api/v2/bundles",
+                                         params={"since": str(cursor), "limit": "100"},
+                                         headers={**_headers(peer),
+                                                  "Accept": "application/json"})
+        _check(status, body)
+        import json
+        page = json.loads(body)
+        for entry in page.get("entries", []):
+            if entry.get("origin") != origin:
+                bundle = from_cbor(base64.b64decode(entry["bundle"]))
+                await _import_one(pool, origin, peer, bundle, out, f"seq {entry['seq']}")
+            cursor = max(cursor, int(entry["seq"]))
+        nxt = int(page.get("next", cursor))
+        cursor = max(cursor, nxt)
+        await P.record_outcome(pool, peer["name"], None, cursor=cursor)
+        if not page.get("entries") or nxt >= int(page.get("head", nxt)):
+            break
