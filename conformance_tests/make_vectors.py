@@ -1,0 +1,922 @@
+"""Generate the conformance vectors in ``conformance_tests/vectors/`` (deterministic).
+
+    python -m conformance_tests.make_vectors          # rewrite the vectors
+    python -m conformance_tests.make_vectors --check  # exit 1 if the committed ones differ
+
+Fixed seeds, fixed timestamps, tar/gzip metadata zeroed: running it twice gives
+byte-identical files. Outputs:
+
+* ``vectors/valid/...``   valid bundles (directory, ``.cbor`` and ``.tar.gz`` views)
+* ``vectors/invalid/...`` one data file (or directory) per invalid case
+* ``vectors/expected.json`` exact digests, signatures and contents of the valid ones
+* ``vectors/cases.json``    every invalid case with its expected error code
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from protocol.bundle import Bundle, build_bundle, bundle_from_files
+from protocol.containers import cbor_encode, to_cbor, to_targz
+from protocol.records import Record, make_record, make_tombstone, render_record
+from protocol.rotation import make_key_record
+from protocol.signature import b64, key_id, public_key_file, public_key_from_seed, sign_manifest
+from protocol.verify import verify_bundle
+
+HERE = Path(__file__).resolve().parent
+VECTORS = HERE / "vectors"
+# a copy of ../shared/interop/original-v1, a real bundle made by the original implementation
+ORIGINAL = HERE / "original-v1"
+
+SEED_A = hashlib.sha256(b"whiteballoon conformance seed A").digest()
+SEED_B = hashlib.sha256(b"whiteballoon conformance seed B").digest()
+SEED_C = hashlib.sha256(b"whiteballoon conformance seed C").digest()
+KEY_A = key_id(public_key_from_seed(SEED_A))
+KEY_B = key_id(public_key_from_seed(SEED_B))
+KEY_C = key_id(public_key_from_seed(SEED_C))
+INSTANCE_A = "https://a.example.org"
+T0 = "2026-01-02T03:04:05Z"
+SIGNED_AT = "2026-01-02T03:04:06+00:00"
+
+Files = dict[str, bytes]
+
+
+# --------------------------------------------------------------------------- records
+
+
+def rec(entity: str, fields: dict[str, str | int | None], body: str = "") -> Record:
+    base: dict[str, str | int | None] = {
+        "Origin": KEY_A,
+        "Instance": INSTANCE_A,
+        "Revision": 1,
+        "Updated-At": T0,
+    }
+    base.update(fields)
+    return make_record(entity, base, body)
+
+
+def records_a() -> list[Record]:
+    return [
+        rec(
+            "user",
+            {
+                "ID": "01J0USERALICE",
+                "Username": "alice",
+                "Display-Name": "Alice A.",
+                "Created-At": T0,
+            },
+            "I garden and fix bikes.\n",
+        ),
+        rec(
+            "user",
+            {
+                "ID": "01J0USERBOB",
+                "Username": "bob",
+                "Invited-By": f"{KEY_A}/01J0USERALICE",
+                "Created-At": T0,
+                "Contact-Email": "bob@example.org",
+            },
+        ),
+        rec(
+            "request",
+            {
+                "ID": "01J0REQ1",
+                "Title": "Need a ride to the clinic on Tuesday",
+                "Status": "open",
+                "Created-By": f"{KEY_A}/01J0USERALICE",
+                "Created-At": T0,
+            },
+            "Around 10am, back by noon.\n",
+        ),
+        rec(
+            "comment",
+            {
+                "ID": "01J0COM1",
+                "Request": f"{KEY_A}/01J0REQ1",
+                "Created-By": f"{KEY_A}/01J0USERBOB",
+                "Created-At": T0,
+            },
+            "I can drive you.\n",
+        ),
+        # a comment by a member of node A on a request that lives on node B
+        rec(
+            "comment",
+            {
+                "ID": "01J0COM2",
+                "Request": f"{KEY_B}/01J0REQB",
+                "Created-By": f"{KEY_A}/01J0USERALICE",
+                "Created-At": T0,
+            },
+            "I have a spare pump, happy to lend it.\n",
+        ),
+        rec(
+            "vouch",
+            {
+                "ID": "01J0VOUCH1",
+                "Inviter": f"{KEY_A}/01J0USERALICE",
+                "Invitee": f"{KEY_A}/01J0USERBOB",
+                "Created-At": T0,
+            },
+        ),
+    ]
+
+
+def build(
+    records: list[Record],
+    *,
+    seed: bytes = SEED_A,
+    origin: str = KEY_A,
+    sequence: int = 1,
+    previous: str | None = None,
+    kind: str = "snapshot",
+) -> Bundle:
+    return build_bundle(
+        records,
+        seed=seed,
+        origin=origin,
+        instance=INSTANCE_A,
+        sequence=sequence,
+        previous=previous,
+        kind=kind,
+        created_at=T0,
+        signed_at=SIGNED_AT,
+    )
+
+
+def manifest_v2(
+    entries: list[tuple[str, str]],
+    *,
+    origin: str = KEY_A,
+    version: str = "2",
+    sequence: int = 1,
+    previous: str = "none",
+    kind: str = "snapshot",
+) -> bytes:
+    head = (
+        f"Manifest-Version: {version}\nOrigin: {origin}\nInstance: {INSTANCE_A}\n"
+        f"Sequence: {sequence}\nPrevious: {previous}\nCreated-At: {T0}\nKind: {kind}\n\n"
+    )
+    return (head + "".join(f"{d}  {p}\n" for p, d in entries)).encode()
+
+
+def signed(
+    files: Files,
+    *,
+    seed: bytes = SEED_A,
+    origin: str = KEY_A,
+    entries: list[tuple[str, str]] | None = None,
+    manifest: bytes | None = None,
+) -> Files:
+    """Directory view of ``files`` with a manifest listing them and a valid signature."""
+    if manifest is None:
+        if entries is None:
+            entries = sorted((p, hashlib.sha256(d).hexdigest()) for p, d in files.items())
+        manifest = manifest_v2(entries, origin=origin)
+    public = public_key_from_seed(seed)
+    out = {
+        "manifest.sync.txt": manifest,
+        "bundle.sig": sign_manifest(manifest, seed, SIGNED_AT),
+        f"public_keys/{key_id(public)}.pub": public_key_file(public),
+    }
+    out.update(files)
+    return dict(sorted(out.items()))
+
+
+def base_files() -> Files:
+    return build(records_a()).to_files()
+
+
+def record_files() -> Files:
+    return {
+        p: d
+        for p, d in base_files().items()
+        if p.endswith(".sync.txt") and p != "manifest.sync.txt"
+    }
+
+
+def with_record(path: str, data: bytes) -> Files:
+    files = record_files()
+    files[path] = data
+    return signed(files)
+
+
+def replace_line(data: bytes, old: str, new: str) -> bytes:
+    text = data.decode()
+    assert old in text, old
+    return text.replace(old, new, 1).encode()
+
+
+def sig_with(files: Files, old: str, new: str) -> Files:
+    out = dict(files)
+    out["bundle.sig"] = replace_line(files["bundle.sig"], old, new)
+    return out
+
+
+# --------------------------------------------------------------------------- raw containers
+
+
+def tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if data is None:
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+
+
+def reg(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mode = 0o644
+    return info
+
+
+def tar_of(files: Files, extra: list[tuple[tarfile.TarInfo, bytes | None]] | None = None) -> bytes:
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = [(reg(p), d) for p, d in files.items()]
+    return tar_gz(members + (extra or []))
+
+
+def envelope(files: Files) -> dict[str, object]:
+    b = bundle_from_files(files)
+    return {
+        "v": 2,
+        "manifest": b.manifest,
+        "sig": b.sig,
+        "files": dict(b.files),
+        "keys": dict(b.keys),
+    }
+
+
+def cbor_with(**changes: object) -> bytes:
+    env = envelope(base_files())
+    env.update(changes)
+    return cbor_encode(env)  # type: ignore[arg-type]
+
+
+def text_key(text: str) -> bytes:
+    raw = text.encode()
+    assert len(raw) < 24
+    return bytes([0x60 | len(raw)]) + raw
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
+    """(name, container, expected code, builder). container: dir | cbor | targz."""
+    base = base_files
+    req = "requests/01J0REQ1.sync.txt"
+    user = "users/01J0USERALICE.sync.txt"
+
+    def tampered_record() -> Files:
+        files = base()
+        files[req] = files[req].replace(b"10am", b"11am")
+        return files
+
+    def tampered_manifest() -> Files:
+        files = base()
+        files["manifest.sync.txt"] = files["manifest.sync.txt"].replace(
+            b"Sequence: 1", b"Sequence: 9"
+        )
+        return files
+
+    def forged_digest() -> Files:
+        files = tampered_manifest()
+        digest = hashlib.sha256(files["manifest.sync.txt"]).hexdigest()
+        sig = files["bundle.sig"].decode().split("\n")
+        sig[3] = f"Manifest-Digest: {digest}"
+        files["bundle.sig"] = "\n".join(sig).encode()
+        return files
+
+    def extra_unlisted() -> Files:
+        files = base()
+        files["users/01J0INTRUDER.sync.txt"] = render_record(
+            rec("user", {"ID": "01J0INTRUDER", "Username": "mallory"})
+        )
+        return files
+
+    def other_key_signature() -> Files:
+        # signature made by key B, headers claim key A
+        files = base()
+        forged = sign_manifest(files["manifest.sync.txt"], SEED_B, SIGNED_AT).decode()
+        good = files["bundle.sig"].decode().split("\n")
+        good[5] = forged.split("\n")[5]
+        files["bundle.sig"] = "\n".join(good).encode()
+        return files
+
+    def signature_bit_flip() -> Files:
+        files = base()
+        lines = files["bundle.sig"].decode().split("\n")
+        raw = bytearray(__import__("base64").b64decode(lines[5].split(": ")[1]))
+        raw[10] ^= 0x01
+        lines[5] = f"Signature: {b64(bytes(raw))}"
+        files["bundle.sig"] = "\n".join(lines).encode()
+        return files
+
+    def drop_sig_line(prefix: str) -> Callable[[], Files]:
+        def make() -> Files:
+            files = base()
+            lines = files["bundle.sig"].decode().split("\n")
+            files["bundle.sig"] = "\n".join(
+                ln for ln in lines if not ln.startswith(prefix)
+            ).encode()
+            return files
+
+        return make
+
+    def sig_line(prefix: str, new: str) -> Callable[[], Files]:
+        def make() -> Files:
+            files = base()
+            lines = files["bundle.sig"].decode().split("\n")
+            lines = [new if ln.startswith(prefix) else ln for ln in lines]
+            files["bundle.sig"] = "\n".join(lines).encode()
+            return files
+
+        return make
+
+    def without(path: str) -> Callable[[], Files]:
+        def make() -> Files:
+            files = base()
+            del files[path]
+            return files
+
+        return make
+
+    def record_bytes(data: bytes, path: str = req) -> Callable[[], Files]:
+        return lambda: with_record(path, data)
+
+    good_req = record_files()[req]
+    good_user = record_files()[user]
+
+    def untrusted_signer() -> Files:
+        # manifest and records claim origin A, signed (validly) by key B
+        return signed(record_files(), seed=SEED_B, origin=KEY_A)
+
+    def manifest_origin_not_signer() -> Files:
+        other = [
+            rec(r.entity, {**dict(r.headers), "Origin": KEY_C}, r.body)
+            for r in records_a()
+            if r.entity != "comment"
+        ]
+        files = {r.path: render_record(r) for r in other}
+        return signed(files, seed=SEED_A, origin=KEY_C)
+
+    def record_origin_not_signer() -> Files:
+        alien = rec("user", {"ID": "01J0ALIEN", "Username": "alien", "Origin": KEY_B})
+        files = record_files()
+        files[alien.path] = render_record(alien)
+        return signed(files)
+
+    def manifest_lines(lines: list[tuple[str, str]]) -> Files:
+        files = record_files()
+        return signed(files, manifest=manifest_v2(lines))
+
+    def sorted_entries() -> list[tuple[str, str]]:
+        return sorted((p, hashlib.sha256(d).hexdigest()) for p, d in record_files().items())
+
+    def manifest_duplicate() -> Files:
+        entries = sorted_entries()
+        return manifest_lines(entries[:1] + entries)
+
+    def manifest_unsorted() -> Files:
+        return manifest_lines(list(reversed(sorted_entries())))
+
+    def manifest_version_3() -> Files:
+        return signed(record_files(), manifest=manifest_v2(sorted_entries(), version="3"))
+
+    def tampered_pub() -> Files:
+        files = base()
+        other = public_key_from_seed(SEED_B)
+        files[f"public_keys/{KEY_A}.pub"] = f"Key-ID: {KEY_A}\nPublic-Key: {b64(other)}\n".encode()
+        return files
+
+    def bad_key_record() -> Files:
+        kr = make_key_record(
+            origin=KEY_A,
+            instance=INSTANCE_A,
+            new_public_key=public_key_from_seed(SEED_B),
+            previous_key_id=KEY_A,
+            revision=1,
+            updated_at=T0,
+        )
+        data = replace_line(
+            render_record(kr),
+            f"Public-Key: {b64(public_key_from_seed(SEED_B))}",
+            f"Public-Key: {b64(public_key_from_seed(SEED_C))}",
+        )
+        return with_record(kr.path, data)
+
+    def invalid_path_file() -> Files:
+        files = base()
+        files["notes/readme.txt"] = b"hello\n"
+        return files
+
+    def tombstone_with_body() -> Files:
+        t = make_tombstone(
+            "request", "01J0REQ1", origin=KEY_A, instance=INSTANCE_A, revision=2, updated_at=T0
+        )
+        return with_record(t.path, render_record(t) + b"leftover text\n")
+
+    def private_record() -> Files:
+        return with_record(
+            user, replace_line(good_user, "Sync-Scope: public", "Sync-Scope: private")
+        )
+
+    def invite_in_v2() -> Files:
+        inv = rec("invite", {"ID": "01J0INVITE", "Created-By": f"{KEY_A}/01J0USERALICE"})
+        return with_record(inv.path, render_record(inv))
+
+    def schema1_in_v2() -> Files:
+        data = (ORIGINAL / "users/user_1.sync.txt").read_bytes()
+        files = record_files()
+        files["users/01J0OLD.sync.txt"] = data
+        return signed(files)
+
+    def wrong_dir() -> Files:
+        files = record_files()
+        files["users/01J0REQ1.sync.txt"] = files.pop(req)
+        return signed(files)
+
+    def bad_id() -> Files:
+        return with_record(req, replace_line(good_req, "ID: 01J0REQ1", "ID: -01J0REQ1"))
+
+    def cbor_files(files_map: dict[str, bytes]) -> bytes:
+        return cbor_with(files=files_map)
+
+    base_cbor = lambda: to_cbor(bundle_from_files(base()))  # noqa: E731
+
+    def cbor_duplicate_key() -> bytes:
+        # {"v": 2, ..., "keys": {...}, "v": 2}: same key twice at the top level
+        good = base_cbor()
+        assert good[0] == 0xA5
+        return bytes([0xA6]) + good[1:] + text_key("v") + b"\x02"
+
+    def cbor_indefinite() -> bytes:
+        good = base_cbor()
+        return b"\xbf" + good[1:] + b"\xff"
+
+    def cbor_too_many_files() -> bytes:
+        # "files" declares 50,001 entries (more than max_files) and stops there
+        return (
+            b"\xa5"
+            + text_key("v")
+            + b"\x02"
+            + text_key("sig")
+            + b"\x40"
+            + text_key("keys")
+            + b"\xa0"
+            + text_key("files")
+            + b"\xb9\xc3\x51"
+        )
+
+    def bomb() -> bytes:
+        return tar_of({"manifest.sync.txt": b"\x00" * (4 * 1024 * 1024)})
+
+    def oversized_record() -> bytes:
+        big = rec(
+            "request",
+            {
+                "ID": "01J0BIG",
+                "Title": "big",
+                "Status": "open",
+                "Created-By": f"{KEY_A}/01J0USERALICE",
+            },
+            "x" * 300_000 + "\n",
+        )
+        files = record_files()
+        files[big.path] = render_record(big)
+        return tar_of(signed(files))
+
+    def symlink() -> bytes:
+        info = tarfile.TarInfo("users/01J0LINK.sync.txt")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        return tar_of(base(), [(info, None)])
+
+    def hardlink() -> bytes:
+        info = tarfile.TarInfo("users/01J0LINK.sync.txt")
+        info.type, info.linkname = tarfile.LNKTYPE, "bundle.sig"
+        return tar_of(base(), [(info, None)])
+
+    def chardev() -> bytes:
+        info = tarfile.TarInfo("users/01J0DEV.sync.txt")
+        info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+        return tar_of(base(), [(info, None)])
+
+    def tar_duplicate() -> bytes:
+        return tar_of(base(), [(reg(req), good_req.replace(b"10am", b"11am"))])
+
+    def tar_named(name: str) -> Callable[[], bytes]:
+        return lambda: tar_of(base(), [(reg(name), b"x\n")])
+
+    return [
+        # signature and manifest integrity
+        ("tampered_record", "dir", "digest_mismatch", tampered_record),
+        ("tampered_manifest", "dir", "manifest_digest_mismatch", tampered_manifest),
+        ("tampered_manifest_forged_digest", "dir", "bad_signature", forged_digest),
+        ("extra_unlisted_file", "dir", "unlisted_file", extra_unlisted),
+        ("signature_by_other_key", "dir", "bad_signature", other_key_signature),
+        ("signature_bit_flip", "dir", "bad_signature", signature_bit_flip),
+        (
+            "bad_base64_signature",
+            "dir",
+            "bad_base64",
+            sig_line("Signature:", "Signature: not*base64!"),
+        ),
+        ("bad_base64_public_key", "dir", "bad_base64", sig_line("Public-Key:", "Public-Key: ###")),
+        (
+            "short_public_key",
+            "dir",
+            "bad_public_key",
+            sig_line("Public-Key:", f"Public-Key: {b64(bytes(31))}"),
+        ),
+        ("missing_signed_at", "dir", "missing_signature_header", drop_sig_line("Signed-At:")),
+        ("missing_key_id", "dir", "missing_signature_header", drop_sig_line("Key-ID:")),
+        (
+            "unknown_signature_version",
+            "dir",
+            "unsupported_signature_version",
+            sig_line("Signature-Version:", "Signature-Version: 2"),
+        ),
+        (
+            "key_id_not_public_key",
+            "dir",
+            "key_id_mismatch",
+            sig_line("Key-ID:", f"Key-ID: {KEY_B}"),
+        ),
+        (
+            "unknown_signature_header",
+            "dir",
+            "malformed_signature",
+            sig_line("Signed-At:", "Signed-By: someone"),
+        ),
+        ("missing_signature_file", "dir", "missing_signature", without("bundle.sig")),
+        ("missing_manifest", "dir", "missing_manifest", without("manifest.sync.txt")),
+        ("tampered_public_key_file", "dir", "key_id_mismatch", tampered_pub),
+        # trust and origin
+        ("untrusted_signer", "dir", "untrusted_key", untrusted_signer),
+        ("manifest_origin_not_signer", "dir", "untrusted_key", manifest_origin_not_signer),
+        ("record_origin_not_signer", "dir", "origin_mismatch", record_origin_not_signer),
+        # manifest grammar
+        ("manifest_duplicate_path", "dir", "duplicate_path", manifest_duplicate),
+        ("manifest_unsorted", "dir", "malformed_manifest", manifest_unsorted),
+        ("manifest_unknown_version", "dir", "unsupported_manifest_version", manifest_version_3),
+        # records
+        (
+            "non_utf8_record",
+            "dir",
+            "not_utf8",
+            record_bytes(good_req.replace(b"Around", b"Ar\xffund")),
+        ),
+        (
+            "nul_byte_record",
+            "dir",
+            "nul_byte",
+            record_bytes(good_req.replace(b"Around", b"Ar\x00und")),
+        ),
+        ("crlf_record", "dir", "bad_line_ending", record_bytes(good_req.replace(b"\n", b"\r\n"))),
+        (
+            "newline_injected_header",
+            "dir",
+            "duplicate_header",
+            record_bytes(
+                replace_line(
+                    good_req,
+                    "Title: Need a ride to the clinic on Tuesday",
+                    f"Title: Need a ride\nOrigin: {KEY_B}",
+                )
+            ),
+        ),
+        (
+            "header_out_of_order",
+            "dir",
+            "header_order",
+            record_bytes(
+                replace_line(
+                    good_req, f"ID: 01J0REQ1\nOrigin: {KEY_A}", f"Origin: {KEY_A}\nID: 01J0REQ1"
+                )
+            ),
+        ),
+        (
+            "unknown_header",
+            "dir",
+            "unknown_header",
+            record_bytes(
+                replace_line(good_user, "Username: alice", "Username: alice\nPassword: hunter2"),
+                user,
+            ),
+        ),
+        (
+            "missing_revision",
+            "dir",
+            "missing_header",
+            record_bytes(replace_line(good_req, "Revision: 1\n", "")),
+        ),
+        (
+            "empty_header_value",
+            "dir",
+            "invalid_header_value",
+            record_bytes(replace_line(good_req, "Status: open", "Status: ")),
+        ),
+        (
+            "no_blank_line",
+            "dir",
+            "malformed_record",
+            record_bytes(good_req.replace(b"\n\n", b"\n")),
+        ),
+        (
+            "header_too_large",
+            "dir",
+            "header_too_large",
+            record_bytes(
+                replace_line(
+                    good_req, "Title: Need a ride to the clinic on Tuesday", "Title: " + "x" * 17000
+                )
+            ),
+        ),
+        (
+            "unknown_entity",
+            "dir",
+            "unknown_entity",
+            record_bytes(
+                replace_line(good_user, "Entity: user", "Entity: widget"),
+                "widgets/01J0USERALICE.sync.txt",
+            ),
+        ),
+        (
+            "unknown_schema",
+            "dir",
+            "unsupported_schema",
+            record_bytes(replace_line(good_req, "Schema-Version: 2", "Schema-Version: 3")),
+        ),
+        ("schema1_record_in_v2_bundle", "dir", "schema_mismatch", schema1_in_v2),
+        ("record_in_wrong_directory", "dir", "path_mismatch", wrong_dir),
+        ("invalid_id", "dir", "invalid_id", bad_id),
+        ("private_record", "dir", "not_public", private_record),
+        ("invite_in_v2_bundle", "dir", "entity_not_allowed", invite_in_v2),
+        ("tombstone_with_body", "dir", "malformed_record", tombstone_with_body),
+        ("key_record_mismatch", "dir", "invalid_key_record", bad_key_record),
+        ("invalid_path", "dir", "invalid_path", invalid_path_file),
+        # tar.gz
+        ("tar_path_traversal", "targz", "unsafe_path", tar_named("../evil.sync.txt")),
+        ("tar_absolute_path", "targz", "unsafe_path", tar_named("/etc/evil.sync.txt")),
+        ("tar_symlink", "targz", "unsafe_archive_member", symlink),
+        ("tar_hardlink", "targz", "unsafe_archive_member", hardlink),
+        ("tar_char_device", "targz", "unsafe_archive_member", chardev),
+        ("tar_duplicate_name", "targz", "duplicate_path", tar_duplicate),
+        ("tar_gzip_bomb", "targz", "bundle_too_large", bomb),
+        ("tar_oversized_record", "targz", "record_too_large", oversized_record),
+        (
+            "tar_truncated",
+            "targz",
+            "malformed_archive",
+            lambda: to_targz(bundle_from_files(base()))[:-40],
+        ),
+        ("tar_not_gzip", "targz", "malformed_archive", lambda: b"\x1f\x8bnot really gzip"),
+        # CBOR
+        ("cbor_truncated", "cbor", "malformed_cbor", lambda: base_cbor()[:-7]),
+        ("cbor_trailing_bytes", "cbor", "trailing_bytes", lambda: base_cbor() + b"\x00"),
+        (
+            "cbor_extra_top_level_key",
+            "cbor",
+            "unknown_field",
+            lambda: cbor_with(comment="not allowed"),
+        ),
+        ("cbor_duplicate_key", "cbor", "duplicate_key", cbor_duplicate_key),
+        (
+            "cbor_wrong_type",
+            "cbor",
+            "wrong_type",
+            lambda: cbor_with(manifest="a text string, not bytes"),
+        ),
+        ("cbor_unknown_version", "cbor", "unsupported_container_version", lambda: cbor_with(v=3)),
+        ("cbor_indefinite_length", "cbor", "malformed_cbor", cbor_indefinite),
+        (
+            "cbor_path_traversal",
+            "cbor",
+            "unsafe_path",
+            lambda: cbor_files({**record_files(), "../../etc/passwd.sync.txt": b"x"}),
+        ),
+        (
+            "cbor_absolute_path",
+            "cbor",
+            "unsafe_path",
+            lambda: cbor_files({**record_files(), "/etc/passwd.sync.txt": b"x"}),
+        ),
+        ("cbor_too_many_files", "cbor", "too_many_files", cbor_too_many_files),
+    ]
+
+
+# --------------------------------------------------------------------------- valid bundles
+
+
+def valid_bundles() -> list[tuple[str, Bundle, dict[str, list[str]], bytes | None]]:
+    """(name, bundle, trusted keys per origin beyond the default, seed)."""
+    first = build(records_a())
+    # sequence 2: a delta with a tombstone and an edit; one listed file withheld by a relay
+    edited = rec(
+        "request",
+        {
+            "ID": "01J0REQ1",
+            "Title": "Need a ride to the clinic on Tuesday",
+            "Status": "completed",
+            "Created-By": f"{KEY_A}/01J0USERALICE",
+            "Created-At": T0,
+            "Completed-At": "2026-01-03T12:00:00Z",
+            "Revision": 2,
+            "Updated-At": "2026-01-03T12:00:00Z",
+        },
+        "Around 10am, back by noon.\n",
+    )
+    gone = make_tombstone(
+        "comment",
+        "01J0COM2",
+        origin=KEY_A,
+        instance=INSTANCE_A,
+        revision=2,
+        updated_at="2026-01-03T12:00:00Z",
+    )
+    rotation = make_key_record(
+        origin=KEY_A,
+        instance=INSTANCE_A,
+        new_public_key=public_key_from_seed(SEED_B),
+        previous_key_id=KEY_A,
+        revision=1,
+        updated_at="2026-01-03T12:00:00Z",
+        valid_from="2026-01-03T12:00:00Z",
+    )
+    second_full = build([edited, gone, rotation], sequence=2, previous=first.digest, kind="delta")
+    second = Bundle(
+        manifest=second_full.manifest,
+        sig=second_full.sig,
+        files={p: d for p, d in second_full.files.items() if not p.startswith("requests/")},
+        keys=second_full.keys,
+    )
+    # sequence 3: signed by the rotated key B, still origin A
+    third = build(
+        [
+            rec(
+                "user",
+                {
+                    "ID": "01J0USERCAROL",
+                    "Username": "carol",
+                    "Revision": 1,
+                    "Updated-At": "2026-01-04T00:00:00Z",
+                },
+            )
+        ],
+        seed=SEED_B,
+        sequence=3,
+        previous=second.digest,
+        kind="delta",
+    )
+    empty = build([], seed=SEED_C, origin=KEY_C)
+    original_files = {
+        p.relative_to(ORIGINAL).as_posix(): p.read_bytes()
+        for p in sorted(ORIGINAL.rglob("*"))
+        if p.is_file()
+    }
+    original = bundle_from_files(original_files)
+    return [
+        ("v2-snapshot", first, {}, SEED_A),
+        ("v2-delta-withheld", second, {}, SEED_A),
+        ("v2-rotated-key", third, {KEY_A: [KEY_B]}, SEED_B),
+        ("v2-empty", empty, {}, SEED_C),
+        ("original-v1", original, {}, None),
+    ]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_dir(files: Files, target: Path) -> None:
+    for rel, data in files.items():
+        dest = target.joinpath(*rel.split("/"))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+
+
+def generate(out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "valid").mkdir(parents=True)
+    (out / "invalid").mkdir()
+    (out / ".gitattributes").write_text("* -text -diff\n")
+    expected: dict[str, object] = {
+        "about": "Valid bundles. Each is given as a directory, .cbor and .tar.gz; all three "
+        "must verify with the same digest. trusted_keys lists keys to trust beyond "
+        "the default (an origin's own first key).",
+        "seeds": {"A": SEED_A.hex(), "B": SEED_B.hex(), "C": SEED_C.hex()},
+        "cases": [],
+    }
+    cases_list = expected["cases"]
+    assert isinstance(cases_list, list)
+    for name, bundle, trusted, seed in valid_bundles():
+        def trust_fn(o, k, t=trusted):
+            return k == o or k in t.get(o, [])
+        verified = verify_bundle(bundle, trust=trust_fn)
+        write_dir(bundle.to_files(), out / "valid" / name)
+        (out / "valid" / f"{name}.cbor").write_bytes(to_cbor(bundle))
+        (out / "valid" / f"{name}.tar.gz").write_bytes(to_targz(bundle))
+        sig_lines = dict(line.split(": ", 1) for line in bundle.sig.decode().splitlines())
+        cases_list.append(
+            {
+                "name": name,
+                "paths": [f"valid/{name}", f"valid/{name}.cbor", f"valid/{name}.tar.gz"],
+                "seed": seed.hex() if seed else None,
+                "digest": bundle.digest,
+                "signature": sig_lines["Signature"],
+                "key_id": verified.key_id,
+                "public_key": sig_lines["Public-Key"],
+                "origin": verified.origin,
+                "schema_version": verified.schema_version,
+                "sequence": verified.sequence,
+                "previous": verified.previous,
+                "kind": verified.kind,
+                "trusted_keys": trusted,
+                "verified": verified.verified,
+                "withheld": verified.withheld,
+                "records": [
+                    {
+                        "path": path,
+                        "entity": r.entity,
+                        "id": r.id,
+                        "origin": r.origin,
+                        "revision": r.revision,
+                        "deleted": r.deleted,
+                        "sha256": hashlib.sha256(render_record(r)).hexdigest(),
+                    }
+                    for path, r in verified.records
+                ],
+            }
+        )
+    (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+
+    cases: list[dict[str, str]] = []
+    for name, container, code, make in invalid_cases():
+        data = make()
+        if container == "dir":
+            assert isinstance(data, dict)
+            rel = f"invalid/{name}"
+            write_dir(data, out / rel)
+        else:
+            assert isinstance(data, bytes)
+            rel = f"invalid/{name}.{'cbor' if container == 'cbor' else 'tar.gz'}"
+            (out / rel).write_bytes(data)
+        cases.append({"name": name, "path": rel, "container": container, "code": code})
+    (out / "cases.json").write_text(
+        json.dumps(
+            {
+                "about": "Invalid bundles: each must be rejected with the given error code "
+                "(docs/protocol.md lists the codes).",
+                "cases": cases,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="regenerate in a temp dir and compare with the committed vectors",
+    )
+    args = parser.parse_args(argv)
+    if not args.check:
+        generate(VECTORS)
+        print(f"wrote {VECTORS}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "vectors"
+        generate(fresh)
+        want = {p.relative_to(fresh): p.read_bytes() for p in fresh.rglob("*") if p.is_file()}
+        have = {p.relative_to(VECTORS): p.read_bytes() for p in VECTORS.rglob("*") if p.is_file()}
+        if want != have:
+            diff = sorted(str(p) for p in set(want) ^ set(have)) + sorted(
+                str(p) for p in set(want) & set(have) if want[p] != have[p]
+            )
+            print("vectors differ from the generator:", *diff[:20], sep="\n  ")
+            return 1
+    print("vectors are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

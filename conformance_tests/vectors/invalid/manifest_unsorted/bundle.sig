@@ -1,0 +1,6 @@
+Signature-Version: 1
+Key-ID: 928fb0cca01a9828
+Public-Key: nh8kTBVHyadNRgJKFcu/GnOpSwylV17XBkxyeGTcuow=
+Manifest-Digest: 617d1709dc6657446bba2f548178183397a01dba6711490cf02702c88a658965
+Signed-At: 2026-01-02T03:04:06+00:00
+Signature: KPN3KMdCXRO3VOEvYgKXJaGDJOR47imSjJGIJOpDAgFlaYlfwP/ihKZkFROPi6zIMaEPMVEklBhQ2eMwtywdAA==

@@ -1,0 +1,6 @@
+Signature-Version: 1
+Key-ID: 928fb0cca01a9828
+Public-Key: nh8kTBVHyadNRgJKFcu/GnOpSwylV17XBkxyeGTcuow=
+Manifest-Digest: 4bc6427d7597587a205d63a72b793eba9a8859753b49f6252988a0aed9bbd7cc
+Signed-At: 2026-01-02T03:04:06+00:00
+Signature: MoGXI5/HOJ9FUgenmM6tuW0Iv8VQ2cCBxEM8eGMnImqeMFU1A9LwGMNS5lOqTd3KSj4UMVbwvKDVL3p3QPiTAA==
