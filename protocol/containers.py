@@ -101,9 +101,10 @@ class _Other:
 
 
 class _Decoder:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, max_items: int) -> None:
         self.data = data
         self.pos = 0
+        self.max_items = max_items
 
     def _need(self, n: int) -> None:
         if self.pos + n > len(self.data):
@@ -144,6 +145,9 @@ class _Decoder:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ProtocolError("malformed_cbor", "text string is not UTF-8") from None
+        if major in (4, 5) and arg > self.max_items:
+            # checked on the declared size, before reading (or allocating) entries
+            raise ProtocolError("too_many_files", f"map or array declares {arg} entries")
         if major == 4:
             self._need(arg)  # every element takes at least one byte
             for _ in range(arg):
@@ -167,9 +171,13 @@ class _Decoder:
         return _Other("simple value or float")
 
 
-def cbor_decode(data: bytes) -> object:
-    """Decode exactly one definite-length CBOR item; refuse truncation and trailing bytes."""
-    decoder = _Decoder(data)
+def cbor_decode(data: bytes, max_items: int = DEFAULT_LIMITS.max_files) -> object:
+    """Decode exactly one definite-length CBOR item; refuse truncation and trailing bytes.
+
+    A map or array declaring more than ``max_items`` entries is refused
+    (``too_many_files``) before its entries are read.
+    """
+    decoder = _Decoder(data, max_items)
     value = decoder.item(0)
     if decoder.pos != len(data):
         raise ProtocolError(
@@ -241,7 +249,7 @@ def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
     """Decode a CBOR envelope strictly. Verification is a separate step."""
     if len(data) > _cbor_cap(limits):
         raise ProtocolError("bundle_too_large", f"{len(data)}-byte CBOR envelope")
-    return _envelope_to_bundle(cbor_decode(data))
+    return _envelope_to_bundle(cbor_decode(data, limits.max_files))
 
 
 # --------------------------------------------------------------------------- stream frames
@@ -276,7 +284,7 @@ def encode_frame(frame: Frame) -> bytes:
 def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
     if len(data) > _cbor_cap(limits) + 4096:
         raise ProtocolError("bundle_too_large", f"{len(data)}-byte frame")
-    value = cbor_decode(data)
+    value = cbor_decode(data, limits.max_files)
     if not isinstance(value, dict):
         raise ProtocolError("wrong_type", "frame must be a map")
     for key in value:
