@@ -1,0 +1,406 @@
+"""The machine API of the hub: ingest, the log (pull and stream), index, subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from hub import ingest as I
+from hub import queries as Q
+from hub import typedefs as T
+from hub.errors import HubError
+from hub.stream import control_frame
+from hub.web import require_peer
+from protocol.containers import CBOR_MEDIA_TYPE, cbor_encode, from_cbor, to_targz
+from protocol.errors import ProtocolError
+from protocol.limits import Limits
+from service.ids import ulid
+
+log = logging.getLogger("wb.hub.api")
+
+VERSION = "2"
+CBOR_TYPES = (CBOR_MEDIA_TYPE, "application/cbor")
+
+
+def limits_of(app: web.Application, peer: T.Peer | None = None) -> Limits:
+    options = app[T.options_key]
+    size = options.max_bundle_bytes
+    if peer is not None and peer.max_bundle_bytes:
+        size = min(size, peer.max_bundle_bytes)
+    return Limits(max_bundle_bytes=size)
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds ``max_bytes``."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise HubError(413, "bundle_too_large",
+                       f"{request.content_length} bytes > limit {max_bytes}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > max_bytes:
+            raise HubError(413, "bundle_too_large", f"body exceeds limit {max_bytes}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _hops(request: web.Request) -> int:
+    try:
+        return max(0, min(int(request.headers.get("X-WB-Hops", "0")), 1000))
+    except ValueError:
+        return 0
+
+
+async def _ingest(request: web.Request, peer: T.Peer, content_type: str) -> I.Outcome:
+    app = request.app
+    options = app[T.options_key]
+    metrics = app[T.metrics_key]
+    limit = peer.rate_per_minute or options.rate_per_minute
+    if not app[T.rate_limiter_key].allow(peer.name, limit):
+        raise HubError(429, "rate_limited", f"more than {limit} pushes per minute",
+                       extra={"retry_after": 60})
+    limits = limits_of(app, peer)
+    # the envelope adds framing per file; the protocol checks the bundle bytes themselves
+    data = await read_body(request, limits.max_bundle_bytes + 64 * 1024 + 64 * limits.max_files)
+    started = time.perf_counter()
+    pool = app[T.pool_key]
+    try:
+        outcome = await I.ingest(pool, data, content_type, limits=limits, peer=peer.name,
+                                 hops=_hops(request))
+    except (HubError, ProtocolError) as exc:
+        metrics.rejections.labels(exc.code).inc()
+        with contextlib.suppress(Exception):
+            await Q.count_error(pool, exc.code, exc.message, peer.name)
+        raise
+    metrics.ingest_seconds.observe(time.perf_counter() - started)
+    result = {201: "stored", 200: "duplicate", 202: "pending"}.get(outcome.status, "other")
+    metrics.ingest_bundles.labels(result).inc()
+    if outcome.stored_seq is not None:
+        metrics.ingest_records.inc(outcome.extra.get("records", 0))
+        app[T.broadcaster_key].advance(outcome.stored_seq)
+        app[T.delivery_key].wake()
+    return outcome
+
+
+async def post_bundle(request: web.Request) -> web.Response:
+    peer = await require_peer(request)
+    outcome = await _ingest(request, peer, request.headers.get("Content-Type", ""))
+    return web.json_response(outcome.body, status=outcome.status)
+
+
+# ------------------------------------------------------------------------- the log
+
+def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise HubError(400, "invalid_cursor", f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def _list_param(request: web.Request, name: str) -> list[str] | None:
+    values = [v for raw in request.query.getall(name, []) for v in raw.split(",") if v]
+    return values or None
+
+
+async def check_cursor(app: web.Application, since: int) -> int:
+    head, pruned = await Q.log_state(app[T.pool_key])
+    if since > head:
+        raise HubError(400, "future_cursor",
+                       f"since={since} is beyond the newest hub sequence {head}",
+                       extra={"head": head})
+    if since < pruned:
+        raise HubError(410, "outdated_cursor",
+                       f"entries up to {pruned} are no longer retained; resync from a "
+                       f"snapshot and continue from since={pruned}",
+                       extra={"oldest": pruned + 1})
+    return head
+
+
+async def list_bundles(request: web.Request) -> web.Response:
+    app = request.app
+    since = _int_param(request, "since", 0)
+    limit = _int_param(request, "limit", 100)
+    assert since is not None and limit is not None
+    limit = max(1, min(limit, app[T.options_key].page_limit))
+    origins = _list_param(request, "origin")
+    entities = _list_param(request, "entity")
+    head = await check_cursor(app, since)
+    upto = head if origins is None and entities is None else min(head, since + limit * 20)
+    rows = await Q.log_after(app[T.pool_key], since, limit, origins=origins,
+                             entities=entities, upto=upto)
+    following = rows[-1]["seq"] if len(rows) == limit else max(upto, since)
+    accept = request.headers.get("Accept", "")
+    if any(t in accept for t in CBOR_TYPES):
+        value = {"head": head, "next": following, "entries": [
+            {"seq": r["seq"], "digest": r["digest"], "origin": r["origin"],
+             "bundle": bytes(r["container"])} for r in rows]}
+        return web.Response(body=cbor_encode(value), content_type="application/cbor")
+    return web.json_response({
+        "head": head, "next": following,
+        "entries": [{"seq": r["seq"], "digest": r["digest"], "origin": r["origin"],
+                     "sequence": r["sequence"],
+                     "bundle": base64.b64encode(bytes(r["container"])).decode()}
+                    for r in rows]})
+
+
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    options = app[T.options_key]
+    bc = app[T.broadcaster_key]
+    metrics = app[T.metrics_key]
+    since = _int_param(request, "since", None)
+    origins = _list_param(request, "origin")
+    entities = _list_param(request, "entity")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, timeout=5)
+    await ws.prepare(request)
+    if since is None:
+        since = bc.head
+    try:
+        await check_cursor(app, since)
+    except HubError as exc:
+        await ws.send_bytes(control_frame("error", since, exc.code, exc.message))
+        await ws.close()
+        return ws
+    bc.subscribers += 1
+    metrics.stream_subscribers.inc()
+    writer = asyncio.create_task(_stream_writer(ws, bc, since, origins, entities, options))
+    try:
+        async for msg in ws:  # the client only closes or pings; anything else is ignored
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        bc.subscribers -= 1
+        metrics.stream_subscribers.dec()
+    return ws
+
+
+async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
+                         origins: list[str] | None, entities: list[str] | None,
+                         options: T.HubOptions) -> None:
+    """Replay from ``cursor``, then follow live. The cursor only moves past an entry once
+    its frame was written, so the seam between replay and live has no gap or duplicate."""
+    timeout = options.stream_send_timeout
+    await ws.send_bytes(control_frame("info", cursor))
+    live = False
+    while not ws.closed:
+        if cursor >= bc.head:
+            live = True
+            await bc.wait_beyond(cursor, 15.0)
+            continue
+        if live and bc.head - cursor > options.stream_max_lag:
+            await _too_slow(ws, cursor)
+            return
+        entries, reached = await bc.entries_after(cursor, 100, origins=origins,
+                                                  entities=entities)
+        for entry in entries:
+            try:
+                await asyncio.wait_for(ws.send_bytes(entry.frame), timeout)
+            except TimeoutError:
+                await _too_slow(ws, cursor)
+                return
+            cursor = entry.seq
+        cursor = max(cursor, reached)
+
+
+async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:
+    log.info("stream consumer too slow", extra={"cursor": cursor})
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.send_bytes(control_frame(
+            "error", cursor, "consumer_too_slow",
+            f"fell too far behind; reconnect with since={cursor}")), 1.0)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code=1008, message=b"consumer_too_slow"), 2.0)
+
+
+# ------------------------------------------------------------------------- index
+
+def _record_json(r: Any) -> dict[str, Any]:
+    import json
+
+    headers = r["headers"]
+    if isinstance(headers, str):
+        headers = json.loads(headers)
+    return {"origin": r["origin"], "entity": r["entity"], "id": r["id"],
+            "revision": r["revision"], "instance": r["instance"],
+            "updated_at": r["updated_at"], "headers": dict(headers), "body": r["body"],
+            "bundle": r["digest"]}
+
+
+async def list_records(request: web.Request) -> web.Response:
+    limit = max(1, min(_int_param(request, "limit", 50) or 50, 500))
+    q = request.query.get("q", "").strip()[:200] or None
+    rows = await Q.search_records(
+        request.app[T.pool_key], origin=request.query.get("origin") or None,
+        entity=request.query.get("entity") or None, q=q,
+        after=request.query.get("after") or None, limit=limit)
+    after = None
+    if len(rows) == limit:
+        last = rows[-1]
+        after = f"{last['origin']}|{last['entity']}|{last['id']}"
+    return web.json_response({"records": [_record_json(r) for r in rows], "after": after})
+
+
+async def list_origins(request: web.Request) -> web.Response:
+    pool = request.app[T.pool_key]
+    rows = await Q.origins(pool)
+    gaps: dict[str, list[list[int]]] = {}
+    for g in await Q.chain_gaps(pool):
+        gaps.setdefault(g["origin"], []).append([g["from_sequence"], g["to_sequence"]])
+    return web.json_response({"origins": [
+        {"origin": r["origin"], "instance": r["instance"],
+         "last_sequence": r["last_sequence"], "last_digest": r["last_digest"],
+         "bundles": r["bundles"], "records": r["records"],
+         "keys": [{"key_id": k, "public_key": p.strip()}
+                  for k, p in zip(r["key_ids"], r["public_keys"], strict=False)],
+         "gaps": gaps.get(r["origin"], []),
+         "last_seen_at": r["last_seen_at"].isoformat()} for r in rows]})
+
+
+async def well_known(request: web.Request) -> web.Response:
+    app = request.app
+    options = app[T.options_key]
+    head, pruned = await Q.log_state(app[T.pool_key])
+    return web.json_response({
+        "software": "whiteballoon-hub", "protocol_version": VERSION,
+        "url": app[T.config_key]["WB_HUB_URL"].rstrip("/"),
+        "head": head, "oldest_retained": pruned + 1,
+        "limits": {"max_bundle_bytes": options.max_bundle_bytes,
+                   "pushes_per_minute": options.rate_per_minute,
+                   "page_limit": options.page_limit,
+                   "stream_max_lag": options.stream_max_lag, "hop_limit": options.hop_limit},
+        "media_types": [CBOR_MEDIA_TYPE, "application/gzip"],
+        "endpoints": {"ingest": "/api/v2/bundles", "log": "/api/v2/bundles",
+                      "stream": "/api/v2/stream", "records": "/api/v2/records",
+                      "origins": "/api/v2/origins", "subscriptions": "/api/v2/subscriptions"},
+        "key": None,
+    })
+
+
+# ------------------------------------------------------------------------- subscriptions
+
+async def create_subscription(request: web.Request) -> web.Response:
+    peer = await require_peer(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HubError(400, "invalid_subscription", "send a JSON object") from None
+    sub = await subscribe(request.app[T.pool_key], peer.name, body)
+    return web.json_response(sub, status=201)
+
+
+async def subscribe(pool: Any, peer_name: str, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise HubError(400, "invalid_subscription", "send a JSON object")
+    mode = body.get("mode", "push")
+    inbox = body.get("inbox_url")
+    if mode not in ("push", "pull"):
+        raise HubError(400, "invalid_subscription", "mode is push or pull")
+    if mode == "push" and not (isinstance(inbox, str) and inbox.startswith(("http://",
+                                                                             "https://"))):
+        raise HubError(400, "invalid_subscription", "push needs an http(s) inbox_url")
+    lists = {}
+    for name in ("origins", "entities"):
+        value = body.get(name)
+        if value is not None and not (isinstance(value, list)
+                                      and all(isinstance(v, str) for v in value)):
+            raise HubError(400, "invalid_subscription", f"{name} is a list of strings")
+        lists[name] = value or None
+    cursor = body.get("cursor", 0)
+    if not isinstance(cursor, int) or cursor < 0:
+        raise HubError(400, "invalid_subscription", "cursor is a non-negative integer")
+    token = body.get("inbox_token")
+    sub_id = ulid()
+    await Q.add_subscription(pool, sub_id=sub_id, peer_name=peer_name, mode=mode,
+                             inbox_url=inbox, inbox_token=token if isinstance(token, str)
+                             else None, origins=lists["origins"], entities=lists["entities"],
+                             cursor=cursor)
+    return {"id": sub_id, "mode": mode, "inbox_url": inbox, "cursor": cursor, **lists}
+
+
+async def get_subscriptions(request: web.Request) -> web.Response:
+    peer = await require_peer(request)
+    rows = await Q.subscriptions(request.app[T.pool_key], peer.name)
+    return web.json_response({"subscriptions": [
+        {"id": r["id"], "mode": r["mode"], "inbox_url": r["inbox_url"],
+         "origins": r["origins"], "entities": r["entities"], "cursor": r["cursor"],
+         "lag": r["lag"], "failures": r["failures"], "last_error": r["last_error"]}
+        for r in rows]})
+
+
+async def delete_subscription(request: web.Request) -> web.Response:
+    peer = await require_peer(request)
+    if not await Q.remove_subscription(request.app[T.pool_key], request.match_info["sub_id"],
+                                       peer.name):
+        raise HubError(404, "not_found", "no such subscription")
+    return web.json_response({"deleted": True})
+
+
+# ------------------------------------------------------------------------- schema-1 API
+
+async def _v1_peer(request: web.Request) -> T.Peer:
+    peer = await require_peer(request)
+    if peer.name != request.match_info["peer"]:
+        raise HubError(403, "forbidden", "the token does not belong to this peer")
+    return peer
+
+
+async def v1_post_bundle(request: web.Request) -> web.Response:
+    peer = await _v1_peer(request)
+    ctype = request.headers.get("Content-Type", "")
+    if ctype.split(";")[0].strip() in ("", "application/octet-stream", "multipart/form-data"):
+        ctype = "application/gzip"
+    if ctype.startswith("multipart/"):
+        raise HubError(415, "unsupported_media_type", "send the tar.gz as the request body")
+    outcome = await _ingest(request, peer, ctype)
+    return web.json_response(outcome.body, status=200 if outcome.status < 300 else
+                             outcome.status)
+
+
+async def v1_get_bundle(request: web.Request) -> web.Response:
+    await _v1_peer(request)
+    row = await Q.latest_bundle_from(request.app[T.pool_key], request.match_info["peer"])
+    if row is None:
+        raise HubError(404, "not_found", "this peer has not uploaded a bundle yet")
+    data = to_targz(from_cbor(bytes(row["container"])))
+    return web.Response(body=data, content_type="application/gzip", headers={
+        "Content-Disposition": f'attachment; filename="{row["digest"][:16]}.tar.gz"'})
+
+
+async def v1_status(request: web.Request) -> web.Response:
+    peer = await _v1_peer(request)
+    row = await Q.latest_bundle_from(request.app[T.pool_key], peer.name)
+    return web.json_response({
+        "peer": peer.name, "has_bundle": row is not None,
+        "digest": row["digest"] if row else None,
+        "origin": row["origin"] if row else None,
+        "sequence": row["sequence"] if row else None,
+        "records": row["record_count"] if row else 0,
+        "updated_at": row["received_at"].isoformat() if row else None})
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/v2/bundles", post_bundle, name="ingest")
+    r.add_get("/api/v2/bundles", list_bundles, name="log")
+    r.add_get("/api/v2/stream", stream, name="stream")
+    r.add_get("/api/v2/records", list_records, name="records")
+    r.add_get("/api/v2/origins", list_origins, name="origins")
+    r.add_post("/api/v2/subscriptions", create_subscription, name="subscribe")
+    r.add_get("/api/v2/subscriptions", get_subscriptions, name="subscriptions")
+    r.add_delete("/api/v2/subscriptions/{sub_id}", delete_subscription, name="unsubscribe")
+    r.add_get("/.well-known/whiteballoon-hub", well_known, name="well_known")
+    r.add_post("/api/v1/sync/{peer}/bundle", v1_post_bundle, name="v1_push")
+    r.add_get("/api/v1/sync/{peer}/bundle", v1_get_bundle, name="v1_pull")
+    r.add_get("/api/v1/sync/{peer}/status", v1_status, name="v1_status")

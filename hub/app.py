@@ -1,0 +1,105 @@
+"""The hub application factory.
+
+``create_app(config)`` does no I/O: the database pool, the outbound HTTP client, the
+log broadcaster (LISTEN/NOTIFY) and the push-delivery worker are each opened by one
+``cleanup_ctx`` when the app starts, so tests build the real app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+import web_templates
+from hub import typedefs as T
+from hub import web as W
+from hub.delivery import Delivery
+from hub.metrics import HubMetrics
+from hub.stream import Broadcaster
+from service import db
+from service.settings import Config
+
+log = logging.getLogger("wb.hub")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+TEMPLATES = Path(web_templates.__file__).parent
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[T.config_key]
+    url = await db.resolve_url(config["WB_HUB_DATABASE_URL"], config.path("WB_HUB_DATA_DIR"))
+    await db.migrate_url(url, "hub", MIGRATIONS)
+    pool = await db.create_pool(url, max_size=config.get_int("WB_DB_POOL_MAX"))
+    app[T.database_url_key] = url
+    app[T.pool_key] = pool
+    yield
+    await pool.close()
+
+
+async def client_ctx(app: web.Application) -> AsyncIterator[None]:
+    timeout = aiohttp.ClientTimeout(total=60, connect=10)
+    async with aiohttp.ClientSession(timeout=timeout,
+                                     headers={"User-Agent": "WhiteBalloon-hub"}) as session:
+        app[T.client_key] = session
+        yield
+
+
+async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
+    bc = Broadcaster(app[T.pool_key], app[T.database_url_key],
+                     app[T.options_key].stream_cache_entries)
+    await bc.start()
+    app[T.broadcaster_key] = bc
+    yield
+    await bc.stop()
+
+
+async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    delivery = Delivery(app[T.pool_key], app[T.client_key], app[T.options_key],
+                        app[T.metrics_key])
+    app[T.delivery_key] = delivery
+    delivery.start()
+    yield
+    await delivery.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    # wake stream writers so they notice shutdown promptly
+    bc = app.get(T.broadcaster_key)
+    if bc is not None:
+        bc.advance(bc.head)
+
+
+def create_app(config: Config | None = None, options: T.HubOptions | None = None
+               ) -> web.Application:
+    config = config or Config()
+    options = options or T.HubOptions()
+    app = web.Application(
+        client_max_size=options.max_bundle_bytes + 1024 * 1024,
+        middlewares=[W.headers_middleware, W.error_middleware, W.admin_middleware],
+    )
+    app[T.config_key] = config
+    app[T.options_key] = options
+    app[T.metrics_key] = HubMetrics()
+    app[T.rate_limiter_key] = W.RateLimiter()
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "xml"]))
+    env.globals["hub_url"] = config["WB_HUB_URL"].rstrip("/")
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(client_ctx)
+    app.cleanup_ctx.append(broadcaster_ctx)
+    app.cleanup_ctx.append(delivery_ctx)
+    app.on_shutdown.append(_close_streams)
+
+    from hub import admin, api, public
+    api.setup(app)
+    public.setup(app)
+    admin.setup(app)
+    app.router.add_static("/static", TEMPLATES / "static", name="static")
+    return app

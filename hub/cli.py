@@ -1,0 +1,323 @@
+"""`wb hub ...`: database, peers, keys, subscriptions, admin tokens and the server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import click
+
+from service import db
+from service.ids import new_token, token_hash
+from service.logs import setup_logging
+from service.settings import Config
+
+R = TypeVar("R")
+
+
+def run_with_pool(fn: Callable[[asyncpg.Pool], Awaitable[R]], config: Config | None = None) -> R:
+    """Open the hub database (migrating it), run ``fn(pool)``, close everything."""
+    config = config or Config()
+
+    async def main() -> R:
+        from hub.app import MIGRATIONS
+
+        try:
+            url = await db.resolve_url(config["WB_HUB_DATABASE_URL"],
+                                       config.path("WB_HUB_DATA_DIR"))
+            await db.migrate_url(url, "hub", MIGRATIONS)
+            pool = await db.create_pool(url, max_size=4)
+        except db.DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise click.ClickException(f"cannot reach the hub database: {exc}") from None
+        try:
+            return await fn(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def parse_public_key(value: str) -> bytes:
+    """A raw Ed25519 public key from base64 text or a ``public_keys/<id>.pub`` file."""
+    from protocol.errors import ProtocolError
+    from protocol.signature import parse_public_key_file
+
+    path = Path(value)
+    if len(value) < 4096 and path.is_file():
+        try:
+            return parse_public_key_file(path.read_bytes())
+        except ProtocolError as exc:
+            raise click.BadParameter(f"{value}: {exc.message}") from None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise click.BadParameter("give base64 of the 32-byte key or a .pub file") from None
+    if len(raw) != 32:
+        raise click.BadParameter("an Ed25519 public key is 32 bytes")
+    return raw
+
+
+@click.group("hub")
+def hub_group() -> None:
+    """The relay: peers, keys, subscriptions and `wb hub serve`."""
+
+
+@hub_group.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the hub database (idempotent)."""
+    config = Config()
+
+    async def main() -> list[str]:
+        from hub.app import MIGRATIONS
+
+        url = await db.resolve_url(config["WB_HUB_DATABASE_URL"], config.path("WB_HUB_DATA_DIR"))
+        try:
+            return await db.migrate_url(url, "hub", MIGRATIONS)
+        except db.DatabaseError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    applied = asyncio.run(main())
+    click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@hub_group.command("serve")
+@click.option("--host", envvar="WB_HOST", default=None, help="Address to bind (WB_HOST).")
+@click.option("--port", envvar="WB_HUB_PORT", type=int, default=None,
+              help="Port (WB_HUB_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the hub relay."""
+    from aiohttp import web
+
+    from hub.app import create_app
+
+    config = Config()
+    setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
+    host = host or config["WB_HOST"]
+    port = port or config.get_int("WB_HUB_PORT")
+    app = create_app(config)
+
+    async def announce(_app: web.Application) -> None:
+        click.echo(f"WhiteBalloon hub running at http://{host}:{port}/", err=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+
+@hub_group.command("admin-token")
+def admin_token() -> None:
+    """Create an admin token for the dashboard (shown once; only its hash is stored)."""
+    from hub import queries as Q
+
+    token = new_token()
+    run_with_pool(lambda pool: Q.add_admin_token(pool, token_hash(token)))
+    click.echo(token)
+
+
+# ------------------------------------------------------------------------- peers
+
+@hub_group.group("peers")
+def peers_group() -> None:
+    """Nodes and hubs allowed to push here."""
+
+
+@peers_group.command("add")
+@click.argument("name")
+@click.option("--token", help="Bearer token the peer will send (default: a new one, printed).")
+@click.option("--public-key", "public_keys", multiple=True,
+              help="Trusted signing key: base64 of the 32 bytes or a .pub file. Repeatable.")
+@click.option("--origin", help="Origin the keys speak for (default: the first key's id).")
+@click.option("--kind", type=click.Choice(["node", "hub"]), default="node", show_default=True)
+def peers_add(name: str, token: str | None, public_keys: tuple[str, ...], origin: str | None,
+              kind: str) -> None:
+    """Register peer NAME with its token and trusted keys."""
+    import re
+
+    from hub import queries as Q
+    from protocol.signature import key_id
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name):
+        raise click.BadParameter("lowercase letters, digits, '.', '_' or '-'", param_hint="NAME")
+    if kind == "node" and not public_keys:
+        raise click.UsageError("a node peer needs --public-key (its signing key)")
+    keys = [parse_public_key(k) for k in public_keys]
+    shown = token is None
+    token = token or new_token()
+    if len(token) < 16:
+        raise click.BadParameter("use at least 16 characters", param_hint="--token")
+
+    async def main(pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                await Q.add_peer(conn, name, kind, token_hash(token))
+            except asyncpg.UniqueViolationError:
+                raise click.ClickException(
+                    f"peer {name} exists (or the token is in use); remove it first") from None
+            for raw in keys:
+                await Q.trust_key(conn, origin or key_id(keys[0]), key_id(raw), raw, name)
+
+    run_with_pool(main)
+    click.echo(f"peer {name} added ({kind}); trusted keys: "
+               f"{', '.join(key_id(k) for k in keys) or 'none'}")
+    if shown:
+        click.echo(f"token (shown once): {token}")
+
+
+@peers_group.command("list")
+def peers_list() -> None:
+    """Every peer with its status and keys."""
+    from hub import queries as Q
+
+    rows = run_with_pool(Q.list_peers)
+    if not rows:
+        click.echo("no peers; add one with `wb hub peers add`")
+    for r in rows:
+        click.echo(f"{r['name']:24} {r['kind']:5} {r['status']:8} pushes={r['pushes']} "
+                   f"keys={','.join(r['keys']) or '-'}")
+
+
+@peers_group.command("show")
+@click.argument("name")
+def peers_show(name: str) -> None:
+    """Details of peer NAME and its subscriptions."""
+    from hub import queries as Q
+
+    async def main(pool: asyncpg.Pool) -> tuple:
+        return await Q.get_peer(pool, name), await Q.subscriptions(pool, name)
+
+    peer, subs = run_with_pool(main)
+    if peer is None:
+        raise click.ClickException(f"no peer {name}")
+    for k in ("name", "kind", "status", "created_at", "last_push_at", "pushes"):
+        click.echo(f"{k}: {peer[k]}")
+    for s in subs:
+        click.echo(f"subscription {s['id']} {s['mode']} {s['inbox_url'] or ''} "
+                   f"cursor={s['cursor']} lag={s['lag']} failures={s['failures']}")
+
+
+@peers_group.command("remove")
+@click.argument("name")
+def peers_remove(name: str) -> None:
+    """Remove peer NAME (its subscriptions too; its bundles stay in the log)."""
+    from hub import queries as Q
+
+    if not run_with_pool(lambda pool: Q.remove_peer(pool, name)):
+        raise click.ClickException(f"no peer {name}")
+    click.echo(f"peer {name} removed")
+
+
+# ------------------------------------------------------------------------- keys
+
+@hub_group.group("keys")
+def keys_group() -> None:
+    """Signing keys waiting for approval."""
+
+
+@keys_group.command("list")
+def keys_list() -> None:
+    """Pending keys and how many bundles each has parked."""
+    from hub import queries as Q
+
+    rows = run_with_pool(Q.pending_keys)
+    if not rows:
+        click.echo("no pending keys")
+    for r in rows:
+        click.echo(f"{r['key_id']} origin={r['origin']} bundles={r['bundles']} "
+                   f"via={r['peer_name'] or '-'} first_seen={r['first_seen_at']:%Y-%m-%d %H:%M}")
+
+
+@keys_group.command("approve")
+@click.argument("key_id")
+def keys_approve(key_id: str) -> None:
+    """Trust pending KEY_ID and replay the bundles it signed."""
+    from hub.errors import HubError
+    from hub.ingest import approve_key
+    from protocol.limits import DEFAULT_LIMITS
+
+    try:
+        outcomes = run_with_pool(lambda pool: approve_key(pool, key_id, limits=DEFAULT_LIMITS))
+    except HubError as exc:
+        raise click.ClickException(exc.message) from None
+    stored = sum(1 for o in outcomes if o.status < 300)
+    click.echo(f"key {key_id} trusted; {stored} of {len(outcomes)} parked bundle(s) stored")
+    for o in outcomes:
+        if o.status >= 300:
+            click.echo(f"  rejected: {o.body['error']['code']}: {o.body['error']['message']}")
+
+
+@keys_group.command("discard")
+@click.argument("key_id")
+def keys_discard(key_id: str) -> None:
+    """Forget pending KEY_ID and the bundles it parked."""
+    from hub.errors import HubError
+    from hub.ingest import discard_key
+
+    try:
+        n = run_with_pool(lambda pool: discard_key(pool, key_id))
+    except HubError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"key {key_id} discarded with {n} parked bundle(s)")
+
+
+# ------------------------------------------------------------------------- subscriptions
+
+@hub_group.group("subscriptions")
+def subs_group() -> None:
+    """Push subscriptions of peers (nodes or other hubs)."""
+
+
+@subs_group.command("add")
+@click.argument("peer")
+@click.option("--inbox-url", required=True, help="Where bundles are POSTed (CBOR envelope).")
+@click.option("--inbox-token", help="Bearer token sent to the inbox.")
+@click.option("--origin", "origins", multiple=True, help="Only these origins. Repeatable.")
+@click.option("--entity", "entities", multiple=True, help="Only these entities. Repeatable.")
+@click.option("--cursor", type=int, default=0, show_default=True, help="Start after this seq.")
+def subs_add(peer: str, inbox_url: str, inbox_token: str | None, origins: tuple[str, ...],
+             entities: tuple[str, ...], cursor: int) -> None:
+    """Push the log to PEER's inbox from CURSOR on."""
+    from hub.api import subscribe
+    from hub.errors import HubError
+
+    body = {"mode": "push", "inbox_url": inbox_url, "inbox_token": inbox_token,
+            "origins": list(origins) or None, "entities": list(entities) or None,
+            "cursor": cursor}
+    try:
+        sub = run_with_pool(lambda pool: subscribe(pool, peer, body))
+    except HubError as exc:
+        raise click.ClickException(exc.message) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise click.ClickException(f"no peer {peer}") from None
+    click.echo(f"subscription {sub['id']} added")
+
+
+@subs_group.command("list")
+def subs_list() -> None:
+    """Every subscription with its cursor and lag."""
+    from hub import queries as Q
+
+    for s in run_with_pool(Q.subscriptions):
+        click.echo(f"{s['id']} {s['peer_name']} {s['mode']} {s['inbox_url'] or ''} "
+                   f"cursor={s['cursor']} lag={s['lag']} failures={s['failures']} "
+                   f"{s['last_error'] or ''}")
+
+
+@subs_group.command("remove")
+@click.argument("sub_id")
+def subs_remove(sub_id: str) -> None:
+    """Remove subscription SUB_ID."""
+    from hub import queries as Q
+
+    if not run_with_pool(lambda pool: Q.remove_subscription(pool, sub_id)):
+        raise click.ClickException(f"no subscription {sub_id}")
+    click.echo("removed")
+
+
+def register(root: click.Group) -> None:
+    root.add_command(hub_group)

@@ -1,0 +1,72 @@
+"""The public face: the feed page, health checks and metrics."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from hub import queries as Q
+from hub import typedefs as T
+
+
+def _headers(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value)  # type: ignore[arg-type]
+
+
+async def feed(request: web.Request) -> web.Response:
+    size = request.app[T.options_key].feed_page_size
+    raw = request.query.get("page", "1")
+    page = int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
+    pool = request.app[T.pool_key]
+    rows = await Q.feed(pool, limit=size + 1, offset=(page - 1) * size)
+    more = len(rows) > size
+    rows = rows[:size]
+    refs = [f"{r['origin']}/{r['id']}" for r in rows]
+    comments: dict[str, list[dict[str, str]]] = {}
+    for c in await Q.comments_for(pool, refs) if refs else []:
+        comments.setdefault(c["parent_ref"], []).append(
+            {"body": c["body"], "created_at": c["created_at"] or "",
+             "by": _headers(c["headers"]).get("Created-By", "")})
+    items = [{"origin": r["origin"], "id": r["id"], "instance": r["instance"] or "",
+              "title": r["title"] or "(untitled)", "status": r["status"] or "",
+              "body": r["body"], "created_at": r["created_at"] or "",
+              "comments": comments.get(f"{r['origin']}/{r['id']}", [])} for r in rows]
+    return aiohttp_jinja2.render_template("hub/feed.html", request, {
+        "items": items, "page": page, "more": more})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[T.pool_key].fetchval("SELECT 1")
+    except Exception:
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    m = app[T.metrics_key]
+    pool = app[T.pool_key]
+    head, _ = await Q.log_state(pool)
+    m.log_head.set(head)
+    m.pending_bundles.set(await pool.fetchval("SELECT count(*) FROM hub_pending_bundles"))
+    m.subscriber_lag.clear()
+    for s in await Q.subscriptions(pool):
+        m.subscriber_lag.labels(s["id"], s["peer_name"]).set(s["lag"])
+    return web.Response(body=m.render(), content_type="text/plain", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/", feed, name="feed")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/metrics", metrics, name="metrics")

@@ -1,0 +1,467 @@
+"""Every SQL statement of the hub, as small async functions taking a pool or connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+NOTIFY_CHANNEL = "wb_hub_log"
+
+
+# ------------------------------------------------------------------------- peers and trust
+
+async def add_peer(conn: Conn, name: str, kind: str, token_hash: str) -> None:
+    await conn.execute(
+        "INSERT INTO hub_peers (name, kind, token_hash) VALUES ($1, $2, $3)",
+        name, kind, token_hash)
+
+
+async def peer_by_token(conn: Conn, token_hash: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT name, kind, status, max_bundle_bytes, rate_per_minute FROM hub_peers "
+        "WHERE token_hash = $1", token_hash)
+
+
+async def list_peers(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT p.name, p.kind, p.status, p.created_at, p.last_push_at, p.pushes,
+                  coalesce(array_agg(k.origin || '/' || k.key_id ORDER BY k.origin)
+                           FILTER (WHERE k.key_id IS NOT NULL), '{}') AS keys
+             FROM hub_peers p LEFT JOIN hub_trusted_keys k ON k.peer_name = p.name
+            GROUP BY p.name ORDER BY p.name""")
+
+
+async def get_peer(conn: Conn, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT name, kind, status, created_at, last_push_at, pushes, max_bundle_bytes, "
+        "rate_per_minute FROM hub_peers WHERE name = $1", name)
+
+
+async def remove_peer(conn: Conn, name: str) -> bool:
+    return (await conn.execute("DELETE FROM hub_peers WHERE name = $1", name)) != "DELETE 0"
+
+
+async def set_peer_status(conn: Conn, name: str, status: str) -> bool:
+    done = await conn.execute("UPDATE hub_peers SET status = $2 WHERE name = $1", name, status)
+    return done != "UPDATE 0"
+
+
+async def touch_peer(conn: Conn, name: str) -> None:
+    await conn.execute(
+        "UPDATE hub_peers SET last_push_at = now(), pushes = pushes + 1 WHERE name = $1", name)
+
+
+async def trust_key(conn: Conn, origin: str, key_id: str, public_key: bytes,
+                    peer_name: str | None) -> None:
+    await conn.execute(
+        """INSERT INTO hub_trusted_keys (origin, key_id, public_key, peer_name)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (origin, key_id) DO NOTHING""",
+        origin, key_id, public_key, peer_name)
+
+
+async def is_trusted(conn: Conn, origin: str, key_id: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_trusted_keys WHERE origin = $1 AND key_id = $2)",
+        origin, key_id)
+
+
+async def is_blocked(conn: Conn, origin: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_blocklist WHERE origin = $1)", origin)
+
+
+async def block_origin(conn: Conn, origin: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO hub_blocklist (origin, reason) VALUES ($1, $2) "
+        "ON CONFLICT (origin) DO UPDATE SET reason = EXCLUDED.reason", origin, reason)
+
+
+async def unblock_origin(conn: Conn, origin: str) -> None:
+    await conn.execute("DELETE FROM hub_blocklist WHERE origin = $1", origin)
+
+
+async def blocklist(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT origin, reason, created_at FROM hub_blocklist ORDER BY 1")
+
+
+# ------------------------------------------------------------------------- pending keys
+
+async def park_bundle(conn: asyncpg.Connection, *, origin: str, key_id: str,
+                      public_key: bytes, peer_name: str | None, digest: str,
+                      sequence: int | None, hops: int, container: bytes) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            """INSERT INTO hub_pending_keys (origin, key_id, public_key, peer_name)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (origin, key_id) DO NOTHING""",
+            origin, key_id, public_key, peer_name)
+        await conn.execute(
+            """INSERT INTO hub_pending_bundles
+                   (digest, origin, key_id, sequence, peer_name, hops, container)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING""",
+            digest, origin, key_id, sequence, peer_name, hops, container)
+
+
+async def pending_keys(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT k.origin, k.key_id, k.public_key, k.peer_name, k.first_seen_at,
+                  count(b.digest) AS bundles
+             FROM hub_pending_keys k
+             LEFT JOIN hub_pending_bundles b USING (origin, key_id)
+            GROUP BY k.origin, k.key_id ORDER BY k.first_seen_at""")
+
+
+async def find_pending_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT origin, key_id, public_key, peer_name FROM hub_pending_keys WHERE key_id = $1",
+        key_id)
+
+
+async def pending_bundles_of(conn: Conn, origin: str, key_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT digest, peer_name, hops, container FROM hub_pending_bundles
+            WHERE origin = $1 AND key_id = $2 ORDER BY sequence NULLS FIRST, received_at""",
+        origin, key_id)
+
+
+async def drop_pending_key(conn: Conn, origin: str, key_id: str) -> None:
+    await conn.execute("DELETE FROM hub_pending_keys WHERE origin = $1 AND key_id = $2",
+                       origin, key_id)
+
+
+# ------------------------------------------------------------------------- ingest
+
+@dataclass(frozen=True)
+class Stored:
+    outcome: str  # "stored" | "duplicate" | "equivocation"
+    hub_seq: int | None
+    kept_digest: str | None = None
+
+
+_UPSERT_RECORDS = """
+INSERT INTO hub_records (origin, entity, id, revision, deleted, instance, updated_at,
+                         headers, body, title, status, parent_ref, created_at, digest)
+SELECT o, e, i, r, d, ins, u, h::jsonb, b, ti, st, pr, ca, $14
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::text[],
+              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+              $13::text[]) AS t(o, e, i, r, d, ins, u, h, b, ti, st, pr, ca)
+ON CONFLICT (origin, entity, id) DO UPDATE
+   SET revision = EXCLUDED.revision, deleted = EXCLUDED.deleted,
+       instance = EXCLUDED.instance, updated_at = EXCLUDED.updated_at,
+       headers = EXCLUDED.headers, body = EXCLUDED.body, title = EXCLUDED.title,
+       status = EXCLUDED.status, parent_ref = EXCLUDED.parent_ref,
+       created_at = EXCLUDED.created_at, digest = EXCLUDED.digest
+ WHERE hub_records.revision < EXCLUDED.revision
+"""
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    origin: str
+    entity: str
+    id: str
+    revision: int
+    deleted: bool
+    instance: str | None
+    updated_at: str | None
+    headers: list[tuple[str, str]]
+    body: str
+    title: str | None
+    status: str | None
+    parent_ref: str | None
+    created_at: str | None
+
+
+async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
+                       instance: str | None, sequence: int | None, previous: str | None,
+                       kind: str | None, schema_version: int, key_id: str,
+                       signed_at: str | None, container: bytes, rows: Sequence[IndexRow],
+                       withheld: int, received_from: str | None, hops: int,
+                       entities: list[str], manifest: bytes, sig: bytes) -> Stored:
+    """Store, index and log one verified bundle in ONE transaction.
+
+    The hub sequence comes from the single ``hub_state`` row, updated last: its row lock
+    orders concurrent committers, so sequences are gap-free and follow commit order.
+    """
+    async with conn.transaction():
+        inserted = await conn.fetchval(
+            """INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind,
+                   schema_version, key_id, signed_at, container, record_count,
+                   withheld_count, received_from)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            digest, origin, instance, sequence, previous, kind, schema_version, key_id,
+            signed_at, container, len(rows), withheld, received_from)
+        if not inserted:
+            seq = await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
+            if seq is not None:
+                return Stored("duplicate", seq)
+            kept = await conn.fetchval(
+                "SELECT digest FROM hub_bundles WHERE origin = $1 AND sequence = $2",
+                origin, sequence)
+            if kept is None or kept == digest:  # pragma: no cover - vanished concurrently
+                raise asyncpg.UniqueViolationError("bundle conflict, retry")
+            await conn.execute(
+                """INSERT INTO hub_equivocations (origin, sequence, kept_digest,
+                       rejected_digest, peer_name, manifest, sig)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+                origin, sequence, kept, digest, received_from, manifest, sig)
+            return Stored("equivocation", None, kept)
+        if rows:
+            cols: list[list[Any]] = [[] for _ in range(13)]
+            for r in rows:
+                values = (r.origin, r.entity, r.id, r.revision, r.deleted, r.instance,
+                          r.updated_at, json.dumps(r.headers, ensure_ascii=False), r.body,
+                          r.title, r.status, r.parent_ref, r.created_at)
+                for col, v in zip(cols, values, strict=True):
+                    col.append(v)
+            await conn.execute(_UPSERT_RECORDS, *cols, digest)
+        await conn.execute(
+            """INSERT INTO hub_origins (origin, instance, last_sequence, last_digest,
+                                        bundles, records)
+               VALUES ($1, $2, $3, $4, 1, $5)
+               ON CONFLICT (origin) DO UPDATE SET
+                   instance = coalesce(EXCLUDED.instance, hub_origins.instance),
+                   last_digest = CASE WHEN coalesce(EXCLUDED.last_sequence, 0)
+                                           >= coalesce(hub_origins.last_sequence, 0)
+                                      THEN EXCLUDED.last_digest
+                                      ELSE hub_origins.last_digest END,
+                   last_sequence = greatest(EXCLUDED.last_sequence,
+                                            hub_origins.last_sequence),
+                   bundles = hub_origins.bundles + 1,
+                   records = hub_origins.records + EXCLUDED.records,
+                   last_seen_at = now()""",
+            origin, instance, sequence, digest, len(rows))
+        seq = await conn.fetchval(
+            "UPDATE hub_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq")
+        await conn.execute(
+            """INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            seq, digest, origin, entities, received_from, hops)
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
+    return Stored("stored", seq)
+
+
+async def bundle_answer(conn: Conn, digest: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT b.digest, b.origin, b.sequence, b.record_count, b.withheld_count, l.seq
+             FROM hub_bundles b JOIN hub_log l USING (digest) WHERE b.digest = $1""", digest)
+
+
+async def count_error(conn: Conn, code: str, message: str, peer: str | None) -> None:
+    await conn.execute(
+        """INSERT INTO hub_ingest_errors (code, count, last_message, last_peer)
+           VALUES ($1, 1, $2, $3)
+           ON CONFLICT (code) DO UPDATE SET count = hub_ingest_errors.count + 1,
+               last_message = EXCLUDED.last_message, last_peer = EXCLUDED.last_peer,
+               last_at = now()""", code, message[:500], peer)
+
+
+async def ingest_errors(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT code, count, last_message, last_peer, last_at FROM hub_ingest_errors "
+        "ORDER BY last_at DESC")
+
+
+async def equivocations(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT origin, sequence, kept_digest, rejected_digest, peer_name, detected_at "
+        "FROM hub_equivocations ORDER BY detected_at DESC LIMIT 200")
+
+
+# ------------------------------------------------------------------------- the log
+
+async def log_state(conn: Conn) -> tuple[int, int]:
+    row = await conn.fetchrow("SELECT last_seq, pruned_through FROM hub_state WHERE id = 1")
+    assert row is not None
+    return row["last_seq"], row["pruned_through"]
+
+
+async def log_after(conn: Conn, since: int, limit: int, *, origins: list[str] | None = None,
+                    entities: list[str] | None = None, upto: int | None = None,
+                    exclude_from: str | None = None) -> list[asyncpg.Record]:
+    """Log entries with seq > since (and <= upto), oldest first, with their bundle bytes."""
+    return await conn.fetch(
+        """SELECT l.seq, l.digest, l.origin, l.received_from, l.hops, l.entities,
+                  b.sequence, b.container
+             FROM hub_log l JOIN hub_bundles b USING (digest)
+            WHERE l.seq > $1 AND ($3::bigint IS NULL OR l.seq <= $3)
+              AND ($4::text[] IS NULL OR l.origin = ANY($4))
+              AND ($5::text[] IS NULL OR l.entities && $5)
+              AND ($6::text IS NULL OR l.received_from IS DISTINCT FROM $6)
+            ORDER BY l.seq LIMIT $2""",
+        since, limit, upto, origins, entities, exclude_from)
+
+
+async def chain_gaps(conn: Conn, origin: str | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT origin, prev + 1 AS from_sequence, sequence - 1 AS to_sequence
+             FROM (SELECT origin, sequence,
+                          coalesce(lag(sequence) OVER (PARTITION BY origin
+                                                       ORDER BY sequence), 0) AS prev
+                     FROM hub_bundles
+                    WHERE sequence IS NOT NULL AND ($1::text IS NULL OR origin = $1)) s
+            WHERE sequence > prev + 1 ORDER BY origin, sequence""", origin)
+
+
+async def origins(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT o.origin, o.instance, o.last_sequence, o.last_digest, o.bundles, o.records,
+                  o.first_seen_at, o.last_seen_at,
+                  coalesce((SELECT array_agg(k.key_id ORDER BY k.approved_at)
+                              FROM hub_trusted_keys k WHERE k.origin = o.origin), '{}')
+                      AS key_ids,
+                  coalesce((SELECT array_agg(encode(k.public_key, 'base64')
+                                             ORDER BY k.approved_at)
+                              FROM hub_trusted_keys k WHERE k.origin = o.origin), '{}')
+                      AS public_keys
+             FROM hub_origins o ORDER BY o.last_seen_at DESC""")
+
+
+# ------------------------------------------------------------------------- public index
+
+async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT origin, id, instance, title, status, body, created_at, updated_at, headers
+             FROM hub_records WHERE entity = 'request' AND NOT deleted
+            ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
+
+
+async def comments_for(conn: Conn, refs: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT origin, id, parent_ref, body, created_at, headers FROM hub_records
+            WHERE entity = 'comment' AND NOT deleted AND parent_ref = ANY($1)
+            ORDER BY created_at, id""", refs)
+
+
+async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
+                         q: str | None, after: str | None, limit: int) -> list[asyncpg.Record]:
+    """Live public records, paged by (origin, entity, id) > after (``o|e|i``)."""
+    a = after.split("|", 2) if after else None
+    return await conn.fetch(
+        """SELECT origin, entity, id, revision, instance, updated_at, headers, body, digest
+             FROM hub_records
+            WHERE NOT deleted AND ($1::text IS NULL OR origin = $1)
+              AND ($2::text IS NULL OR entity = $2)
+              AND ($3::text IS NULL OR search @@ plainto_tsquery('simple', $3))
+              AND ($4::text IS NULL OR (origin, entity, id) > ($4, $5, $6))
+            ORDER BY origin, entity, id LIMIT $7""",
+        origin, entity, q or None, a[0] if a and len(a) == 3 else None,
+        a[1] if a and len(a) == 3 else None, a[2] if a and len(a) == 3 else None, limit)
+
+
+async def count_records(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT entity, count(*) AS n FROM hub_records WHERE NOT deleted GROUP BY entity")
+
+
+async def latest_bundle_from(conn: Conn, peer: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT digest, origin, sequence, container, received_at, record_count
+             FROM hub_bundles WHERE received_from = $1
+            ORDER BY received_at DESC LIMIT 1""", peer)
+
+
+# ------------------------------------------------------------------------- subscriptions
+
+async def add_subscription(conn: Conn, *, sub_id: str, peer_name: str, mode: str,
+                           inbox_url: str | None, inbox_token: str | None,
+                           origins: list[str] | None, entities: list[str] | None,
+                           cursor: int) -> None:
+    await conn.execute(
+        """INSERT INTO hub_subscriptions (id, peer_name, mode, inbox_url, inbox_token,
+               origins, entities, cursor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        sub_id, peer_name, mode, inbox_url, inbox_token, origins, entities, cursor)
+
+
+async def subscriptions(conn: Conn, peer_name: str | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT s.id, s.peer_name, s.mode, s.inbox_url, s.origins, s.entities, s.cursor,
+                  s.failures, s.next_attempt_at, s.last_error, s.last_delivered_at,
+                  s.delivered, st.last_seq - s.cursor AS lag
+             FROM hub_subscriptions s CROSS JOIN hub_state st
+            WHERE $1::text IS NULL OR s.peer_name = $1 ORDER BY s.created_at""", peer_name)
+
+
+async def remove_subscription(conn: Conn, sub_id: str, peer_name: str | None = None) -> bool:
+    done = await conn.execute(
+        "DELETE FROM hub_subscriptions WHERE id = $1 AND ($2::text IS NULL OR peer_name = $2)",
+        sub_id, peer_name)
+    return done != "DELETE 0"
+
+
+async def claim_subscriptions(conn: Conn, limit: int, *,
+                              lease_seconds: float) -> list[asyncpg.Record]:
+    """Lease due push subscriptions that are behind the head (skipping ones another
+    process holds)."""
+    return await conn.fetch(
+        """UPDATE hub_subscriptions s
+              SET next_attempt_at = now() + make_interval(secs => $2)
+             FROM (SELECT id FROM hub_subscriptions
+                    WHERE mode = 'push' AND next_attempt_at <= now()
+                      AND cursor < (SELECT last_seq FROM hub_state WHERE id = 1)
+                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+            WHERE s.id = due.id
+        RETURNING s.id, s.peer_name, s.inbox_url, s.inbox_token, s.origins, s.entities,
+                  s.cursor, s.failures""", limit, lease_seconds)
+
+
+async def advance_cursor(conn: Conn, sub_id: str, cursor: int, delivered: int, *,
+                         release: bool, lease_seconds: float = 0,
+                         keep_failures: bool = False) -> None:
+    """Move the cursor forward (never back); release or renew the lease."""
+    await conn.execute(
+        """UPDATE hub_subscriptions SET cursor = greatest(cursor, $2),
+               failures = CASE WHEN $5 THEN failures ELSE 0 END,
+               last_error = CASE WHEN $5 THEN last_error ELSE NULL END,
+               next_attempt_at = CASE WHEN $4 THEN now()
+                                      ELSE now() + make_interval(secs => $6) END,
+               delivered = delivered + $3,
+               last_delivered_at = CASE WHEN $3 > 0 THEN now() ELSE last_delivered_at END
+            WHERE id = $1""", sub_id, cursor, delivered, release, keep_failures,
+        float(lease_seconds))
+
+
+async def delivery_failed(conn: Conn, sub_id: str, error: str, delay_seconds: float) -> None:
+    await conn.execute(
+        """UPDATE hub_subscriptions SET failures = failures + 1, last_error = $2,
+               next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1""",
+        sub_id, error[:300], float(delay_seconds))
+
+
+# ------------------------------------------------------------------------- admin
+
+async def add_admin_token(conn: Conn, token_hash: str) -> None:
+    await conn.execute("INSERT INTO hub_admin_tokens (token_hash) VALUES ($1)", token_hash)
+
+
+async def admin_token_exists(conn: Conn, token_hash: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_admin_tokens WHERE token_hash = $1)", token_hash)
+
+
+async def create_admin_session(conn: Conn, id_hash: str, hours: int) -> None:
+    await conn.execute(
+        "DELETE FROM hub_admin_sessions WHERE expires_at < now()")
+    await conn.execute(
+        "INSERT INTO hub_admin_sessions (id_hash, expires_at) "
+        "VALUES ($1, now() + make_interval(hours => $2))", id_hash, hours)
+
+
+async def admin_session_valid(conn: Conn, id_hash: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_admin_sessions WHERE id_hash = $1 "
+        "AND expires_at > now())", id_hash)
+
+
+async def end_admin_session(conn: Conn, id_hash: str) -> None:
+    await conn.execute("DELETE FROM hub_admin_sessions WHERE id_hash = $1", id_hash)
+
+
+async def csrf_secret(conn: Conn) -> str:
+    return await conn.fetchval("SELECT csrf_secret FROM hub_state WHERE id = 1")

@@ -1,0 +1,170 @@
+"""Live fan-out of the durable log: LISTEN/NOTIFY wake-ups and a shared frame cache.
+
+Every ingest transaction ends with ``pg_notify('wb_hub_log', seq)``; PostgreSQL delivers
+it after commit to every hub process listening on the database, so a bundle ingested by
+one process reaches the stream subscribers of all of them. Each process keeps the most
+recent log entries as encoded CBOR frames, fetched once from PostgreSQL and shared by all
+its stream subscribers; older cursors are replayed straight from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import asyncpg
+
+from hub import queries as Q
+from protocol.containers import Frame, encode_frame, from_cbor
+
+log = logging.getLogger("wb.hub.stream")
+
+POLL_SECONDS = 5.0  # safety net: re-read the head even if a notification was lost
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    digest: str
+    origin: str
+    entities: tuple[str, ...]
+    received_from: str | None
+    frame: bytes
+
+    def matches(self, origins: list[str] | None, entities: list[str] | None) -> bool:
+        if origins is not None and self.origin not in origins:
+            return False
+        return entities is None or bool(set(entities) & set(self.entities))
+
+
+def entry_of(row: asyncpg.Record) -> Entry:
+    frame = encode_frame(Frame(op="bundle", seq=row["seq"], digest=row["digest"],
+                               origin=row["origin"], bundle=from_cbor(bytes(row["container"]))))
+    return Entry(row["seq"], row["digest"], row["origin"], tuple(row["entities"]),
+                 row["received_from"], frame)
+
+
+def control_frame(op: str, seq: int, code: str | None = None,
+                  message: str | None = None) -> bytes:
+    return encode_frame(Frame(op=op, seq=seq, code=code, message=message))
+
+
+class Broadcaster:
+    """Knows the log head (woken by NOTIFY) and caches recent frames for streams."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, cache_entries: int) -> None:
+        self.pool = pool
+        self.url = url
+        self.cache_entries = cache_entries
+        self.head = 0
+        self._event = asyncio.Event()
+        self._cache: OrderedDict[int, Entry] = OrderedDict()
+        self._cache_high = 0  # every entry with seq <= _cache_high was fetched
+        self._fill_lock = asyncio.Lock()
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.subscribers = 0
+
+    async def start(self) -> None:
+        self.head, _ = await Q.log_state(self.pool)
+        self._cache_high = self.head
+        await self._listen()
+        self._task = asyncio.create_task(self._watch())
+
+    async def _listen(self) -> None:
+        self._conn = await asyncpg.connect(self.url)
+        await self._conn.add_listener(Q.NOTIFY_CHANNEL, self._on_notify)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._wake()
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            seq = int(payload)
+        except ValueError:
+            return
+        self.advance(seq)
+
+    def advance(self, seq: int) -> None:
+        if seq > self.head:
+            self.head = seq
+            self._wake()
+
+    def _wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def _watch(self) -> None:
+        """Re-read the head periodically and re-LISTEN if the connection died."""
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    await self._listen()
+                head, _ = await Q.log_state(self.pool)
+                self.advance(head)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("log watcher cannot reach the database; retrying")
+
+    async def wait_beyond(self, cursor: int, max_wait: float) -> None:
+        """Return once the head is past ``cursor`` (or after ``max_wait`` seconds)."""
+        if self.head > cursor:
+            return
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), max_wait)
+
+    async def _fill(self) -> None:
+        async with self._fill_lock:
+            while self._cache_high < self.head:
+                rows = await Q.log_after(self.pool, self._cache_high, 100)
+                if not rows:
+                    break
+                for row in rows:
+                    self._cache[row["seq"]] = await asyncio.to_thread(entry_of, row) \
+                        if len(row["container"]) > 256_000 else entry_of(row)
+                    self._cache_high = row["seq"]
+                self.advance(self._cache_high)
+                while len(self._cache) > self.cache_entries:
+                    self._cache.popitem(last=False)
+
+    async def entries_after(self, cursor: int, limit: int, *, origins: list[str] | None,
+                            entities: list[str] | None) -> tuple[list[Entry], int]:
+        """Up to ``limit`` matching entries after ``cursor`` and the cursor they reach.
+
+        The second value is the highest sequence examined, so filtered-out entries are
+        skipped exactly once.
+        """
+        low = next(iter(self._cache), self._cache_high + 1)
+        if cursor + 1 >= low or cursor >= self._cache_high:
+            await self._fill()
+            out: list[Entry] = []
+            reached = cursor
+            for seq in range(cursor + 1, min(self._cache_high, cursor + limit) + 1):
+                entry = self._cache.get(seq)
+                if entry is None:  # evicted meanwhile: fall back to the log
+                    break
+                reached = seq
+                if entry.matches(origins, entities):
+                    out.append(entry)
+            if reached > cursor or self._cache_high <= cursor:
+                return out, reached
+        # the head is read BEFORE the entries: everything up to it has committed
+        head, _ = await Q.log_state(self.pool)
+        upto = min(head, cursor + limit * 20)
+        rows = await Q.log_after(self.pool, cursor, limit, origins=origins, entities=entities,
+                                 upto=upto)
+        entries = [entry_of(r) for r in rows]
+        if len(rows) == limit:
+            return entries, rows[-1]["seq"]
+        return entries, max(upto, cursor)

@@ -1,0 +1,61 @@
+"""Typed application state of the hub: every key hung on the app, declared in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from service.settings import Config
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """Tunables of one hub process (defaults suit a small machine)."""
+
+    max_bundle_bytes: int = 32 * 1024 * 1024
+    rate_per_minute: int = 600            # pushes per peer per minute (per process)
+    page_limit: int = 500                 # largest ?limit= of the bundle listing
+    stream_max_lag: int = 1000            # live stream: entries behind head before cut-off
+    stream_send_timeout: float = 10.0     # seconds one frame may take to drain
+    stream_cache_entries: int = 512       # recent log frames kept in memory for streams
+    hop_limit: int = 8                    # hubs a bundle may cross before we stop forwarding
+    delivery: bool = True                 # run the push-delivery worker in this process
+    delivery_batch: int = 50
+    delivery_concurrency: int = 8
+    delivery_timeout: float = 15.0
+    backoff_base: float = 1.0
+    backoff_max: float = 600.0
+    circuit_failures: int = 5             # consecutive failures before the long pause
+    circuit_pause: float = 300.0
+    admin_session_hours: int = 12
+    feed_page_size: int = 20
+
+
+@dataclass(frozen=True)
+class Peer:
+    """An authenticated pusher (node or hub), resolved from its bearer token."""
+
+    name: str
+    kind: str
+    max_bundle_bytes: int | None
+    rate_per_minute: int | None
+
+
+config_key = web.AppKey("config", Config)
+options_key = web.AppKey("options", HubOptions)
+pool_key = web.AppKey("pool", asyncpg.Pool)
+client_key = web.AppKey("client", aiohttp.ClientSession)
+metrics_key = web.AppKey("metrics", Any)
+rate_limiter_key = web.AppKey("rate_limiter", Any)
+broadcaster_key = web.AppKey("broadcaster", Any)
+delivery_key = web.AppKey("delivery", Any)
+database_url_key = web.AppKey("database_url", str)
+
+# Per-request keys (request[...]).
+PEER = "wb_hub_peer"  # Peer | None
+ADMIN = "wb_hub_admin"  # admin session hash | None
+CSRF_TOKEN = "wb_hub_csrf_token"  # noqa: S105 (a dict key, not a secret)

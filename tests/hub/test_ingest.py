@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+
+from hub import queries as Q
+from protocol.bundle import Bundle
+from protocol.containers import from_cbor, to_targz
+from protocol.verify import verify_bundle
+from tests.hub.helpers import Origin, cbor_headers, envelope, seed
+
+
+async def push(client, token, b: Bundle | bytes, **headers):
+    data = b if isinstance(b, bytes) else envelope(b)
+    h = cbor_headers(token)
+    h.update(headers)
+    return await client.post("/api/v2/bundles", data=data, headers=h)
+
+
+async def test_happy_path_stores_indexes_and_logs(hub_client, hub_pool, peer, origin):
+    b = origin.many(3)
+    r = await push(hub_client, peer, b)
+    body = await r.json()
+    assert r.status == 201, body
+    assert body == {"status": "stored", "digest": b.digest, "origin": origin.origin,
+                    "sequence": 1, "hub_seq": 1, "accepted": 3, "withheld": 0}
+    stored = await hub_pool.fetchval("SELECT container FROM hub_bundles WHERE digest = $1",
+                                     b.digest)
+    assert bytes(stored) == envelope(b)  # exact bytes kept
+    r = await hub_client.get("/api/v2/records?entity=request")
+    records = (await r.json())["records"]
+    assert len(records) == 3 and all(x["origin"] == origin.origin for x in records)
+    r = await hub_client.get("/api/v2/origins")
+    o = (await r.json())["origins"][0]
+    assert o["last_sequence"] == 1 and o["last_digest"] == b.digest
+    assert o["keys"][0]["key_id"] == origin.origin
+
+
+async def test_targz_push_accepted(hub_client, peer, origin):
+    b = origin.many(2)
+    r = await hub_client.post("/api/v2/bundles", data=to_targz(b), headers={
+        "Content-Type": "application/gzip", "Authorization": f"Bearer {peer}"})
+    assert r.status == 201, await r.text()
+    assert (await r.json())["accepted"] == 2
+
+
+async def test_duplicate_is_idempotent(hub_client, hub_pool, peer, origin):
+    b = origin.many(2)
+    first = await (await push(hub_client, peer, b)).json()
+    r = await push(hub_client, peer, b)
+    again = await r.json()
+    assert r.status == 200
+    assert again["status"] == "duplicate"
+    assert {k: v for k, v in again.items() if k != "status"} == \
+        {k: v for k, v in first.items() if k != "status"}
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_log") == 1
+
+
+async def test_concurrent_duplicates_make_one_log_entry(hub_client, hub_pool, peer, origin):
+    b = origin.many(5)
+    answers = await asyncio.gather(*[push(hub_client, peer, b) for _ in range(6)])
+    statuses = sorted(a.status for a in answers)
+    assert statuses == [200] * 5 + [201]
+    seqs = {(await a.json())["hub_seq"] for a in answers}
+    assert seqs == {1}
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_log") == 1
+
+
+async def test_equivocation_rejected_and_recorded(hub_client, hub_pool, peer, origin):
+    b1 = origin.many(1)
+    assert (await push(hub_client, peer, b1)).status == 201
+    twin = Origin(origin.seed)  # same key, a second history
+    b2 = twin.bundle([twin.request(title="Other")])
+    r = await push(hub_client, peer, b2)
+    body = await r.json()
+    assert r.status == 409 and body["error"]["code"] == "equivocation"
+    row = await hub_pool.fetchrow("SELECT * FROM hub_equivocations")
+    assert row["kept_digest"] == b1.digest and row["rejected_digest"] == b2.digest
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_log") == 1
+
+
+async def test_private_records_never_stored_indexed_or_forwarded(hub_client, hub_pool, peer,
+                                                                 origin):
+    public = origin.request("PUB1", title="Public one")
+    secret = origin.request("SECRET1", title="Secret title", body="secret body",
+                            scope="private")
+    b = origin.bundle([public, secret])
+    r = await push(hub_client, peer, b)
+    body = await r.json()
+    assert r.status == 201, body
+    assert body["accepted"] == 1 and body["withheld"] == 1
+    stored = bytes(await hub_pool.fetchval("SELECT container FROM hub_bundles"))
+    assert b"Secret title" not in stored and b"secret body" not in stored
+    kept = from_cbor(stored)
+    assert kept.manifest == b.manifest and kept.sig == b.sig
+    assert set(kept.files) == {public.path}
+    v = verify_bundle(kept)  # the forwarded bundle still verifies: withheld, not missing
+    assert v.withheld == [secret.path]
+    for path in ("/api/v2/records", "/api/v2/records?q=Secret", "/api/v2/bundles?since=0",
+                 "/", "/api/v2/origins"):
+        text = await (await hub_client.get(path)).text()
+        assert "Secret title" not in text and "SECRET1" not in text
+        assert base64.b64encode(b"Secret").decode()[:6] not in text or path != "/"
+    listing = await (await hub_client.get("/api/v2/bundles?since=0")).json()
+    forwarded = from_cbor(base64.b64decode(listing["entries"][0]["bundle"]))
+    assert secret.path not in forwarded.files
+
+
+async def test_unknown_key_parks_bundle_then_approval_replays(hub_client, hub_pool, peer):
+    stranger = Origin(seed(99))
+    b = stranger.many(2)
+    r = await push(hub_client, peer, b)
+    body = await r.json()
+    assert r.status == 202 and body["status"] == "pending"
+    assert body["key_id"] == stranger.origin
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_log") == 0
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_records") == 0
+    from hub.ingest import approve_key
+    from protocol.limits import DEFAULT_LIMITS
+
+    outcomes = await approve_key(hub_pool, stranger.origin, limits=DEFAULT_LIMITS)
+    assert [o.status for o in outcomes] == [201]
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_records") == 2
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_pending_bundles") == 0
+    assert await Q.is_trusted(hub_pool, stranger.origin, stranger.origin)
+
+
+async def test_newer_revision_wins_and_tombstone_forgets(hub_client, hub_pool, peer, origin):
+    await push(hub_client, peer, origin.bundle([origin.request("X1", revision=2,
+                                                               title="v2")]))
+    await push(hub_client, peer, origin.bundle([origin.request("X1", revision=1,
+                                                               title="old")]))
+    title = await hub_pool.fetchval("SELECT title FROM hub_records WHERE id = 'X1'")
+    assert title == "v2"
+    await push(hub_client, peer, origin.bundle([origin.tombstone("request", "X1", 3)]))
+    row = await hub_pool.fetchrow("SELECT deleted, body, title FROM hub_records "
+                                  "WHERE id = 'X1'")
+    assert row["deleted"] and row["body"] == "" and row["title"] is None
+    await push(hub_client, peer, origin.bundle([origin.request("X1", revision=2,
+                                                               title="v2")]))
+    assert (await (await hub_client.get("/api/v2/records")).json())["records"] == []
+
+
+async def test_rejections_have_stable_codes(hub_client, hub_pool, peer, origin):
+    # wrong token
+    r = await push(hub_client, "not-a-token", origin.many(1, ))
+    assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
+    origin.sequence, origin.previous = 0, None
+    # garbage
+    r = await push(hub_client, peer, b"\x00garbage")
+    assert r.status == 400
+    assert (await r.json())["error"]["code"] in ("malformed_cbor", "wrong_type", "trailing_bytes")
+    r = await push(hub_client, peer, gzip.compress(b"not a tar"),
+                   **{"Content-Type": "application/gzip"})
+    assert r.status == 400 and (await r.json())["error"]["code"] == "malformed_archive"
+    # forged signature: another key's signature with this origin's manifest
+    b = origin.many(1, )
+    forged = Bundle(b.manifest, origin.bundle([], signer=seed(5), advance=False).sig,
+                    b.files, b.keys)
+    r = await push(hub_client, peer, forged)
+    assert r.status == 400
+    assert (await r.json())["error"]["code"] in ("manifest_digest_mismatch", "bad_signature")
+    # extra unlisted file
+    extra = dict(b.files)
+    extra["requests/EXTRA.sync.txt"] = b.files[next(iter(b.files))]
+    r = await push(hub_client, peer, Bundle(b.manifest, b.sig, extra, b.keys))
+    assert r.status == 400 and (await r.json())["error"]["code"] == "unlisted_file"
+    # tampered file
+    path = next(iter(b.files))
+    r = await push(hub_client, peer, Bundle(b.manifest, b.sig,
+                                            {path: b.files[path] + b"x"}, b.keys))
+    assert r.status == 400 and (await r.json())["error"]["code"] == "digest_mismatch"
+    # unsupported media type
+    r = await push(hub_client, peer, envelope(b), **{"Content-Type": "text/plain"})
+    assert r.status == 415 and (await r.json())["error"]["code"] == "unsupported_media_type"
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_bundles") == 0
+    codes = {r["code"] for r in await Q.ingest_errors(hub_pool)}
+    assert {"unlisted_file", "digest_mismatch", "malformed_archive"} <= codes
+
+
+async def test_oversized_upload_refused(make_hub, hub_config, origin):
+    from hub import typedefs as T
+    from service.ids import token_hash
+
+    client = await make_hub(T.HubOptions(max_bundle_bytes=20_000))
+    pool = client.server.app[T.pool_key]
+    await Q.add_peer(pool, "alpha", "node", token_hash("x" * 20))
+    await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
+    b = origin.bundle([origin.request(body="x" * 5000) for _ in range(10)])
+    r = await push(client, "x" * 20, b)
+    assert r.status == 413 and (await r.json())["error"]["code"] == "bundle_too_large"
+    assert await pool.fetchval("SELECT count(*) FROM hub_bundles") == 0
+
+
+async def test_rate_limit(make_hub, origin):
+    from hub import typedefs as T
+    from service.ids import token_hash
+
+    client = await make_hub(T.HubOptions(rate_per_minute=2))
+    pool = client.server.app[T.pool_key]
+    await Q.add_peer(pool, "alpha", "node", token_hash("y" * 20))
+    await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
+    assert (await push(client, "y" * 20, origin.many(1))).status == 201
+    assert (await push(client, "y" * 20, origin.many(1))).status == 201
+    r = await push(client, "y" * 20, origin.many(1))
+    assert r.status == 429 and r.headers["Retry-After"] == "60"
+    assert (await r.json())["error"]["code"] == "rate_limited"
+
+
+async def test_chain_gap_reported(hub_client, peer, origin):
+    await push(hub_client, peer, origin.many(1))
+    origin.sequence = 3
+    await push(hub_client, peer, origin.many(1))
+    o = (await (await hub_client.get("/api/v2/origins")).json())["origins"][0]
+    assert o["gaps"] == [[2, 3]] and o["last_sequence"] == 4
