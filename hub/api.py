@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+import cbor2
 from aiohttp import WSMsgType, web
 
 from hub import ingest as I
@@ -17,7 +18,7 @@ from hub import typedefs as T
 from hub.errors import HubError
 from hub.stream import control_frame
 from hub.web import require_peer
-from protocol.containers import CBOR_MEDIA_TYPE, cbor_encode, from_cbor, to_targz
+from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
 from service.ids import ulid
@@ -143,7 +144,8 @@ async def list_bundles(request: web.Request) -> web.Response:
         value = {"head": head, "next": following, "entries": [
             {"seq": r["seq"], "digest": r["digest"], "origin": r["origin"],
              "bundle": bytes(r["container"])} for r in rows]}
-        return web.Response(body=cbor_encode(value), content_type="application/cbor")
+        return web.Response(body=cbor2.dumps(value, canonical=True),
+                            content_type="application/cbor")
     return web.json_response({
         "head": head, "next": following,
         "entries": [{"seq": r["seq"], "digest": r["digest"], "origin": r["origin"],
