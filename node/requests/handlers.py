@@ -7,10 +7,12 @@ API and CLI alike) and answer HTML, a redirect (PRG) or JSON from the same code 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from node import typedefs as T
 from node import web as W
@@ -18,6 +20,80 @@ from node.errors import AppError, bad_request
 from node.requests import service as S
 
 log = logging.getLogger("wb.node.requests")
+
+
+# Feed pages that look the same to every member (open / completed) are cached in the
+# process for a moment: every write through this app clears the cache at once, and
+# changes made elsewhere (CLI, sync import, approval) show within FEED_CACHE_SECONDS.
+FEED_CACHE_SECONDS = 1.0
+FEED_CACHE_MAX = 256
+SHARED_STATUSES = ("open", "completed")
+
+
+class FeedCache:
+    def __init__(self, ttl: float = FEED_CACHE_SECONDS, max_entries: int = FEED_CACHE_MAX):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        hit = self._entries.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _cache(request: web.Request) -> FeedCache:
+    return request.app[T.extras_key]["requests_feed_cache"]
+
+
+@web.middleware
+async def _clear_cache_after_writes(request: web.Request, handler: W.Handler
+                                    ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    finally:
+        if request.method in W.UNSAFE_METHODS:
+            _cache(request).clear()
+
+
+async def _feed(request: web.Request, actor: S.Actor | None, *, status: str, search: str,
+                cursor: str, limit: int = S.FEED_PAGE) -> S.FeedPage:
+    """The feed page from the shared cache when it does not depend on the viewer."""
+    if status not in SHARED_STATUSES:
+        return await S.feed(request.app[T.pool_key], actor, status=status, search=search,
+                            cursor=cursor, limit=limit)
+    key = ("rows", status, search, cursor, limit)
+    cache = _cache(request)
+    page = cache.get(key)
+    if page is None:
+        page = await S.feed(request.app[T.pool_key], actor, status=status, search=search,
+                            cursor=cursor, limit=limit)
+        cache.put(key, page)
+    return page
+
+
+def _feed_html(request: web.Request, page: S.FeedPage, cursor: str) -> Markup:
+    key = ("html", page.status, page.search, cursor)
+    shared = page.status in SHARED_STATUSES
+    cache = _cache(request)
+    html = cache.get(key) if shared else None
+    if html is None:
+        env = aiohttp_jinja2.get_env(request.app)
+        rendered = env.get_template("node/requests/_feed.html").render(
+            {"page": page, "page_cursor": cursor})
+        html = Markup(rendered)  # noqa: S704 (output of an autoescaping template)
+        if shared:
+            cache.put(key, html)
+    return html
 
 
 def _actor(request: web.Request) -> S.Actor | None:
@@ -81,14 +157,15 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
     viewer = W.viewer_of(request)
     assert viewer is not None
     q = request.query
+    cursor = q.get("cursor", "")
     if viewer.active:
-        page = await S.feed(pool, actor, status=q.get("status", "open"),
-                            search=q.get("q", ""), cursor=q.get("cursor", ""))
+        page = await _feed(request, actor, status=q.get("status", "open"),
+                           search=q.get("q", ""), cursor=cursor)
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
-                "page_cursor": q.get("cursor", "")}
-    page = await S.feed(pool, actor, status="open", cursor=q.get("cursor", ""))
+                "feed_html": _feed_html(request, page, cursor)}
+    page = await _feed(request, actor, status="open", search="", cursor=cursor)
     return {"page": page, "own_pending": await S.own_pending(pool, actor),
-            "page_cursor": q.get("cursor", ""),
+            "feed_html": _feed_html(request, page, cursor),
             "login": await _pending_login(request, viewer)}
 
 
@@ -289,9 +366,9 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
     actor = _actor(request)
     q = request.query
-    page = await S.feed(request.app[T.pool_key], actor, status=q.get("status", "open"),
-                        search=q.get("search", q.get("q", "")), cursor=q.get("cursor", ""),
-                        limit=S.parse_limit(q.get("limit"), S.FEED_PAGE))
+    page = await _feed(request, actor, status=q.get("status", "open"),
+                       search=q.get("search", q.get("q", "")), cursor=q.get("cursor", ""),
+                       limit=S.parse_limit(q.get("limit"), S.FEED_PAGE))
     return web.json_response({"requests": [S.request_json(actor, r) for r in page.items],
                               "next_cursor": page.next_cursor}, dumps=W.json_dumps)
 
@@ -306,6 +383,8 @@ async def api_pending(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    app[T.extras_key]["requests_feed_cache"] = FeedCache()
+    app.middlewares.append(_clear_cache_after_writes)
     r = app.router
     r.add_get("/", home, name="home")
     r.add_post("/requests", create_request, name="request_create")
