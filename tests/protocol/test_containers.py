@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+
+import cbor2
+import pytest
+
+from protocol.bundle import Bundle
+from protocol.containers import (
+    CBOR_MEDIA_TYPE,
+    Frame,
+    cbor_decode,
+    cbor_encode,
+    decode_frame,
+    encode_frame,
+    from_cbor,
+    from_targz,
+    to_cbor,
+    to_targz,
+)
+from protocol.errors import ProtocolError
+from protocol.limits import Limits
+from protocol.verify import verify_bundle
+from tests.protocol.helpers import small_bundle
+
+BUNDLE = small_bundle()
+
+
+def test_media_type() -> None:
+    assert CBOR_MEDIA_TYPE == "application/vnd.whiteballoon.bundle+cbor"
+
+
+def test_cbor_is_deterministic_and_standard() -> None:
+    data = to_cbor(BUNDLE)
+    assert to_cbor(from_cbor(data)) == data
+    assert from_cbor(data) == BUNDLE
+    decoded = cbor2.loads(data)
+    assert decoded == {"v": 2, "manifest": BUNDLE.manifest, "sig": BUNDLE.sig,
+                       "files": BUNDLE.files, "keys": BUNDLE.keys}
+    assert cbor2.dumps(decoded, canonical=True) == data  # RFC 8949 deterministic
+    # a non-canonical but valid encoding (other key order) still decodes
+    shuffled = cbor2.dumps({"keys": BUNDLE.keys, "files": BUNDLE.files, "sig": BUNDLE.sig,
+                            "manifest": BUNDLE.manifest, "v": 2})
+    assert from_cbor(shuffled) == BUNDLE
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda d: d[:-1], "malformed_cbor"),
+        (lambda d: d + b"\x00", "trailing_bytes"),
+        (lambda d: b"", "malformed_cbor"),
+        (lambda d: b"\x1c", "malformed_cbor"),
+        (lambda d: cbor2.dumps([1, 2]), "wrong_type"),
+        (lambda d: cbor2.dumps({"v": 2}), "wrong_type"),
+        (lambda d: cbor2.dumps({"v": 2, "manifest": b"", "sig": b"", "files": {}, "keys": {},
+                                "x": 1}), "unknown_field"),
+        (lambda d: cbor2.dumps({"v": 1, "manifest": b"", "sig": b"", "files": {}, "keys": {}}),
+         "unsupported_container_version"),
+        (lambda d: cbor2.dumps({"v": 2, "manifest": b"", "sig": b"", "files": {"a": "t"},
+                                "keys": {}}), "wrong_type"),
+        (lambda d: cbor2.dumps({"v": 2, "manifest": b"", "sig": b"", "files": {1: b""},
+                                "keys": {}}), "wrong_type"),
+        (lambda d: cbor2.dumps({"v": -2, "manifest": b"", "sig": b"", "files": {}, "keys": {}}),
+         "wrong_type"),
+        (lambda d: cbor2.dumps(cbor2.CBORTag(24, d)), "wrong_type"),
+    ],
+)
+def test_cbor_rejections(mutate, code: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ProtocolError) as e:
+        from_cbor(mutate(to_cbor(BUNDLE)))
+    assert e.value.code == code
+
+
+def test_cbor_depth_and_declared_sizes_are_bounded() -> None:
+    with pytest.raises(ProtocolError) as e:
+        cbor_decode(b"\xa1\x61a" * 10 + b"\x00")
+    assert e.value.code == "malformed_cbor"
+    with pytest.raises(ProtocolError) as e:
+        cbor_decode(b"\x5a\xff\xff\xff\xff")  # 4 GiB byte string, 0 bytes present
+    assert e.value.code == "malformed_cbor"
+    with pytest.raises(ProtocolError) as e:
+        from_cbor(b"\xa1\x61a\xb9\xff\xff", Limits(max_files=10))
+    assert e.value.code == "too_many_files"
+
+
+def test_cbor_encoder_subset() -> None:
+    assert cbor_encode({"b": 1, "a": b"\x00", "aa": "t"}) == cbor2.dumps(
+        {"b": 1, "a": b"\x00", "aa": "t"}, canonical=True)
+    for big in (23, 24, 255, 256, 65535, 65536, 2**32, 2**40):
+        assert cbor_encode(big) == cbor2.dumps(big)
+        assert cbor_decode(cbor_encode(big)) == big
+    with pytest.raises(TypeError):
+        cbor_encode(-1)
+
+
+def test_frames_round_trip() -> None:
+    for frame in (Frame("bundle", 7, digest=BUNDLE.digest, origin="o", bundle=BUNDLE),
+                  Frame("info", 0), Frame("error", 12, code="outdated_cursor", message="x")):
+        assert decode_frame(encode_frame(frame)) == frame
+    with pytest.raises(ProtocolError):
+        decode_frame(cbor2.dumps({"op": "bundle", "seq": 1}))
+    with pytest.raises(ProtocolError) as e:
+        decode_frame(cbor2.dumps({"op": "info", "seq": 1, "extra": 1}))
+    assert e.value.code == "unknown_field"
+
+
+def test_targz_round_trip_and_determinism() -> None:
+    data = to_targz(BUNDLE)
+    assert to_targz(BUNDLE) == data
+    assert from_targz(data) == BUNDLE
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+    assert names == sorted(BUNDLE.to_files())  # files at the archive root
+
+
+def _tar(entries: list[tuple[str, bytes | None, bytes]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data, kind in entries:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if data is None:
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+def test_targz_accepts_one_top_directory_and_dot_slash() -> None:
+    files = BUNDLE.to_files()
+    nested = _tar([("bundle", None, tarfile.DIRTYPE)]
+                  + [(f"bundle/{p}", d, tarfile.REGTYPE) for p, d in files.items()])
+    assert from_targz(nested) == BUNDLE
+    dotted = _tar([(f"./{p}", d, tarfile.REGTYPE) for p, d in files.items()])
+    assert from_targz(dotted) == BUNDLE
+    verify_bundle(from_targz(dotted))
+
+
+@pytest.mark.parametrize(
+    ("entry", "code"),
+    [
+        (("../x.sync.txt", b"x", tarfile.REGTYPE), "unsafe_path"),
+        (("/x.sync.txt", b"x", tarfile.REGTYPE), "unsafe_path"),
+        (("a/../../x", b"x", tarfile.REGTYPE), "unsafe_path"),
+        (("link", None, tarfile.SYMTYPE), "unsafe_archive_member"),
+        (("hard", None, tarfile.LNKTYPE), "unsafe_archive_member"),
+        (("fifo", None, tarfile.FIFOTYPE), "unsafe_archive_member"),
+        (("dev", None, tarfile.BLKTYPE), "unsafe_archive_member"),
+        (("manifest.sync.txt", b"again", tarfile.REGTYPE), "duplicate_path"),
+    ],
+)
+def test_targz_rejections(entry: tuple[str, bytes | None, bytes], code: str) -> None:
+    entries = [(p, d, tarfile.REGTYPE) for p, d in BUNDLE.to_files().items()]
+    with pytest.raises(ProtocolError) as e:
+        from_targz(_tar([*entries, entry]))
+    assert e.value.code == code
+
+
+def test_gzip_bomb_and_garbage() -> None:
+    bomb = gzip.compress(b"\x00" * (8 * 1024 * 1024))
+    assert len(bomb) < 20_000
+    with pytest.raises(ProtocolError) as e:
+        from_targz(bomb)
+    assert e.value.code == "bundle_too_large"
+    with pytest.raises(ProtocolError) as e:
+        from_targz(gzip.compress(b"\x00" * 5000), Limits(max_archive_bytes=4096))
+    assert e.value.code == "bundle_too_large"
+    for junk in (b"", b"PK\x03\x04", b"\x1f\x8b\x08\x00garbage", to_targz(BUNDLE)[:-20]):
+        with pytest.raises(ProtocolError) as e:
+            from_targz(junk)
+        assert e.value.code == "malformed_archive"
+    with pytest.raises(ProtocolError) as e:
+        from_targz(gzip.compress(b"this is not a tar archive" * 40))
+    assert e.value.code in ("malformed_archive", "missing_manifest")
+
+
+def test_multi_member_gzip() -> None:
+    raw = gzip.decompress(to_targz(BUNDLE))
+    two = gzip.compress(raw[:1000]) + gzip.compress(raw[1000:])
+    assert from_targz(two) == BUNDLE
+
+
+def test_bundle_is_value() -> None:
+    assert Bundle(BUNDLE.manifest, BUNDLE.sig, dict(BUNDLE.files), dict(BUNDLE.keys)) == BUNDLE
