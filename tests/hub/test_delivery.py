@@ -34,12 +34,12 @@ class Inbox:
         self.changed.set()
         return web.json_response({"status": "stored"}, status=201)
 
-    async def wait_for(self, n: int, timeout: float = 30) -> None:
+    async def wait_for(self, n: int, limit: float = 30) -> None:
         async def loop():
             while len(self.digests) < n:
                 self.changed.clear()
                 await self.changed.wait()
-        await asyncio.wait_for(loop(), timeout)
+        await asyncio.wait_for(loop(), limit)
 
 
 async def setup_hub(make_hub, aiohttp_server, options=FAST):
@@ -84,7 +84,7 @@ async def test_offline_subscriber_catches_up_without_loss_or_duplicates(make_hub
     inbox.up = True
     await pool.execute("UPDATE hub_subscriptions SET next_attempt_at = now()")
     client.server.app[T.delivery_key].wake()
-    await inbox.wait_for(1000, timeout=120)
+    await inbox.wait_for(1000, limit=120)
     await asyncio.sleep(0)
     assert len(inbox.digests) == 1000
     assert len(set(inbox.digests)) == 1000  # zero duplicates
@@ -110,7 +110,7 @@ async def test_dead_subscriber_does_not_slow_others(make_hub, aiohttp_server):
         b = o.many(1)
         r = await client.post("/api/v2/bundles", data=envelope(b), headers=cbor_headers("a" * 20))
         assert r.status == 201
-    await inbox.wait_for(5, timeout=10)
+    await inbox.wait_for(5, limit=10)
     dead = await pool.fetchrow("SELECT cursor, failures, last_error FROM hub_subscriptions "
                                "WHERE id = 'DEAD'")
     assert dead["cursor"] == 0 and dead["failures"] >= 1 and dead["last_error"]
