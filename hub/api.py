@@ -228,15 +228,20 @@ async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:
 
 # ------------------------------------------------------------------------- index
 
-def _record_json(r: Any) -> dict[str, Any]:
-    import json
+def head_fields(head: str) -> dict[str, str]:
+    """``Name: value`` lines of a stored header block."""
+    out = {}
+    for line in head.split("\n"):
+        name, sep, value = line.partition(": ")
+        if sep:
+            out[name] = value
+    return out
 
-    headers = r["headers"]
-    if isinstance(headers, str):
-        headers = json.loads(headers)
+
+def _record_json(r: Any) -> dict[str, Any]:
     return {"origin": r["origin"], "entity": r["entity"], "id": r["id"],
             "revision": r["revision"], "instance": r["instance"],
-            "updated_at": r["updated_at"], "headers": dict(headers), "body": r["body"],
+            "updated_at": r["updated_at"], "headers": head_fields(r["head"]), "body": r["body"],
             "bundle": r["digest"]}
 
 

@@ -100,23 +100,24 @@ def check(data: bytes, content_type: str, limits: Limits) -> tuple[VerifiedBundl
 
 
 def index_rows(verified: VerifiedBundle) -> list[Q.IndexRow]:
-    rows = []
-    for _path, rec in verified.records:
-        rows.append(_row(rec))
-    return rows
+    files = verified.bundle.files
+    return [_row(rec, files[path]) for path, rec in verified.records]
 
 
-def _row(rec: Record) -> Q.IndexRow:
+def _row(rec: Record, raw: bytes) -> Q.IndexRow:
     if rec.deleted:
         return Q.IndexRow(rec.origin, rec.entity, rec.id, rec.revision, True, rec.get("Instance"),
-                          rec.get("Updated-At"), [], "", None, None, None, None)
+                          rec.get("Updated-At"), "", "", None, None, None, None)
+    text = raw.decode("utf-8")
+    cut = text.find("\n\n")
+    head, body = (text[:cut], text[cut + 2:]) if cut >= 0 else (text, rec.body)
+    get = rec.get
     return Q.IndexRow(
         origin=rec.origin, entity=rec.entity, id=rec.id, revision=rec.revision, deleted=False,
-        instance=rec.get("Instance"), updated_at=rec.get("Updated-At"),
-        headers=[list(h) for h in rec.headers],  # type: ignore[misc]
-        body=rec.body, title=rec.get("Title"), status=rec.get("Status"),
-        parent_ref=rec.get("Request") if rec.entity == "comment" else None,
-        created_at=rec.get("Created-At"))
+        instance=get("Instance"), updated_at=get("Updated-At"), head=head, body=body,
+        title=get("Title"), status=get("Status"),
+        parent_ref=get("Request") if rec.entity == "comment" else None,
+        created_at=get("Created-At"))
 
 
 def rotations(verified: VerifiedBundle) -> list[tuple[str, bytes]]:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import aiohttp_jinja2
 from aiohttp import web
 
 from hub import queries as Q
 from hub import typedefs as T
-
-
-def _headers(value: object) -> dict[str, str]:
-    if isinstance(value, str):
-        value = json.loads(value)
-    return dict(value)  # type: ignore[arg-type]
+from hub.api import head_fields
 
 
 async def feed(request: web.Request) -> web.Response:
@@ -30,7 +23,7 @@ async def feed(request: web.Request) -> web.Response:
     for c in await Q.comments_for(pool, refs) if refs else []:
         comments.setdefault(c["parent_ref"], []).append(
             {"body": c["body"], "created_at": c["created_at"] or "",
-             "by": _headers(c["headers"]).get("Created-By", "")})
+             "by": head_fields(c["head"]).get("Created-By", "")})
     items = [{"origin": r["origin"], "id": r["id"], "instance": r["instance"] or "",
               "title": r["title"] or "(untitled)", "status": r["status"] or "",
               "body": r["body"], "created_at": r["created_at"] or "",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,15 +144,15 @@ class Stored:
 
 _UPSERT_RECORDS = """
 INSERT INTO hub_records (origin, entity, id, revision, deleted, instance, updated_at,
-                         headers, body, title, status, parent_ref, created_at, digest)
-SELECT o, e, i, r, d, ins, u, h::jsonb, b, ti, st, pr, ca, $14
+                         head, body, title, status, parent_ref, created_at, digest)
+SELECT o, e, i, r, d, ins, u, h, b, ti, st, pr, ca, $14
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::text[],
               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
               $13::text[]) AS t(o, e, i, r, d, ins, u, h, b, ti, st, pr, ca)
 ON CONFLICT (origin, entity, id) DO UPDATE
    SET revision = EXCLUDED.revision, deleted = EXCLUDED.deleted,
        instance = EXCLUDED.instance, updated_at = EXCLUDED.updated_at,
-       headers = EXCLUDED.headers, body = EXCLUDED.body, title = EXCLUDED.title,
+       head = EXCLUDED.head, body = EXCLUDED.body, title = EXCLUDED.title,
        status = EXCLUDED.status, parent_ref = EXCLUDED.parent_ref,
        created_at = EXCLUDED.created_at, digest = EXCLUDED.digest
  WHERE hub_records.revision < EXCLUDED.revision
@@ -169,7 +168,7 @@ class IndexRow:
     deleted: bool
     instance: str | None
     updated_at: str | None
-    headers: list[tuple[str, str]]
+    head: str
     body: str
     title: str | None
     status: str | None
@@ -216,7 +215,7 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
             cols: list[list[Any]] = [[] for _ in range(13)]
             for r in rows:
                 values = (r.origin, r.entity, r.id, r.revision, r.deleted, r.instance,
-                          r.updated_at, json.dumps(r.headers, ensure_ascii=False), r.body,
+                          r.updated_at, r.head, r.body,
                           r.title, r.status, r.parent_ref, r.created_at)
                 for col, v in zip(cols, values, strict=True):
                     col.append(v)
@@ -327,14 +326,14 @@ async def origins(conn: Conn) -> list[asyncpg.Record]:
 
 async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT origin, id, instance, title, status, body, created_at, updated_at, headers
+        """SELECT origin, id, instance, title, status, body, created_at, updated_at, head
              FROM hub_records WHERE entity = 'request' AND NOT deleted
             ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
 
 
 async def comments_for(conn: Conn, refs: list[str]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT origin, id, parent_ref, body, created_at, headers FROM hub_records
+        """SELECT origin, id, parent_ref, body, created_at, head FROM hub_records
             WHERE entity = 'comment' AND NOT deleted AND parent_ref = ANY($1)
             ORDER BY created_at, id""", refs)
 
@@ -344,7 +343,7 @@ async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
     """Live public records, paged by (origin, entity, id) > after (``o|e|i``)."""
     a = after.split("|", 2) if after else None
     return await conn.fetch(
-        """SELECT origin, entity, id, revision, instance, updated_at, headers, body, digest
+        """SELECT origin, entity, id, revision, instance, updated_at, head, body, digest
              FROM hub_records
             WHERE NOT deleted AND ($1::text IS NULL OR origin = $1)
               AND ($2::text IS NULL OR entity = $2)

@@ -75,6 +75,9 @@ CREATE TABLE hub_bundles (
     UNIQUE (origin, sequence)
 );
 
+-- already compressed-enough text; skipping pglz saves CPU on every ingest
+ALTER TABLE hub_bundles ALTER COLUMN container SET STORAGE EXTERNAL;
+
 CREATE TABLE hub_log (
     seq bigint PRIMARY KEY,
     digest text NOT NULL UNIQUE REFERENCES hub_bundles (digest),
@@ -93,8 +96,8 @@ CREATE TABLE hub_records (
     deleted boolean NOT NULL DEFAULT false,
     instance text,
     updated_at text,
-    headers jsonb NOT NULL,  -- ordered [[name, value], ...]; empty for tombstones
-    body text NOT NULL,
+    head text NOT NULL,     -- the record's header block, exactly as signed; '' for tombstones
+    body text NOT NULL,     -- the record's body; '' for tombstones
     title text,
     status text,
     parent_ref text,        -- a comment's Request (origin/id)

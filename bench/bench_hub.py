@@ -1,0 +1,183 @@
+"""Hub ingest benchmark: public records/s pushed as 1,000-record bundles over HTTP.
+
+Builds the bundles first (not timed), starts ``wb hub serve`` in a subprocess (embedded
+PostgreSQL under a temporary directory unless a URL is given), registers a peer and its
+key, then POSTs the CBOR envelopes on loopback with a few concurrent connections. Every
+answer must be 201 (stored); the script prints records/s, bundles/s and latency.
+
+    python bench/bench_hub.py                                   # 60 bundles, 4 connections
+    python bench/bench_hub.py --bundles 120 --concurrency 4 --records 1000
+    python bench/bench_hub.py postgresql://postgres@127.0.0.1:5432/postgres
+
+With a URL, a scratch database ``wb_hubbench_<pid>`` is created next to it and dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hub.app import MIGRATIONS  # noqa: E402
+from protocol.containers import CBOR_MEDIA_TYPE, to_cbor  # noqa: E402
+from protocol.records import make_record  # noqa: E402
+from service import db  # noqa: E402
+from service.ids import token_hash  # noqa: E402
+from tests.hub.helpers import Origin  # noqa: E402
+
+TOKEN = "bench-token-0123456789abcdef"  # noqa: S105
+TS = "2026-01-02T03:04:05Z"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build(n_bundles: int, n_records: int) -> tuple[Origin, list[bytes]]:
+    o = Origin(hashlib.sha256(b"bench-hub").digest(), instance="https://bench.example")
+    out = []
+    for b in range(n_bundles):
+        recs = [make_record("request", {
+            "ID": f"B{b:05d}R{i:05d}", "Origin": o.origin, "Instance": o.instance,
+            "Revision": 1, "Updated-At": TS, "Title": f"Help with task {i}",
+            "Status": "open", "Created-By": f"{o.origin}/U{i % 50}", "Created-At": TS},
+            f"Request body {b}/{i}: groceries, a ladder and an afternoon of help.\n")
+            for i in range(n_records)]
+        out.append(to_cbor(o.bundle(recs)))
+    return o, out
+
+
+async def prepare(url: str, o: Origin) -> None:
+    await db.migrate_url(url, "hub", MIGRATIONS)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO hub_peers (name, kind, token_hash) VALUES "
+                           "('bench', 'node', $1)", token_hash(TOKEN))
+        await conn.execute("INSERT INTO hub_trusted_keys (origin, key_id, public_key) "
+                           "VALUES ($1, $1, $2)", o.origin, o.public_key)
+    finally:
+        await conn.close()
+
+
+async def drive(base: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    headers = {"Content-Type": CBOR_MEDIA_TYPE, "Authorization": f"Bearer {TOKEN}"}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            t = time.perf_counter()
+            async with session.post(f"{base}/api/v2/bundles", data=body,
+                                    headers=headers) as r:
+                text = await r.text()
+                if r.status != 201:
+                    raise SystemExit(f"unexpected {r.status}: {text[:300]}")
+            latencies.append(time.perf_counter() - t)
+
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        await asyncio.gather(*[worker(session) for _ in range(concurrency)])
+        return time.perf_counter() - started, latencies
+
+
+async def wait_ready(base: str, proc: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise SystemExit("wb hub serve exited early")
+            try:
+                async with session.get(f"{base}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("hub did not become ready")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("database_url", nargs="?", default="")
+    ap.add_argument("--bundles", type=int, default=60)
+    ap.add_argument("--records", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=4)
+    args = ap.parse_args()
+
+    print(f"building {args.bundles} bundles of {args.records} records...", flush=True)
+    o, bodies = build(args.bundles + 2, args.records)
+    warm, bodies = bodies[:2], bodies[2:]
+    tmp = Path(tempfile.mkdtemp(prefix="wb-hubbench-"))
+    scratch = ""
+    admin_url = args.database_url
+    if admin_url:
+        parts = urlsplit(admin_url)
+        scratch = f"wb_hubbench_{os.getpid()}"
+        url = urlunsplit((parts.scheme, parts.netloc, "/" + scratch, parts.query, ""))
+
+        async def create() -> None:
+            conn = await asyncpg.connect(admin_url)
+            await conn.execute(f'CREATE DATABASE "{scratch}"')
+            await conn.close()
+
+        asyncio.run(create())
+    else:
+        url = db.start_embedded(tmp / "hub")
+    asyncio.run(prepare(url, o))
+    port = free_port()
+    env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(tmp / "hub"),
+               WB_LOG_LEVEL="WARNING", WB_DB_POOL_MAX="10")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
+                             "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_ready(base, proc))
+        asyncio.run(drive(base, warm, 1))
+        elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
+        n = len(bodies) * args.records
+        lat.sort()
+        print(f"ingest: {len(bodies)} bundles x {args.records} records, "
+              f"concurrency {args.concurrency}")
+        print(f"  {n / elapsed:,.0f} records/s, {len(bodies) / elapsed:.1f} bundles/s, "
+              f"{elapsed:.2f} s")
+        print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, "
+              f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if scratch:
+            async def drop() -> None:
+                conn = await asyncpg.connect(admin_url)
+                await conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+                await conn.close()
+
+            asyncio.run(drop())
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
