@@ -14,7 +14,7 @@ from functools import cached_property
 
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.paths import check_record_path
+from protocol.paths import RECORD_PATH_RE, check_record_path
 from protocol.records import KEY_ID_RE, TIMESTAMP_RE, URL_RE, decode_text
 
 MANIFEST_HEADERS: tuple[str, ...] = (
@@ -150,9 +150,22 @@ def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
     return Manifest(1, _parse_lines(text, path))
 
 
+_BLOCK_RE = re.compile(r"(?:[0-9a-f]{64}  " + RECORD_PATH_RE.pattern + r"\n)*")
+
+
 def _parse_lines(text: str, path: str) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
+    if _BLOCK_RE.fullmatch(text):
+        lines = text.split("\n")
+        lines.pop()  # text ends with LF
+        paths = [line[66:] for line in lines]
+        if paths == sorted(set(paths)):
+            return tuple(zip(paths, [line[:64] for line in lines], strict=True))
+    return _parse_lines_slow(text, path)
+
+
+def _parse_lines_slow(text: str, path: str) -> tuple[tuple[str, str], ...]:
     if not text.endswith("\n"):
         raise ProtocolError("malformed_manifest", "last line does not end with LF", path)
     entries: list[tuple[str, str]] = []

@@ -51,6 +51,8 @@ def check_path(path: str) -> None:
 
 
 def check_record_path(path: str) -> None:
+    """Raise unless ``path`` is a record path (a match implies :func:`check_safe`)."""
+    if RECORD_PATH_RE.fullmatch(path):
+        return
     check_safe(path)
-    if not RECORD_PATH_RE.fullmatch(path):
-        raise ProtocolError("invalid_path", "not a record path", path[:200])
+    raise ProtocolError("invalid_path", "not a record path", path[:200])

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from itertools import compress
 
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
@@ -124,73 +123,148 @@ _POSITIONS: dict[str, dict[str, int]] = {
 _COMMON_SET = frozenset(COMMON_HEADERS)
 
 
-@dataclass(frozen=True)
 class Record:
     """One record: its entity, its ordered headers (``Entity`` first) and its body.
 
-    Build records with :func:`make_record`, :func:`make_tombstone` or
-    :func:`parse_record`; the constructor itself does not validate.
+    Immutable and hashable; equal when entity, headers and body are equal. Build
+    records with :func:`make_record`, :func:`make_tombstone` or :func:`parse_record`;
+    the constructor itself does not validate.
     """
 
-    entity: str
-    headers: tuple[tuple[str, str], ...]
-    body: str = ""
+    __slots__ = ("entity", "body", "_names", "_values", "_index", "_headers")
 
-    @cached_property
-    def _map(self) -> dict[str, str]:
-        return dict(self.headers)
+    entity: str
+    body: str
+    _names: tuple[str, ...]
+    _values: tuple[str | None, ...]
+    _index: Mapping[str, int]
+    _headers: tuple[tuple[str, str], ...] | None
+
+    def __init__(self, entity: str, headers: tuple[tuple[str, str], ...], body: str = "") -> None:
+        headers = tuple(headers)
+        init = object.__setattr__
+        init(self, "entity", entity)
+        init(self, "body", body)
+        init(self, "_names", tuple(name for name, _ in headers))
+        init(self, "_values", tuple(value for _, value in headers))
+        init(self, "_index", {name: i for i, (name, _) in enumerate(headers)})
+        init(self, "_headers", headers)
+
+    @classmethod
+    def _from_groups(
+        cls,
+        entity: str,
+        names: tuple[str, ...],
+        index: Mapping[str, int],
+        values: tuple[str | None, ...],
+        body: str,
+    ) -> Record:
+        """Fast constructor for the parser: ``values`` aligned with ``names``, ``None``
+        for absent optional headers; ``headers`` is materialised on first use."""
+        rec = object.__new__(cls)
+        init = object.__setattr__
+        init(rec, "entity", entity)
+        init(rec, "body", body)
+        init(rec, "_names", names)
+        init(rec, "_values", values)
+        init(rec, "_index", index)
+        init(rec, "_headers", None)
+        return rec
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        headers = self._headers
+        if headers is None:
+            values = self._values
+            headers = tuple(compress(zip(self._names, values, strict=True), values))  # type: ignore[arg-type]
+            object.__setattr__(self, "_headers", headers)
+        return headers
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Record is immutable (cannot set {name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Record is immutable (cannot delete {name})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (
+            self.entity == other.entity
+            and self.body == other.body
+            and self.headers == other.headers
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.entity, self.headers, self.body))
+
+    def __repr__(self) -> str:
+        return f"Record(entity={self.entity!r}, headers={self.headers!r}, body={self.body!r})"
+
+    def __reduce__(self) -> tuple[type[Record], tuple[str, tuple[tuple[str, str], ...], str]]:
+        return (Record, (self.entity, self.headers, self.body))
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self._map.get(name, default)
+        i = self._index.get(name)
+        if i is None:
+            return default
+        value = self._values[i]
+        return default if value is None else value
 
     def __getitem__(self, name: str) -> str:
-        return self._map[name]
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
 
     @property
     def id(self) -> str:
-        return self._map["ID"]
+        return self["ID"]
 
     @property
     def origin(self) -> str:
-        return self._map["Origin"]
+        return self["Origin"]
 
     @property
     def instance(self) -> str:
-        return self._map["Instance"]
+        return self["Instance"]
 
     @property
     def revision(self) -> int:
-        return int(self._map["Revision"])
+        return int(self["Revision"])
 
     @property
     def updated_at(self) -> str:
-        return self._map["Updated-At"]
+        return self["Updated-At"]
 
     @property
     def scope(self) -> str:
-        return self._map["Sync-Scope"]
+        return self["Sync-Scope"]
 
     @property
     def deleted(self) -> bool:
-        return self._map.get("Deleted") == "true"
+        return self.get("Deleted") == "true"
 
     @property
     def schema_version(self) -> int:
-        return int(self._map["Schema-Version"])
+        return int(self["Schema-Version"])
 
     @property
     def key(self) -> tuple[str, str, str]:
         """Identity of the record: ``(origin, entity, id)``."""
-        return (self._map["Origin"], self.entity, self._map["ID"])
+        return (self["Origin"], self.entity, self["ID"])
 
     @property
     def ref(self) -> str:
         """Cross-node reference ``origin/id`` as used by ``Request:``, ``Created-By:``..."""
-        return f"{self._map['Origin']}/{self._map['ID']}"
+        return f"{self['Origin']}/{self['ID']}"
 
     @property
     def path(self) -> str:
-        return record_path(self.entity, self._map["ID"])
+        return record_path(self.entity, self["ID"])
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.headers)
@@ -255,10 +329,106 @@ def split_header_line(line: str, path: str | None = None) -> tuple[str, str]:
     return name, value
 
 
+_FastPattern = tuple[re.Pattern[str], tuple[str], tuple[str, ...], re.Pattern[str], dict[str, int]]
+
+
+def _build_fast_patterns() -> dict[str, _FastPattern]:
+    """One anchored regex per entity for the common, valid case.
+
+    The regex accepts a subset of what :func:`_parse_slow` accepts (same value
+    syntax, canonical order, required headers); anything it does not match goes
+    through the slow path, which is authoritative and names the precise error.
+    """
+    generic = r"[^\x00-\x1f\x7f ](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f ])?"
+    ref = r"[0-9a-f]{16}/" + ID_PATTERN
+    ts = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z"
+    syntax = {
+        "ID": ID_PATTERN,
+        "Origin": r"[0-9a-f]{16}",
+        "Instance": r"[!-~]{1,2048}",
+        "Schema-Version": "2",
+        "Revision": r"[1-9][0-9]{0,17}",
+        "Updated-At": ts,
+        "Invited-By": ref,
+        "Created-By": ref,
+        "Request": ref,
+        "Inviter": ref,
+        "Invitee": ref,
+        "Created-At": ts,
+        "Completed-At": ts,
+        "Expires-At": ts,
+        "Valid-From": ts,
+        "Status": r"[a-z][a-z0-9_-]{0,31}",
+        "Max-Uses": r"0|[1-9][0-9]{0,17}",
+        "Use-Count": r"0|[1-9][0-9]{0,17}",
+        "Auto-Approve": "true|false",
+        "Key-ID": r"[0-9a-f]{16}",
+        "Previous-Key-ID": r"[0-9a-f]{16}",
+        "Public-Key": r"[A-Za-z0-9+/]{43}=",
+    }
+    out = {}
+    for entity, specific in _ENTITY_SPECIFIC.items():
+        live = [n for n in COMMON_HEADERS if n != "Deleted"] + list(specific)
+        parts = [f"Entity: ({entity})"]
+        for name in live[1:]:
+            value = "public|private" if name == "Sync-Scope" else syntax.get(name, generic)
+            piece = f"\n{name}: ({value})"
+            required = name in REQUIRED_COMMON or name in REQUIRED_HEADERS[entity]
+            parts.append(piece if required else f"(?:{piece})?")
+        tomb = [f"Entity: ({entity})"]
+        for name in COMMON_HEADERS[1:]:
+            value = {"Sync-Scope": "public", "Deleted": "true"}.get(name) or syntax[name]
+            tomb.append(f"\n{name}: ({value})")
+        out[entity] = (
+            re.compile("".join(parts)),
+            (entity,),
+            tuple(live),
+            re.compile("".join(tomb)),
+            {name: i for i, name in enumerate(live)},
+        )
+    return out
+
+
+_FAST = _build_fast_patterns()
+_MAX_FAST_HEADERS = max(len(names) for names in ENTITY_HEADERS.values())
+
+
 def parse_record(
     data: bytes, limits: Limits = DEFAULT_LIMITS, *, path: str | None = None
 ) -> Record:
     """Parse and validate one schema-2 record file (strict)."""
+    if len(data) > limits.max_record_bytes:
+        raise ProtocolError(
+            "record_too_large", f"{len(data)} bytes exceeds {limits.max_record_bytes}", path
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _parse_slow(data, limits, path)
+    end = text.find("\n\n")
+    fast = _FAST.get(text[8 : text.find("\n")])
+    if (
+        fast is not None
+        and 0 < end <= limits.max_header_bytes
+        and "\x00" not in text
+        and "\r" not in text
+        and (
+            limits.max_headers >= _MAX_FAST_HEADERS or text.count("\n", 0, end) < limits.max_headers
+        )
+    ):
+        head = text[:end]
+        m = fast[0].fullmatch(head)
+        if m is not None:
+            groups = m.groups()
+            return Record._from_groups(fast[1][0], fast[2], fast[4], groups, text[end + 2 :])
+        if end + 2 == len(text):
+            m = fast[3].fullmatch(head)
+            if m is not None:
+                return Record(fast[1][0], tuple(zip(COMMON_HEADERS, m.groups(), strict=True)))
+    return _parse_slow(data, limits, path)
+
+
+def _parse_slow(data: bytes, limits: Limits, path: str | None) -> Record:
     if len(data) > limits.max_record_bytes:
         raise ProtocolError(
             "record_too_large", f"{len(data)} bytes exceeds {limits.max_record_bytes}", path
@@ -292,7 +462,7 @@ def parse_record(
 
 
 def _validate(rec: Record, path: str | None) -> None:
-    hmap = rec._map
+    hmap = dict(rec.headers)
     version = hmap.get("Schema-Version")
     if version is not None and version != SCHEMA_VERSION:
         if version == "1":

@@ -18,6 +18,7 @@ Nothing is written anywhere: callers store a bundle only after this returns.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from protocol.bundle import Bundle
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.manifest import Manifest, parse_manifest
-from protocol.paths import KEY_PATH_RE, check_record_path
+from protocol.paths import KEY_PATH_RE, RECORD_PATH_RE, check_record_path
 from protocol.records import (
     EXPORTABLE_ENTITIES,
     KEY_ID_RE,
@@ -51,6 +52,7 @@ __all__ = [
 TrustFn = Callable[[str, str], bool]
 
 _MAX_SIG_BYTES = 4096
+_PATHS_RE = re.compile(r"(?:" + RECORD_PATH_RE.pattern + r"\n)+")
 
 
 @dataclass(frozen=True)
@@ -108,16 +110,18 @@ def verify_bundle(
     if len(bundle.sig) > _MAX_SIG_BYTES:
         raise ProtocolError("malformed_signature", "bundle.sig is too large", "bundle.sig")
     max_record = limits.max_record_bytes
-    for path, data in bundle.files.items():
-        if len(data) > max_record:
-            raise ProtocolError("record_too_large", f"{len(data)} bytes > {max_record}", path)
+    if bundle.files and max(map(len, bundle.files.values())) > max_record:
+        for path, data in bundle.files.items():
+            if len(data) > max_record:
+                raise ProtocolError("record_too_large", f"{len(data)} bytes > {max_record}", path)
     for kid, data in bundle.keys.items():
         if len(data) > _MAX_SIG_BYTES:
             raise ProtocolError("record_too_large", "key file too large", f"public_keys/{kid}.pub")
 
     # 2. paths
-    for path in bundle.files:
-        check_record_path(path)
+    if bundle.files and not _PATHS_RE.fullmatch("\n".join(bundle.files) + "\n"):
+        for path in bundle.files:
+            check_record_path(path)
     for kid in bundle.keys:
         if not KEY_ID_RE.fullmatch(kid):
             raise ProtocolError(
@@ -161,9 +165,18 @@ def verify_bundle(
                 records.append((path, rec))
         _check_unique(records)
     else:
+        exportable = EXPORTABLE_ENTITIES
         for path in verified:
             rec = parse_record(present[path], limits, path=path)
-            _check_v2_record(rec, path, origin)
+            get = rec.get
+            if (
+                get("Origin") != origin
+                or get("Sync-Scope") != "public"
+                or rec.entity not in exportable
+                or rec.entity == "key"
+                or path != f"{rec.entity}s/{get('ID')}.sync.txt"
+            ):
+                _check_v2_record(rec, path, origin)
             records.append((path, rec))
 
     return VerifiedBundle(

@@ -1,0 +1,160 @@
+"""Throughput of the pure verification pipeline on a 10,000-record bundle.
+
+    python bench/bench_protocol.py [--records 10000] [--rounds 5] [--json]
+
+Builds a signed schema-2 snapshot (users, requests, comments; ~600-byte records) in
+memory, then measures, on one core:
+
+* verify   verify_bundle(): limits, paths, signature, manifest, digests, record parsing
+* parse    parse_record() alone over every file
+* digest   SHA-256 of every file
+* cbor     from_cbor() + verify_bundle() (what a hub does with a pushed bundle)
+
+and prints records/s (best of the rounds). Goal: >= 150,000 records/s for verify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+
+from protocol.bundle import Bundle, build_bundle
+from protocol.containers import from_cbor, to_cbor
+from protocol.records import Record, make_record, parse_record
+from protocol.signature import key_id, public_key_from_seed
+from protocol.verify import verify_bundle
+
+SEED = hashlib.sha256(b"bench seed").digest()
+ORIGIN = key_id(public_key_from_seed(SEED))
+T0 = "2026-03-01T12:00:00Z"
+FILLER = (
+    "We are looking for someone who can help on Saturday morning. "
+    "Tools are available; bring gloves if you have them. Thanks!\n"
+)
+
+
+def make_records(n: int) -> list[Record]:
+    out: list[Record] = []
+    for i in range(n):
+        common = {
+            "ID": f"01HBENCH{i:08d}",
+            "Origin": ORIGIN,
+            "Instance": "https://bench.example",
+            "Revision": 1 + i % 7,
+            "Updated-At": T0,
+        }
+        kind = i % 3
+        if kind == 0:
+            out.append(
+                make_record(
+                    "user",
+                    {
+                        **common,
+                        "Username": f"member{i}",
+                        "Display-Name": f"Member Number {i}",
+                        "Created-At": T0,
+                    },
+                    FILLER * 3,
+                )
+            )
+        elif kind == 1:
+            out.append(
+                make_record(
+                    "request",
+                    {
+                        **common,
+                        "Title": f"Help moving boxes #{i}",
+                        "Status": "open",
+                        "Created-By": f"{ORIGIN}/01HBENCH{i - 1:08d}",
+                        "Created-At": T0,
+                    },
+                    FILLER * 3,
+                )
+            )
+        else:
+            out.append(
+                make_record(
+                    "comment",
+                    {
+                        **common,
+                        "Request": f"{ORIGIN}/01HBENCH{i - 1:08d}",
+                        "Created-By": f"{ORIGIN}/01HBENCH{i - 2:08d}",
+                        "Created-At": T0,
+                    },
+                    FILLER * 3,
+                )
+            )
+    return out
+
+
+def build(n: int) -> Bundle:
+    return build_bundle(
+        make_records(n),
+        seed=SEED,
+        origin=ORIGIN,
+        instance="https://bench.example",
+        sequence=1,
+        previous=None,
+        kind="snapshot",
+        created_at=T0,
+        signed_at=T0,
+    )
+
+
+def best_of(rounds: int, fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="protocol verification throughput")
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    bundle = build(args.records)
+    cbor = to_cbor(bundle)
+    n = len(bundle.files)
+    avg = sum(len(d) for d in bundle.files.values()) // n
+    sha = hashlib.sha256
+    results = {
+        "verify": best_of(args.rounds, lambda: verify_bundle(bundle)),
+        "parse": best_of(args.rounds, lambda: [parse_record(d) for d in bundle.files.values()]),
+        "digest": best_of(args.rounds, lambda: [sha(d).hexdigest() for d in bundle.files.values()]),
+        "cbor+verify": best_of(args.rounds, lambda: verify_bundle(from_cbor(cbor))),
+    }
+    rates = {name: round(n / seconds) for name, seconds in results.items()}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "records": n,
+                    "avg_record_bytes": avg,
+                    "records_per_s": rates,
+                    "python": platform.python_version(),
+                }
+            )
+        )
+        return
+    print(
+        f"{n} records, {avg} bytes each on average, "
+        f"{len(bundle.manifest)} byte manifest, {len(cbor)} byte CBOR envelope"
+    )
+    print(f"python {platform.python_version()} on {platform.machine()}, best of {args.rounds}")
+    for name, seconds in results.items():
+        print(f"  {name:<12} {seconds * 1000:8.1f} ms  {rates[name]:>10,} records/s")
+    verdict = "meets" if rates["verify"] >= 150_000 else "BELOW"
+    print(f"verify {verdict} the 150,000 records/s goal")
+
+
+if __name__ == "__main__":
+    main()
