@@ -102,7 +102,7 @@ class RecordMaker:
     def user(self, row: Any, revision: int) -> Record:
         fields = self._common(row, revision)
         fields.update({
-            "Username": line(row["username"]),
+            "Username": line(row["username"]) or f"member-{row['id']}",
             "Display-Name": line(row["display_name"]),
             "Invited-By": self.ref(row["inviter_id"]) if row["inviter_live"] else None,
             "Created-At": rfc3339(row["created_at"]),
