@@ -35,6 +35,7 @@ FRAME_OPS: tuple[str, ...] = ("bundle", "info", "error")
 FRAME_KEYS: tuple[str, ...] = ("op", "seq", "digest", "origin", "bundle", "code", "message")
 
 _MAX_DEPTH = 4
+ORIGINAL_HUB_METADATA = "hub_metadata.json"
 
 # --------------------------------------------------------------------------- CBOR encoding
 
@@ -362,9 +363,20 @@ def _gunzip(data: bytes, limits: Limits) -> bytes:
     return bytes(out)
 
 
-def from_targz(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
+def from_targz(
+    data: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    original_hub: bool = False,
+) -> Bundle:
     """Read a tar.gz bundle in memory. Never extracts; refuses links, devices, FIFOs,
-    absolute or ``..`` paths, duplicate names and decompression bombs."""
+    absolute or ``..`` paths, duplicate names and decompression bombs.
+
+    ``original_hub=True`` reads the download of the original hub's
+    ``/api/v1/sync/<peer>/bundle``, which stores each file twice (identical bytes)
+    and adds ``hub_metadata.json``: identical duplicates are merged and that file is
+    dropped. Duplicates with different bytes are still refused.
+    """
     if len(data) > limits.max_bundle_bytes + 512 * limits.max_files:
         raise ProtocolError("bundle_too_large", f"{len(data)}-byte archive")
     raw = _gunzip(data, limits)
@@ -388,7 +400,7 @@ def from_targz(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
                         "unsafe_archive_member", f"archive holds a {kind}", name[:200]
                     )
                 check_safe(name)
-                if name in files:
+                if name in files and not original_hub:
                     raise ProtocolError("duplicate_path", "name appears twice in the archive", name)
                 if len(files) >= limits.max_files:
                     raise ProtocolError("too_many_files", f"more than {limits.max_files} files")
@@ -400,11 +412,15 @@ def from_targz(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
                 content = handle.read()
                 if len(content) != member.size:
                     raise ProtocolError("malformed_archive", "truncated member", name)
+                if name in files and files[name] != content:
+                    raise ProtocolError("duplicate_path", "name appears twice, differently", name)
                 files[name] = content
     except ProtocolError:
         raise
     except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError) as exc:
         raise ProtocolError("malformed_archive", f"tar: {exc}") from None
+    if original_hub:
+        files.pop(ORIGINAL_HUB_METADATA, None)
     return bundle_from_files(_strip_top_dir(files))
 
 

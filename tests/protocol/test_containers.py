@@ -186,3 +186,17 @@ def test_multi_member_gzip() -> None:
 
 def test_bundle_is_value() -> None:
     assert Bundle(BUNDLE.manifest, BUNDLE.sig, dict(BUNDLE.files), dict(BUNDLE.keys)) == BUNDLE
+
+
+def test_original_hub_download_layout() -> None:
+    files = BUNDLE.to_files()
+    entries = [(p, d, tarfile.REGTYPE) for p, d in files.items()]
+    data = _tar([*entries, *entries, ("hub_metadata.json", b"{}\n", tarfile.REGTYPE)])
+    with pytest.raises(ProtocolError) as e:
+        from_targz(data)
+    assert e.value.code == "duplicate_path"
+    assert from_targz(data, original_hub=True) == BUNDLE
+    clash = _tar([*entries, ("bundle.sig", b"other", tarfile.REGTYPE)])
+    with pytest.raises(ProtocolError) as e:
+        from_targz(clash, original_hub=True)
+    assert e.value.code == "duplicate_path"
