@@ -257,3 +257,13 @@ async def test_push_pull_through_directory_peer_with_comment_travelling_back(nod
     assert peer["last_success_at"] is not None and peer["push_sequence"] == 1
     jobs = await a.pool.fetch("SELECT kind, result FROM sync_jobs ORDER BY id")
     assert ("pull", "ok") in [(j["kind"], j["result"]) for j in jobs]
+
+
+async def test_unchanged_rows_are_not_exported_again(nodes):
+    a, _ = nodes
+    ann = await create_user(a.pool, "ann", scope="public")
+    await _public_request(a.pool, "R1", ann)
+    first = await run_export(a.pool, a.config)
+    assert first.record_count == 2
+    again = await run_export(a.pool, a.config)
+    assert again.sequence is None and again.record_count == 0
