@@ -416,13 +416,12 @@ def parse_record(
             limits.max_headers >= _MAX_FAST_HEADERS or text.count("\n", 0, end) < limits.max_headers
         )
     ):
-        head = text[:end]
-        m = fast[0].fullmatch(head)
+        m = fast[0].fullmatch(text, 0, end)
         if m is not None:
             groups = m.groups()
             return Record._from_groups(fast[1][0], fast[2], fast[4], groups, text[end + 2 :])
         if end + 2 == len(text):
-            m = fast[3].fullmatch(head)
+            m = fast[3].fullmatch(text, 0, end)
             if m is not None:
                 return Record(fast[1][0], tuple(zip(COMMON_HEADERS, m.groups(), strict=True)))
     return _parse_slow(data, limits, path)

@@ -147,12 +147,16 @@ def verify_bundle(
         parse_public_key_file(data, kid)
     digests = manifest.digests
     sha256 = hashlib.sha256
-    for path, data in bundle.files.items():
-        expected = digests.get(path)
-        if expected is None:
-            raise ProtocolError("unlisted_file", "file is not listed in the manifest", path)
-        if sha256(data).hexdigest() != expected:
-            raise ProtocolError("digest_mismatch", "file digest differs from the manifest", path)
+    files = bundle.files
+    expected = [digests.get(path) for path in files]
+    if [sha256(data).hexdigest() for data in files.values()] != expected:
+        for (path, data), want in zip(files.items(), expected, strict=True):
+            if want is None:
+                raise ProtocolError("unlisted_file", "file is not listed in the manifest", path)
+            if sha256(data).hexdigest() != want:
+                raise ProtocolError(
+                    "digest_mismatch", "file digest differs from the manifest", path
+                )
     present = bundle.files
     withheld = [path for path, _ in manifest.entries if path not in present]
     verified = [path for path, _ in manifest.entries if path in present]
@@ -166,18 +170,22 @@ def verify_bundle(
         _check_unique(records)
     else:
         exportable = EXPORTABLE_ENTITIES
+        append = records.append
         for path in verified:
             rec = parse_record(present[path], limits, path=path)
-            get = rec.get
+            # common headers are always the first eight, in order (validated by the
+            # parser): 1 ID, 2 Origin, 7 Sync-Scope
+            values = rec._values
+            entity = rec.entity
             if (
-                get("Origin") != origin
-                or get("Sync-Scope") != "public"
-                or rec.entity not in exportable
-                or rec.entity == "key"
-                or path != f"{rec.entity}s/{get('ID')}.sync.txt"
+                values[2] != origin
+                or values[7] != "public"
+                or entity not in exportable
+                or entity == "key"
+                or path != f"{entity}s/{values[1]}.sync.txt"
             ):
                 _check_v2_record(rec, path, origin)
-            records.append((path, rec))
+            append((path, rec))
 
     return VerifiedBundle(
         digest=sig.manifest_digest,
