@@ -68,6 +68,23 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     await delivery.stop()
 
 
+async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A process pool for verification (CPU-bound) when configured, else threads."""
+    n = app[T.options_key].verify_processes
+    if n <= 0:
+        app[T.executor_key] = None
+        yield
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    executor = ProcessPoolExecutor(max_workers=n,
+                                   mp_context=multiprocessing.get_context("forkserver"))
+    app[T.executor_key] = executor
+    yield
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
 async def _close_streams(app: web.Application) -> None:
     # wake stream writers so they notice shutdown promptly
     bc = app.get(T.broadcaster_key)
@@ -91,6 +108,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml"]))
     env.globals["hub_url"] = config["WB_HUB_URL"].rstrip("/")
+    app.cleanup_ctx.append(executor_ctx)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(client_ctx)
     app.cleanup_ctx.append(broadcaster_ctx)

@@ -91,17 +91,20 @@ def init_db() -> None:
 @click.option("--host", envvar="WB_HOST", default=None, help="Address to bind (WB_HOST).")
 @click.option("--port", envvar="WB_HUB_PORT", type=int, default=None,
               help="Port (WB_HUB_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--verify-processes", type=int, default=1, show_default=True,
+              help="Processes that verify pushed bundles (0: threads in this process).")
+def serve(host: str | None, port: int | None, verify_processes: int) -> None:
     """Run the hub relay."""
     from aiohttp import web
 
     from hub.app import create_app
+    from hub.typedefs import HubOptions
 
     config = Config()
     setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
     host = host or config["WB_HOST"]
     port = port or config.get_int("WB_HUB_PORT")
-    app = create_app(config)
+    app = create_app(config, HubOptions(verify_processes=max(0, verify_processes)))
 
     async def announce(_app: web.Application) -> None:
         click.echo(f"WhiteBalloon hub running at http://{host}:{port}/", err=True)

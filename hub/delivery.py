@@ -83,12 +83,16 @@ class Delivery:
         if free <= 0:
             return
         for sub in await Q.claim_subscriptions(self.pool, free, lease_seconds=self._lease()):
+            if sub["id"] in self._tasks:  # finishing here: hand the claim back; the task's
+                await Q.release_subscription(self.pool, sub["id"])  # end re-dispatches
+                continue
             task = asyncio.create_task(self._deliver(sub))
             self._tasks[sub["id"]] = task
-            task.add_done_callback(lambda _t, sid=sub["id"]: self._done(sid))
+            task.add_done_callback(lambda t, sid=sub["id"]: self._done(sid, t))
 
-    def _done(self, sub_id: str) -> None:
-        self._tasks.pop(sub_id, None)
+    def _done(self, sub_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(sub_id) is task:
+            del self._tasks[sub_id]
         self._event.set()  # a slot is free: look for more due subscriptions
 
     def _lease(self) -> float:
@@ -122,10 +126,9 @@ class Delivery:
         except _Failed as exc:
             failures = sub["failures"] + 1
             delay = backoff(failures, self.options)
-            # keep the progress made before the failure
-            await Q.advance_cursor(self.pool, sub["id"], cursor, 0, release=False,
-                                   lease_seconds=0, keep_failures=True)
-            await Q.delivery_failed(self.pool, sub["id"], str(exc), delay)
+            # keep the progress made before the failure; one statement, so the
+            # subscription is never due (claimable) while this task still runs
+            await Q.delivery_failed(self.pool, sub["id"], cursor, str(exc), delay)
             self.metrics.deliveries.labels("failed").inc()
             log.info("push delivery failed", extra={"subscription": sub["id"],
                                                    "peer": sub["peer_name"], "error": str(exc),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,21 +83,46 @@ def _trust_all(origin: str, key_id: str) -> bool:
     return True  # trust is decided by the hub after full verification (may park it)
 
 
-def check(data: bytes, content_type: str, limits: Limits) -> tuple[VerifiedBundle, bytes]:
-    """Decode, filter and verify completely (CPU only; run in a thread).
+@dataclass(frozen=True)
+class Checked:
+    """A completely verified bundle reduced to what storing needs (picklable, so
+    verification may run in another process)."""
 
-    Returns the verified bundle and the CBOR container to store: the received bytes
-    when they were a CBOR envelope and nothing was removed, else a fresh deterministic
-    envelope of the same manifest, signature and file bytes.
+    digest: str
+    origin: str
+    instance: str | None
+    sequence: int | None
+    previous: str | None
+    kind: str
+    schema_version: int
+    key_id: str
+    public_key: bytes
+    signed_at: str
+    manifest: bytes
+    sig: bytes
+    withheld: int
+    rows: list[Q.IndexRow]
+    rotations: list[tuple[str, bytes]]
+    container: bytes
+
+
+def check(data: bytes, content_type: str, limits: Limits) -> Checked:
+    """Decode, drop non-public files and verify completely (CPU only; no I/O).
+
+    The container to store is the received bytes when they were a CBOR envelope and
+    nothing was removed, else a fresh deterministic envelope of the same manifest,
+    signature and file bytes.
     """
     bundle = decode(data, content_type, limits)
     filtered, dropped = public_only(bundle)
-    verified = verify_bundle(filtered, trust=_trust_all, limits=limits)
+    v = verify_bundle(filtered, trust=_trust_all, limits=limits)
     if dropped == 0 and data[:2] != b"\x1f\x8b":
         container = data  # the exact envelope received
     else:
         container = to_cbor(filtered)
-    return verified, container
+    return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
+                   v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
+                   filtered.sig, len(v.withheld), index_rows(v), rotations(v), container)
 
 
 def index_rows(verified: VerifiedBundle) -> list[Q.IndexRow]:
@@ -112,12 +138,9 @@ def _row(rec: Record, raw: bytes) -> Q.IndexRow:
     cut = text.find("\n\n")
     head, body = (text[:cut], text[cut + 2:]) if cut >= 0 else (text, rec.body)
     get = rec.get
-    return Q.IndexRow(
-        origin=rec.origin, entity=rec.entity, id=rec.id, revision=rec.revision, deleted=False,
-        instance=get("Instance"), updated_at=get("Updated-At"), head=head, body=body,
-        title=get("Title"), status=get("Status"),
-        parent_ref=get("Request") if rec.entity == "comment" else None,
-        created_at=get("Created-At"))
+    return Q.IndexRow(rec.origin, rec.entity, rec.id, rec.revision, False, get("Instance"),
+                      get("Updated-At"), head, body, get("Title"), get("Status"),
+                      get("Request") if rec.entity == "comment" else None, get("Created-At"))
 
 
 def rotations(verified: VerifiedBundle) -> list[tuple[str, bytes]]:
@@ -130,63 +153,65 @@ def rotations(verified: VerifiedBundle) -> list[tuple[str, bytes]]:
     return found
 
 
+async def run_check(data: bytes, content_type: str, limits: Limits,
+                    executor: Executor | None = None) -> Checked:
+    """``check`` off the event loop: in ``executor`` (a process pool) or a thread."""
+    if executor is None:
+        return await asyncio.to_thread(check, data, content_type, limits)
+    return await asyncio.get_running_loop().run_in_executor(executor, check, data,
+                                                            content_type, limits)
+
+
 async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: Limits,
-                 peer: str | None, hops: int = 0, trusted_override: bool = False) -> Outcome:
+                 peer: str | None, hops: int = 0, executor: Executor | None = None) -> Outcome:
     """Verify and store one pushed bundle; raise HubError or ProtocolError on rejection."""
-    verified, container = await asyncio.to_thread(check, data, content_type, limits)
-    return await store(pool, verified, container, peer=peer, hops=hops,
-                       trusted_override=trusted_override)
+    checked = await run_check(data, content_type, limits, executor)
+    return await store(pool, checked, peer=peer, hops=hops)
 
 
-async def store(pool: asyncpg.Pool, verified: VerifiedBundle, container: bytes, *,
-                peer: str | None, hops: int, trusted_override: bool = False) -> Outcome:
-    origin, key_id = verified.origin, verified.key_id
+async def store(pool: asyncpg.Pool, c: Checked, *, peer: str | None, hops: int) -> Outcome:
+    origin, key_id = c.origin, c.key_id
     async with pool.acquire() as conn:
         if await Q.is_blocked(conn, origin):
             raise HubError(403, "origin_blocked", f"origin {origin} is blocked on this hub")
-        if not trusted_override and not await Q.is_trusted(conn, origin, key_id):
-            await Q.park_bundle(conn, origin=origin, key_id=key_id,
-                                public_key=verified.public_key, peer_name=peer,
-                                digest=verified.digest, sequence=verified.sequence, hops=hops,
-                                container=container)
+        if not await Q.is_trusted(conn, origin, key_id):
+            await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
+                                peer_name=peer, digest=c.digest, sequence=c.sequence,
+                                hops=hops, container=c.container)
             log.info("bundle parked: unknown key",
-                     extra={"origin": origin, "key_id": key_id, "digest": verified.digest})
-            return Outcome(202, {"status": "pending", "digest": verified.digest,
-                                 "origin": origin, "key_id": key_id,
-                                 "sequence": verified.sequence,
+                     extra={"origin": origin, "key_id": key_id, "digest": c.digest})
+            return Outcome(202, {"status": "pending", "digest": c.digest, "origin": origin,
+                                 "key_id": key_id, "sequence": c.sequence,
                                  "message": "signature valid; the key awaits the hub "
                                             "operator's approval"})
-        rows = index_rows(verified)
-        entities = sorted({r.entity for r in rows})
-        withheld = len(verified.withheld)
+        entities = sorted({r.entity for r in c.rows})
         for attempt in range(3):
             try:
                 result = await Q.store_bundle(
-                    conn, digest=verified.digest, origin=origin, instance=verified.instance,
-                    sequence=verified.sequence, previous=verified.previous,
-                    kind=verified.kind, schema_version=verified.schema_version,
-                    key_id=key_id, signed_at=verified.signed_at, container=container,
-                    rows=rows, withheld=withheld, received_from=peer, hops=hops,
-                    entities=entities, manifest=verified.bundle.manifest,
-                    sig=verified.bundle.sig)
+                    conn, digest=c.digest, origin=origin, instance=c.instance,
+                    sequence=c.sequence, previous=c.previous, kind=c.kind,
+                    schema_version=c.schema_version, key_id=key_id, signed_at=c.signed_at,
+                    container=c.container, rows=c.rows, withheld=c.withheld,
+                    received_from=peer, hops=hops, entities=entities, manifest=c.manifest,
+                    sig=c.sig)
                 break
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                 if attempt == 2:
                     raise
         if result.outcome == "equivocation":
             log.warning("equivocation rejected",
-                        extra={"origin": origin, "sequence": verified.sequence,
-                               "digest": verified.digest, "kept": result.kept_digest})
+                        extra={"origin": origin, "sequence": c.sequence, "digest": c.digest,
+                               "kept": result.kept_digest})
             raise HubError(409, "equivocation",
-                           f"origin {origin} already published sequence {verified.sequence} "
+                           f"origin {origin} already published sequence {c.sequence} "
                            f"as {result.kept_digest}; this different bundle was rejected "
                            f"and recorded for the operator",
                            extra={"kept_digest": result.kept_digest})
-        for new_key_id, public_key in rotations(verified):
+        for new_key_id, public_key in c.rotations:
             await Q.trust_key(conn, origin, new_key_id, public_key, None)
         if peer is not None:
             await Q.touch_peer(conn, peer)
-        answer = await Q.bundle_answer(conn, verified.digest)
+        answer = await Q.bundle_answer(conn, c.digest)
     assert answer is not None
     body = {"status": "duplicate" if result.outcome == "duplicate" else "stored",
             "digest": answer["digest"], "origin": answer["origin"],
@@ -194,7 +219,7 @@ async def store(pool: asyncpg.Pool, verified: VerifiedBundle, container: bytes, 
             "accepted": answer["record_count"], "withheld": answer["withheld_count"]}
     return Outcome(200 if result.outcome == "duplicate" else 201, body,
                    stored_seq=result.hub_seq if result.outcome == "stored" else None,
-                   extra={"records": len(rows)})
+                   extra={"records": len(c.rows)})
 
 
 async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> list[Outcome]:
@@ -209,9 +234,8 @@ async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> lis
     outcomes = []
     for row in parked:
         try:
-            verified, container = await asyncio.to_thread(
-                check, bytes(row["container"]), CBOR_MEDIA_TYPE, limits)
-            outcomes.append(await store(pool, verified, container, peer=row["peer_name"],
+            checked = await run_check(bytes(row["container"]), CBOR_MEDIA_TYPE, limits)
+            outcomes.append(await store(pool, checked, peer=row["peer_name"],
                                         hops=row["hops"]))
         except (HubError, ProtocolError) as exc:
             outcomes.append(Outcome(getattr(exc, "status", 400),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import asyncpg
 
@@ -159,8 +159,9 @@ ON CONFLICT (origin, entity, id) DO UPDATE
 """
 
 
-@dataclass(frozen=True)
-class IndexRow:
+class IndexRow(NamedTuple):
+    """One public record as indexed (a tuple: cheap to pickle from a verify process)."""
+
     origin: str
     entity: str
     id: str
@@ -212,14 +213,8 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                 origin, sequence, kept, digest, received_from, manifest, sig)
             return Stored("equivocation", None, kept)
         if rows:
-            cols: list[list[Any]] = [[] for _ in range(13)]
-            for r in rows:
-                values = (r.origin, r.entity, r.id, r.revision, r.deleted, r.instance,
-                          r.updated_at, r.head, r.body,
-                          r.title, r.status, r.parent_ref, r.created_at)
-                for col, v in zip(cols, values, strict=True):
-                    col.append(v)
-            await conn.execute(_UPSERT_RECORDS, *cols, digest)
+            await conn.execute(_UPSERT_RECORDS, *(list(col) for col in zip(*rows, strict=True)),
+                               digest)
         await conn.execute(
             """INSERT INTO hub_origins (origin, instance, last_sequence, last_digest,
                                         bundles, records)
@@ -411,26 +406,31 @@ async def claim_subscriptions(conn: Conn, limit: int, *,
 
 
 async def advance_cursor(conn: Conn, sub_id: str, cursor: int, delivered: int, *,
-                         release: bool, lease_seconds: float = 0,
-                         keep_failures: bool = False) -> None:
+                         release: bool, lease_seconds: float = 0) -> None:
     """Move the cursor forward (never back); release or renew the lease."""
     await conn.execute(
         """UPDATE hub_subscriptions SET cursor = greatest(cursor, $2),
-               failures = CASE WHEN $5 THEN failures ELSE 0 END,
-               last_error = CASE WHEN $5 THEN last_error ELSE NULL END,
+               failures = 0, last_error = NULL,
                next_attempt_at = CASE WHEN $4 THEN now()
-                                      ELSE now() + make_interval(secs => $6) END,
+                                      ELSE now() + make_interval(secs => $5) END,
                delivered = delivered + $3,
                last_delivered_at = CASE WHEN $3 > 0 THEN now() ELSE last_delivered_at END
-            WHERE id = $1""", sub_id, cursor, delivered, release, keep_failures,
-        float(lease_seconds))
+            WHERE id = $1""", sub_id, cursor, delivered, release, float(lease_seconds))
 
 
-async def delivery_failed(conn: Conn, sub_id: str, error: str, delay_seconds: float) -> None:
+async def release_subscription(conn: Conn, sub_id: str) -> None:
+    await conn.execute("UPDATE hub_subscriptions SET next_attempt_at = now() WHERE id = $1",
+                       sub_id)
+
+
+async def delivery_failed(conn: Conn, sub_id: str, cursor: int, error: str,
+                          delay_seconds: float) -> None:
+    """Keep the progress made, count the failure and schedule the retry."""
     await conn.execute(
-        """UPDATE hub_subscriptions SET failures = failures + 1, last_error = $2,
-               next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1""",
-        sub_id, error[:300], float(delay_seconds))
+        """UPDATE hub_subscriptions SET cursor = greatest(cursor, $2),
+               failures = failures + 1, last_error = $3,
+               next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1""",
+        sub_id, cursor, error[:300], float(delay_seconds))
 
 
 # ------------------------------------------------------------------------- admin

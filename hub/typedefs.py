@@ -33,6 +33,7 @@ class HubOptions:
     circuit_pause: float = 300.0
     admin_session_hours: int = 12
     feed_page_size: int = 20
+    verify_processes: int = 0             # >0: verify pushes in a process pool of this size
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ rate_limiter_key = web.AppKey("rate_limiter", Any)
 broadcaster_key = web.AppKey("broadcaster", Any)
 delivery_key = web.AppKey("delivery", Any)
 database_url_key = web.AppKey("database_url", str)
+executor_key = web.AppKey("executor", Any)  # concurrent.futures.Executor | None
 
 # Per-request keys (request[...]).
 PEER = "wb_hub_peer"  # Peer | None
