@@ -82,6 +82,7 @@ def create_app(config: Config | None = None) -> web.Application:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml", "svg"]),
+        auto_reload=config.get_bool("WB_TEMPLATE_RELOAD"),
     )
     env.filters["when"] = _format_when
     app.cleanup_ctx.append(database_ctx)

@@ -58,6 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
             "hub", secret=True),
     Setting("WB_HUB_PORT", "8090", "Port `wb hub serve` listens on.", "hub"),
     Setting("WB_HUB_URL", "http://127.0.0.1:8090", "Public base URL of the hub.", "hub"),
+    Setting("WB_TEMPLATE_RELOAD", "false",
+            "Re-read templates from disk when they change (for template development)."),
     Setting("WB_SCHEDULER", "true",
             "Run scheduled jobs (sync with peers, housekeeping) inside the node process. "
             "Turn off only when another process runs them (`wb jobs run`)."),
