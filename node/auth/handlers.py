@@ -139,7 +139,9 @@ async def login_pending(request: web.Request) -> web.StreamResponse:
         if json_client(request):
             return web.json_response({"status": "active"})
         raise W.redirect("/")
-    pending = await q.pending_login_for_session(_pool(request), viewer.session_hash)
+    pending = await q.latest_login_for_session(_pool(request), viewer.session_hash)
+    if pending is not None and pending["status"] != "pending":
+        pending["code"] = None  # a dead request's code is of no use to anyone
     body = {"status": "pending", "login": pending}
     return answer(request, "node/auth/pending.html", {"login": pending}, body)
 

@@ -152,11 +152,21 @@ async def insert_auth_request(conn: Conn, *, request_id: str, user_id: str, sess
 
 
 async def pending_login_for_session(pool: Conn, session_hash: str) -> dict | None:
-    """The latest login request of a half-authenticated session, for its own device.
+    """The live (pending, unexpired) login request of a half-authenticated session.
 
-    Returns ``{"id", "code", "expires_at", "status"}``; a pending request past its
-    expiry is reported as ``"expired"`` even before the cleanup job marks it.
+    Returns ``{"id", "code", "expires_at", "status"}`` for the session's own device to
+    show, or None when nothing is waiting (approved, denied, locked or expired).
     """
+    row = await pool.fetchrow(
+        """SELECT id, code, expires_at, status FROM auth_requests
+            WHERE session_hash = $1 AND status = 'pending' AND expires_at > now()
+            ORDER BY created_at DESC, id DESC LIMIT 1""", session_hash)
+    return dict(row) if row is not None else None
+
+
+async def latest_login_for_session(pool: Conn, session_hash: str) -> dict | None:
+    """Like ``pending_login_for_session`` but also when the request is no longer live;
+    a pending request past its expiry is reported as ``"expired"``."""
     row = await pool.fetchrow(
         """SELECT id, code, expires_at,
                   CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired'

@@ -50,6 +50,8 @@ async def test_pending_login_for_session_contract(devices, node_pool):
     assert (info["id"], info["code"], info["status"]) == (body["request_id"], body["code"],
                                                          "pending")
     assert await q.pending_login_for_session(node_pool, "0" * 64) is None
+    await node_pool.execute("UPDATE auth_requests SET status='locked'")
+    assert await q.pending_login_for_session(node_pool, sess) is None  # nothing live
 
 
 async def test_unknown_username_is_a_clear_404(devices, node_pool):
@@ -276,9 +278,11 @@ async def test_expired_requests_cannot_be_approved_and_are_cleaned(devices, node
     status, body = await admin.post_json("/auth/approve", {"request_id": login["request_id"],
                                                            "code": login["code"]})
     assert status == 409 and body["error"]["code"] == "request_expired"
-    info = await q.pending_login_for_session(node_pool, await node_pool.fetchval(
-        "SELECT session_hash FROM auth_requests"))
-    assert info["status"] == "expired"
+    sess = await node_pool.fetchval("SELECT session_hash FROM auth_requests")
+    assert await q.pending_login_for_session(node_pool, sess) is None
+    assert (await q.latest_login_for_session(node_pool, sess))["status"] == "expired"
+    status, info = await laptop.get_json("/login/pending")
+    assert info["login"]["status"] == "expired" and info["login"]["code"] is None
     await node_pool.execute(
         "UPDATE sessions SET expires_at = now() - interval '1 s' WHERE status='pending'")
     result = await svc.expire_stale(node_pool)
