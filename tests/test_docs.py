@@ -29,4 +29,4 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     test_cmd = block[1].split("#")[0].strip()
     assert test_cmd == "python3 -m pip install -e '.[test]' && python3 -m pytest"
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "python3 -m pip install -q -e '.[test]'" in ci and "python3 -m pytest" in ci
+    assert test_cmd in ci.splitlines()
