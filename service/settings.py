@@ -66,6 +66,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),
+    Setting("DEDALUS_API_KEY", "",
+            "Bearer key of the copilot's chat-completions gateway. A key an admin enters and "
+            "verifies on /admin/dedalus takes precedence.", secret=True),
+    Setting("COPILOT_GATEWAY_URL", "",
+            "Base URL of the copilot's OpenAI-compatible gateway, e.g. https://host/v1 "
+            "(the node calls {url}/chat/completions and {url}/models). Empty: no chat."),
+    Setting("COPILOT_MODEL", "openai/gpt-4o-mini", "Model name sent to the copilot gateway."),
+    Setting("COPILOT_RATE_PER_MINUTE", "30",
+            "Copilot chat turns and tool calls allowed per admin per minute (web and MCP)."),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
