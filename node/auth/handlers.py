@@ -19,6 +19,7 @@ from node.auth import service as svc
 from node.errors import AppError
 
 PRIMARY_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]{1,255}$")
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -222,7 +223,10 @@ async def register_page(request: web.Request) -> web.StreamResponse:
     token = request.match_info.get("token", "")
     pasted = request.query.get("invite", "").strip()
     if not token and pasted:
-        raise W.redirect(f"/register/{pasted.rstrip('/').rsplit('/', 1)[-1]}")
+        candidate = pasted.rstrip("/").rsplit("/", 1)[-1]
+        if not TOKEN_CHARS.match(candidate):
+            raise svc.invite_problem(None)
+        raise W.redirect(f"/register/{candidate}")
     first = not await q.has_local_users(_pool(request))
     invite = None
     if token and not first:

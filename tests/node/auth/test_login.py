@@ -340,3 +340,48 @@ async def test_every_role_transition(devices, node_pool):
     await admin.post_json(f"/admin/sessions/{login['request_id']}/approve", {})
     status, _ = await newbie.get_json("/admin")
     assert status == 200
+
+
+async def test_logs_never_carry_codes_tokens_or_cookies(devices, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    admin = await bootstrap_admin(devices)
+    invite = await admin.invite()
+    phone = devices()
+    await phone.register("bob", token=invite["token"])
+    laptop = devices()
+    _, login = await laptop.login("bob")
+    await phone.post_json("/auth/approve", {"request_id": login["request_id"],
+                                            "code": "000000x"})
+    await phone.post_json("/auth/approve", {"request_id": login["request_id"],
+                                            "code": login["code"]})
+    assert await laptop.whoami() == "active"
+    text = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "login approved" in text
+    cookies = [c.value for d in (admin, phone, laptop) for c in d.session.cookie_jar]
+    for secret in [login["code"], invite["token"], *cookies]:
+        assert secret not in text
+
+
+async def test_pasted_invite_link_opens_the_invite(devices):
+    admin = await bootstrap_admin(devices)
+    invite = await admin.invite(gratitude="Welcome aboard")
+    guest = devices()
+    status, _ = await guest.get("/register?invite=" + invite["link"])
+    assert status == 303
+    status, html = await guest.get(f"/register/{invite['token']}")
+    assert "Welcome aboard" in html
+    status, _ = await guest.get("/register?invite=http://x/register/%0d%0aSet-Cookie:x")
+    assert status == 404
+
+
+async def test_form_errors_show_the_form_again_with_values(devices, node_pool):
+    admin = await bootstrap_admin(devices)
+    invite = await admin.invite()
+    guest = devices()
+    status, html, _ = await guest.post_form("/auth/register", {
+        "invite_token": invite["token"], "username": "ada", "bio": "I knit"})
+    assert status == 409 and "is taken" in html and "I knit" in html
+    assert f'name="invite_token" value="{invite["token"]}"' in html
+    assert await node_pool.fetchval("SELECT use_count FROM invites") == 0
