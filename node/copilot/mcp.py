@@ -1,0 +1,190 @@
+"""The copilot's tools over MCP: the streamable HTTP transport at ``/mcp``.
+
+The official ``mcp`` package serves this transport only through Starlette, which does
+not mount on aiohttp, so this is the small JSON-RPC 2.0 layer the transport needs,
+written against the spec (2025-06-18, also answering 2025-03-26 and 2024-11-05
+clients) and tested against the official Python client:
+
+- POST /mcp carries one JSON-RPC message. Requests get one response, as
+  ``application/json`` or, when the client accepts only ``text/event-stream``, as a
+  single SSE ``message`` event. Notifications and responses get 202 with no body.
+- Stateless: no ``Mcp-Session-Id`` is issued, so clients open no GET stream; GET
+  and DELETE answer 405.
+- Authenticated by ``Authorization: Bearer <token>`` (``wb copilot token create``),
+  which acts for one local admin; a browser ``Origin`` other than the site is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from node import typedefs as T
+from node import web as W
+from node.copilot import queries as Q
+from node.copilot import service as S
+from node.errors import AppError
+from service.ids import token_hash
+
+log = logging.getLogger("wb.node.copilot.mcp")
+
+SUPPORTED_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
+SERVER_INFO = {"name": "whiteballoon-copilot", "version": "1"}
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+
+
+def _rpc_error(msg_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": msg_id, "error": err}
+
+
+def _tool_list() -> list[dict[str, Any]]:
+    out = []
+    for tool in S.TOOLS.values():
+        out.append({
+            "name": tool.name, "description": tool.description,
+            "inputSchema": S.input_schema(tool),
+            "annotations": {"readOnlyHint": not tool.mutating,
+                            "destructiveHint": False,
+                            "idempotentHint": tool.name != "create_invite",
+                            "openWorldHint": False}})
+    return out
+
+
+async def _authenticate(request: web.Request) -> Any:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
+        raise AppError(401, "mcp_token_required",
+                       "Send an admin MCP token: Authorization: Bearer <token>.")
+    row = await Q.admin_for_token(request.app[T.pool_key], token_hash(token.strip()))
+    if row is None:
+        raise AppError(401, "mcp_token_invalid",
+                       "This MCP token is unknown, revoked, or its admin is no longer an admin.")
+    return row
+
+
+def _check_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return
+    site = urlsplit(request.app[T.config_key].site_url)
+    got = urlsplit(origin)
+    if (got.scheme, got.netloc) != (site.scheme, site.netloc) \
+            and got.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise AppError(403, "mcp_origin_refused", "Requests from this origin are refused.")
+
+
+async def _gate(request: web.Request) -> None:
+    config = request.app[T.config_key]
+    if not config.get_bool("ENABLE_COPILOT"):
+        raise AppError(404, "copilot_unavailable", "The copilot is not available on this node.")
+    if not await S.is_active(request.app[T.pool_key], config):
+        raise AppError(403, "copilot_disabled", "An admin has switched the copilot off.")
+
+
+async def _dispatch(request: web.Request, admin: Any, message: dict[str, Any]
+                    ) -> dict[str, Any]:
+    msg_id = message.get("id")
+    method = message.get("method")
+    params = message.get("params") or {}
+    if not isinstance(params, dict):
+        return _rpc_error(msg_id, INVALID_PARAMS, "params must be an object")
+    if method == "initialize":
+        asked = params.get("protocolVersion")
+        version = asked if asked in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[0]
+        return {"jsonrpc": "2.0", "id": msg_id, "result": {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": SERVER_INFO,
+            "instructions": "Admin tools of a WhiteBalloon node. set_scope and "
+                            "create_invite change data; ask the admin before calling them."}}
+    if method == "ping":
+        return {"jsonrpc": "2.0", "id": msg_id, "result": {}}
+    if method == "tools/list":
+        return {"jsonrpc": "2.0", "id": msg_id, "result": {"tools": _tool_list()}}
+    if method == "tools/call":
+        name = params.get("name")
+        if not isinstance(name, str) or name not in S.TOOLS:
+            ctx = _context(request, admin)
+            try:
+                await S.run_tool(ctx, str(name)[:60], params.get("arguments"))
+            except AppError:
+                pass
+            return _rpc_error(msg_id, INVALID_PARAMS, f"Unknown tool: {str(name)[:60]}")
+        try:
+            result = await S.run_tool(_context(request, admin), name, params.get("arguments"))
+        except AppError as exc:
+            return {"jsonrpc": "2.0", "id": msg_id, "result": {
+                "content": [{"type": "text", "text": f"{exc.code}: {exc.message}"}],
+                "isError": True}}
+        text = W.json_dumps(result)
+        return {"jsonrpc": "2.0", "id": msg_id, "result": {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": json.loads(text), "isError": False}}
+    return _rpc_error(msg_id, METHOD_NOT_FOUND, f"Method not found: {str(method)[:60]}")
+
+
+def _context(request: web.Request, admin: Any) -> S.ToolContext:
+    return S.ToolContext(request.app[T.pool_key], request.app[T.config_key],
+                         admin["admin_id"], "mcp", W.client_ip(request),
+                         request.app[T.extras_key]["copilot_limiter"])
+
+
+def _wants_sse_only(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "text/event-stream" in accept and "application/json" not in accept \
+        and "*/*" not in accept
+
+
+async def _answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    if not _wants_sse_only(request):
+        return web.json_response(body, dumps=W.json_dumps)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    await resp.write(f"event: message\ndata: {W.json_dumps(body)}\n\n".encode())
+    await resp.write_eof()
+    return resp
+
+
+@W.csrf_exempt
+async def mcp_post(request: web.Request) -> web.StreamResponse:
+    await _gate(request)
+    _check_origin(request)
+    admin = await _authenticate(request)
+    version = request.headers.get("Mcp-Protocol-Version")
+    if version is not None and version not in SUPPORTED_VERSIONS:
+        raise AppError(400, "mcp_unsupported_version",
+                       f"Unsupported MCP protocol version {version[:40]!r}.")
+    try:
+        message = json.loads(await request.text())
+    except ValueError:
+        return web.json_response(_rpc_error(None, PARSE_ERROR, "Parse error"), status=400)
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return web.json_response(
+            _rpc_error(None, INVALID_REQUEST, "Send one JSON-RPC 2.0 message per POST."),
+            status=400)
+    if "method" not in message or "id" not in message:
+        return web.Response(status=202)  # a notification or a response: nothing to answer
+    return await _answer(request, await _dispatch(request, admin, message))
+
+
+@W.csrf_exempt
+async def mcp_other(request: web.Request) -> web.StreamResponse:
+    await _gate(request)
+    raise AppError(405, "method_not_allowed",
+                   "This MCP endpoint is stateless: POST one JSON-RPC message at a time.")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/mcp", mcp_post, name="mcp")
+    app.router.add_get("/mcp", mcp_other, name="mcp_get")
+    app.router.add_delete("/mcp", mcp_other, name="mcp_delete")
