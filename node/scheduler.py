@@ -150,5 +150,30 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def schedule(scheduler: object, app: web.Application, job: Job) -> None:
     scheduler.add_job(  # type: ignore[attr-defined]
         run_job, "interval", args=(app, job), seconds=job.interval,
-        jitter=max(1, int(job.interval * job.jitter)), id=job.id, replace_existing=True,
-        max_instances=1, coalesce=True, misfire_grace_time=int(job.interval))
+        jitter=max(0.0, job.interval * job.jitter) or None, id=job.id, replace_existing=True,
+        max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.interval)))
+
+
+def add_runtime_job(app: web.Application, job: Job) -> None:
+    """Register ``job`` on a started app: it is scheduled at once if the scheduler runs.
+
+    Used for jobs whose existence depends on the database (one push and one pull job
+    per sync peer), which are only known after the app has started.
+    """
+    app[jobs_key][job.id] = job
+    scheduler = app.get(scheduler_key)
+    if scheduler is not None:
+        schedule(scheduler, app, job)
+
+
+def remove_runtime_job(app: web.Application, job_id: str) -> None:
+    """Forget a job (its state row stays, so a re-added peer keeps its pause flag)."""
+    app[jobs_key].pop(job_id, None)
+    scheduler = app.get(scheduler_key)
+    if scheduler is not None:
+        from apscheduler.jobstores.base import JobLookupError
+
+        try:
+            scheduler.remove_job(job_id)  # type: ignore[attr-defined]
+        except JobLookupError:
+            pass

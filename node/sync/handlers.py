@@ -44,4 +44,8 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    from node.sync import control, scheduling
+
     app.router.add_post("/sync/inbox", inbox, name="sync_inbox")
+    scheduling.setup(app)
+    control.setup(app)

@@ -114,3 +114,39 @@ async def record_outcome(pool: Any, name: str, error: str | None, **cursors: int
         sets.append(f"{col} = GREATEST({col}, ${len(args)})")
     await pool.execute(f"UPDATE sync_peers SET {', '.join(sets)} WHERE name = $1 "
                        "AND $2::text IS NOT DISTINCT FROM $2::text", *args)
+
+
+async def update_peer(pool: asyncpg.Pool, name: str, *, location: str | None = None,
+                      token: str | None = None, inbox_token: str | None = None,
+                      api: str | None = None, pins: list[str] | None = None,
+                      clear_token: bool = False, actor: str = "admin") -> None:
+    """Change a peer; ``None`` keeps a value (tokens are write-only: give a new one)."""
+    peer = await get_peer(pool, name)
+    if api is not None and api not in ("v2", "v1"):
+        raise SyncError("invalid_peer", "api is v2 or v1")
+    if location is not None:
+        location = location.strip()
+        if peer["kind"] == "hub":
+            if not location.startswith(("http://", "https://")):
+                raise SyncError("invalid_peer", "a hub peer needs an http(s) URL")
+            location = location.rstrip("/")
+        if not location:
+            raise SyncError("invalid_peer", "the location may not be empty")
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """UPDATE sync_peers SET location = coalesce($2, location), api = coalesce($3, api),
+                      token = CASE WHEN $6 THEN NULL ELSE coalesce($4, token) END,
+                      token_hash = coalesce($5, token_hash)
+                WHERE name = $1""",
+            name, location, api, token or None,
+            token_hash(inbox_token) if inbox_token else None, clear_token)
+        for pin in pins or []:
+            origin, kid = parse_pin(pin)
+            await pin_key(conn, origin, kid, peer=name, actor=actor)
+
+
+async def unpin_key(pool: Any, name: str, origin: str, key_id: str) -> bool:
+    status = await pool.execute(
+        "DELETE FROM sync_trusted_keys WHERE peer = $1 AND origin = $2 AND key_id = $3 "
+        "AND source = 'pinned'", name, origin, key_id)
+    return status != "DELETE 0"

@@ -168,3 +168,49 @@ async def counts_pending(conn: Conn) -> dict[str, int]:
 
 def as_dict(row: Any) -> dict[str, Any]:
     return dict(row) if row is not None else {}
+
+
+# --------------------------------------------------------------------------- scheduling
+
+async def has_unexported_changes(conn: Conn) -> bool:
+    """Cheap: three probes of the ``*_sync_dirty`` partial indexes."""
+    return await conn.fetchval(
+        f"""SELECT EXISTS (SELECT 1 FROM users WHERE {DIRTY})
+                OR EXISTS (SELECT 1 FROM requests WHERE {DIRTY})
+                OR EXISTS (SELECT 1 FROM comments WHERE {DIRTY})""")
+
+
+async def peers_behind(conn: Conn) -> list[str]:
+    """Push-capable peers (directories, hubs with a token) missing chain links."""
+    rows = await conn.fetch(
+        """SELECT p.name FROM sync_peers p, node_sync_state s
+            WHERE p.push_sequence < s.sequence AND (p.kind = 'dir' OR p.token IS NOT NULL)
+            ORDER BY p.name""")
+    return [r["name"] for r in rows]
+
+
+async def push_capable_peers(conn: Conn) -> list[str]:
+    rows = await conn.fetch("SELECT name FROM sync_peers WHERE kind = 'dir' OR token IS NOT NULL "
+                            "ORDER BY name")
+    return [r["name"] for r in rows]
+
+
+async def recent_jobs(conn: Conn, limit: int = 50, peer: str | None = None
+                      ) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, started_at, duration_ms, actor, peer, kind, result, error_code,
+                  bundle_bytes, bundles, records_in, records_applied
+             FROM sync_jobs WHERE $2::text IS NULL OR peer = $2
+            ORDER BY id DESC LIMIT $1""", limit, peer)
+
+
+async def gaps_summary(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT origin, min(sequence) AS first, max(sequence) AS last, count(*) AS n "
+        "FROM sync_gaps GROUP BY origin ORDER BY origin")
+
+
+async def equivocations(conn: Conn, limit: int = 20) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT origin, sequence, known_digest, rejected_digest, peer, detected_at "
+        "FROM sync_equivocations ORDER BY detected_at DESC LIMIT $1", limit)

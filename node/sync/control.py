@@ -1,0 +1,248 @@
+"""The sync control center (``/admin/sync-control``) and the export preview (``/sync/public``).
+
+Admin only; every form carries the CSRF token. Buttons run the very jobs the scheduler
+runs (``node.scheduler.run_job``) in a background task, so a slow peer never holds a
+request; the page shows the job's state and its last result.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from node import typedefs as T
+from node import web as W
+from node.errors import AppError, bad_request, not_found
+from node.scheduler import job_states, jobs_key, run_job, set_paused
+from node.sync import importer as I
+from node.sync import peers as P
+from node.sync import queries as Q
+from node.sync.identity import load_or_create_key
+from node.sync.scheduling import reconcile, runtime, spawn
+from node.sync.service import job as sync_job
+from node.sync.service import our_origin
+
+log = logging.getLogger("wb.node.sync")
+
+BASE = "/admin/sync-control"
+PREVIEW_FILES = 20
+PREVIEW_BYTES = 2000
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {k: v.strip() for k, v in data.items() if isinstance(v, str)}
+
+
+def _back(flash: str) -> web.HTTPSeeOther:
+    from urllib.parse import quote
+
+    return W.redirect(f"{BASE}?flash={quote(flash[:300])}")
+
+
+async def control_page(request: web.Request) -> web.StreamResponse:
+    W.require_admin(request)
+    app = request.app
+    pool, config = app[T.pool_key], app[T.config_key]
+    origin = await our_origin(pool, config)
+    key = load_or_create_key(config)
+    state = await Q.get_state(pool)
+    states = {r["id"]: r for r in await job_states(pool)}
+    rt = runtime(app)
+    peers = []
+    for row in await P.list_peers(pool):
+        info = P.peer_public(row, await P.peer_keys(pool, row["name"]))
+        info["jobs"] = [{"id": jid, "state": states.get(jid)}
+                        for jid in (f"push:{row['name']}", f"pull:{row['name']}")
+                        if jid in app[jobs_key]]
+        info["stream"] = rt.stream_status.get(row["name"])
+        peers.append(info)
+    other_jobs = [{"id": jid, "state": states.get(jid)} for jid in sorted(app[jobs_key])
+                  if not jid.startswith(("push:", "pull:"))]
+    ctx = {
+        "origin": origin, "key_id": key.key_id,
+        "public_key": base64.b64encode(key.public_key).decode(),
+        "chain": Q.as_dict(state), "peers": peers, "other_jobs": other_jobs,
+        "history": await Q.recent_jobs(pool, 50),
+        "pending": await I.list_pending(pool), "gaps": await Q.gaps_summary(pool),
+        "equivocations": await Q.equivocations(pool),
+        "scheduler_on": config.get_bool("WB_SCHEDULER"),
+        "interval": config.get_int("WB_SYNC_INTERVAL"),
+        "flash": request.query.get("flash", ""),
+    }
+    body = {"origin": origin, "key_id": key.key_id, "public_key": ctx["public_key"],
+            "sequence": ctx["chain"].get("sequence", 0),
+            "peers": [{k: v for k, v in p.items() if k != "jobs"} | {
+                "jobs": {j["id"]: dict(j["state"]) if j["state"] else None for j in p["jobs"]}}
+                for p in peers],
+            "jobs": [dict(r) for r in ctx["history"]],
+            "pending": [dict(r) for r in ctx["pending"]]}
+    return await W.respond(request, "node/sync/control.html", ctx, json_body=body)
+
+
+def _pins(text: str) -> list[str]:
+    return [p for p in text.replace(",", " ").split() if p]
+
+
+async def add_peer(request: web.Request) -> web.StreamResponse:
+    W.require_admin(request)
+    f = await _form(request)
+    name, kind, location = f.get("name", ""), f.get("kind", "hub"), f.get("location", "")
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        raise bad_request("invalid_peer", "Give the peer a short name (letters, digits, - _ .).",
+                          name="letters, digits, - _ .")
+    try:
+        await P.add_peer(request.app[T.pool_key], name, kind, location,
+                         token=f.get("token") or None, inbox_token=f.get("inbox_token") or None,
+                         api=f.get("api", "v2") or "v2", pins=_pins(f.get("pins", "")))
+    except I.SyncError as exc:
+        raise bad_request(exc.code, exc.message) from None
+    await reconcile(request.app)
+    log.info("peer added", extra={"peer": name, "by": W.require_admin(request).user_id})
+    raise _back(f"Peer {name} added; its jobs are scheduled.")
+
+
+async def edit_peer(request: web.Request) -> web.StreamResponse:
+    viewer = W.require_admin(request)
+    name = request.match_info["name"]
+    f = await _form(request)
+    try:
+        await P.update_peer(request.app[T.pool_key], name, location=f.get("location") or None,
+                            token=f.get("token") or None,
+                            inbox_token=f.get("inbox_token") or None,
+                            api=f.get("api") or None, pins=_pins(f.get("pins", "")),
+                            clear_token=f.get("clear_token") == "1",
+                            actor=f"admin:{viewer.user_id}")
+    except I.SyncError as exc:
+        status = 404 if exc.code == "unknown_peer" else 400
+        raise AppError(status, exc.code, exc.message) from None
+    await reconcile(request.app)
+    raise _back(f"Peer {name} updated.")
+
+
+async def remove_peer(request: web.Request) -> web.StreamResponse:
+    W.require_admin(request)
+    name = request.match_info["name"]
+    if not await P.remove_peer(request.app[T.pool_key], name):
+        raise not_found("unknown_peer", f"No peer named {name}.")
+    await reconcile(request.app)
+    raise _back(f"Peer {name} removed with its pinned keys and jobs.")
+
+
+async def unpin(request: web.Request) -> web.StreamResponse:
+    W.require_admin(request)
+    name = request.match_info["name"]
+    f = await _form(request)
+    origin, kid = P.parse_pin(f.get("pin", ""))
+    if not await P.unpin_key(request.app[T.pool_key], name, origin, kid):
+        raise not_found("unknown_key", "That key is not pinned for this peer.")
+    raise _back(f"Key {kid} is no longer pinned for {name}.")
+
+
+def _job_of(request: web.Request) -> Any:
+    job = request.app[jobs_key].get(request.match_info["job_id"])
+    if job is None:
+        raise not_found("unknown_job", "No such job (is the peer still configured?).")
+    return job
+
+
+async def run_now(request: web.Request) -> web.StreamResponse:
+    """Queue the job in the background; the page shows its progress and result."""
+    W.require_admin(request)
+    job = _job_of(request)
+    spawn(request.app, run_job(request.app, job, force=True))
+    if W.wants_json(request):
+        return web.json_response({"queued": job.id}, status=202)
+    raise _back(f"{job.id} started; reload to see its result.")
+
+
+async def pause(request: web.Request) -> web.StreamResponse:
+    W.require_admin(request)
+    job = _job_of(request)
+    paused = request.match_info["action"] == "pause"
+    await set_paused(request.app[T.pool_key], job.id, paused)
+    raise _back(f"{job.id} {'paused' if paused else 'resumed'}.")
+
+
+async def pending_action(request: web.Request) -> web.StreamResponse:
+    viewer = W.require_admin(request)
+    pool, config = request.app[T.pool_key], request.app[T.config_key]
+    pending_id, action = request.match_info["pending_id"], request.match_info["action"]
+    if action == "discard":
+        if not await I.discard_pending(pool, pending_id):
+            raise not_found("unknown_pending", "No such pending bundle.")
+        raise _back("Discarded.")
+    origin = await our_origin(pool, config)
+    actor = f"admin:{viewer.user_id}"
+    try:
+        async with sync_job(pool, "approve", actor) as j:
+            results = await I.approve_pending(pool, pending_id, our_origin=origin, actor=actor)
+            for r in results:
+                j.add_import(r)
+    except I.SyncError as exc:
+        raise AppError(404 if exc.code.startswith("unknown") else 409, exc.code,
+                       exc.message) from None
+    applied = sum(r.applied_total for r in results)
+    raise _back(f"Key trusted; {len(results)} bundle(s) imported, {applied} records applied.")
+
+
+# --------------------------------------------------------------------------- /sync/public
+
+async def public_preview(request: web.Request) -> web.StreamResponse:
+    """Exactly what the next export would publish, and the current manifest."""
+    W.require_admin(request)
+    from node.sync.export import preview
+    from protocol.containers import from_cbor
+    from protocol.errors import ProtocolError
+    from protocol.records import render_record
+    from protocol.signature import verify_signature
+
+    pool, config = request.app[T.pool_key], request.app[T.config_key]
+    snapshot = request.query.get("snapshot") == "1"
+    result, records = await preview(pool, config, snapshot=snapshot)
+    files = []
+    for rec in records[:PREVIEW_FILES]:
+        text = render_record(rec).decode("utf-8", "replace")
+        files.append({"path": rec.path, "deleted": rec.deleted,
+                      "text": text[:PREVIEW_BYTES], "cut": len(text) > PREVIEW_BYTES})
+    manifest: dict[str, Any] | None = None
+    state = await Q.get_state(pool)
+    if state is not None and state["sequence"]:
+        row = await Q.outbox_get(pool, state["sequence"])
+        if row is not None:
+            bundle = from_cbor(bytes(row["envelope"]))
+            try:
+                sig = verify_signature(bundle.sig, bundle.manifest)
+                verified, why = sig.key_id in (state["origin"], load_or_create_key(
+                    config).key_id), None
+                if not verified:
+                    why = f"signed by {sig.key_id}, not this node's key"
+            except ProtocolError as exc:
+                verified, why = False, f"{exc.code}: {exc.message}"
+            manifest = {"sequence": row["sequence"], "digest": row["digest"],
+                        "kind": row["kind"], "records": row["record_count"],
+                        "created_at": row["created_at"], "verified": verified, "why": why,
+                        "text": bundle.manifest.decode("utf-8", "replace")[:8000]}
+    ctx = {"result": result.as_json(), "files": files, "more": max(0, len(records) - len(files)),
+           "manifest": manifest, "snapshot": snapshot}
+    body = {"next": result.as_json(), "paths": [r.path for r in records],
+            "manifest": {k: v for k, v in (manifest or {}).items() if k != "text"} or None}
+    return await W.respond(request, "node/sync/public.html", ctx, json_body=body)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get(BASE, control_page, name="sync_control")
+    r.add_post(f"{BASE}/peers", add_peer, name="sync_control_peer_add")
+    r.add_post(BASE + "/peers/{name}/edit", edit_peer, name="sync_control_peer_edit")
+    r.add_post(BASE + "/peers/{name}/remove", remove_peer, name="sync_control_peer_remove")
+    r.add_post(BASE + "/peers/{name}/unpin", unpin, name="sync_control_peer_unpin")
+    r.add_post(BASE + "/jobs/{job_id}/run", run_now, name="sync_control_job_run")
+    r.add_post(BASE + "/jobs/{job_id}/{action:pause|resume}", pause,
+               name="sync_control_job_pause")
+    r.add_post(BASE + "/pending/{pending_id}/{action:approve|discard}", pending_action,
+               name="sync_control_pending")
+    r.add_get("/sync/public", public_preview, name="sync_public")
