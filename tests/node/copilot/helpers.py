@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from node import typedefs as T
 from node.copilot import service as S
-from tests.factories import create_user
 from service.ids import ulid
+from tests.factories import create_user
 
 
 async def enable(pool, admin_id: str | None = None) -> None:
