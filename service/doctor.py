@@ -178,8 +178,19 @@ async def check_migrations(conn: asyncpg.Connection, migrations_dir: Path) -> Ch
     return Check("migrations", OK, f"{len(applied)} applied, none pending")
 
 
-async def peer_urls(conn: asyncpg.Connection) -> list[tuple[str, str]] | None:
-    """(name, base url) of the peers in ``sync_peers``; None when the table is absent.
+@dataclass(frozen=True)
+class HubPeer:
+    name: str
+    url: str
+    token: str | None  # never printed
+    api_v2: bool       # the token can be checked against /api/v2/subscriptions
+
+    def __repr__(self) -> str:
+        return f"HubPeer(name={self.name!r}, url={self.url!r})"
+
+
+async def hub_peers(conn: asyncpg.Connection) -> list[HubPeer] | None:
+    """The hub peers in ``sync_peers``; None when the table is absent.
 
     The table belongs to the sync engine; its columns are discovered at run time so this
     check keeps working while that schema evolves.
@@ -193,6 +204,8 @@ async def peer_urls(conn: asyncpg.Connection) -> list[tuple[str, str]] | None:
     if url_col is None:
         return []
     name_col = next((c for c in NAME_COLUMNS if c in cols), url_col)
+    token = '"token"::text' if "token" in cols else "NULL::text"
+    api = "api::text" if "api" in cols else "'v2'::text"
     where = [f"\"{url_col}\" ~* '^https?://'"]
     if "kind" in cols:
         where.append("kind = 'hub'")
@@ -202,16 +215,19 @@ async def peer_urls(conn: asyncpg.Connection) -> list[tuple[str, str]] | None:
         where.append("NOT disabled")
     if "deleted_at" in cols:
         where.append("deleted_at IS NULL")
-    sql = (f'SELECT "{name_col}"::text AS name, "{url_col}"::text AS url FROM sync_peers '
-           f'WHERE {" AND ".join(where)} ORDER BY 1')
-    return [(r["name"], r["url"]) for r in await conn.fetch(sql) if r["url"]]
+    sql = (f'SELECT "{name_col}"::text AS name, "{url_col}"::text AS url, {token} AS token, '
+           f'{api} AS api FROM sync_peers WHERE {" AND ".join(where)} ORDER BY 1')
+    return [HubPeer(r["name"], r["url"], r["token"] or None, r["api"] == "v2")
+            for r in await conn.fetch(sql)]
 
 
-async def check_hub(session: aiohttp.ClientSession, name: str, url: str,
+async def check_hub(session: aiohttp.ClientSession, peer: HubPeer,
                     *, now: dt.datetime | None = None) -> list[Check]:
-    """Reachability (GET <url>/healthz) and clock skew (its Date header) of one hub."""
-    label = f"hub {name}"[:16]
-    target = url.rstrip("/") + "/healthz"
+    """Reachability (GET <url>/healthz), clock skew (its Date header) and the peer token
+    (GET <url>/api/v2/subscriptions, which needs a valid one) of one hub."""
+    label = f"hub {peer.name}"[:16]
+    base = peer.url.rstrip("/")
+    target = base + "/healthz"
     try:
         async with session.get(target, allow_redirects=False) as r:
             status, date = r.status, r.headers.get("Date")
@@ -223,27 +239,54 @@ async def check_hub(session: aiohttp.ClientSession, name: str, url: str,
     local = now or dt.datetime.now(dt.UTC)
     out = [Check(label, OK if status == 200 else FAIL, f"{target} answered {status}",
                  "the hub is up but unhealthy; ask its maintainer")]
-    if date is None:
-        out.append(Check("clock skew", WARN, f"{name} sent no Date header",
-                         "cannot compare clocks; keep this host in sync with NTP"))
-        return out
-    try:
-        remote = email.utils.parsedate_to_datetime(date)
-    except (TypeError, ValueError):
-        out.append(Check("clock skew", WARN, f"{name} sent an unreadable Date header"))
-        return out
-    skew = (local - remote).total_seconds()
-    status_ = OK if abs(skew) < SKEW_WARN_SECONDS else (
-        WARN if abs(skew) < SKEW_FAIL_SECONDS else FAIL)
-    out.append(Check("clock skew", status_,
-                     f"this host is {abs(skew):.0f}s {'ahead of' if skew >= 0 else 'behind'} "
-                     f"{name}",
-                     "enable NTP time sync (timedatectl set-ntp true); signed records carry "
-                     "timestamps"))
+    out.append(_skew_check(peer.name, date, local))
+    out.append(await _token_check(session, peer, base))
     return out
 
 
-async def check_hubs(peers: list[tuple[str, str]] | None) -> list[Check]:
+def _skew_check(name: str, date: str | None, local: dt.datetime) -> Check:
+    if date is None:
+        return Check("clock skew", WARN, f"{name} sent no Date header",
+                     "cannot compare clocks; keep this host in sync with NTP")
+    try:
+        remote = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return Check("clock skew", WARN, f"{name} sent an unreadable Date header")
+    skew = (local - remote).total_seconds()
+    status = OK if abs(skew) < SKEW_WARN_SECONDS else (
+        WARN if abs(skew) < SKEW_FAIL_SECONDS else FAIL)
+    return Check("clock skew", status,
+                 f"this host is {abs(skew):.0f}s {'ahead of' if skew >= 0 else 'behind'} {name}",
+                 "enable NTP time sync (timedatectl set-ntp true); signed records carry "
+                 "timestamps")
+
+
+async def _token_check(session: aiohttp.ClientSession, peer: HubPeer, base: str) -> Check:
+    fix = (f"ask the hub's maintainer for a token (wb hub peers add), then "
+           f"`wb sync peers remove {peer.name}` and add it again with --token")
+    if not peer.token:
+        return Check("hub token", WARN, f"no token stored for {peer.name}: pushes are refused",
+                     fix)
+    if not peer.api_v2:
+        return Check("hub token", NA, f"{peer.name} uses the v1 API; token not checked")
+    try:
+        async with session.get(base + "/api/v2/subscriptions", allow_redirects=False,
+                               headers={"Authorization": f"Bearer {peer.token}"}) as r:
+            status = r.status
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return Check("hub token", WARN, f"could not check the token for {peer.name}: "
+                     f"{str(exc) or type(exc).__name__}")
+    if status == 200:
+        return Check("hub token", OK, f"{peer.name} accepts this node's token")
+    if status == 401:
+        return Check("hub token", FAIL, f"{peer.name} does not know this node's token", fix)
+    if status == 403:
+        return Check("hub token", FAIL, f"{peer.name} has blocked this node",
+                     "ask the hub's maintainer why")
+    return Check("hub token", WARN, f"{peer.name} answered {status} to the token check")
+
+
+async def check_hubs(peers: list[HubPeer] | None) -> list[Check]:
     if peers is None:
         return [Check("hubs", NA, "no sync_peers table (sync is not set up in this version)")]
     if not peers:
@@ -251,7 +294,7 @@ async def check_hubs(peers: list[tuple[str, str]] | None) -> list[Check]:
     timeout = aiohttp.ClientTimeout(total=HUB_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout,
                                      headers={"User-Agent": "WhiteBalloon-doctor"}) as session:
-        results = await asyncio.gather(*(check_hub(session, n, u) for n, u in peers))
+        results = await asyncio.gather(*(check_hub(session, p) for p in peers))
     return [c for group in results for c in group]
 
 
@@ -277,7 +320,7 @@ async def run_checks(config: Config) -> list[Check]:
     try:
         if conn is not None:
             checks.append(await check_migrations(conn, MIGRATIONS))
-            peers = await peer_urls(conn)
+            peers = await hub_peers(conn)
         else:
             checks.append(Check("migrations", NA, "database unreachable"))
             peers = None

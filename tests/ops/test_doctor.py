@@ -112,16 +112,23 @@ def test_site_url_and_secret_checks(tmp_path):
     assert D.check_disk_space(tmp_path / "not" / "yet", minimum=1).status == "ok"
 
 
-async def test_hubs_reachable_and_clock_skew(aiohttp_server, node_db_url, data_dir):
+async def test_hubs_reachable_tokens_and_clock_skew(aiohttp_server, node_db_url, data_dir):
     skew = {"seconds": 0}
+    good_token = "node-token-0123456789abcdef"
 
     async def healthz(request: web.Request) -> web.Response:
         when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=skew["seconds"])
         return web.json_response({"status": "ok"},
                                  headers={"Date": email.utils.format_datetime(when, usegmt=True)})
 
+    async def subscriptions(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {good_token}":
+            return web.json_response({"error": {"code": "unauthorized"}}, status=401)
+        return web.json_response({"subscriptions": []})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v2/subscriptions", subscriptions)
     server = await aiohttp_server(app)
     hub_url = str(server.make_url("/")).rstrip("/")
 
@@ -130,28 +137,39 @@ async def test_hubs_reachable_and_clock_skew(aiohttp_server, node_db_url, data_d
         # The sync engine's migration creates this table; a minimal stand-in keeps the test
         # meaningful on a checkout where that migration has not landed yet.
         await conn.execute("CREATE TABLE IF NOT EXISTS sync_peers (id text PRIMARY KEY, "
-                           "name text NOT NULL, kind text NOT NULL, location text NOT NULL)")
+                           "name text NOT NULL, kind text NOT NULL, location text NOT NULL, "
+                           "api text NOT NULL DEFAULT 'v2', token text)")
         cols = {r["column_name"] for r in await conn.fetch(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_name = 'sync_peers'")}
-        assert {"name", "kind", "location"} <= cols, "sync_peers changed shape: update doctor"
-        await conn.execute("INSERT INTO sync_peers (id, name, kind, location) VALUES "
-                           "($1, 'main', 'hub', $2), ($3, 'gone', 'hub', 'http://127.0.0.1:9'), "
-                           "($4, 'folder', 'dir', '/srv/bundles')",
-                           ulid(), hub_url, ulid(), ulid())
+        assert {"name", "kind", "location", "token"} <= cols, "sync_peers changed: update doctor"
+        await conn.execute(
+            "INSERT INTO sync_peers (id, name, kind, location, token) VALUES "
+            "($1, 'main', 'hub', $2, $3), ($4, 'stale', 'hub', $2, 'old-token-0123456789'), "
+            "($5, 'gone', 'hub', 'http://127.0.0.1:9', $3), "
+            "($6, 'folder', 'dir', '/srv/bundles', NULL)",
+            ulid(), hub_url, good_token, ulid(), ulid(), ulid())
     finally:
         await conn.close()
 
     env = node_env(node_db_url, data_dir)
-    report = json.loads((await wb(["doctor", "--json"], env)).output)
-    hubs = [c for c in report["checks"] if c["name"].startswith("hub ")]
-    assert {c["name"]: c["status"] for c in hubs} == {"hub main": "ok", "hub gone": "fail"}
-    assert "unreachable" in next(c for c in hubs if c["name"] == "hub gone")["message"]
-    skews = [c for c in report["checks"] if c["name"] == "clock skew"]
-    assert len(skews) == 1 and skews[0]["status"] == "ok"
+    r = await wb(["doctor", "--json"], env)
+    assert good_token not in r.output and "old-token" not in r.output
+    checks = json.loads(r.output)["checks"]
+    hubs = {c["name"]: c for c in checks if c["name"].startswith("hub ") and
+            c["name"] != "hub token"}
+    assert {n: c["status"] for n, c in hubs.items()} == {
+        "hub main": "ok", "hub stale": "ok", "hub gone": "fail"}
+    assert "unreachable" in hubs["hub gone"]["message"]
+    tokens = sorted((c["status"], c["message"]) for c in checks if c["name"] == "hub token")
+    assert tokens == [("fail", "stale does not know this node's token"),
+                      ("ok", "main accepts this node's token")]
+    skews = [c for c in checks if c["name"] == "clock skew"]
+    assert [c["status"] for c in skews] == ["ok", "ok"]
 
     skew["seconds"] = -600
-    report = json.loads((await wb(["doctor", "--json"], env)).output)
-    skews = [c for c in report["checks"] if c["name"] == "clock skew"]
-    assert skews[0]["status"] == "fail"
-    assert "ahead of main" in skews[0]["message"] and "NTP" in skews[0]["hint"]
+    checks = json.loads((await wb(["doctor", "--json"], env)).output)["checks"]
+    skews = [c for c in checks if c["name"] == "clock skew"]
+    assert {c["status"] for c in skews} == {"fail"}
+    assert "ahead of main" in " ".join(c["message"] for c in skews)
+    assert "NTP" in skews[0]["hint"]
