@@ -158,7 +158,8 @@ async def _map_for(request: web.Request) -> tuple[int, dict]:
 
 async def invite_map(request: web.Request) -> web.StreamResponse:
     depth, result = await _map_for(request)
-    ctx = {"depth": depth, "max_depth": M.MAX_DEPTH, "svg": result["svg"],
+    ctx = {"depth": depth, "max_depth": M.MAX_DEPTH, "max_nodes": M.MAX_NODES,
+           "svg": result["svg"],
            "nodes": result["nodes"], "cached": result["cached"]}
     body = {"depth": depth, "cached": result["cached"], "nodes": result["nodes"]}
     return await W.respond(request, P + "invite_map.html", ctx, json_body=body)

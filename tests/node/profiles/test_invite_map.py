@@ -191,3 +191,24 @@ async def test_cli_refresh_and_clear(node_pool, node_config):
     result = await asyncio.to_thread(invoke, "invite-map", "refresh", "--clear")
     assert "cleared: 1" in result.output
     assert await node_pool.fetchval("SELECT count(*) FROM invite_map_cache") == 0
+
+
+async def test_graph_version_bumps_once_per_changing_transaction(node_pool):
+    ids = await _chain(node_pool)
+    before = await node_pool.fetchval("SELECT version FROM invite_graph_version")
+    async with node_pool.acquire() as conn, conn.transaction():
+        await create_user(conn, "x1", invited_by=ids["me"])
+        await create_user(conn, "x2", invited_by=ids["me"])
+        await conn.execute("UPDATE users SET display_name = 'Kiddo' WHERE id = $1", ids["kid"])
+        # not committed yet: readers still see the old version
+        assert await node_pool.fetchval("SELECT version FROM invite_graph_version") == before
+    assert await node_pool.fetchval("SELECT version FROM invite_graph_version") == before + 1
+    # a no-op update of a drawn column and a bio edit do not invalidate maps
+    await node_pool.execute("UPDATE users SET display_name = display_name, bio = 'x'")
+    assert await node_pool.fetchval("SELECT version FROM invite_graph_version") == before + 1
+    # a rolled back change does not bump either
+    with pytest.raises(RuntimeError):
+        async with node_pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE users SET sync_scope = 'public'")
+            raise RuntimeError
+    assert await node_pool.fetchval("SELECT version FROM invite_graph_version") == before + 1
