@@ -145,12 +145,13 @@ async def rebuild(pool: asyncpg.Pool, *, viewer_id: str, is_admin: bool, depth: 
 async def refresh_stale(pool: asyncpg.Pool, *, everything: bool = False) -> dict[str, int]:
     """Recompute cached maps whose graph changed (all of them with ``everything``).
 
-    Maps of disabled or deleted viewers are dropped instead. Safe to run concurrently
-    with page views: a store never replaces a newer map.
+    Maps of disabled or deleted viewers, and stale maps not recomputed for a week (their
+    viewer has not looked since), are dropped instead: a page view rebuilds them. Safe to
+    run concurrently with page views: a store never replaces a newer map.
     """
     rebuilt = dropped = 0
     for entry in await Q.cache_entries(pool, stale_only=not everything):
-        if entry["gone"]:
+        if entry["gone"] or (entry["idle"] and not everything):
             await Q.drop_cache(pool, entry["viewer_id"], entry["depth"])
             dropped += 1
             continue

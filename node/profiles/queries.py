@@ -303,7 +303,8 @@ async def cache_entries(conn: Conn, *, stale_only: bool) -> list[asyncpg.Record]
         if stale_only else ""
     return await conn.fetch(
         "SELECT c.viewer_id, c.depth, u.is_admin, (u.disabled OR u.deleted_at IS NOT NULL) "
-        "AS gone FROM invite_map_cache c JOIN users u ON u.id = c.viewer_id"
+        "AS gone, c.computed_at < now() - interval '7 days' AS idle "
+        "FROM invite_map_cache c JOIN users u ON u.id = c.viewer_id"
         f"{stale} ORDER BY c.viewer_id, c.depth")
 
 

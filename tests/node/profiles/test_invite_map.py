@@ -212,3 +212,15 @@ async def test_graph_version_bumps_once_per_changing_transaction(node_pool):
             await conn.execute("UPDATE users SET sync_scope = 'public'")
             raise RuntimeError
     assert await node_pool.fetchval("SELECT version FROM invite_graph_version") == before + 1
+
+
+async def test_refresh_stale_drops_idle_maps_instead_of_rebuilding(node_pool):
+    ids = await _chain(node_pool)
+    await invite_map.get_map(node_pool, viewer_id=ids["me"], is_admin=False, depth=2)
+    await invite_map.get_map(node_pool, viewer_id=ids["kid"], is_admin=False, depth=2)
+    await node_pool.execute("UPDATE invite_map_cache SET computed_at = now() - interval '8 days' "
+                            "WHERE viewer_id = $1", ids["kid"])
+    await create_user(node_pool, "newbie", invited_by=ids["me"])
+    assert await invite_map.refresh_stale(node_pool) == {"rebuilt": 1, "dropped": 1}
+    assert await node_pool.fetchval("SELECT array_agg(viewer_id) FROM invite_map_cache") == [
+        ids["me"]]
