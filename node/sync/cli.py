@@ -57,6 +57,9 @@ def register(root: click.Group) -> None:
     assert isinstance(sync, click.Group)
     for cmd in (export_cmd, import_cmd, pending, peers, push_cmd, pull_cmd, status_cmd):
         sync.add_command(cmd)
+    from service.demo import demo_command
+
+    root.add_command(demo_command())
 
 
 @click.command("export")

@@ -180,6 +180,8 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
         if dead:
             n = await _tombstone(conn, entity, origin, dead)
             result.applied[f"{entity}_tombstones"] = n
+        if entity == "request" and (live or dead):
+            await _requeue_local_comments(conn, origin, live + dead)
     result.skipped = result.records_in - result.applied_total
     await conn.execute(
         """INSERT INTO sync_received (origin, sequence, digest, previous, kind, schema_version,
@@ -376,6 +378,20 @@ async def _tombstone(conn: asyncpg.Connection, entity: str, origin: str,
         origin, [local_id(origin, r.id) for r in recs], [r.revision for r in recs],
         [parse_time(r.updated_at) for r in recs])
     return int(status.split()[-1])
+
+
+async def _requeue_local_comments(conn: asyncpg.Connection, origin: str,
+                                  recs: list[Record]) -> None:
+    """Our comments on remote requests that just disappeared or reappeared must follow
+    them: bump their revision so the next export tombstones or re-publishes them
+    (``wb_track_change`` ignores the revision column, so nothing else moves)."""
+    await conn.execute(
+        """UPDATE comments c SET revision = c.revision + 1
+             FROM requests r
+            WHERE r.id = ANY($1::text[]) AND c.request_id = r.id AND c.origin IS NULL
+              AND c.sync_scope = 'public' AND c.deleted_at IS NULL
+              AND c.published = (r.deleted_at IS NOT NULL)""",
+        [local_id(origin, r.id) for r in recs])
 
 
 # --------------------------------------------------------------------------- pending queue

@@ -1,0 +1,328 @@
+"""A small federation on one machine: `wb demo`, and the helpers the end-to-end tests and
+the benchmark use to run real `wb hub serve` / `wb serve` processes.
+
+``federate`` wires a hub and nodes together the way an operator would: each node gets a
+hub peer account (token + its public key) on the hub, and each node gets the hub as a
+sync peer with the other nodes' keys pinned. The nodes then push on change, pull on
+their schedule and follow the hub's live stream (``node.sync.scheduling``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    """One server process (`wb hub serve` or `wb serve`) with its own environment."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        out = (open(self.log_path, "ab") if self.log_path is not None  # noqa: SIM115
+               else subprocess.DEVNULL)
+        command = [sys.executable, "-m", "service.cli", *self.args]
+        self.proc = subprocess.Popen(command,  # noqa: S603 - our own CLI
+                                     env={**os.environ, **self.env}, cwd=ROOT,
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if out is not subprocess.DEVNULL:
+            out.close()
+
+    async def wait_ready(self, limit: float = 60.0) -> None:
+        deadline = time.monotonic() + limit
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}"
+                                       + (f"; see {self.log_path}" if self.log_path else ""))
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with s.get(f"{self.url}/readyz") as r:
+                        if r.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {limit} s")
+
+    def stop(self, limit: float = 15.0) -> None:
+        """SIGTERM, wait; SIGKILL only if it does not exit in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def hub_proc(name: str, db_url: str, data_dir: Path, port: int | None = None,
+             log_path: Path | None = None) -> Proc:
+    port = port or free_port()
+    env = {"WB_HUB_DATABASE_URL": db_url, "WB_HUB_DATA_DIR": str(data_dir),
+           "WB_HUB_URL": f"http://127.0.0.1:{port}", "WB_LOG_LEVEL": "WARNING"}
+    return Proc(name, ["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
+                       "--verify-processes", "0"], env, port, log_path)
+
+
+def node_env(db_url: str, data_dir: Path, port: int, site_name: str,
+             sync_interval: int = 60) -> dict[str, str]:
+    return {"WB_DATABASE_URL": db_url, "WB_DATA_DIR": str(data_dir),
+            "SITE_URL": f"http://127.0.0.1:{port}", "SITE_NAME": site_name,
+            "WB_SCHEDULER": "true", "WB_SYNC_INTERVAL": str(sync_interval),
+            "WB_LOG_LEVEL": "WARNING", "WB_PORT": str(port)}
+
+
+def node_proc(name: str, db_url: str, data_dir: Path, *, port: int | None = None,
+              sync_interval: int = 60, log_path: Path | None = None) -> Proc:
+    port = port or free_port()
+    return Proc(name, ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                node_env(db_url, data_dir, port, name.title(), sync_interval), port, log_path)
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    db_url: str
+    data_dir: Path
+    origin: str = ""
+    public_key: bytes = b""
+    hub_token: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+async def prepare_node(node: NodeInfo) -> None:
+    """Migrate the node database and create its signing key (its origin for life)."""
+    from node.app import MIGRATIONS
+    from node.sync.identity import ensure_state, load_or_create_key
+    from service import db
+    from service.settings import Config
+
+    await db.migrate_url(node.db_url, "node", MIGRATIONS)
+    config = Config({"WB_DATA_DIR": str(node.data_dir)}, environ={},
+                    dotenv=node.data_dir / "none.env")
+    key = load_or_create_key(config)
+    conn = await asyncpg.connect(node.db_url)
+    try:
+        node.origin = await ensure_state(conn, key)
+    finally:
+        await conn.close()
+    node.public_key = key.public_key
+
+
+async def federate(hub_db_url: str, hub_url: str, nodes: list[NodeInfo]) -> None:
+    """Register every node on the hub (token + key) and the hub on every node (pins)."""
+    from hub import queries as HQ
+    from hub.app import MIGRATIONS as HUB_MIGRATIONS
+    from node.sync import peers as P
+    from service import db
+    from service.ids import new_token, token_hash
+
+    await db.migrate_url(hub_db_url, "hub", HUB_MIGRATIONS)
+    conn = await asyncpg.connect(hub_db_url)
+    try:
+        for node in nodes:
+            node.hub_token = node.hub_token or new_token()
+            async with conn.transaction():
+                await HQ.add_peer(conn, node.name, "node", token_hash(node.hub_token))
+                await HQ.trust_key(conn, node.origin, node.origin, node.public_key, node.name)
+    finally:
+        await conn.close()
+    for node in nodes:
+        pool = await db.create_pool(node.db_url, max_size=2)
+        try:
+            await P.add_peer(pool, "hub", "hub", hub_url, token=node.hub_token,
+                             pins=[n.origin for n in nodes if n is not node])
+        finally:
+            await pool.close()
+
+
+# --------------------------------------------------------------------------- wb demo
+
+SAMPLE = {
+    "alpha": {"members": ["alice", "arjun"],
+              "requests": [("Borrow a ladder", "Just for Saturday morning, to clean the "
+                                               "gutters."),
+                           ("Ride to the clinic", "Tuesday 10am, happy to share fuel.")]},
+    "beta": {"members": ["bea", "bruno"],
+             "requests": [("Help moving a sofa", "Second floor, no lift. Pizza offered."),
+                          ("Spanish conversation", "30 minutes a week, I can teach guitar "
+                                                   "back.")]},
+}
+
+
+async def seed_sample(db_url: str, site: str) -> str:
+    """Members (the first one an admin) and public requests through the service code."""
+    from node.auth import service as auth
+    from node.requests import service as reqs
+    from service import db
+
+    pool = await db.create_pool(db_url, max_size=2)
+    try:
+        plan = SAMPLE[site]
+        admin_id, _ = await auth.create_admin(pool, plan["members"][0], via="demo")
+        users = [admin_id]
+        for username in plan["members"][1:]:
+            uid = await pool.fetchval("SELECT id FROM users WHERE username = $1", username)
+            if uid is None:
+                from service.ids import ulid
+                uid = ulid()
+                await pool.execute("INSERT INTO users (id, username, display_name, invited_by) "
+                                   "VALUES ($1, $2, $3, $4)", uid, username, username.title(),
+                                   admin_id)
+            users.append(uid)
+        await pool.execute("UPDATE users SET sync_scope = 'public' WHERE id = ANY($1::text[])",
+                           users)
+        for i, (title, text) in enumerate(plan["requests"]):
+            if await pool.fetchval("SELECT 1 FROM requests WHERE title = $1", title):
+                continue
+            actor = reqs.Actor(users[i % len(users)], False, True, None, "demo")
+            await reqs.create_request(pool, actor, title=title, description=text,
+                                      sync_scope="public")
+        return plan["members"][0]
+    finally:
+        await pool.close()
+
+
+async def approve_demo_sign_ins(nodes: list[NodeInfo]) -> None:
+    """Demo only: approve every pending sign-in at once, so logging in is one step."""
+    from node.auth import service as auth
+    from service import db
+    from service.settings import Config
+
+    pools = {n.name: await db.create_pool(n.db_url, max_size=1) for n in nodes}
+    try:
+        while True:
+            for node in nodes:
+                config = Config({"WB_DATA_DIR": str(node.data_dir)}, environ={},
+                                dotenv=node.data_dir / "none.env")
+                for row in await pools[node.name].fetch(
+                        "SELECT id FROM auth_requests WHERE status = 'pending'"):
+                    with contextlib.suppress(Exception):
+                        await auth.approve(pools[node.name], config, row["id"], actor_id=None,
+                                           ip=None, code=None, via="demo")
+            await asyncio.sleep(1.0)
+    finally:
+        for pool in pools.values():
+            await pool.close()
+
+
+async def run_demo(base: Path, *, sync_interval: int = 15, echo=print) -> None:
+    from service import db
+
+    logs = base / "logs"
+    await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
+    echo(f"Starting the embedded PostgreSQL servers under {base} ...")
+    hub_dir = base / "hub"
+    hub_db = await asyncio.to_thread(db.start_embedded, hub_dir)
+    nodes = []
+    for name in ("alpha", "beta"):
+        data_dir = base / name
+        nodes.append(NodeInfo(name, await asyncio.to_thread(db.start_embedded, data_dir),
+                              data_dir))
+    fresh = not (hub_dir / "demo-ready").exists()
+    for node in nodes:
+        await prepare_node(node)
+    hub = hub_proc("hub", hub_db, hub_dir, log_path=logs / "hub.log")
+    if fresh:
+        await federate(hub_db, hub.url, nodes)
+    else:  # a second run: same databases, new ports
+        await _repoint(nodes, hub.url)
+    admins = {n.name: await seed_sample(n.db_url, n.name) for n in nodes}
+    (hub_dir / "demo-ready").write_text("ok\n")
+    procs = [hub] + [node_proc(n.name, n.db_url, n.data_dir, sync_interval=sync_interval,
+                               log_path=logs / f"{n.name}.log") for n in nodes]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    approver: asyncio.Task[None] | None = None
+    try:
+        for p in procs:
+            p.start()
+        await asyncio.gather(*(p.wait_ready() for p in procs))
+        approver = asyncio.create_task(approve_demo_sign_ins(nodes))
+        echo("")
+        echo(f"Hub:   {hub.url}/   (public feed of both nodes)")
+        for p, n in zip(procs[1:], nodes, strict=True):
+            echo(f"{n.name.title():6} {p.url}/   sign in as '{admins[n.name]}' (admin); "
+                 f"sync control at {p.url}/admin/sync-control")
+        echo("")
+        echo("Sign in: open /login, type the username; the demo approves the sign-in for you "
+             "(a real node asks another device or an admin).")
+        echo("Post a public request on one node: it shows on the other within about a second.")
+        echo(f"Logs: {logs}. Press Ctrl-C to stop everything.")
+        await stop.wait()
+    finally:
+        echo("Stopping ...")
+        if approver is not None:
+            approver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await approver
+        for p in reversed(procs):
+            await asyncio.to_thread(p.stop)
+        echo("Stopped.")
+
+
+async def _repoint(nodes: list[NodeInfo], hub_url: str) -> None:
+    from service import db
+
+    for node in nodes:
+        pool = await db.create_pool(node.db_url, max_size=1)
+        try:
+            await pool.execute("UPDATE sync_peers SET location = $1 WHERE name = 'hub'", hub_url)
+        finally:
+            await pool.close()
+
+
+def demo_command():
+    import click
+
+    @click.command("demo")
+    @click.option("--dir", "directory", type=click.Path(path_type=Path),
+                  default=Path("var/demo"), show_default=True,
+                  help="Where the hub and the two nodes keep their data.")
+    @click.option("--sync-interval", type=int, default=15, show_default=True,
+                  help="Seconds between scheduled push/pull runs (changes go out at once).")
+    def demo(directory: Path, sync_interval: int) -> None:
+        """Start a hub and two nodes with sample members and requests; Ctrl-C stops all."""
+        from service.logs import setup_logging
+
+        setup_logging("WARNING", "text")
+        asyncio.run(run_demo(directory.resolve(), sync_interval=sync_interval, echo=click.echo))
+
+    return demo
+
+
+def public_key_b64(node: NodeInfo) -> str:
+    return base64.b64encode(node.public_key).decode()
