@@ -153,3 +153,30 @@ async def test_public_preview_shows_next_export_and_verifies_manifest(node_clien
     assert body["next"]["records"] == 0
     assert body["manifest"]["sequence"] == 1 and body["manifest"]["verified"] is True
     assert "signature verifies" in await (await node_client.get("/sync/public")).text()
+
+
+async def test_own_comment_follows_a_remote_request_that_disappears(nodes):
+    from node.sync import peers as P
+    from node.sync.service import run_export, run_import
+
+    a, b = nodes
+    ann = await create_user(a.pool, "ann", scope="public")
+    await a.pool.execute("INSERT INTO requests (id, title, description, created_by, "
+                         "sync_scope) VALUES ('R1', 'Ladder', 'x', $1, 'public')", ann)
+    await P.pin_key(b.pool, a.origin)
+    await run_import(b.pool, b.config, [(await run_export(a.pool, a.config)).bundle])
+    bob = await create_user(b.pool, "bob", scope="public")
+    await b.pool.execute("INSERT INTO comments (id, request_id, created_by, body, sync_scope) "
+                         "VALUES ('C1', $1, $2, 'I have one', 'public')", f"{a.origin}.R1", bob)
+    first = await run_export(b.pool, b.config)
+    assert first.counts == {"user": 1, "comment": 1}
+    await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R1'")
+    await run_import(b.pool, b.config, [(await run_export(a.pool, a.config)).bundle])
+    second = await run_export(b.pool, b.config)
+    assert second.counts == {"comment_tombstones": 1}
+    # and it comes back when the request does
+    await a.pool.execute("UPDATE requests SET sync_scope = 'public' WHERE id = 'R1'")
+    await run_import(b.pool, b.config, [(await run_export(a.pool, a.config)).bundle])
+    third = await run_export(b.pool, b.config)
+    assert third.counts == {"comment": 1}
+    assert (await run_export(b.pool, b.config)).sequence is None
