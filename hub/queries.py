@@ -342,11 +342,22 @@ async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
              FROM hub_records
             WHERE NOT deleted AND ($1::text IS NULL OR origin = $1)
               AND ($2::text IS NULL OR entity = $2)
-              AND ($3::text IS NULL OR search @@ plainto_tsquery('simple', $3))
+              AND ($3::text[] IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM unnest($3::text[]) AS w(p)
+                        WHERE coalesce(title, '') NOT ILIKE w.p AND body NOT ILIKE w.p))
               AND ($4::text IS NULL OR (origin, entity, id) > ($4, $5, $6))
             ORDER BY origin, entity, id LIMIT $7""",
-        origin, entity, q or None, a[0] if a and len(a) == 3 else None,
+        origin, entity, _like_words(q), a[0] if a and len(a) == 3 else None,
         a[1] if a and len(a) == 3 else None, a[2] if a and len(a) == 3 else None, limit)
+
+
+def _like_words(q: str | None) -> list[str] | None:
+    """ILIKE patterns, one per word of ``q`` (every word must appear)."""
+    if not q:
+        return None
+    words = q.split()[:8]
+    esc = [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words]
+    return [f"%{w}%" for w in esc] or None
 
 
 async def count_records(conn: Conn) -> list[asyncpg.Record]:

@@ -103,13 +103,12 @@ CREATE TABLE hub_records (
     parent_ref text,        -- a comment's Request (origin/id)
     created_at text,
     digest text NOT NULL,   -- bundle that carried this revision
-    search tsvector GENERATED ALWAYS AS (
-        to_tsvector('simple', coalesce(title, '') || ' ' || body)) STORED,
     PRIMARY KEY (origin, entity, id)
 );
 CREATE INDEX hub_records_feed ON hub_records (entity, updated_at DESC) WHERE NOT deleted;
 CREATE INDEX hub_records_parent ON hub_records (parent_ref) WHERE NOT deleted;
-CREATE INDEX hub_records_search ON hub_records USING gin (search);
+-- search is a scan with ILIKE per word (no tsvector kept): computing one per record cost
+-- more than a third of ingest time; see docs/hub-guide.md
 
 CREATE TABLE hub_origins (
     origin text PRIMARY KEY,
