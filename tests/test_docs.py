@@ -30,3 +30,10 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert test_cmd == "python3 -m pip install -e '.[test]' && python3 -m pytest"
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
+
+
+def test_cli_reference_matches_the_commands():
+    from service.cli_docs import cli_markdown
+
+    assert (ROOT / "docs" / "cli.md").read_text() == cli_markdown(), (
+        "regenerate: python -m service.cli_docs > docs/cli.md")
