@@ -20,8 +20,9 @@ lint:  ## ruff, and mypy on the pure protocol package
 serve:  ## run a node on the embedded database
 	wb serve
 
-docs:  ## regenerate the settings reference and .env.example
+docs:  ## regenerate .env.example and docs/cli.md (then the table in docs/settings.md)
 	$(PY) -m service.settings_docs > .env.example
+	$(PY) -m service.cli_docs > docs/cli.md
 
 bench:  ## run the benchmarks under bench/
 	for f in bench/bench_*.py; do $(PY) $$f; done
