@@ -54,10 +54,15 @@ def serve(host: str | None, port: int | None) -> None:
     from node import typedefs as T
     from node.app import create_app
 
-    config = Config()
+    overrides = {}
+    if host:
+        overrides["WB_HOST"] = host
+    if port:
+        overrides["WB_PORT"] = str(port)
+    config = Config(overrides)
     setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
-    host = host or config["WB_HOST"]
-    port = port or config.get_int("WB_PORT")
+    host = config["WB_HOST"]
+    port = config.get_int("WB_PORT")
     app = create_app(config)
 
     async def announce(app: web.Application) -> None:

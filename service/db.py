@@ -32,7 +32,11 @@ def start_embedded(data_dir: Path) -> str:
     The server keeps running for other handles; it stops when the last process using it
     exits (pgserver's ``stop`` cleanup mode).
     """
-    import pgserver  # imported lazily: it starts nothing on import, but is heavy
+    import warnings
+
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: it starts nothing on import, but is heavy
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")

@@ -95,7 +95,7 @@ def check_key_permissions(data_dir: Path) -> Check:
 
 
 def check_site_url(config: Config) -> Check:
-    raw = config["SITE_URL"]
+    raw = config.site_url
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Check("site url", FAIL, f"SITE_URL {raw!r} is not an http(s) URL",

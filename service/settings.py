@@ -23,9 +23,10 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("SITE_URL", "http://127.0.0.1:8080",
+    Setting("SITE_URL", "",
             "Public base URL of the node; used in share links, bundles (Instance) and to "
-            "decide whether cookies are Secure (https)."),
+            "decide whether cookies are Secure (https). Empty: http://WB_HOST:WB_PORT "
+            "(127.0.0.1 when bound to all addresses)."),
     Setting("SITE_NAME", "WhiteBalloon", "Community name shown in page titles."),
     Setting("SESSION_SECRET", "",
             "Secret used to derive CSRF tokens. Empty: a random one is generated and kept "
@@ -141,7 +142,12 @@ class Config:
 
     @property
     def site_url(self) -> str:
-        return self._values["SITE_URL"].rstrip("/")
+        explicit = self._values["SITE_URL"].strip().rstrip("/")
+        if explicit:
+            return explicit
+        host = self._values["WB_HOST"]
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+        return f"http://{host}:{self._values['WB_PORT']}"
 
     @property
     def https(self) -> bool:
