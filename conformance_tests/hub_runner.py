@@ -1,0 +1,629 @@
+"""``wb conformance hub``: a black-box run against a live hub over HTTP.
+
+Only the public protocol is used (docs/protocol.md, docs/conformance.md): bundles are
+built and signed here with fresh keys, pushed to ``POST /api/v2/bundles``, and read back
+through ``GET /api/v2/bundles``, ``/api/v2/records``, ``/api/v2/origins`` and the
+WebSocket stream. Every check is one line of the report.
+
+A fresh key is unknown to the hub, which parks its first bundle (``202 pending``) until
+the operator trusts it. The runner approves it with ``--approve-cmd`` (any hub: a
+command given the key id) or ``--admin-token`` (a WhiteBalloon hub's /admin form); a hub
+that trusts new origins on first use needs neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import shlex
+import subprocess
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from conformance_tests.bundles import Identity, Vector, invalid_vectors, vector_body
+from conformance_tests.report import CheckFailed, Report, expect
+from protocol.bundle import Bundle
+from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, from_cbor, from_targz, to_targz
+from protocol.verify import verify_bundle
+
+#: Vectors a hub may answer differently from a plain verifier, by design of the relay:
+#: an authentic bundle signed by an unknown key may be parked for the operator (202),
+#: and non-public files may be dropped before verification (they become withheld).
+TRUST_VECTORS = frozenset({"untrusted_key"})
+SCOPE_VECTORS = frozenset({"not_public"})
+
+
+@dataclass
+class HubTarget:
+    url: str
+    token: str
+    subscriber_token: str | None = None
+    admin_token: str | None = None
+    approve_cmd: str | None = None
+    peer: str | None = None          # v1: the peer name the token belongs to
+    timeout: float = 15.0
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    raw: bytes
+
+    @property
+    def code(self) -> str | None:
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            return self.body["error"].get("code")
+        return None
+
+    def brief(self) -> str:
+        return f"{self.status} {self.raw[:200].decode('utf-8', 'replace')}"
+
+
+class HubRunner:
+    def __init__(self, target: HubTarget, report: Report, session: aiohttp.ClientSession):
+        self.t = target
+        self.base = target.url.rstrip("/")
+        self.report = report
+        self.http = session
+        self.a = Identity()
+        self.marker = f"PRIVATE{uuid.uuid4().hex}"  # only ever in private records
+        self.pushed: dict[str, int] = {}   # digest -> hub_seq of our accepted bundles
+        self.start_head = 0
+        self.approved: set[str] = set()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _auth(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def request(self, method: str, path: str, *, token: str | None = None,
+                      data: bytes | None = None, ctype: str | None = None,
+                      json_body: Any = None, headers: dict[str, str] | None = None) -> Answer:
+        h = {"Accept": "application/json", **self._auth(token), **(headers or {})}
+        if ctype:
+            h["Content-Type"] = ctype
+        async with self.http.request(method, self.base + path, data=data, json=json_body,
+                                     headers=h, allow_redirects=False) as r:
+            raw = await r.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            return Answer(r.status, body, raw)
+
+    async def push(self, data: bytes, ctype: str = CBOR_MEDIA_TYPE,
+                   token: str | None = None) -> Answer:
+        return await self.request("POST", "/api/v2/bundles", token=token or self.t.token,
+                                  data=data, ctype=ctype)
+
+    async def reader_get(self, path: str) -> Answer:
+        """A GET as the subscriber (when given) — what a receiving node would see."""
+        return await self.request("GET", path, token=self.t.subscriber_token)
+
+    async def head(self) -> int:
+        ans = await self.reader_get("/api/v2/bundles?limit=1")
+        if ans.status == 410 and isinstance(ans.body, dict):
+            oldest = ans.body["error"].get("oldest", 1)
+            ans = await self.reader_get(f"/api/v2/bundles?limit=1&since={oldest - 1}")
+        expect(ans.status == 200 and isinstance(ans.body, dict)
+               and isinstance(ans.body.get("head"), int),
+               f"GET /api/v2/bundles must answer 200 with an integer head: {ans.brief()}")
+        return ans.body["head"]
+
+    async def log_after(self, since: int, *, limit: int = 500,
+                        origin: str | None = None) -> list[dict[str, Any]]:
+        """Every entry after ``since`` up to the head, following ``next``."""
+        out: list[dict[str, Any]] = []
+        for _ in range(10_000):
+            q = f"/api/v2/bundles?since={since}&limit={limit}"
+            if origin:
+                q += f"&origin={origin}"
+            ans = await self.reader_get(q)
+            expect(ans.status == 200, f"GET {q}: {ans.brief()}")
+            page = ans.body
+            out.extend(page["entries"])
+            nxt = page["next"]
+            expect(isinstance(nxt, int) and nxt >= since, f"next={nxt!r} went back from {since}")
+            if nxt >= page["head"] or (not page["entries"] and nxt == since):
+                return out
+            since = nxt
+        raise CheckFailed("log paging did not reach the head")
+
+    async def approve(self, key_id: str, origin: str) -> str:
+        """Ask the operator's side to trust ``key_id``: --approve-cmd or --admin-token."""
+        if self.t.approve_cmd:
+            cmd = [a.replace("{key_id}", key_id).replace("{origin}", origin)
+                   for a in shlex.split(self.t.approve_cmd)]
+            proc = await asyncio.to_thread(subprocess.run, cmd, capture_output=True,
+                                           text=True, timeout=120)
+            expect(proc.returncode == 0, f"approve command failed ({proc.returncode}): "
+                                         f"{(proc.stdout + proc.stderr)[-300:]}")
+            return "approved with --approve-cmd"
+        if self.t.admin_token:
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as admin:
+                async with admin.post(self.base + "/admin/login",
+                                      data={"token": self.t.admin_token},
+                                      allow_redirects=False) as r:
+                    expect(r.status in (302, 303), f"admin login answered {r.status}")
+                async with admin.get(self.base + "/admin") as r:
+                    page = await r.text()
+                m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+                expect(m is not None, "no CSRF token on /admin")
+                assert m is not None
+                async with admin.post(self.base + f"/admin/keys/{key_id}/approve",
+                                      data={"csrf_token": m.group(1)},
+                                      allow_redirects=False) as r:
+                    expect(r.status in (200, 302, 303), f"admin approve answered {r.status}")
+            return "approved through /admin"
+        raise CheckFailed(
+            f"the hub parked the conformance key {key_id} (202 pending); rerun with "
+            "--approve-cmd 'wb hub keys approve {key_id}' or --admin-token TOKEN, "
+            "see docs/conformance.md")
+
+    async def accepted(self, b: Bundle, ctype: str = CBOR_MEDIA_TYPE) -> Answer:
+        """Push a bundle that must be stored; handle the first-key approval once."""
+        data = to_targz(b) if ctype == "application/gzip" else self._cbor(b)
+        ans = await self.push(data, ctype)
+        if ans.status == 202 and self.a.origin not in self.approved:
+            await self.approve(self.a.origin, self.a.origin)
+            self.approved.add(self.a.origin)
+            ans = await self.push(data, ctype)  # now a duplicate (or stored) answer
+        expect(ans.status in (200, 201), f"valid bundle not stored: {ans.brief()}")
+        body = ans.body or {}
+        expect(body.get("digest") == b.digest,
+               f"answer digest {body.get('digest')!r} != sha256(manifest) {b.digest}")
+        expect(isinstance(body.get("hub_seq"), int), f"answer lacks hub_seq: {ans.brief()}")
+        self.pushed[b.digest] = body["hub_seq"]
+        return ans
+
+    @staticmethod
+    def _cbor(b: Bundle) -> bytes:
+        from protocol.containers import to_cbor
+
+        return to_cbor(b)
+
+    def _entry_bundle(self, entry: dict[str, Any]) -> Bundle:
+        return from_cbor(base64.b64decode(entry["bundle"]))
+
+    async def run(self, name: str, fn) -> bool:  # noqa: ANN001
+        return await self.report.run(name, fn)
+
+    # ----------------------------------------------------------------- v2 suite
+
+    async def run_v2(self) -> None:
+        if not await self.run("hub.reachable", self.c_reachable):
+            return
+        await self.run("auth.missing_token", self.c_missing_token)
+        await self.run("auth.unknown_token", self.c_unknown_token)
+        if not await self.run("ingest.first_bundle", self.c_first_bundle):
+            return  # nothing else can be observed without one stored bundle
+        await self.run("ingest.cbor", self.c_ingest_cbor)
+        await self.run("ingest.targz", self.c_ingest_targz)
+        await self.run("log.visible", self.c_log_visible)
+        await self.run("ingest.idempotent", self.c_idempotent)
+        for v in invalid_vectors():
+            await self.run(f"invalid.{v.name}", lambda v=v: self.c_invalid(v))
+        await self.run("ingest.unsupported_media_type", self.c_media_type)
+        await self.run("scope.private_withheld", self.c_private)
+        await self.run("scope.records_index", self.c_private_index)
+        await self.run("chain.gap", self.c_gap)
+        await self.run("chain.equivocation", self.c_equivocation)
+        await self.run("records.tombstone", self.c_tombstone)
+        await self.run("cursor.no_skip_no_duplicate", self.c_paging)
+        await self.run("cursor.origin_filter", self.c_origin_filter)
+        await self.run("cursor.at_head", self.c_at_head)
+        await self.run("cursor.future", self.c_future)
+        await self.run("cursor.malformed", self.c_malformed_cursor)
+        await self.run("cursor.outdated", self.c_outdated)
+        await self.run("stream.replay", self.c_stream_replay)
+        await self.run("stream.resume", self.c_stream_resume)
+        await self.run("stream.live", self.c_stream_live)
+        await self.run("stream.future_cursor", self.c_stream_future)
+        await self.run("scope.never_forwarded", self.c_private_never_forwarded)
+        if self.t.subscriber_token:
+            await self.run("subscriptions.lifecycle", self.c_subscriptions)
+
+    async def c_reachable(self) -> str:
+        self.start_head = await self.head()
+        return f"head={self.start_head}"
+
+    async def c_missing_token(self) -> None:
+        b = self.a.bundle([self.a.request("unauthenticated")], advance=False)
+        ans = await self.request("POST", "/api/v2/bundles", data=self._cbor(b),
+                                 ctype=CBOR_MEDIA_TYPE)
+        expect(ans.status == 401 and ans.code == "unauthorized",
+               f"want 401 unauthorized: {ans.brief()}")
+
+    async def c_unknown_token(self) -> None:
+        b = self.a.bundle([self.a.request("unauthenticated")], advance=False)
+        ans = await self.push(self._cbor(b), token="wb-conformance-" + uuid.uuid4().hex)
+        expect(ans.status == 401 and ans.code == "unauthorized",
+               f"want 401 unauthorized: {ans.brief()}")
+
+    async def c_first_bundle(self) -> str:
+        req = self.a.request("Conformance: first request", "hello from the suite")
+        self.first_request = req
+        b = self.a.bundle([req, self.a.comment(req, "first comment")])
+        ans = await self.accepted(b)
+        body = ans.body
+        expect(body.get("origin") == self.a.origin and body.get("sequence") == 1,
+               f"answer origin/sequence wrong: {ans.brief()}")
+        expect(body["hub_seq"] > self.start_head, "hub_seq did not advance past the head")
+        return f"origin {self.a.origin}, hub_seq {body['hub_seq']}" + (
+            " (key approved)" if self.approved else "")
+
+    async def c_ingest_cbor(self) -> None:
+        b = self.a.bundle([self.a.request("Conformance: second")])
+        prev = max(self.pushed.values())
+        ans = await self.accepted(b)
+        expect(ans.status == 201, f"a new bundle is 201: {ans.brief()}")
+        expect(ans.body["hub_seq"] > prev, "hub_seq must grow with every stored bundle")
+        self.second = b
+
+    async def c_ingest_targz(self) -> None:
+        b = self.a.bundle([self.a.request("Conformance: tar.gz")])
+        ans = await self.accepted(b, "application/gzip")
+        expect(ans.status == 201, f"a new bundle is 201: {ans.brief()}")
+
+    async def c_log_visible(self) -> str:
+        entries = await self.log_after(self.start_head)
+        ours = {e["digest"]: e for e in entries if e["digest"] in self.pushed}
+        expect(set(ours) == set(self.pushed),
+               f"stored bundles missing from the log: {set(self.pushed) - set(ours)}")
+        for digest, e in ours.items():
+            expect(e["seq"] == self.pushed[digest], f"{digest}: seq {e['seq']} != hub_seq")
+            expect(e["origin"] == self.a.origin, f"{digest}: wrong origin {e['origin']}")
+            v = verify_bundle(self._entry_bundle(e),
+                              trust=lambda o, k: o == self.a.origin and k == o)
+            expect(v.digest == digest, f"entry {e['seq']} carries another bundle")
+        return f"{len(ours)} bundles verified from the log"
+
+    async def c_idempotent(self) -> None:
+        b = self.second
+        before = await self.head()
+        for data, ctype in ((self._cbor(b), CBOR_MEDIA_TYPE), (to_targz(b), "application/gzip")):
+            ans = await self.push(data, ctype)
+            expect(ans.status == 200, f"re-upload must be 200 (duplicate): {ans.brief()}")
+            expect(ans.body.get("digest") == b.digest
+                   and ans.body.get("hub_seq") == self.pushed[b.digest],
+                   f"re-upload must answer the same digest and hub_seq: {ans.brief()}")
+        expect(await self.head() == before, "a re-upload added a log entry")
+        entries = await self.log_after(self.start_head)
+        expect([e["digest"] for e in entries].count(b.digest) == 1, "digest logged twice")
+
+    async def c_invalid(self, v: Vector) -> str:
+        body = vector_body(v)
+        assert body is not None
+        before = await self.head()
+        ans = await self.push(*body)
+        if v.code in TRUST_VECTORS and ans.status == 202:
+            detail = "parked (202 pending), as a hub may for an unknown key"
+        elif v.code in SCOPE_VECTORS and ans.status in (200, 201, 202):
+            withheld = (ans.body or {}).get("withheld")
+            expect(ans.status == 202 or (withheld or 0) >= 1,
+                   f"private file must be withheld: {ans.brief()}")
+            detail = f"accepted with the private file withheld ({ans.status})"
+        else:
+            expect(400 <= ans.status < 500, f"want 4xx {v.code}, got {ans.brief()}")
+            expect(ans.code == v.code, f"want code {v.code}, got {ans.code!r} ({ans.status})")
+            detail = f"{ans.status} {ans.code}"
+        if ans.status in (200, 201):
+            entries = await self.log_after(before)
+            for e in entries:
+                raw = base64.b64decode(e["bundle"])
+                expect(b"Sync-Scope: private" not in raw, "a private record was logged")
+        else:
+            expect(await self.head() == before, "a rejected bundle changed the log head")
+        return detail
+
+    async def c_media_type(self) -> None:
+        b = self.a.bundle([self.a.request("wrong type")], advance=False)
+        ans = await self.push(self._cbor(b), "text/plain")
+        expect(ans.status == 415 and ans.code == "unsupported_media_type",
+               f"want 415 unsupported_media_type: {ans.brief()}")
+
+    async def c_private(self) -> str:
+        pub = self.a.request("Conformance: public next to private")
+        secret = self.a.request(f"{self.marker} title", f"{self.marker} body", scope="private")
+        note = self.a.comment(pub, f"{self.marker} comment", scope="private")
+        chain = (self.a.sequence, self.a.previous)
+        b = self.a.bundle([pub, secret, note])
+        ans = await self.push(self._cbor(b))
+        if 400 <= ans.status < 500:
+            expect(ans.code == "not_public", f"4xx must be not_public: {ans.brief()}")
+            self.a.sequence, self.a.previous = chain  # not stored: reuse the sequence
+            return "rejected with not_public"
+        expect(ans.status in (200, 201), f"want 2xx or 4xx not_public: {ans.brief()}")
+        expect(ans.body.get("withheld") == 2, f"2 private files must be withheld: {ans.brief()}")
+        self.pushed[b.digest] = ans.body["hub_seq"]
+        [entry] = [e for e in await self.log_after(self.start_head) if e["digest"] == b.digest]
+        stored = self._entry_bundle(entry)
+        expect(self.marker.encode() not in base64.b64decode(entry["bundle"]),
+               "the logged bundle carries private bytes")
+        v = verify_bundle(stored, trust=lambda o, k: True)
+        expect(set(v.withheld) == {secret.path, note.path} and v.digest == b.digest,
+               f"withheld={v.withheld}")
+        return "stored; private files withheld, signature still verifies"
+
+    async def c_private_index(self) -> None:
+        ans = await self.reader_get(f"/api/v2/records?origin={self.a.origin}&limit=500")
+        expect(ans.status == 200, ans.brief())
+        expect(self.marker.encode() not in ans.raw, "/api/v2/records shows a private record")
+        ids = {r["id"] for r in ans.body["records"]}
+        expect(self.first_request.id in ids, "the first public request is not indexed")
+        ans = await self.reader_get(f"/api/v2/records?q={self.marker}")
+        expect(ans.status == 200 and ans.body["records"] == [],
+               f"search finds private text: {ans.brief()}")
+
+    async def _origin_gaps(self) -> list[list[int]]:
+        ans = await self.reader_get("/api/v2/origins")
+        expect(ans.status == 200, ans.brief())
+        mine = [o for o in ans.body["origins"] if o["origin"] == self.a.origin]
+        expect(len(mine) == 1, "our origin is missing from /api/v2/origins")
+        return mine[0]["gaps"]
+
+    async def c_gap(self) -> str:
+        n = self.a.sequence
+        fill = self.a.bundle([self.a.request("Conformance: gap filler")])
+        later = self.a.bundle([self.a.request("Conformance: after the gap")])
+        await self.accepted(later)
+        gaps = await self._origin_gaps()
+        expect([n + 1, n + 1] in gaps, f"gap {n + 1} not reported: {gaps}")
+        await self.accepted(fill)
+        gaps = await self._origin_gaps()
+        expect(not any(a <= n + 1 <= b for a, b in gaps), f"filled gap still reported: {gaps}")
+        return f"sequence {n + 1} reported missing, then filled"
+
+    async def c_equivocation(self) -> None:
+        before = await self.head()
+        other = self.a.bundle([self.a.request("Conformance: equivocating")], sequence=2,
+                              previous=self.a.previous, advance=False)
+        expect(other.digest != self.second.digest, "test bundle must differ")
+        ans = await self.push(self._cbor(other))
+        expect(ans.status == 409 and ans.code == "equivocation",
+               f"want 409 equivocation: {ans.brief()}")
+        expect(await self.head() == before, "an equivocating bundle was logged")
+
+    async def c_tombstone(self) -> None:
+        rec = self.first_request
+        await self.accepted(self.a.bundle([self.a.tombstone(rec, 2)]))
+        ans = await self.reader_get(f"/api/v2/records?origin={self.a.origin}&limit=500")
+        expect(rec.id not in {r["id"] for r in ans.body["records"]},
+               "a tombstoned record is still listed")
+        stale = self.a.bundle([rec])  # revision 1 again: must not resurrect it
+        await self.accepted(stale)
+        ans = await self.reader_get(f"/api/v2/records?origin={self.a.origin}&limit=500")
+        expect(rec.id not in {r["id"] for r in ans.body["records"]},
+               "an older revision resurrected a tombstoned record")
+
+    async def c_paging(self) -> str:
+        one = await self.log_after(self.start_head, limit=1)
+        big = await self.log_after(self.start_head)
+        seqs = [e["seq"] for e in one]
+        expect(seqs == sorted(set(seqs)), f"pages repeat or go back: {seqs}")
+        expect(seqs == [e["seq"] for e in big], "limit=1 paging differs from one big page")
+        expect(set(self.pushed) <= {e["digest"] for e in one}, "paging skipped our bundles")
+        return f"{len(seqs)} entries, one per page"
+
+    async def c_origin_filter(self) -> None:
+        entries = await self.log_after(self.start_head, limit=2, origin=self.a.origin)
+        expect({e["origin"] for e in entries} == {self.a.origin}, "filter leaked other origins")
+        expect({e["digest"] for e in entries} == set(self.pushed), "filter lost entries")
+
+    async def c_at_head(self) -> None:
+        head = await self.head()
+        ans = await self.reader_get(f"/api/v2/bundles?since={head}")
+        expect(ans.status == 200 and ans.body["entries"] == [] and ans.body["next"] == head,
+               f"since=head must be an empty page with next=head: {ans.brief()}")
+
+    async def c_future(self) -> None:
+        head = await self.head()
+        ans = await self.reader_get(f"/api/v2/bundles?since={head + 1000}")
+        expect(ans.status == 400 and ans.code == "future_cursor",
+               f"want 400 future_cursor: {ans.brief()}")
+
+    async def c_malformed_cursor(self) -> None:
+        for bad in ("-1", "abc", "1.5"):
+            ans = await self.reader_get(f"/api/v2/bundles?since={bad}")
+            expect(ans.status == 400 and ans.code == "invalid_cursor",
+                   f"since={bad}: want 400 invalid_cursor: {ans.brief()}")
+
+    async def c_outdated(self) -> str:
+        ans = await self.reader_get("/api/v2/bundles?since=0&limit=1")
+        if ans.status == 410:
+            expect(ans.code == "outdated_cursor", f"410 must be outdated_cursor: {ans.brief()}")
+            return "log is pruned: since=0 is 410 outdated_cursor"
+        expect(ans.status == 200, f"since=0: {ans.brief()}")
+        return "nothing pruned: since=0 is served"
+
+    # ----------------------------------------------------------------- stream
+
+    def _ws_url(self, query: str) -> str:
+        return self.base + "/api/v2/stream" + query
+
+    async def _frames(self, ws: aiohttp.ClientWebSocketResponse, until_seq: int,
+                      private_check: bool = True) -> list[Any]:
+        frames = []
+        while True:
+            msg = await ws.receive(timeout=self.t.timeout)
+            expect(msg.type == aiohttp.WSMsgType.BINARY, f"unexpected WebSocket message {msg}")
+            if private_check:
+                expect(self.marker.encode() not in msg.data, "a stream frame carries private data")
+            f = decode_frame(msg.data)
+            frames.append(f)
+            if f.op == "error" or f.seq >= until_seq:
+                return frames
+
+    async def _open(self, query: str) -> aiohttp.ClientWebSocketResponse:
+        return await self.http.ws_connect(self._ws_url(query),
+                                          timeout=aiohttp.ClientWSTimeout(ws_close=self.t.timeout),
+                                          headers=self._auth(self.t.subscriber_token))
+
+    async def c_stream_replay(self) -> str:
+        head = await self.head()
+        log = await self.log_after(self.start_head)
+        async with await self._open(f"?since={self.start_head}") as ws:
+            info = decode_frame((await ws.receive(timeout=self.t.timeout)).data)
+            expect(info.op == "info" and info.seq == self.start_head,
+                   f"first frame must be info with seq={self.start_head}: {info}")
+            frames = await self._frames(ws, head) if head > self.start_head else []
+        got = [(f.seq, f.digest) for f in frames if f.op == "bundle"]
+        want = [(e["seq"], e["digest"]) for e in log if e["seq"] <= head]
+        expect(got == want, f"stream replay differs from the log: {got[:5]} vs {want[:5]}")
+        for f in frames:
+            expect(f.bundle is not None and f.bundle.digest == f.digest,
+                   f"frame {f.seq} carries another bundle")
+        return f"{len(got)} frames equal the log"
+
+    async def c_stream_resume(self) -> None:
+        log = await self.log_after(self.start_head)
+        expect(len(log) >= 3, "need three log entries")
+        mid = log[1]["seq"]
+        async with await self._open(f"?since={mid}") as ws:
+            info = decode_frame((await ws.receive(timeout=self.t.timeout)).data)
+            expect(info.op == "info" and info.seq == mid, f"info frame seq != {mid}: {info}")
+            frames = await self._frames(ws, log[2]["seq"])
+        expect(frames[0].op == "bundle" and frames[0].seq == log[2]["seq"]
+               and frames[0].digest == log[2]["digest"],
+               f"resume from {mid} must start with entry {log[2]['seq']}: {frames[0]}")
+
+    async def c_stream_live(self) -> str:
+        head = await self.head()
+        async with await self._open(f"?since={head}") as ws:
+            info = decode_frame((await ws.receive(timeout=self.t.timeout)).data)
+            expect(info.op == "info" and info.seq == head, f"info frame: {info}")
+            b = self.a.bundle([self.a.request("Conformance: live")])
+            ans = await self.accepted(b)
+            frames = await self._frames(ws, ans.body["hub_seq"])
+        bundles = [f for f in frames if f.op == "bundle"]
+        expect(bundles and bundles[-1].digest == b.digest
+               and bundles[-1].seq == ans.body["hub_seq"],
+               f"live frame missing: {[(f.op, f.seq) for f in frames]}")
+        seqs = [f.seq for f in bundles]
+        expect(seqs == sorted(set(seqs)) and seqs[0] > head, f"live frames {seqs}")
+        return f"live frame seq {ans.body['hub_seq']}"
+
+    async def c_stream_future(self) -> None:
+        head = await self.head()
+        try:
+            ws = await self._open(f"?since={head + 1000}")
+        except aiohttp.WSServerHandshakeError as exc:
+            expect(exc.status == 400, f"handshake refused with {exc.status}, want 400")
+            return
+        async with ws:
+            msg = await ws.receive(timeout=self.t.timeout)
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                f = decode_frame(msg.data)
+                expect(f.op == "error" and f.code == "future_cursor",
+                       f"want an error frame future_cursor: {f}")
+            else:
+                raise CheckFailed(f"want an error frame future_cursor, got {msg.type}")
+
+    async def c_private_never_forwarded(self) -> str:
+        entries = await self.log_after(self.start_head)
+        for e in entries:
+            expect(self.marker.encode() not in base64.b64decode(e["bundle"]),
+                   f"log entry {e['seq']} carries private bytes")
+        ans = await self.reader_get(f"/api/v2/records?q={self.marker}")
+        expect(ans.status == 200 and not ans.body["records"], "search shows private text")
+        return f"{len(entries)} log entries and every stream frame free of private data"
+
+    async def c_subscriptions(self) -> None:
+        tok = self.t.subscriber_token
+        ans = await self.request("POST", "/api/v2/subscriptions", token=tok,
+                                 json_body={"mode": "pull", "origins": [self.a.origin]})
+        expect(ans.status == 201 and ans.body.get("id"), f"create: {ans.brief()}")
+        sid = ans.body["id"]
+        ans = await self.request("POST", "/api/v2/subscriptions", token=tok,
+                                 json_body={"mode": "push", "inbox_url": "ftp://x"})
+        expect(ans.status == 400 and ans.code == "invalid_subscription",
+               f"bad subscription: {ans.brief()}")
+        ans = await self.request("GET", "/api/v2/subscriptions", token=tok)
+        expect(ans.status == 200 and sid in {s["id"] for s in ans.body["subscriptions"]},
+               f"list: {ans.brief()}")
+        ans = await self.request("DELETE", f"/api/v2/subscriptions/{sid}", token=tok)
+        expect(ans.status == 200, f"delete: {ans.brief()}")
+        ans = await self.request("DELETE", f"/api/v2/subscriptions/{sid}", token=tok)
+        expect(ans.status == 404, f"second delete must be 404: {ans.brief()}")
+
+    # ----------------------------------------------------------------- v1 subset
+
+    async def run_v1(self) -> None:
+        if not self.t.peer:
+            await self.run("v1.peer", self._no_peer)
+            return
+        await self.run("v1.missing_token", self.c_v1_missing_token)
+        if not await self.run("v1.push", self.c_v1_push):
+            return
+        await self.run("v1.status", self.c_v1_status)
+        await self.run("v1.pull", self.c_v1_pull)
+        await self.run("v1.other_peer", self.c_v1_other_peer)
+        await self.run("v1.invalid", self.c_v1_invalid)
+
+    async def _no_peer(self) -> None:
+        raise CheckFailed("--v1 needs --peer NAME (the peer the token belongs to)")
+
+    def _v1(self, what: str, peer: str | None = None) -> str:
+        return f"/api/v1/sync/{peer or self.t.peer}/{what}"
+
+    async def c_v1_missing_token(self) -> None:
+        ans = await self.request("GET", self._v1("status"))
+        expect(ans.status == 401, f"want 401 without a token: {ans.brief()}")
+
+    async def c_v1_push(self) -> str:
+        self.v1_bundle = b = self.a.bundle([self.a.request("Conformance: v1 upload")])
+        data = to_targz(b)
+        ans = await self.request("POST", self._v1("bundle"), token=self.t.token, data=data,
+                                 ctype="application/gzip")
+        if isinstance(ans.body, dict) and ans.body.get("status") == "pending":
+            await self.approve(self.a.origin, self.a.origin)
+            ans = await self.request("POST", self._v1("bundle"), token=self.t.token,
+                                     data=data, ctype="application/gzip")
+        expect(200 <= ans.status < 300, f"v1 upload: {ans.brief()}")
+        return f"{ans.status}"
+
+    async def c_v1_status(self) -> None:
+        ans = await self.request("GET", self._v1("status"), token=self.t.token)
+        expect(ans.status == 200 and isinstance(ans.body, dict), f"status: {ans.brief()}")
+        if "digest" in ans.body:
+            expect(ans.body["digest"] == self.v1_bundle.digest,
+                   f"status digest {ans.body['digest']} != uploaded {self.v1_bundle.digest}")
+
+    async def c_v1_pull(self) -> None:
+        async with self.http.get(self.base + self._v1("bundle"),
+                                 headers=self._auth(self.t.token)) as r:
+            data = await r.read()
+            expect(r.status == 200, f"download answered {r.status}")
+        got = from_targz(data, original_hub=True)
+        v = verify_bundle(got, trust=lambda o, k: True)
+        expect(v.digest == self.v1_bundle.digest, "downloaded bundle is not the uploaded one")
+
+    async def c_v1_other_peer(self) -> None:
+        ans = await self.request("GET", self._v1("status", f"{self.t.peer}-not-me"),
+                                 token=self.t.token)
+        expect(ans.status in (401, 403, 404), f"another peer's status: {ans.brief()}")
+
+    async def c_v1_invalid(self) -> None:
+        [v] = [v for v in invalid_vectors() if v.name == "tar_path_traversal"]
+        ans = await self.request("POST", self._v1("bundle"), token=self.t.token,
+                                 data=v.path.read_bytes(), ctype="application/gzip")
+        expect(400 <= ans.status < 500, f"path traversal accepted: {ans.brief()}")
+
+
+async def run_hub(target: HubTarget, report: Report, *, v1: bool = False) -> Report:
+    timeout = aiohttp.ClientTimeout(total=max(60.0, target.timeout * 4))
+    async with aiohttp.ClientSession(timeout=timeout,
+                                     headers={"User-Agent": "WhiteBalloon-conformance"}) as s:
+        runner = HubRunner(target, report, s)
+        if v1:
+            await runner.run_v1()
+        else:
+            await runner.run_v2()
+    return report
