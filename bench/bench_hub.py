@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--bundles", type=int, default=60)
     ap.add_argument("--records", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--verify-processes", type=int, default=1)
     args = ap.parse_args()
 
     print(f"building {args.bundles} bundles of {args.records} records...", flush=True)
@@ -149,7 +150,8 @@ def main() -> None:
     env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(tmp / "hub"),
                WB_LOG_LEVEL="WARNING", WB_DB_POOL_MAX="10")
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
-                             "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT)
+                             "127.0.0.1", "--port", str(port), "--verify-processes",
+                             str(args.verify_processes)], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_ready(base, proc))
@@ -158,7 +160,7 @@ def main() -> None:
         n = len(bodies) * args.records
         lat.sort()
         print(f"ingest: {len(bodies)} bundles x {args.records} records, "
-              f"concurrency {args.concurrency}")
+              f"concurrency {args.concurrency}, verify processes {args.verify_processes}")
         print(f"  {n / elapsed:,.0f} records/s, {len(bodies) / elapsed:.1f} bundles/s, "
               f"{elapsed:.2f} s")
         print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, "

@@ -74,7 +74,7 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str) -> I.Ou
     pool = app[T.pool_key]
     try:
         outcome = await I.ingest(pool, data, content_type, limits=limits, peer=peer.name,
-                                 hops=_hops(request), executor=app[T.executor_key])
+                                 hops=_hops(request), verifier=app[T.executor_key])
     except (HubError, ProtocolError) as exc:
         metrics.rejections.labels(exc.code).inc()
         with contextlib.suppress(Exception):

@@ -69,20 +69,15 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """A process pool for verification (CPU-bound) when configured, else threads."""
-    n = app[T.options_key].verify_processes
-    if n <= 0:
-        app[T.executor_key] = None
-        yield
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Processes for verification (CPU-bound) when configured, else threads."""
+    from hub.ingest import VerifierPool
 
-    executor = ProcessPoolExecutor(max_workers=n,
-                                   mp_context=multiprocessing.get_context("forkserver"))
-    app[T.executor_key] = executor
+    n = app[T.options_key].verify_processes
+    pool = VerifierPool(n) if n > 0 else None
+    app[T.executor_key] = pool
     yield
-    executor.shutdown(wait=False, cancel_futures=True)
+    if pool is not None:
+        pool.shutdown()
 
 
 async def _close_streams(app: web.Application) -> None:

@@ -29,4 +29,5 @@ HUB_ERROR_CODES: dict[str, str] = {
     "csrf_failed": "the admin form lacks a valid CSRF token (403)",
     "login_required": "the admin page needs an admin session (401)",
     "not_found": "no such resource (404)",
+    "verifier_unavailable": "a verification process died; retry the push (503)",
 }

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from concurrent.futures import Executor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,19 +154,70 @@ def rotations(verified: VerifiedBundle) -> list[tuple[str, bytes]]:
     return found
 
 
+def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
+    """``check`` for a process pool: rejections come back as plain tuples (exception
+    objects with required constructor arguments do not survive pickling)."""
+    try:
+        return ("ok", check(data, content_type, limits))
+    except ProtocolError as exc:
+        return ("protocol", exc.code, exc.message, exc.path)
+    except HubError as exc:
+        return ("hub", exc.status, exc.code, exc.message)
+
+
+class VerifierPool:
+    """Processes that verify pushes; a pool broken by a dying worker is replaced."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _get(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            import multiprocessing
+
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("forkserver"))
+        return self._executor
+
+    async def run(self, data: bytes, content_type: str, limits: Limits) -> Checked:
+        executor = self._get()
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(executor, check_in_worker, data,
+                                                content_type, limits)
+        except BrokenProcessPool:
+            if self._executor is executor:
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
+            log.error("a verification process died; the pool was restarted")
+            raise HubError(503, "verifier_unavailable",
+                           "verification failed on our side; retry the push") from None
+        if result[0] == "protocol":
+            raise ProtocolError(result[1], result[2], result[3])
+        if result[0] == "hub":
+            raise HubError(result[1], result[2], result[3])
+        return result[1]
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 async def run_check(data: bytes, content_type: str, limits: Limits,
-                    executor: Executor | None = None) -> Checked:
-    """``check`` off the event loop: in ``executor`` (a process pool) or a thread."""
-    if executor is None:
+                    verifier: VerifierPool | None = None) -> Checked:
+    """``check`` off the event loop: in the verifier processes, or in a thread."""
+    if verifier is None:
         return await asyncio.to_thread(check, data, content_type, limits)
-    return await asyncio.get_running_loop().run_in_executor(executor, check, data,
-                                                            content_type, limits)
+    return await verifier.run(data, content_type, limits)
 
 
 async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: Limits,
-                 peer: str | None, hops: int = 0, executor: Executor | None = None) -> Outcome:
+                 peer: str | None, hops: int = 0,
+                 verifier: VerifierPool | None = None) -> Outcome:
     """Verify and store one pushed bundle; raise HubError or ProtocolError on rejection."""
-    checked = await run_check(data, content_type, limits, executor)
+    checked = await run_check(data, content_type, limits, verifier)
     return await store(pool, checked, peer=peer, hops=hops)
 
 

@@ -55,7 +55,7 @@ rate_limiter_key = web.AppKey("rate_limiter", Any)
 broadcaster_key = web.AppKey("broadcaster", Any)
 delivery_key = web.AppKey("delivery", Any)
 database_url_key = web.AppKey("database_url", str)
-executor_key = web.AppKey("executor", Any)  # concurrent.futures.Executor | None
+executor_key = web.AppKey("executor", Any)  # hub.ingest.VerifierPool | None
 
 # Per-request keys (request[...]).
 PEER = "wb_hub_peer"  # Peer | None

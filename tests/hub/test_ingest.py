@@ -214,3 +214,25 @@ async def test_chain_gap_reported(hub_client, peer, origin):
     await push(hub_client, peer, origin.many(1))
     o = (await (await hub_client.get("/api/v2/origins")).json())["origins"][0]
     assert o["gaps"] == [[2, 3]] and o["last_sequence"] == 4
+
+
+async def test_verifier_processes_report_rejections_and_keep_working(make_hub, origin):
+    """With verification in a process pool, a rejected push answers its stable code and
+    the pool stays usable for the next push."""
+    from hub import typedefs as T
+    from service.ids import token_hash
+
+    client = await make_hub(T.HubOptions(verify_processes=1))
+    pool = client.server.app[T.pool_key]
+    await Q.add_peer(pool, "alpha", "node", token_hash("v" * 20))
+    await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
+    b = origin.many(2)
+    path = next(iter(b.files))
+    for _ in range(2):
+        r = await push(client, "v" * 20, Bundle(b.manifest, b.sig,
+                                                {path: b.files[path] + b"x"}, b.keys))
+        body = await r.json()
+        assert r.status == 400 and body["error"]["code"] == "digest_mismatch"
+        assert body["error"]["path"] == path
+    r = await push(client, "v" * 20, b)
+    assert r.status == 201 and (await r.json())["accepted"] == 2
