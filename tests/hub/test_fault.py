@@ -119,3 +119,40 @@ async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, tmp
     assert len(rows) == len(logged)
     for row in rows:
         assert row["logged"] == 1 and row["indexed"] == row["record_count"] == 200
+
+
+async def test_two_real_hub_processes_wake_each_others_streams(hub_db_url, tmp_path):
+    from protocol.containers import decode_frame
+
+    o = Origin(seed(250))
+    conn = await asyncpg.connect(hub_db_url)
+    try:
+        await Q.add_peer(conn, "alpha", "node", token_hash("m" * 20))
+        await Q.trust_key(conn, o.origin, o.origin, o.public_key, "alpha")
+    finally:
+        await conn.close()
+    ports = [free_port(), free_port()]
+    procs = [start(hub_db_url, tmp_path / f"p{i}", port) for i, port in enumerate(ports)]
+    a, b = (f"http://127.0.0.1:{p}" for p in ports)
+    try:
+        for base, proc in zip((a, b), procs, strict=True):
+            await wait_ready(base, proc)
+        async with aiohttp.ClientSession() as s:
+            ws = await s.ws_connect(f"{b}/api/v2/stream?since=0")
+            assert decode_frame((await asyncio.wait_for(ws.receive(), 10)).data).op == "info"
+            sent = [o.many(3) for _ in range(3)]
+            for bundle in sent:
+                async with s.post(f"{a}/api/v2/bundles", data=envelope(bundle),
+                                  headers=cbor_headers("m" * 20)) as r:
+                    assert r.status == 201
+            # well under the 5 s head poll: only NOTIFY can wake process B this fast
+            frames = [decode_frame((await asyncio.wait_for(ws.receive(), 3)).data)
+                      for _ in sent]
+            assert [f.digest for f in frames] == [x.digest for x in sent]
+            assert [f.seq for f in frames] == [1, 2, 3]
+            await ws.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
