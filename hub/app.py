@@ -110,9 +110,10 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app.cleanup_ctx.append(delivery_ctx)
     app.on_shutdown.append(_close_streams)
 
-    from hub import admin, api, public
+    from hub import admin, api, openapi, public
     api.setup(app)
     public.setup(app)
     admin.setup(app)
+    openapi.setup(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
     return app

@@ -88,8 +88,9 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(client_ctx)
 
-    from node import csrf_api, health, jobs, scheduler
+    from node import csrf_api, health, jobs, openapi, scheduler
     health.setup(app)
+    openapi.setup(app)
     csrf_api.setup(app)
     scheduler.setup(app, start_scheduler=config.get_bool("WB_SCHEDULER"))
     for feature in _features():

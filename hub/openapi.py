@@ -1,0 +1,278 @@
+"""The OpenAPI 3 document of the hub's machine API, served at ``GET /openapi.json``.
+
+Kept true by tests/conformance/test_openapi.py, which compares its paths and methods
+with the routes the app registers. The bundle formats themselves (CBOR envelope, tar.gz,
+stream frames) are specified in docs/protocol.md; this document describes the HTTP
+surface around them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+CBOR = "application/vnd.whiteballoon.bundle+cbor"
+
+#: Paths that are part of the machine API (everything else is pages, admin, static).
+API_PREFIXES = ("/api/", "/.well-known/")
+API_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+BEARER = [{"peerToken": []}]
+CURSOR = {"name": "since", "in": "query", "required": False,
+          "description": "Return entries with hub sequence > since (default 0).",
+          "schema": {"type": "integer", "minimum": 0, "maximum": 10**17}}
+FILTERS = [
+    {"name": "origin", "in": "query", "required": False, "style": "form", "explode": True,
+     "description": "Only entries of these origins (repeatable or comma-separated).",
+     "schema": {"type": "array", "items": {"type": "string"}}},
+    {"name": "entity", "in": "query", "required": False, "style": "form", "explode": True,
+     "description": "Only entries carrying records of these entities.",
+     "schema": {"type": "array", "items": {"type": "string"}}},
+]
+PEER = {"name": "peer", "in": "path", "required": True, "schema": {"type": "string"},
+        "description": "The peer name the bearer token belongs to."}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "additionalProperties": True}}},
+    "IngestAnswer": {
+        "type": "object", "required": ["status", "digest", "origin"],
+        "properties": {
+            "status": {"type": "string", "enum": ["stored", "duplicate", "pending"]},
+            "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "origin": {"type": "string"},
+            "sequence": {"type": "integer", "nullable": True},
+            "hub_seq": {"type": "integer"},
+            "accepted": {"type": "integer"},
+            "withheld": {"type": "integer"},
+            "key_id": {"type": "string"},
+            "message": {"type": "string"}}},
+    "LogPage": {
+        "type": "object", "required": ["head", "next", "entries"],
+        "properties": {
+            "head": {"type": "integer", "minimum": 0},
+            "next": {"type": "integer", "minimum": 0,
+                     "description": "Pass back as since= for the next page."},
+            "entries": {"type": "array", "items": {
+                "type": "object", "required": ["seq", "digest", "origin", "bundle"],
+                "properties": {
+                    "seq": {"type": "integer"},
+                    "digest": {"type": "string"},
+                    "origin": {"type": "string"},
+                    "sequence": {"type": "integer", "nullable": True},
+                    "bundle": {"type": "string", "format": "byte",
+                               "description": "base64 of the CBOR envelope"}}}}}},
+    "Record": {
+        "type": "object",
+        "required": ["origin", "entity", "id", "revision", "headers", "body", "bundle"],
+        "properties": {
+            "origin": {"type": "string"}, "entity": {"type": "string"},
+            "id": {"type": "string"}, "revision": {"type": "integer"},
+            "instance": {"type": "string", "nullable": True},
+            "updated_at": {"type": "string", "nullable": True},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "body": {"type": "string"}, "bundle": {"type": "string"}}},
+    "Subscription": {
+        "type": "object", "required": ["id", "mode"],
+        "properties": {
+            "id": {"type": "string"}, "mode": {"type": "string", "enum": ["push", "pull"]},
+            "inbox_url": {"type": "string", "nullable": True},
+            "origins": {"type": "array", "items": {"type": "string"}, "nullable": True},
+            "entities": {"type": "array", "items": {"type": "string"}, "nullable": True},
+            "cursor": {"type": "integer"}, "lag": {"type": "integer"},
+            "failures": {"type": "integer"},
+            "last_error": {"type": "string", "nullable": True}}},
+    "NewSubscription": {
+        "type": "object",
+        "properties": {
+            "mode": {"type": "string", "enum": ["push", "pull"], "default": "push"},
+            "inbox_url": {"type": "string", "description": "http(s) URL; required for push"},
+            "inbox_token": {"type": "string"},
+            "origins": {"type": "array", "items": {"type": "string"}},
+            "entities": {"type": "array", "items": {"type": "string"}},
+            "cursor": {"type": "integer", "minimum": 0}}},
+}
+
+ERRORS_PEER = {"401": _error("Missing or unknown bearer token (`unauthorized`)."),
+               "403": _error("The peer is blocked (`peer_blocked`).")}
+
+
+def _ingest_op(summary: str, answers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary, "security": BEARER,
+        "parameters": [{"name": "X-WB-Hops", "in": "header", "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": "Hubs this bundle already crossed."}],
+        "requestBody": {"required": True, "content": {
+            CBOR: {"schema": {"type": "string", "format": "binary"}},
+            "application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {
+            **answers,
+            "400": _error("Invalid bundle: the protocol error code (docs/protocol.md §11)."),
+            **ERRORS_PEER,
+            "409": _error("`equivocation`: another bundle has this origin and sequence."),
+            "413": _error("`bundle_too_large` or `too_many_files`."),
+            "415": _error("`unsupported_media_type`."),
+            "429": _error("`rate_limited`; see Retry-After.")}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v2/bundles": {
+        "post": _ingest_op("Push one signed bundle", {
+            "200": _json(_ref("IngestAnswer"), "Already stored (same digest): the same answer."),
+            "201": _json(_ref("IngestAnswer"), "Verified and appended to the log."),
+            "202": _json(_ref("IngestAnswer"), "Valid, but the key awaits the operator.")}),
+        "get": {
+            "summary": "Page through the log from a cursor",
+            "parameters": [CURSOR, {"name": "limit", "in": "query", "required": False,
+                                    "schema": {"type": "integer", "minimum": 0,
+                                               "maximum": 10**17}}, *FILTERS],
+            "responses": {
+                "200": {"description": "Entries with seq > since, oldest first.",
+                        "content": {"application/json": {"schema": _ref("LogPage")},
+                                    "application/cbor": {"schema": {"type": "string",
+                                                                    "format": "binary"}}}},
+                "400": _error("`invalid_cursor` or `future_cursor` (beyond the head)."),
+                "410": _error("`outdated_cursor`: before the retained range.")}}},
+    "/api/v2/stream": {
+        "get": {
+            "summary": "WebSocket stream of CBOR frames from a cursor (docs/protocol.md §7)",
+            "parameters": [CURSOR, *FILTERS],
+            "responses": {
+                "101": {"description": "Switching to WebSocket: an `info` frame, then "
+                                       "`bundle` frames; `error` frames carry a code."},
+                "400": _error("Not a WebSocket request or `invalid_cursor`.")}}},
+    "/api/v2/records": {
+        "get": {
+            "summary": "Search the index of live public records",
+            "parameters": [
+                {"name": "origin", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "entity", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "after", "in": "query", "required": False,
+                 "schema": {"type": "string"}, "description": "`after` of the previous page"},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 10**17}}],
+            "responses": {
+                "200": _json({"type": "object", "required": ["records", "after"],
+                              "properties": {"records": {"type": "array",
+                                                         "items": _ref("Record")},
+                                             "after": {"type": "string", "nullable": True}}},
+                             "Records in (origin, entity, id) order."),
+                "400": _error("`invalid_cursor` (limit).")}}},
+    "/api/v2/origins": {
+        "get": {
+            "summary": "Origins known to the hub, their keys, chain state and gaps",
+            "responses": {"200": _json({"type": "object", "required": ["origins"], "properties": {
+                "origins": {"type": "array", "items": {
+                    "type": "object", "required": ["origin", "gaps"], "properties": {
+                        "origin": {"type": "string"},
+                        "instance": {"type": "string", "nullable": True},
+                        "last_sequence": {"type": "integer", "nullable": True},
+                        "last_digest": {"type": "string", "nullable": True},
+                        "bundles": {"type": "integer"}, "records": {"type": "integer"},
+                        "keys": {"type": "array", "items": {"type": "object"}},
+                        "gaps": {"type": "array", "items": {
+                            "type": "array", "items": {"type": "integer"},
+                            "minItems": 2, "maxItems": 2}},
+                        "last_seen_at": {"type": "string"}}}}}}, "Origins.")}}},
+    "/api/v2/subscriptions": {
+        "post": {
+            "summary": "Subscribe the calling peer (push to an inbox, or pull)",
+            "security": BEARER,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("NewSubscription")}}},
+            "responses": {"201": _json(_ref("Subscription"), "Created."),
+                          "400": _error("`invalid_subscription`."), **ERRORS_PEER}},
+        "get": {
+            "summary": "The calling peer's subscriptions", "security": BEARER,
+            "responses": {"200": _json({"type": "object", "required": ["subscriptions"],
+                                        "properties": {"subscriptions": {
+                                            "type": "array", "items": _ref("Subscription")}}},
+                                       "Subscriptions."), **ERRORS_PEER}}},
+    "/api/v2/subscriptions/{sub_id}": {
+        "delete": {
+            "summary": "Remove one of the calling peer's subscriptions", "security": BEARER,
+            "parameters": [{"name": "sub_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "deleted": {"type": "boolean"}}}, "Removed."),
+                "404": _error("`not_found`."), **ERRORS_PEER}}},
+    "/.well-known/whiteballoon-hub": {
+        "get": {"summary": "Discovery: protocol version, limits, endpoints, log head",
+                "responses": {"200": _json({"type": "object", "required": [
+                    "software", "protocol_version", "head", "oldest_retained"],
+                    "properties": {"software": {"type": "string"},
+                                   "protocol_version": {"type": "string"},
+                                   "head": {"type": "integer"},
+                                   "oldest_retained": {"type": "integer"}}}, "Discovery.")}}},
+    "/api/v1/sync/{peer}/bundle": {
+        "post": {**_ingest_op("Original API: upload a tar.gz bundle", {
+            "200": _json(_ref("IngestAnswer"), "Stored, duplicate or pending.")}),
+            "parameters": [PEER]},
+        "get": {"summary": "Original API: download the peer's latest bundle as tar.gz",
+                "security": BEARER, "parameters": [PEER],
+                "responses": {"200": {"description": "tar.gz", "content": {
+                    "application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+                    "404": _error("No bundle yet (`not_found`)."), **ERRORS_PEER}}},
+    "/api/v1/sync/{peer}/status": {
+        "get": {"summary": "Original API: the peer's latest upload", "security": BEARER,
+                "parameters": [PEER],
+                "responses": {"200": _json({"type": "object", "required": ["peer", "has_bundle"],
+                                            "properties": {
+                                                "peer": {"type": "string"},
+                                                "has_bundle": {"type": "boolean"},
+                                                "digest": {"type": "string", "nullable": True},
+                                                "records": {"type": "integer"}}}, "Status."),
+                              **ERRORS_PEER}}},
+    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(
+        {"type": "object", "properties": {"status": {"type": "string"}}}, "Alive.")}}},
+    "/readyz": {"get": {"summary": "Readiness (database reachable)", "responses": {
+        "200": _json({"type": "object"}, "Ready."),
+        "503": _json({"type": "object"}, "Database down.")}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+        "description": "Prometheus text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/openapi.json": {"get": {"summary": "This document", "responses": {
+        "200": _json({"type": "object"}, "OpenAPI 3 document.")}}},
+}
+
+
+def document(server_url: str = "/") -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "WhiteBalloon hub API", "version": "2",
+                 "description": "Relay of signed bundles. Formats, verification and error "
+                                "codes: docs/protocol.md; behaviour: docs/hub-guide.md."},
+        "servers": [{"url": server_url}],
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "peerToken": {"type": "http", "scheme": "bearer",
+                          "description": "A peer token from `wb hub peers add`."}}},
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document(), headers={"Cache-Control": "public, max-age=300"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/openapi.json", openapi_json, name="openapi")
