@@ -1,7 +1,8 @@
-"""``wb conformance vectors``: run the bundle vectors against a verifier."""
+"""``wb conformance``: vectors against a verifier, black-box runs against a hub or a node."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -23,16 +24,83 @@ HERE = Path(__file__).resolve().parent
 @click.option(
     "-k", "keyword", default="", help="Only run cases matching this pytest -k expression."
 )
-def conformance_vectors(verifier: str, keyword: str) -> None:
-    """Check every vector in conformance_tests/vectors/ (valid and invalid bundles)."""
+@click.option("--junit", "junit", type=click.Path(dir_okay=False), default=None,
+              help="Also write a JUnit XML report to this file.")
+def conformance_vectors(verifier: str, keyword: str, junit: str | None) -> None:
+    """Check every vector in conformance_tests/vectors/ (valid and invalid bundles).
+
+    One line per case (its id names the vector and, for invalid ones, the expected
+    error code); exit status non-zero when any case fails."""
     import pytest
 
     if verifier:
         os.environ["WB_CONFORMANCE_VERIFIER"] = verifier
-    args = [str(HERE / "test_vectors.py"), "-q", "-p", "no:cacheprovider"]
+    args = [str(HERE / "test_vectors.py"), "-v", "-p", "no:cacheprovider", "--tb=line",
+            "-o", "console_output_style=classic"]
     if keyword:
         args += ["-k", keyword]
+    if junit:
+        args += [f"--junitxml={junit}"]
     sys.exit(int(pytest.main(args)))
+
+
+def _finish(report, junit: str | None) -> None:  # noqa: ANN001
+    click.echo(report.summary())
+    if junit:
+        report.write_junit(junit)
+    sys.exit(report.exit_code)
+
+
+@click.command("hub")
+@click.argument("url")
+@click.option("--token", envvar="WB_CONFORMANCE_TOKEN", required=True,
+              help="Peer token the hub's operator registered for the suite.")
+@click.option("--subscriber-token", default=None,
+              help="A second peer's token: reads and subscriptions are made as that peer.")
+@click.option("--admin-token", envvar="WB_CONFORMANCE_ADMIN_TOKEN", default=None,
+              help="WhiteBalloon hub admin token, used only to approve the run's fresh key.")
+@click.option("--approve-cmd", default=None, metavar="CMD",
+              help='Command that trusts a key on the hub, e.g. "wb hub keys approve {key_id}".')
+@click.option("--v1", "v1", is_flag=True,
+              help="Only the original hub API subset (/api/v1/sync/<peer>/bundle|status).")
+@click.option("--peer", default=None, help="With --v1: the peer name the token belongs to.")
+@click.option("--timeout", default=15.0, show_default=True, help="Seconds per wait.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None,
+              help="Also write a JUnit XML report to this file.")
+def conformance_hub(url: str, token: str, subscriber_token: str | None,
+                    admin_token: str | None, approve_cmd: str | None, v1: bool,
+                    peer: str | None, timeout: float, junit: str | None) -> None:
+    """Black-box checks of a live hub at URL (see docs/conformance.md)."""
+    from conformance_tests.hub_runner import HubTarget, run_hub
+    from conformance_tests.report import Report
+
+    report = Report("hub-v1" if v1 else "hub", out=sys.stdout)
+    target = HubTarget(url, token, subscriber_token=subscriber_token, admin_token=admin_token,
+                       approve_cmd=approve_cmd, peer=peer, timeout=timeout)
+    asyncio.run(run_hub(target, report, v1=v1))
+    _finish(report, junit)
+
+
+@click.command("node")
+@click.argument("url")
+@click.option("--token", envvar="WB_CONFORMANCE_TOKEN", required=True,
+              help="The inbox token of a hub peer registered on the node.")
+@click.option("--approve-cmd", default=None, metavar="CMD",
+              help='Command that approves a pending bundle, e.g. '
+                   '"wb sync pending approve {digest}".')
+@click.option("--timeout", default=15.0, show_default=True, help="Seconds per wait.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None,
+              help="Also write a JUnit XML report to this file.")
+def conformance_node(url: str, token: str, approve_cmd: str | None, timeout: float,
+                     junit: str | None) -> None:
+    """Black-box checks of a live node's inbox and public endpoints at URL."""
+    from conformance_tests.node_runner import NodeTarget, run_node
+    from conformance_tests.report import Report
+
+    report = Report("node", out=sys.stdout)
+    asyncio.run(run_node(NodeTarget(url, token, approve_cmd=approve_cmd, timeout=timeout),
+                         report))
+    _finish(report, junit)
 
 
 def register(root: click.Group) -> None:
@@ -41,3 +109,5 @@ def register(root: click.Group) -> None:
         group = click.Group("conformance", help="Conformance checks for any node, hub or bundle.")
         root.add_command(group)
     group.add_command(conformance_vectors)
+    group.add_command(conformance_hub)
+    group.add_command(conformance_node)

@@ -117,7 +117,7 @@ def test_valid_vector(case: dict, path: str) -> None:
     assert (stem.parent / f"{case['name']}.tar.gz").read_bytes() == to_targz(bundle)
 
 
-@pytest.mark.parametrize("case", INVALID, ids=[c["name"] for c in INVALID])
+@pytest.mark.parametrize("case", INVALID, ids=[f"{c['name']}->{c['code']}" for c in INVALID])
 def test_invalid_vector(case: dict) -> None:
     target = VECTORS / case["path"]
     if EXTERNAL:
