@@ -108,7 +108,7 @@ SCHEMAS: dict[str, Any] = {
             "inbox_token": {"type": "string"},
             "origins": {"type": "array", "items": {"type": "string"}},
             "entities": {"type": "array", "items": {"type": "string"}},
-            "cursor": {"type": "integer", "minimum": 0}}},
+            "cursor": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}},
 }
 
 ERRORS_PEER = {"401": _error("Missing or unknown bearer token (`unauthorized`)."),
@@ -123,7 +123,9 @@ def _ingest_op(summary: str, answers: dict[str, Any]) -> dict[str, Any]:
                         "description": "Hubs this bundle already crossed."}],
         "requestBody": {"required": True, "content": {
             CBOR: {"schema": {"type": "string", "format": "binary"}},
-            "application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+            "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
+                                         "description": "CBOR or tar.gz, told by magic"}}},
         "responses": {
             **answers,
             "400": _error("Invalid bundle: the protocol error code (docs/protocol.md §11)."),

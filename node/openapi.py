@@ -33,6 +33,13 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+def _error_or_page(description: str) -> dict[str, Any]:
+    """Outside /api/ errors are JSON only when the client accepts application/json."""
+    return {"description": description, "content": {
+        "application/json": {"schema": _ref("Error")},
+        "text/html": {"schema": {"type": "string"}}}}
+
+
 NULLABLE_STR = {"type": "string", "nullable": True}
 SESSION = [{"session": []}]
 UNSAFE = [{"session": [], "csrf": []}]
@@ -157,15 +164,16 @@ PATHS: dict[str, Any] = {
         "summary": "A hub delivers one signed bundle (docs/protocol.md)",
         "security": [{"inboxToken": []}],
         "requestBody": {"required": True, "content": {
-            CBOR: {"schema": {"type": "string", "format": "binary"}}}},
+            CBOR: {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {
             "200": _json(_ref("ImportResult"), "Already received (`duplicate`) or own."),
             "201": _json(_ref("ImportResult"), "Verified and applied."),
             "202": _json(_ref("ImportResult"), "Valid, signed by a key awaiting approval."),
-            "400": _error("Invalid bundle: the protocol error code (docs/protocol.md §11)."),
-            "401": _error("`unauthorized`: not a registered hub's inbox token."),
-            "409": _error("`equivocation` or another sync refusal."),
-            "413": _error("`bundle_too_large`.")}}},
+            "400": _error_or_page("Invalid bundle: the protocol error code (protocol.md §11)."),
+            "401": _error_or_page("`unauthorized`: not a registered hub's inbox token."),
+            "409": _error_or_page("`equivocation` or another sync refusal."),
+            "413": _error_or_page("`bundle_too_large`.")}}},
     "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(
         {"type": "object"}, "Alive.")}}},
     "/readyz": {"get": {"summary": "Readiness (database reachable)", "responses": {
