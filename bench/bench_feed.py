@@ -152,6 +152,20 @@ async def load(base: str, cookie: str, paths: list[str], clients: int, duration:
     return results
 
 
+def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float) -> None:
+    """One wrk thread (the server needs the other core), ``clients`` connections."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    header = f"Cookie: wb_session_id={cookie}"
+    if warmup:
+        subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{max(1, int(warmup))}s", "-H", header,
+                        url], check=True, capture_output=True)
+    out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{int(duration)}s", "--latency",
+                          "-H", header, url], check=True, capture_output=True, text=True)
+    print(f"== wrk {url}\n{out.stdout}")
+
+
 def report(results: dict[str, list[tuple[float, float]]], duration: float) -> None:
     total = 0
     for path, samples in results.items():
@@ -182,6 +196,9 @@ async def main() -> None:
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--comments", type=int, default=50_000)
     ap.add_argument("--only", choices=["feed", "api", "both"], default="both")
+    ap.add_argument("--wrk", action="store_true",
+                    help="drive the load with wrk (Debian package) instead of the Python "
+                         "client, which itself needs most of a core")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-"))
@@ -217,8 +234,13 @@ async def main() -> None:
         paths = {"feed": ["/"], "api": ["/api/requests"],
                  "both": ["/", "/api/requests"]}[args.only]
         print(f"{args.clients} clients for {args.duration:.0f} s against {', '.join(paths)}")
-        results = await load(base, cookie, paths, args.clients, args.duration, args.warmup)
-        report(results, args.duration)
+        if args.wrk:
+            for path in paths:
+                run_wrk(base + path, cookie, args.clients, args.duration, args.warmup)
+        else:
+            results = await load(base, cookie, paths, args.clients, args.duration,
+                                 args.warmup)
+            report(results, args.duration)
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
