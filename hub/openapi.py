@@ -124,8 +124,9 @@ def _ingest_op(summary: str, answers: dict[str, Any]) -> dict[str, Any]:
         "requestBody": {"required": True, "content": {
             CBOR: {"schema": {"type": "string", "format": "binary"}},
             "application/gzip": {"schema": {"type": "string", "format": "binary"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
-                                         "description": "CBOR or tar.gz, told by magic"}}},
+            "application/octet-stream": {"schema": {
+                "type": "string", "format": "binary",
+                "description": "CBOR envelope or tar.gz, told apart by the gzip magic"}}}},
         "responses": {
             **answers,
             "400": _error("Invalid bundle: the protocol error code (docs/protocol.md §11)."),
