@@ -33,3 +33,23 @@ async def test_hub_v2_all_checks_pass(live_hub):
     assert await pool.fetchval(
         "SELECT count(*) FROM hub_records WHERE body LIKE '%PRIVATE%' OR head LIKE '%PRIVATE%'"
     ) == 0
+
+
+async def test_hub_v1_subset_passes(live_hub):
+    report = new_report("hub-v1")
+    target = HubTarget(url_of(live_hub), HUB_TOKEN, admin_token=ADMIN_TOKEN,
+                       peer="conformance", timeout=10)
+    await run_hub(target, report, v1=True)
+    assert report.failures == [], report.out.getvalue()
+    assert {r.name for r in report.results} == {
+        "v1.missing_token", "v1.push", "v1.status", "v1.pull", "v1.other_peer", "v1.invalid"}
+    pool = live_hub.server.app[HT.pool_key]
+    assert await pool.fetchval(
+        "SELECT count(*) FROM hub_bundles WHERE received_from = 'conformance'") == 1
+
+
+async def test_hub_v1_needs_the_peer_name(live_hub):
+    report = new_report("hub-v1")
+    await run_hub(HubTarget(url_of(live_hub), HUB_TOKEN), report, v1=True)
+    assert report.exit_code == 1
+    assert "--peer" in report.failures[0].detail
