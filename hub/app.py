@@ -68,6 +68,20 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     await delivery.stop()
 
 
+async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
+    from hub.follow import Follower
+
+    def stored(seq: int) -> None:
+        app[T.broadcaster_key].advance(seq)
+        app[T.delivery_key].wake()
+
+    follower = Follower(app[T.pool_key], app[T.database_url_key], app[T.client_key], stored)
+    if app[T.options_key].follow:
+        follower.start()
+    yield
+    await follower.stop()
+
+
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     """Processes for verification (CPU-bound) when configured, else threads."""
     from hub.ingest import VerifierPool
@@ -108,6 +122,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app.cleanup_ctx.append(client_ctx)
     app.cleanup_ctx.append(broadcaster_ctx)
     app.cleanup_ctx.append(delivery_ctx)
+    app.cleanup_ctx.append(follower_ctx)
     app.on_shutdown.append(_close_streams)
 
     from hub import admin, api, openapi, public

@@ -322,5 +322,44 @@ def subs_remove(sub_id: str) -> None:
     click.echo("removed")
 
 
+# ------------------------------------------------------------------------- upstreams
+
+@hub_group.group("upstreams")
+def upstreams_group() -> None:
+    """Other hubs this hub follows (reads their public stream)."""
+
+
+@upstreams_group.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--since", type=int, default=0, show_default=True,
+              help="Start after this hub sequence of the upstream.")
+def upstreams_add(name: str, url: str, since: int) -> None:
+    """Follow the hub at URL as peer NAME (created as a hub peer if missing)."""
+    from hub import queries as Q
+
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("an http(s) URL", param_hint="URL")
+
+    async def main(pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            if await Q.get_peer(conn, name) is None:
+                await Q.add_peer(conn, name, "hub", token_hash(new_token()))
+            await Q.add_upstream(conn, name, url.rstrip("/"), since)
+
+    run_with_pool(main)
+    click.echo(f"following {url} as {name} from sequence {since}; its bundles are checked "
+               f"against this hub's trusted keys (unknown origins wait in `wb hub keys list`)")
+
+
+@upstreams_group.command("list")
+def upstreams_list() -> None:
+    """Followed hubs with their cursor and last error."""
+    from hub import queries as Q
+
+    for u in run_with_pool(Q.upstreams):
+        click.echo(f"{u['name']:20} {u['url']} cursor={u['cursor']} {u['last_error'] or ''}")
+
+
 def register(root: click.Group) -> None:
     root.add_command(hub_group)

@@ -444,6 +444,26 @@ async def delivery_failed(conn: Conn, sub_id: str, cursor: int, error: str,
         sub_id, cursor, error[:300], float(delay_seconds))
 
 
+async def add_upstream(conn: Conn, name: str, url: str, cursor: int) -> None:
+    await conn.execute(
+        "INSERT INTO hub_upstreams (name, url, cursor) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url", name, url, cursor)
+
+
+async def upstreams(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT name, url, cursor, last_error, connected_at FROM hub_upstreams ORDER BY name")
+
+
+async def upstream_progress(conn: Conn, name: str, cursor: int | None,
+                            error: str | None = None, connected: bool = False) -> None:
+    await conn.execute(
+        """UPDATE hub_upstreams SET cursor = greatest(cursor, coalesce($2, cursor)),
+               last_error = $3,
+               connected_at = CASE WHEN $4 THEN now() ELSE connected_at END
+            WHERE name = $1""", name, cursor, error, connected)
+
+
 # ------------------------------------------------------------------------- admin
 
 async def add_admin_token(conn: Conn, token_hash: str) -> None:

@@ -24,6 +24,7 @@ class HubOptions:
     stream_cache_entries: int = 512       # recent log frames kept in memory for streams
     hop_limit: int = 8                    # hubs a bundle may cross before we stop forwarding
     delivery: bool = True                 # run the push-delivery worker in this process
+    follow: bool = True                   # follow the upstream hubs in hub_upstreams
     delivery_batch: int = 50
     delivery_concurrency: int = 8
     delivery_timeout: float = 15.0

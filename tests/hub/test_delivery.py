@@ -192,3 +192,51 @@ def test_backoff_grows_with_jitter_and_caps():
     assert 240 <= backoff(5, o) <= 360  # circuit open
     delays = {backoff(2, o) for _ in range(20)}
     assert len(delays) > 1
+
+
+async def test_hub_follows_upstream_stream_from_its_cursor(make_hub, pg, tmp_path):
+    """Hub B follows hub A's public stream: bundles already in A and new ones arrive in
+    B with their signatures, recorded as received from A, the cursor kept in B."""
+    from hub.app import MIGRATIONS
+    from tests.hub.conftest import make_hub_config
+
+    hub_a, pool_a = await setup_hub(make_hub, None)
+    o = Origin(seed(80))
+    await Q.trust_key(pool_a, o.origin, o.origin, o.public_key, "alpha")
+    first = o.many(2)
+    r = await hub_a.post("/api/v2/bundles", data=envelope(first), headers=cbor_headers("a" * 20))
+    assert r.status == 201
+
+    b_url = await pg.new_database(await pg.template("hub", MIGRATIONS))
+    import asyncpg
+
+    conn = await asyncpg.connect(b_url)
+    try:
+        await Q.add_peer(conn, "hub-a", "hub", token_hash("q" * 20))
+        await Q.trust_key(conn, o.origin, o.origin, o.public_key, None)
+        await Q.add_upstream(conn, "hub-a", str(hub_a.make_url("")).rstrip("/"), 0)
+    finally:
+        await conn.close()
+    hub_b = await make_hub(FAST, config=make_hub_config(b_url, tmp_path / "b"))
+    pool_b = hub_b.server.app[T.pool_key]
+    ws = await hub_b.ws_connect("/api/v2/stream?since=0")
+    from protocol.containers import decode_frame
+
+    assert decode_frame((await asyncio.wait_for(ws.receive(), 10)).data).op == "info"
+    got = decode_frame((await asyncio.wait_for(ws.receive(), 10)).data)
+    assert got.digest == first.digest
+    second = o.many(1)
+    r = await hub_a.post("/api/v2/bundles", data=envelope(second), headers=cbor_headers("a" * 20))
+    assert r.status == 201
+    got = decode_frame((await asyncio.wait_for(ws.receive(), 10)).data)
+    assert got.digest == second.digest and got.bundle.sig == second.sig
+    await ws.close()
+    rows = await pool_b.fetch("SELECT received_from FROM hub_log ORDER BY seq")
+    assert [r["received_from"] for r in rows] == ["hub-a", "hub-a"]
+    for _ in range(100):  # the cursor is saved right after the bundle commits
+        if await pool_b.fetchval("SELECT cursor FROM hub_upstreams") == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert await pool_b.fetchval("SELECT cursor FROM hub_upstreams") == 2
+    await hub_b.close()
+    await pg.drop(b_url)
