@@ -22,7 +22,12 @@ FEATURE_CLIS = ("node.auth.cli", "node.requests.cli", "node.profiles.cli", "node
 
 def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
                   config: Config | None = None) -> R:
-    """Open the node database (migrating it), run ``fn(pool, config)``, close everything."""
+    """Open the node database (migrating it), run ``fn(pool, config)``, close everything.
+
+    A domain error (``AppError``) raised by ``fn`` becomes a clean CLI error naming its code.
+    """
+    from node.errors import AppError
+
     config = config or Config()
 
     async def main() -> R:
@@ -38,6 +43,8 @@ def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
             raise click.ClickException(f"cannot reach the node database: {exc}") from None
         try:
             return await fn(pool, config)
+        except AppError as exc:
+            raise click.ClickException(f"{exc.message} ({exc.code})") from None
         finally:
             await pool.close()
 

@@ -6,20 +6,12 @@ import click
 
 from node.auth import queries as q
 from node.auth import service as svc
-from node.errors import AppError
 
 
 def _run(fn):
-    """Run ``fn(pool, config)`` on the node database; AppErrors become clean CLI errors."""
     from node.cli import run_with_pool
 
-    async def wrapped(pool, config):
-        try:
-            return await fn(pool, config)
-        except AppError as exc:
-            raise click.ClickException(exc.message) from None
-
-    return run_with_pool(wrapped)
+    return run_with_pool(fn)
 
 
 @click.command("create-admin")

@@ -15,17 +15,13 @@ import click
 from node.cli import run_with_pool
 from node.copilot import queries as Q
 from node.copilot import service as S
-from node.errors import AppError
 from service.settings import Config
 
 
 def _run_tool(name: str, args: dict[str, Any]) -> dict[str, Any]:
     async def main(pool: asyncpg.Pool, config: Config) -> dict[str, Any]:
         ctx = S.ToolContext(pool, config, None, "cli")
-        try:
-            return await S.run_tool(ctx, name, args, rate_limited=False)
-        except AppError as exc:
-            raise click.ClickException(f"{exc.message} ({exc.code})") from None
+        return await S.run_tool(ctx, name, args, rate_limited=False)
 
     return run_with_pool(main)
 
@@ -133,10 +129,7 @@ def token_create(username: str, label: str) -> None:
     """Print a new token (shown once; only its hash is stored)."""
 
     async def main(pool: asyncpg.Pool, config: Config) -> tuple[str, str]:
-        try:
-            return await S.create_token(pool, username, label)
-        except AppError as exc:
-            raise click.ClickException(f"{exc.message} ({exc.code})") from None
+        return await S.create_token(pool, username, label)
 
     token_id, token = run_with_pool(main)
     click.echo(token)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from node.errors import AppError
 from node.profiles import invite_map
 from node.profiles import queries as Q
 from node.profiles import service as S
@@ -13,13 +12,7 @@ from node.profiles import service as S
 def _run(fn):
     from node.cli import run_with_pool
 
-    async def wrapped(pool, config):
-        try:
-            return await fn(pool, config)
-        except AppError as exc:
-            raise click.ClickException(exc.message) from None
-
-    return run_with_pool(wrapped)
+    return run_with_pool(fn)
 
 
 @click.group("invite-map")

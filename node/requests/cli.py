@@ -11,7 +11,6 @@ import asyncpg
 import click
 
 from node.cli import run_with_pool
-from node.errors import AppError
 from node.requests import queries as Q
 from node.requests import service as S
 from service.settings import Config
@@ -19,10 +18,7 @@ from service.settings import Config
 
 def _run(fn):  # type: ignore[no-untyped-def]
     async def wrapped(pool: asyncpg.Pool, config: Config):  # type: ignore[no-untyped-def]
-        try:
-            return await fn(pool)
-        except AppError as exc:
-            raise click.ClickException(f"{exc.message} ({exc.code})") from None
+        return await fn(pool)
 
     return run_with_pool(wrapped)
 
