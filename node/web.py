@@ -204,6 +204,20 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     return await handler(request)
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def read_form(request: web.Request) -> Any:
+    """``request.post()``, with a malformed body answered as 400 ``malformed_body``."""
+    try:
+        return await request.post()
+    except web.HTTPException:
+        raise
+    except (ValueError, UnicodeDecodeError, AssertionError, LookupError) as exc:
+        raise AppError(400, "malformed_body",
+                       "The form data could not be read (malformed body).") from exc
+
+
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every state-changing request that relies on cookies must carry the CSRF token."""
@@ -226,11 +240,13 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         exempt = getattr(route_handler, "wb_csrf_exempt", False)
         if not exempt:
             sent = request.headers.get("X-CSRF-Token", "")
-            if not sent and request.content_type in ("application/x-www-form-urlencoded",
-                                                      "multipart/form-data"):
-                form = await request.post()
+            if request.content_type in FORM_TYPES:
+                # Read (and cache) the form here, so a malformed body is one clear 400 for
+                # every handler instead of a ValueError deep inside one of them.
+                form = await read_form(request)
                 value = form.get("csrf_token", "")
-                sent = value if isinstance(value, str) else ""
+                if not sent:
+                    sent = value if isinstance(value, str) else ""
             if new_anon is not None or not hmac.compare_digest(sent, expected):
                 raise AppError(403, "csrf_failed",
                                "The form expired or did not come from this site. "

@@ -88,3 +88,18 @@ async def test_csrf_token_is_stable_per_client_and_required(node_client):
     r = await node_client.post("/healthz", headers={"Accept": "application/json"})
     assert r.status == 403
     assert (await r.json())["error"]["code"] == "csrf_failed"
+
+
+async def test_malformed_multipart_is_a_clear_400_not_a_500(node_client):
+    from node import typedefs as T
+    from tests.factories import create_user, sign_in
+
+    uid = await create_user(node_client.server.app[T.pool_key], "mia")
+    token = await sign_in(node_client, uid)
+    for path in ("/api/requests", "/requests"):
+        r = await node_client.post(path, data=b"x",
+                                   headers={"Content-Type": "multipart/form-data",
+                                            "X-CSRF-Token": token,
+                                            "Accept": "application/json"})
+        assert r.status == 400, (path, await r.text())
+        assert (await r.json())["error"]["code"] == "malformed_body"
