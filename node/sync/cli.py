@@ -1,4 +1,5 @@
-"""``wb sync`` node commands: export, import, pending, peers, push, pull, status."""
+"""``wb sync`` node commands: export, import, pending, peers, push, pull, status,
+rotate-key (also ``wb keys rotate``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from typing import Any
 import click
 
 from node.cli import run_with_pool
+from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
+from node.sync import rotation as R
 from node.sync import service as S
 from node.sync import transport as T
+from node.sync.identity import load_or_create_key
 from protocol.errors import ProtocolError
 from service.bundle_io import read_bundle, write_bundle
 from service.settings import Config
@@ -55,8 +59,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 def register(root: click.Group) -> None:
     sync = root.commands["sync"]
     assert isinstance(sync, click.Group)
-    for cmd in (export_cmd, import_cmd, pending, peers, push_cmd, pull_cmd, status_cmd):
+    for cmd in (export_cmd, import_cmd, pending, peers, push_cmd, pull_cmd, status_cmd,
+                rotate_key_cmd):
         sync.add_command(cmd)
+    try:  # `wb keys rotate` too (the keys group may register after this module)
+        from service.bundle_cli import keys_group
+    except ImportError:
+        keys_group = None
+    if isinstance(keys_group, click.Group) and "rotate" not in keys_group.commands:
+        keys_group.add_command(rotate_key_cmd, "rotate")
     from service.demo import demo_command
 
     root.add_command(demo_command())
@@ -226,11 +237,15 @@ def push_cmd(peer: str, timeout: float, as_json: bool) -> None:
 @click.command("pull")
 @click.argument("peer")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds per request.")
+@click.option("--all-gaps", is_flag=True,
+              help="Look for every recorded gap now, ignoring the back-off.")
 @json_option
-def pull_cmd(peer: str, timeout: float, as_json: bool) -> None:
-    """Fetch and import the peer's bundles newer than its cursor."""
+def pull_cmd(peer: str, timeout: float, all_gaps: bool, as_json: bool) -> None:
+    """Fetch and import the peer's bundles newer than its cursor, then the missing
+    sequences recorded as gaps."""
     res = _run(lambda pool, config: T.pull(pool, config, peer, actor=_actor(),
-                                           request_timeout=timeout), as_json)
+                                           request_timeout=timeout,
+                                           fetch_all_gaps=all_gaps), as_json)
     lines = [f"Pulled {res.bundles} bundle(s), {res.bytes} bytes, from {peer}."]
     lines += [f"  {i['origin']} seq {i['sequence']}: {i['result']}" for i in res.imported]
     lines += [f"  refused {e['source']}: {e['code']}: {e['message']}" for e in res.errors]
@@ -253,18 +268,47 @@ def status_cmd(as_json: bool) -> None:
             "SELECT origin, sequence, known_digest, rejected_digest, peer, detected_at "
             "FROM sync_equivocations ORDER BY detected_at DESC LIMIT 20")]
         pend = await pool.fetchval("SELECT count(*) FROM sync_pending")
+        breaks = [dict(r) for r in await G.chain_breaks(pool)]
+        keys = [dict(r) for r in await R.key_history(pool)]
         jobs = [dict(r) for r in await pool.fetch(
             "SELECT started_at, kind, peer, result, error_code, duration_ms, records_in, "
             "records_applied, bundle_bytes FROM sync_jobs ORDER BY id DESC LIMIT 10")]
         return {"origin": origin, "sequence": state["sequence"],
                 "last_digest": state["last_digest"], "gaps": gaps, "equivocations": eq,
-                "pending": pend, "jobs": jobs}
+                "pending": pend, "jobs": jobs, "chain_breaks": breaks,
+                "key_id": load_or_create_key(config).key_id, "keys": keys}
 
     info = _run(main, as_json)
     text = [f"origin {info['origin']}, chain at #{info['sequence']} ({info['last_digest']})",
+            f"signing key {info['key_id']}"
+            + (f" ({len(info['keys']) - 1} rotation(s))" if len(info["keys"]) > 1 else ""),
             f"pending bundles: {info['pending']}"]
     text += [f"gap: {g['origin']} missing {g['n']} ({g['first']}..{g['last']})"
              for g in info["gaps"]]
     text += [f"EQUIVOCATION: {e['origin']} seq {e['sequence']}: kept {e['known_digest'][:16]}, "
              f"refused {e['rejected_digest'][:16]}" for e in info["equivocations"]]
+    text += [f"CHAIN BREAK: {b['origin']} seq {b['sequence']}: Previous "
+             f"{(b['previous'] or 'none')[:16]}, predecessor held {b['expected'][:16]}"
+             for b in info["chain_breaks"]]
     _emit(as_json, info, "\n".join(text))
+
+
+@click.command("rotate-key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def rotate_key_cmd(yes: bool, as_json: bool) -> None:
+    """Hand signing to a new node key, announced in a chain link signed by the old one.
+
+    The origin stays the same; the old key is kept as node.key.retired-<key id> (0600)
+    and never used again. Push afterwards so peers and hubs learn the new key. Running
+    it again after an interruption finishes the interrupted rotation.
+    """
+    if not yes and not as_json:
+        click.confirm("Generate a new signing key and announce it to peers?", abort=True)
+    res = _run(lambda pool, config: R.rotate_key(pool, config, actor=_actor()), as_json)
+    verb = "Finished the interrupted rotation" if res.resumed else "Rotated the signing key"
+    _emit(as_json, res.as_json(),
+          f"{verb} of origin {res.origin}: {res.previous_key_id} -> {res.key_id}.\n"
+          f"Announcement: chain link #{res.sequence} (signed by {res.previous_key_id}); "
+          f"push it to your peers (wb sync push PEER).\n"
+          f"Old key kept, unused, at {res.retired_file}.")

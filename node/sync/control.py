@@ -13,13 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
+from keys import KeyFileError
 from node import typedefs as T
 from node import web as W
 from node.errors import AppError, bad_request, not_found
 from node.scheduler import job_states, jobs_key, run_job, set_paused
+from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
 from node.sync import queries as Q
+from node.sync import rotation as R
 from node.sync.identity import load_or_create_key
 from node.sync.scheduling import reconcile, runtime, spawn
 from node.sync.service import job as sync_job
@@ -69,6 +72,8 @@ async def control_page(request: web.Request) -> web.StreamResponse:
         "history": await Q.recent_jobs(pool, 50),
         "pending": await I.list_pending(pool), "gaps": await Q.gaps_summary(pool),
         "equivocations": await Q.equivocations(pool),
+        "chain_breaks": await G.chain_breaks(pool),
+        "key_history": await R.key_history(pool),
         "scheduler_on": config.get_bool("WB_SCHEDULER"),
         "interval": config.get_int("WB_SYNC_INTERVAL"),
         "flash": request.query.get("flash", ""),
@@ -79,6 +84,8 @@ async def control_page(request: web.Request) -> web.StreamResponse:
                 "jobs": {j["id"]: dict(j["state"]) if j["state"] else None for j in p["jobs"]}}
                 for p in peers],
             "jobs": [dict(r) for r in ctx["history"]],
+            "keys": [dict(r) for r in ctx["key_history"]],
+            "chain_breaks": [dict(r) for r in ctx["chain_breaks"]],
             "pending": [dict(r) for r in ctx["pending"]]}
     return await W.respond(request, "node/sync/control.html", ctx, json_body=body)
 
@@ -189,6 +196,31 @@ async def pending_action(request: web.Request) -> web.StreamResponse:
     raise _back(f"Key trusted; {len(results)} bundle(s) imported, {applied} records applied.")
 
 
+async def rotate_key(request: web.Request) -> web.StreamResponse:
+    """Generate the next signing key and announce it signed by the current one."""
+    viewer = W.require_admin(request)
+    pool, config = request.app[T.pool_key], request.app[T.config_key]
+    f = await _form(request)
+    if f.get("confirm") != "rotate":
+        raise bad_request("confirmation_required",
+                          "Type rotate in the confirmation field to rotate the key.",
+                          confirm="type rotate")
+    actor = f"admin:{viewer.user_id}"
+    try:
+        async with sync_job(pool, "rotate", actor) as j:
+            res = await R.rotate_key(pool, config, actor=actor)
+            j.bundles = 1
+            j.details = res.as_json()
+    except KeyFileError as exc:
+        raise AppError(409, exc.code, exc.message) from None
+    log.info("key rotated from the control center",
+             extra={"by": viewer.user_id, "key_id": res.key_id})
+    if W.wants_json(request):
+        return web.json_response(res.as_json())
+    raise _back(f"Signing key is now {res.key_id}; the announcement is chain link "
+                f"#{res.sequence} and goes out with the next push.")
+
+
 # --------------------------------------------------------------------------- /sync/public
 
 async def public_preview(request: web.Request) -> web.StreamResponse:
@@ -245,4 +277,5 @@ def setup(app: web.Application) -> None:
                name="sync_control_job_pause")
     r.add_post(BASE + "/pending/{pending_id}/{action:approve|discard}", pending_action,
                name="sync_control_pending")
+    r.add_post(f"{BASE}/rotate-key", rotate_key, name="sync_control_rotate_key")
     r.add_get("/sync/public", public_preview, name="sync_public")

@@ -1,7 +1,10 @@
 """The node's signing identity: an Ed25519 key at WB_DATA_DIR/keys/node.key (0600).
 
 The origin of every local record is the key id of the node's first key, for life; it
-is written to ``node_sync_state`` the first time the node needs it.
+is written to ``node_sync_state`` the first time the node needs it. ``node.key`` is
+always the key in use: a rotation (``node.sync.rotation``) announces the next key
+signed by the current one and then replaces the file, keeping the old key as
+``node.key.retired-<key id>``.
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ async def ensure_state(conn: asyncpg.Connection | asyncpg.Pool, key: NodeKey) ->
     """Record the node's origin on first use; return the origin (fixed for life)."""
     await conn.execute(
         "INSERT INTO node_sync_state (origin) VALUES ($1) ON CONFLICT DO NOTHING", key.key_id)
+    origin = await conn.fetchval("SELECT origin FROM node_sync_state")
+    # After a rotation the key in use is not the origin's first key: trust it for the
+    # origin (never as an origin of its own).
     await conn.execute(
         "INSERT INTO sync_trusted_keys (origin, key_id, public_key, source) "
-        "VALUES ($1, $2, $3, 'self') ON CONFLICT DO NOTHING", key.key_id, key.key_id,
+        "VALUES ($1, $2, $3, 'self') ON CONFLICT DO NOTHING", origin, key.key_id,
         key.public_key)
-    origin = await conn.fetchval("SELECT origin FROM node_sync_state")
     return origin

@@ -18,6 +18,8 @@ from typing import Any
 import asyncpg
 
 from node.sync import queries as Q
+from node.sync.gaps import check_previous
+from node.sync.rotation import accept_rotations
 from protocol.bundle import Bundle
 from protocol.containers import to_cbor
 from protocol.errors import ProtocolError
@@ -167,6 +169,7 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
         if known is not None:
             raise _Equivocation(origin, sequence, known, vb.digest)
         result.gaps = await _record_gaps(conn, origin, sequence, peer)
+        await check_previous(conn, vb, peer)  # chain breaks, for the operator
     resolve = Resolver(our_origin)
     by_entity: dict[str, list[Record]] = {}
     for _, rec in vb.records:
@@ -183,6 +186,7 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
         if entity == "request" and (live or dead):
             await _requeue_local_comments(conn, origin, live + dead)
     result.skipped = result.records_in - result.applied_total
+    await accept_rotations(conn, vb, peer)  # key records from a trusted signer
     await conn.execute(
         """INSERT INTO sync_received (origin, sequence, digest, previous, kind, schema_version,
                   key_id, instance, record_count, peer)

@@ -5,6 +5,9 @@ Directory peer: push writes each chain link not yet pushed as
 not consumed yet. Hub peer: push POSTs CBOR envelopes to ``/api/v2/bundles``; pull
 pages through ``GET /api/v2/bundles?since=<cursor>``. With ``api=v1`` push sends the
 newest link as tar.gz to ``/api/v1/sync/<peer>/bundle`` and pull fetches it back.
+After that, a pull looks for the sequences recorded in ``sync_gaps``: a v2 hub is asked
+for the origin's log (``?origin=<origin>&since=...``), a directory for the files
+``<origin>-<sequence>.*`` (see ``node.sync.gaps`` for the back-off).
 Every network call has a timeout and is retried with exponential backoff on
 connection errors and 5xx answers.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -23,9 +27,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from node.sync import gaps as G
 from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync.importer import ImportResult, SyncError, import_bundle
+from node.sync.rotation import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
 from protocol.errors import ProtocolError
@@ -186,7 +192,11 @@ def _check(status: int, body: bytes) -> None:
 
 async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "cli",
                request_timeout: float = 60, metrics: Any = None,
-               session: aiohttp.ClientSession | None = None) -> TransferResult:
+               session: aiohttp.ClientSession | None = None,
+               fetch_all_gaps: bool = False) -> TransferResult:
+    """Import what the peer has past its cursor, then look for this node's recorded gaps
+    there (those due after back-off, or all with ``fetch_all_gaps``), then replay queued
+    bundles whose key became trusted (e.g. by a rotation)."""
     peer = await P.get_peer(pool, name)
     out = TransferResult(name, "pull")
     origin = await our_origin(pool, config)
@@ -194,13 +204,19 @@ async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "c
         try:
             if peer["kind"] == "dir":
                 await _pull_dir(pool, origin, peer, out)
+                await _fill_gaps_dir(pool, origin, peer, out, force=fetch_all_gaps)
             else:
                 own = session or _client(request_timeout)
                 try:
                     await _pull_hub(pool, origin, own, peer, out)
+                    if peer["api"] == "v2":
+                        await _fill_gaps_hub(pool, origin, own, peer, out,
+                                             force=fetch_all_gaps)
                 finally:
                     if session is None:
                         await own.close()
+            for res in await replay_trusted_pending(pool, origin):
+                out.imported.append(res.as_json())
             await P.record_outcome(pool, name, out.errors[0]["message"] if out.errors else None)
         except Exception as exc:
             await P.record_outcome(pool, name, str(exc)[:500])
@@ -283,3 +299,103 @@ async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSess
         await P.record_outcome(pool, peer["name"], None, cursor=cursor)
         if not page.get("entries") or nxt >= int(page.get("head", nxt)):
             break
+
+
+# --------------------------------------------------------------------------- gaps
+
+GAP_PAGE = 100
+GAP_MAX_PAGES = 50
+
+
+async def _fill_gaps_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,
+                         peer: Any, out: TransferResult, *, force: bool = False) -> None:
+    """Ask the hub for the origin's log entries carrying the missing sequences.
+
+    The log's ``since`` is the hub's own sequence, not the origin's, so the origin's
+    entries are read from the oldest retained one on (filtered by ``origin=``) until
+    every missing sequence was found or the head is reached (at most GAP_MAX_PAGES)."""
+    base = peer["location"]
+    for gap_origin, sequences in (await G.due_gaps(pool, force=force)).items():
+        if gap_origin == origin:
+            continue
+        wanted = set(sequences)
+        since, pages = 0, 0
+        try:
+            while wanted and pages < GAP_MAX_PAGES:
+                pages += 1
+                status, body, _ = await _request(
+                    session, "GET", f"{base}/api/v2/bundles",
+                    params={"origin": gap_origin, "since": str(since),
+                            "limit": str(GAP_PAGE)},
+                    headers={**_headers(peer), "Accept": "application/json"})
+                if status == 410 and since == 0:  # pruned: start at the oldest entry
+                    since = max(0, int(_error_of(body).get("oldest", 1)) - 1)
+                    continue
+                _check(status, body)
+                page = json.loads(body)
+                for entry in page.get("entries", []):
+                    seq = entry.get("sequence")
+                    if entry.get("origin") == gap_origin and seq in wanted:
+                        bundle = from_cbor(base64.b64decode(entry["bundle"]))
+                        res = await _import_one(pool, origin, peer, bundle, out,
+                                                f"gap {gap_origin} #{seq}")
+                        if res is not None and res.result != "pending":
+                            wanted.discard(seq)
+                nxt = int(page.get("next", since))
+                if nxt <= since or nxt >= int(page.get("head", nxt)):
+                    break
+                since = nxt
+        except (SyncError, TransientError, TimeoutError, aiohttp.ClientError) as exc:
+            out.errors.append({"source": f"gaps {gap_origin}",
+                               "code": getattr(exc, "code", "peer_unreachable"),
+                               "message": str(exc)[:300]})
+        await _after_gap_look(pool, gap_origin, sequences)
+
+
+def _error_of(body: bytes) -> dict[str, Any]:
+    try:
+        err = json.loads(body).get("error", {})
+        return err if isinstance(err, dict) else {}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _gap_files(source: Path, gap_origin: str, sequences: list[int]) -> list[tuple[int, Path]]:
+    if not source.is_dir():
+        return []
+    wanted = set(sequences)
+    found = []
+    for path in source.iterdir():
+        head, _, tail = path.name.split(".")[0].rpartition("-")
+        if head == gap_origin and tail.isdigit() and int(tail) in wanted:
+            found.append((int(tail), path))
+    return sorted(found)
+
+
+async def _fill_gaps_dir(pool: asyncpg.Pool, origin: str, peer: Any, out: TransferResult,
+                         *, force: bool = False) -> None:
+    """Look for ``<origin>-<sequence>.*`` files of the missing sequences (even files
+    consumed before, e.g. one refused while the gap was recorded)."""
+    source = Path(peer["location"])
+    for gap_origin, sequences in (await G.due_gaps(pool, force=force)).items():
+        if gap_origin == origin:
+            continue
+        for _seq, path in await asyncio.to_thread(_gap_files, source, gap_origin, sequences):
+            try:
+                bundle = await asyncio.to_thread(read_bundle, path)
+            except ProtocolError as exc:
+                out.errors.append({"source": path.name, "code": exc.code,
+                                   "message": exc.message})
+                continue
+            await _import_one(pool, origin, peer, bundle, out, f"gap {path.name}")
+        await _after_gap_look(pool, gap_origin, sequences)
+
+
+async def _after_gap_look(pool: asyncpg.Pool, gap_origin: str, sequences: list[int]) -> None:
+    left = await G.remaining(pool, gap_origin, sequences)
+    if left:
+        await G.mark_attempt(pool, gap_origin, sorted(left))
+    filled = len(sequences) - len(left)
+    if filled:
+        log.info("gaps filled", extra={"origin": gap_origin, "filled": filled,
+                                       "left": len(left)})
