@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,13 @@ SYSTEM_PROMPT = (
     "before answering; never invent members or requests. set_scope and create_invite "
     "change data: call them to propose a change, the admin confirms it on the page. "
     "Be brief and concrete.")
+
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+async def _no_emit(event: str, data: dict[str, Any]) -> None:
+    return None
 
 
 def tool_definitions() -> list[dict[str, Any]]:
@@ -55,7 +63,8 @@ def _dump(value: Any) -> str:
     return text if len(text) <= TOOL_RESULT_MAX else text[:TOOL_RESULT_MAX] + "…(truncated)"
 
 
-async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult) -> str:
+async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult,
+                       emit: Emit) -> str:
     """Run, propose or refuse one tool call; the text goes back to the model."""
     tool = S.TOOLS.get(call.name)
     if tool is None:
@@ -64,6 +73,8 @@ async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult)
                       if isinstance(call.arguments, dict) else {}, "refused: not an allowed tool",
                       started, False, "tool_not_allowed")
         result.refused.append(call.name)
+        await emit("tool", {"name": call.name[:60], "status": "refused",
+                            "code": "tool_not_allowed"})
         return json.dumps({"error": "tool_not_allowed",
                            "message": f"{call.name!r} is not a tool you may use."})
     if tool.mutating:
@@ -72,6 +83,7 @@ async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult)
             args = S.validate_arguments(tool, call.arguments)
         except S.ToolError as exc:
             await S.audit(ctx, tool.name, {}, exc.message, started, False, exc.code)
+            await emit("tool", {"name": tool.name, "status": "failed", "code": exc.code})
             return json.dumps({"error": exc.code, "message": exc.message})
         proposal_id = ulid()
         await Q.add_proposal(ctx.pool, proposal_id=proposal_id, admin_id=ctx.admin_id or "",
@@ -79,31 +91,44 @@ async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult)
         await S.audit(ctx, tool.name, args, f"proposed {proposal_id}; awaiting confirmation",
                       started, True, "proposed")
         result.proposals.append(proposal_id)
+        await emit("tool", {"name": tool.name, "status": "proposed"})
+        await emit("proposal", {"id": proposal_id, "tool": tool.name, "arguments": args})
         return json.dumps({"status": "proposed", "proposal_id": proposal_id,
                            "message": "The admin sees a confirm button; nothing changed yet."})
     try:
         value = await S.run_tool(ctx, tool.name, call.arguments, rate_limited=False)
     except S.ToolError as exc:
+        await emit("tool", {"name": tool.name, "status": "failed", "code": exc.code})
         return json.dumps({"error": exc.code, "message": exc.message})
     except Exception as exc:  # an AppError from a service, e.g. not found
         code = getattr(exc, "code", "tool_failed")
         if code == "tool_failed":
             raise
+        await emit("tool", {"name": tool.name, "status": "failed", "code": code})
         return json.dumps({"error": code, "message": getattr(exc, "message", "")})
     result.tools_run.append(tool.name)
+    await emit("tool", {"name": tool.name, "status": "ran"})
     return _dump(value)
 
 
 async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
-               time_limit: float = G.DEFAULT_TIMEOUT) -> TurnResult:
+               time_limit: float = G.DEFAULT_TIMEOUT, emit: Emit | None = None,
+               rate_checked: bool = False) -> TurnResult:
     """Send the conversation plus ``text`` to the gateway and run the tool calls.
+
+    With ``emit`` the gateway streams; ``emit("delta", {"text"})`` gets the assistant's
+    text as it arrives, ``emit("tool", {"name", "status"[, "code"]})`` each tool call
+    handled and ``emit("proposal", {"id", "tool", "arguments"})`` each change waiting for
+    the admin. ``rate_checked``: the caller already counted this turn against the rate
+    limit (the streaming handler does, so a refusal is an HTTP 429 before the stream).
 
     The admin's message and the answer are stored (scrubbed) only when the turn
     succeeds; every turn, failed or not, leaves one ``chat`` audit row.
     """
     assert ctx.admin_id is not None
     started = time.perf_counter()
-    S.check_rate(ctx)
+    if not rate_checked:
+        S.check_rate(ctx)
     text = text.strip()[:4000]
     history = await Q.messages(ctx.pool, ctx.admin_id, HISTORY)
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}]
@@ -118,9 +143,17 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
             raise G.GatewayError("gateway_key_missing",
                                  "No gateway key: an admin enters one on /admin/dedalus.")
         for _ in range(MAX_ROUNDS):
-            reply = await G.chat(session, base_url=config["COPILOT_GATEWAY_URL"], key=key,
-                                 model=config["COPILOT_MODEL"], messages=messages,
-                                 tools=tool_definitions(), time_limit=time_limit)
+            if emit is None:
+                reply = await G.chat(session, base_url=config["COPILOT_GATEWAY_URL"],
+                                     key=key, model=config["COPILOT_MODEL"],
+                                     messages=messages, tools=tool_definitions(),
+                                     time_limit=time_limit)
+            else:
+                reply = await G.chat_stream(
+                    session, base_url=config["COPILOT_GATEWAY_URL"], key=key,
+                    model=config["COPILOT_MODEL"], messages=messages,
+                    tools=tool_definitions(), time_limit=time_limit,
+                    on_text=lambda delta: emit("delta", {"text": delta}))
             if not reply.tool_calls:
                 result.answer = reply.content
                 break
@@ -128,7 +161,8 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
                              "tool_calls": reply.raw_message.get("tool_calls")})
             for call in reply.tool_calls:
                 messages.append({"role": "tool", "tool_call_id": call.id,
-                                 "content": await _handle_call(ctx, call, result)})
+                                 "content": await _handle_call(ctx, call, result,
+                                                             emit or _no_emit)})
         else:
             raise G.GatewayError("gateway_loop",
                                  f"The model kept calling tools after {MAX_ROUNDS} rounds.")

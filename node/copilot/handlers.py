@@ -113,6 +113,80 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
     raise W.redirect("/admin/copilot")
 
 
+class _EventStream:
+    """Server-sent events on a POST response, opened on the first event.
+
+    Until something is sent the handler may still raise AppError (answered as a normal
+    JSON error with its status). A browser that went away does not stop the turn: it is
+    stored and audited all the same, and shows on the next page load.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.response: web.StreamResponse | None = None
+        self.gone = False
+
+    async def send(self, event: str, data: dict[str, Any]) -> None:
+        if self.gone:
+            return
+        try:
+            if self.response is None:
+                self.response = web.StreamResponse(headers={
+                    "Content-Type": "text/event-stream; charset=utf-8",
+                    "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+                await self.response.prepare(self.request)
+            await self.response.write(
+                f"event: {event}\ndata: {W.json_dumps(data)}\n\n".encode())
+        except (ConnectionResetError, ConnectionError, RuntimeError):
+            self.gone = True
+
+    async def finish(self) -> web.StreamResponse:
+        assert self.response is not None
+        if not self.gone:
+            try:
+                await self.response.write_eof()
+            except (ConnectionResetError, ConnectionError, RuntimeError):
+                pass
+        return self.response
+
+
+async def chat_stream(request: web.Request) -> web.StreamResponse:
+    """The chat turn of ``chat_post`` answered as a stream of server-sent events.
+
+    Events: ``start`` (nothing yet), ``delta`` {text}, ``tool`` {name, status, code?},
+    ``proposal`` {id, tool, arguments}, then ``done`` {message_id, answer} or ``error``
+    {code, message}. Access, CSRF, empty message and rate limit are refused before the
+    stream opens, with the same statuses and codes as the form post.
+    """
+    viewer = await _active_admin(request)
+    data = await _input(request)
+    text = str(data.get("message") or "").strip()
+    if not text:
+        raise AppError(400, "empty_message", "Write a message first.",
+                       fields={"message": "empty"})
+    ctx = _ctx(request, viewer)
+    S.check_rate(ctx)
+    stream = _EventStream(request)
+    await stream.send("start", {})
+    try:
+        result = await A.turn(ctx, request.app[T.client_key], text, emit=stream.send,
+                              time_limit=request.app[T.extras_key].get("copilot_timeout",
+                                                                   G.DEFAULT_TIMEOUT),
+                              rate_checked=True)
+    except G.GatewayError as exc:
+        await stream.send("error", {"code": exc.code, "message": exc.message})
+    except AppError as exc:
+        await stream.send("error", {"code": exc.code, "message": exc.message})
+    except Exception:
+        log.exception("copilot stream failed")
+        await stream.send("error", {"code": "internal_error",
+                                    "message": "Something went wrong on our side. "
+                                               "It was logged."})
+    else:
+        await stream.send("done", {"message_id": result.message_id, "answer": result.answer})
+    return await stream.finish()
+
+
 async def clear(request: web.Request) -> web.StreamResponse:
     viewer = await _active_admin(request)
     await Q.clear_messages(request.app[T.pool_key], viewer.user_id)
@@ -250,6 +324,7 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin/copilot", chat_get, name="copilot")
     r.add_post("/admin/copilot", chat_post, name="copilot_send")
+    r.add_post("/admin/copilot/stream", chat_stream, name="copilot_stream")
     r.add_post("/admin/copilot/clear", clear, name="copilot_clear")
     r.add_post("/admin/copilot/feedback/{message_id}", feedback, name="copilot_feedback")
     r.add_post(r"/admin/copilot/proposals/{proposal_id}/{action:confirm|dismiss}", decide,

@@ -2,70 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from aiohttp import web
 
 from node import typedefs as T
 from tests.factories import create_user, sign_in
+from tests.node.copilot.fake_gateway import answer, tool_calls
 from tests.node.copilot.helpers import add_request, community, enable
-
-
-class FakeGateway:
-    """Speaks the chat-completions protocol; answers from a script, records every call."""
-
-    def __init__(self) -> None:
-        self.script: list = []
-        self.calls: list[dict] = []
-        self.release = asyncio.Event()
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.completions)
-        app.router.add_get("/v1/models", self.models)
-        return app
-
-    async def completions(self, request: web.Request) -> web.StreamResponse:
-        self.calls.append({"auth": request.headers.get("Authorization"),
-                           "body": await request.json()})
-        step = self.script.pop(0)
-        if step == "hang":
-            await self.release.wait()
-            return web.json_response({})
-        if step == "garbage":
-            return web.Response(text="<html>oops</html>", content_type="text/html")
-        if isinstance(step, int):
-            return web.json_response({"error": "boom"}, status=step)
-        return web.json_response(step)
-
-    async def models(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != "Bearer good-key":
-            return web.json_response({"error": "bad key"}, status=401)
-        return web.json_response({"object": "list", "data": [{"id": "m1"}, {"id": "m2"}]})
-
-
-def tool_calls(*calls):
-    return {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-        "role": "assistant", "content": None,
-        "tool_calls": [{"id": f"call_{i}", "type": "function",
-                        "function": {"name": name, "arguments": json.dumps(args)}}
-                       for i, (name, args) in enumerate(calls)]}}]}
-
-
-def answer(text):
-    return {"choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}]}
-
-
-@pytest.fixture
-async def gateway(aiohttp_server):
-    fake = FakeGateway()
-    server = await aiohttp_server(fake.app())
-    fake.url = str(server.make_url("/v1"))
-    yield fake
-    fake.release.set()
 
 
 @pytest.fixture
