@@ -21,6 +21,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from protocol.bundle import Bundle
 from protocol.errors import ProtocolError
@@ -145,21 +146,27 @@ def verify_bundle(
     # 7. key files and file digests
     for kid, data in bundle.keys.items():
         parse_public_key_file(data, kid)
-    digests = manifest.digests
     sha256 = hashlib.sha256
     files = bundle.files
-    expected = [digests.get(path) for path in files]
-    if [sha256(data).hexdigest() for data in files.values()] != expected:
-        for (path, data), want in zip(files.items(), expected, strict=True):
-            if want is None:
-                raise ProtocolError("unlisted_file", "file is not listed in the manifest", path)
-            if sha256(data).hexdigest() != want:
-                raise ProtocolError(
-                    "digest_mismatch", "file digest differs from the manifest", path
-                )
-    present = bundle.files
-    withheld = [path for path, _ in manifest.entries if path not in present]
-    verified = [path for path, _ in manifest.entries if path in present]
+    entries = manifest.entries
+    present = files
+    listed_paths: tuple[str, ...] = ()
+    listed_digests: tuple[str, ...] = ()
+    if entries and len(files) == len(entries):
+        listed_paths, listed_digests = zip(*entries, strict=True)
+    if len(files) == len(entries) and listed_paths == tuple(files):
+        # common case: every listed file present, in manifest order; no dict needed
+        if [sha256(data).hexdigest() for data in files.values()] != list(listed_digests):
+            _digest_error(files, manifest)
+        withheld: list[str] = []
+        verified = list(listed_paths)
+    else:
+        digests = manifest.digests
+        expected = [digests.get(path) for path in files]
+        if [sha256(data).hexdigest() for data in files.values()] != expected:
+            _digest_error(files, manifest)
+        withheld = [path for path, _ in entries if path not in present]
+        verified = [path for path, _ in entries if path in present]
 
     # 8. records
     records: list[tuple[str, Record]] = []
@@ -205,6 +212,18 @@ def verify_bundle(
         manifest=manifest,
         bundle=bundle,
     )
+
+
+def _digest_error(files: dict[str, bytes], manifest: Manifest) -> NoReturn:
+    """Name the first file that is unlisted or differs from its manifest digest."""
+    digests = manifest.digests
+    for path, data in files.items():
+        want = digests.get(path)
+        if want is None:
+            raise ProtocolError("unlisted_file", "file is not listed in the manifest", path)
+        if hashlib.sha256(data).hexdigest() != want:
+            raise ProtocolError("digest_mismatch", "file digest differs from the manifest", path)
+    raise AssertionError("digest lists differ but every file matched")
 
 
 def _check_v2_record(rec: Record, path: str, origin: str) -> None:
