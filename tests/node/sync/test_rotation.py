@@ -255,3 +255,34 @@ async def test_hub_follows_the_rotation(nodes, hub_db_url, aiohttp_client, tmp_p
     assert await hub_pool.fetchval(
         "SELECT count(*) FROM hub_bundles WHERE origin = $1", a.origin) == 3
     assert await hub_pool.fetchval("SELECT count(*) FROM hub_pending_bundles") == 0
+
+
+async def test_wb_keys_rotate_and_status_from_the_command_line(node_db_url, tmp_path,
+                                                               monkeypatch):
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from service.cli import root
+
+    monkeypatch.setenv("WB_DATABASE_URL", node_db_url)
+    monkeypatch.setenv("WB_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("SITE_URL", "https://example.org")
+    monkeypatch.chdir(tmp_path)
+
+    async def wb(*args: str):
+        return await asyncio.to_thread(CliRunner().invoke, root, list(args))
+
+    first = json.loads((await wb("sync", "status", "--json")).output)
+    result = await wb("keys", "rotate", "--json")
+    assert result.exit_code == 0, result.output
+    rotated = json.loads(result.output)
+    assert rotated["origin"] == first["origin"] == rotated["previous_key_id"]
+    result = await wb("sync", "status")
+    assert result.exit_code == 0, result.output
+    assert f"signing key {rotated['key_id']} (1 rotation(s))" in result.output
+    assert f"origin {first['origin']}, chain at #1" in result.output
+    result = await wb("sync", "rotate-key", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"{rotated['key_id']} -> " in result.output
