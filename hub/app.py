@@ -7,8 +7,9 @@ log broadcaster (LISTEN/NOTIFY) and the push-delivery worker are each opened by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -31,6 +32,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
 
 
+async def bounded(what: str, step: Awaitable[None],
+                  fallback: Callable[[], None] | None = None, seconds: float = 10.0) -> None:
+    """Run one shutdown step; a step that hangs is logged and abandoned (or forced)."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.error("shutdown step timed out", extra={"step": what})
+        if fallback is not None:
+            fallback()
+
+
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[T.config_key]
     url = await db.resolve_url(config["WB_HUB_DATABASE_URL"], config.path("WB_HUB_DATA_DIR"))
@@ -39,7 +51,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[T.database_url_key] = url
     app[T.pool_key] = pool
     yield
-    await pool.close()
+    await bounded("database pool", pool.close(), pool.terminate)
 
 
 async def client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -56,7 +68,7 @@ async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
     await bc.start()
     app[T.broadcaster_key] = bc
     yield
-    await bc.stop()
+    await bounded("broadcaster", bc.stop())
 
 
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -65,7 +77,7 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     app[T.delivery_key] = delivery
     delivery.start()
     yield
-    await delivery.stop()
+    await bounded("delivery", delivery.stop())
 
 
 async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -79,7 +91,7 @@ async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
     if app[T.options_key].follow:
         follower.start()
     yield
-    await follower.stop()
+    await bounded("follower", follower.stop())
 
 
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -111,6 +111,10 @@ async def test_dead_subscriber_does_not_slow_others(make_hub, aiohttp_server):
         r = await client.post("/api/v2/bundles", data=envelope(b), headers=cbor_headers("a" * 20))
         assert r.status == 201
     await inbox.wait_for(5, limit=10)
+    for _ in range(100):  # the dead inbox's first refusal is recorded concurrently
+        if await pool.fetchval("SELECT failures FROM hub_subscriptions WHERE id = 'DEAD'"):
+            break
+        await asyncio.sleep(0.02)
     dead = await pool.fetchrow("SELECT cursor, failures, last_error FROM hub_subscriptions "
                                "WHERE id = 'DEAD'")
     assert dead["cursor"] == 0 and dead["failures"] >= 1 and dead["last_error"]
