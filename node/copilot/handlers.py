@@ -8,8 +8,10 @@ The switch is read from the database on every request, so turning it off is imme
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -150,6 +152,15 @@ class _EventStream:
         return self.response
 
 
+def _forget_turn(turns: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    def done(task: asyncio.Future[Any]) -> None:
+        turns.discard(task)
+        if not task.cancelled() and task.exception() is not None \
+                and not isinstance(task.exception(), (G.GatewayError, AppError)):
+            log.error("copilot turn failed", exc_info=task.exception())
+    return done
+
+
 async def chat_stream(request: web.Request) -> web.StreamResponse:
     """The chat turn of ``chat_post`` answered as a stream of server-sent events.
 
@@ -168,11 +179,19 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     S.check_rate(ctx)
     stream = _EventStream(request)
     await stream.send("start", {})
+    # The turn runs as its own task so that a browser going away (which may cancel this
+    # handler) does not cut it short: it is finished, stored and audited regardless.
+    task = asyncio.ensure_future(A.turn(
+        ctx, request.app[T.client_key], text, emit=stream.send, rate_checked=True,
+        time_limit=request.app[T.extras_key].get("copilot_timeout", G.DEFAULT_TIMEOUT)))
+    turns: set[asyncio.Future[Any]] = request.app[T.extras_key]["copilot_turns"]
+    turns.add(task)
+    task.add_done_callback(_forget_turn(turns))
     try:
-        result = await A.turn(ctx, request.app[T.client_key], text, emit=stream.send,
-                              time_limit=request.app[T.extras_key].get("copilot_timeout",
-                                                                   G.DEFAULT_TIMEOUT),
-                              rate_checked=True)
+        result = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stream.gone = True
+        raise
     except G.GatewayError as exc:
         await stream.send("error", {"code": exc.code, "message": exc.message})
     except AppError as exc:
@@ -321,6 +340,7 @@ def setup(app: web.Application) -> None:
     config = app[T.config_key]
     app[T.extras_key]["copilot_limiter"] = RateLimiter(
         max(1, config.get_int("COPILOT_RATE_PER_MINUTE")), 60.0)
+    app[T.extras_key]["copilot_turns"] = set()
     r = app.router
     r.add_get("/admin/copilot", chat_get, name="copilot")
     r.add_post("/admin/copilot", chat_post, name="copilot_send")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -297,3 +298,20 @@ async def test_members_and_nodes_without_copilot_get_the_same_codes(
                                    headers={"X-CSRF-Token": csrf, "Accept": "application/json"})
         assert r.status == 404, path
         assert (await r.json())["error"]["code"] == "copilot_unavailable"
+
+
+async def test_a_browser_leaving_mid_answer_does_not_lose_the_turn(copilot_client, gateway):
+    """The test server cancels a handler whose client went away; the turn still ends."""
+    pool, u, csrf = await _admin(copilot_client)
+    gateway.script = [Stream([delta(content="Half "), GATE, delta(content="and the rest.")])]
+    r = await _open(copilot_client, csrf, "hello")
+    events = Events(r)
+    assert await events.next() == ("start", {})
+    assert await events.next() == ("delta", {"text": "Half "})
+    (turn,) = copilot_client.server.app[T.extras_key]["copilot_turns"]
+    r.close()  # the admin navigated away
+    gateway.gate.set()
+    await asyncio.wait_for(turn, 10)
+    assert await pool.fetchval("SELECT content FROM copilot_messages WHERE role='assistant'") \
+        == "Half and the rest."
+    assert await pool.fetchval("SELECT success FROM copilot_audit WHERE tool='chat'") is True
