@@ -325,7 +325,7 @@ async def subscribe(pool: Any, peer_name: str, body: Any) -> dict[str, Any]:
             raise HubError(400, "invalid_subscription", f"{name} is a list of strings")
         lists[name] = value or None
     cursor = body.get("cursor", 0)
-    if not isinstance(cursor, int) or cursor < 0:
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or not 0 <= cursor < 2**62:
         raise HubError(400, "invalid_subscription", "cursor is a non-negative integer")
     token = body.get("inbox_token")
     sub_id = ulid()

@@ -18,6 +18,7 @@ from hub import queries as Q
 from hub import typedefs as T
 from hub.errors import HubError
 from protocol.errors import ProtocolError
+from service.db import client_data_error
 from service.ids import token_hash
 
 log = logging.getLogger("wb.hub.web")
@@ -53,7 +54,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "bundle_too_large"}.get(exc.status, "http_error")
         return _error(request, exc.status, code, exc.reason, {})
-    except Exception:
+    except Exception as exc:
+        bad_input = client_data_error(exc)
+        if bad_input is not None:
+            return _error(request, 400, bad_input[0], bad_input[1], {})
         log.exception("unhandled error", extra={"path": request.path})
         return _error(request, 500, "internal_error", "Something went wrong; it was logged.", {})
 

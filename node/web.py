@@ -20,6 +20,7 @@ from aiohttp import web
 
 from node import typedefs as T
 from node.errors import AppError, forbidden
+from service.db import client_data_error
 
 log = logging.getLogger("wb.node.web")
 
@@ -155,7 +156,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
         return await _error_response(request, exc.status, code, exc.reason, {})
-    except Exception:
+    except Exception as exc:
+        bad_input = client_data_error(exc)
+        if bad_input is not None:
+            return await _error_response(request, 400, bad_input[0], bad_input[1], {})
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return await _error_response(request, 500, "internal_error",
                                      "Something went wrong on our side. It was logged.", {})

@@ -136,3 +136,21 @@ async def migrate_url(url: str, component: str, directory: Path) -> list[str]:
         return await migrate(conn, component, directory)
     finally:
         await conn.close()
+
+
+# SQLSTATEs that only client-supplied values can cause here: a NUL byte or text the
+# database can't store, and numbers too large for their column. Both apps answer them
+# as 400 with a stable code (the transaction that met them has rolled back).
+CLIENT_DATA_ERRORS = {
+    "22021": ("invalid_characters", "The input contains characters that cannot be stored "
+                                    "(for example a NUL byte)."),
+    "22P05": ("invalid_characters", "The input contains characters that cannot be stored."),
+    "22003": ("value_out_of_range", "A number in the input is out of range."),
+}
+
+
+def client_data_error(exc: BaseException) -> tuple[str, str] | None:
+    """(code, message) when ``exc`` is a database error caused by the client's values."""
+    if isinstance(exc, asyncpg.DataError):
+        return CLIENT_DATA_ERRORS.get(getattr(exc, "sqlstate", "") or "")
+    return None

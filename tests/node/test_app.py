@@ -103,3 +103,14 @@ async def test_malformed_multipart_is_a_clear_400_not_a_500(node_client):
                                             "Accept": "application/json"})
         assert r.status == 400, (path, await r.text())
         assert (await r.json())["error"]["code"] == "malformed_body"
+
+
+async def test_nul_byte_in_search_is_a_clear_400(node_client):
+    from node import typedefs as T
+    from tests.factories import create_user, sign_in
+
+    uid = await create_user(node_client.server.app[T.pool_key], "nia")
+    await sign_in(node_client, uid)
+    r = await node_client.get("/api/requests?search=%00")
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"]["code"] == "invalid_characters"
