@@ -21,7 +21,15 @@ from node.sync import queries as Q
 from node.sync.identity import NodeKey, ensure_state, load_or_create_key
 from protocol.bundle import Bundle, build_bundle
 from protocol.containers import to_cbor
-from protocol.records import Record, make_record, make_tombstone
+from protocol.errors import ProtocolError
+from protocol.records import (
+    ENTITY_HEADERS,
+    SCHEMA_VERSION,
+    Record,
+    make_record,
+    make_tombstone,
+    parse_record,
+)
 from service.settings import Config
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -92,6 +100,32 @@ class RecordMaker:
                 "Revision": revision, "Updated-At": rfc3339(row["updated_at"]),
                 "Sync-Scope": "public"}
 
+    def _record(self, entity: str, fields: dict[str, Any], body: str) -> Record:
+        """``make_record(entity, fields, body)``, cheaper: render the canonical text
+        directly and let the strict parser validate it. Values here are already
+        single-line and trimmed (``line``, IDs, timestamps), so whenever the parser
+        accepts the text it is exactly what make_record renders; anything it refuses
+        (or a CR in the body, which make_record normalises) goes through make_record,
+        which normalises or raises as before."""
+        if "\r" not in body:
+            parts = []
+            for name in ENTITY_HEADERS[entity]:
+                if name == "Entity":
+                    value: Any = entity
+                elif name == "Schema-Version":
+                    value = fields.get(name, SCHEMA_VERSION)
+                else:
+                    value = fields.get(name)
+                if value is not None and value != "":
+                    parts.append(f"{name}: {value}\n")
+            parts.append("\n")
+            parts.append(body)
+            try:
+                return parse_record("".join(parts).encode())
+            except ProtocolError:
+                pass
+        return make_record(entity, fields, body)
+
     def ref(self, local_id: str) -> str:
         return f"{self.origin}/{local_id}"
 
@@ -108,7 +142,7 @@ class RecordMaker:
             "Created-At": rfc3339(row["created_at"]),
             "Contact-Email": line(row["contact_email"]) if row["share_contact"] else None,
         })
-        return make_record("user", fields, body_text(row["bio"]))
+        return self._record("user", fields, body_text(row["bio"]))
 
     def vouch(self, row: Any, *, live: bool) -> Record:
         """Inviter -> invitee edge of a user row; ID = the invitee's ID."""
@@ -120,7 +154,7 @@ class RecordMaker:
         fields = self._common(row, revision)
         fields.update({"Inviter": self.ref(row["inviter_id"]), "Invitee": self.ref(row["id"]),
                        "Created-At": rfc3339(row["created_at"])})
-        return make_record("vouch", fields)
+        return self._record("vouch", fields, "")
 
     def request(self, row: Any, revision: int) -> Record:
         fields = self._common(row, revision)
@@ -131,7 +165,7 @@ class RecordMaker:
             "Created-At": rfc3339(row["created_at"]),
             "Completed-At": rfc3339(row["completed_at"]),
         })
-        return make_record("request", fields, description)
+        return self._record("request", fields, description)
 
     def comment(self, row: Any, revision: int) -> Record:
         fields = self._common(row, revision)
@@ -141,7 +175,7 @@ class RecordMaker:
             request_ref = self.ref(row["request_id"])
         fields.update({"Request": request_ref, "Created-By": self.ref(row["created_by"]),
                        "Created-At": rfc3339(row["created_at"])})
-        return make_record("comment", fields, body_text(row["body"]))
+        return self._record("comment", fields, body_text(row["body"]))
 
 
 def _emit(plan: Plan, maker: RecordMaker, entity: str, table: str, row: Any) -> None:
