@@ -105,6 +105,8 @@ class Checked:
     rows: list[Q.IndexRow]
     rotations: list[tuple[str, bytes]]
     container: bytes
+    paths: list[str]  # record files this bundle carries
+    tombstoned: list[str]  # paths of the records it deletes (their older copies are scrubbed)
 
 
 def check(data: bytes, content_type: str, limits: Limits) -> Checked:
@@ -121,9 +123,26 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
         container = data  # the exact envelope received
     else:
         container = to_cbor(filtered)
+    tombstoned = sorted({path for path, rec in v.records if rec.deleted})
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
-                   filtered.sig, len(v.withheld), index_rows(v), rotations(v), container)
+                   filtered.sig, len(v.withheld), index_rows(v), rotations(v), container,
+                   sorted(filtered.files), tombstoned)
+
+
+# Stored envelopes were verified on the way in; re-reading one for a scrub must not fail
+# on a limit the operator lowered since.
+SCRUB_LIMITS = Limits(max_bundle_bytes=1 << 34, max_files=10_000_000,
+                      max_manifest_bytes=1 << 31)
+
+
+def scrub_container(container: bytes, paths: set[str]) -> bytes:
+    """The stored envelope without the files at ``paths``: they become "withheld"
+    (listed in the signed manifest but absent), so the bundle still verifies."""
+    bundle = from_cbor(container, SCRUB_LIMITS)
+    keep = {p: data for p, data in bundle.files.items() if p not in paths}
+    return to_cbor(Bundle(manifest=bundle.manifest, sig=bundle.sig, files=keep,
+                          keys=bundle.keys))
 
 
 def index_rows(verified: VerifiedBundle) -> list[Q.IndexRow]:
@@ -245,7 +264,8 @@ async def store(pool: asyncpg.Pool, c: Checked, *, peer: str | None, hops: int) 
                     schema_version=c.schema_version, key_id=key_id, signed_at=c.signed_at,
                     container=c.container, rows=c.rows, withheld=c.withheld,
                     received_from=peer, hops=hops, entities=entities, manifest=c.manifest,
-                    sig=c.sig)
+                    sig=c.sig, paths=c.paths, tombstoned=c.tombstoned,
+                    scrub=scrub_container)
                 break
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                 if attempt == 2:

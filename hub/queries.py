@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -182,21 +182,25 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                        kind: str | None, schema_version: int, key_id: str,
                        signed_at: str | None, container: bytes, rows: Sequence[IndexRow],
                        withheld: int, received_from: str | None, hops: int,
-                       entities: list[str], manifest: bytes, sig: bytes) -> Stored:
+                       entities: list[str], manifest: bytes, sig: bytes,
+                       paths: Sequence[str] = (), tombstoned: Sequence[str] = (),
+                       scrub: Callable[[bytes, set[str]], bytes] | None = None) -> Stored:
     """Store, index and log one verified bundle in ONE transaction.
 
     The hub sequence comes from the single ``hub_state`` row, updated last: its row lock
     orders concurrent committers, so sequences are gap-free and follow commit order.
+    Tombstones scrub the earlier copies of their records from the stored bundles of the
+    same origin in the same transaction (``scrub(container, paths) -> container``).
     """
     async with conn.transaction():
         inserted = await conn.fetchval(
             """INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind,
                    schema_version, key_id, signed_at, container, record_count,
-                   withheld_count, received_from)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   withheld_count, received_from, paths)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                ON CONFLICT DO NOTHING RETURNING true""",
             digest, origin, instance, sequence, previous, kind, schema_version, key_id,
-            signed_at, container, len(rows), withheld, received_from)
+            signed_at, container, len(rows), withheld, received_from, list(paths))
         if not inserted:
             seq = await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
             if seq is not None:
@@ -215,6 +219,8 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         if rows:
             await conn.execute(_UPSERT_RECORDS, *(list(col) for col in zip(*rows, strict=True)),
                                digest)
+        if tombstoned and scrub is not None:
+            await _scrub_older(conn, origin, digest, list(tombstoned), scrub)
         await conn.execute(
             """INSERT INTO hub_origins (origin, instance, last_sequence, last_digest,
                                         bundles, records)
@@ -239,6 +245,22 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
             seq, digest, origin, entities, received_from, hops)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
     return Stored("stored", seq)
+
+
+async def _scrub_older(conn: asyncpg.Connection, origin: str, digest: str,
+                       tombstoned: list[str],
+                       scrub: Callable[[bytes, set[str]], bytes]) -> None:
+    rows = await conn.fetch(
+        """SELECT digest, container, paths FROM hub_bundles
+            WHERE origin = $1 AND digest <> $2 AND paths && $3::text[] FOR UPDATE""",
+        origin, digest, tombstoned)
+    gone = set(tombstoned)
+    for row in rows:
+        await conn.execute(
+            "UPDATE hub_bundles SET container = $2, paths = $3 WHERE digest = $1",
+            row["digest"], scrub(bytes(row["container"]), gone),
+            [p for p in row["paths"] if p not in gone])
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"scrub:{row['digest']}")
 
 
 async def bundle_answer(conn: Conn, digest: str) -> asyncpg.Record | None:

@@ -89,11 +89,20 @@ class Broadcaster:
         self._wake()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith("scrub:"):
+            self.forget(payload[len("scrub:"):])
+            return
         try:
             seq = int(payload)
         except ValueError:
             return
         self.advance(seq)
+
+    def forget(self, digest: str) -> None:
+        """Drop a cached frame whose stored bundle was scrubbed (re-read on demand)."""
+        for seq, entry in list(self._cache.items()):
+            if entry.digest == digest:
+                del self._cache[seq]
 
     def advance(self, seq: int) -> None:
         if seq > self.head:
