@@ -116,7 +116,7 @@ class Follower:
         data = to_cbor(bundle)  # type: ignore[arg-type]
         try:
             checked = await I.run_check(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS)
-            outcome = await I.store(self.pool, checked, peer=name, hops=1)
+            outcome = await I.store(self.pool, checked, data, peer=name, hops=1)
         except (ProtocolError, HubError) as exc:
             log.info("bundle from upstream refused", extra={"upstream": name, "code": exc.code})
             return

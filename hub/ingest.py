@@ -25,7 +25,6 @@ from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
-from protocol.records import Record
 from protocol.verify import VerifiedBundle, check_key_record, verify_bundle
 
 log = logging.getLogger("wb.hub.ingest")
@@ -61,6 +60,13 @@ def decode(data: bytes, content_type: str, limits: Limits) -> Bundle:
 def scope_of(data: bytes) -> str | None:
     """``Sync-Scope`` of a record file from its header block only (None if absent)."""
     end = data.find(b"\n\n")
+    at = data.find(b"\nSync-Scope: ", 0, None if end < 0 else end)
+    if at >= 0 and not data.startswith(b"Sync-Scope: "):  # the common case: no regex
+        stop = data.find(b"\n", at + 13)
+        value = data[at + 13:] if stop < 0 else data[at + 13:stop]
+        if value == b"public":
+            return "public"
+        return value.decode("utf-8", "replace").strip()
     head = data if end < 0 else data[:end]
     m = _SCOPE_RE.search(head)
     return None if m is None else m.group(1).decode("utf-8", "replace").strip()
@@ -102,9 +108,10 @@ class Checked:
     manifest: bytes
     sig: bytes
     withheld: int
-    rows: list[Q.IndexRow]
+    columns: Q.IndexColumns  # the index rows, column by column (cheap to pickle)
+    entities: list[str]
     rotations: list[tuple[str, bytes]]
-    container: bytes
+    container: bytes | None  # None: store the received bytes unchanged
     paths: list[str]  # record files this bundle carries
     tombstoned: list[str]  # paths of the records it deletes (their older copies are scrubbed)
 
@@ -113,21 +120,20 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
     """Decode, drop non-public files and verify completely (CPU only; no I/O).
 
     The container to store is the received bytes when they were a CBOR envelope and
-    nothing was removed, else a fresh deterministic envelope of the same manifest,
+    nothing was removed (``container`` is then None, so a verify process does not send
+    the bytes back), else a fresh deterministic envelope of the same manifest,
     signature and file bytes.
     """
     bundle = decode(data, content_type, limits)
     filtered, dropped = public_only(bundle)
     v = verify_bundle(filtered, trust=_trust_all, limits=limits)
-    if dropped == 0 and data[:2] != b"\x1f\x8b":
-        container = data  # the exact envelope received
-    else:
-        container = to_cbor(filtered)
-    tombstoned = sorted({path for path, rec in v.records if rec.deleted})
+    container = None if dropped == 0 and data[:2] != b"\x1f\x8b" else to_cbor(filtered)
+    columns = index_columns(v)
+    tombstoned = sorted(path for path, rec in v.records if rec.deleted)
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
-                   filtered.sig, len(v.withheld), index_rows(v), rotations(v), container,
-                   sorted(filtered.files), tombstoned)
+                   filtered.sig, len(v.withheld), columns, sorted(set(columns[1])),
+                   rotations(v), container, sorted(filtered.files), tombstoned)
 
 
 # Stored envelopes were verified on the way in; re-reading one for a scrub must not fail
@@ -145,22 +151,42 @@ def scrub_container(container: bytes, paths: set[str]) -> bytes:
                           keys=bundle.keys))
 
 
-def index_rows(verified: VerifiedBundle) -> list[Q.IndexRow]:
+def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:
+    """The index rows of the verified records, column by column (the hot loop of
+    ingest after parsing: header values are read once, the body is the parsed one and
+    the header block is decoded from the record's own bytes)."""
     files = verified.bundle.files
-    return [_row(rec, files[path]) for path, rec in verified.records]
-
-
-def _row(rec: Record, raw: bytes) -> Q.IndexRow:
-    if rec.deleted:
-        return Q.IndexRow(rec.origin, rec.entity, rec.id, rec.revision, True, rec.get("Instance"),
-                          rec.get("Updated-At"), "", "", None, None, None, None)
-    text = raw.decode("utf-8")
-    cut = text.find("\n\n")
-    head, body = (text[:cut], text[cut + 2:]) if cut >= 0 else (text, rec.body)
-    get = rec.get
-    return Q.IndexRow(rec.origin, rec.entity, rec.id, rec.revision, False, get("Instance"),
-                      get("Updated-At"), head, body, get("Title"), get("Status"),
-                      get("Request") if rec.entity == "comment" else None, get("Created-At"))
+    cols: Q.IndexColumns = tuple([] for _ in Q.INDEX_COLUMNS)  # type: ignore[assignment]
+    (origin, entity, ids, revision, deleted, instance, updated, heads, bodies, title, status,
+     parent, created) = cols
+    for path, rec in verified.records:
+        get = rec.get
+        ent = rec.entity
+        origin.append(get("Origin"))
+        entity.append(ent)
+        ids.append(get("ID"))
+        revision.append(int(get("Revision")))
+        instance.append(get("Instance"))
+        updated.append(get("Updated-At"))
+        if get("Deleted") == "true":
+            deleted.append(True)
+            heads.append("")
+            bodies.append("")
+            title.append(None)
+            status.append(None)
+            parent.append(None)
+            created.append(None)
+            continue
+        raw = files[path]
+        cut = raw.find(b"\n\n")
+        deleted.append(False)
+        heads.append(raw.decode("utf-8") if cut < 0 else raw[:cut].decode("utf-8"))
+        bodies.append(rec.body)
+        title.append(get("Title"))
+        status.append(get("Status"))
+        parent.append(get("Request") if ent == "comment" else None)
+        created.append(get("Created-At"))
+    return cols
 
 
 def rotations(verified: VerifiedBundle) -> list[tuple[str, bytes]]:
@@ -237,33 +263,35 @@ async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: 
                  verifier: VerifierPool | None = None) -> Outcome:
     """Verify and store one pushed bundle; raise HubError or ProtocolError on rejection."""
     checked = await run_check(data, content_type, limits, verifier)
-    return await store(pool, checked, peer=peer, hops=hops)
+    return await store(pool, checked, data, peer=peer, hops=hops)
 
 
-async def store(pool: asyncpg.Pool, c: Checked, *, peer: str | None, hops: int) -> Outcome:
+async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None,
+                hops: int) -> Outcome:
+    """Store a checked bundle; ``data`` is what was received (stored when unchanged)."""
     origin, key_id = c.origin, c.key_id
+    container = data if c.container is None else c.container
     async with pool.acquire() as conn:
         if await Q.is_blocked(conn, origin):
             raise HubError(403, "origin_blocked", f"origin {origin} is blocked on this hub")
         if not await Q.is_trusted(conn, origin, key_id):
             await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
                                 peer_name=peer, digest=c.digest, sequence=c.sequence,
-                                hops=hops, container=c.container)
+                                hops=hops, container=container)
             log.info("bundle parked: unknown key",
                      extra={"origin": origin, "key_id": key_id, "digest": c.digest})
             return Outcome(202, {"status": "pending", "digest": c.digest, "origin": origin,
                                  "key_id": key_id, "sequence": c.sequence,
                                  "message": "signature valid; the key awaits the hub "
                                             "operator's approval"})
-        entities = sorted({r.entity for r in c.rows})
         for attempt in range(3):
             try:
                 result = await Q.store_bundle(
                     conn, digest=c.digest, origin=origin, instance=c.instance,
                     sequence=c.sequence, previous=c.previous, kind=c.kind,
                     schema_version=c.schema_version, key_id=key_id, signed_at=c.signed_at,
-                    container=c.container, rows=c.rows, withheld=c.withheld,
-                    received_from=peer, hops=hops, entities=entities, manifest=c.manifest,
+                    container=container, columns=c.columns, withheld=c.withheld,
+                    received_from=peer, hops=hops, entities=c.entities, manifest=c.manifest,
                     sig=c.sig, paths=c.paths, tombstoned=c.tombstoned,
                     scrub=scrub_container)
                 break
@@ -291,7 +319,7 @@ async def store(pool: asyncpg.Pool, c: Checked, *, peer: str | None, hops: int) 
             "accepted": answer["record_count"], "withheld": answer["withheld_count"]}
     return Outcome(200 if result.outcome == "duplicate" else 201, body,
                    stored_seq=result.hub_seq if result.outcome == "stored" else None,
-                   extra={"records": len(c.rows)})
+                   extra={"records": len(c.columns[0])})
 
 
 async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> list[Outcome]:
@@ -306,8 +334,9 @@ async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> lis
     outcomes = []
     for row in parked:
         try:
-            checked = await run_check(bytes(row["container"]), CBOR_MEDIA_TYPE, limits)
-            outcomes.append(await store(pool, checked, peer=row["peer_name"],
+            data = bytes(row["container"])
+            checked = await run_check(data, CBOR_MEDIA_TYPE, limits)
+            outcomes.append(await store(pool, checked, data, peer=row["peer_name"],
                                         hops=row["hops"]))
         except (HubError, ProtocolError) as exc:
             outcomes.append(Outcome(getattr(exc, "status", 400),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import asyncpg
 
@@ -159,28 +158,20 @@ ON CONFLICT (origin, entity, id) DO UPDATE
 """
 
 
-class IndexRow(NamedTuple):
-    """One public record as indexed (a tuple: cheap to pickle from a verify process)."""
-
-    origin: str
-    entity: str
-    id: str
-    revision: int
-    deleted: bool
-    instance: str | None
-    updated_at: str | None
-    head: str
-    body: str
-    title: str | None
-    status: str | None
-    parent_ref: str | None
-    created_at: str | None
+#: Columns of the record index as :func:`store_bundle` takes them (one list per column,
+#: aligned): origin, entity, id, revision, deleted, instance, updated_at, head, body,
+#: title, status, parent_ref, created_at.
+INDEX_COLUMNS = ("origin", "entity", "id", "revision", "deleted", "instance", "updated_at",
+                 "head", "body", "title", "status", "parent_ref", "created_at")
+IndexColumns = tuple[list[str], list[str], list[str], list[int], list[bool],
+                     list[str | None], list[str | None], list[str], list[str],
+                     list[str | None], list[str | None], list[str | None], list[str | None]]
 
 
 async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                        instance: str | None, sequence: int | None, previous: str | None,
                        kind: str | None, schema_version: int, key_id: str,
-                       signed_at: str | None, container: bytes, rows: Sequence[IndexRow],
+                       signed_at: str | None, container: bytes, columns: IndexColumns,
                        withheld: int, received_from: str | None, hops: int,
                        entities: list[str], manifest: bytes, sig: bytes,
                        paths: Sequence[str] = (), tombstoned: Sequence[str] = (),
@@ -200,7 +191,7 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                ON CONFLICT DO NOTHING RETURNING true""",
             digest, origin, instance, sequence, previous, kind, schema_version, key_id,
-            signed_at, container, len(rows), withheld, received_from, list(paths))
+            signed_at, container, len(columns[0]), withheld, received_from, list(paths))
         if not inserted:
             seq = await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
             if seq is not None:
@@ -216,9 +207,8 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
                 origin, sequence, kept, digest, received_from, manifest, sig)
             return Stored("equivocation", None, kept)
-        if rows:
-            await conn.execute(_UPSERT_RECORDS, *(list(col) for col in zip(*rows, strict=True)),
-                               digest)
+        if columns[0]:
+            await conn.execute(_UPSERT_RECORDS, *columns, digest)
         if tombstoned and scrub is not None:
             await _scrub_older(conn, origin, digest, list(tombstoned), scrub)
         await conn.execute(
@@ -236,7 +226,7 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    bundles = hub_origins.bundles + 1,
                    records = hub_origins.records + EXCLUDED.records,
                    last_seen_at = now()""",
-            origin, instance, sequence, digest, len(rows))
+            origin, instance, sequence, digest, len(columns[0]))
         seq = await conn.fetchval(
             "UPDATE hub_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq")
         await conn.execute(
