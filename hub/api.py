@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -246,6 +247,31 @@ def _record_json(r: Any) -> dict[str, Any]:
 
 
 async def list_records(request: web.Request) -> web.Response:
+    """Served from the response cache while the log head is unchanged: the head is read
+    BEFORE the query, so a cached answer is never older than the head it is filed under."""
+    app = request.app
+    cache = app[T.records_cache_key]
+    head = app[T.broadcaster_key].head
+    key = request.query_string
+    body = cache.get(key, head)
+    if body is None:
+        # concurrent misses for one answer share one query (a stampede after each ingest
+        # would otherwise run it once per waiting connection)
+        flight = cache.inflight.get((key, head))
+        if flight is None:
+            flight = asyncio.ensure_future(_records_body(request))
+            cache.inflight[(key, head)] = flight
+            try:
+                body = await asyncio.shield(flight)
+                cache.put(key, head, body)
+            finally:
+                cache.inflight.pop((key, head), None)
+        else:
+            body = await asyncio.shield(flight)
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _records_body(request: web.Request) -> bytes:
     limit = max(1, min(_int_param(request, "limit", 50) or 50, 500))
     q = request.query.get("q", "").strip()[:200] or None
     rows = await Q.search_records(
@@ -256,7 +282,8 @@ async def list_records(request: web.Request) -> web.Response:
     if len(rows) == limit:
         last = rows[-1]
         after = f"{last['origin']}|{last['entity']}|{last['id']}"
-    return web.json_response({"records": [_record_json(r) for r in rows], "after": after})
+    return json.dumps({"records": [_record_json(r) for r in rows], "after": after},
+                      separators=(",", ":")).encode()
 
 
 async def list_origins(request: web.Request) -> web.Response:

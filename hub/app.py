@@ -20,6 +20,7 @@ from aiohttp import web
 import web_templates
 from hub import typedefs as T
 from hub import web as W
+from hub.cache import ResponseCache
 from hub.delivery import Delivery
 from hub.metrics import HubMetrics
 from hub.stream import Broadcaster
@@ -125,6 +126,8 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app[T.options_key] = options
     app[T.metrics_key] = HubMetrics()
     app[T.rate_limiter_key] = W.RateLimiter()
+    app[T.records_cache_key] = ResponseCache(options.api_cache_entries,
+                                             options.api_cache_seconds)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml"]))

@@ -91,9 +91,10 @@ def init_db() -> None:
 @click.option("--host", envvar="WB_HOST", default=None, help="Address to bind (WB_HOST).")
 @click.option("--port", envvar="WB_HUB_PORT", type=int, default=None,
               help="Port (WB_HUB_PORT).")
-@click.option("--verify-processes", type=int, default=1, show_default=True,
-              help="Processes that verify pushed bundles (0: threads in this process).")
-def serve(host: str | None, port: int | None, verify_processes: int) -> None:
+@click.option("--verify-processes", type=click.IntRange(min=0), default=None,
+              help="Processes that verify pushed bundles (0: threads in this process; "
+                   "default WB_HUB_VERIFY_PROCESSES).")
+def serve(host: str | None, port: int | None, verify_processes: int | None) -> None:
     """Run the hub relay."""
     from aiohttp import web
 
@@ -104,7 +105,12 @@ def serve(host: str | None, port: int | None, verify_processes: int) -> None:
     setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
     host = host or config["WB_HOST"]
     port = port or config.get_int("WB_HUB_PORT")
-    app = create_app(config, HubOptions(verify_processes=max(0, verify_processes)))
+    overrides = {} if verify_processes is None else {"verify_processes": verify_processes}
+    try:
+        options = HubOptions.from_config(config, **overrides)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_app(config, options)
 
     async def announce(_app: web.Application) -> None:
         click.echo(f"WhiteBalloon hub running at http://{host}:{port}/", err=True)

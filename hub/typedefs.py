@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import aiohttp
@@ -35,6 +35,32 @@ class HubOptions:
     admin_session_hours: int = 12
     feed_page_size: int = 20
     verify_processes: int = 0             # >0: verify pushes in a process pool of this size
+    api_cache_entries: int = 256          # public API answers kept (0: no cache)
+    api_cache_seconds: float = 5.0        # longest a cached answer is served
+    retention_days: float = 30.0          # log entries kept (0: forever)
+    prune_interval: float = 3600.0        # seconds between prune runs (0: never)
+
+    @classmethod
+    def from_config(cls, config: Config, **overrides: Any) -> HubOptions:
+        """Every field from its ``WB_HUB_<FIELD>`` setting, then ``overrides``."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"WB_HUB_{f.name.upper()}"
+            raw = config[name].strip()
+            kind = type(f.default)
+            try:
+                if kind is bool:
+                    values[f.name] = config.get_bool(name)
+                elif kind is int:
+                    values[f.name] = int(raw)
+                else:
+                    values[f.name] = float(raw)
+            except ValueError:
+                raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
+            if kind is not bool and values[f.name] < 0:
+                raise ValueError(f"setting {name} must not be negative, got {raw!r}")
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,7 @@ broadcaster_key = web.AppKey("broadcaster", Any)
 delivery_key = web.AppKey("delivery", Any)
 database_url_key = web.AppKey("database_url", str)
 executor_key = web.AppKey("executor", Any)  # hub.ingest.VerifierPool | None
+records_cache_key = web.AppKey("records_cache", Any)  # hub.cache.ResponseCache
 
 # Per-request keys (request[...]).
 PEER = "wb_hub_peer"  # Peer | None

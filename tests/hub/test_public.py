@@ -111,3 +111,33 @@ async def test_admin_blocklist_refuses_origin(hub_client, hub_pool, peer, origin
     assert r.status == 303
     r = await push(hub_client, peer, origin.many(1))
     assert r.status == 403 and (await r.json())["error"]["code"] == "origin_blocked"
+
+
+async def test_records_api_cache_is_invalidated_by_ingest(hub_client, peer, origin):
+    from hub import typedefs as T
+
+    cache = hub_client.server.app[T.records_cache_key]
+    await push(hub_client, peer, origin.bundle([origin.request(title="First")]))
+    first = await (await hub_client.get("/api/v2/records?entity=request")).json()
+    again = await (await hub_client.get("/api/v2/records?entity=request")).json()
+    assert again == first and cache.hits == 1
+    await push(hub_client, peer, origin.bundle([origin.request(title="Second")]))
+    after = await (await hub_client.get("/api/v2/records?entity=request")).json()
+    assert sorted(r["headers"]["Title"] for r in after["records"]) == ["First", "Second"]
+
+
+def test_hub_options_come_from_wb_hub_settings(tmp_path):
+    import pytest
+
+    from hub import typedefs as T
+    from service.settings import Config
+
+    config = Config({"WB_HUB_STREAM_MAX_LAG": "7", "WB_HUB_DELIVERY": "false",
+                     "WB_HUB_RETENTION_DAYS": "0.5"}, environ={}, dotenv=tmp_path / "x")
+    options = T.HubOptions.from_config(config, verify_processes=0)
+    assert options.stream_max_lag == 7 and options.delivery is False
+    assert options.retention_days == 0.5 and options.verify_processes == 0
+    assert options.page_limit == T.HubOptions().page_limit
+    with pytest.raises(ValueError, match="WB_HUB_PAGE_LIMIT"):
+        T.HubOptions.from_config(Config({"WB_HUB_PAGE_LIMIT": "lots"}, environ={},
+                                        dotenv=tmp_path / "x"))

@@ -1,0 +1,46 @@
+"""A short-lived cache of public API answers, invalidated by every new log entry.
+
+Every change to the public record index happens in an ingest transaction that appends
+to the log, and every hub process learns the new log head (its own ingests directly,
+the others' through LISTEN/NOTIFY), so an answer computed at head H stays right until
+the head moves. A maximum age bounds staleness should a notification be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+
+
+class ResponseCache:
+    """Encoded answers by key, each valid while the log head is unchanged and for at most
+    ``max_age`` seconds; the least recently used go first beyond ``entries``."""
+
+    def __init__(self, entries: int, max_age: float) -> None:
+        self.entries = entries
+        self.max_age = max_age
+        self._items: OrderedDict[str, tuple[int, float, bytes]] = OrderedDict()
+        self.inflight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str, head: int) -> bytes | None:
+        item = self._items.get(key)
+        if item is None or item[0] != head or item[1] < time.monotonic():
+            self.misses += 1
+            return None
+        self._items.move_to_end(key)
+        self.hits += 1
+        return item[2]
+
+    def put(self, key: str, head: int, body: bytes) -> None:
+        if self.entries <= 0 or self.max_age <= 0:
+            return
+        self._items[key] = (head, time.monotonic() + self.max_age, body)
+        self._items.move_to_end(key)
+        while len(self._items) > self.entries:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
