@@ -17,7 +17,7 @@ from hub import ingest as I
 from hub import queries as Q
 from hub import typedefs as T
 from hub.errors import HubError
-from hub.stream import control_frame
+from hub.stream import OutdatedCursor, control_frame
 from hub.web import require_peer
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
 from protocol.errors import ProtocolError
@@ -139,6 +139,7 @@ async def list_bundles(request: web.Request) -> web.Response:
     upto = head if origins is None and entities is None else min(head, since + limit * 20)
     rows = await Q.log_after(app[T.pool_key], since, limit, origins=origins,
                              entities=entities, upto=upto)
+    await check_cursor(app, since)  # pruned meanwhile? then ``rows`` may have a hole
     following = rows[-1]["seq"] if len(rows) == limit else max(upto, since)
     accept = request.headers.get("Accept", "")
     if any(t in accept for t in CBOR_TYPES):
@@ -205,8 +206,17 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
         if live and bc.head - cursor > options.stream_max_lag:
             await _too_slow(ws, cursor)
             return
-        entries, reached = await bc.entries_after(cursor, 100, origins=origins,
-                                                  entities=entities)
+        try:
+            entries, reached = await bc.entries_after(cursor, 100, origins=origins,
+                                                      entities=entities)
+        except OutdatedCursor as exc:
+            with contextlib.suppress(Exception):
+                await ws.send_bytes(control_frame(
+                    "error", cursor, "outdated_cursor",
+                    f"entries up to {exc.pruned_through} are no longer retained; resync "
+                    f"from a snapshot and continue from since={exc.pruned_through}"))
+                await ws.close(code=1008, message=b"outdated_cursor")
+            return
         for entry in entries:
             try:
                 await asyncio.wait_for(ws.send_bytes(entry.frame), timeout)

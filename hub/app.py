@@ -95,6 +95,15 @@ async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
     await bounded("follower", follower.stop())
 
 
+async def pruner_ctx(app: web.Application) -> AsyncIterator[None]:
+    from hub.retention import Pruner
+
+    pruner = Pruner(app[T.pool_key], app[T.options_key])
+    pruner.start()
+    yield
+    await bounded("prune job", pruner.stop())
+
+
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     """Processes for verification (CPU-bound) when configured, else threads."""
     from hub.ingest import VerifierPool
@@ -138,6 +147,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app.cleanup_ctx.append(broadcaster_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(follower_ctx)
+    app.cleanup_ctx.append(pruner_ctx)
     app.on_shutdown.append(_close_streams)
 
     from hub import admin, api, openapi, public

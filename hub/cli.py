@@ -129,6 +129,35 @@ def admin_token() -> None:
     click.echo(token)
 
 
+@hub_group.command("prune")
+@click.option("--before-seq", type=click.IntRange(min=1), default=None,
+              help="Prune log entries with a hub sequence below N (instead of by age).")
+@click.option("--days", type=click.FloatRange(min=0), default=None,
+              help="Prune entries older than this many days (default WB_HUB_RETENTION_DAYS).")
+def prune_cmd(before_seq: int | None, days: float | None) -> None:
+    """Delete old log entries and their bundles (the latest bundle of each origin stays);
+    readers with a cursor below the new retention point get outdated_cursor."""
+    from hub.retention import prune
+
+    config = Config()
+    if before_seq is None:
+        days = config_days(config) if days is None else days
+        if days <= 0:
+            raise click.ClickException("retention is off (WB_HUB_RETENTION_DAYS=0); "
+                                       "give --days or --before-seq")
+    result = run_with_pool(lambda pool: prune(pool, before_seq=before_seq,
+                                              older_than_days=days), config)
+    click.echo(f"pruned {result.entries} log entries and {result.bundles} bundles; "
+               f"retained from hub sequence {result.pruned_through + 1}")
+
+
+def config_days(config: Config) -> float:
+    try:
+        return float(config["WB_HUB_RETENTION_DAYS"])
+    except ValueError:
+        raise click.ClickException("WB_HUB_RETENTION_DAYS must be a number") from None
+
+
 # ------------------------------------------------------------------------- peers
 
 @hub_group.group("peers")

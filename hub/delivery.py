@@ -107,6 +107,10 @@ class Delivery:
                 rows = await Q.log_after(self.pool, cursor, self.options.delivery_batch,
                                          origins=sub["origins"], entities=sub["entities"],
                                          upto=head)
+                _, pruned = await Q.log_state(self.pool)  # after the read: sees a prune
+                if cursor < pruned:  # never skip silently; the operator must resync it
+                    raise _Failed(f"outdated_cursor: entries up to {pruned} were pruned; "
+                                  f"the subscriber must resync from a snapshot")
                 if not rows:
                     await Q.advance_cursor(self.pool, sub["id"], head, 0, release=True)
                     return

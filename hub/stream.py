@@ -25,6 +25,14 @@ log = logging.getLogger("wb.hub.stream")
 POLL_SECONDS = 5.0  # safety net: re-read the head even if a notification was lost
 
 
+class OutdatedCursor(Exception):
+    """The cursor fell below the retained range (the log was pruned past it)."""
+
+    def __init__(self, pruned_through: int) -> None:
+        super().__init__(pruned_through)
+        self.pruned_through = pruned_through
+
+
 @dataclass(frozen=True)
 class Entry:
     seq: int
@@ -173,6 +181,9 @@ class Broadcaster:
         upto = min(head, cursor + limit * 20)
         rows = await Q.log_after(self.pool, cursor, limit, origins=origins, entities=entities,
                                  upto=upto)
+        _, pruned = await Q.log_state(self.pool)  # read AFTER: a prune meanwhile is seen
+        if cursor < pruned:
+            raise OutdatedCursor(pruned)
         entries = [entry_of(r) for r in rows]
         if len(rows) == limit:
             return entries, rows[-1]["seq"]
