@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--bundles", type=int, default=60)
     ap.add_argument("--records", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--verify-processes", type=int, default=1)
+    ap.add_argument("--verify-processes", type=int, default=2)
     args = ap.parse_args()
 
     print(f"building {args.bundles} bundles of {args.records} records...", flush=True)

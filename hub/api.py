@@ -219,7 +219,8 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
             return
         for entry in entries:
             try:
-                await asyncio.wait_for(ws.send_bytes(entry.frame), timeout)
+                async with asyncio.timeout(timeout):  # no extra task per frame and stream
+                    await ws.send_bytes(entry.frame)
             except TimeoutError:
                 await _too_slow(ws, cursor)
                 return
