@@ -152,17 +152,23 @@ async def load(base: str, cookie: str, paths: list[str], clients: int, duration:
     return results
 
 
-def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float) -> None:
-    """One wrk thread (the server needs the other core), ``clients`` connections."""
+def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float,
+            rate: float = 0.0) -> None:
+    """One wrk thread (the server needs the other core), ``clients`` connections;
+    with ``rate``, each connection pauses so that about ``rate`` requests/s are offered."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     header = f"Cookie: wb_session_id={cookie}"
+    pace: list[str] = []
+    if rate > 0:
+        os.environ["WRK_DELAY_MS"] = str(max(0, int(1000 * clients / rate)))
+        pace = ["-s", str(ROOT / "bench" / "wrk_pace.lua")]
     if warmup:
         subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{max(1, int(warmup))}s", "-H", header,
                         url], check=True, capture_output=True)
     out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{int(duration)}s", "--latency",
-                          "-H", header, url], check=True, capture_output=True, text=True)
+                          "-H", header, *pace, url], check=True, capture_output=True, text=True)
     print(f"== wrk {url}\n{out.stdout}")
 
 
@@ -196,6 +202,9 @@ async def main() -> None:
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--comments", type=int, default=50_000)
     ap.add_argument("--only", choices=["feed", "api", "both"], default="both")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="with --wrk: pace the connections to offer about this many "
+                         "requests/s (latency at a target rate, not at saturation)")
     ap.add_argument("--wrk", action="store_true",
                     help="drive the load with wrk (Debian package) instead of the Python "
                          "client, which itself needs most of a core")
@@ -236,7 +245,8 @@ async def main() -> None:
         print(f"{args.clients} clients for {args.duration:.0f} s against {', '.join(paths)}")
         if args.wrk:
             for path in paths:
-                run_wrk(base + path, cookie, args.clients, args.duration, args.warmup)
+                run_wrk(base + path, cookie, args.clients, args.duration, args.warmup,
+                        args.rate)
         else:
             results = await load(base, cookie, paths, args.clients, args.duration,
                                  args.warmup)
