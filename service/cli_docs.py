@@ -24,7 +24,9 @@ def cli_markdown() -> str:
              "file and the code disagree.", ""]
     for path, cmd in _walk(root, ["wb"]):
         name = " ".join(path)
-        ctx = click.Context(cmd, info_name=name, terminal_width=100, max_content_width=100)
+        # the root group's context settings reach every subcommand at run time
+        ctx = click.Context(cmd, info_name=name, terminal_width=100, max_content_width=100,
+                            help_option_names=["-h", "--help"])
         lines.append(f"## `{name}`")
         lines.append("")
         lines.append("```")
