@@ -54,6 +54,25 @@ def _run(fn, as_json: bool = False):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+progress_option = click.option(
+    "--progress/--no-progress", default=None,
+    help="Show bundles and bytes moved as the transfer goes, on stderr "
+         "(default: when stderr is a terminal).")
+
+
+def _progress(wanted: bool | None, as_json: bool):  # type: ignore[no-untyped-def]
+    """A progress callback for long transfers, or None."""
+    import sys
+
+    if as_json or wanted is False or (wanted is None and not sys.stderr.isatty()):
+        return None
+    tty = sys.stderr.isatty()
+
+    def show(res: T.TransferResult) -> None:
+        text = f"{res.direction} {res.peer}: {res.bundles} bundle(s), {res.bytes:,} bytes"
+        click.echo(f"\r{text}" if tty else text, err=True, nl=not tty)
+
+    return show
 
 
 def register(root: click.Group) -> None:
@@ -226,10 +245,12 @@ def peers_remove(name: str) -> None:
 @click.argument("peer")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds per request.")
 @json_option
-def push_cmd(peer: str, timeout: float, as_json: bool) -> None:
+@progress_option
+def push_cmd(peer: str, timeout: float, as_json: bool, progress: bool | None) -> None:
     """Send this node's chain links the peer has not received yet."""
     res = _run(lambda pool, config: T.push(pool, config, peer, actor=_actor(),
-                                           request_timeout=timeout), as_json)
+                                           request_timeout=timeout,
+                                           progress=_progress(progress, as_json)), as_json)
     _emit(as_json, res.as_json(), f"Pushed {res.bundles} bundle(s), {res.bytes} bytes, "
                                   f"to {peer}.")
 
@@ -240,12 +261,15 @@ def push_cmd(peer: str, timeout: float, as_json: bool) -> None:
 @click.option("--all-gaps", is_flag=True,
               help="Look for every recorded gap now, ignoring the back-off.")
 @json_option
-def pull_cmd(peer: str, timeout: float, all_gaps: bool, as_json: bool) -> None:
+@progress_option
+def pull_cmd(peer: str, timeout: float, all_gaps: bool, as_json: bool,
+             progress: bool | None) -> None:
     """Fetch and import the peer's bundles newer than its cursor, then the missing
     sequences recorded as gaps."""
     res = _run(lambda pool, config: T.pull(pool, config, peer, actor=_actor(),
                                            request_timeout=timeout,
-                                           fetch_all_gaps=all_gaps), as_json)
+                                           fetch_all_gaps=all_gaps,
+                                           progress=_progress(progress, as_json)), as_json)
     lines = [f"Pulled {res.bundles} bundle(s), {res.bytes} bytes, from {peer}."]
     lines += [f"  {i['origin']} seq {i['sequence']}: {i['result']}" for i in res.imported]
     lines += [f"  refused {e['source']}: {e['code']}: {e['message']}" for e in res.errors]

@@ -56,6 +56,13 @@ class TransferResult:
     bytes: int = 0
     imported: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    #: called after every bundle moved, for progress displays
+    on_progress: Callable[[TransferResult], None] | None = field(default=None, repr=False,
+                                                                compare=False)
+
+    def tick(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self)
 
     def as_json(self) -> dict[str, Any]:
         return {"peer": self.peer, "direction": self.direction, "bundles": self.bundles,
@@ -102,9 +109,10 @@ def _client(timeout: float) -> aiohttp.ClientSession:
 
 async def push(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "cli",
                request_timeout: float = 60, metrics: Any = None,
-               session: aiohttp.ClientSession | None = None) -> TransferResult:
+               session: aiohttp.ClientSession | None = None,
+               progress: Callable[[TransferResult], None] | None = None) -> TransferResult:
     peer = await P.get_peer(pool, name)
-    out = TransferResult(name, "push")
+    out = TransferResult(name, "push", on_progress=progress)
     origin = await our_origin(pool, config)
     async with job(pool, "push", actor, name, metrics=metrics) as j:
         try:
@@ -150,6 +158,7 @@ def _list_dir(source: Path) -> list[Path]:
 def _count(out: TransferResult, row: Any) -> None:
     out.bundles += 1
     out.bytes += len(row["envelope"])
+    out.tick()
 
 
 async def _push_hub(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: Any,
@@ -165,6 +174,7 @@ async def _push_hub(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: An
                                          data=data, headers=_headers(peer, "application/gzip"))
         _check(status, body)
         out.bundles, out.bytes = 1, len(data)
+        out.tick()
         await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
         return
     for row in pending:
@@ -193,12 +203,13 @@ def _check(status: int, body: bytes) -> None:
 async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "cli",
                request_timeout: float = 60, metrics: Any = None,
                session: aiohttp.ClientSession | None = None,
-               fetch_all_gaps: bool = False) -> TransferResult:
+               fetch_all_gaps: bool = False,
+               progress: Callable[[TransferResult], None] | None = None) -> TransferResult:
     """Import what the peer has past its cursor, then look for this node's recorded gaps
     there (those due after back-off, or all with ``fetch_all_gaps``), then replay queued
     bundles whose key became trusted (e.g. by a rotation)."""
     peer = await P.get_peer(pool, name)
-    out = TransferResult(name, "pull")
+    out = TransferResult(name, "pull", on_progress=progress)
     origin = await our_origin(pool, config)
     async with job(pool, "pull", actor, name, metrics=metrics) as j:
         try:
@@ -233,6 +244,7 @@ async def _import_one(pool: asyncpg.Pool, origin: str, peer: Any, bundle: Any,
                       out: TransferResult, label: str) -> ImportResult | None:
     out.bundles += 1
     out.bytes += bundle.total_bytes
+    out.tick()
     try:
         res = await import_bundle(pool, bundle, our_origin=origin, peer=peer["name"])
     except (ProtocolError, SyncError) as exc:
