@@ -118,7 +118,8 @@ class Follower:
             checked = await I.run_check(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS)
             outcome = await I.store(self.pool, checked, data, peer=name, hops=1)
         except (ProtocolError, HubError) as exc:
-            log.info("bundle from upstream refused", extra={"upstream": name, "code": exc.code})
+            log.info("bundle from upstream refused",
+                     extra={"upstream": name, "error_code": exc.code})
             return
         if outcome.stored_seq is not None:
             self.on_stored(outcome.stored_seq)  # type: ignore[operator]

@@ -14,13 +14,15 @@ import time
 
 SECRET_FIELD_WORDS = ("token", "code", "password", "secret", "seed", "private", "cookie",
                       "session_id")
+# Stable error codes (e.g. "digest_mismatch") are facts an operator needs, not secrets.
+PUBLIC_FIELDS = frozenset({"error_code"})
 _STD_ATTRS = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
 class ScrubSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name in list(vars(record)):
-            if name in _STD_ATTRS:
+            if name in _STD_ATTRS or name in PUBLIC_FIELDS:
                 continue
             if any(word in name.lower() for word in SECRET_FIELD_WORDS):
                 setattr(record, name, "[redacted]")

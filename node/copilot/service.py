@@ -364,7 +364,7 @@ async def run_tool(ctx: ToolContext, name: str, arguments: Any, *,
         result = await tool.fn(ctx, **args)
     except AppError as exc:
         await audit(ctx, name[:60], raw_args, exc.message, started, False, exc.code)
-        log.info("copilot tool refused", extra={"tool": name[:60], "code": exc.code,
+        log.info("copilot tool refused", extra={"tool": name[:60], "error_code": exc.code,
                                                 "via": ctx.via})
         raise
     except Exception:

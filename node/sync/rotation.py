@@ -248,7 +248,7 @@ async def replay_trusted_pending(pool: asyncpg.Pool, our_origin: str) -> list[An
             results.append(await import_bundle(pool, from_cbor(bytes(row["envelope"])),
                                                our_origin=our_origin, peer=row["peer"]))
         except (ProtocolError, SyncError) as exc:
-            log.warning("queued bundle refused on replay", extra={"code": exc.code})
+            log.warning("queued bundle refused on replay", extra={"error_code": exc.code})
         finally:
             await pool.execute("DELETE FROM sync_pending WHERE id = $1", row["id"])
     return results

@@ -225,8 +225,8 @@ async def _stream_once(app: web.Application, name: str, status: dict[str, Any]) 
                                      actor=f"stream:{name}", peer=name,
                                      metrics=app[T.metrics_key])
                 except (ProtocolError, SyncError) as exc:
-                    log.warning("stream bundle refused", extra={"peer": name, "code": exc.code,
-                                                                "seq": frame.seq})
+                    log.warning("stream bundle refused",
+                                extra={"peer": name, "error_code": exc.code, "seq": frame.seq})
             await P.record_outcome(pool, name, None, cursor=frame.seq)
     return connected
 
