@@ -110,6 +110,11 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
 
     n = app[T.options_key].verify_processes
     pool = VerifierPool(n) if n > 0 else None
+    if pool is not None:
+        try:
+            await asyncio.wait_for(pool.warm(), 60)
+        except (TimeoutError, OSError):
+            log.warning("verification processes were slow to start; continuing")
     app[T.executor_key] = pool
     yield
     if pool is not None:

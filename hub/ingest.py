@@ -210,6 +210,14 @@ def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
         return ("hub", exc.status, exc.code, exc.message)
 
 
+def _warm_worker() -> int:
+    import os
+
+    import protocol.verify  # noqa: F401 - loaded once per worker process
+
+    return os.getpid()
+
+
 class VerifierPool:
     """Processes that verify pushes; a pool broken by a dying worker is replaced."""
 
@@ -225,6 +233,14 @@ class VerifierPool:
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("forkserver"))
         return self._executor
+
+    async def warm(self) -> None:
+        """Start every worker now (and load the protocol code in it), so the first
+        pushes after a start do not pay for process start-up."""
+        executor = self._get()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(executor, _warm_worker)
+                               for _ in range(self.processes)))
 
     async def run(self, data: bytes, content_type: str, limits: Limits) -> Checked:
         executor = self._get()
