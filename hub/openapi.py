@@ -12,23 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-CBOR = "application/vnd.whiteballoon.bundle+cbor"
+from service.openapi import CBOR, add_route, build_document, error, json_body, ref
 
 #: Paths that are part of the machine API (everything else is pages, admin, static).
 API_PREFIXES = ("/api/", "/.well-known/")
 API_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
 
 
 BEARER = [{"peerToken": []}]
@@ -111,8 +99,8 @@ SCHEMAS: dict[str, Any] = {
             "cursor": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}},
 }
 
-ERRORS_PEER = {"401": _error("Missing or unknown bearer token (`unauthorized`)."),
-               "403": _error("The peer is blocked (`peer_blocked`).")}
+ERRORS_PEER = {"401": error("Missing or unknown bearer token (`unauthorized`)."),
+               "403": error("The peer is blocked (`peer_blocked`).")}
 
 
 def _ingest_op(summary: str, answers: dict[str, Any]) -> dict[str, Any]:
@@ -129,20 +117,20 @@ def _ingest_op(summary: str, answers: dict[str, Any]) -> dict[str, Any]:
                 "description": "CBOR envelope or tar.gz, told apart by the gzip magic"}}}},
         "responses": {
             **answers,
-            "400": _error("Invalid bundle: the protocol error code (docs/protocol.md §11)."),
+            "400": error("Invalid bundle: the protocol error code (docs/protocol.md §11)."),
             **ERRORS_PEER,
-            "409": _error("`equivocation`: another bundle has this origin and sequence."),
-            "413": _error("`bundle_too_large` or `too_many_files`."),
-            "415": _error("`unsupported_media_type`."),
-            "429": _error("`rate_limited`; see Retry-After.")}}
+            "409": error("`equivocation`: another bundle has this origin and sequence."),
+            "413": error("`bundle_too_large` or `too_many_files`."),
+            "415": error("`unsupported_media_type`."),
+            "429": error("`rate_limited`; see Retry-After.")}}
 
 
 PATHS: dict[str, Any] = {
     "/api/v2/bundles": {
         "post": _ingest_op("Push one signed bundle", {
-            "200": _json(_ref("IngestAnswer"), "Already stored (same digest): the same answer."),
-            "201": _json(_ref("IngestAnswer"), "Verified and appended to the log."),
-            "202": _json(_ref("IngestAnswer"), "Valid, but the key awaits the operator.")}),
+            "200": json_body(ref("IngestAnswer"), "Already stored (same digest): the same answer."),
+            "201": json_body(ref("IngestAnswer"), "Verified and appended to the log."),
+            "202": json_body(ref("IngestAnswer"), "Valid, but the key awaits the operator.")}),
         "get": {
             "summary": "Page through the log from a cursor",
             "parameters": [CURSOR, {"name": "limit", "in": "query", "required": False,
@@ -150,11 +138,11 @@ PATHS: dict[str, Any] = {
                                                "maximum": 10**17}}, *FILTERS],
             "responses": {
                 "200": {"description": "Entries with seq > since, oldest first.",
-                        "content": {"application/json": {"schema": _ref("LogPage")},
+                        "content": {"application/json": {"schema": ref("LogPage")},
                                     "application/cbor": {"schema": {"type": "string",
                                                                     "format": "binary"}}}},
-                "400": _error("`invalid_cursor` or `future_cursor` (beyond the head)."),
-                "410": _error("`outdated_cursor`: before the retained range.")}}},
+                "400": error("`invalid_cursor` or `future_cursor` (beyond the head)."),
+                "410": error("`outdated_cursor`: before the retained range.")}}},
     "/api/v2/stream": {
         "get": {
             "summary": "WebSocket stream of CBOR frames from a cursor (docs/protocol.md §7)",
@@ -162,7 +150,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "101": {"description": "Switching to WebSocket: an `info` frame, then "
                                        "`bundle` frames; `error` frames carry a code."},
-                "400": _error("Not a WebSocket request or `invalid_cursor`.")}}},
+                "400": error("Not a WebSocket request or `invalid_cursor`.")}}},
     "/api/v2/records": {
         "get": {
             "summary": "Search the index of live public records",
@@ -175,16 +163,17 @@ PATHS: dict[str, Any] = {
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 0, "maximum": 10**17}}],
             "responses": {
-                "200": _json({"type": "object", "required": ["records", "after"],
+                "200": json_body({"type": "object", "required": ["records", "after"],
                               "properties": {"records": {"type": "array",
-                                                         "items": _ref("Record")},
+                                                         "items": ref("Record")},
                                              "after": {"type": "string", "nullable": True}}},
                              "Records in (origin, entity, id) order."),
-                "400": _error("`invalid_cursor` (limit).")}}},
+                "400": error("`invalid_cursor` (limit).")}}},
     "/api/v2/origins": {
         "get": {
             "summary": "Origins known to the hub, their keys, chain state and gaps",
-            "responses": {"200": _json({"type": "object", "required": ["origins"], "properties": {
+            "responses": {"200": json_body({
+                "type": "object", "required": ["origins"], "properties": {
                 "origins": {"type": "array", "items": {
                     "type": "object", "required": ["origin", "gaps"], "properties": {
                         "origin": {"type": "string"},
@@ -202,26 +191,26 @@ PATHS: dict[str, Any] = {
             "summary": "Subscribe the calling peer (push to an inbox, or pull)",
             "security": BEARER,
             "requestBody": {"required": True, "content": {
-                "application/json": {"schema": _ref("NewSubscription")}}},
-            "responses": {"201": _json(_ref("Subscription"), "Created."),
-                          "400": _error("`invalid_subscription`."), **ERRORS_PEER}},
+                "application/json": {"schema": ref("NewSubscription")}}},
+            "responses": {"201": json_body(ref("Subscription"), "Created."),
+                          "400": error("`invalid_subscription`."), **ERRORS_PEER}},
         "get": {
             "summary": "The calling peer's subscriptions", "security": BEARER,
-            "responses": {"200": _json({"type": "object", "required": ["subscriptions"],
+            "responses": {"200": json_body({"type": "object", "required": ["subscriptions"],
                                         "properties": {"subscriptions": {
-                                            "type": "array", "items": _ref("Subscription")}}},
+                                            "type": "array", "items": ref("Subscription")}}},
                                        "Subscriptions."), **ERRORS_PEER}}},
     "/api/v2/subscriptions/{sub_id}": {
         "delete": {
             "summary": "Remove one of the calling peer's subscriptions", "security": BEARER,
             "parameters": [{"name": "sub_id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
-            "responses": {"200": _json({"type": "object", "properties": {
+            "responses": {"200": json_body({"type": "object", "properties": {
                 "deleted": {"type": "boolean"}}}, "Removed."),
-                "404": _error("`not_found`."), **ERRORS_PEER}}},
+                "404": error("`not_found`."), **ERRORS_PEER}}},
     "/.well-known/whiteballoon-hub": {
         "get": {"summary": "Discovery: protocol version, limits, endpoints, log head",
-                "responses": {"200": _json({"type": "object", "required": [
+                "responses": {"200": json_body({"type": "object", "required": [
                     "software", "protocol_version", "head", "oldest_retained"],
                     "properties": {"software": {"type": "string"},
                                    "protocol_version": {"type": "string"},
@@ -229,53 +218,36 @@ PATHS: dict[str, Any] = {
                                    "oldest_retained": {"type": "integer"}}}, "Discovery.")}}},
     "/api/v1/sync/{peer}/bundle": {
         "post": {**_ingest_op("Original API: upload a tar.gz bundle", {
-            "200": _json(_ref("IngestAnswer"), "Stored, duplicate or pending.")}),
+            "200": json_body(ref("IngestAnswer"), "Stored, duplicate or pending.")}),
             "parameters": [PEER]},
         "get": {"summary": "Original API: download the peer's latest bundle as tar.gz",
                 "security": BEARER, "parameters": [PEER],
                 "responses": {"200": {"description": "tar.gz", "content": {
                     "application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
-                    "404": _error("No bundle yet (`not_found`)."), **ERRORS_PEER}}},
+                    "404": error("No bundle yet (`not_found`)."), **ERRORS_PEER}}},
     "/api/v1/sync/{peer}/status": {
         "get": {"summary": "Original API: the peer's latest upload", "security": BEARER,
                 "parameters": [PEER],
-                "responses": {"200": _json({"type": "object", "required": ["peer", "has_bundle"],
+                "responses": {"200": json_body({"type": "object",
+                                                "required": ["peer", "has_bundle"],
                                             "properties": {
                                                 "peer": {"type": "string"},
                                                 "has_bundle": {"type": "boolean"},
                                                 "digest": {"type": "string", "nullable": True},
                                                 "records": {"type": "integer"}}}, "Status."),
                               **ERRORS_PEER}}},
-    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(
-        {"type": "object", "properties": {"status": {"type": "string"}}}, "Alive.")}}},
-    "/readyz": {"get": {"summary": "Readiness (database reachable)", "responses": {
-        "200": _json({"type": "object"}, "Ready."),
-        "503": _json({"type": "object"}, "Database down.")}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-        "description": "Prometheus text format",
-        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-    "/openapi.json": {"get": {"summary": "This document", "responses": {
-        "200": _json({"type": "object"}, "OpenAPI 3 document.")}}},
 }
 
 
 def document(server_url: str = "/") -> dict[str, Any]:
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "WhiteBalloon hub API", "version": "2",
-                 "description": "Relay of signed bundles. Formats, verification and error "
-                                "codes: docs/protocol.md; behaviour: docs/hub-guide.md."},
-        "servers": [{"url": server_url}],
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "peerToken": {"type": "http", "scheme": "bearer",
-                          "description": "A peer token from `wb hub peers add`."}}},
-    }
-
-
-async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document(), headers={"Cache-Control": "public, max-age=300"})
+    return build_document(
+        title="WhiteBalloon hub API", version="2",
+        description="Relay of signed bundles. Formats, verification and error codes: "
+                    "docs/protocol.md; behaviour: docs/hub-guide.md.",
+        paths=PATHS, schemas=SCHEMAS, server_url=server_url,
+        security_schemes={"peerToken": {"type": "http", "scheme": "bearer",
+                                        "description": "A peer token from `wb hub peers add`."}})
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/openapi.json", openapi_json, name="openapi")
+    add_route(app, document)

@@ -8,6 +8,7 @@ from aiohttp import web
 from hub import queries as Q
 from hub import typedefs as T
 from hub.api import head_fields
+from service.health import add_health_routes
 
 
 async def feed(request: web.Request) -> web.Response:
@@ -32,18 +33,6 @@ async def feed(request: web.Request) -> web.Response:
         "items": items, "page": page, "more": more})
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    try:
-        await request.app[T.pool_key].fetchval("SELECT 1")
-    except Exception:
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ready"})
-
-
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     m = app[T.metrics_key]
@@ -60,6 +49,5 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/", feed, name="feed")
-    app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/readyz", readyz, name="readyz")
+    add_health_routes(app, T.pool_key)
     app.router.add_get("/metrics", metrics, name="metrics")

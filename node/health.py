@@ -1,22 +1,11 @@
-"""Liveness, readiness and metrics endpoints."""
+"""Liveness, readiness (service.health) and metrics endpoints."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from node import typedefs as T
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    try:
-        await request.app[T.pool_key].fetchval("SELECT 1")
-    except Exception:
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ready"})
+from service.health import add_health_routes
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -39,6 +28,5 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/readyz", readyz, name="readyz")
+    add_health_routes(app, T.pool_key)
     app.router.add_get("/metrics", metrics, name="metrics")

@@ -12,31 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
-from node.web import csrf_exempt
-
-CBOR = "application/vnd.whiteballoon.bundle+cbor"
+from service.openapi import CBOR, add_route, build_document, error, json_body, ref
 
 #: Paths that are part of the machine API (everything else is pages, admin, static, MCP).
 API_PREFIXES = ("/api/",)
 API_PATHS = frozenset({"/sync/inbox", "/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
-
 def _error_or_page(description: str) -> dict[str, Any]:
     """Outside /api/ errors are JSON only when the client accepts application/json."""
     return {"description": description, "content": {
-        "application/json": {"schema": _ref("Error")},
+        "application/json": {"schema": ref("Error")},
         "text/html": {"schema": {"type": "string"}}}}
 
 
@@ -44,8 +30,8 @@ NULLABLE_STR = {"type": "string", "nullable": True}
 SESSION = [{"session": []}]
 UNSAFE = [{"session": [], "csrf": []}]
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-SIGNED_IN = {"401": _error("`login_required`: sign in first."),
-             "403": _error("`session_not_approved`, `forbidden` or `csrf_failed`.")}
+SIGNED_IN = {"401": error("`login_required`: sign in first."),
+             "403": error("`session_not_approved`, `forbidden` or `csrf_failed`.")}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -66,7 +52,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"}, "title": NULLABLE_STR, "description": {"type": "string"},
             "status": {"type": "string", "enum": ["pending", "open", "completed"]},
-            "creator": _ref("Person"),
+            "creator": ref("Person"),
             "created_at": {"type": "string"}, "updated_at": NULLABLE_STR,
             "completed_at": NULLABLE_STR,
             "sync_scope": {"type": "string", "enum": ["private", "public"]},
@@ -78,7 +64,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "request_id", "body", "created_at", "sync_scope"],
         "properties": {
             "id": {"type": "string"}, "request_id": {"type": "string"},
-            "body": {"type": "string"}, "creator": _ref("Person"),
+            "body": {"type": "string"}, "creator": ref("Person"),
             "created_at": {"type": "string"},
             "sync_scope": {"type": "string", "enum": ["private", "public"]},
             "origin": {"type": "object", "nullable": True}, "deleted_at": NULLABLE_STR}},
@@ -100,13 +86,13 @@ SCHEMAS: dict[str, Any] = {
             "gaps": {"type": "array"}, "bytes": {"type": "integer"}}},
 }
 
-REQUEST_ANSWER = _json({"type": "object", "required": ["request"],
-                        "properties": {"request": _ref("Request")}}, "The request.")
+REQUEST_ANSWER = json_body({"type": "object", "required": ["request"],
+                        "properties": {"request": ref("Request")}}, "The request.")
 
 PATHS: dict[str, Any] = {
     "/api/csrf": {"get": {
         "summary": "The CSRF token to send as X-CSRF-Token on unsafe requests",
-        "responses": {"200": _json({"type": "object", "required": ["csrf_token"],
+        "responses": {"200": json_body({"type": "object", "required": ["csrf_token"],
                                     "properties": {"csrf_token": {"type": "string"}}},
                                    "Token (also sets the anonymous CSRF cookie).")}}},
     "/api/requests": {
@@ -122,44 +108,44 @@ PATHS: dict[str, Any] = {
                 {"name": "cursor", "in": "query", "required": False,
                  "schema": {"type": "string"}}],
             "responses": {
-                "200": _json({"type": "object", "required": ["requests", "next_cursor"],
+                "200": json_body({"type": "object", "required": ["requests", "next_cursor"],
                               "properties": {"requests": {"type": "array",
-                                                          "items": _ref("Request")},
+                                                          "items": ref("Request")},
                                              "next_cursor": NULLABLE_STR}}, "A page."),
-                "400": _error("Invalid query."), **SIGNED_IN}},
+                "400": error("Invalid query."), **SIGNED_IN}},
         "post": {
             "summary": "Post a help request", "security": UNSAFE,
             "requestBody": {"required": True, "content": {
-                "application/json": {"schema": _ref("NewRequest")},
-                "application/x-www-form-urlencoded": {"schema": _ref("NewRequest")}}},
+                "application/json": {"schema": ref("NewRequest")},
+                "application/x-www-form-urlencoded": {"schema": ref("NewRequest")}}},
             "responses": {"201": REQUEST_ANSWER,
-                          "400": _error("`invalid_request` with `fields`."), **SIGNED_IN}}},
+                          "400": error("`invalid_request` with `fields`."), **SIGNED_IN}}},
     "/api/requests/pending": {"get": {
         "summary": "Your requests posted while your device waited for approval",
         "security": SESSION,
-        "responses": {"200": _json({"type": "object", "required": ["requests"],
+        "responses": {"200": json_body({"type": "object", "required": ["requests"],
                                     "properties": {"requests": {"type": "array",
-                                                                "items": _ref("Request")}}},
+                                                                "items": ref("Request")}}},
                                    "Pending requests."), **SIGNED_IN}}},
     "/api/requests/{id}": {"get": {
         "summary": "One request with its comments (50 per page)", "security": SESSION,
         "parameters": [ID, {"name": "comments_cursor", "in": "query", "required": False,
                             "schema": {"type": "string"}}],
         "responses": {
-            "200": _json({"type": "object", "required": ["request", "comments"],
-                          "properties": {"request": _ref("Request"),
+            "200": json_body({"type": "object", "required": ["request", "comments"],
+                          "properties": {"request": ref("Request"),
                                          "comments": {"type": "array",
-                                                      "items": _ref("Comment")},
+                                                      "items": ref("Comment")},
                                          "comment_count": {"type": "integer"},
                                          "comments_next_cursor": NULLABLE_STR}},
                          "The request."),
-            "400": _error("Invalid cursor."),
-            "404": _error("`not_found`, or not visible to you."), **SIGNED_IN}}},
+            "400": error("Invalid cursor."),
+            "404": error("`not_found`, or not visible to you."), **SIGNED_IN}}},
     "/api/requests/{id}/complete": {"post": {
         "summary": "Complete an open request (creator or admin)", "security": UNSAFE,
         "parameters": [ID],
-        "responses": {"200": REQUEST_ANSWER, "404": _error("`not_found`."),
-                      "409": _error("`already_completed`."), **SIGNED_IN}}},
+        "responses": {"200": REQUEST_ANSWER, "404": error("`not_found`."),
+                      "409": error("`already_completed`."), **SIGNED_IN}}},
     "/sync/inbox": {"post": {
         "summary": "A hub delivers one signed bundle (docs/protocol.md)",
         "security": [{"inboxToken": []}],
@@ -167,47 +153,29 @@ PATHS: dict[str, Any] = {
             CBOR: {"schema": {"type": "string", "format": "binary"}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {
-            "200": _json(_ref("ImportResult"), "Already received (`duplicate`) or own."),
-            "201": _json(_ref("ImportResult"), "Verified and applied."),
-            "202": _json(_ref("ImportResult"), "Valid, signed by a key awaiting approval."),
+            "200": json_body(ref("ImportResult"), "Already received (`duplicate`) or own."),
+            "201": json_body(ref("ImportResult"), "Verified and applied."),
+            "202": json_body(ref("ImportResult"), "Valid, signed by a key awaiting approval."),
             "400": _error_or_page("Invalid bundle: the protocol error code (protocol.md §11)."),
             "401": _error_or_page("`unauthorized`: not a registered hub's inbox token."),
             "409": _error_or_page("`equivocation` or another sync refusal."),
             "413": _error_or_page("`bundle_too_large`.")}}},
-    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(
-        {"type": "object"}, "Alive.")}}},
-    "/readyz": {"get": {"summary": "Readiness (database reachable)", "responses": {
-        "200": _json({"type": "object"}, "Ready."),
-        "503": _json({"type": "object"}, "Not ready.")}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-        "description": "Prometheus text format",
-        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-    "/openapi.json": {"get": {"summary": "This document", "responses": {
-        "200": _json({"type": "object"}, "OpenAPI 3 document.")}}},
 }
 
 
 def document(server_url: str = "/") -> dict[str, Any]:
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "WhiteBalloon node API", "version": "1",
-                 "description": "JSON API of a node (docs/api.md) and its sync inbox "
-                                "(docs/protocol.md, docs/conformance.md)."},
-        "servers": [{"url": server_url}],
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
+    return build_document(
+        title="WhiteBalloon node API", version="1",
+        description="JSON API of a node (docs/api.md) and its sync inbox "
+                    "(docs/protocol.md, docs/conformance.md).",
+        paths=PATHS, schemas=SCHEMAS, server_url=server_url,
+        security_schemes={
             "session": {"type": "apiKey", "in": "cookie", "name": "wb_session_id"},
             "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
                      "description": "From GET /api/csrf; required on POST."},
             "inboxToken": {"type": "http", "scheme": "bearer",
-                           "description": "The inbox token given to `wb sync peers add`."}}},
-    }
-
-
-@csrf_exempt
-async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document(), headers={"Cache-Control": "public, max-age=300"})
+                           "description": "The inbox token given to `wb sync peers add`."}})
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/openapi.json", openapi_json, name="openapi")
+    add_route(app, document)
