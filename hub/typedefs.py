@@ -86,6 +86,5 @@ executor_key = web.AppKey("executor", Any)  # hub.ingest.VerifierPool | None
 records_cache_key = web.AppKey("records_cache", Any)  # hub.cache.ResponseCache
 
 # Per-request keys (request[...]).
-PEER = "wb_hub_peer"  # Peer | None
-ADMIN = "wb_hub_admin"  # admin session hash | None
-CSRF_TOKEN = "wb_hub_csrf_token"  # noqa: S105 (a dict key, not a secret)
+ADMIN: web.RequestKey[str | None] = web.RequestKey("wb_hub_admin")  # admin session hash
+CSRF_TOKEN = web.RequestKey("wb_hub_csrf_token", str)

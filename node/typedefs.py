@@ -42,6 +42,6 @@ rate_limiter_key = web.AppKey("rate_limiter", Any)
 metrics_key = web.AppKey("metrics", Any)
 extras_key = web.AppKey("extras", dict)  # feature modules may park their own state here
 
-# Per-request keys (request[...]): plain strings, documented here.
-VIEWER = "wb_viewer"  # Viewer | None
-CSRF_TOKEN = "wb_csrf_token"  # noqa: S105 (a dict key, not a secret)
+# Per-request state (request[...]), typed like the app keys.
+VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
+CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
