@@ -259,15 +259,50 @@ def keys_group() -> None:
 
 @keys_group.command("list")
 def keys_list() -> None:
-    """Pending keys and how many bundles each has parked."""
+    """Pending keys and how many bundles each has parked, then trusted and revoked keys."""
     from hub import queries as Q
 
-    rows = run_with_pool(Q.pending_keys)
+    async def main(pool):
+        return await Q.pending_keys(pool), await Q.trusted_and_revoked_keys(pool)
+
+    rows, known = run_with_pool(main)
     if not rows:
         click.echo("no pending keys")
     for r in rows:
         click.echo(f"{r['key_id']} origin={r['origin']} bundles={r['bundles']} "
                    f"via={r['peer_name'] or '-'} first_seen={r['first_seen_at']:%Y-%m-%d %H:%M}")
+    for r in known:
+        click.echo(f"{r['key_id']} origin={r['origin']} {r['status']} "
+                   f"{'by' if r['status'] == 'revoked' else 'via'}={r['via'] or '-'} "
+                   f"at={r['at']:%Y-%m-%d %H:%M}")
+
+
+@keys_group.command("revoke")
+@click.argument("origin")
+@click.argument("key_id")
+def keys_revoke(origin: str, key_id: str) -> None:
+    """Stop trusting KEY_ID for ORIGIN for good (a leaked key): its bundles are refused
+    with 403 revoked_key and no rotation announcement trusts it again."""
+    import getpass
+
+    from hub import queries as Q
+    from protocol.records import KEY_ID_RE
+
+    for value in (origin, key_id):
+        if not KEY_ID_RE.fullmatch(value):
+            raise click.ClickException(f"{value!r} is not a 16-hex key id")
+    try:
+        actor = f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        actor = "cli"
+    why = run_with_pool(lambda pool: Q.revoke_key(pool, origin, key_id, actor))
+    if why is not None:
+        raise click.ClickException({
+            "already_revoked": f"key {key_id} of origin {origin} is already revoked",
+            "unknown_origin": f"this hub knows no origin {origin} (see wb hub keys list)",
+            "unknown_key": f"key {key_id} is neither trusted nor pending for origin "
+                           f"{origin} (see wb hub keys list)"}[why])
+    click.echo(f"key {key_id} of origin {origin} revoked")
 
 
 @keys_group.command("approve")

@@ -290,6 +290,11 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
     async with pool.acquire() as conn:
         if await Q.is_blocked(conn, origin):
             raise HubError(403, "origin_blocked", f"origin {origin} is blocked on this hub")
+        if await Q.is_revoked(conn, origin, key_id):
+            log.warning("bundle signed by a revoked key refused",
+                        extra={"origin": origin, "key_id": key_id, "digest": c.digest})
+            raise HubError(403, "revoked_key",
+                           f"key {key_id} of origin {origin} is revoked on this hub")
         if not await Q.is_trusted(conn, origin, key_id):
             await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
                                 peer_name=peer, digest=c.digest, sequence=c.sequence,

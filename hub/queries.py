@@ -59,8 +59,51 @@ async def trust_key(conn: Conn, origin: str, key_id: str, public_key: bytes,
                     peer_name: str | None) -> None:
     await conn.execute(
         """INSERT INTO hub_trusted_keys (origin, key_id, public_key, peer_name)
-           VALUES ($1, $2, $3, $4) ON CONFLICT (origin, key_id) DO NOTHING""",
+           SELECT $1, $2, $3, $4
+            WHERE NOT EXISTS (SELECT 1 FROM hub_key_revocations
+                               WHERE origin = $1 AND key_id = $2)
+           ON CONFLICT (origin, key_id) DO NOTHING""",
         origin, key_id, public_key, peer_name)
+
+
+async def is_revoked(conn: Conn, origin: str, key_id: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_key_revocations WHERE origin = $1 AND key_id = $2)",
+        origin, key_id)
+
+
+async def revoke_key(pool: asyncpg.Pool, origin: str, key_id: str, actor: str) -> str | None:
+    """Withdraw trust in ``key_id`` for ``origin`` for good and drop its parked bundles.
+
+    Returns None when done, else why not: ``already_revoked`` or ``unknown_key`` (neither
+    trusted nor pending for the origin) or ``unknown_origin``."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await is_revoked(conn, origin, key_id):
+            return "already_revoked"
+        known = await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM hub_trusted_keys WHERE origin = $1)
+                   OR EXISTS (SELECT 1 FROM hub_pending_keys WHERE origin = $1)""", origin)
+        if not known:
+            return "unknown_origin"
+        trusted = await conn.execute(
+            "DELETE FROM hub_trusted_keys WHERE origin = $1 AND key_id = $2", origin, key_id)
+        pending = await conn.execute(
+            "DELETE FROM hub_pending_keys WHERE origin = $1 AND key_id = $2", origin, key_id)
+        if trusted == "DELETE 0" and pending == "DELETE 0":
+            return "unknown_key"
+        await conn.execute(
+            "INSERT INTO hub_key_revocations (origin, key_id, actor) VALUES ($1, $2, $3)",
+            origin, key_id, actor)
+    return None
+
+
+async def trusted_and_revoked_keys(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT origin, key_id, 'trusted' AS status, peer_name AS via, approved_at AS at
+             FROM hub_trusted_keys
+           UNION ALL
+           SELECT origin, key_id, 'revoked', actor, revoked_at FROM hub_key_revocations
+           ORDER BY origin, at, key_id""")
 
 
 async def is_trusted(conn: Conn, origin: str, key_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""``wb sync`` node commands: export, import, pending, peers, push, pull, status,
+"""``wb sync`` node commands: export, import, pending, peers, keys, push, pull, status,
 rotate-key (also ``wb keys rotate``)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from node.cli import run_with_pool
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
+from node.sync import revocation as RV
 from node.sync import rotation as R
 from node.sync import service as S
 from node.sync import transport as T
@@ -78,8 +79,8 @@ def _progress(wanted: bool | None, as_json: bool):  # type: ignore[no-untyped-de
 def register(root: click.Group) -> None:
     sync = root.commands["sync"]
     assert isinstance(sync, click.Group)
-    for cmd in (export_cmd, import_cmd, pending, peers, push_cmd, pull_cmd, status_cmd,
-                rotate_key_cmd):
+    for cmd in (export_cmd, import_cmd, pending, peers, keys_cmd, push_cmd, pull_cmd,
+                status_cmd, rotate_key_cmd):
         sync.add_command(cmd)
     try:  # `wb keys rotate` too (the keys group may register after this module)
         from service.bundle_cli import keys_group
@@ -239,6 +240,59 @@ def peers_remove(name: str) -> None:
     if not _run(lambda pool, config: P.remove_peer(pool, name)):
         raise click.ClickException(f"no peer named {name}")
     click.echo(f"Peer {name} removed.")
+
+
+@click.group("keys")
+def keys_cmd() -> None:
+    """Keys trusted for other origins, and revoked (leaked) keys."""
+
+
+@keys_cmd.command("list")
+@click.argument("origin", required=False)
+@json_option
+def keys_list(origin: str | None, as_json: bool) -> None:
+    """Trusted and revoked keys, of every origin or of ORIGIN."""
+    rows = _run(lambda pool, config: RV.list_keys(pool, origin), as_json)
+    text = "\n".join(
+        f"{r['origin']} {r['key_id']} {r['status']}"
+        + (f" ({r['source']}" + (f", announced by {r['announced_by']}"
+                                 if r["announced_by"] else "") + ")" if r["source"] else "")
+        + f" by {r['actor'] or '-'} at {r['at']:%Y-%m-%d %H:%M}" for r in rows
+    ) or "No keys."
+    _emit(as_json, rows, text)
+
+
+@keys_cmd.command("revoke")
+@click.argument("origin")
+@click.argument("key_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def keys_revoke(origin: str, key_id: str, yes: bool, as_json: bool) -> None:
+    """Stop trusting KEY_ID for ORIGIN for good (e.g. a leaked key).
+
+    Bundles it signs are refused (revoked_key), its queued bundles are dropped, and no
+    rotation announcement, pin or approval trusts it again until `wb sync keys unrevoke`.
+    """
+    if not yes and not as_json:
+        click.confirm(f"Revoke key {key_id} of origin {origin}?", abort=True)
+
+    async def main(pool, config: Config):
+        own = load_or_create_key(config).key_id
+        return await RV.revoke_key(pool, origin, key_id, own_key_id=own, actor=_actor())
+
+    res = _run(main, as_json)
+    _emit(as_json, res, f"Revoked key {key_id} of origin {origin}"
+                        f"{'' if res['was_trusted'] else ' (was not trusted)'}; "
+                        f"{res['pending_dropped']} queued bundle(s) dropped.")
+
+
+@keys_cmd.command("unrevoke")
+@click.argument("origin")
+@click.argument("key_id")
+def keys_unrevoke(origin: str, key_id: str) -> None:
+    """Remove a revocation. The key is not trusted again until pinned or approved."""
+    _run(lambda pool, config: RV.unrevoke_key(pool, origin, key_id, actor=_actor()))
+    click.echo(f"Revocation of key {key_id} of origin {origin} removed (not trusted yet).")
 
 
 @click.command("push")

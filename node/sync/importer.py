@@ -101,7 +101,10 @@ class Resolver:
 
 
 async def load_trust(conn: Q.Conn) -> set[tuple[str, str]]:
-    rows = await conn.fetch("SELECT origin, key_id FROM sync_trusted_keys")
+    rows = await conn.fetch(
+        """SELECT origin, key_id FROM sync_trusted_keys t
+            WHERE NOT EXISTS (SELECT 1 FROM sync_key_revocations r
+                               WHERE r.origin = t.origin AND r.key_id = t.key_id)""")
     return {(r["origin"], r["key_id"]) for r in rows}
 
 
@@ -109,6 +112,8 @@ async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
                         peer: str | None = None, limits: Limits = DEFAULT_LIMITS,
                         approved: bool = False) -> ImportResult:
     """Verify ``bundle`` and apply it. Raises ProtocolError or SyncError on refusal."""
+    from node.sync.revocation import refuse_if_revoked
+
     trusted = await load_trust(pool)
     try:
         vb = verify_bundle(bundle, trust=lambda o, k: approved or (o, k) in trusted,
@@ -116,9 +121,13 @@ async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
     except ProtocolError as exc:
         if exc.code != "untrusted_key":
             raise
-        # Authentic but unknown key: verify everything else, then queue it.
+        # Authentic but unknown key: verify everything else, then queue it (unless the
+        # operator revoked that key: refused, nothing written).
         vb = verify_bundle(bundle, trust=lambda o, k: True, limits=limits)
+        await refuse_if_revoked(pool, vb.origin, vb.key_id)
         return await _queue_pending(pool, vb, peer)
+    if approved and vb.origin != our_origin:
+        await refuse_if_revoked(pool, vb.origin, vb.key_id)
     if vb.origin == our_origin:
         return ImportResult("own", vb.digest, vb.origin, vb.sequence, vb.schema_version,
                             len(vb.records), bundle_bytes=bundle.total_bytes)
@@ -410,6 +419,9 @@ async def approve_pending(pool: asyncpg.Pool, pending_id: str, *, our_origin: st
                               pending_id)
     if row is None:
         raise SyncError("not_found", f"no pending bundle {pending_id}")
+    from node.sync.revocation import refuse_if_revoked
+
+    await refuse_if_revoked(pool, row["origin"], row["key_id"])
     await pool.execute(
         """INSERT INTO sync_trusted_keys (origin, key_id, public_key, source, added_by)
            VALUES ($1, $2, $3, 'approved', $4) ON CONFLICT DO NOTHING""",

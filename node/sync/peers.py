@@ -25,6 +25,9 @@ async def pin_key(conn: Any, origin: str, key_id: str | None = None, *,
     for value in (origin, key_id):
         if not KEY_ID_RE.fullmatch(value):
             raise SyncError("invalid_key_id", f"{value!r} is not a 16-hex key id")
+    from node.sync.revocation import refuse_if_revoked
+
+    await refuse_if_revoked(conn, origin, key_id)
     await conn.execute(
         """INSERT INTO sync_trusted_keys (origin, key_id, source, peer, added_by)
            VALUES ($1, $2, 'pinned', $3, $4) ON CONFLICT DO NOTHING""",

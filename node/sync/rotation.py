@@ -222,9 +222,17 @@ async def accept_rotations(conn: asyncpg.Connection, vb: VerifiedBundle,
         status = await conn.execute(
             """INSERT INTO sync_trusted_keys (origin, key_id, public_key, source, peer,
                                               added_by, announced_by)
-               VALUES ($1, $2, $3, 'rotation', $4, 'rotation', $5) ON CONFLICT DO NOTHING""",
+               SELECT $1, $2, $3, 'rotation', $4, 'rotation', $5
+                WHERE NOT EXISTS (SELECT 1 FROM sync_key_revocations
+                                   WHERE origin = $1 AND key_id = $2)
+               ON CONFLICT DO NOTHING""",
             a.origin, a.key_id, a.public_key, peer, a.previous_key_id)
-        if status != "INSERT 0 0":
+        if status == "INSERT 0 0" and await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM sync_key_revocations "
+                "WHERE origin = $1 AND key_id = $2)", a.origin, a.key_id):
+            log.warning("rotation to a revoked key ignored",
+                        extra={"origin": a.origin, "key_id": a.key_id})
+        elif status != "INSERT 0 0":
             added.append(a.key_id)
             log.info("rotated key trusted", extra={"origin": a.origin, "key_id": a.key_id,
                                                    "previous_key_id": a.previous_key_id})
