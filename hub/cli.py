@@ -198,7 +198,12 @@ def peers_add(name: str, token: str | None, public_keys: tuple[str, ...], origin
                 raise click.ClickException(
                     f"peer {name} exists (or the token is in use); remove it first") from None
             for raw in keys:
-                await Q.trust_key(conn, origin or key_id(keys[0]), key_id(raw), raw, name)
+                key_origin = origin or key_id(keys[0])
+                if await Q.is_revoked(conn, key_origin, key_id(raw)):
+                    raise click.ClickException(
+                        f"key {key_id(raw)} is revoked for origin {key_origin}; nothing was "
+                        f"added (see `wb hub keys list`)")
+                await Q.trust_key(conn, key_origin, key_id(raw), raw, name)
 
     run_with_pool(main)
     click.echo(f"peer {name} added ({kind}); trusted keys: "

@@ -76,6 +76,8 @@ async def test_wb_hub_keys_revoke_and_list(hub_client, hub_pool, hub_db_url, pee
         out["ok"] = cli("keys", "revoke", origin.origin, origin.origin)
         out["again"] = cli("keys", "revoke", origin.origin, origin.origin)
         out["list"] = cli("keys", "list")
+        out["pin_revoked"] = cli("peers", "add", "beta", "--token", "another-token-0123456789",
+                                 "--public-key", origin.public_b64)
         return out
 
     out = await asyncio.to_thread(go)
@@ -88,6 +90,10 @@ async def test_wb_hub_keys_revoke_and_list(hub_client, hub_pool, hub_db_url, pee
     assert out["again"].exit_code != 0 and "already revoked" in out["again"].output
     assert f"{origin.origin} origin={origin.origin} revoked" in out["list"].output
     assert "no pending keys" in out["list"].output
+    # registering a peer with the revoked key fails whole, instead of claiming trust
+    assert out["pin_revoked"].exit_code != 0
+    assert "is revoked" in out["pin_revoked"].output
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_peers WHERE name = 'beta'") == 0
     r = await push(hub_client, peer, origin.many(1))
     assert r.status == 403 and (await r.json())["error"]["code"] == "revoked_key"
     assert await hub_pool.fetchval("SELECT count(*) FROM hub_bundles") == 0
