@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,13 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-def _load(path: str) -> Bundle:
+def _load(path: str, *, verify: bool = False) -> Bundle:
+    """Read a bundle; with ``verify``, also check it completely (any valid signer)."""
     try:
-        return read_bundle(path)
+        bundle = read_bundle(path)
+        if verify:
+            verify_bundle(bundle, trust=lambda origin, key_id: True)
+        return bundle
     except ProtocolError as exc:
         raise _fail(exc.code, exc.message, exc.path) from None
 
@@ -202,6 +207,18 @@ def sync_verify(path: str, as_json: bool, trust_key_ids: tuple[str, ...]) -> Non
         _print_summary(summary)
 
 
+def _write(writer: Callable[[Bundle, str], object], bundle: Bundle, target: str) -> object:
+    """Run a bundle writer, turning every failure into a CLI error with a stable code."""
+    try:
+        return writer(bundle, target)
+    except FileExistsError as exc:
+        raise _fail("destination_exists", str(exc)) from None
+    except ProtocolError as exc:
+        raise _fail(exc.code, exc.message, exc.path) from None
+    except OSError as exc:
+        raise _fail("write_failed", f"{target}: {exc.strerror or exc}") from None
+
+
 @click.command("pack")
 @click.argument("src", type=click.Path())
 @click.argument("dest", type=click.Path())
@@ -212,20 +229,8 @@ def sync_pack(src: str, dest: str, no_verify: bool) -> None:
     The bytes of every file are preserved; the bundle is verified first (any valid
     signing key accepted) unless --no-verify.
     """
-    bundle = _load(src)
-    if not no_verify:
-        try:
-            verify_bundle(bundle, trust=lambda origin, key_id: True)
-        except ProtocolError as exc:
-            raise _fail(exc.code, exc.message, exc.path) from None
-    try:
-        written = write_bundle(bundle, dest)
-    except FileExistsError as exc:
-        raise _fail("destination_exists", str(exc)) from None
-    except ProtocolError as exc:
-        raise _fail(exc.code, exc.message, exc.path) from None
-    except OSError as exc:
-        raise _fail("write_failed", f"{dest}: {exc.strerror or exc}") from None
+    bundle = _load(src, verify=not no_verify)
+    written = _write(write_bundle, bundle, dest)
     click.echo(f"wrote {written} ({bundle.digest})")
 
 
@@ -235,20 +240,8 @@ def sync_pack(src: str, dest: str, no_verify: bool) -> None:
 @click.option("--no-verify", is_flag=True, help="Unpack without verifying first.")
 def sync_unpack(src: str, destdir: str, no_verify: bool) -> None:
     """Write a bundle (.cbor or .tar.gz) as a directory DESTDIR (must not exist or be empty)."""
-    bundle = _load(src)
-    if not no_verify:
-        try:
-            verify_bundle(bundle, trust=lambda origin, key_id: True)
-        except ProtocolError as exc:
-            raise _fail(exc.code, exc.message, exc.path) from None
-    try:
-        written = write_bundle_dir(bundle, destdir)
-    except FileExistsError as exc:
-        raise _fail("destination_exists", str(exc)) from None
-    except ProtocolError as exc:
-        raise _fail(exc.code, exc.message, exc.path) from None
-    except OSError as exc:
-        raise _fail("write_failed", f"{destdir}: {exc.strerror or exc}") from None
+    bundle = _load(src, verify=not no_verify)
+    written = _write(write_bundle_dir, bundle, destdir)
     click.echo(f"unpacked {bundle.digest} into {written}")
 
 
