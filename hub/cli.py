@@ -13,6 +13,7 @@ import asyncpg
 import click
 
 from service import db
+from service.dbcli import init_db_command
 from service.ids import new_token, token_hash
 from service.logs import setup_logging
 from service.settings import Config
@@ -69,22 +70,14 @@ def hub_group() -> None:
     """The relay: peers, keys, subscriptions and `wb hub serve`."""
 
 
-@hub_group.command("init-db")
-def init_db() -> None:
-    """Create or upgrade the hub database (idempotent)."""
-    config = Config()
+def _hub_migrations() -> Path:
+    from hub.app import MIGRATIONS
 
-    async def main() -> list[str]:
-        from hub.app import MIGRATIONS
+    return MIGRATIONS
 
-        url = await db.resolve_url(config["WB_HUB_DATABASE_URL"], config.path("WB_HUB_DATA_DIR"))
-        try:
-            return await db.migrate_url(url, "hub", MIGRATIONS)
-        except db.DatabaseError as exc:
-            raise click.ClickException(str(exc)) from None
 
-    applied = asyncio.run(main())
-    click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+hub_group.add_command(init_db_command("hub", "WB_HUB_DATABASE_URL", "WB_HUB_DATA_DIR",
+                                      _hub_migrations))
 
 
 @hub_group.command("serve")

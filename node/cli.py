@@ -6,12 +6,14 @@ import asyncio
 import gc
 import importlib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
 import click
 
 from service import db
+from service.dbcli import init_db_command
 from service.logs import setup_logging
 from service.settings import Config
 
@@ -90,25 +92,13 @@ def serve(host: str | None, port: int | None) -> None:
     web.run_app(app, host=host, port=port, print=None, access_log=None)
 
 
-@click.command("init-db")
-def init_db() -> None:
-    """Create or upgrade the node database (idempotent)."""
-    config = Config()
+def _node_migrations() -> Path:
+    from node.app import MIGRATIONS
 
-    async def main() -> list[str]:
-        from node.app import MIGRATIONS
+    return MIGRATIONS
 
-        url = await db.resolve_url(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"))
-        try:
-            return await db.migrate_url(url, "node", MIGRATIONS)
-        except db.DatabaseError as exc:
-            raise click.ClickException(str(exc)) from None
 
-    applied = asyncio.run(main())
-    if applied:
-        click.echo("applied: " + ", ".join(applied))
-    else:
-        click.echo("database is up to date")
+init_db = init_db_command("node", "WB_DATABASE_URL", "WB_DATA_DIR", _node_migrations)
 
 
 def run_with_app(fn: Callable[..., Awaitable[R]]) -> R:
