@@ -45,3 +45,22 @@ async def community(pool):
 def ctx_of(app, admin_id, via="web"):
     return S.ToolContext(app[T.pool_key], app[T.config_key], admin_id, via, "127.0.0.1",
                          app[T.extras_key]["copilot_limiter"])
+
+
+def gateway_settings(gateway) -> dict[str, str]:
+    """Settings that point the copilot at the local fake gateway."""
+    return {"COPILOT_GATEWAY_URL": gateway.url, "DEDALUS_API_KEY": "env-key",
+            "COPILOT_MODEL": "test-model", "COPILOT_RATE_PER_MINUTE": "5"}
+
+
+async def signed_in_admin(client):
+    """A small community whose admin enabled the copilot and is signed in on ``client``;
+    returns (pool, users, csrf token)."""
+    from node import typedefs as T
+    from tests.factories import sign_in
+
+    pool = client.server.app[T.pool_key]
+    u = await community(pool)
+    await enable(pool, u["admin"])
+    csrf = await sign_in(client, u["admin"])
+    return pool, u, csrf

@@ -9,21 +9,18 @@ import pytest
 from node import typedefs as T
 from tests.factories import create_user, sign_in
 from tests.node.copilot.fake_gateway import answer, tool_calls
-from tests.node.copilot.helpers import add_request, community, enable
+from tests.node.copilot.helpers import (
+    add_request,
+    community,
+    enable,
+    gateway_settings,
+    signed_in_admin,
+)
 
 
 @pytest.fixture
 def copilot_overrides(gateway):
-    return {"COPILOT_GATEWAY_URL": gateway.url, "DEDALUS_API_KEY": "env-key",
-            "COPILOT_MODEL": "test-model", "COPILOT_RATE_PER_MINUTE": "5"}
-
-
-async def _admin(client):
-    pool = client.server.app[T.pool_key]
-    u = await community(pool)
-    await enable(pool, u["admin"])
-    csrf = await sign_in(client, u["admin"])
-    return pool, u, csrf
+    return gateway_settings(gateway)
 
 
 async def _send(client, csrf, text):
@@ -32,7 +29,7 @@ async def _send(client, csrf, text):
 
 
 async def test_whole_loop_tools_proposal_refusal_confirm_feedback(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     rid = await add_request(pool, u["bob"], "Ladder", "roof", age_days=3)
     gateway.script = [
         tool_calls(("triage_requests", {"limit": 5}),
@@ -101,7 +98,7 @@ async def test_whole_loop_tools_proposal_refusal_confirm_feedback(copilot_client
 
 
 async def test_invite_proposal_shows_link_once(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     gateway.script = [tool_calls(("create_invite", {"max_uses": 2})), answer("Proposed.")]
     assert (await _send(copilot_client, csrf, "invite my neighbour")).status == 303
     assert await pool.fetchval("SELECT count(*) FROM invites") == 0
@@ -122,7 +119,7 @@ async def test_invite_proposal_shows_link_once(copilot_client, gateway):
                                        ("hang", "gateway_timeout")])
 async def test_gateway_failures_are_reported_audited_and_change_nothing(
         copilot_client, gateway, step, code):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     copilot_client.server.app[T.extras_key]["copilot_timeout"] = 0.5
     gateway.script = [step]
     r = await copilot_client.post("/admin/copilot", data={"message": "hi", "csrf_token": csrf},
@@ -135,7 +132,7 @@ async def test_gateway_failures_are_reported_audited_and_change_nothing(
 
 
 async def test_bad_tool_arguments_and_loops_are_contained(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     gateway.script = [tool_calls(("triage_requests", {"limit": "lots"})),
                       answer("Sorry.")]
     assert (await _send(copilot_client, csrf, "triage")).status == 303
@@ -147,7 +144,7 @@ async def test_bad_tool_arguments_and_loops_are_contained(copilot_client, gatewa
 
 
 async def test_dedalus_key_check_switch_and_rate_limit(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     r = await copilot_client.post("/admin/dedalus/key",
                                   data={"api_key": "bad-key", "csrf_token": csrf})
     assert r.status == 400 and "gateway_key_rejected" in await r.text()

@@ -19,21 +19,17 @@ from tests.node.copilot.fake_gateway import (
     delta,
     tool_calls,
 )
-from tests.node.copilot.helpers import add_request, community, enable
+from tests.node.copilot.helpers import (
+    add_request,
+    enable,
+    gateway_settings,
+    signed_in_admin,
+)
 
 
 @pytest.fixture
 def copilot_overrides(gateway):
-    return {"COPILOT_GATEWAY_URL": gateway.url, "DEDALUS_API_KEY": "env-key",
-            "COPILOT_MODEL": "test-model", "COPILOT_RATE_PER_MINUTE": "5"}
-
-
-async def _admin(client):
-    pool = client.server.app[T.pool_key]
-    u = await community(pool)
-    await enable(pool, u["admin"])
-    csrf = await sign_in(client, u["admin"])
-    return pool, u, csrf
+    return gateway_settings(gateway)
 
 
 async def _open(client, csrf, text):
@@ -79,7 +75,7 @@ async def _all(resp) -> list[tuple[str, dict]]:
 
 async def test_text_arrives_in_several_chunks_before_the_gateway_finishes(
         copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     gateway.script = [Stream([delta(role="assistant", content=""), delta(content="Bob "),
                               delta(content="needs "), GATE, delta(content="a ladder.")])]
     r = await _open(copilot_client, csrf, "who needs help? mail me at boss@example.org")
@@ -121,7 +117,7 @@ async def test_text_arrives_in_several_chunks_before_the_gateway_finishes(
 
 async def test_tool_calls_mid_stream_run_propose_and_refuse_like_the_form(
         copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     rid = await add_request(pool, u["bob"], "Ladder", "roof", age_days=3)
     set_args = json.dumps({"kind": "request", "id": rid, "scope": "public"})
     first_round = [
@@ -201,7 +197,7 @@ async def test_tool_calls_mid_stream_run_propose_and_refuse_like_the_form(
         "http-500", "http-401", "timeout"])
 async def test_gateway_failure_mid_stream_is_one_clean_error_event_and_audited(
         copilot_client, gateway, step, code, partial):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     copilot_client.server.app[T.extras_key]["copilot_timeout"] = 0.5
     gateway.script = [step]
     events = await _all(await _open(copilot_client, csrf, "hi"))
@@ -218,7 +214,7 @@ async def test_gateway_failure_mid_stream_is_one_clean_error_event_and_audited(
 
 
 async def test_gateway_that_ignores_stream_still_answers(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     gateway.script = [JsonAnyway(tool_calls(("sync_preview", {}))),
                       JsonAnyway(answer("Nothing to publish yet."))]
     events = await _all(await _open(copilot_client, csrf, "sync?"))
@@ -228,7 +224,7 @@ async def test_gateway_that_ignores_stream_still_answers(copilot_client, gateway
 
 
 async def test_streamed_turns_carry_the_conversation(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     gateway.script = [answer("First."), answer("Second.")]
     await _all(await _open(copilot_client, csrf, "one"))
     # a plain form post continues the same conversation
@@ -241,7 +237,7 @@ async def test_streamed_turns_carry_the_conversation(copilot_client, gateway):
 
 
 async def test_refusals_before_the_stream_match_the_form_path(copilot_client, gateway):
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     json_accept = {"Accept": "text/event-stream, application/json"}
 
     async def both(data, headers):
@@ -302,7 +298,7 @@ async def test_members_and_nodes_without_copilot_get_the_same_codes(
 
 async def test_a_browser_leaving_mid_answer_does_not_lose_the_turn(copilot_client, gateway):
     """The test server cancels a handler whose client went away; the turn still ends."""
-    pool, u, csrf = await _admin(copilot_client)
+    pool, u, csrf = await signed_in_admin(copilot_client)
     gateway.script = [Stream([delta(content="Half "), GATE, delta(content="and the rest.")])]
     r = await _open(copilot_client, csrf, "hello")
     events = Events(r)
