@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -117,6 +119,28 @@ async def wait_ready(base: str, proc: subprocess.Popen) -> None:
     raise SystemExit("hub did not become ready")
 
 
+@contextlib.contextmanager
+def running_hub(url: str, data_dir: Path, *args: str,
+                **env: str) -> Iterator[tuple[str, int]]:
+    """A real ``wb hub serve`` on a free loopback port, ready; yields its base URL and
+    process id, and stops it on exit."""
+    port = free_port()
+    full_env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(data_dir),
+                    WB_LOG_LEVEL="WARNING", **env)
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
+                             "127.0.0.1", "--port", str(port), *args], env=full_env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_ready(base, proc))
+        yield base, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("database_url", nargs="?", default="")
@@ -146,17 +170,11 @@ def main() -> None:
     else:
         url = db.start_embedded(tmp / "hub")
     asyncio.run(prepare(url, o))
-    port = free_port()
-    env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(tmp / "hub"),
-               WB_LOG_LEVEL="WARNING", WB_DB_POOL_MAX="10")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
-                             "127.0.0.1", "--port", str(port), "--verify-processes",
-                             str(args.verify_processes)], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(wait_ready(base, proc))
-        asyncio.run(drive(base, warm, 1))
-        elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
+        with running_hub(url, tmp / "hub", "--verify-processes", str(args.verify_processes),
+                         WB_DB_POOL_MAX="10") as (base, _pid):
+            asyncio.run(drive(base, warm, 1))
+            elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
         n = len(bodies) * args.records
         lat.sort()
         print(f"ingest: {len(bodies)} bundles x {args.records} records, "
@@ -166,11 +184,6 @@ def main() -> None:
         print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, "
               f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         if scratch:
             async def drop() -> None:
                 conn = await asyncpg.connect(admin_url)

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +29,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_hub import build, drive, free_port, prepare, wait_ready  # noqa: E402
+from bench.bench_hub import build, drive, prepare, running_hub  # noqa: E402
 from service import db  # noqa: E402
 
 
@@ -93,36 +91,30 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wb-hubfeed-"))
     url = args.database_url or db.start_embedded(tmp / "hub")
     asyncio.run(prepare(url, o))
-    port = free_port()
-    env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(tmp / "hub"),
-               WB_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
-                             "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
     load = "wrk" if shutil.which("wrk") else "aiohttp"
     try:
-        asyncio.run(wait_ready(base, proc))
-        asyncio.run(drive(base, bodies, 2))
-        print(f"seeded {n_bundles * 1000:,} public records; load generator {load}, "
-              f"{args.connections} connections, {args.duration} s per URL")
-        urls = [("first page (limit 50)", f"{base}/api/v2/records?limit=50"),
-                ("second page (after=)", asyncio.run(second_page(base))),
-                ("search q=ladder&entity=request",
-                 f"{base}/api/v2/records?q=ladder&entity=request&limit=20")]
-        for label, target in urls:
-            if load == "wrk":
-                rps, p50, p99 = wrk(target, args.connections, args.duration)
-            else:
-                rps, p50, p99 = asyncio.run(aiohttp_load(target, args.connections,
-                                                         args.duration))
-            print(f"  {label}: {rps:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        with running_hub(url, tmp / "hub") as (base, _pid):
+            run_feed(base, bodies, n_bundles, load, args)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_feed(base: str, bodies: list[bytes], n_bundles: int, load: str,
+             args: argparse.Namespace) -> None:
+    asyncio.run(drive(base, bodies, 2))
+    print(f"seeded {n_bundles * 1000:,} public records; load generator {load}, "
+          f"{args.connections} connections, {args.duration} s per URL")
+    urls = [("first page (limit 50)", f"{base}/api/v2/records?limit=50"),
+            ("second page (after=)", asyncio.run(second_page(base))),
+            ("search q=ladder&entity=request",
+             f"{base}/api/v2/records?q=ladder&entity=request&limit=20")]
+    for label, target in urls:
+        if load == "wrk":
+            rps, p50, p99 = wrk(target, args.connections, args.duration)
+        else:
+            rps, p50, p99 = asyncio.run(aiohttp_load(target, args.connections,
+                                                     args.duration))
+        print(f"  {label}: {rps:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
 if __name__ == "__main__":

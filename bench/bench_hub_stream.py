@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +25,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_hub import TOKEN, build, free_port, prepare, wait_ready  # noqa: E402
+from bench.bench_hub import TOKEN, build, prepare, running_hub  # noqa: E402
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame  # noqa: E402
 from service import db  # noqa: E402
 
@@ -84,21 +81,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wb-hubstream-"))
     url = args.database_url or db.start_embedded(tmp / "hub")
     asyncio.run(prepare(url, o))
-    port = free_port()
-    env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(tmp / "hub"),
-               WB_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
-                             "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(wait_ready(base, proc))
-        asyncio.run(run(base, bodies, args.subscribers, proc.pid))
+        with running_hub(url, tmp / "hub") as (base, pid):
+            asyncio.run(run(base, bodies, args.subscribers, pid))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
