@@ -22,7 +22,7 @@ serve:  ## run a node on the embedded database
 
 docs:  ## regenerate .env.example and docs/cli.md (then the table in docs/settings.md)
 	$(PY) -m service.settings_docs > .env.example
-	$(PY) -m service.cli_docs > docs/cli.md
+	$(PY) -m ops.cli_docs > docs/cli.md
 
 bench:  ## run the benchmarks under bench/
 	for f in bench/bench_*.py; do $(PY) $$f; done

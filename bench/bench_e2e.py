@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
+from ops.demo import NodeInfo, federate, hub_proc, node_proc, prepare_node  # noqa: E402
 from service import db  # noqa: E402
-from service.demo import NodeInfo, federate, hub_proc, node_proc, prepare_node  # noqa: E402
 
 
 async def main(url: str | None, changes: int) -> None:

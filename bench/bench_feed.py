@@ -235,7 +235,7 @@ async def main() -> None:
         env = dict(os.environ, WB_DATABASE_URL=bench_url, WB_DATA_DIR=str(tmp / "data"),
                    WB_PORT=str(port), WB_HOST="127.0.0.1", SESSION_SECRET="bench",
                    WB_LOG_LEVEL="WARNING", SITE_URL=f"http://127.0.0.1:{port}")
-        cmd = [sys.executable, "-c", "from service.cli import main; main()", "serve"]
+        cmd = [sys.executable, "-c", "from ops.cli import main; main()", "serve"]
         # started once, before the load: a blocking spawn is fine here
         proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT))  # noqa: ASYNC220
         base = f"http://127.0.0.1:{port}"

@@ -127,7 +127,7 @@ def running_hub(url: str, data_dir: Path, *args: str,
     port = free_port()
     full_env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(data_dir),
                     WB_LOG_LEVEL="WARNING", **env)
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "hub", "serve", "--host",
                              "127.0.0.1", "--port", str(port), *args], env=full_env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -18,10 +18,17 @@ import jinja2
 from aiohttp import web
 
 import web_templates
+from node import csrf_api, health, jobs, openapi, scheduler
 from node import typedefs as T
 from node import web as W
+from node.admin import handlers as admin_handlers
+from node.auth import handlers as auth_handlers
+from node.copilot import handlers as copilot_handlers
 from node.metrics import NodeMetrics
+from node.profiles import handlers as profiles_handlers
 from node.ratelimit import RateLimiter
+from node.requests import handlers as requests_handlers
+from node.sync import handlers as sync_handlers
 from service import db
 from service.settings import Config
 
@@ -30,6 +37,11 @@ log = logging.getLogger("wb.node")
 MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
 MAX_BODY = 8 * 1024 * 1024
+
+# Feature packages, each with ``setup(app)`` that adds its routes, state and jobs; in the
+# order their routes are added.
+FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
+            admin_handlers, copilot_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:
@@ -88,32 +100,15 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(client_ctx)
 
-    from node import csrf_api, health, jobs, openapi, scheduler
     health.setup(app)
     openapi.setup(app)
     csrf_api.setup(app)
     scheduler.setup(app, start_scheduler=config.get_bool("WB_SCHEDULER"))
-    for feature in _features():
+    for feature in FEATURES:
         feature.setup(app)
     jobs.register_housekeeping(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
     return app
-
-
-def _features() -> list:
-    """Feature modules, each with ``setup(app)`` that adds its routes and state."""
-    import importlib
-
-    names = ["node.auth.handlers", "node.requests.handlers", "node.profiles.handlers",
-             "node.sync.handlers", "node.admin.handlers", "node.copilot.handlers"]
-    found = []
-    for name in names:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name not in (name, name.rsplit(".", 1)[0]):
-                raise
-    return found
 
 
 def _format_when(value: object) -> str:

@@ -1,10 +1,10 @@
-"""Node commands: serve, init-db, and the feature command groups."""
+"""Node commands: serve, init-db and jobs, and the helpers the feature CLIs share
+(``node.commands`` attaches the feature command groups)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,9 +18,6 @@ from service.logs import setup_logging
 from service.settings import Config
 
 R = TypeVar("R")
-
-FEATURE_CLIS = ("node.auth.cli", "node.requests.cli", "node.profiles.cli", "node.sync.cli",
-                "node.copilot.cli")
 
 
 def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
@@ -189,11 +186,3 @@ def register(root: click.Group) -> None:
     root.add_command(serve)
     root.add_command(init_db)
     root.add_command(jobs_group)
-    for name in FEATURE_CLIS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (name, name.rsplit(".", 1)[0]):
-                continue
-            raise
-        module.register(root)

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from aiohttp import web
 
 from node import typedefs as T
+from node.auth import service as auth_service
+from node.profiles import invite_map
 from node.scheduler import Job, register_job
 
 
-def _feature_fn(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ModuleNotFoundError:
-        return None
-
-
 async def expire_auth(app: web.Application) -> str:
-    fn = _feature_fn("node.auth.service", "expire_stale") or _feature_fn(
-        "node.auth.queries", "expire_stale")
-    if fn is None:
-        return "auth module not installed"
-    result = await fn(app[T.pool_key])
-    return "" if result is None else str(result)
+    return str(await auth_service.expire_stale(app[T.pool_key]))
 
 
 async def refresh_invite_maps(app: web.Application) -> str:
-    fn = _feature_fn("node.profiles.invite_map", "refresh_stale")
-    if fn is None:
-        return "profiles module not installed"
-    result = await fn(app[T.pool_key])
-    return "" if result is None else str(result)
+    return str(await invite_map.refresh_stale(app[T.pool_key]))
 
 
 HOUSEKEEPING = (

@@ -38,7 +38,7 @@ def test_cli_reference_matches_the_commands():
     import subprocess
     import sys
 
-    fresh = subprocess.run([sys.executable, "-m", "service.cli_docs"], cwd=ROOT,
+    fresh = subprocess.run([sys.executable, "-m", "ops.cli_docs"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout
     assert (ROOT / "docs" / "cli.md").read_text() == fresh, (
-        "regenerate: python -m service.cli_docs > docs/cli.md")
+        "regenerate: python -m ops.cli_docs > docs/cli.md")

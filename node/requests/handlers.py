@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from node import typedefs as T
 from node import web as W
+from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
 from node.requests import service as S
 
@@ -142,11 +143,8 @@ def _metrics(request: web.Request) -> Any:
 
 async def _pending_login(request: web.Request, viewer: T.Viewer) -> dict[str, Any] | None:
     try:
-        from node.auth.queries import pending_login_for_session  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        return await pending_login_for_session(request.app[T.pool_key], viewer.session_hash)
+        return await auth_queries.pending_login_for_session(request.app[T.pool_key],
+                                                            viewer.session_hash)
     except Exception:
         log.exception("pending login lookup failed")
         return None

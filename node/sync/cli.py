@@ -82,15 +82,6 @@ def register(root: click.Group) -> None:
     for cmd in (export_cmd, import_cmd, pending, peers, keys_cmd, push_cmd, pull_cmd,
                 status_cmd, rotate_key_cmd):
         sync.add_command(cmd)
-    try:  # `wb keys rotate` too (the keys group may register after this module)
-        from service.bundle_cli import keys_group
-    except ImportError:
-        keys_group = None
-    if isinstance(keys_group, click.Group) and "rotate" not in keys_group.commands:
-        keys_group.add_command(rotate_key_cmd, "rotate")
-    from service.demo import demo_command
-
-    root.add_command(demo_command())
 
 
 @click.command("export")

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from node.sync import queries as Q
+from node.sync.errors import SyncError
 from node.sync.gaps import check_previous
 from node.sync.rotation import accept_rotations
 from protocol.bundle import Bundle
@@ -31,15 +32,6 @@ from service.ids import ulid
 log = logging.getLogger("wb.node.sync")
 
 MAX_GAP_ROWS = 10_000
-
-
-class SyncError(Exception):
-    """A verified bundle the node refuses (equivocation, own origin...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass

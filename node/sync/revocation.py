@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from node.sync.importer import SyncError
+from node.sync.errors import SyncError
 from protocol.records import KEY_ID_RE
 
 log = logging.getLogger("wb.node.sync")

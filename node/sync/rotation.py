@@ -14,7 +14,7 @@ Importers (``accept_rotations``, called inside the import transaction): a ``key`
 record announces a successor only when it is signed by the key it replaces
 (``protocol.rotation.rotation_announcements``) *and* that key is trusted for the origin
 in ``sync_trusted_keys`` here. The new key is then trusted with source ``rotation``;
-anything else changes nothing. ``replay_trusted_pending`` imports bundles that were
+anything else changes nothing. ``node.sync.replay`` imports bundles that were
 queued because their key was unknown and whose key has become trusted since.
 """
 
@@ -237,26 +237,3 @@ async def accept_rotations(conn: asyncpg.Connection, vb: VerifiedBundle,
             log.info("rotated key trusted", extra={"origin": a.origin, "key_id": a.key_id,
                                                    "previous_key_id": a.previous_key_id})
     return added
-
-
-async def replay_trusted_pending(pool: asyncpg.Pool, our_origin: str) -> list[Any]:
-    """Import queued bundles whose key is trusted now (e.g. announced by a rotation that
-    arrived after them), oldest sequence first; returns the import results."""
-    from node.sync.importer import SyncError, import_bundle
-    from protocol.containers import from_cbor
-    from protocol.errors import ProtocolError
-
-    rows = await pool.fetch(
-        """SELECT p.id, p.envelope, p.peer FROM sync_pending p
-             JOIN sync_trusted_keys t ON t.origin = p.origin AND t.key_id = p.key_id
-            ORDER BY p.origin, p.sequence NULLS FIRST, p.received_at""")
-    results = []
-    for row in rows:
-        try:
-            results.append(await import_bundle(pool, from_cbor(bytes(row["envelope"])),
-                                               our_origin=our_origin, peer=row["peer"]))
-        except (ProtocolError, SyncError) as exc:
-            log.warning("queued bundle refused on replay", extra={"error_code": exc.code})
-        finally:
-            await pool.execute("DELETE FROM sync_pending WHERE id = $1", row["id"])
-    return results

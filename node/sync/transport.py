@@ -31,7 +31,7 @@ from node.sync import gaps as G
 from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync.importer import ImportResult, SyncError, import_bundle
-from node.sync.rotation import replay_trusted_pending
+from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
 from protocol.errors import ProtocolError

@@ -62,7 +62,7 @@ async def test_node_runner_fails_against_a_node_that_accepts_everything(aiohttp_
 
 
 def test_cli_exit_code_and_junit_for_an_unreachable_hub(tmp_path):
-    from service.cli import root as main
+    from ops.cli import root as main
 
     junit = tmp_path / "hub.xml"
     result = CliRunner().invoke(main, ["conformance", "hub", "http://127.0.0.1:9",

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from node.requests import service as reqs
+from ops.demo import NodeInfo, federate, hub_proc, node_proc, prepare_node
 from service import db
-from service.demo import NodeInfo, federate, hub_proc, node_proc, prepare_node
 from tests.factories import create_user
 
 DEADLINE = 20.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncpg
 from click.testing import CliRunner
 
-from service.cli import root
+from ops.cli import root
 from tests.hub.helpers import Origin, seed
 
 

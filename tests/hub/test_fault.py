@@ -30,7 +30,7 @@ def free_port() -> int:
 def start(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, WB_HUB_DATABASE_URL=db_url, WB_HUB_DATA_DIR=str(data_dir),
                WB_LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "hub", "serve", "--host",
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", "hub", "serve", "--host",
                              "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

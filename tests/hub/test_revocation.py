@@ -7,9 +7,9 @@ import asyncio
 from click.testing import CliRunner
 
 from hub import queries as Q
+from ops.cli import root
 from protocol.rotation import make_key_record
 from protocol.signature import key_id, public_key_from_seed
-from service.cli import root
 from tests.hub.helpers import TS, seed
 from tests.hub.test_ingest import push
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from service.cli import root
+from ops.cli import root
 
 
 def node_env(db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from service import doctor as D
+from ops import doctor as D
 from service.ids import ulid
 from tests.ops.conftest import node_env, wb
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from service.cli import root
+from ops.cli import root
 from tests.node.auth.helpers import bootstrap_admin
 
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from node.copilot import service as S
-from service.cli import root
+from ops.cli import root
 from tests.factories import create_user
 from tests.node.copilot.helpers import add_comment, add_request, community, ctx_of
 

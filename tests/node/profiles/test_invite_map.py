@@ -174,7 +174,7 @@ async def test_cli_refresh_and_clear(node_pool, node_config):
 
     from click.testing import CliRunner
 
-    from service.cli import root
+    from ops.cli import root
 
     ids = await _chain(node_pool)
     await invite_map.get_map(node_pool, viewer_id=ids["me"], is_admin=False, depth=1)

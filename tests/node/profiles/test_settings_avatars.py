@@ -258,7 +258,7 @@ async def test_cli_avatars_reset(node_pool, node_config, data_dir):
     from click.testing import CliRunner
 
     from node.profiles import service
-    from service.cli import root
+    from ops.cli import root
 
     me = await create_user(node_pool, "ann")
     await service.upload_avatar(node_pool, data_dir, me, png(), 100_000)

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from click.testing import CliRunner
 
-from service.cli import root
+from ops.cli import root
 from service.ids import ulid
 
 

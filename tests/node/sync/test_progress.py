@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from click.testing import CliRunner
 
-from service.cli import root
+from ops.cli import root
 
 
 async def test_push_shows_progress_per_bundle_and_json_stays_clean(node_db_url, tmp_path,

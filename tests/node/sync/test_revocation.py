@@ -141,7 +141,7 @@ async def test_wb_sync_keys_revoke_list_and_errors(node_db_url, tmp_path, monkey
 
     from click.testing import CliRunner
 
-    from service.cli import root
+    from ops.cli import root
 
     monkeypatch.setenv("WB_DATABASE_URL", node_db_url)
     monkeypatch.setenv("WB_DATA_DIR", str(tmp_path / "cli"))

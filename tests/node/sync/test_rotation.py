@@ -13,6 +13,7 @@ from node.sync import peers as P
 from node.sync import rotation as R
 from node.sync import transport as TR
 from node.sync.identity import key_path, load_or_create_key
+from node.sync.replay import replay_trusted_pending
 from node.sync.service import run_export, run_import
 from protocol.bundle import build_bundle
 from protocol.containers import from_cbor
@@ -145,7 +146,7 @@ async def test_bundle_signed_by_new_key_before_the_announcement_is_released_by_i
     [r1, r3] = await run_import(b.pool, b.config, [first, later.bundle])
     assert (r1.result, r3.result) == ("applied", "pending")  # new key unknown yet
     await run_import(b.pool, b.config, [announcement])
-    replayed = await R.replay_trusted_pending(b.pool, b.origin)
+    replayed = await replay_trusted_pending(b.pool, b.origin)
     assert [r.result for r in replayed] == ["applied"]
     assert await b.pool.fetchval("SELECT count(*) FROM sync_pending") == 0
     assert await b.pool.fetchval(
@@ -264,7 +265,7 @@ async def test_wb_keys_rotate_and_status_from_the_command_line(node_db_url, tmp_
 
     from click.testing import CliRunner
 
-    from service.cli import root
+    from ops.cli import root
 
     monkeypatch.setenv("WB_DATABASE_URL", node_db_url)
     monkeypatch.setenv("WB_DATA_DIR", str(tmp_path / "cli"))

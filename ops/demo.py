@@ -23,6 +23,22 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import click
+
+from hub import queries as HQ
+from hub.app import MIGRATIONS as HUB_MIGRATIONS
+from node.app import MIGRATIONS
+from node.auth import queries as auth_queries
+from node.auth import service as auth
+from node.errors import AppError
+from node.profiles import service as profiles
+from node.requests import service as reqs
+from node.sync import peers
+from node.sync.identity import ensure_state, load_or_create_key
+from service import db
+from service.ids import new_token, token_hash
+from service.logs import setup_logging
+from service.settings import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +67,7 @@ class Proc:
     def start(self) -> None:
         out = (open(self.log_path, "ab") if self.log_path is not None  # noqa: SIM115
                else subprocess.DEVNULL)
-        command = [sys.executable, "-m", "service.cli", *self.args]
+        command = [sys.executable, "-m", "ops.cli", *self.args]
         self.proc = subprocess.Popen(command,  # noqa: S603 - our own CLI
                                      env={**os.environ, **self.env}, cwd=ROOT,
                                      stdout=out, stderr=subprocess.STDOUT,
@@ -123,15 +139,8 @@ class NodeInfo:
 
 async def prepare_node(node: NodeInfo) -> None:
     """Migrate the node database and create its signing key (its origin for life)."""
-    from node.app import MIGRATIONS
-    from node.sync.identity import ensure_state, load_or_create_key
-    from service import db
-    from service.settings import Config
-
     await db.migrate_url(node.db_url, "node", MIGRATIONS)
-    config = Config({"WB_DATA_DIR": str(node.data_dir)}, environ={},
-                    dotenv=node.data_dir / "none.env")
-    key = load_or_create_key(config)
+    key = load_or_create_key(_demo_config(node.data_dir))
     conn = await asyncpg.connect(node.db_url)
     try:
         node.origin = await ensure_state(conn, key)
@@ -142,12 +151,6 @@ async def prepare_node(node: NodeInfo) -> None:
 
 async def federate(hub_db_url: str, hub_url: str, nodes: list[NodeInfo]) -> None:
     """Register every node on the hub (token + key) and the hub on every node (pins)."""
-    from hub import queries as HQ
-    from hub.app import MIGRATIONS as HUB_MIGRATIONS
-    from node.sync import peers as P
-    from service import db
-    from service.ids import new_token, token_hash
-
     await db.migrate_url(hub_db_url, "hub", HUB_MIGRATIONS)
     conn = await asyncpg.connect(hub_db_url)
     try:
@@ -161,7 +164,7 @@ async def federate(hub_db_url: str, hub_url: str, nodes: list[NodeInfo]) -> None
     for node in nodes:
         pool = await db.create_pool(node.db_url, max_size=2)
         try:
-            await P.add_peer(pool, "hub", "hub", hub_url, token=node.hub_token,
+            await peers.add_peer(pool, "hub", "hub", hub_url, token=node.hub_token,
                              pins=[n.origin for n in nodes if n is not node])
         finally:
             await pool.close()
@@ -181,30 +184,39 @@ SAMPLE = {
 }
 
 
-async def seed_sample(db_url: str, site: str) -> str:
-    """Members (the first one an admin) and public requests through the service code."""
-    from node.auth import service as auth
-    from node.requests import service as reqs
-    from service import db
+def _demo_config(data_dir: Path) -> Config:
+    return Config({"WB_DATA_DIR": str(data_dir)}, environ={}, dotenv=data_dir / "none.env")
 
+
+async def seed_sample(db_url: str, site: str, data_dir: Path) -> str:
+    """Members (the first one an admin) and public requests, all through the node's own
+    services (invite, registration, account, request): the demo writes no SQL of its own,
+    so it cannot drift from what the pages do. Running it again adds nothing."""
+    config = _demo_config(data_dir)
     pool = await db.create_pool(db_url, max_size=2)
     try:
         plan = SAMPLE[site]
         admin_id, _ = await auth.create_admin(pool, plan["members"][0], via="demo")
         users = [admin_id]
         for username in plan["members"][1:]:
-            uid = await pool.fetchval("SELECT id FROM users WHERE username = $1", username)
-            if uid is None:
-                from service.ids import ulid
-                uid = ulid()
-                await pool.execute("INSERT INTO users (id, username, display_name, invited_by) "
-                                   "VALUES ($1, $2, $3, $4)", uid, username, username.title(),
-                                   admin_id)
-            users.append(uid)
-        await pool.execute("UPDATE users SET sync_scope = 'public' WHERE id = ANY($1::text[])",
-                           users)
+            user = await auth_queries.user_by_username(pool, username)
+            if user is None:
+                invite = await auth.create_invite(pool, config, {"auto_approve": "on"},
+                                                  created_by=admin_id, ip=None, via="demo")
+                joined = await auth.register(pool, config, {"username": username},
+                                             invite_token=invite.token, ip=None)
+                users.append(joined.user_id)
+            else:
+                users.append(user["id"])
+        for user_id, username in zip(users, plan["members"], strict=True):
+            values, errors = profiles.validate_account(
+                {"display_name": username.title(), "scope": "public"})
+            assert not errors, errors
+            await profiles.update_account(pool, user_id, values)
+        admin = reqs.Actor(admin_id, True, True, None, "demo")
         for i, (title, text) in enumerate(plan["requests"]):
-            if await pool.fetchval("SELECT 1 FROM requests WHERE title = $1", title):
+            page = await reqs.feed(pool, admin, status="all", search=title)
+            if any(row["title"] == title for row in page.items):
                 continue
             actor = reqs.Actor(users[i % len(users)], False, True, None, "demo")
             await reqs.create_request(pool, actor, title=title, description=text,
@@ -216,19 +228,13 @@ async def seed_sample(db_url: str, site: str) -> str:
 
 async def approve_demo_sign_ins(nodes: list[NodeInfo]) -> None:
     """Demo only: approve every pending sign-in at once, so logging in is one step."""
-    from node.auth import service as auth
-    from service import db
-    from service.settings import Config
-
     pools = {n.name: await db.create_pool(n.db_url, max_size=1) for n in nodes}
     try:
         while True:
             for node in nodes:
-                config = Config({"WB_DATA_DIR": str(node.data_dir)}, environ={},
-                                dotenv=node.data_dir / "none.env")
-                for row in await pools[node.name].fetch(
-                        "SELECT id FROM auth_requests WHERE status = 'pending'"):
-                    with contextlib.suppress(Exception):
+                config = _demo_config(node.data_dir)
+                for row in await auth_queries.pending_requests(pools[node.name]):
+                    with contextlib.suppress(AppError):
                         await auth.approve(pools[node.name], config, row["id"], actor_id=None,
                                            ip=None, code=None, via="demo")
             await asyncio.sleep(1.0)
@@ -238,8 +244,6 @@ async def approve_demo_sign_ins(nodes: list[NodeInfo]) -> None:
 
 
 async def run_demo(base: Path, *, sync_interval: int = 15, echo=print) -> None:
-    from service import db
-
     logs = base / "logs"
     await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
     echo(f"Starting the embedded PostgreSQL servers under {base} ...")
@@ -258,7 +262,7 @@ async def run_demo(base: Path, *, sync_interval: int = 15, echo=print) -> None:
         await federate(hub_db, hub.url, nodes)
     else:  # a second run: same databases, new ports
         await _repoint(nodes, hub.url)
-    admins = {n.name: await seed_sample(n.db_url, n.name) for n in nodes}
+    admins = {n.name: await seed_sample(n.db_url, n.name, n.data_dir) for n in nodes}
     (hub_dir / "demo-ready").write_text("ok\n")
     procs = [hub] + [node_proc(n.name, n.db_url, n.data_dir, sync_interval=sync_interval,
                                log_path=logs / f"{n.name}.log") for n in nodes]
@@ -295,19 +299,15 @@ async def run_demo(base: Path, *, sync_interval: int = 15, echo=print) -> None:
 
 
 async def _repoint(nodes: list[NodeInfo], hub_url: str) -> None:
-    from service import db
-
     for node in nodes:
         pool = await db.create_pool(node.db_url, max_size=1)
         try:
-            await pool.execute("UPDATE sync_peers SET location = $1 WHERE name = 'hub'", hub_url)
+            await peers.update_peer(pool, "hub", location=hub_url, actor="demo")
         finally:
             await pool.close()
 
 
-def demo_command():
-    import click
-
+def demo_command() -> click.Command:
     @click.command("demo")
     @click.option("--dir", "directory", type=click.Path(path_type=Path),
                   default=Path("var/demo"), show_default=True,
@@ -316,8 +316,6 @@ def demo_command():
                   help="Seconds between scheduled push/pull runs (changes go out at once).")
     def demo(directory: Path, sync_interval: int) -> None:
         """Start a hub and two nodes with sample members and requests; Ctrl-C stops all."""
-        from service.logs import setup_logging
-
         setup_logging("WARNING", "text")
         asyncio.run(run_demo(directory.resolve(), sync_interval=sync_interval, echo=click.echo))
 

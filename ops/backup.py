@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
+import pgserver
 
 from service import db
 from service.settings import Config
@@ -65,10 +66,6 @@ class RestoreResult:
 
 def pgserver_bin_dir() -> Path | None:
     """The ``bin`` directory of PostgreSQL shipped inside the pgserver wheel, if installed."""
-    try:
-        import pgserver
-    except ImportError:
-        return None
     path = Path(pgserver.__file__).parent / "pginstall" / "bin"
     return path if path.is_dir() else None
 

@@ -19,7 +19,7 @@ def doctor(as_json: bool) -> None:
 
     Exits 1 when any check fails (warnings alone exit 0).
     """
-    from service import doctor as D
+    from ops import doctor as D
 
     checks = asyncio.run(D.run_checks(Config()))
     report = D.as_json(checks)
@@ -46,7 +46,7 @@ def backup(output: Path | None) -> None:
 
     The archive holds the node's private keys: it is written 0600; store it encrypted.
     """
-    from service import backup as B
+    from ops import backup as B
 
     target = (output or Path(_default_backup_name())).expanduser().resolve()
     try:
@@ -67,7 +67,7 @@ def restore(archive: Path, force: bool) -> None:
 
     Every checksum is verified before anything is changed. Stop the node first.
     """
-    from service import backup as B
+    from ops import backup as B
 
     try:
         result = asyncio.run(B.restore_backup(Config(), archive, force=force))

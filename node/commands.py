@@ -1,0 +1,20 @@
+"""Every node command: the base ones (serve, init-db, jobs) and one CLI module per feature."""
+
+from __future__ import annotations
+
+import click
+
+from node import cli as base
+from node.auth import cli as auth_cli
+from node.copilot import cli as copilot_cli
+from node.profiles import cli as profiles_cli
+from node.requests import cli as requests_cli
+from node.sync import cli as sync_cli
+
+FEATURE_CLIS = (auth_cli, requests_cli, profiles_cli, sync_cli, copilot_cli)
+
+
+def register(root: click.Group) -> None:
+    base.register(root)
+    for feature in FEATURE_CLIS:
+        feature.register(root)

@@ -1,0 +1,252 @@
+"""The package graph reads top-down: imports only go down the floors, and no module cycle.
+
+Floors (CONTRIBUTING.md has the map): ``protocol`` → ``keys`` → ``service`` → ``node``,
+``hub`` (never each other) → ``conformance_tests`` → ``ops``. Every import counts, also
+those inside functions: a lazy import is still an arrow, only hidden.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FLOORS = {"protocol": 0, "keys": 1, "service": 2, "node": 3, "hub": 3,
+          "conformance_tests": 4, "ops": 5}
+
+# Deprecated ``python3 -m service.cli`` / ``service.cli_docs`` entry points, kept for one
+# release so that old scripts keep working (see CHANGELOG.md); they only forward to ops.
+SHIMS = {"service.cli", "service.cli_docs"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources() -> dict[str, Path]:
+    found = {}
+    for package in FLOORS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "vectors" in path.relative_to(ROOT).parts:
+                continue
+            found[_module_name(path)] = path
+    return found
+
+
+MODULES = _sources()
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth, except under ``if TYPE_CHECKING:``."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.If) and _is_type_checking(child):
+            for sub in child.orelse:
+                yield from _import_nodes(sub)
+            continue
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        yield from _import_nodes(child)
+
+
+def _resolve(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) -> set[str]:
+    """The project modules one import statement loads (a submodule, else its package)."""
+    targets: set[str] = set()
+    if isinstance(node, ast.Import):
+        candidates = [alias.name for alias in node.names]
+        for name in candidates:
+            while name and name not in MODULES:
+                name = name.rpartition(".")[0]
+            if name:
+                targets.add(name)
+        return targets
+    base = node.module or ""
+    if node.level:
+        here = module.split(".") if is_package else module.split(".")[:-1]
+        here = here[:len(here) - (node.level - 1)]
+        base = ".".join([*here, base] if base else here)
+    for alias in node.names:
+        full = f"{base}.{alias.name}"
+        if full in MODULES:
+            targets.add(full)
+            continue
+        name = base
+        while name and name not in MODULES:
+            name = name.rpartition(".")[0]
+        if name:
+            targets.add(name)
+    return targets
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        edges: set[str] = set()
+        for node in _import_nodes(tree):
+            edges |= _resolve(module, node, path.name == "__init__.py")
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def floor_violations(graph: dict[str, set[str]]) -> list[str]:
+    problems = []
+    for module, targets in sorted(graph.items()):
+        if module in SHIMS:
+            continue
+        top = module.split(".")[0]
+        for target in sorted(targets):
+            other = target.split(".")[0]
+            if other == top:
+                continue
+            if FLOORS[other] >= FLOORS[top]:
+                problems.append(f"{module} imports {target} ({top} may not import {other})")
+    return problems
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+
+    def visit(start: str) -> None:
+        nonlocal counter
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, it = work[-1]
+            advanced = False
+            for nxt in it:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(graph.get(nxt, ())))))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def _package_edges(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Imports of a package's ``__init__`` by its own submodules are not cycles: Python
+    loads the package first by construction."""
+    pruned = {}
+    for module, targets in graph.items():
+        pruned[module] = {t for t in targets
+                          if not (module.startswith(t + ".") and MODULES[t].name == "__init__.py")}
+    return pruned
+
+
+def test_imports_only_go_down_the_floors() -> None:
+    problems = floor_violations(import_graph())
+    assert not problems, "\n".join(problems)
+
+
+def test_no_import_cycle_among_modules() -> None:
+    found = cycles(_package_edges(import_graph()))
+    assert not found, "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_wb_script_is_the_ops_root_group() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["wb"] == "ops.cli:main"
+
+
+def test_no_plugin_lookup_by_name() -> None:
+    """Shipped modules are plain imports: a rename must fail loudly, not drop routes/jobs."""
+    problems = []
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and any(a.name == "importlib" for a in node.names):
+                problems.append(f"{module}:{node.lineno} imports importlib")
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                names = {n.id for n in ast.walk(node.type) if isinstance(n, ast.Name)}
+                if names & {"ImportError", "ModuleNotFoundError"}:
+                    problems.append(f"{module}:{node.lineno} guards an import")
+    assert not problems, "\n".join(problems)
+
+
+def test_deprecated_service_cli_shim_still_runs_the_same_group() -> None:
+    from ops.cli import root
+    from service.cli import root as shim_root
+
+    assert shim_root is root
+    out = subprocess.run([sys.executable, "-m", "service.cli", "keys", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "rotate" in out.stdout
+
+
+# ------------------------------------------------------------------ the checks can fail
+
+def test_floor_check_catches_an_upward_import() -> None:
+    graph = {"service.db": {"node.app"}, "node.app": {"service.db"}, "hub.app": {"node.app"},
+             "ops.cli": {"node.app", "hub.app"}, "keys.store": {"protocol.bundle"}}
+    assert floor_violations(graph) == [
+        "hub.app imports node.app (hub may not import node)",
+        "service.db imports node.app (service may not import node)",
+    ]
+
+
+def test_cycle_check_finds_a_three_module_ring() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_function_level_and_relative_imports_count() -> None:
+    tree = ast.parse("def f():\n    from node.app import create_app\n"
+                     "if TYPE_CHECKING:\n    import hub.app\n")
+    found: set[str] = set()
+    for node in _import_nodes(tree):
+        found |= _resolve("service.db", node, False)
+    assert found == {"node.app"}
+    rel = ast.parse("from . import queries\nfrom .. import errors\n")
+    found = set()
+    for node in _import_nodes(rel):
+        found |= _resolve("node.auth.service", node, False)
+    assert found == {"node.auth.queries", "node.errors"}
