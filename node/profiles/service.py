@@ -154,7 +154,7 @@ async def upload_avatar(pool: asyncpg.Pool, data_dir: Path, user_id: str, data: 
                         max_bytes: int) -> str:
     """Validate, store, point the member at it, delete the old file. Raise AvatarError."""
     info = avatars.inspect(data, max_bytes)
-    name = avatars.store(data_dir, data, info)
+    name = avatars.store(data_dir, info)
     try:
         old = await Q.set_avatar(pool, user_id, name)
     except BaseException:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from node.profiles import avatars
 from tests.factories import create_user, sign_in
@@ -26,21 +28,21 @@ def png(width: int = 16, height: int = 16, pad: int = 0) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def jpeg(width: int = 20, height: int = 10) -> bytes:
-    app0 = b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    sof = struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00"
-    sos = b"\x01\x01\x00\x00\x3f\x00"
-    return (b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", len(app0) + 2) + app0
-            + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof
-            + b"\xff\xda" + struct.pack(">H", len(sos) + 2) + sos
-            + b"\x12\x34\x56\x78" + b"\xff\xd9")
+def _pillow(fmt: str, width: int, height: int, **save) -> bytes:
+    """A real, decodable image made by Pillow (avatars are decoded and re-encoded)."""
+    image = Image.new("RGB", (width, height), (200, 30, 30))
+    image.putpixel((1, 1), (0, 0, 255))
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
+
+def jpeg(width: int = 20, height: int = 10, **save) -> bytes:
+    return _pillow("JPEG", width, height, **save)
 
 
 def webp(width: int = 32, height: int = 24) -> bytes:
-    bits = (width - 1) | ((height - 1) << 14)
-    body = b"\x2f" + bits.to_bytes(4, "little") + b"\x00\x00\x00"
-    chunk = b"VP8L" + struct.pack("<I", len(body)) + body
-    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+    return _pillow("WEBP", width, height, lossless=True)
 
 
 def stored(data_dir: Path) -> list[str]:
@@ -87,6 +89,62 @@ def test_inspect_refuses_bad_files(data, message):
 def test_inspect_enforces_byte_limit():
     with pytest.raises(avatars.AvatarError, match="too large"):
         avatars.inspect(png(), 50)
+
+
+def _gps_exif() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # Make
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)}  # GPS
+    return exif.tobytes()
+
+
+POLYGLOT_TAIL = b"<html><script>alert(document.cookie)</script></html>PK\x03\x04zip"
+
+
+def test_reencoding_strips_text_chunks_and_trailing_polyglot_payload():
+    # a well-formed tEXt chunk (right CRC) carrying a script, after IHDR; HTML and a zip
+    # header after IEND
+    hostile = png()
+    text = b"comment\x00<script>alert(1)</script>"
+    chunk = (struct.pack(">I", len(text)) + b"tEXt" + text
+             + struct.pack(">I", zlib.crc32(b"tEXt" + text)))
+    hostile = hostile[:33] + chunk + hostile[33:] + POLYGLOT_TAIL
+    with Image.open(io.BytesIO(hostile)) as img:  # Pillow itself reads it as a fine PNG
+        img.load()
+        assert "script" in img.info["comment"]
+    info = avatars.inspect(hostile, 1_000_000)
+    assert (info.kind, info.width, info.height) == ("png", 16, 16)
+    assert b"script" not in info.data and b"PK\x03\x04" not in info.data
+    assert b"tEXt" not in info.data and info.data.endswith(b"IEND\xaeB`\x82")
+
+
+def test_reencoding_strips_exif_gps_and_comments_from_jpeg_and_webp():
+    for data, kind in ((jpeg(64, 48, exif=_gps_exif(), comment=b"<script>x</script>"), "jpg"),
+                       (_pillow("WEBP", 64, 48, exif=_gps_exif()), "webp")):
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.getexif().get(0x010F) == "SpyCam"  # the upload does carry it
+        info = avatars.inspect(data, 1_000_000)
+        assert (info.kind, info.width, info.height) == (kind, 64, 48)
+        assert b"SpyCam" not in info.data and b"Exif" not in info.data
+        assert b"script" not in info.data
+        with Image.open(io.BytesIO(info.data)) as img:
+            assert not img.getexif() and "icc_profile" not in img.info
+
+
+@pytest.mark.parametrize("data,message", [
+    # a PNG whose header claims 30000×30000: refused before any pixel is decoded
+    (png(30000, 30000), "pixels"),
+    # a corrupted checksum in the middle of the file (verify() reads every chunk's CRC)
+    (png()[:29] + bytes([png()[29] ^ 0xFF]) + png()[30:], "damaged"),
+    # JPEG magic, then anything but a JPEG
+    (b"\xff\xd8\xff" + b"<html>" * 20, "damaged"),
+    # a WebP container around garbage
+    (b"RIFF" + struct.pack("<I", 4 + 8 + 10) + b"WEBPVP8 " + struct.pack("<I", 10)
+     + b"\x00" * 10, "damaged"),
+])
+def test_inspect_refuses_hostile_files(data, message):
+    with pytest.raises(avatars.AvatarError, match=message):
+        avatars.inspect(data, 10_000_000)
 
 
 # --------------------------------------------------------------------------- settings
@@ -160,12 +218,31 @@ async def test_upload_and_serve(node_client, node_pool, data_dir, make, ext, cty
     assert avatars.NAME_RE.match(name) and name.endswith("." + ext)
     assert stored(data_dir) == [name]
     r = await node_client.get(f"/avatars/{name}")
-    assert r.status == 200 and await r.read() == data
+    served = await r.read()
+    # what is served is our own re-encoding of the upload: same kind and size, stored as is
+    assert r.status == 200 and served == (data_dir / "avatars" / name).read_bytes()
+    with Image.open(io.BytesIO(served)) as img, Image.open(io.BytesIO(data)) as orig:
+        assert (img.format, img.size) == (orig.format, orig.size)
+        if ext == "png":  # lossless: every pixel kept (JPEG and WebP are re-encoded lossy)
+            assert img.convert("RGB").tobytes() == orig.convert("RGB").tobytes()
     assert r.headers["Content-Type"] == ctype
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "max-age=" in r.headers["Cache-Control"]
     html = await (await node_client.get("/people/ann")).text()
     assert f'src="/avatars/{name}"' in html
+
+
+async def test_polyglot_upload_is_served_as_our_clean_reencoding(node_client, node_pool,
+                                                                  data_dir):
+    me = await create_user(node_pool, "ann")
+    csrf = await sign_in(node_client, me)
+    hostile = jpeg(40, 30, exif=_gps_exif()) + POLYGLOT_TAIL
+    r = await upload(node_client, csrf, hostile, "me.html", "text/html")
+    assert r.status == 303
+    name = await node_pool.fetchval("SELECT avatar_path FROM users WHERE id = $1", me)
+    served = await (await node_client.get(f"/avatars/{name}")).read()
+    assert served.startswith(b"\xff\xd8\xff") and served.endswith(b"\xff\xd9")
+    assert b"script" not in served and b"SpyCam" not in served and b"PK\x03\x04" not in served
 
 
 async def test_png_renamed_jpg_is_stored_as_png(node_client, node_pool, data_dir):
