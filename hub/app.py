@@ -131,7 +131,7 @@ async def _close_streams(app: web.Application) -> None:
 def create_app(config: Config | None = None, options: T.HubOptions | None = None
                ) -> web.Application:
     config = config or Config()
-    options = options or T.HubOptions()
+    options = options or T.HubOptions.from_config(config)
     app = web.Application(
         client_max_size=options.max_bundle_bytes + 1024 * 1024,
         middlewares=[W.headers_middleware, W.error_middleware, W.admin_middleware],

@@ -467,11 +467,6 @@ def _like_words(q: str | None) -> list[str] | None:
     return [f"%{w}%" for w in esc] or None
 
 
-async def count_records(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT entity, count(*) AS n FROM hub_records WHERE NOT deleted GROUP BY entity")
-
-
 async def latest_bundle_from(conn: Conn, peer: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """SELECT digest, origin, sequence, container, received_at, record_count

@@ -3,42 +3,65 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
-from service.settings import Config
+from service.settings import BY_NAME, TRUE_WORDS, Config
+
+_V = TypeVar("_V", int, float, bool)
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    raw = raw.strip()
+    if kind is bool:
+        return raw.lower() in TRUE_WORDS
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"setting {name} must not be negative, got {raw!r}")
+    return value
+
+
+def _default(field: str, kind: type[_V]) -> _V:
+    """The default of setting ``WB_HUB_<FIELD>``: the settings table is the one source."""
+    name = f"WB_HUB_{field.upper()}"
+    value: _V = _parse(name, BY_NAME[name].default, kind)
+    return value
 
 
 @dataclass(frozen=True)
 class HubOptions:
-    """Tunables of one hub process (defaults suit a small machine)."""
+    """Tunables of one hub process; each field is setting ``WB_HUB_<FIELD>`` (its default
+    and its documentation live in ``service/settings.py`` only)."""
 
-    max_bundle_bytes: int = 32 * 1024 * 1024
-    rate_per_minute: int = 600            # pushes per peer per minute (per process)
-    page_limit: int = 500                 # largest ?limit= of the bundle listing
-    stream_max_lag: int = 1000            # live stream: entries behind head before cut-off
-    stream_send_timeout: float = 10.0     # seconds one frame may take to drain
-    stream_cache_entries: int = 512       # recent log frames kept in memory for streams
-    hop_limit: int = 8                    # hubs a bundle may cross before we stop forwarding
-    delivery: bool = True                 # run the push-delivery worker in this process
-    follow: bool = True                   # follow the upstream hubs in hub_upstreams
-    delivery_batch: int = 50
-    delivery_concurrency: int = 8
-    delivery_timeout: float = 15.0
-    backoff_base: float = 1.0
-    backoff_max: float = 600.0
-    circuit_failures: int = 5             # consecutive failures before the long pause
-    circuit_pause: float = 300.0
-    admin_session_hours: int = 12
-    feed_page_size: int = 20
-    verify_processes: int = 0             # >0: verify pushes in a process pool of this size
-    api_cache_entries: int = 256          # public API answers kept (0: no cache)
-    api_cache_seconds: float = 5.0        # longest a cached answer is served
-    retention_days: float = 30.0          # log entries kept (0: forever)
-    prune_interval: float = 3600.0        # seconds between prune runs (0: never)
+    max_bundle_bytes: int = _default("max_bundle_bytes", int)
+    rate_per_minute: int = _default("rate_per_minute", int)  # per peer (per process)
+    page_limit: int = _default("page_limit", int)  # largest ?limit= of the bundle listing
+    stream_max_lag: int = _default("stream_max_lag", int)
+    stream_send_timeout: float = _default("stream_send_timeout", float)
+    stream_cache_entries: int = _default("stream_cache_entries", int)
+    hop_limit: int = _default("hop_limit", int)
+    delivery: bool = _default("delivery", bool)  # run the push-delivery worker here
+    follow: bool = _default("follow", bool)  # follow the upstream hubs in hub_upstreams
+    delivery_batch: int = _default("delivery_batch", int)
+    delivery_concurrency: int = _default("delivery_concurrency", int)
+    delivery_timeout: float = _default("delivery_timeout", float)
+    backoff_base: float = _default("backoff_base", float)
+    backoff_max: float = _default("backoff_max", float)
+    circuit_failures: int = _default("circuit_failures", int)
+    circuit_pause: float = _default("circuit_pause", float)
+    admin_session_hours: int = _default("admin_session_hours", int)
+    feed_page_size: int = _default("feed_page_size", int)
+    verify_processes: int = _default("verify_processes", int)  # 0: threads, no processes
+    api_cache_entries: int = _default("api_cache_entries", int)  # 0: no cache
+    api_cache_seconds: float = _default("api_cache_seconds", float)
+    retention_days: float = _default("retention_days", float)  # 0: forever
+    prune_interval: float = _default("prune_interval", float)  # 0: never
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HubOptions:
@@ -46,19 +69,7 @@ class HubOptions:
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = f"WB_HUB_{f.name.upper()}"
-            raw = config[name].strip()
-            kind = type(f.default)
-            try:
-                if kind is bool:
-                    values[f.name] = config.get_bool(name)
-                elif kind is int:
-                    values[f.name] = int(raw)
-                else:
-                    values[f.name] = float(raw)
-            except ValueError:
-                raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
-            if kind is not bool and values[f.name] < 0:
-                raise ValueError(f"setting {name} must not be negative, got {raw!r}")
+            values[f.name] = _parse(name, config[name], type(f.default))
         values.update(overrides)
         return cls(**values)
 

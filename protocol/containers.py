@@ -28,7 +28,6 @@ from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.paths import MANIFEST_PATH, check_safe
 
 CBOR_MEDIA_TYPE = "application/vnd.whiteballoon.bundle+cbor"
-TARGZ_MEDIA_TYPE = "application/gzip"
 ENVELOPE_VERSION = 2
 ENVELOPE_KEYS: tuple[str, ...] = ("v", "manifest", "sig", "files", "keys")
 FRAME_OPS: tuple[str, ...] = ("bundle", "info", "error")

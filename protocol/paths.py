@@ -40,16 +40,6 @@ def check_safe(path: str) -> None:
         )
 
 
-def check_path(path: str) -> None:
-    """Raise ``unsafe_path`` or ``invalid_path`` unless ``path`` is allowed in a bundle."""
-    check_safe(path)
-    if path in (MANIFEST_PATH, SIGNATURE_PATH):
-        return
-    if RECORD_PATH_RE.fullmatch(path) or KEY_PATH_RE.fullmatch(path):
-        return
-    raise ProtocolError("invalid_path", "path does not match the bundle path pattern", path[:200])
-
-
 def check_record_path(path: str) -> None:
     """Raise unless ``path`` is a record path (a match implies :func:`check_safe`)."""
     if RECORD_PATH_RE.fullmatch(path):

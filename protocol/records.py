@@ -9,7 +9,7 @@ for every accepted ``b`` and a record's SHA-256 is stable.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from itertools import compress
 
 from protocol.errors import ProtocolError
@@ -611,8 +611,3 @@ def replace_fields(rec: Record, changes: Mapping[str, str | int | bool | None]) 
     merged: dict[str, str | int | bool | None] = dict(rec.headers)
     merged.update(changes)
     return make_record(rec.entity, merged, rec.body)
-
-
-def iter_paths(records: Iterable[Record]) -> Iterable[tuple[str, Record]]:
-    for rec in records:
-        yield rec.path, rec

@@ -55,7 +55,6 @@ SCHEMA1_HEADERS: dict[str, frozenset[str]] = {
 _SCHEMA1_PATH_RE = re.compile(
     r"(user|request|invite)s/\1_([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.sync\.txt"
 )
-_INT_RE = re.compile(r"0|[1-9][0-9]{0,17}")
 _COMMENT_META_RE = re.compile(r"--- (?:\S+=\S*)(?: \S+=\S*)*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from protocol.bundle import Bundle
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.manifest import Manifest, parse_manifest
-from protocol.paths import KEY_PATH_RE, RECORD_PATH_RE, check_record_path
+from protocol.paths import RECORD_PATH_RE, check_record_path
 from protocol.records import (
     EXPORTABLE_ENTITIES,
     KEY_ID_RE,
@@ -260,10 +260,6 @@ def _check_unique(records: list[tuple[str, Record]]) -> None:
         if rec.key in seen:
             raise ProtocolError("duplicate_record", f"{rec.entity} {rec.id} appears twice", path)
         seen.add(rec.key)
-
-
-def is_key_path(path: str) -> bool:
-    return KEY_PATH_RE.fullmatch(path) is not None
 
 
 def peek_origin(bundle: Bundle, limits: Limits = DEFAULT_LIMITS) -> tuple[str, str]:

@@ -79,7 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Run the push-delivery worker in this hub process.", "hub"),
     Setting("WB_HUB_FOLLOW", "true",
             "Follow the upstream hubs registered with `wb hub upstreams add`.", "hub"),
-    Setting("WB_HUB_DELIVERY_BATCH", "50", "Bundles per POST to a subscriber's inbox.", "hub"),
+    Setting("WB_HUB_DELIVERY_BATCH", "50",
+            "Log entries the delivery worker reads per database query (each bundle is still "
+            "sent in its own POST); the subscriber's cursor is saved after each batch.", "hub"),
     Setting("WB_HUB_DELIVERY_CONCURRENCY", "8",
             "Push subscriptions delivered at once per hub process.", "hub"),
     Setting("WB_HUB_DELIVERY_TIMEOUT", "15",

@@ -262,7 +262,7 @@ def _now() -> str:
 
 
 async def export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
-                 key: NodeKey | None = None, dry_run: bool = False) -> ExportResult:
+                 key: NodeKey | None = None) -> ExportResult:
     """Write the next chain link into ``sync_outbox`` (or nothing if nothing changed)."""
     started = time.perf_counter()
     key = key or load_or_create_key(config)
@@ -275,11 +275,6 @@ async def export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
             plan = await (plan_snapshot(conn, maker) if snapshot else plan_delta(conn, maker))
             result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None,
                                   None, origin, 0.0)
-            if dry_run:
-                result.bundle = None
-                result.seconds = time.perf_counter() - started
-                result._preview = list(plan.records.values())  # type: ignore[attr-defined]
-                raise _Rollback(result)
             if plan.records:
                 sequence = state["sequence"] + 1
                 now = _now()
@@ -299,16 +294,19 @@ async def export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
     return result
 
 
-class _Rollback(Exception):
-    def __init__(self, result: ExportResult) -> None:
-        self.result = result
-
-
 async def preview(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False
                   ) -> tuple[ExportResult, list[Record]]:
-    """What the next export would publish; changes nothing."""
-    try:
-        await export(pool, config, snapshot=snapshot, dry_run=True)
-    except _Rollback as done:
-        return done.result, done.result._preview  # type: ignore[attr-defined]
-    raise AssertionError("unreachable")
+    """What the next export would publish; changes nothing (it plans, under the same lock
+    as ``export``, and writes no row)."""
+    started = time.perf_counter()
+    key = load_or_create_key(config)
+    kind = "snapshot" if snapshot else "delta"
+    async with pool.acquire() as conn:
+        origin = await ensure_state(conn, key)
+        maker = RecordMaker(origin, config.site_url)
+        async with conn.transaction():
+            await Q.lock_state(conn)
+            plan = await (plan_snapshot(conn, maker) if snapshot else plan_delta(conn, maker))
+    result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None, None,
+                          origin, time.perf_counter() - started)
+    return result, list(plan.records.values())

@@ -158,14 +158,6 @@ async def mark_examined(conn: asyncpg.Connection, table: str,
         list(ids), list(seen), list(new), list(live))
 
 
-async def counts_pending(conn: Conn) -> dict[str, int]:
-    row = await conn.fetchrow(
-        f"""SELECT (SELECT count(*) FROM users WHERE {DIRTY}) AS users,
-                   (SELECT count(*) FROM requests WHERE {DIRTY}) AS requests,
-                   (SELECT count(*) FROM comments WHERE {DIRTY}) AS comments""")
-    return dict(row)
-
-
 def as_dict(row: Any) -> dict[str, Any]:
     return dict(row) if row is not None else {}
 
@@ -186,12 +178,6 @@ async def peers_behind(conn: Conn) -> list[str]:
         """SELECT p.name FROM sync_peers p, node_sync_state s
             WHERE p.push_sequence < s.sequence AND (p.kind = 'dir' OR p.token IS NOT NULL)
             ORDER BY p.name""")
-    return [r["name"] for r in rows]
-
-
-async def push_capable_peers(conn: Conn) -> list[str]:
-    rows = await conn.fetch("SELECT name FROM sync_peers WHERE kind = 'dir' OR token IS NOT NULL "
-                            "ORDER BY name")
     return [r["name"] for r in rows]
 
 

@@ -18,7 +18,9 @@ PEER_TOKEN = "peer-token-0123456789abcdef"  # noqa: S105
 
 def make_hub_config(db_url: str, data_dir: Path) -> Config:
     return Config({"WB_HUB_DATABASE_URL": db_url, "WB_HUB_DATA_DIR": str(data_dir),
-                   "WB_HUB_URL": "http://hub.test", "WB_DB_POOL_MAX": "8"},
+                   "WB_HUB_URL": "http://hub.test", "WB_DB_POOL_MAX": "8",
+                   # verification in threads: no process pool per test hub
+                   "WB_HUB_VERIFY_PROCESSES": "0"},
                   environ={}, dotenv=data_dir / "no.env")
 
 

@@ -12,7 +12,8 @@ from service.ids import token_hash
 from tests.hub.helpers import Origin, cbor_headers, envelope, seed
 
 FAST = T.HubOptions(backoff_base=0.05, backoff_max=0.2, circuit_failures=1000,
-                    delivery_batch=25, delivery_timeout=2.0, rate_per_minute=100_000)
+                    delivery_batch=25, delivery_timeout=2.0, rate_per_minute=100_000,
+                    verify_processes=0)
 
 
 class Inbox:

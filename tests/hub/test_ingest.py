@@ -183,7 +183,7 @@ async def test_oversized_upload_refused(make_hub, hub_config, origin):
     from hub import typedefs as T
     from service.ids import token_hash
 
-    client = await make_hub(T.HubOptions(max_bundle_bytes=20_000))
+    client = await make_hub(T.HubOptions(max_bundle_bytes=20_000, verify_processes=0))
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("x" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
@@ -197,7 +197,7 @@ async def test_rate_limit(make_hub, origin):
     from hub import typedefs as T
     from service.ids import token_hash
 
-    client = await make_hub(T.HubOptions(rate_per_minute=2))
+    client = await make_hub(T.HubOptions(rate_per_minute=2, verify_processes=0))
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("y" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")

@@ -133,7 +133,8 @@ async def test_slow_consumer_gets_error_frame_and_is_dropped(make_hub, origin):
     from hub import queries as Q
     from service.ids import token_hash
 
-    client = await make_hub(T.HubOptions(stream_send_timeout=0.2, stream_max_lag=3))
+    client = await make_hub(T.HubOptions(stream_send_timeout=0.2, stream_max_lag=3,
+                                           verify_processes=0))
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("z" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")

@@ -11,7 +11,7 @@ from tests.hub.test_ingest import push
 async def test_feed_shows_public_requests_with_comments_paginated(make_hub, origin):
     from hub import typedefs as T
 
-    client = await make_hub(T.HubOptions(feed_page_size=2))
+    client = await make_hub(T.HubOptions(feed_page_size=2, verify_processes=0))
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("p" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")

@@ -62,7 +62,8 @@ async def test_stream_below_retention_gets_outdated_cursor(hub_client, hub_pool,
 async def test_pruner_prunes_by_age_only_when_retention_is_on(make_hub, hub_config, origin):
     from service.ids import token_hash
 
-    client = await make_hub(T.HubOptions(retention_days=30, prune_interval=3600))
+    client = await make_hub(T.HubOptions(retention_days=30, prune_interval=3600,
+                                          verify_processes=0))
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("p" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
