@@ -18,11 +18,15 @@ import jinja2
 from aiohttp import web
 
 import web_templates
+from hub import admin, api, openapi, public
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
 from hub.delivery import Delivery
+from hub.follow import Follower
+from hub.ingest import VerifierPool
 from hub.metrics import HubMetrics
+from hub.retention import Pruner
 from hub.stream import Broadcaster
 from service import db
 from service.settings import Config
@@ -31,6 +35,9 @@ log = logging.getLogger("wb.hub")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
+
+# Route modules, each with ``setup(app)``; in the order their routes are added.
+FEATURES = (api, public, admin, openapi)
 
 
 async def bounded(what: str, step: Awaitable[None],
@@ -82,8 +89,6 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
-    from hub.follow import Follower
-
     def stored(seq: int) -> None:
         app[T.broadcaster_key].advance(seq)
         app[T.delivery_key].wake()
@@ -96,8 +101,6 @@ async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def pruner_ctx(app: web.Application) -> AsyncIterator[None]:
-    from hub.retention import Pruner
-
     pruner = Pruner(app[T.pool_key], app[T.options_key])
     pruner.start()
     yield
@@ -106,8 +109,6 @@ async def pruner_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     """Processes for verification (CPU-bound) when configured, else threads."""
-    from hub.ingest import VerifierPool
-
     n = app[T.options_key].verify_processes
     pool = VerifierPool(n) if n > 0 else None
     if pool is not None:
@@ -155,10 +156,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app.cleanup_ctx.append(pruner_ctx)
     app.on_shutdown.append(_close_streams)
 
-    from hub import admin, api, openapi, public
-    api.setup(app)
-    public.setup(app)
-    admin.setup(app)
-    openapi.setup(app)
+    for feature in FEATURES:
+        feature.setup(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
     return app
