@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
+from hub.cache import ResponseCache
+from hub.metrics import HubMetrics
+from hub.stream import Broadcaster
 from service.settings import BY_NAME, TRUE_WORDS, Config
+
+if TYPE_CHECKING:  # these import this module: typed for the checker, no import cycle
+    from hub.delivery import Delivery
+    from hub.ingest import VerifierPool
+    from hub.web import RateLimiter
 
 _V = TypeVar("_V", int, float, bool)
 
@@ -88,13 +96,13 @@ config_key = web.AppKey("config", Config)
 options_key = web.AppKey("options", HubOptions)
 pool_key = web.AppKey("pool", asyncpg.Pool)
 client_key = web.AppKey("client", aiohttp.ClientSession)
-metrics_key = web.AppKey("metrics", Any)
-rate_limiter_key = web.AppKey("rate_limiter", Any)
-broadcaster_key = web.AppKey("broadcaster", Any)
-delivery_key = web.AppKey("delivery", Any)
+metrics_key = web.AppKey("metrics", HubMetrics)
+rate_limiter_key: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+broadcaster_key = web.AppKey("broadcaster", Broadcaster)
+delivery_key: web.AppKey[Delivery] = web.AppKey("delivery")
 database_url_key = web.AppKey("database_url", str)
-executor_key = web.AppKey("executor", Any)  # hub.ingest.VerifierPool | None
-records_cache_key = web.AppKey("records_cache", Any)  # hub.cache.ResponseCache
+executor_key: web.AppKey[VerifierPool | None] = web.AppKey("executor")
+records_cache_key = web.AppKey("records_cache", ResponseCache)
 
 # Per-request keys (request[...]).
 ADMIN: web.RequestKey[str | None] = web.RequestKey("wb_hub_admin")  # admin session hash

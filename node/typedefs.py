@@ -9,6 +9,8 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from node.metrics import NodeMetrics
+from node.ratelimit import RateLimiter
 from service.settings import Config
 
 
@@ -38,9 +40,10 @@ config_key = web.AppKey("config", Config)
 pool_key = web.AppKey("pool", asyncpg.Pool)
 client_key = web.AppKey("client", aiohttp.ClientSession)
 csrf_secret_key = web.AppKey("csrf_secret", bytes)
-rate_limiter_key = web.AppKey("rate_limiter", Any)
-metrics_key = web.AppKey("metrics", Any)
-extras_key = web.AppKey("extras", dict)  # feature modules may park their own state here
+rate_limiter_key = web.AppKey("rate_limiter", RateLimiter)
+metrics_key = web.AppKey("metrics", NodeMetrics)
+# feature modules may park their own state here
+extras_key: web.AppKey[dict[str, Any]] = web.AppKey("extras", dict)
 
 # Per-request state (request[...]), typed like the app keys.
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
