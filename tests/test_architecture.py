@@ -22,6 +22,7 @@ FLOORS = {"protocol": 0, "keys": 1, "service": 2, "node": 3, "hub": 3,
 # Deprecated ``python3 -m service.cli`` / ``service.cli_docs`` entry points, kept for one
 # release so that old scripts keep working (see CHANGELOG.md); they only forward to ops.
 SHIMS = {"service.cli", "service.cli_docs"}
+PROJECT = set(FLOORS) | {"web_templates"}
 
 
 def _module_name(path: Path) -> str:
@@ -196,19 +197,61 @@ def test_wb_script_is_the_ops_root_group() -> None:
     assert project["scripts"]["wb"] == "ops.cli:main"
 
 
+def _imports_project_module(nodes: list[ast.stmt]) -> bool:
+    for stmt in nodes:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else ["."]
+            else:
+                continue
+            if any(n == "." or n.split(".")[0] in PROJECT for n in names):
+                return True
+    return False
+
+
+def name_lookups(tree: ast.AST) -> list[int]:
+    """Lines that load a module by name, or guard a project import with ImportError.
+    (A guard around an optional third-party package is fine.)"""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__"):
+                arg = node.args[0] if node.args else None
+                literal = arg.value if isinstance(arg, ast.Constant) else None
+                if not isinstance(literal, str) or literal.split(".")[0] in PROJECT:
+                    lines.append(node.lineno)  # a project module, or a name decided at run time
+        if isinstance(node, ast.Try) and _imports_project_module(node.body):
+            for handler in node.handlers:
+                caught = {n.id for n in ast.walk(handler.type) if isinstance(n, ast.Name)} \
+                    if handler.type is not None else {"ImportError"}
+                if caught & {"ImportError", "ModuleNotFoundError", "Exception"}:
+                    lines.append(handler.lineno)
+    return lines
+
+
 def test_no_plugin_lookup_by_name() -> None:
     """Shipped modules are plain imports: a rename must fail loudly, not drop routes/jobs."""
     problems = []
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import) and any(a.name == "importlib" for a in node.names):
-                problems.append(f"{module}:{node.lineno} imports importlib")
-            if isinstance(node, ast.ExceptHandler) and node.type is not None:
-                names = {n.id for n in ast.walk(node.type) if isinstance(n, ast.Name)}
-                if names & {"ImportError", "ModuleNotFoundError"}:
-                    problems.append(f"{module}:{node.lineno} guards an import")
+        problems += [f"{module}:{line}" for line in name_lookups(tree)]
     assert not problems, "\n".join(problems)
+
+
+def test_name_lookup_check_tells_a_plugin_guard_from_an_optional_dependency() -> None:
+    guarded = ast.parse("try:\n    from node.auth import queries\nexcept ImportError:\n"
+                        "    queries = None\n")
+    by_name = ast.parse("import importlib\nm = importlib.import_module('node.sync.cli')\n")
+    optional = ast.parse("try:\n    import mcp\nexcept ImportError:\n    mcp = None\n")
+    assert name_lookups(guarded) == [3]
+    assert name_lookups(by_name) == [2]
+    assert name_lookups(optional) == []
+    names = ast.parse("for n in NAMES:\n    __import__(n)\nb = __import__('base64')\n")
+    assert name_lookups(names) == [2]
 
 
 def test_deprecated_service_cli_shim_still_runs_the_same_group() -> None:
