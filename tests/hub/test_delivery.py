@@ -93,7 +93,13 @@ async def test_offline_subscriber_catches_up_without_loss_or_duplicates(make_hub
     log_order = [r["digest"] for r in await pool.fetch("SELECT digest FROM hub_log ORDER BY seq")]
     assert inbox.digests == log_order  # delivered in hub order
     assert inbox.tokens == {"Bearer inbox-secret"}
-    row = await pool.fetchrow("SELECT cursor, failures, delivered FROM hub_subscriptions")
+    # The inbox has every bundle before the last batch's cursor update commits: wait for it.
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        row = await pool.fetchrow("SELECT cursor, failures, delivered FROM hub_subscriptions")
+        if row["cursor"] == 1000 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.02)
     assert row["cursor"] == 1000 and row["failures"] == 0 and row["delivered"] == 1000
 
 
