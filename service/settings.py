@@ -127,6 +127,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Base URL of the copilot's OpenAI-compatible gateway, e.g. https://host/v1 "
             "(the node calls {url}/chat/completions and {url}/models). Empty: no chat."),
     Setting("COPILOT_MODEL", "openai/gpt-4o-mini", "Model name sent to the copilot gateway."),
+    Setting("COPILOT_SHARE_PRIVATE", "false",
+            "Send the titles of private requests to the copilot's gateway (scrubbed of "
+            "contact details). Off: private records reach the gateway only as IDs and "
+            "counts. Shown as a warning on /admin/dedalus and recorded in the audit."),
     Setting("COPILOT_RATE_PER_MINUTE", "30",
             "Copilot chat turns and tool calls allowed per admin per minute (web and MCP)."),
 )

@@ -270,7 +270,8 @@ async def _settings_page(request: web.Request, *, error: AppError | None = None,
     state = {"enabled": row["enabled"], "key_source": "admin" if row["api_key"] else
              ("environment" if config["DEDALUS_API_KEY"] else None),
              "key_verified_at": row["key_verified_at"],
-             "gateway_url": config["COPILOT_GATEWAY_URL"], "model": config["COPILOT_MODEL"]}
+             "gateway_url": config["COPILOT_GATEWAY_URL"], "model": config["COPILOT_MODEL"],
+             "share_private": config.get_bool("COPILOT_SHARE_PRIVATE")}
     if _json_client(request):
         body: dict[str, Any] = {"copilot": state}
         if error is not None:

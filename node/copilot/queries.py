@@ -21,6 +21,7 @@ async def open_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT r.id, r.title, left(r.description, 300) AS description, r.created_at,
                   r.created_by, r.sync_scope, u.username AS requester,
+                  u.display_name AS requester_name, u.sync_scope AS requester_scope,
                   (SELECT count(*) FROM comments c
                     WHERE c.request_id = r.id AND c.deleted_at IS NULL) AS comments,
                   (SELECT count(DISTINCT c.created_by) FROM comments c
@@ -66,7 +67,7 @@ WITH RECURSIVE near(id, dist) AS (
      WHERE r.id <> $2 AND r.deleted_at IS NULL AND q.query IS NOT NULL
        AND r.search @@ q.query
 )
-SELECT u.id, u.username, u.display_name, circle.dist,
+SELECT u.id, u.username, u.display_name, u.sync_scope, circle.dist,
        sum(s.rank * CASE WHEN s.status = 'completed' THEN 2 ELSE 1 END) AS score,
        count(DISTINCT s.id) AS similar_requests,
        count(DISTINCT s.id) FILTER (WHERE s.status = 'completed') AS completed_similar
@@ -75,7 +76,7 @@ SELECT u.id, u.username, u.display_name, circle.dist,
                   AND u.deleted_at IS NULL
   JOIN comments c ON c.created_by = u.id AND c.deleted_at IS NULL
   JOIN similar_requests s ON s.id = c.request_id
- GROUP BY u.id, u.username, u.display_name, circle.dist
+ GROUP BY u.id, u.username, u.display_name, u.sync_scope, circle.dist
  ORDER BY score DESC, circle.dist, lower(u.username)
  LIMIT $3
 """
