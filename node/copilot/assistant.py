@@ -55,6 +55,7 @@ class TurnResult:
     proposals: list[str] = field(default_factory=list)
     tools_run: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    tools_proposed: list[str] = field(default_factory=list)
 
 
 def _dump(value: Any) -> str:
@@ -92,6 +93,7 @@ async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult,
         await S.audit(ctx, tool.name, args, f"proposed {proposal_id}; awaiting confirmation",
                       started, True, "proposed")
         result.proposals.append(proposal_id)
+        result.tools_proposed.append(tool.name)
         await emit("tool", {"name": tool.name, "status": "proposed"})
         await emit("proposal", {"id": proposal_id, "tool": tool.name, "arguments": args})
         return json.dumps({"status": "proposed", "proposal_id": proposal_id,
@@ -181,7 +183,8 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
         audit_id = await Q.insert_audit(
             conn, admin_id=ctx.admin_id, via=ctx.via, tool="chat",
             arguments={"tools_run": result.tools_run, "refused": result.refused,
-                       "proposals": result.proposals, **shared},
+                       "proposals": result.proposals,
+                       "tools_proposed": result.tools_proposed, **shared},
             result_summary=summary + ("; private titles shared" if shared else ""),
             latency_ms=int((time.perf_counter() - started) * 1000),
             success=True, prompt=S.scrub(text), response=S.scrub(result.answer))

@@ -189,6 +189,45 @@ async def recent_audit(conn: Conn, limit: int = 30) -> list[asyncpg.Record]:
         "ORDER BY a.id DESC LIMIT $1", limit)
 
 
+# --------------------------------------------------------------------------- satisfaction
+
+# One answered chat turn = one successful 'chat' audit row; its feedback is the admin's
+# thumbs up (1) or down (-1), NULL while unrated. A turn counts for every tool it ran or
+# proposed (arguments.tools_run / tools_proposed), and for "(no tool)" when it used none.
+_SATISFACTION_SQL = """
+WITH turns AS (
+    SELECT a.feedback,
+           ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(
+                     coalesce(a.arguments->'tools_run', '[]'::jsonb)
+                     || coalesce(a.arguments->'tools_proposed', '[]'::jsonb)) AS t) AS tools
+      FROM copilot_audit a
+     WHERE a.tool = 'chat' AND a.success AND a.at > now() - make_interval(days => $1)
+)
+SELECT NULL::text AS tool, count(*) AS answers, count(feedback) AS rated,
+       count(*) FILTER (WHERE feedback = 1) AS helpful
+  FROM turns
+UNION ALL
+SELECT coalesce(tool, '(no tool)'), count(*), count(feedback),
+       count(*) FILTER (WHERE feedback = 1)
+  FROM turns LEFT JOIN LATERAL unnest(CASE WHEN tools = '{}' THEN ARRAY[NULL::text]
+                                           ELSE tools END) AS tool ON true
+ GROUP BY tool
+"""
+
+
+async def satisfaction(conn: Conn, days: int) -> list[asyncpg.Record]:
+    """Answers, rated answers and helpful ones in the last ``days``: overall (tool NULL)
+    first, then per tool."""
+    rows = await conn.fetch(_SATISFACTION_SQL, days)
+    return sorted(rows, key=lambda r: (r["tool"] is not None, r["tool"] or ""))
+
+
+async def unrated_answers(conn: Conn, admin_id: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM copilot_messages WHERE admin_id = $1 AND role = 'assistant' "
+        "AND feedback IS NULL", admin_id)
+
+
 # --------------------------------------------------------------------------- conversation
 
 async def messages(conn: Conn, admin_id: str, limit: int = 40) -> list[asyncpg.Record]:

@@ -402,6 +402,40 @@ async def run_tool(ctx: ToolContext, name: str, arguments: Any, *,
     return result
 
 
+# --------------------------------------------------------------------------- satisfaction
+
+SATISFACTION_TARGET = 0.8  # the copilot's goal: more than 80 % of rated answers helpful
+SATISFACTION_WINDOWS = (7, 30)
+
+
+def _rate(helpful: int, rated: int) -> float | None:
+    return round(helpful / rated, 4) if rated else None
+
+
+async def satisfaction(pool: asyncpg.Pool) -> dict[str, Any]:
+    """Helpful rate of chat answers, overall and per tool, for the last 7 and 30 days.
+
+    The rate is helpful / rated (None while nothing is rated); ``answers`` and ``rated``
+    say how much it rests on. Every tool is listed, with zeros when unused.
+    """
+    windows = []
+    for days in SATISFACTION_WINDOWS:
+        rows = await Q.satisfaction(pool, days)
+        overall = rows[0]
+        per_tool = {r["tool"]: r for r in rows[1:]}
+        tools = []
+        for name in [*TOOLS, "(no tool)"]:
+            r = per_tool.get(name)
+            answers, rated, helpful = (r["answers"], r["rated"], r["helpful"]) if r else (0, 0, 0)
+            tools.append({"tool": name, "answers": answers, "rated": rated,
+                          "helpful": helpful, "rate": _rate(helpful, rated)})
+        windows.append({"days": days, "answers": overall["answers"],
+                        "rated": overall["rated"], "helpful": overall["helpful"],
+                        "rate": _rate(overall["helpful"], overall["rated"]),
+                        "tools": tools})
+    return {"target": SATISFACTION_TARGET, "windows": windows}
+
+
 # --------------------------------------------------------------------------- switches
 
 async def is_active(pool: asyncpg.Pool, config: Config) -> bool:
