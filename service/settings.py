@@ -117,6 +117,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_SCHEDULER", "true",
             "Run scheduled jobs (sync with peers, housekeeping) inside the node process. "
             "Turn off only when another process runs them (`wb jobs run`)."),
+    Setting("WB_PUBLISH_DELAY", "120",
+            "Grace period in seconds: a public change (new public record, scope change to "
+            "public, edit of a public record) waits this long before it is exported, so "
+            "its author or an admin can undo it. Withdrawals and tombstones never wait. "
+            "0: export at once."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),

@@ -108,8 +108,12 @@ def sync_preview_cmd(snapshot: bool, as_json: bool) -> None:
     def human(r: dict[str, Any]) -> None:
         click.echo(f"{r['kind']}: {r['records']} record(s) "
                    + ", ".join(f"{k}={v}" for k, v in sorted(r["counts"].items())))
+        for w in r["waiting"]:
+            click.echo(f"waiting {w['entity']}:{w['id']}  leaves in "
+                       f"{w['leaves_in_seconds']} s unless withdrawn")
         for p in r["problems"]:
-            click.echo(f"UNSAFE {p['entity']}:{p['id']}  {p['problem']}  ({p['fix']})")
+            click.echo(f"UNSAFE {p['entity']}:{p['id']}  {p['problem']}  ({p['fix']})"
+                       + ("  [waiting]" if p.get("waiting") else ""))
         click.echo("safe" if r["safe"] else "not safe to publish")
 
     _emit(result, as_json, human)

@@ -131,9 +131,11 @@ def _preview(result: dict[str, Any], share_private: bool) -> dict[str, Any]:
             "items": [record(i) for i in result.get("items", [])],
             "waiting": [record(i) for i in result.get("waiting", [])],
             "safe": bool(result.get("safe")),
+            "waiting_count": _int(result.get("waiting_count")),
             "problems": [{"entity": p["entity"], "id": str(p["id"]),
                           "problem": text(p.get("problem"), 200),
-                          "fix": text(p.get("fix"), 200)} for p in result.get("problems", [])],
+                          "fix": text(p.get("fix"), 200), "waiting": bool(p.get("waiting"))}
+                         for p in result.get("problems", [])],
             "opted_in_contacts": _int(result.get("opted_in_contacts"))}
 
 

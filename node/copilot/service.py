@@ -217,34 +217,57 @@ async def create_invite(ctx: ToolContext, max_uses: int = 1, expires_days: int =
             "auto_approve": invite.auto_approve}
 
 
+def _record_problem(rec: Any) -> dict[str, Any] | None:
+    text = rec.body + "\n" + "\n".join(
+        f"{n}: {v}" for n, v in rec.headers if n not in ("Contact-Email",))
+    found = []
+    if find_emails(text):
+        found.append("e-mail address")
+    if find_phones(text):
+        found.append("phone number")
+    if find_addresses(text):
+        found.append("street address")
+    if not found or rec.deleted:
+        return None
+    return {"entity": rec.entity, "id": rec.id,
+            "problem": f"public {rec.entity} contains {' and '.join(found)}",
+            "fix": f"set_scope kind={rec.entity} id={rec.id} scope=private"
+            if rec.entity in ("request", "comment", "user") else ""}
+
+
 async def sync_preview(ctx: ToolContext, snapshot: bool = False) -> dict[str, Any]:
-    """What the next export would publish (nothing is written) and whether it is safe."""
+    """What the next export would publish (nothing is written) and whether it is safe.
+
+    ``waiting`` lists public changes still inside the publishing grace period
+    (WB_PUBLISH_DELAY): they leave with a later export unless withdrawn, so their
+    problems count too."""
     from node.sync import export
 
     result, records = await export.preview(ctx.pool, ctx.config, snapshot=snapshot)
     problems = []
     listed = []
     for rec in records:
-        text = rec.body + "\n" + "\n".join(
-            f"{n}: {v}" for n, v in rec.headers if n not in ("Contact-Email",))
-        found = []
-        if find_emails(text):
-            found.append("e-mail address")
-        if find_phones(text):
-            found.append("phone number")
-        if find_addresses(text):
-            found.append("street address")
-        if found and not rec.deleted:
-            problems.append({"entity": rec.entity, "id": rec.id,
-                             "problem": f"public {rec.entity} contains {' and '.join(found)}",
-                             "fix": f"set_scope kind={rec.entity} id={rec.id} scope=private"
-                             if rec.entity in ("request", "comment", "user") else ""})
+        problem = _record_problem(rec)
+        if problem is not None:
+            problems.append(problem)
         if len(listed) < 100:
             listed.append({"entity": rec.entity, "id": rec.id,
                            "tombstone": bool(rec.deleted),
                            "title": scrub(rec.get("Title") or rec.get("Username") or "")})
+    waiting = []
+    for w in result.waiting:
+        rec = w.record
+        problem = _record_problem(rec)
+        if problem is not None:
+            problems.append(dict(problem, waiting=True))
+        if len(waiting) < 100:
+            waiting.append({"entity": rec.entity, "id": rec.id,
+                            "title": scrub(rec.get("Title") or rec.get("Username") or ""),
+                            "leaves_in_seconds": w.leaves_in_seconds,
+                            "leaves_at": w.leaves_at})
     return {"kind": result.kind, "records": len(records), "counts": result.counts,
-            "items": listed, "safe": not problems, "problems": problems,
+            "items": listed, "waiting": waiting, "waiting_count": len(result.waiting),
+            "safe": not problems, "problems": problems,
             "opted_in_contacts": sum(1 for r in records if r.get("Contact-Email"))}
 
 
