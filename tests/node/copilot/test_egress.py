@@ -30,7 +30,9 @@ PII = ("415-555-01", "4155550", "example.net", "Elm Street", "Oak Avenue", "Haup
 
 @pytest.fixture
 def copilot_overrides(gateway):
-    return gateway_settings(gateway) | {"COPILOT_RATE_PER_MINUTE": "100"}
+    # With a grace period the public records also pass through sync_preview's "waiting".
+    return gateway_settings(gateway) | {"COPILOT_RATE_PER_MINUTE": "100",
+                                        "WB_PUBLISH_DELAY": "120"}
 
 
 async def _person(pool, username, *, scope, invited_by=None, admin=False, private=False):
@@ -136,6 +138,9 @@ async def test_every_tool_and_a_multi_turn_chat_leak_nothing(copilot_client, gat
     scope = tool_msgs[1]
     assert {s["id"] for s in scope["suggestions"]} >= {reqs["pub"], reqs["priv_wish"]}
     assert tool_msgs[2]["safe"] is False and tool_msgs[3]["kind"] == "snapshot"
+    assert reqs["pub"] in {w["id"] for w in tool_msgs[2]["waiting"]}
+    assert all("[phone]" in w["title"] for w in tool_msgs[2]["waiting"]
+               if w["id"] == reqs["pub"])
     assert tool_msgs[4]["status"] == "proposed" and tool_msgs[5]["status"] == "proposed"
 
     # Second and third turns: the stored history goes out again.
