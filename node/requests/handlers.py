@@ -350,7 +350,11 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
                                       limit=200)
     changed = request.query.get("changed", "")
     flash = f"{changed} record(s) changed scope." if changed.isdigit() else ""
-    return W.render(request, "node/requests/scope.html", {"records": records, "flash": flash})
+    holds = await _holds(request, requests=[r["id"] for r in records["request"]],
+                         comments=[r["id"] for r in records["comment"]],
+                         users=[r["id"] for r in records["user"]])
+    return W.render(request, "node/requests/scope.html",
+                    {"records": records, "flash": flash, "holds": holds})
 
 
 async def scope_submit(request: web.Request) -> web.StreamResponse:
@@ -358,6 +362,11 @@ async def scope_submit(request: web.Request) -> web.StreamResponse:
     actor = _actor(request)
     data = await _input(request)
     raw = data.get("item", [])
+    undo = data.get("undo")
+    if isinstance(undo, str) and undo:
+        # "undo" next to a record waiting out the publishing grace period: that record
+        # alone goes back to private, whatever else is ticked.
+        raw, data["sync_scope"] = [undo], "private"
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not raw:

@@ -280,3 +280,34 @@ async def test_copilot_preview_flags_a_waiting_phone_number(world):
                                    "problem": "public request contains phone number",
                                    "fix": f"set_scope kind=request id={rid} scope=private",
                                    "waiting": True}]
+
+
+async def test_scope_page_shows_waiting_profiles_and_undoes_only_that_one(world):
+    client, pool, config, owner, admin, other = world
+    seq = await pool.fetchval("SELECT sequence FROM node_sync_state")
+    rid = await add_request(pool, other, "Ladder", "roof")
+    csrf = await sign_in(client, other)
+    r = await client.post("/sync/scope", data={"item": f"user:{other}", "sync_scope": "public",
+                                               "csrf_token": csrf}, allow_redirects=False)
+    assert r.status == 303
+    page = await (await client.get("/sync/scope")).text()
+    row = page[page.index(f'id="scope-user-{other}"'):]
+    row = row[:row.index("</tr>")]
+    assert "leaves in <strong" in row and f'name="undo" value="user:{other}"' in row
+    # Undo with another record ticked: only the waiting one changes (to private).
+    r = await client.post("/sync/scope", data={"item": f"request:{rid}", "undo": f"user:{other}",
+                                               "sync_scope": "public", "csrf_token": csrf},
+                          allow_redirects=False)
+    assert r.status == 303
+    assert await pool.fetchval("SELECT sync_scope FROM users WHERE id=$1", other) == "private"
+    assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id=$1", rid) == "private"
+    # Someone else's waiting record cannot be undone by a member.
+    await pool.execute("UPDATE users SET sync_scope = 'public' WHERE id = $1", admin)
+    r = await client.post("/sync/scope", data={"undo": f"user:{admin}", "csrf_token": csrf},
+                          allow_redirects=False)
+    assert r.status == 403
+    assert await pool.fetchval("SELECT sync_scope FROM users WHERE id=$1", admin) == "public"
+    await pool.execute("UPDATE users SET sync_scope = 'private' WHERE id = $1", admin)
+    await _age(pool, "users", other, 3600)
+    await export(pool, config)
+    assert await pool.fetchval("SELECT sequence FROM node_sync_state") == seq
