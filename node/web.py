@@ -238,10 +238,10 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         base = new_anon
     expected = _csrf_for(secret, base)
     request[T.CSRF_TOKEN] = expected
+    # Bearer-token endpoints (/mcp, /sync/inbox) neither check nor hand out CSRF cookies.
+    exempt = getattr(getattr(request.match_info, "handler", None), "wb_csrf_exempt", False)
 
     if request.method in UNSAFE_METHODS:
-        route_handler = getattr(request.match_info, "handler", None)
-        exempt = getattr(route_handler, "wb_csrf_exempt", False)
         if not exempt:
             sent = request.headers.get("X-CSRF-Token", "")
             if request.content_type in FORM_TYPES:
@@ -257,7 +257,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
                                "Reload the page and try again.")
 
     response = await handler(request)
-    if new_anon is not None:
+    if new_anon is not None and not exempt:
         response.set_cookie(ANON_CSRF_COOKIE, new_anon, httponly=True, samesite="Lax",
                             secure=request.app[T.config_key].https, path="/")
     return response

@@ -116,7 +116,9 @@ def node_env(db_url: str, data_dir: Path, port: int, site_name: str,
     return {"WB_DATABASE_URL": db_url, "WB_DATA_DIR": str(data_dir),
             "SITE_URL": f"http://127.0.0.1:{port}", "SITE_NAME": site_name,
             "WB_SCHEDULER": "true", "WB_SYNC_INTERVAL": str(sync_interval),
-            "WB_LOG_LEVEL": "WARNING", "WB_PORT": str(port)}
+            "WB_LOG_LEVEL": "WARNING", "WB_PORT": str(port),
+            # A short grace period so the demo still shows federation promptly.
+            "WB_PUBLISH_DELAY": os.environ.get("WB_PUBLISH_DELAY", "10")}
 
 
 def node_proc(name: str, db_url: str, data_dir: Path, *, port: int | None = None,

@@ -119,6 +119,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_SCHEDULER", "true",
             "Run scheduled jobs (sync with peers, housekeeping) inside the node process. "
             "Turn off only when another process runs them (`wb jobs run`)."),
+    Setting("WB_PUBLISH_DELAY", "120",
+            "Grace period in seconds: a public change (new public record, scope change to "
+            "public, edit of a public record) waits this long before it is exported, so "
+            "its author or an admin can undo it. Withdrawals and tombstones never wait. "
+            "0: export at once."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),
@@ -129,6 +134,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Base URL of the copilot's OpenAI-compatible gateway, e.g. https://host/v1 "
             "(the node calls {url}/chat/completions and {url}/models). Empty: no chat."),
     Setting("COPILOT_MODEL", "openai/gpt-4o-mini", "Model name sent to the copilot gateway."),
+    Setting("COPILOT_SHARE_PRIVATE", "false",
+            "Send the titles of private requests to the copilot's gateway (scrubbed of "
+            "contact details). Off: private records reach the gateway only as IDs and "
+            "counts. Shown as a warning on /admin/dedalus and recorded in the audit."),
     Setting("COPILOT_RATE_PER_MINUTE", "30",
             "Copilot chat turns and tool calls allowed per admin per minute (web and MCP)."),
 )

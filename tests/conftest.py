@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 from service.settings import Config
 from tests.pg import TestServer
+
+# `wb` commands run in-process (CliRunner) and node processes started by tests read the
+# environment: no publishing grace period there either unless a test sets one.
+os.environ.setdefault("WB_PUBLISH_DELAY", "0")
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +43,9 @@ def make_node_config(db_url: str, data_dir: Path, **overrides: str) -> Config:
         "SITE_URL": "http://node.test",
         "WB_DB_POOL_MAX": "5",
         "WB_SCHEDULER": "false",
+        # No publishing grace period unless a test is about it (tests/node/sync/
+        # test_publish_delay.py): most tests export what they just wrote.
+        "WB_PUBLISH_DELAY": "0",
     }
     values.update(overrides)
     return Config(values, environ={}, dotenv=data_dir / "no.env")

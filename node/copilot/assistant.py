@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from node.copilot import egress as E
 from node.copilot import gateway as G
 from node.copilot import queries as Q
 from node.copilot import service as S
@@ -54,6 +55,7 @@ class TurnResult:
     proposals: list[str] = field(default_factory=list)
     tools_run: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    tools_proposed: list[str] = field(default_factory=list)
 
 
 def _dump(value: Any) -> str:
@@ -84,13 +86,14 @@ async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult,
         except S.ToolError as exc:
             await S.audit(ctx, tool.name, {}, exc.message, started, False, exc.code)
             await emit("tool", {"name": tool.name, "status": "failed", "code": exc.code})
-            return json.dumps({"error": exc.code, "message": exc.message})
+            return E.error(exc.code, exc.message)
         proposal_id = ulid()
         await Q.add_proposal(ctx.pool, proposal_id=proposal_id, admin_id=ctx.admin_id or "",
                              tool=tool.name, arguments=args, reason="")
         await S.audit(ctx, tool.name, args, f"proposed {proposal_id}; awaiting confirmation",
                       started, True, "proposed")
         result.proposals.append(proposal_id)
+        result.tools_proposed.append(tool.name)
         await emit("tool", {"name": tool.name, "status": "proposed"})
         await emit("proposal", {"id": proposal_id, "tool": tool.name, "arguments": args})
         return json.dumps({"status": "proposed", "proposal_id": proposal_id,
@@ -99,16 +102,17 @@ async def _handle_call(ctx: S.ToolContext, call: G.ToolCall, result: TurnResult,
         value = await S.run_tool(ctx, tool.name, call.arguments, rate_limited=False)
     except S.ToolError as exc:
         await emit("tool", {"name": tool.name, "status": "failed", "code": exc.code})
-        return json.dumps({"error": exc.code, "message": exc.message})
+        return E.error(exc.code, exc.message)
     except Exception as exc:  # an AppError from a service, e.g. not found
         code = getattr(exc, "code", "tool_failed")
         if code == "tool_failed":
             raise
         await emit("tool", {"name": tool.name, "status": "failed", "code": code})
-        return json.dumps({"error": code, "message": getattr(exc, "message", "")})
+        return E.error(code, getattr(exc, "message", ""))
     result.tools_run.append(tool.name)
     await emit("tool", {"name": tool.name, "status": "ran"})
-    return _dump(value)
+    return _dump(E.tool_result(tool.name, value,
+                               share_private=ctx.config.get_bool("COPILOT_SHARE_PRIVATE")))
 
 
 async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
@@ -138,6 +142,8 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
     result = TurnResult("", 0)
     config = ctx.config
     key = await S.gateway_key(ctx.pool, config)
+    # Recorded on every chat audit row while private titles may leave (docs/copilot.md).
+    shared = {"share_private": True} if config.get_bool("COPILOT_SHARE_PRIVATE") else {}
     try:
         if not key:
             raise G.GatewayError("gateway_key_missing",
@@ -146,12 +152,12 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
             if emit is None:
                 reply = await G.chat(session, base_url=config["COPILOT_GATEWAY_URL"],
                                      key=key, model=config["COPILOT_MODEL"],
-                                     messages=messages, tools=tool_definitions(),
+                                     messages=E.outgoing(messages), tools=tool_definitions(),
                                      time_limit=time_limit)
             else:
                 reply = await G.chat_stream(
                     session, base_url=config["COPILOT_GATEWAY_URL"], key=key,
-                    model=config["COPILOT_MODEL"], messages=messages,
+                    model=config["COPILOT_MODEL"], messages=E.outgoing(messages),
                     tools=tool_definitions(), time_limit=time_limit,
                     on_text=lambda delta: emit("delta", {"text": delta}))
             if not reply.tool_calls:
@@ -167,7 +173,8 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
             raise G.GatewayError("gateway_loop",
                                  f"The model kept calling tools after {MAX_ROUNDS} rounds.")
     except G.GatewayError as exc:
-        await S.audit(ctx, "chat", {"tools_run": result.tools_run, "refused": result.refused},
+        await S.audit(ctx, "chat", {"tools_run": result.tools_run, "refused": result.refused,
+                                    **shared},
                       exc.message, started, False, exc.code, prompt=text)
         raise
     summary = (f"answered; tools {', '.join(result.tools_run) or 'none'}; "
@@ -176,8 +183,10 @@ async def turn(ctx: S.ToolContext, session: aiohttp.ClientSession, text: str, *,
         audit_id = await Q.insert_audit(
             conn, admin_id=ctx.admin_id, via=ctx.via, tool="chat",
             arguments={"tools_run": result.tools_run, "refused": result.refused,
-                       "proposals": result.proposals},
-            result_summary=summary, latency_ms=int((time.perf_counter() - started) * 1000),
+                       "proposals": result.proposals,
+                       "tools_proposed": result.tools_proposed, **shared},
+            result_summary=summary + ("; private titles shared" if shared else ""),
+            latency_ms=int((time.perf_counter() - started) * 1000),
             success=True, prompt=S.scrub(text), response=S.scrub(result.answer))
         await Q.add_message(conn, ctx.admin_id, "user", S.scrub(text))
         result.message_id = await Q.add_message(conn, ctx.admin_id, "assistant",

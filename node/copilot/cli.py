@@ -1,4 +1,4 @@
-"""``wb copilot triage|suggest-scope|set-scope|create-invite|sync-preview|token``.
+"""``wb copilot triage|suggest-scope|set-scope|create-invite|sync-preview|stats|token``.
 
 The CLI runs the same tools as the web assistant and the MCP server, as the operator
 (admin rights, no user id), audited with ``via: cli``. The tools are deterministic and
@@ -108,13 +108,45 @@ def sync_preview_cmd(snapshot: bool, as_json: bool) -> None:
     def human(r: dict[str, Any]) -> None:
         click.echo(f"{r['kind']}: {r['records']} record(s) "
                    + ", ".join(f"{k}={v}" for k, v in sorted(r["counts"].items())))
+        for w in r["waiting"]:
+            click.echo(f"waiting {w['entity']}:{w['id']}  leaves in "
+                       f"{w['leaves_in_seconds']} s unless withdrawn")
         for p in r["problems"]:
-            click.echo(f"UNSAFE {p['entity']}:{p['id']}  {p['problem']}  ({p['fix']})")
+            click.echo(f"UNSAFE {p['entity']}:{p['id']}  {p['problem']}  ({p['fix']})"
+                       + ("  [waiting]" if p.get("waiting") else ""))
         click.echo("safe" if r["safe"] else "not safe to publish")
 
     _emit(result, as_json, human)
     if not result["safe"]:
         raise SystemExit(1)
+
+
+def _pct(rate: float | None) -> str:
+    return "   —" if rate is None else f"{round(rate * 100):3d} %"
+
+
+@copilot_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats_cmd(as_json: bool) -> None:
+    """Helpful rate of chat answers, overall and per tool, last 7 and 30 days."""
+
+    async def main(pool: asyncpg.Pool, config: Config) -> dict[str, Any]:
+        return await S.satisfaction(pool)
+
+    result = run_with_pool(main)
+
+    def human(r: dict[str, Any]) -> None:
+        week, month = r["windows"]
+        click.echo(f"helpful rate (goal > {round(r['target'] * 100)} %): helpful/rated, answers")
+        click.echo(f"{'':<24}{'last 7 days':<26}last 30 days")
+        rows = [("all answers", week, month)] + [
+            (w["tool"], w, m) for w, m in zip(week["tools"], month["tools"], strict=True)]
+        for name, w, m in rows:
+            cells = [f"{_pct(x['rate'])}  {x['helpful']}/{x['rated']}, {x['answers']}"
+                     for x in (w, m)]
+            click.echo(f"{name:<24}{cells[0]:<26}{cells[1]}")
+
+    _emit(result, as_json, human)
 
 
 @copilot_group.group("token")

@@ -79,6 +79,10 @@ async def _chat_page(request: web.Request, viewer: T.Viewer, *, error: AppError 
                          for m in history],
             "proposals": [{"id": p["id"], "tool": p["tool"], "arguments": p["arguments"]}
                           for p in proposals]}
+    satisfaction = await S.satisfaction(pool)
+    unrated = [m["id"] for m in history if m["role"] == "assistant" and m["feedback"] is None]
+    body["satisfaction"] = satisfaction
+    body["unrated"] = await Q.unrated_answers(pool, viewer.user_id)
     if error is not None:
         body["error"] = {"code": error.code, "message": error.message}
     if note:
@@ -87,7 +91,8 @@ async def _chat_page(request: web.Request, viewer: T.Viewer, *, error: AppError 
         return web.json_response(body, status=status, dumps=W.json_dumps)
     return W.render(request, "node/copilot/chat.html",
                     {"messages": history, "proposals": proposals, "error": error,
-                     "note": note, "tools": S.TOOLS}, status=status)
+                     "note": note, "tools": S.TOOLS, "satisfaction": satisfaction,
+                     "unrated": unrated}, status=status)
 
 
 async def chat_get(request: web.Request) -> web.StreamResponse:
@@ -270,7 +275,8 @@ async def _settings_page(request: web.Request, *, error: AppError | None = None,
     state = {"enabled": row["enabled"], "key_source": "admin" if row["api_key"] else
              ("environment" if config["DEDALUS_API_KEY"] else None),
              "key_verified_at": row["key_verified_at"],
-             "gateway_url": config["COPILOT_GATEWAY_URL"], "model": config["COPILOT_MODEL"]}
+             "gateway_url": config["COPILOT_GATEWAY_URL"], "model": config["COPILOT_MODEL"],
+             "share_private": config.get_bool("COPILOT_SHARE_PRIVATE")}
     if _json_client(request):
         body: dict[str, Any] = {"copilot": state}
         if error is not None:

@@ -2,16 +2,23 @@
 
 The official ``mcp`` package serves this transport only through Starlette, which does
 not mount on aiohttp, so this is the small JSON-RPC 2.0 layer the transport needs,
-written against the spec (2025-06-18, also answering 2025-03-26 and 2024-11-05
-clients) and tested against the official Python client:
+written against the spec (2025-11-25, the newest version of the ``mcp`` SDK in use,
+also answering 2025-06-18, 2025-03-26 and 2024-11-05 clients) and tested against the
+official Python client at each of those versions:
 
 - POST /mcp carries one JSON-RPC message. Requests get one response, as
   ``application/json`` or, when the client accepts only ``text/event-stream``, as a
   single SSE ``message`` event. Notifications and responses get 202 with no body.
+- A JSON array (a batch) is accepted only from clients of 2025-03-26 and older, which
+  send no ``Mcp-Protocol-Version`` header (2025-03-26 requires batches; 2025-06-18
+  removed them): each request in it is answered in one array, ``initialize`` may not
+  be batched.
+- A request id must be a string or an integer; ``"id": null`` is refused.
 - Stateless: no ``Mcp-Session-Id`` is issued, so clients open no GET stream; GET
-  and DELETE answer 405.
+  and DELETE answer a JSON 405 with ``Allow: POST``.
 - Authenticated by ``Authorization: Bearer <token>`` (``wb copilot token create``),
-  which acts for one local admin; a browser ``Origin`` other than the site is refused.
+  which acts for one local admin; a browser ``Origin`` must be exactly the site's own
+  (scheme, host and port of SITE_URL). Responses set no cookies.
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ from service.ids import token_hash
 
 log = logging.getLogger("wb.node.copilot.mcp")
 
-SUPPORTED_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
+# Newest first; tests/node/copilot/test_mcp.py holds this against the installed SDK.
+SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+# Versions whose clients send no Mcp-Protocol-Version header and may batch.
+BATCH_VERSIONS = ("2025-03-26",)
 SERVER_INFO = {"name": "whiteballoon-copilot", "version": "1"}
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
@@ -71,14 +81,26 @@ async def _authenticate(request: web.Request) -> Any:
     return row
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL with the default port filled in; None if malformed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return (parts.scheme, parts.hostname.lower(),
+            port if port is not None else (443 if parts.scheme == "https" else 80))
+
+
 def _check_origin(request: web.Request) -> None:
+    """A browser's Origin must be exactly the site's (DNS rebinding, drive-by pages)."""
     origin = request.headers.get("Origin")
-    if not origin:
-        return
-    site = urlsplit(request.app[T.config_key].site_url)
-    got = urlsplit(origin)
-    if (got.scheme, got.netloc) != (site.scheme, site.netloc) \
-            and got.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if origin is None:
+        return  # not a browser: MCP clients send none
+    site = _origin(request.app[T.config_key].site_url)
+    if site is None or _origin(origin) != site or origin.strip().lower() == "null":
         raise AppError(403, "mcp_origin_refused", "Requests from this origin are refused.")
 
 
@@ -155,6 +177,27 @@ async def _answer(request: web.Request, body: dict[str, Any]) -> web.StreamRespo
     return resp
 
 
+def _valid_id(message: dict[str, Any]) -> bool:
+    msg_id = message.get("id")
+    return isinstance(msg_id, str | int) and not isinstance(msg_id, bool)
+
+
+async def _one(request: web.Request, admin: Any, message: Any) -> dict[str, Any] | None:
+    """The answer to one message of a POST or a batch (None: nothing to answer)."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return _rpc_error(None, INVALID_REQUEST, "Not a JSON-RPC 2.0 message.")
+    if "method" not in message:
+        return None  # a response to us (we send no requests): nothing to answer
+    if "id" not in message:
+        return None  # a notification
+    if not _valid_id(message):
+        return _rpc_error(None, INVALID_REQUEST,
+                          "A request id must be a string or an integer, never null.")
+    if not isinstance(message.get("method"), str):
+        return _rpc_error(message["id"], INVALID_REQUEST, "method must be a string.")
+    return await _dispatch(request, admin, message)
+
+
 @W.csrf_exempt
 async def mcp_post(request: web.Request) -> web.StreamResponse:
     await _gate(request)
@@ -168,20 +211,55 @@ async def mcp_post(request: web.Request) -> web.StreamResponse:
         message = json.loads(await request.text())
     except ValueError:
         return web.json_response(_rpc_error(None, PARSE_ERROR, "Parse error"), status=400)
+    if isinstance(message, list):
+        return await _batch(request, admin, message, version)
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         return web.json_response(
             _rpc_error(None, INVALID_REQUEST, "Send one JSON-RPC 2.0 message per POST."),
             status=400)
-    if "method" not in message or "id" not in message:
-        return web.Response(status=202)  # a notification or a response: nothing to answer
-    return await _answer(request, await _dispatch(request, admin, message))
+    body = await _one(request, admin, message)
+    if body is None:
+        return web.Response(status=202)
+    if "error" in body and body["error"]["code"] == INVALID_REQUEST:
+        return web.json_response(body, status=400, dumps=W.json_dumps)
+    return await _answer(request, body)
+
+
+async def _batch(request: web.Request, admin: Any, messages: list[Any],
+                 version: str | None) -> web.StreamResponse:
+    """A 2025-03-26 batch: every request answered, in order, in one array."""
+    if version is not None and version not in BATCH_VERSIONS:
+        return web.json_response(_rpc_error(
+            None, INVALID_REQUEST, f"Protocol version {version} has no batches: send one "
+            "JSON-RPC message per POST."), status=400)
+    if not messages or len(messages) > 50:
+        return web.json_response(_rpc_error(
+            None, INVALID_REQUEST, "A batch holds 1 to 50 messages."), status=400)
+    if any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages):
+        return web.json_response(_rpc_error(
+            None, INVALID_REQUEST, "initialize may not be part of a batch."), status=400)
+    answers = [a for a in [await _one(request, admin, m) for m in messages] if a is not None]
+    if not answers:
+        return web.Response(status=202)
+    if not _wants_sse_only(request):
+        return web.json_response(answers, dumps=W.json_dumps)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    await resp.write(f"event: message\ndata: {W.json_dumps(answers)}\n\n".encode())
+    await resp.write_eof()
+    return resp
 
 
 @W.csrf_exempt
 async def mcp_other(request: web.Request) -> web.StreamResponse:
+    """GET (server-to-client stream) and DELETE (end a session): neither exists here."""
     await _gate(request)
-    raise AppError(405, "method_not_allowed",
-                   "This MCP endpoint is stateless: POST one JSON-RPC message at a time.")
+    return web.json_response(
+        {"error": {"code": "method_not_allowed",
+                   "message": "This MCP endpoint is stateless: it opens no server stream "
+                              "and has no session to end. POST JSON-RPC messages."}},
+        status=405, headers={"Allow": "POST"})
 
 
 def setup(app: web.Application) -> None:

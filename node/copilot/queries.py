@@ -21,6 +21,7 @@ async def open_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT r.id, r.title, left(r.description, 300) AS description, r.created_at,
                   r.created_by, r.sync_scope, u.username AS requester,
+                  u.display_name AS requester_name, u.sync_scope AS requester_scope,
                   (SELECT count(*) FROM comments c
                     WHERE c.request_id = r.id AND c.deleted_at IS NULL) AS comments,
                   (SELECT count(DISTINCT c.created_by) FROM comments c
@@ -66,7 +67,7 @@ WITH RECURSIVE near(id, dist) AS (
      WHERE r.id <> $2 AND r.deleted_at IS NULL AND q.query IS NOT NULL
        AND r.search @@ q.query
 )
-SELECT u.id, u.username, u.display_name, circle.dist,
+SELECT u.id, u.username, u.display_name, u.sync_scope, circle.dist,
        sum(s.rank * CASE WHEN s.status = 'completed' THEN 2 ELSE 1 END) AS score,
        count(DISTINCT s.id) AS similar_requests,
        count(DISTINCT s.id) FILTER (WHERE s.status = 'completed') AS completed_similar
@@ -75,7 +76,7 @@ SELECT u.id, u.username, u.display_name, circle.dist,
                   AND u.deleted_at IS NULL
   JOIN comments c ON c.created_by = u.id AND c.deleted_at IS NULL
   JOIN similar_requests s ON s.id = c.request_id
- GROUP BY u.id, u.username, u.display_name, circle.dist
+ GROUP BY u.id, u.username, u.display_name, u.sync_scope, circle.dist
  ORDER BY score DESC, circle.dist, lower(u.username)
  LIMIT $3
 """
@@ -186,6 +187,45 @@ async def recent_audit(conn: Conn, limit: int = 30) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT a.*, u.username FROM copilot_audit a LEFT JOIN users u ON u.id = a.admin_id "
         "ORDER BY a.id DESC LIMIT $1", limit)
+
+
+# --------------------------------------------------------------------------- satisfaction
+
+# One answered chat turn = one successful 'chat' audit row; its feedback is the admin's
+# thumbs up (1) or down (-1), NULL while unrated. A turn counts for every tool it ran or
+# proposed (arguments.tools_run / tools_proposed), and for "(no tool)" when it used none.
+_SATISFACTION_SQL = """
+WITH turns AS (
+    SELECT a.feedback,
+           ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(
+                     coalesce(a.arguments->'tools_run', '[]'::jsonb)
+                     || coalesce(a.arguments->'tools_proposed', '[]'::jsonb)) AS t) AS tools
+      FROM copilot_audit a
+     WHERE a.tool = 'chat' AND a.success AND a.at > now() - make_interval(days => $1)
+)
+SELECT NULL::text AS tool, count(*) AS answers, count(feedback) AS rated,
+       count(*) FILTER (WHERE feedback = 1) AS helpful
+  FROM turns
+UNION ALL
+SELECT coalesce(tool, '(no tool)'), count(*), count(feedback),
+       count(*) FILTER (WHERE feedback = 1)
+  FROM turns LEFT JOIN LATERAL unnest(CASE WHEN tools = '{}' THEN ARRAY[NULL::text]
+                                           ELSE tools END) AS tool ON true
+ GROUP BY tool
+"""
+
+
+async def satisfaction(conn: Conn, days: int) -> list[asyncpg.Record]:
+    """Answers, rated answers and helpful ones in the last ``days``: overall (tool NULL)
+    first, then per tool."""
+    rows = await conn.fetch(_SATISFACTION_SQL, days)
+    return sorted(rows, key=lambda r: (r["tool"] is not None, r["tool"] or ""))
+
+
+async def unrated_answers(conn: Conn, admin_id: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM copilot_messages WHERE admin_id = $1 AND role = 'assistant' "
+        "AND feedback IS NULL", admin_id)
 
 
 # --------------------------------------------------------------------------- conversation

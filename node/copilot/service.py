@@ -36,6 +36,25 @@ TOKEN = re.compile(r"(?i)\b(?:bearer|token|key|authorization)[\s:=]+[^\s,;\"']{1
                    r"|[A-Za-z0-9_-]{32,}")
 
 
+# Street addresses: a house number, one to three capitalised words and a street word
+# ("415 Elm Street", "12b Old Mill Rd."), a lower-case name only with a long street
+# word ("7 elm street"), the continental order ("Hauptstraße 5", "Rue Cler 12" is not
+# matched) and post-office boxes. pyap and usaddress need a whole postal address with
+# city and postcode; members write "drop it at 12 Elm St", so a small pattern serves.
+_STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct"
+           r"|Place|Pl|Terrace|Close|Crescent|Square|Sq|Highway|Hwy|Parkway|Pkwy)")
+ADDRESS = re.compile(
+    r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][\w'’-]*\.?\s+){1,3}" + _STREET + r"\b\.?"
+    r"(?:,?\s+(?:Apt|Unit|Suite|Flat|#)\.?\s*\w+)?"
+    r"|(?i:\b\d{1,5}[a-z]?\s+(?:[a-z][\w'’-]*\s+){1,2}(?:street|avenue|boulevard)\b)"
+    r"|\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|gasse|platz|allee)\s+\d{1,4}[a-z]?\b"
+    r"|(?i:\bP\.?\s?O\.?\s+Box\s+\d+)")
+
+
+def find_addresses(text: str) -> list[str]:
+    return [m.group(0) for m in ADDRESS.finditer(text or "")]
+
+
 def _phone_like(text: str) -> bool:
     digits = sum(ch.isdigit() for ch in text)
     return 7 <= digits <= 15 and not ISO_DATE.match(text.strip())
@@ -50,12 +69,14 @@ def find_emails(text: str) -> list[str]:
 
 
 def scrub(text: str | None) -> str:
-    """Text safe to keep in logs: e-mail addresses, phone numbers and tokens replaced."""
+    """Text safe to keep in logs or send out: e-mail addresses, tokens, street addresses
+    and phone numbers replaced."""
     if not text:
         return ""
     out = EMAIL.sub("[email]", text)
     out = TOKEN.sub(lambda m: "/register/[token]" if m.group(0).startswith("/register/")
                     else "[token]", out)
+    out = ADDRESS.sub("[address]", out)
     return PHONE.sub(lambda m: "[phone]" if _phone_like(m.group(0)) else m.group(0), out)
 
 
@@ -124,12 +145,15 @@ async def triage_requests(ctx: ToolContext, limit: int = 20, helpers: int = 3
                 suggested.append({
                     "user_id": h["id"], "username": h["username"],
                     "display_name": h["display_name"] or h["username"],
+                    "sync_scope": h["sync_scope"],
                     "invite_hops": h["dist"], "similar_requests": h["similar_requests"],
                     "completed_similar": h["completed_similar"],
                     "score": round(float(h["score"]), 4)})
         items.append({
             "id": r["id"], "title": r["title"] or r["description"][:80],
-            "requester": r["requester"], "created_at": r["created_at"],
+            "requester": r["requester"], "requester_id": r["created_by"],
+            "requester_name": r["requester_name"], "requester_scope": r["requester_scope"],
+            "created_at": r["created_at"],
             "age_hours": r["age_seconds"] // 3600, "comments": r["comments"],
             "helpers": r["helpers"], "sync_scope": r["sync_scope"], "reasons": reasons,
             "suggested_helpers": suggested})
@@ -148,6 +172,8 @@ async def suggest_scope_changes(ctx: ToolContext, limit: int = 200) -> dict[str,
                 found.append("an e-mail address")
             if find_phones(text):
                 found.append("a phone number")
+            if find_addresses(text):
+                found.append("a street address")
             if found:
                 suggestions.append({
                     "kind": kind, "id": r["id"], "current_scope": "public",
@@ -191,32 +217,57 @@ async def create_invite(ctx: ToolContext, max_uses: int = 1, expires_days: int =
             "auto_approve": invite.auto_approve}
 
 
+def _record_problem(rec: Any) -> dict[str, Any] | None:
+    text = rec.body + "\n" + "\n".join(
+        f"{n}: {v}" for n, v in rec.headers if n not in ("Contact-Email",))
+    found = []
+    if find_emails(text):
+        found.append("e-mail address")
+    if find_phones(text):
+        found.append("phone number")
+    if find_addresses(text):
+        found.append("street address")
+    if not found or rec.deleted:
+        return None
+    return {"entity": rec.entity, "id": rec.id,
+            "problem": f"public {rec.entity} contains {' and '.join(found)}",
+            "fix": f"set_scope kind={rec.entity} id={rec.id} scope=private"
+            if rec.entity in ("request", "comment", "user") else ""}
+
+
 async def sync_preview(ctx: ToolContext, snapshot: bool = False) -> dict[str, Any]:
-    """What the next export would publish (nothing is written) and whether it is safe."""
+    """What the next export would publish (nothing is written) and whether it is safe.
+
+    ``waiting`` lists public changes still inside the publishing grace period
+    (WB_PUBLISH_DELAY): they leave with a later export unless withdrawn, so their
+    problems count too."""
     from node.sync import export
 
     result, records = await export.preview(ctx.pool, ctx.config, snapshot=snapshot)
     problems = []
     listed = []
     for rec in records:
-        text = rec.body + "\n" + "\n".join(
-            f"{n}: {v}" for n, v in rec.headers if n not in ("Contact-Email",))
-        found = []
-        if find_emails(text):
-            found.append("e-mail address")
-        if find_phones(text):
-            found.append("phone number")
-        if found and not rec.deleted:
-            problems.append({"entity": rec.entity, "id": rec.id,
-                             "problem": f"public {rec.entity} contains {' and '.join(found)}",
-                             "fix": f"set_scope kind={rec.entity} id={rec.id} scope=private"
-                             if rec.entity in ("request", "comment", "user") else ""})
+        problem = _record_problem(rec)
+        if problem is not None:
+            problems.append(problem)
         if len(listed) < 100:
             listed.append({"entity": rec.entity, "id": rec.id,
                            "tombstone": bool(rec.deleted),
                            "title": scrub(rec.get("Title") or rec.get("Username") or "")})
+    waiting = []
+    for w in result.waiting:
+        rec = w.record
+        problem = _record_problem(rec)
+        if problem is not None:
+            problems.append(dict(problem, waiting=True))
+        if len(waiting) < 100:
+            waiting.append({"entity": rec.entity, "id": rec.id,
+                            "title": scrub(rec.get("Title") or rec.get("Username") or ""),
+                            "leaves_in_seconds": w.leaves_in_seconds,
+                            "leaves_at": w.leaves_at})
     return {"kind": result.kind, "records": len(records), "counts": result.counts,
-            "items": listed, "safe": not problems, "problems": problems,
+            "items": listed, "waiting": waiting, "waiting_count": len(result.waiting),
+            "safe": not problems, "problems": problems,
             "opted_in_contacts": sum(1 for r in records if r.get("Contact-Email"))}
 
 
@@ -372,6 +423,40 @@ async def run_tool(ctx: ToolContext, name: str, arguments: Any, *,
         raise
     await audit(ctx, name, args, summarize(name, result), started, True)
     return result
+
+
+# --------------------------------------------------------------------------- satisfaction
+
+SATISFACTION_TARGET = 0.8  # the copilot's goal: more than 80 % of rated answers helpful
+SATISFACTION_WINDOWS = (7, 30)
+
+
+def _rate(helpful: int, rated: int) -> float | None:
+    return round(helpful / rated, 4) if rated else None
+
+
+async def satisfaction(pool: asyncpg.Pool) -> dict[str, Any]:
+    """Helpful rate of chat answers, overall and per tool, for the last 7 and 30 days.
+
+    The rate is helpful / rated (None while nothing is rated); ``answers`` and ``rated``
+    say how much it rests on. Every tool is listed, with zeros when unused.
+    """
+    windows = []
+    for days in SATISFACTION_WINDOWS:
+        rows = await Q.satisfaction(pool, days)
+        overall = rows[0]
+        per_tool = {r["tool"]: r for r in rows[1:]}
+        tools = []
+        for name in [*TOOLS, "(no tool)"]:
+            r = per_tool.get(name)
+            answers, rated, helpful = (r["answers"], r["rated"], r["helpful"]) if r else (0, 0, 0)
+            tools.append({"tool": name, "answers": answers, "rated": rated,
+                          "helpful": helpful, "rate": _rate(helpful, rated)})
+        windows.append({"days": days, "answers": overall["answers"],
+                        "rated": overall["rated"], "helpful": overall["helpful"],
+                        "rate": _rate(overall["helpful"], overall["rated"]),
+                        "tools": tools})
+    return {"target": SATISFACTION_TARGET, "windows": windows}
 
 
 # --------------------------------------------------------------------------- switches

@@ -207,7 +207,18 @@ async def _detail_context(request: web.Request, actor: S.Actor | None,
                           row: Any) -> dict[str, Any]:
     thread = await S.thread(request.app[T.pool_key], actor, row["id"],
                             cursor=request.query.get("comments_cursor", ""))
-    return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS}
+    holds = await _holds(request, requests=[row["id"]],
+                         comments=[c["id"] for c in thread.comments])
+    return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS,
+            "holds": holds}
+
+
+async def _holds(request: web.Request, **ids: list[str]) -> dict[str, Any]:
+    """Public changes of these records still inside the publishing grace period
+    ("leaves in 1 min 40 s · undo", web_templates/node/requests/_publish_hold.html)."""
+    from node.sync.service import publish_holds
+
+    return await publish_holds(request.app[T.pool_key], request.app[T.config_key], **ids)
 
 
 async def request_detail(request: web.Request) -> web.StreamResponse:
@@ -229,14 +240,14 @@ async def complete_request(request: web.Request) -> web.StreamResponse:
     actor = _actor(request)
     row = await S.complete(request.app[T.pool_key], actor, request.match_info["id"],
                            _metrics(request))
-    return _after_request_change(request, actor, row)
+    return await _after_request_change(request, actor, row)
 
 
 async def reopen_request(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
     actor = _actor(request)
     row = await S.reopen(request.app[T.pool_key], actor, request.match_info["id"])
-    return _after_request_change(request, actor, row)
+    return await _after_request_change(request, actor, row)
 
 
 async def request_scope(request: web.Request) -> web.StreamResponse:
@@ -247,16 +258,17 @@ async def request_scope(request: web.Request) -> web.StreamResponse:
     row = await S.get_visible(pool, actor, request.match_info["id"])
     await S.set_scope(pool, actor, [("request", row["id"])], _text(data, "sync_scope"))
     row = await S.get_visible(pool, actor, row["id"])
-    return _after_request_change(request, actor, row)
+    return await _after_request_change(request, actor, row)
 
 
-def _after_request_change(request: web.Request, actor: S.Actor | None,
-                          row: Any) -> web.StreamResponse:
+async def _after_request_change(request: web.Request, actor: S.Actor | None,
+                                row: Any) -> web.StreamResponse:
     if W.wants_json(request):
         body: dict[str, Any] = {"request": S.request_json(actor, row)}
         if not request.path.startswith("/api/"):
             body["html"] = _fragment(request, "node/requests/_summary.html",
-                                     {"req": row, "perm": S.permissions(actor, row)})
+                                     {"req": row, "perm": S.permissions(actor, row),
+                                      "holds": await _holds(request, requests=[row["id"]])})
             body["target"] = f"req-{row['id']}"
         return web.json_response(body, dumps=W.json_dumps)
     raise W.redirect(f"/requests/{row['id']}")
@@ -282,7 +294,8 @@ async def create_comment(request: web.Request) -> web.StreamResponse:
     if W.wants_json(request):
         html = _fragment(request, "node/requests/_comment.html",
                          {"c": comment, "perm": {"can_moderate": S.can_moderate(actor)},
-                          "req": {"id": comment["request_id"]}})
+                          "req": {"id": comment["request_id"]},
+                          "holds": await _holds(request, comments=[comment["id"]])})
         count = await S.Q.count_comments(pool, comment["request_id"])
         return web.json_response({"comment": S.comment_json(comment), "html": html,
                                   "comment_count": count}, status=201, dumps=W.json_dumps)
@@ -319,7 +332,8 @@ async def comment_scope(request: web.Request) -> web.StreamResponse:
     if W.wants_json(request):
         html = _fragment(request, "node/requests/_comment.html",
                          {"c": comment, "perm": {"can_moderate": S.can_moderate(actor)},
-                          "req": {"id": comment["request_id"]}})
+                          "req": {"id": comment["request_id"]},
+                          "holds": await _holds(request, comments=[comment_id])})
         return web.json_response({"comment": S.comment_json(comment), "html": html,
                                   "target": f"c-{comment_id}"}, dumps=W.json_dumps)
     raise W.redirect(f"/requests/{comment['request_id']}#c-{comment_id}")
@@ -334,7 +348,11 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
                                       limit=200)
     changed = request.query.get("changed", "")
     flash = f"{changed} record(s) changed scope." if changed.isdigit() else ""
-    return W.render(request, "node/requests/scope.html", {"records": records, "flash": flash})
+    holds = await _holds(request, requests=[r["id"] for r in records["request"]],
+                         comments=[r["id"] for r in records["comment"]],
+                         users=[r["id"] for r in records["user"]])
+    return W.render(request, "node/requests/scope.html",
+                    {"records": records, "flash": flash, "holds": holds})
 
 
 async def scope_submit(request: web.Request) -> web.StreamResponse:
@@ -342,6 +360,11 @@ async def scope_submit(request: web.Request) -> web.StreamResponse:
     actor = _actor(request)
     data = await _input(request)
     raw = data.get("item", [])
+    undo = data.get("undo")
+    if isinstance(undo, str) and undo:
+        # "undo" next to a record waiting out the publishing grace period: that record
+        # alone goes back to private, whatever else is ticked.
+        raw, data["sync_scope"] = [undo], "private"
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not raw:

@@ -258,9 +258,20 @@ async def public_preview(request: web.Request) -> web.StreamResponse:
                         "kind": row["kind"], "records": row["record_count"],
                         "created_at": row["created_at"], "verified": verified, "why": why,
                         "text": bundle.manifest.decode("utf-8", "replace")[:8000]}
+    from node.sync.service import leaves_in_text
+
+    waiting = [{"path": w.record.path, "entity": w.record.entity, "id": w.record.id,
+                "title": w.record.get("Title") or w.record.get("Username") or "",
+                "leaves_in_seconds": w.leaves_in_seconds,
+                "leaves_in": leaves_in_text(w.leaves_in_seconds), "leaves_at": w.leaves_at,
+                "undo": {"request": f"/requests/{w.record.id}/scope",
+                         "comment": f"/comments/{w.record.id}/scope"}.get(w.record.entity)}
+               for w in result.waiting]
     ctx = {"result": result.as_json(), "files": files, "more": max(0, len(records) - len(files)),
-           "manifest": manifest, "snapshot": snapshot}
+           "manifest": manifest, "snapshot": snapshot, "waiting": waiting}
     body = {"next": result.as_json(), "paths": [r.path for r in records],
+            "waiting": [{k: v for k, v in w.items() if k not in ("leaves_in", "undo")}
+                        for w in waiting],
             "manifest": {k: v for k, v in (manifest or {}).items() if k != "text"} or None}
     return await W.respond(request, "node/sync/public.html", ctx, json_body=body)
 

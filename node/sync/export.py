@@ -62,8 +62,44 @@ def next_revision(row: Any) -> int:
 
 
 @dataclass
+class Waiting:
+    """A public change held by the publishing grace period (WB_PUBLISH_DELAY)."""
+
+    record: Record
+    leaves_at: dt.datetime
+    leaves_in_seconds: int
+
+
+class Hold:
+    """Which live rows are still inside the grace period, judged at one database instant."""
+
+    def __init__(self, now: dt.datetime, delay: float) -> None:
+        self.now = now
+        self.delay = dt.timedelta(seconds=max(0.0, delay))
+        self.cutoff = now - self.delay
+
+    def changed_at(self, row: Any) -> dt.datetime:
+        """The last change that restarts the wait: the row's own, and for a comment on a
+        local request that request's too (a comment never leaves ahead of its request)."""
+        at = row["updated_at"]
+        if "request_updated_at" in row.keys() and row["request_origin"] is None \
+                and row["request_updated_at"] is not None:
+            at = max(at, row["request_updated_at"])
+        return at
+
+    def held(self, row: Any) -> bool:
+        return bool(self.delay) and bool(row["live"]) and self.changed_at(row) > self.cutoff
+
+    def waiting(self, rec: Record, row: Any) -> Waiting:
+        leaves_at = self.changed_at(row) + self.delay
+        seconds = max(0, int(-(-(leaves_at - self.now).total_seconds() // 1)))
+        return Waiting(rec, leaves_at, seconds)
+
+
+@dataclass
 class Plan:
     records: dict[str, Record] = field(default_factory=dict)
+    waiting: dict[str, Waiting] = field(default_factory=dict)
     marks: dict[str, dict[str, tuple[str, int, int, bool]]] = field(
         default_factory=lambda: {"users": {}, "requests": {}, "comments": {}})
     watermark: int = 0
@@ -200,41 +236,82 @@ def _emit_vouch(plan: Plan, maker: RecordMaker, row: Any) -> None:
         plan.add(maker.vouch(row, live=False))
 
 
-async def plan_delta(conn: asyncpg.Connection, maker: RecordMaker) -> Plan:
+def _wait(plan: Plan, hold: Hold, rec: Record, row: Any) -> None:
+    plan.waiting.setdefault(rec.path, hold.waiting(rec, row))
+
+
+async def plan_delta(conn: asyncpg.Connection, maker: RecordMaker,
+                     hold: Hold | None = None) -> Plan:
+    """What changed since the last export. Live rows ``hold`` says are inside the grace
+    period are neither published nor marked: they stay dirty and wait in
+    ``plan.waiting``. Tombstones never wait."""
     plan = Plan()
+    hold = hold or Hold(dt.datetime.now(dt.UTC), 0)
     users = await Q.dirty_users(conn)
     requests = await Q.dirty_requests(conn)
     comments = await Q.dirty_comments(conn)
+    held: set[str] = set()
     for row in users:
+        if hold.held(row):
+            _wait(plan, hold, maker.user(row, next_revision(row)), row)
+            held.add(row["id"])
+            continue
         _emit(plan, maker, "user", "users", row)
         _emit_vouch(plan, maker, row)
     for row in requests:
+        if hold.held(row):
+            _wait(plan, hold, maker.request(row, next_revision(row)), row)
+            held.add(row["id"])
+            continue
         _emit(plan, maker, "request", "requests", row)
     for row in comments:
+        if hold.held(row):
+            _wait(plan, hold, maker.comment(row, next_revision(row)), row)
+            held.add(row["id"])
+            continue
         _emit(plan, maker, "comment", "comments", row)
     # Cascades: a request that appears or disappears takes its comments along; a
     # member who appears or disappears takes the vouches for their invitees along.
-    flipped_requests = [r["id"] for r in requests if bool(r["live"]) != r["published"]]
+    flipped_requests = [r["id"] for r in requests
+                        if bool(r["live"]) != r["published"] and r["id"] not in held]
     for row in await Q.comments_of_requests(conn, flipped_requests):
-        if row["id"] in plan.marks["comments"]:
+        if row["id"] in plan.marks["comments"] or row["id"] in held:
             continue
         if row["live"] != row["published"]:
+            if hold.held(row):
+                _wait(plan, hold, maker.comment(row, next_revision(row)), row)
+                continue
             _emit(plan, maker, "comment", "comments", row)
-    flipped_users = [u["id"] for u in users if bool(u["live"]) != u["published"]]
+    flipped_users = [u["id"] for u in users
+                     if bool(u["live"]) != u["published"] and u["id"] not in held]
     for row in await Q.invitees_of(conn, flipped_users):
-        _emit_vouch(plan, maker, row)
+        if row["id"] not in held:
+            _emit_vouch(plan, maker, row)
     return plan
 
 
-async def plan_snapshot(conn: asyncpg.Connection, maker: RecordMaker) -> Plan:
+async def plan_snapshot(conn: asyncpg.Connection, maker: RecordMaker,
+                        hold: Hold | None = None) -> Plan:
+    """Everything public, minus what is still inside the grace period (it leaves with
+    the next delta once the period is over)."""
     plan = Plan()
+    hold = hold or Hold(dt.datetime.now(dt.UTC), 0)
     for row in await Q.live_users(conn):
+        if hold.held(row):
+            _wait(plan, hold, maker.user(row, next_revision(row)), row)
+            continue
         plan.add(maker.user(row, next_revision(row)))
         if row["inviter_live"]:
             plan.add(maker.vouch(row, live=True))
     for row in await Q.live_requests(conn):
+        if hold.held(row):
+            _wait(plan, hold, maker.request(row, next_revision(row)), row)
+            continue
         plan.add(maker.request(row, next_revision(row)))
     for row in await Q.live_comments(conn):
+        if hold.held(row):
+            _wait(plan, hold, maker.comment(row, next_revision(row)), row)
+            continue
         plan.add(maker.comment(row, next_revision(row)))
     return plan
 
@@ -250,11 +327,17 @@ class ExportResult:
     envelope: bytes | None
     origin: str
     seconds: float
+    waiting: list[Waiting] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"sequence": self.sequence, "digest": self.digest, "kind": self.kind,
                 "origin": self.origin, "records": self.record_count, "counts": self.counts,
                 "bytes": len(self.envelope or b""), "seconds": round(self.seconds, 4)}
+
+
+def publish_delay(config: Config) -> float:
+    """WB_PUBLISH_DELAY in seconds (never negative)."""
+    return float(max(0, config.get_int("WB_PUBLISH_DELAY")))
 
 
 def _now() -> str:
@@ -272,9 +355,12 @@ async def export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
         maker = RecordMaker(origin, config.site_url)
         async with conn.transaction():
             state = await Q.lock_state(conn)
-            plan = await (plan_snapshot(conn, maker) if snapshot else plan_delta(conn, maker))
+            hold = Hold(await Q.db_now(conn), publish_delay(config))
+            plan = await (plan_snapshot(conn, maker, hold) if snapshot
+                          else plan_delta(conn, maker, hold))
             result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None,
                                   None, origin, 0.0)
+            result.waiting = sorted(plan.waiting.values(), key=lambda w: w.leaves_at)
             if plan.records:
                 sequence = state["sequence"] + 1
                 now = _now()
@@ -306,7 +392,10 @@ async def preview(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False
         maker = RecordMaker(origin, config.site_url)
         async with conn.transaction():
             await Q.lock_state(conn)
-            plan = await (plan_snapshot(conn, maker) if snapshot else plan_delta(conn, maker))
+            hold = Hold(await Q.db_now(conn), publish_delay(config))
+            plan = await (plan_snapshot(conn, maker, hold) if snapshot
+                          else plan_delta(conn, maker, hold))
     result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None, None,
                           origin, time.perf_counter() - started)
+    result.waiting = sorted(plan.waiting.values(), key=lambda w: w.leaves_at)
     return result, list(plan.records.values())

@@ -38,6 +38,7 @@ _COMMENT_COLS = f"""
     c.id, c.body, c.created_by, c.created_at, c.updated_at, c.revision, c.change_seq,
     c.published, c.published_revision, c.request_id,
     r.origin AS request_origin, r.origin_id AS request_origin_id,
+    r.updated_at AS request_updated_at,
     {COMMENT_LIVE} AS live"""
 _COMMENT_FROM = "FROM comments c JOIN requests r ON r.id = c.request_id"
 
@@ -164,12 +165,58 @@ def as_dict(row: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- scheduling
 
-async def has_unexported_changes(conn: Conn) -> bool:
-    """Cheap: three probes of the ``*_sync_dirty`` partial indexes."""
+# A live row changed within the publishing grace period (WB_PUBLISH_DELAY) is held:
+# the export leaves it dirty until the period is over. A comment is also held while
+# its local request is. Rows that are not live (withdrawals, tombstones) never wait.
+_CUTOFF = "now() - make_interval(secs => $1::double precision)"
+USER_HELD = f"({USER_LIVE} AND u.updated_at > {_CUTOFF})"
+REQUEST_HELD = f"({REQUEST_LIVE} AND r.updated_at > {_CUTOFF})"
+COMMENT_HELD = (f"({COMMENT_LIVE} AND (c.updated_at > {_CUTOFF} "
+                f"OR (r.origin IS NULL AND r.updated_at > {_CUTOFF})))")
+
+
+async def has_unexported_changes(conn: Conn, delay: float = 0.0) -> bool:
+    """Local changes an export would act on now (not held by the grace period ``delay``).
+
+    Cheap: three probes of the ``*_sync_dirty`` partial indexes."""
     return await conn.fetchval(
-        f"""SELECT EXISTS (SELECT 1 FROM users WHERE {DIRTY})
-                OR EXISTS (SELECT 1 FROM requests WHERE {DIRTY})
-                OR EXISTS (SELECT 1 FROM comments WHERE {DIRTY})""")
+        f"""SELECT EXISTS (SELECT 1 FROM users u
+                            WHERE {_dirty('u')} AND NOT coalesce({USER_HELD}, false))
+                OR EXISTS (SELECT 1 FROM requests r
+                            WHERE {_dirty('r')} AND NOT coalesce({REQUEST_HELD}, false))
+                OR EXISTS (SELECT 1 {_COMMENT_FROM}
+                            WHERE {_dirty('c')} AND NOT coalesce({COMMENT_HELD}, false))""",
+        float(delay))
+
+
+_LEAVES_IN = ("ceil(extract(epoch FROM ({at} + make_interval(secs => $1::double precision))"
+              " - now()))::int")
+
+
+async def held(conn: Conn, delay: float, kind: str, ids: Sequence[str]) -> list[asyncpg.Record]:
+    """Which of these local records are waiting out the grace period: id, published
+    (an edit of a record already out) and leaves_in (seconds)."""
+    if not ids or delay <= 0:
+        return []
+    if kind == "request":
+        sql = (f"SELECT r.id, r.published, {_LEAVES_IN.format(at='r.updated_at')} AS leaves_in "
+               f"FROM requests r WHERE r.id = ANY($2::text[]) AND {_dirty('r')} "
+               f"AND {REQUEST_HELD}")
+    elif kind == "comment":
+        at = ("greatest(c.updated_at, CASE WHEN r.origin IS NULL THEN r.updated_at END)")
+        sql = (f"SELECT c.id, c.published, {_LEAVES_IN.format(at=at)} AS leaves_in "
+               f"{_COMMENT_FROM} WHERE c.id = ANY($2::text[]) AND {_dirty('c')} "
+               f"AND {COMMENT_HELD}")
+    elif kind == "user":
+        sql = (f"SELECT u.id, u.published, {_LEAVES_IN.format(at='u.updated_at')} AS leaves_in "
+               f"FROM users u WHERE u.id = ANY($2::text[]) AND {_dirty('u')} AND {USER_HELD}")
+    else:
+        raise ValueError(kind)
+    return await conn.fetch(sql, float(delay), list(ids))
+
+
+async def db_now(conn: Conn) -> Any:
+    return await conn.fetchval("SELECT now()")
 
 
 async def peers_behind(conn: Conn) -> list[str]:

@@ -10,8 +10,10 @@ live hub stream.
   get jobs, removed peers lose them); it runs at startup, every few seconds, and right
   after the control center changes a peer.
 - The change watcher checks twice a second (three probes of the ``*_sync_dirty`` partial
-  indexes) whether there are unexported local changes or peers behind the chain, and if
-  so runs the push jobs at once: a public change leaves within about a second.
+  indexes) whether there are local changes due for export or peers behind the chain,
+  and if so runs the push jobs at once. A public change is due once it is
+  ``WB_PUBLISH_DELAY`` seconds old (default 120: the member can still undo it);
+  withdrawals and tombstones are due at once and leave within about a second.
 - For every v2 hub peer a background task follows ``GET /api/v2/stream`` (WebSocket)
   from the peer's cursor and imports each bundle as it arrives; when the stream is
   unavailable it reconnects with back-off while the pull job keeps polling.
@@ -38,6 +40,7 @@ from node.scheduler import Job, add_runtime_job, jobs_key, remove_runtime_job, r
 from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync import transport
+from node.sync.export import publish_delay
 from node.sync.service import our_origin, run_export, run_import
 
 log = logging.getLogger("wb.node.sync.scheduling")
@@ -74,7 +77,7 @@ def runtime(app: web.Application) -> SyncRuntime:
 async def export_if_changed(app: web.Application, actor: str = "scheduler") -> int | None:
     """Export the next chain link when local rows changed; return its sequence."""
     pool, config = app[T.pool_key], app[T.config_key]
-    if not await Q.has_unexported_changes(pool):
+    if not await Q.has_unexported_changes(pool, publish_delay(config)):
         return None
     res = await run_export(pool, config, actor=actor, metrics=app[T.metrics_key])
     return res.sequence
@@ -234,12 +237,14 @@ async def _stream_once(app: web.Application, name: str, status: dict[str, Any]) 
 # --------------------------------------------------------------------------- watcher
 
 async def watch_changes(app: web.Application) -> None:
-    """Push shortly after a local change: a cheap indexed check twice a second."""
+    """Push shortly after a local change is due: a cheap indexed check twice a second.
+    A public change waits out WB_PUBLISH_DELAY first; a withdrawal leaves at once."""
     pool = app[T.pool_key]
+    delay = publish_delay(app[T.config_key])
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         try:
-            if await Q.has_unexported_changes(pool) or await Q.peers_behind(pool):
+            if await Q.has_unexported_changes(pool, delay) or await Q.peers_behind(pool):
                 await push_changes(app)
         except asyncio.CancelledError:
             raise

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from node.sync import queries as Q
 from node.sync.export import ExportResult, export
 from node.sync.identity import ensure_state, load_or_create_key
 from node.sync.importer import ImportResult, SyncError, import_bundle
@@ -105,3 +106,33 @@ async def run_import(pool: asyncpg.Pool, config: Config, bundles: list[Bundle], 
                     "ok" if results else "noop")
         j.details = {"digests": [r.digest for r in results][:50]}
     return results
+
+
+# --------------------------------------------------------------------------- grace period
+
+def leaves_in_text(seconds: int) -> str:
+    """``100`` -> ``"1 min 40 s"``; ``120`` -> ``"2 min"``; ``40`` -> ``"40 s"``."""
+    seconds = max(0, int(seconds))
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+async def publish_holds(pool: asyncpg.Pool, config: Config, *,
+                        requests: list[str] | tuple[str, ...] = (),
+                        comments: list[str] | tuple[str, ...] = (),
+                        users: list[str] | tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """The given local records still inside the publishing grace period, keyed
+    ``"kind:id"``: ``seconds`` left, ``text`` ("1 min 40 s") and ``published`` (an edit of
+    a record that is already out, so undoing it means withdrawing the record)."""
+    from node.sync.export import publish_delay
+
+    delay = publish_delay(config)
+    out: dict[str, dict[str, Any]] = {}
+    for kind, ids in (("request", requests), ("comment", comments), ("user", users)):
+        for row in await Q.held(pool, delay, kind, list(ids)):
+            seconds = max(1, row["leaves_in"] or 1)
+            out[f"{kind}:{row['id']}"] = {"seconds": seconds, "text": leaves_in_text(seconds),
+                                          "published": bool(row["published"])}
+    return out

@@ -89,6 +89,25 @@
     });
   }
 
+  // "Leaves this node in 1 min 40 s · undo": count down in place. The server's
+  // number is the truth; a reload shows it again.
+  function leavesIn(seconds) {
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    if (!m) { return s + " s"; }
+    return s ? m + " min " + s + " s" : m + " min";
+  }
+
+  function tick() {
+    var holds = document.querySelectorAll(".publish-hold[data-leaves-in]");
+    Array.prototype.forEach.call(holds, function (p) {
+      var left = parseInt(p.dataset.leavesIn, 10) - 1;
+      p.dataset.leavesIn = String(Math.max(0, left));
+      var out = p.querySelector(".countdown");
+      if (out) { out.textContent = left > 0 ? leavesIn(left) : "a moment"; }
+    });
+  }
+
   wire(document);
+  window.setInterval(tick, 1000);
   document.documentElement.dataset.enhanced = "1";
 })();

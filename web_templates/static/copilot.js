@@ -66,6 +66,7 @@
 
   function feedbackForm(messageId) {
     var f = postForm("/admin/copilot/feedback/" + messageId, "inline");
+    f.appendChild(el("small", "muted rate-this", "Was this helpful? "));
     [["up", "Helpful", "\uD83D\uDC4D"], ["down", "Not helpful", "\uD83D\uDC4E"]].forEach(
       function (b) {
         var btn = el("button", "link", b[2]);

@@ -27,3 +27,13 @@ def test_finders_and_nested_values():
     assert find_phones("we need 12 chairs for 40 people") == []
     value = scrub_value({"a": ["mail me at z@z.io", 3], "b": {"c": "+44 20 7946 0958"}})
     assert value == {"a": ["mail me at [email]", 3], "b": {"c": "[phone]"}}
+
+
+def test_scrub_removes_street_addresses_but_not_ordinary_numbers():
+    for text in ("drop it at 415 Elm Street, Apt 4 please", "12b Old Mill Rd. tomorrow",
+                 "7 elm street", "Hauptstraße 5, Berlin", "PO Box 123"):
+        out = scrub(text)
+        assert "[address]" in out, text
+        assert not any(w in out for w in ("Elm", "elm", "Mill", "Haupt", "123")), out
+    for text in ("3 of us can drive", "I need 2 people on the road", "12 ways to help"):
+        assert scrub(text) == text
