@@ -39,6 +39,7 @@ class HubOptions:
     api_cache_seconds: float = 5.0        # longest a cached answer is served
     retention_days: float = 30.0          # log entries kept (0: forever)
     prune_interval: float = 3600.0        # seconds between prune runs (0: never)
+    v1_auto_register: bool = False        # unknown v1 peers register themselves, pending
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HubOptions:
