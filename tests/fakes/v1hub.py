@@ -69,6 +69,7 @@ class FakeV1Hub:
     auto: set[str] = field(default_factory=set)
     seen: list[dict[str, Any]] = field(default_factory=list)  # every request, for asserts
     scripted: dict[str, deque[tuple[int, Any]]] = field(default_factory=dict)
+    archives: dict[str, bytes] = field(default_factory=dict)  # exact download bytes
     next_pending: int = 1
 
     # ----------------------------------------------------------------- control
@@ -77,9 +78,17 @@ class FakeV1Hub:
         """Answer the next ``route`` request ("push" | "pull" | "status") with this."""
         self.scripted.setdefault(route, deque()).append((status, body))
 
+    def serve_archive(self, peer: str, archive: bytes) -> None:
+        """Store ``archive`` (e.g. the captured download) and serve exactly these bytes."""
+        bundle = from_targz(archive, DEFAULT_LIMITS, original_hub=True)
+        v = verify_bundle(bundle, trust=lambda o, k: True)
+        self.bundles[peer] = Stored(bundle, v.signed_at, _now(), False)
+        self.archives[peer] = archive
+
     def approve(self, pending_id: str) -> None:
         p = self.pending.pop(pending_id)
         self.keys.setdefault(p.peer, set()).add(p.public_key)
+        self.archives.pop(p.peer, None)
         self.bundles[p.peer] = Stored(p.bundle, p.signed_at, _now(), p.peer in self.auto)
 
     def app(self) -> web.Application:
@@ -163,6 +172,7 @@ class FakeV1Hub:
                 "message": f"Key {key_id(public_key)} is not approved for peer {name}",
                 "peer": name, "pending_id": int(pending_id)}}, status=400)
         self.bundles[name] = Stored(bundle, v.signed_at, _now(), auto)
+        self.archives.pop(name, None)
         files = bundle.to_files()
         return web.json_response({
             "peer": name, "manifest_digest": v.digest, "signed_at": v.signed_at,
@@ -208,8 +218,9 @@ class FakeV1Hub:
             return web.json_response({"detail": "No bundle stored for this peer"}, status=404)
         meta = {"peer": name, "manifest_digest": stored.bundle.digest,
                 "signed_at": stored.signed_at, "stored_at": stored.stored_at}
+        body = self.archives.get(name) or W.original_bundle_targz(stored.bundle, meta)
         return web.Response(
-            body=W.original_bundle_targz(stored.bundle, meta), content_type="application/gzip",
+            body=body, content_type="application/gzip",
             headers={"Content-Disposition": f"attachment; filename={name}_public_sync.tar.gz",
                      W.AUTO_HEADER: "true" if (auto or stored.auto_registered) else "false"})
 
