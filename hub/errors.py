@@ -29,5 +29,12 @@ HUB_ERROR_CODES: dict[str, str] = {
     "csrf_failed": "the admin form lacks a valid CSRF token (403)",
     "login_required": "the admin page needs an admin session (401)",
     "not_found": "no such resource (404)",
+    "unknown_peer": "v1: no peer of that name (404)",
+    "peer_key_mismatch": "v1: the bundle waits until its key is approved (400, pending_id)",
+    "public_key_mismatch": "v1: X-WB-Public-Key is not the bundle's signing key (400)",
+    "invalid_public_key": "v1: X-WB-Public-Key is not base64 of 32 bytes (400)",
+    "invalid_peer": "v1 auto-registration: the name is taken or invalid (400)",
+    "malformed_multipart": "v1: the multipart body cannot be read (400)",
+    "missing_field": "v1: the form has no bundle file field (422)",
     "verifier_unavailable": "a verification process died; retry the push (503)",
 }
