@@ -13,8 +13,8 @@ It keeps one bundle per peer, like the original, and answers:
 - status: the original's shape.
 
 ``lax`` names archive checks this hub skips, to test that a conformance run notices:
-``"symlink"`` (links and special files are dropped instead of refused) and
-``"duplicate"`` (a repeated name keeps its last copy, whatever its bytes).
+``"symlink"`` (symbolic links are dropped instead of refused) and ``"duplicate"`` (a
+repeated name keeps its first copy, whatever the other's bytes).
 ``script(...)`` queues canned answers for the next requests to one route, to test how a
 client reacts. ``POST /_fake/approve/{pending_id}`` approves, like the admin would.
 """
@@ -189,14 +189,16 @@ class FakeV1Hub:
                     name = member.name.removeprefix("./")
                     if member.isdir():
                         continue
+                    if member.issym() and "symlink" in self.lax:
+                        continue  # lax: dropped instead of refused
                     if not member.isfile():
-                        if "symlink" in self.lax:
-                            continue
                         raise ProtocolError("unsafe_archive_member", "links are refused")
                     handle = tar.extractfile(member)
                     data = handle.read() if handle else b""
-                    if name in files and files[name] != data and "duplicate" not in self.lax:
-                        raise ProtocolError("duplicate_path", "name appears twice")
+                    if name in files:
+                        if files[name] != data and "duplicate" not in self.lax:
+                            raise ProtocolError("duplicate_path", "name appears twice")
+                        continue  # lax: the first copy wins, the other is ignored
                     files[name] = data
         except (OSError, EOFError, tarfile.TarError) as exc:
             raise ProtocolError("malformed_archive", str(exc)) from None
