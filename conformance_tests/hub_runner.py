@@ -106,8 +106,10 @@ class HubRunner:
         self.a = Identity(seed=target.key_seed) if target.key_seed else Identity()
         if target.key_seed:
             # a registered key keeps its origin between runs: start the chain past every
-            # earlier run instead of at 1 (which would be an equivocation)
-            self.a.sequence = int(time.time())
+            # earlier run (milliseconds since 1970) instead of at 1, an equivocation
+            self.a.sequence = int(time.time() * 1000)
+            # and new record ids: a tombstone of an earlier run would hide a reused one
+            self.a.counter = self.a.sequence * 1000
         self.marker = f"PRIVATE{uuid.uuid4().hex}"  # only ever in private records
         self.pushed: dict[str, int] = {}   # digest -> hub_seq of our accepted bundles
         self.start_head = 0

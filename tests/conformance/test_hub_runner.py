@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from conformance_tests.bundles import invalid_vectors
 from conformance_tests.hub_runner import HubTarget, run_hub
+from hub import queries as Q
 from hub import typedefs as HT
+from service.ids import token_hash
 from tests.conformance.conftest import (
     ADMIN_TOKEN,
     HUB_TOKEN,
@@ -12,6 +14,8 @@ from tests.conformance.conftest import (
     new_report,
     url_of,
 )
+
+KEYED_TOKEN = "conformance-keyed-token-0123456789"  # noqa: S105
 
 
 async def test_hub_v2_all_checks_pass(live_hub):
@@ -63,3 +67,25 @@ async def test_hub_v1_without_the_peer_name_skips_every_check_with_the_reason(li
     await run_hub(HubTarget(url_of(live_hub), HUB_TOKEN), report, v1=True)
     assert report.exit_code == 1 and report.failures == []
     assert report.skipped and all("--peer" in r.detail for r in report.skipped)
+
+
+async def test_a_registered_key_runs_again_and_again_without_approval(live_hub, tmp_path):
+    """--key-file: the same origin on every run; chains and record ids never collide with
+    an earlier run (no equivocation, no tombstoned id reused)."""
+    from keys import generate_keypair
+    from protocol.signature import key_id
+
+    pair = generate_keypair(tmp_path / "conf.key")
+    pool = live_hub.server.app[HT.pool_key]
+    await Q.add_peer(pool, "keyed", "node", token_hash(KEYED_TOKEN))
+    origin = key_id(pair.public_key)
+    await Q.trust_key(pool, origin, origin, pair.public_key, "keyed")
+    for _ in range(2):
+        report = new_report("hub")
+        await run_hub(HubTarget(url_of(live_hub), KEYED_TOKEN, key_seed=pair.seed, timeout=10),
+                      report, only=["records.tombstone", "scope.records_index",
+                                    "chain.equivocation", "invalid.untrusted_signer"])
+        assert report.failures == [], report.out.getvalue()
+        assert "(key approved)" not in report.out.getvalue()
+    assert await pool.fetchval("SELECT count(*) FROM hub_pending_keys WHERE origin = $1",
+                               origin) == 0
