@@ -234,6 +234,10 @@ async def push(request: web.Request) -> web.Response:
 async def _park(app: web.Application, peer: T.Peer, envelope: bytes, limits: Any) -> I.Outcome:
     """A pending peer's bundle is verified completely and parked, whatever its key:
     nothing it sends is published before the admin approves."""
+    limit = app[T.options_key].rate_per_minute
+    if not app[T.rate_limiter_key].allow(peer.name, limit):
+        raise HubError(429, "rate_limited", f"more than {limit} pushes per minute",
+                       extra={"retry_after": 60})
     checked = await I.run_check(envelope, CBOR_MEDIA_TYPE, limits, app[T.executor_key])
     async with app[T.pool_key].acquire() as conn:
         await Q.park_bundle(conn, origin=checked.origin, key_id=checked.key_id,

@@ -47,6 +47,10 @@ async def test_hub_runner_fails_against_a_hub_that_accepts_everything(aiohttp_cl
     assert report.exit_code == 1
     assert {"auth.missing_token", "auth.unknown_token", "ingest.first_bundle"} <= failed
     assert "FAIL  ingest.first_bundle" in report.out.getvalue()
+    # what could not run is still in the report, with the reason
+    skipped = {r.name: r.detail for r in report.skipped}
+    assert skipped["subscriptions.lifecycle"] == "needs --subscriber-token"
+    assert skipped["ingest.cbor"] == "needs ingest.first_bundle, which failed"
     root = ET.fromstring(report.junit())
     suite = root.find("testsuite")
     assert int(suite.get("failures")) + int(suite.get("errors")) == len(report.failures)

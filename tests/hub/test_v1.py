@@ -188,6 +188,10 @@ async def test_errors_have_the_original_shape(hub_client, hub_pool, origin):
         body = await r.json()
         assert r.status == status and body["error"]["code"] == code, (status, code, body)
         assert isinstance(body["detail"], str) and body["detail"], body
+    r = await hub_client.post("/api/v1/sync/alpha/bundle", data=b"--x\r\n",
+                              headers={**auth(), "Content-Type": "multipart/form-data"})
+    body = await r.json()  # no boundary: a precise 400, not a 500
+    assert r.status == 400 and body["error"]["code"] == "malformed_multipart", body
     form = aiohttp.FormData()
     form.add_field("file", archive, filename="bundle.tar.gz", content_type="application/gzip")
     r = await hub_client.post("/api/v1/sync/alpha/bundle", data=form, headers=auth())
@@ -245,12 +249,25 @@ async def test_auto_registered_peer_waits_pending_until_the_admin_approves(make_
     # the v2 API does not take a pending peer's token either
     r = await client.post("/api/v2/bundles", data=to_targz(origin.many(1)),
                           headers={**auth(token), "Content-Type": "application/gzip"})
-    assert r.status == 403
+    assert r.status == 403 and "approval" in (await r.json())["error"]["message"]
     await I.approve_key(pool, origin.origin, limits=DEFAULT_LIMITS)
     assert (await Q.get_peer(pool, "newcomer"))["status"] == "active"
     assert len(await records_of(client, origin.origin)) == 2
     r = await client.get("/api/v1/sync/newcomer/bundle", headers=auth(token))
     assert r.status == 200
+
+
+async def test_a_pending_peer_cannot_flood_the_queue(make_hub, origin):
+    client = await make_hub(T.HubOptions(v1_auto_register=True, rate_per_minute=2))
+    token = "newcomer-token-0123456789"
+    codes = []
+    for _ in range(3):
+        r = await upload(client, to_targz(origin.many(1)), "multipart",
+                         auth(token, origin.public_key), peer="newcomer")
+        codes.append(r.status)
+    assert codes == [400, 400, 429]
+    pool = client.server.app[T.pool_key]
+    assert await pool.fetchval("SELECT count(*) FROM hub_pending_bundles") == 2
 
 
 async def test_auto_registration_needs_the_public_key_and_a_free_token(make_hub, origin):
