@@ -144,3 +144,33 @@ async def test_import_exits_3_when_the_key_awaits_approval(node, capture):
     assert await conn.fetchval("SELECT count(*) FROM requests") > 0
     r = await wb("sync", "import", str(path))
     assert r.exit_code == 0 and "already imported" in r.output
+
+
+async def test_pull_refuses_a_lying_original_hubs_download(node, aiohttp_server):
+    """The status names a valid bundle, the download carries a second copy of a file with
+    other bytes: refused as duplicate_path, nothing imported, nothing marked seen."""
+    import gzip
+    import io
+    import tarfile
+
+    wb, conn = node, node.conn
+    fake, url = await start_fake(aiohttp_server)
+    archive = (WIRE / "hub-download.tar.gz").read_bytes()
+    fake.serve_archive("origa", archive)
+    raw = io.BytesIO(gzip.decompress(archive))
+    out = io.BytesIO()
+    with tarfile.open(fileobj=raw) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for member in src:
+            data = src.extractfile(member).read() if member.isfile() else None
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+        evil = b"Entity: request\nID: 1\nTitle: forged\n"
+        info = tarfile.TarInfo("requests/request_1.sync.txt")
+        info.size = len(evil)
+        dst.addfile(info, io.BytesIO(evil))
+    fake.archives["origa"] = gzip.compress(out.getvalue())
+    await wb("sync", "peers", "add", "origa", "--hub", url, "--api", "v1", "--token", TOKEN,
+             "--pin", "cca47568854c109d")
+    r = await wb("sync", "pull", "origa")
+    assert r.exit_code == 1 and "refused v1: duplicate_path" in r.output, r.output
+    assert await conn.fetchval("SELECT count(*) FROM requests") == 0
+    assert await conn.fetchval("SELECT seen FROM sync_peers WHERE name = 'origa'") == []
