@@ -36,11 +36,21 @@ def target(url: str, **kw) -> HubTarget:
                      **kw)
 
 
-async def test_correct_fake_v1_hub_passes_every_check(aiohttp_client):
+async def test_correct_fake_v1_hub_passes_every_check(aiohttp_client, tmp_path):
     fake = fake_hub()
     client = await aiohttp_client(fake.app())
     report = new_report("hub-v1")
-    await run_hub(target(url_of(client)), report, v1=True)
+    seen = tmp_path / "approve-args"
+    script = tmp_path / "approve.py"
+    script.write_text("import sys, urllib.request\n"
+                      "open(sys.argv[1], 'w').write(' '.join(sys.argv[3:]))\n"
+                      "urllib.request.urlopen(urllib.request.Request(sys.argv[2], "
+                      "method='POST'))\n")
+    t = target(url_of(client))
+    t.approve_cmd = (f"{shlex.quote(sys.executable)} {script} {seen} "
+                     f"{url_of(client)}/_fake/approve/{{pending_id}} "
+                     "key={key_id} origin={origin} pending={pending_id} peer={peer}")
+    await run_hub(t, report, v1=True)
     out = report.out.getvalue()
     assert report.failures == [] and report.skipped == [], out
     assert {r.name for r in report.results} == V1_NAMES
@@ -52,6 +62,9 @@ async def test_correct_fake_v1_hub_passes_every_check(aiohttp_client):
     push = next(r for r in report.results if r.name == "v1.push")
     assert "approved with --approve-cmd" in push.detail
     assert fake.pending == {} and fake.next_pending == 2
+    key, origin, pending, peer = seen.read_text().split()
+    assert key == origin.replace("origin", "key") and len(key) == len("key=") + 16
+    assert pending == "pending=1" and peer == "peer=conformance"
     assert [s["fields"] for s in fake.seen if s["route"] == "push"][0] == ["bundle"]
 
 
