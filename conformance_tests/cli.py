@@ -52,32 +52,84 @@ def _finish(report, junit: str | None) -> None:  # noqa: ANN001
 
 
 @click.command("hub")
-@click.argument("url")
-@click.option("--token", envvar="WB_CONFORMANCE_TOKEN", required=True,
+@click.argument("url", required=False)
+@click.option("--token", envvar="WB_CONFORMANCE_TOKEN", default=None,
               help="Peer token the hub's operator registered for the suite.")
 @click.option("--subscriber-token", default=None,
               help="A second peer's token: reads and subscriptions are made as that peer.")
 @click.option("--admin-token", envvar="WB_CONFORMANCE_ADMIN_TOKEN", default=None,
               help="WhiteBalloon hub admin token, used only to approve the run's fresh key.")
 @click.option("--approve-cmd", default=None, metavar="CMD",
-              help='Command that trusts a key on the hub, e.g. "wb hub keys approve {key_id}".')
+              help="Command that trusts a parked key on the hub; {key_id}, {origin}, "
+                   "{pending_id} and {peer} are replaced, e.g. "
+                   "\"wb hub keys approve {key_id}\".")
+@click.option("--key-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Sign with this key (a `wb keys generate` file, mode 0600) that the hub "
+                   "already trusts for the peer, instead of a fresh one: nothing to approve.")
 @click.option("--v1", "v1", is_flag=True,
-              help="Only the original hub API subset (/api/v1/sync/<peer>/bundle|status).")
+              help="The original hub API profile (/api/v1/sync/<peer>/bundle|status), "
+                   "as the original client speaks it.")
 @click.option("--peer", default=None, help="With --v1: the peer name the token belongs to.")
+@click.option("--other-peer", default=None, metavar="NAME",
+              help="With --v1: a second real peer, to check that tokens do not cross.")
+@click.option("--other-token", default=None, help="With --other-peer: that peer's token.")
+@click.option("--only", "only", multiple=True, metavar="NAME",
+              help="Run only this check (a name or glob, e.g. 'invalid.*'; repeatable) and "
+                   "the checks it needs; the others are reported skipped.")
+@click.option("-k", "keywords", multiple=True, metavar="TEXT",
+              help="Run only checks whose name contains TEXT (repeatable).")
+@click.option("--list", "list_checks", is_flag=True,
+              help="Print the checks of the profile with what each needs and writes; "
+                   "contact nothing.")
 @click.option("--timeout", default=15.0, show_default=True, help="Seconds per wait.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None,
               help="Also write a JUnit XML report to this file.")
-def conformance_hub(url: str, token: str, subscriber_token: str | None,
-                    admin_token: str | None, approve_cmd: str | None, v1: bool,
-                    peer: str | None, timeout: float, junit: str | None) -> None:
-    """Black-box checks of a live hub at URL (see docs/conformance.md)."""
-    from conformance_tests.hub_runner import HubTarget, run_hub
+def conformance_hub(url: str | None, token: str | None, subscriber_token: str | None,
+                    admin_token: str | None, approve_cmd: str | None, key_file: str | None,
+                    v1: bool, peer: str | None, other_peer: str | None,
+                    other_token: str | None, only: tuple[str, ...], keywords: tuple[str, ...],
+                    list_checks: bool, timeout: float, junit: str | None) -> None:
+    """Black-box checks of a live hub at URL (see docs/conformance.md).
+
+    Every check is reported passed, failed or skipped (with the reason); exit status 1
+    when any failed or none passed, 2 on a usage error (before any check runs)."""
+    from conformance_tests.hub_runner import HubTarget, checks, listing, run_hub, select
     from conformance_tests.report import Report
 
-    report = Report("hub-v1" if v1 else "hub", out=sys.stdout)
+    profile = "hub-v1" if v1 else "hub"
+    if list_checks:
+        click.echo(listing(profile))
+        return
+    if not url:
+        raise click.UsageError("give the hub's URL")
+    if not token:
+        raise click.UsageError("give --token (or WB_CONFORMANCE_TOKEN): the peer token the "
+                               "hub's operator registered for the suite")
+    if v1 and not peer:
+        raise click.UsageError("--v1 needs --peer NAME (the peer the token belongs to)")
+    if not v1 and (peer or other_peer or other_token):
+        raise click.UsageError("--peer, --other-peer and --other-token belong to --v1")
+    if bool(other_peer) != bool(other_token):
+        raise click.UsageError("--other-peer and --other-token go together")
+    if other_peer is not None and other_peer == peer:
+        raise click.UsageError("--other-peer must be another peer than --peer")
+    try:
+        select(checks(profile), only, keywords)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    seed = None
+    if key_file:
+        from keys import KeyFileError, load_signing_key
+
+        try:
+            seed = load_signing_key(key_file).seed
+        except KeyFileError as exc:
+            raise click.BadParameter(str(exc), param_hint="--key-file") from None
+    report = Report(profile, out=sys.stdout)
     target = HubTarget(url, token, subscriber_token=subscriber_token, admin_token=admin_token,
-                       approve_cmd=approve_cmd, peer=peer, timeout=timeout)
-    asyncio.run(run_hub(target, report, v1=v1))
+                       approve_cmd=approve_cmd, peer=peer, timeout=timeout, key_seed=seed,
+                       other_peer=other_peer, other_token=other_token)
+    asyncio.run(run_hub(target, report, v1=v1, only=only, keywords=keywords))
     _finish(report, junit)
 
 

@@ -2,6 +2,8 @@
 
 A check is a named async function; it passes when it returns, fails when it raises
 :class:`CheckFailed` (or anything else, reported as an error). Checks never stop the run.
+A check that cannot run (a check it depends on did not pass, an option is missing) is
+reported as skipped with the reason, so every check appears in every report.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Result:
     detail: str = ""
     seconds: float = 0.0
     error: bool = False  # the check itself could not run (connection refused, bug...)
+    skipped: bool = False  # not run; ``detail`` says why
 
 
 @dataclass
@@ -54,10 +57,21 @@ class Report:
         self.add(result)
         return result.ok
 
+    def skip(self, name: str, reason: str) -> None:
+        self.add(Result(name, False, reason, skipped=True))
+
+    def status_of(self, name: str) -> str | None:
+        """passed | failed | skipped for a check already reported, else None."""
+        for r in self.results:
+            if r.name == name:
+                return "passed" if r.ok else ("skipped" if r.skipped else "failed")
+        return None
+
     def add(self, result: Result) -> None:
         self.results.append(result)
         if self.out is not None:
-            mark = "PASS" if result.ok else ("ERROR" if result.error else "FAIL")
+            mark = "PASS" if result.ok else ("SKIP" if result.skipped else
+                                             "ERROR" if result.error else "FAIL")
             line = f"{mark:5} {result.name}"
             if result.detail:
                 line += f"  -- {result.detail}"
@@ -65,26 +79,37 @@ class Report:
 
     @property
     def failures(self) -> list[Result]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if not r.ok and not r.skipped]
+
+    @property
+    def skipped(self) -> list[Result]:
+        return [r for r in self.results if r.skipped]
+
+    @property
+    def passed(self) -> list[Result]:
+        return [r for r in self.results if r.ok]
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures or not self.results else 0
+        return 1 if self.failures or not self.passed else 0
 
     def summary(self) -> str:
-        return (f"{self.suite}: {len(self.results) - len(self.failures)} passed, "
-                f"{len(self.failures)} failed")
+        return (f"{self.suite}: {len(self.passed)} passed, {len(self.failures)} failed, "
+                f"{len(self.skipped)} skipped")
 
     def junit(self) -> bytes:
         suite = ET.Element("testsuite", {
             "name": self.suite, "tests": str(len(self.results)),
             "failures": str(sum(1 for r in self.failures if not r.error)),
             "errors": str(sum(1 for r in self.failures if r.error)),
+            "skipped": str(len(self.skipped)),
             "time": f"{sum(r.seconds for r in self.results):.3f}"})
         for r in self.results:
             case = ET.SubElement(suite, "testcase", {
                 "classname": self.suite, "name": r.name, "time": f"{r.seconds:.3f}"})
-            if not r.ok:
+            if r.skipped:
+                ET.SubElement(case, "skipped", {"message": r.detail[:500]})
+            elif not r.ok:
                 tag = "error" if r.error else "failure"
                 ET.SubElement(case, tag, {"message": r.detail[:500]}).text = r.detail
             elif r.detail:

@@ -19,7 +19,7 @@ from hub import typedefs as T
 from hub.errors import HubError
 from hub.stream import OutdatedCursor, control_frame
 from hub.web import require_peer
-from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
+from protocol.containers import CBOR_MEDIA_TYPE
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
 from service.ids import ulid
@@ -36,6 +36,11 @@ def limits_of(app: web.Application, peer: T.Peer | None = None) -> Limits:
     if peer is not None and peer.max_bundle_bytes:
         size = min(size, peer.max_bundle_bytes)
     return Limits(max_bundle_bytes=size)
+
+
+def body_cap(limits: Limits) -> int:
+    """Most bytes a push body may have: the bundle plus container framing per file."""
+    return limits.max_bundle_bytes + 64 * 1024 + 64 * limits.max_files
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -60,7 +65,10 @@ def _hops(request: web.Request) -> int:
         return 0
 
 
-async def _ingest(request: web.Request, peer: T.Peer, content_type: str) -> I.Outcome:
+async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
+                  data: bytes | None = None) -> I.Outcome:
+    """Rate-limit, read (unless ``data`` was read already, e.g. from a v1 form) and
+    ingest one push."""
     app = request.app
     options = app[T.options_key]
     metrics = app[T.metrics_key]
@@ -69,8 +77,9 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str) -> I.Ou
         raise HubError(429, "rate_limited", f"more than {limit} pushes per minute",
                        extra={"retry_after": 60})
     limits = limits_of(app, peer)
-    # the envelope adds framing per file; the protocol checks the bundle bytes themselves
-    data = await read_body(request, limits.max_bundle_bytes + 64 * 1024 + 64 * limits.max_files)
+    # the container adds framing per file; the protocol checks the bundle bytes themselves
+    if data is None:
+        data = await read_body(request, body_cap(limits))
     started = time.perf_counter()
     pool = app[T.pool_key]
     try:
@@ -392,49 +401,6 @@ async def delete_subscription(request: web.Request) -> web.Response:
     return web.json_response({"deleted": True})
 
 
-# ------------------------------------------------------------------------- schema-1 API
-
-async def _v1_peer(request: web.Request) -> T.Peer:
-    peer = await require_peer(request)
-    if peer.name != request.match_info["peer"]:
-        raise HubError(403, "forbidden", "the token does not belong to this peer")
-    return peer
-
-
-async def v1_post_bundle(request: web.Request) -> web.Response:
-    peer = await _v1_peer(request)
-    ctype = request.headers.get("Content-Type", "")
-    if ctype.split(";")[0].strip() in ("", "application/octet-stream", "multipart/form-data"):
-        ctype = "application/gzip"
-    if ctype.startswith("multipart/"):
-        raise HubError(415, "unsupported_media_type", "send the tar.gz as the request body")
-    outcome = await _ingest(request, peer, ctype)
-    return web.json_response(outcome.body, status=200 if outcome.status < 300 else
-                             outcome.status)
-
-
-async def v1_get_bundle(request: web.Request) -> web.Response:
-    await _v1_peer(request)
-    row = await Q.latest_bundle_from(request.app[T.pool_key], request.match_info["peer"])
-    if row is None:
-        raise HubError(404, "not_found", "this peer has not uploaded a bundle yet")
-    data = to_targz(from_cbor(bytes(row["container"])))
-    return web.Response(body=data, content_type="application/gzip", headers={
-        "Content-Disposition": f'attachment; filename="{row["digest"][:16]}.tar.gz"'})
-
-
-async def v1_status(request: web.Request) -> web.Response:
-    peer = await _v1_peer(request)
-    row = await Q.latest_bundle_from(request.app[T.pool_key], peer.name)
-    return web.json_response({
-        "peer": peer.name, "has_bundle": row is not None,
-        "digest": row["digest"] if row else None,
-        "origin": row["origin"] if row else None,
-        "sequence": row["sequence"] if row else None,
-        "records": row["record_count"] if row else 0,
-        "updated_at": row["received_at"].isoformat() if row else None})
-
-
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v2/bundles", post_bundle, name="ingest")
@@ -446,6 +412,3 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v2/subscriptions", get_subscriptions, name="subscriptions")
     r.add_delete("/api/v2/subscriptions/{sub_id}", delete_subscription, name="unsubscribe")
     r.add_get("/.well-known/whiteballoon-hub", well_known, name="well_known")
-    r.add_post("/api/v1/sync/{peer}/bundle", v1_post_bundle, name="v1_push")
-    r.add_get("/api/v1/sync/{peer}/bundle", v1_get_bundle, name="v1_pull")
-    r.add_get("/api/v1/sync/{peer}/status", v1_status, name="v1_status")

@@ -351,6 +351,7 @@ async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> lis
             raise HubError(404, "not_found", f"no pending key {key_id}")
         await Q.trust_key(conn, pending["origin"], key_id, pending["public_key"],
                           pending["peer_name"])
+        await Q.activate_pending_peer(conn, pending["peer_name"])
         parked = await Q.pending_bundles_of(conn, pending["origin"], key_id)
     outcomes = []
     for row in parked:

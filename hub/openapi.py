@@ -53,6 +53,27 @@ SCHEMAS: dict[str, Any] = {
             "withheld": {"type": "integer"},
             "key_id": {"type": "string"},
             "message": {"type": "string"}}},
+    "V1Accepted": {
+        "type": "object",
+        "required": ["peer", "manifest_digest", "signed_at", "stored_bytes", "stored_files",
+                     "auto_registered"],
+        "properties": {
+            "peer": {"type": "string"},
+            "manifest_digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "signed_at": {"type": "string"}, "stored_bytes": {"type": "integer"},
+            "stored_files": {"type": "integer"}, "auto_registered": {"type": "boolean"},
+            "status": {"type": "string", "enum": ["stored", "duplicate"]}}},
+    "V1Status": {
+        "type": "object",
+        "required": ["peer", "has_bundle", "metadata", "file_count", "total_bytes"],
+        "properties": {
+            "peer": {"type": "string"}, "has_bundle": {"type": "boolean"},
+            "metadata": {"type": "object", "nullable": True, "properties": {
+                "peer": {"type": "string"}, "manifest_digest": {"type": "string"},
+                "signed_at": {"type": "string"}, "stored_at": {"type": "string"}}},
+            "file_count": {"type": "integer"}, "total_bytes": {"type": "integer"},
+            "digest": {"type": "string", "nullable": True},
+            "records": {"type": "integer"}, "pending": {"type": "boolean"}}},
     "LogPage": {
         "type": "object", "required": ["head", "next", "entries"],
         "properties": {
@@ -217,25 +238,45 @@ PATHS: dict[str, Any] = {
                                    "head": {"type": "integer"},
                                    "oldest_retained": {"type": "integer"}}}, "Discovery.")}}},
     "/api/v1/sync/{peer}/bundle": {
-        "post": {**_ingest_op("Original API: upload a tar.gz bundle", {
-            "200": json_body(ref("IngestAnswer"), "Stored, duplicate or pending.")}),
-            "parameters": [PEER]},
+        "post": {
+            "summary": "Original API: upload a tar.gz bundle (the original client's form)",
+            "description": "Answers in the original's shapes (docs/federation.md): errors "
+                           "carry `detail` beside our `error`; an untrusted key is 400 with "
+                           "`detail.error = peer_key_mismatch` and `detail.pending_id`.",
+            "security": BEARER,
+            "parameters": [PEER, {"name": "X-WB-Public-Key", "in": "header",
+                                  "required": False, "schema": {"type": "string"},
+                                  "description": "base64 of the signing key; must be the "
+                                                 "bundle's when given"}],
+            "requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": {
+                    "type": "object", "required": ["bundle"],
+                    "properties": {"bundle": {"type": "string", "format": "binary"}}}},
+                "application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+            "responses": {
+                "202": json_body(ref("V1Accepted"), "Stored (or already stored)."),
+                "400": error("Invalid bundle, or `peer_key_mismatch` (parked for the admin)."),
+                "401": error("Missing or wrong bearer token for this peer (`unauthorized`)."),
+                "403": error("The peer is blocked (`peer_blocked`)."),
+                "404": error("Unknown peer (`unknown_peer`)."),
+                "413": error("`bundle_too_large`."),
+                "415": error("`unsupported_media_type`."),
+                "422": json_body({"type": "object"}, "No `bundle` field in the form."),
+                "429": error("`rate_limited`; see Retry-After.")}},
         "get": {"summary": "Original API: download the peer's latest bundle as tar.gz",
                 "security": BEARER, "parameters": [PEER],
                 "responses": {"200": {"description": "tar.gz", "content": {
                     "application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
-                    "404": error("No bundle yet (`not_found`)."), **ERRORS_PEER}}},
+                    "401": error("Missing or wrong bearer token (`unauthorized`)."),
+                    "403": error("The peer is blocked (`peer_blocked`)."),
+                    "404": error("Unknown peer or no bundle yet.")}}},
     "/api/v1/sync/{peer}/status": {
         "get": {"summary": "Original API: the peer's latest upload", "security": BEARER,
                 "parameters": [PEER],
-                "responses": {"200": json_body({"type": "object",
-                                                "required": ["peer", "has_bundle"],
-                                            "properties": {
-                                                "peer": {"type": "string"},
-                                                "has_bundle": {"type": "boolean"},
-                                                "digest": {"type": "string", "nullable": True},
-                                                "records": {"type": "integer"}}}, "Status."),
-                              **ERRORS_PEER}}},
+                "responses": {"200": json_body(ref("V1Status"), "Status."),
+                              "401": error("Missing or wrong bearer token (`unauthorized`)."),
+                              "403": error("The peer is blocked (`peer_blocked`)."),
+                              "404": error("Unknown peer (`unknown_peer`).")}}},
 }
 
 

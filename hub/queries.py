@@ -50,6 +50,27 @@ async def set_peer_status(conn: Conn, name: str, status: str) -> bool:
     return done != "UPDATE 0"
 
 
+async def add_pending_peer(conn: Conn, name: str, token_hash: str) -> bool:
+    """Register a v1 peer that introduced itself (auto-registration): status 'pending'.
+    False when the name is taken or invalid, or the token belongs to another peer."""
+    try:
+        done = await conn.execute(
+            """INSERT INTO hub_peers (name, kind, token_hash, status)
+               VALUES ($1, 'node', $2, 'pending') ON CONFLICT DO NOTHING""",
+            name, token_hash)
+    except asyncpg.CheckViolationError:
+        return False
+    return done == "INSERT 0 1"
+
+
+async def activate_pending_peer(conn: Conn, name: str | None) -> None:
+    """Approving the key a pending peer pushed approves the peer too."""
+    if name is not None:
+        await conn.execute(
+            "UPDATE hub_peers SET status = 'active' WHERE name = $1 AND status = 'pending'",
+            name)
+
+
 async def touch_peer(conn: Conn, name: str) -> None:
     await conn.execute(
         "UPDATE hub_peers SET last_push_at = now(), pushes = pushes + 1 WHERE name = $1", name)

@@ -104,7 +104,8 @@ async def require_peer(request: web.Request) -> T.Peer:
     if row is None:
         raise HubError(401, "unauthorized", "unknown peer token")
     if row["status"] != "active":
-        raise HubError(403, "peer_blocked", f"peer {row['name']} is blocked on this hub")
+        state = "waits for the admin's approval" if row["status"] == "pending" else "is blocked"
+        raise HubError(403, "peer_blocked", f"peer {row['name']} {state} on this hub")
     return T.Peer(row["name"], row["kind"], row["max_bundle_bytes"], row["rate_per_minute"])
 
 

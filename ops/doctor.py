@@ -227,6 +227,8 @@ async def check_hub(session: aiohttp.ClientSession, peer: HubPeer,
     (GET <url>/api/v2/subscriptions, which needs a valid one) of one hub."""
     label = f"hub {peer.name}"[:16]
     base = peer.url.rstrip("/")
+    if not peer.api_v2:
+        return await check_v1_hub(session, peer, label, base, now=now)
     target = base + "/healthz"
     try:
         async with session.get(target, allow_redirects=False) as r:
@@ -261,14 +263,74 @@ def _skew_check(name: str, date: str | None, local: dt.datetime) -> Check:
                  "timestamps")
 
 
+async def check_v1_hub(session: aiohttp.ClientSession, peer: HubPeer, label: str, base: str,
+                       *, now: dt.datetime | None = None) -> list[Check]:
+    """A peer on the original (v1) API has no /healthz: its ``/api/v1/sync/<name>/status``
+    with the token checks reachability, the token, the peer name and the answer's shape
+    at once (the original hub's or ours)."""
+    import json
+
+    target = f"{base}/api/v1/sync/{peer.name}/status"
+    fix = (f"ask the hub's maintainer for a token (wb hub peers add), then "
+           f"`wb sync peers remove {peer.name}` and add it again with --api v1 --token")
+    headers = {"Authorization": f"Bearer {peer.token}"} if peer.token else {}
+    try:
+        async with session.get(target, allow_redirects=False, headers=headers) as r:
+            status, date, raw = r.status, r.headers.get("Date"), await r.read()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        reason = str(exc) or type(exc).__name__
+        return [Check(label, FAIL, f"{target} unreachable: {reason}",
+                      "check the URL, DNS, TLS certificate and firewall; or ask the hub's "
+                      "maintainer")]
+    local = now or dt.datetime.now(dt.UTC)
+    up = status < 500
+    out = [Check(label, OK if up else FAIL, f"v1 status answered {status}",
+                 "" if up else "the hub is up but failing; ask its maintainer"),
+           _skew_check(peer.name, date, local)]
+    if not peer.token:
+        out.append(Check("hub token", WARN, f"no token stored for {peer.name}: pushes are "
+                                            "refused", fix))
+    elif status == 200:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("has_bundle"), bool):
+            held = "holds a bundle" if body["has_bundle"] else "holds no bundle yet"
+            pending = body.get("pending") is True
+            out.append(Check("hub token", WARN if pending else OK,
+                             f"{peer.name} (v1) accepts this node's token and {held}"
+                             + ("; the peer waits for the hub admin's approval"
+                                if pending else ""),
+                             "ask the hub's maintainer to approve this node's key"
+                             if pending else ""))
+        else:
+            out.append(Check("hub token", FAIL, f"{peer.name} answered 200 but not like a "
+                                                "v1 hub (no has_bundle)",
+                             "check the URL, or add the peer with --api v2"))
+    elif status == 401:
+        out.append(Check("hub token", FAIL, f"{peer.name} (v1) does not take this node's "
+                                            "token", fix))
+    elif status == 403:
+        out.append(Check("hub token", FAIL, f"{peer.name} (v1) has blocked this node",
+                         "ask the hub's maintainer why"))
+    elif status == 404:
+        out.append(Check("hub token", FAIL, f"{peer.name} (v1) has no peer named "
+                                            f"{peer.name}",
+                         "the sync peer's name must be the name the hub registered; ask "
+                         "its maintainer"))
+    else:
+        out.append(Check("hub token", WARN, f"{peer.name} (v1) answered {status} to the "
+                                            "status check"))
+    return out
+
+
 async def _token_check(session: aiohttp.ClientSession, peer: HubPeer, base: str) -> Check:
     fix = (f"ask the hub's maintainer for a token (wb hub peers add), then "
            f"`wb sync peers remove {peer.name}` and add it again with --token")
     if not peer.token:
         return Check("hub token", WARN, f"no token stored for {peer.name}: pushes are refused",
                      fix)
-    if not peer.api_v2:
-        return Check("hub token", NA, f"{peer.name} uses the v1 API; token not checked")
     try:
         async with session.get(base + "/api/v2/subscriptions", allow_redirects=False,
                                headers={"Authorization": f"Bearer {peer.token}"}) as r:

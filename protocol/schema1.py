@@ -103,6 +103,10 @@ def _headers(
     return headers
 
 
+#: Schema-1 user id that an empty request ``Created-By`` maps to (no real user has it).
+UNKNOWN_CREATOR = "0"
+
+
 def _ref(origin: str, value: str | None, what: str, path: str | None) -> str | None:
     if not value:
         return None
@@ -213,13 +217,16 @@ def parse_schema1_record(
                 )
             ]
         description, comments = split_request_body(body, path)
+        # the original writes ``Created-By:`` empty when the creator is not shared; schema 2
+        # needs a reference, so it names user 0 (schema-1 user ids start at 1): "unknown"
+        creator = headers.get("Created-By") or UNKNOWN_CREATOR
         request = make_record(
             "request",
             {
                 **common,
                 "Title": headers.get("Title"),
                 "Status": headers.get("Status"),
-                "Created-By": _ref(origin, headers.get("Created-By"), "Created-By", path),
+                "Created-By": _ref(origin, creator, "Created-By", path),
                 "Created-At": timefield("Created-At"),
                 "Completed-At": timefield("Completed-At"),
             },

@@ -70,8 +70,13 @@ def read_bundle_dir(path: Path, limits: Limits = DEFAULT_LIMITS) -> Bundle:
     return bundle_from_files(files)
 
 
-def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Bundle:
-    """Read a bundle from a directory, a CBOR envelope or a tar.gz (sniffed)."""
+def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, *,
+                original_hub: bool = False) -> Bundle:
+    """Read a bundle from a directory, a CBOR envelope or a tar.gz (sniffed).
+
+    ``original_hub``: a tar.gz may be the original implementation's (its client's upload
+    or its hub's download): identical duplicate entries and ``hub_metadata.json`` are
+    tolerated; a duplicate with other bytes is still ``duplicate_path``."""
     target = Path(path)
     try:
         info = os.lstat(target)
@@ -86,14 +91,14 @@ def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -
     cap = limits.max_bundle_bytes + 512 * limits.max_files + 4096
     data = _read_capped(target, cap)
     if data[:2] == b"\x1f\x8b":
-        return from_targz(data, limits)
+        return from_targz(data, limits, original_hub=original_hub)
     if data[:1] and data[0] >> 5 == 5:  # CBOR major type 5: a map
         return from_cbor(data, limits)
     kind = container_kind(target)
     if kind == "cbor":
         return from_cbor(data, limits)
     if kind == "targz":
-        return from_targz(data, limits)
+        return from_targz(data, limits, original_hub=original_hub)
     raise ProtocolError("unknown_container", f"{target} is neither CBOR nor tar.gz")
 
 

@@ -114,6 +114,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_PRUNE_INTERVAL", "3600",
             "Seconds between prune runs inside `wb hub serve` (0: never; "
             "`wb hub prune` runs one by hand).", "hub"),
+    Setting("WB_HUB_V1_AUTO_REGISTER", "false",
+            "Let an unknown peer of the original (v1) API register itself with its first "
+            "push or pull (bearer token and X-WB-Public-Key). It waits as `pending`: its "
+            "bundles are parked until the admin approves its key (`wb hub keys approve`).",
+            "hub"),
     Setting("WB_TEMPLATE_RELOAD", "false",
             "Re-read templates from disk when they change (for template development)."),
     Setting("WB_SCHEDULER", "true",

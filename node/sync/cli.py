@@ -112,13 +112,23 @@ def export_cmd(output: Path | None, snapshot: bool, as_json: bool) -> None:
           f"({res.record_count} records: {counts}) to {path}\ndigest {res.digest}")
 
 
+#: ``wb sync import`` exit status when a bundle was only queued: its key awaits approval
+EXIT_PENDING = 3
+
+
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
 def import_cmd(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Verify and import bundles (directory, .cbor or .tar.gz)."""
+    """Verify and import bundles (directory, .cbor or .tar.gz).
+
+    Exit status: 0 every bundle imported (or already there); 1 an error, nothing
+    written; 3 a bundle signed by a key this node does not trust yet was only queued,
+    nothing of it applied: check it, then `wb sync pending approve DIGEST`."""
     async def main(pool, config: Config):
-        bundles = [await asyncio.to_thread(read_bundle, p) for p in paths]
+        # a tar.gz may come from the original implementation (duplicates, hub metadata)
+        bundles = [await asyncio.to_thread(lambda p=p: read_bundle(p, original_hub=True))
+                   for p in paths]
         return await S.run_import(pool, config, bundles, actor=_actor())
 
     results = _run(main, as_json)
@@ -132,6 +142,13 @@ def import_cmd(paths: tuple[Path, ...], as_json: bool) -> None:
         gap = f"; gap recorded: missing {res.gaps[0]}..{res.gaps[-1]}" if res.gaps else ""
         lines.append(f"{path}: origin {res.origin} seq {res.sequence}: {what}{gap}")
     _emit(as_json, [r.as_json() for r in results], "\n".join(lines))
+    queued = [r for r in results if r.result == "pending"]
+    if queued:
+        for r in queued:
+            click.echo(f"nothing applied from {r.digest[:16]}: key of origin {r.origin} "
+                       f"awaits approval; check `wb sync pending list`, then "
+                       f"`wb sync pending approve {r.digest}`", err=True)
+        raise SystemExit(EXIT_PENDING)
 
 
 @click.group("pending")

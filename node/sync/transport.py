@@ -3,8 +3,10 @@
 Directory peer: push writes each chain link not yet pushed as
 ``<origin>-<sequence>.cbor``; pull imports every bundle file or directory there it has
 not consumed yet. Hub peer: push POSTs CBOR envelopes to ``/api/v2/bundles``; pull
-pages through ``GET /api/v2/bundles?since=<cursor>``. With ``api=v1`` push sends the
-newest link as tar.gz to ``/api/v1/sync/<peer>/bundle`` and pull fetches it back.
+pages through ``GET /api/v2/bundles?since=<cursor>``. With ``api=v1`` (the original hub)
+push sends the newest link as its client does (multipart field ``bundle`` with the
+tar.gz, ``X-WB-Public-Key``) and pull reads ``/status``, then downloads the bundle with
+the original-hub reader (directory entries, duplicates, ``hub_metadata.json``).
 After that, a pull looks for the sequences recorded in ``sync_gaps``: a v2 hub is asked
 for the origin's log (``?origin=<origin>&since=...``), a directory for the files
 ``<origin>-<sequence>.*`` (see ``node.sync.gaps`` for the back-off).
@@ -30,11 +32,13 @@ import asyncpg
 from node.sync import gaps as G
 from node.sync import peers as P
 from node.sync import queries as Q
+from node.sync.identity import load_or_create_key
 from node.sync.importer import ImportResult, SyncError, import_bundle
 from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
-from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, to_targz
+from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_targz
 from protocol.errors import ProtocolError
+from protocol.signature import parse_signature
 from service.bundle_io import read_bundle
 from service.settings import Config
 
@@ -42,6 +46,8 @@ log = logging.getLogger("wb.node.sync")
 
 RETRIES = 3
 BACKOFF = 0.5
+V1_FIELD = "bundle"                  # the original hub's upload form field
+V1_KEY_HEADER = "X-WB-Public-Key"    # the original hub reads the signing key from it
 
 
 class TransientError(Exception):
@@ -161,21 +167,49 @@ def _count(out: TransferResult, row: Any) -> None:
     out.tick()
 
 
+def _multipart(archive: bytes) -> tuple[bytes, str]:
+    """The original client's upload form: one file field ``bundle`` (bytes, so a retry
+    can send it again)."""
+    boundary = f"wb-{os.urandom(12).hex()}"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{V1_FIELD}\"; "
+            f"filename=\"bundle.tar.gz\"\r\nContent-Type: application/gzip\r\n\r\n")
+    body = head.encode() + archive + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _v1_headers(peer: Any, public_key: bytes, content_type: str | None = None
+                ) -> dict[str, str]:
+    return {**_headers(peer, content_type),
+            V1_KEY_HEADER: base64.b64encode(public_key).decode()}
+
+
+def _v1_url(peer: Any, what: str) -> str:
+    return f"{peer['location']}/api/v1/sync/{peer['name']}/{what}"
+
+
+async def _push_v1(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: Any,
+                   pending: list[Any], out: TransferResult) -> None:
+    """The original hub keeps one bundle per peer: send the newest link, as its client
+    does (multipart ``bundle`` + ``X-WB-Public-Key``)."""
+    if not pending:
+        return
+    row = pending[-1]
+    bundle = from_cbor(bytes(row["envelope"]))
+    data, ctype = _multipart(to_targz(bundle))
+    signer = parse_signature(bundle.sig).public_key
+    status, body, _ = await _request(session, "POST", _v1_url(peer, "bundle"), data=data,
+                                     headers=_v1_headers(peer, signer, ctype))
+    _check(status, body, peer)
+    out.bundles, out.bytes = 1, len(data)
+    out.tick()
+    await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
+
+
 async def _push_hub(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: Any,
                     pending: list[Any], out: TransferResult) -> None:
     base = peer["location"]
     if peer["api"] == "v1":
-        if not pending:
-            return
-        row = pending[-1]  # the original hub keeps one bundle per peer: send the newest
-        data = to_targz(from_cbor(bytes(row["envelope"])))
-        status, body, _ = await _request(session, "POST",
-                                         f"{base}/api/v1/sync/{peer['name']}/bundle",
-                                         data=data, headers=_headers(peer, "application/gzip"))
-        _check(status, body)
-        out.bundles, out.bytes = 1, len(data)
-        out.tick()
-        await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
+        await _push_v1(pool, session, peer, pending, out)
         return
     for row in pending:
         status, body, _ = await _request(session, "POST", f"{base}/api/v2/bundles",
@@ -186,15 +220,56 @@ async def _push_hub(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: An
         await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
 
 
-def _check(status: int, body: bytes) -> None:
+def answer_error(status: int, body: bytes) -> tuple[str, str, str | None]:
+    """``(code, message, pending_id)`` of a hub's error answer, in our shape
+    (``{"error": {"code", "message"}}``) or the original v1 hub's (``{"detail": text}``,
+    ``{"detail": {"error", "message", "pending_id"}}``, or FastAPI's list for 422)."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        value = None
+    code: str | None = None
+    message = ""
+    pending: str | None = None
+    if isinstance(value, dict):
+        detail, err = value.get("detail"), value.get("error")
+        if isinstance(detail, dict):
+            code = str(detail.get("error") or detail.get("code") or "") or None
+            message = str(detail.get("message", ""))
+            pending = None if detail.get("pending_id") is None else str(detail["pending_id"])
+        elif isinstance(detail, list):
+            code = "upload_refused"
+            message = "; ".join(f"{'.'.join(str(x) for x in d.get('loc', []))}: "
+                                f"{d.get('msg', '')}" for d in detail if isinstance(d, dict))
+        elif isinstance(detail, str):
+            message = detail
+        if isinstance(err, dict):
+            code = err.get("code") or code
+            message = message or str(err.get("message", ""))
+    if code is None:
+        code = {401: "unauthorized", 403: "peer_blocked", 404: "not_found",
+                413: "bundle_too_large", 422: "upload_refused"}.get(status, "hub_error")
+    return code, message or body[:200].decode("utf-8", "replace"), pending
+
+
+def _check(status: int, body: bytes, peer: Any = None) -> None:
     if status < 300:
         return
-    try:
-        import json
-        err = json.loads(body)["error"]
-        code, message = err.get("code", "hub_error"), err.get("message", "")
-    except Exception:  # noqa: BLE001
-        code, message = "hub_error", body[:200].decode("utf-8", "replace")
+    code, message, pending = answer_error(status, body)
+    if peer is not None and peer["api"] == "v1":
+        name = peer["name"]
+        if code == "peer_key_mismatch":
+            raise SyncError(code, f"hub answered {status}: it holds the bundle until its "
+                                  f"admin approves this node's key (pending id {pending}); "
+                                  f"ask them to approve it, then push again ({message})")
+        if status == 401:
+            raise SyncError("unauthorized", f"hub answered 401: it does not take this token "
+                                            f"for peer {name} ({message}); fix it with "
+                                            f"`wb sync peers remove {name}` and add it again "
+                                            f"with --token")
+        if status == 404 and code in ("not_found", "unknown_peer"):
+            raise SyncError("unknown_peer", f"hub answered 404: it has no peer named {name} "
+                                            f"({message}); ask its admin to register it")
     raise SyncError(code, f"hub answered {status}: {message}")
 
 
@@ -219,7 +294,9 @@ async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "c
             else:
                 own = session or _client(request_timeout)
                 try:
-                    await _pull_hub(pool, origin, own, peer, out)
+                    key = load_or_create_key(config).public_key \
+                        if peer["api"] == "v1" else None
+                    await _pull_hub(pool, origin, own, peer, out, key)
                     if peer["api"] == "v2":
                         await _fill_gaps_hub(pool, origin, own, peer, out,
                                              force=fetch_all_gaps)
@@ -278,19 +355,43 @@ async def _pull_dir(pool: asyncpg.Pool, origin: str, peer: Any, out: TransferRes
                 peer["name"], path.name)
 
 
-async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,
-                    peer: Any, out: TransferResult) -> None:
-    from protocol.containers import from_targz
+async def _pull_v1(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,
+                   peer: Any, out: TransferResult, public_key: bytes) -> None:
+    """Read the original hub's ``/status``, then download the peer's bundle when it is
+    one not imported yet. Its archive holds directory entries, every file twice and
+    ``hub_metadata.json``: read with the original-hub reader."""
+    headers = _v1_headers(peer, public_key)
+    status, body, _ = await _request(session, "GET", _v1_url(peer, "status"), headers=headers)
+    _check(status, body, peer)
+    info = json.loads(body) if body else {}
+    if not isinstance(info, dict) or not info.get("has_bundle"):
+        return
+    meta = info.get("metadata") if isinstance(info.get("metadata"), dict) else {}
+    digest = meta.get("manifest_digest") or info.get("digest")
+    if digest and digest in peer["seen"]:
+        return
+    status, body, _ = await _request(session, "GET", _v1_url(peer, "bundle"), headers=headers)
+    if status == 404:
+        return  # gone since the status answer
+    _check(status, body, peer)
+    try:
+        bundle = from_targz(body, original_hub=True)
+    except ProtocolError as exc:
+        out.errors.append({"source": "v1", "code": exc.code, "message": exc.message})
+        return
+    res = await _import_one(pool, origin, peer, bundle, out, "v1")
+    if res is not None and res.result != "pending":
+        await pool.execute(
+            "UPDATE sync_peers SET seen = array_append(seen, $2) WHERE name = $1",
+            peer["name"], bundle.digest)
 
+
+async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,
+                    peer: Any, out: TransferResult, public_key: bytes | None = None) -> None:
     base = peer["location"]
     if peer["api"] == "v1":
-        status, body, _ = await _request(session, "GET",
-                                         f"{base}/api/v1/sync/{peer['name']}/bundle",
-                                         headers=_headers(peer))
-        if status == 404:
-            return
-        _check(status, body)
-        await _import_one(pool, origin, peer, from_targz(body), out, "v1")
+        assert public_key is not None
+        await _pull_v1(pool, origin, session, peer, out, public_key)
         return
     cursor = peer["cursor"]
     while True:
@@ -299,7 +400,6 @@ async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSess
                                          headers={**_headers(peer),
                                                   "Accept": "application/json"})
         _check(status, body)
-        import json
         page = json.loads(body)
         for entry in page.get("entries", []):
             if entry.get("origin") != origin:

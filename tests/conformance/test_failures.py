@@ -47,6 +47,10 @@ async def test_hub_runner_fails_against_a_hub_that_accepts_everything(aiohttp_cl
     assert report.exit_code == 1
     assert {"auth.missing_token", "auth.unknown_token", "ingest.first_bundle"} <= failed
     assert "FAIL  ingest.first_bundle" in report.out.getvalue()
+    # what could not run is still in the report, with the reason
+    skipped = {r.name: r.detail for r in report.skipped}
+    assert skipped["subscriptions.lifecycle"] == "needs --subscriber-token"
+    assert skipped["ingest.cbor"] == "needs ingest.first_bundle, which failed"
     root = ET.fromstring(report.junit())
     suite = root.find("testsuite")
     assert int(suite.get("failures")) + int(suite.get("errors")) == len(report.failures)
@@ -69,6 +73,12 @@ def test_cli_exit_code_and_junit_for_an_unreachable_hub(tmp_path):
                                        "--token", "t", "--timeout", "1",
                                        "--junit", str(junit)])
     assert result.exit_code == 1, result.output
-    assert "hub.reachable" in result.output and "0 passed, 1 failed" in result.output
-    case = ET.parse(junit).getroot().find("testsuite/testcase")
+    # every other check is still reported, skipped because hub.reachable failed
+    assert "hub.reachable" in result.output and "0 passed, 1 failed, " in result.output
+    assert "SKIP  ingest.first_bundle  -- needs hub.reachable, which failed" in result.output
+    suite = ET.parse(junit).getroot().find("testsuite")
+    case = suite.find("testcase")
     assert case.get("name") == "hub.reachable" and case.find("error") is not None
+    skipped = [c for c in suite.findall("testcase") if c.find("skipped") is not None]
+    assert int(suite.get("skipped")) == len(skipped) == int(suite.get("tests")) - 1
+    assert "needs hub.reachable" in skipped[0].find("skipped").get("message")

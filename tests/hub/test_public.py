@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 from hub import queries as Q
+from hub import typedefs as T
 from protocol.containers import from_targz, to_targz
 from service.ids import token_hash
 from tests.hub.test_ingest import push
@@ -58,7 +59,7 @@ async def test_v1_sync_endpoints_for_schema1_nodes(hub_client, peer, origin):
     r = await hub_client.post("/api/v1/sync/alpha/bundle", data=to_targz(b),
                               headers={"Authorization": f"Bearer {peer}",
                                        "Content-Type": "application/gzip"})
-    assert r.status == 200, await r.text()
+    assert r.status == 202, await r.text()  # the original's answer (issue 16)
     r = await hub_client.get("/api/v1/sync/alpha/status",
                              headers={"Authorization": f"Bearer {peer}"})
     status = await r.json()
@@ -68,7 +69,11 @@ async def test_v1_sync_endpoints_for_schema1_nodes(hub_client, peer, origin):
     assert r.status == 200 and from_targz(await r.read()).digest == b.digest
     r = await hub_client.get("/api/v1/sync/other/status",
                              headers={"Authorization": f"Bearer {peer}"})
-    assert r.status == 403
+    assert r.status == 404  # the original's answer for an unknown peer (issue 16)
+    await Q.add_peer(hub_client.server.app[T.pool_key], "other", "node", token_hash("o" * 20))
+    r = await hub_client.get("/api/v1/sync/other/status",
+                             headers={"Authorization": f"Bearer {peer}"})
+    assert r.status == 401  # another peer's: this token is not its token
 
 
 async def admin_login(client, pool) -> str:

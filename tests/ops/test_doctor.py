@@ -173,3 +173,29 @@ async def test_hubs_reachable_tokens_and_clock_skew(aiohttp_server, node_db_url,
     assert {c["status"] for c in skews} == {"fail"}
     assert "ahead of main" in " ".join(c["message"] for c in skews)
     assert "NTP" in skews[0]["hint"]
+
+
+async def test_v1_hub_peers_are_checked_through_their_status(aiohttp_server):
+    """A peer on the original API (no /healthz) is checked with the same care: reachable,
+    token, peer name, answer shape; against the fake original hub."""
+    import aiohttp
+
+    from tests.fakes.v1hub import FakeV1Hub
+
+    fake = FakeV1Hub(tokens={"origa": "origa-token-0123456789"})
+    url = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
+    cases = {
+        D.HubPeer("origa", url, "origa-token-0123456789", False): ("ok", "ok", "holds no"),
+        D.HubPeer("origa", url, "wrong-token-0123456789", False): ("ok", "fail", "token"),
+        D.HubPeer("nobody", url, "origa-token-0123456789", False): ("ok", "fail",
+                                                                    "no peer named"),
+        D.HubPeer("origa", "http://127.0.0.1:9", "x" * 20, False): ("fail", None, "unreachable"),
+    }
+    async with aiohttp.ClientSession() as session:
+        for peer, (reach, token, words) in cases.items():
+            checks = await D.check_hub(session, peer)
+            assert checks[0].status == reach, checks
+            got = [c for c in checks if c.name == "hub token"]
+            assert (got[0].status if got else None) == token, checks
+            assert words in " ".join(c.message for c in checks), checks
+    assert {s["route"] for s in fake.seen} == {"status"}

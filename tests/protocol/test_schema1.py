@@ -102,3 +102,17 @@ def test_schema1_rejections(old: str, new: str, code: str) -> None:
     with pytest.raises(ProtocolError) as e:
         parse_schema1_record(data, ORIGIN, path="users/user_2.sync.txt")
     assert e.value.code == code
+
+
+def test_empty_created_by_from_the_original_hub_maps_to_user_0() -> None:
+    """The original hub's real download (shared/interop/original-v1-wire) writes
+    ``Created-By:`` empty for a request whose creator is not shared."""
+    data = (b"Entity: request\nID: 1\nInstance: http://a.example\nSchema-Version: 1\n"
+            b"Updated-At: 2026-12-02T00:33:36.279568Z\nSync-Scope: public\nTitle: Sofa\n"
+            b"Status: open\nContact-Email: \nCreated-By: \n\nDescription:\nSofa move\n")
+    [req] = parse_schema1_record(data, ORIGIN, path="requests/request_1.sync.txt")
+    assert req["Created-By"] == f"{ORIGIN}/0" and req.get("Contact-Email") is None
+    bad = data.replace(b"Created-By: \n", b"Created-By: x y\n")
+    with pytest.raises(ProtocolError) as exc:
+        parse_schema1_record(bad, ORIGIN, path="requests/request_1.sync.txt")
+    assert exc.value.code == "malformed_schema1"
