@@ -23,16 +23,23 @@ async def expire_auth(app: web.Application) -> str:
         "node.auth.queries", "expire_stale")
     if fn is None:
         return "auth module not installed"
-    result = await fn(app[T.pool_key])
-    return "" if result is None else str(result)
+    return summarize(await fn(app[T.pool_key]))
 
 
 async def refresh_invite_maps(app: web.Application) -> str:
     fn = _feature_fn("node.profiles.invite_map", "refresh_stale")
     if fn is None:
         return "profiles module not installed"
-    result = await fn(app[T.pool_key])
-    return "" if result is None else str(result)
+    return summarize(await fn(app[T.pool_key]))
+
+
+def summarize(result: Any) -> str:
+    """A job's result as people read it: ``expired requests 0, deleted sessions 2``."""
+    if result is None:
+        return ""
+    if isinstance(result, dict):
+        return ", ".join(f"{str(k).replace('_', ' ')} {v}" for k, v in result.items())
+    return str(result)
 
 
 HOUSEKEEPING = (

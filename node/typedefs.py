@@ -45,3 +45,4 @@ extras_key = web.AppKey("extras", dict)  # feature modules may park their own st
 # Per-request state (request[...]), typed like the app keys.
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
 CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
+WAITING_APPROVALS = web.RequestKey("wb_waiting_approvals", int)  # admins: for the nav badge

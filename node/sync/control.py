@@ -7,6 +7,7 @@ request; the page shows the job's state and its last result.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from typing import Any
@@ -17,7 +18,7 @@ from keys import KeyFileError
 from node import typedefs as T
 from node import web as W
 from node.errors import AppError, bad_request, not_found
-from node.scheduler import job_states, jobs_key, run_job, set_paused
+from node.scheduler import JOB_ACTOR, job_states, jobs_key, run_job, set_paused
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
@@ -33,6 +34,7 @@ log = logging.getLogger("wb.node.sync")
 BASE = "/admin/sync-control"
 PREVIEW_FILES = 20
 PREVIEW_BYTES = 2000
+RUN_NOW_WAIT = 20.0  # seconds "Run now" waits for the result before answering
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -157,13 +159,35 @@ def _job_of(request: web.Request) -> Any:
 
 
 async def run_now(request: web.Request) -> web.StreamResponse:
-    """Queue the job in the background; the page shows its progress and result."""
-    W.require_admin(request)
+    """Run the job for the admin who asked and answer with its result: the run is a
+    background task (a closed tab never cancels it), awaited up to RUN_NOW_WAIT seconds.
+    A form gets a redirect back with the result as a flash; a JSON client gets it as JSON
+    (202 with ``queued`` when it is still running)."""
+    viewer = W.require_admin(request)
     job = _job_of(request)
-    spawn(request.app, run_job(request.app, job, force=True))
+    token = JOB_ACTOR.set(f"admin:{viewer.user_id}")
+    try:
+        task = spawn(request.app, run_job(request.app, job, force=True))
+    finally:
+        JOB_ACTOR.reset(token)
+    try:
+        result: str | None = await asyncio.wait_for(asyncio.shield(task), RUN_NOW_WAIT)
+    except TimeoutError:
+        result = None
     if W.wants_json(request):
-        return web.json_response({"queued": job.id}, status=202)
-    raise _back(f"{job.id} started; reload to see its result.")
+        if result is None:
+            return web.json_response({"job": job.id, "queued": job.id}, status=202)
+        return web.json_response({"job": job.id, "result": result,
+                                  "ok": result.startswith("ok")})
+    flash = (f"{job.id}: {result}." if result is not None else
+             f"{job.id} is still running; its result will show on this page.")
+    form = await request.post()
+    back = form.get("back")
+    if back == "/admin":
+        from urllib.parse import quote
+
+        raise W.redirect(f"/admin?flash={quote(flash[:300])}#sync")
+    raise _back(flash)
 
 
 async def pause(request: web.Request) -> web.StreamResponse:
