@@ -87,3 +87,23 @@ async def triage_requests(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
             WHERE r.origin IS NULL AND r.deleted_at IS NULL AND r.status IN ('pending', 'open')
             ORDER BY r.status = 'pending' DESC, r.created_at DESC LIMIT $1""", limit)
 
+
+
+async def waiting_member_context(conn: Conn, user_id: str, session_hash: str
+                                 ) -> dict[str, Any]:
+    """For a device waiting for approval: can another of the member's devices approve it,
+    which admins can, and what the member wrote meanwhile (shown once approved)."""
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = $1 AND s.status = 'active'
+                            AND s.revoked_at IS NULL AND s.expires_at > now()
+                            AND s.id_hash <> $2) AS other_device,
+                  (SELECT coalesce(array_agg(coalesce(nullif(a.display_name, ''), a.username)
+                                             ORDER BY a.created_at), '{}')
+                     FROM users a WHERE a.is_admin AND a.origin IS NULL AND NOT a.disabled
+                      AND a.deleted_at IS NULL) AS admins""", user_id, session_hash)
+    posts = await conn.fetch(
+        """SELECT id, coalesce(nullif(title, ''), left(description, 80)) AS title, created_at
+             FROM requests WHERE created_by = $1 AND status = 'pending' AND deleted_at IS NULL
+            ORDER BY created_at""", user_id)
+    return {"other_device": row["other_device"], "admins": list(row["admins"]),
+            "waiting_posts": [dict(p) for p in posts]}

@@ -125,7 +125,7 @@ async def login(request: web.Request) -> web.StreamResponse:
              "expires_at": start.expires_at, "approve_at": "/auth/devices"},
             dumps=W.json_dumps)
     else:
-        response = web.HTTPSeeOther("/login/pending")
+        response = web.HTTPSeeOther("/login/pending?done=login")
     W.set_session_cookie(request, response, start.cookie,
                          int(svc.request_lifetime(_config(request)).total_seconds()))
     if isinstance(response, web.HTTPException):
@@ -139,12 +139,21 @@ async def login_pending(request: web.Request) -> web.StreamResponse:
     if viewer.active:
         if json_client(request):
             return web.json_response({"status": "active"})
-        raise W.redirect("/")
+        raise W.redirect("/?done=approved")
     pending = await q.latest_login_for_session(_pool(request), viewer.session_hash)
     if pending is not None and pending["status"] != "pending":
         pending["code"] = None  # a dead request's code is of no use to anyone
     body = {"status": "pending", "login": pending}
-    return answer(request, "node/auth/pending.html", {"login": pending}, body)
+    from node.admin.queries import waiting_member_context
+
+    who = await waiting_member_context(_pool(request), viewer.user_id, viewer.session_hash)
+    return answer(request, "node/auth/pending.html",
+                  {"login": pending, "flash": _FLASH.get(request.query.get("done", ""), ""),
+                   **who}, body)
+
+
+_FLASH = {"registered": "Welcome! Your account is saved; an admin will let you in.",
+          "login": "Sign-in started: approve it with the code below."}
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -155,7 +164,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if json_client(request):
         response: web.StreamResponse = web.json_response({"status": "signed_out"})
     else:
-        response = web.HTTPSeeOther("/")
+        response = web.HTTPSeeOther("/?done=signed_out")
     W.clear_session_cookie(response)
     if isinstance(response, web.HTTPException):
         raise response
@@ -278,7 +287,8 @@ async def register(request: web.Request) -> web.StreamResponse:
              "is_admin": result.is_admin, "request_id": result.request_id,
              "login_request_id": result.auth_request_id, "code": result.code}, status=201)
     else:
-        response = web.HTTPSeeOther("/" if result.status == "active" else "/login/pending")
+        response = web.HTTPSeeOther("/?done=joined" if result.status == "active"
+                                    else "/login/pending?done=registered")
     W.set_session_cookie(request, response, result.cookie, lifetime)
     if isinstance(response, web.HTTPException):
         raise response

@@ -169,12 +169,20 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
             "login": await _pending_login(request, viewer)}
 
 
+# Feedback after a redirect to the start page (?done=...): fixed texts, never echoed input.
+HOME_FLASH = {"joined": "Welcome! You are a member now: ask for help or offer it below.",
+              "signed_out": "You are signed out on this device.",
+              "approved": "This device is approved: you are signed in."}
+
+
 async def home(request: web.Request) -> web.StreamResponse:
     actor = _actor(request)
+    flash = HOME_FLASH.get(request.query.get("done", ""), "")
     if actor is None:
-        return W.render(request, "node/home.html", {})
+        return W.render(request, "node/home.html", {"flash": flash})
     ctx = await _home_context(request, actor)
     ctx["limits"] = _LIMITS
+    ctx["flash"] = flash
     return W.render(request, "node/home.html", ctx)
 
 
