@@ -56,7 +56,9 @@ async def approvals(conn: Conn, *, user_id: str | None = None,
                   u.username, u.display_name, u.created_at AS member_since, u.is_admin,
                   (r.created_at - u.created_at < interval '1 minute'
                    AND NOT EXISTS (SELECT 1 FROM auth_requests a WHERE a.user_id = u.id
-                                      AND a.status = 'approved')) AS new_member,
+                                      AND a.status = 'approved')
+                   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id
+                                      AND s.status = 'active')) AS new_member,
                   inv.username AS inviter_username, inv.display_name AS inviter_name,
                   (SELECT coalesce(json_agg(json_build_object('id', p.id, 'title',
                           coalesce(nullif(p.title, ''), left(p.description, 80)))
