@@ -36,6 +36,7 @@ class Community:
     invite_token: str
     device_request_id: str
     newcomer_request_id: str
+    newcomer_id: str
 
 
 async def _login_request(pool: asyncpg.Pool, user_id: str, user_agent: str, ip: str) -> str:
@@ -94,8 +95,8 @@ async def seed(app, peer_dir: Path) -> Community:
     peer_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (test setup, once)
     await P.add_peer(pool, "shared", "dir", str(peer_dir))
     await reconcile(app)
-    return Community(admin, bob, rids, invite.token, device, newcomer)
+    return Community(admin, bob, rids, invite.token, device, newcomer, dan)
 
 
-async def browser_session(app, user_id: str) -> str:
-    return await create_session(app[T.pool_key], user_id)
+async def browser_session(app, user_id: str, status: str = "active") -> str:
+    return await create_session(app[T.pool_key], user_id, status=status)
