@@ -84,3 +84,9 @@ def network_hint(ip: str) -> str:
     if isinstance(addr, ipaddress.IPv4Address):
         return ".".join(str(addr).split(".")[:3]) + ".x"
     return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+
+
+def plural(n: int, singular: str, plural_form: str) -> str:
+    """``plural(1, "%(num)d bundle", "%(num)d bundles")`` -> ``1 bundle``: the same
+    Babel-backed ngettext the templates use, for messages built in Python."""
+    return NullTranslations().ngettext(singular, plural_form, n) % {"num": n}

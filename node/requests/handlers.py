@@ -17,6 +17,7 @@ from markupsafe import Markup
 from node import typedefs as T
 from node import web as W
 from node.errors import AppError, bad_request
+from node.i18n import plural
 from node.requests import service as S
 
 log = logging.getLogger("wb.node.requests")
@@ -380,7 +381,8 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
                                       owner_id=None if viewer.is_admin else viewer.user_id,
                                       limit=200)
     changed = request.query.get("changed", "")
-    flash = f"{changed} record(s) changed scope." if changed.isdigit() else ""
+    flash = (plural(int(changed), "%(num)d record changed scope.",
+                     "%(num)d records changed scope.") if changed.isdigit() else "")
     return W.render(request, "node/requests/scope.html", {"records": records, "flash": flash})
 
 

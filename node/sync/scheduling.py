@@ -34,6 +34,7 @@ import aiohttp
 from aiohttp import web
 
 from node import typedefs as T
+from node.i18n import plural
 from node.scheduler import JOB_ACTOR, Job, add_runtime_job, jobs_key, remove_runtime_job, run_job
 from node.sync import peers as P
 from node.sync import queries as Q
@@ -87,7 +88,8 @@ def push_job(name: str, interval: float) -> Job:
         res = await transport.push(app[T.pool_key], app[T.config_key], name,
                                    actor=JOB_ACTOR.get(), metrics=app[T.metrics_key],
                                    session=app[T.client_key])
-        return f"pushed {res.bundles} bundle(s), {res.bytes} bytes"
+        bundles = plural(res.bundles, "%(num)d bundle", "%(num)d bundles")
+        return f"pushed {bundles}, {res.bytes} bytes"
     return Job(f"push:{name}", fn, interval=interval, timeout=PEER_JOB_TIMEOUT)
 
 
@@ -98,7 +100,8 @@ def pull_job(name: str, interval: float) -> Job:
                                    session=app[T.client_key])
         records = sum(i["records"] for i in res.imported)
         refused = f", {len(res.errors)} refused" if res.errors else ""
-        return f"pulled {res.bundles} bundle(s), {records} records{refused}"
+        return (f"pulled {plural(res.bundles, '%(num)d bundle', '%(num)d bundles')}, "
+                f"{plural(records, '%(num)d record', '%(num)d records')}{refused}")
     return Job(f"pull:{name}", fn, interval=interval, timeout=PEER_JOB_TIMEOUT)
 
 
