@@ -50,6 +50,7 @@ def install(env: jinja2.Environment) -> None:
     env.filters["when"] = absolute
     env.filters["ago"] = ago
     env.globals["device"] = device
+    env.globals["utcnow"] = lambda: dt.datetime.now(dt.UTC)
 
 
 def device(user_agent: str | None, ip: str | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
@@ -334,9 +335,39 @@ async def invite_create(request: web.Request) -> web.StreamResponse:
     body = {"id": invite.id, "token": invite.token, "link": link,
             "max_uses": invite.max_uses, "expires_at": invite.expires_at,
             "auto_approve": invite.auto_approve}
-    return answer(request, "node/auth/invite_created.html",
-                  {"invite": invite, "link": link, "qr": qr.svg_data_uri(link)}, body,
-                  status=201)
+    if json_client(request):
+        return web.json_response(body, status=201, dumps=W.json_dumps)
+    # Post/Redirect/Get: a reload must not create a second invite. The link (whose token
+    # the node keeps only as a hash) rides to the next page in a cookie scoped to that
+    # page alone, which shows it once and deletes it.
+    path = f"/invite/created/{invite.id}"
+    response = web.HTTPSeeOther(path)
+    response.set_cookie(NEW_INVITE_COOKIE, quote(link, safe=""), path=path,
+                        max_age=NEW_INVITE_SECONDS, httponly=True, samesite="Strict",
+                        secure=_config(request).https)
+    raise response
+
+
+NEW_INVITE_COOKIE = "wb_new_invite"
+NEW_INVITE_SECONDS = 600
+
+
+async def invite_created(request: web.Request) -> web.StreamResponse:
+    """The new invite's link and QR code, shown once after the redirect."""
+    viewer = W.require_active(request)
+    invite_id = request.match_info["invite_id"]
+    link = unquote(request.cookies.get(NEW_INVITE_COOKIE, ""))
+    token = link.rstrip("/").rsplit("/", 1)[-1] if link else ""
+    invite = (await q.invite_by_token_hash(_pool(request), svc.token_hash(token))
+              if token and TOKEN_CHARS.match(token) else None)
+    if (invite is None or invite["id"] != invite_id
+            or (invite["created_by"] != viewer.user_id and not viewer.is_admin)):
+        response = W.render(request, "node/auth/invite_created.html", {"gone": True})
+    else:
+        response = W.render(request, "node/auth/invite_created.html",
+                            {"invite": invite, "link": link, "qr": qr.svg_data_uri(link)})
+    response.del_cookie(NEW_INVITE_COOKIE, path=f"/invite/created/{invite_id}")
+    return response
 
 
 async def invite_disable(request: web.Request) -> web.StreamResponse:
@@ -364,4 +395,5 @@ def setup(app: web.Application) -> None:
     r.add_post("/auth/register", register, name="auth_register")
     r.add_get("/invite/new", invite_page, name="invite_new")
     r.add_post("/auth/invites", invite_create, name="auth_invites")
+    r.add_get("/invite/created/{invite_id}", invite_created, name="invite_created")
     r.add_post("/auth/invites/{invite_id}/disable", invite_disable, name="auth_invite_disable")

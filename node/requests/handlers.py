@@ -244,7 +244,7 @@ async def complete_request(request: web.Request) -> web.StreamResponse:
 
 
 async def reopen_request(request: web.Request) -> web.StreamResponse:
-    W.require_admin(request)
+    W.require_active(request)
     actor = _actor(request)
     row = await S.reopen(request.app[T.pool_key], actor, request.match_info["id"])
     return _after_request_change(request, actor, row)
