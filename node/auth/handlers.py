@@ -301,9 +301,13 @@ async def register(request: web.Request) -> web.StreamResponse:
 async def invite_page(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
     invites = await q.invites_by_creator(_pool(request), viewer.user_id)
+    others = []
+    if viewer.is_admin:  # admins may disable anyone's invite
+        others = [i for i in await q.invites_by_creator(_pool(request), None, limit=50)
+                  if i["created_by"] != viewer.user_id]
     return answer(request, "node/auth/invite_new.html",
-                  {"invites": invites, "values": {"max_uses": 1, "expires_days": 14,
-                                                  "auto_approve": True}},
+                  {"invites": invites, "others": others,
+                   "values": {"max_uses": 1, "expires_days": 14, "auto_approve": True}},
                   {"invites": [_invite_view(i) for i in invites]})
 
 
