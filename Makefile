@@ -24,7 +24,10 @@ docs:  ## regenerate .env.example and docs/cli.md (then the table in docs/settin
 	$(PY) -m service.settings_docs > .env.example
 	$(PY) -m ops.cli_docs > docs/cli.md
 
+screenshots:  ## refresh docs/screenshots/ (admin console, approvals, feed; desktop and phone)
+	$(PY) -m tests.browser.screenshots
+
 bench:  ## run the benchmarks under bench/
 	for f in bench/bench_*.py; do $(PY) $$f; done
 
-.PHONY: help install test test-external lint serve docs bench
+.PHONY: help install test test-external lint serve docs screenshots bench

@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from node import csrf_api, health, jobs, openapi, scheduler
+from node import csrf_api, health, i18n, jobs, openapi, scheduler
 from node import typedefs as T
 from node import web as W
 from node.admin import handlers as admin_handlers
@@ -96,7 +96,7 @@ def create_app(config: Config | None = None) -> web.Application:
         autoescape=jinja2.select_autoescape(["html", "xml", "svg"]),
         auto_reload=config.get_bool("WB_TEMPLATE_RELOAD"),
     )
-    env.filters["when"] = _format_when
+    i18n.install(env)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(client_ctx)
 
@@ -108,12 +108,10 @@ def create_app(config: Config | None = None) -> web.Application:
         feature.setup(app)
     jobs.register_housekeeping(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
+    app.router.add_get("/favicon.ico", _favicon, name="favicon")
     return app
 
 
-def _format_when(value: object) -> str:
-    import datetime as dt
-
-    if not isinstance(value, dt.datetime):
-        return "" if value is None else str(value)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+async def _favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers and crawlers ask for /favicon.ico whatever the page links; send the SVG."""
+    raise web.HTTPMovedPermanently("/static/favicon.svg")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from node import typedefs as T
@@ -11,11 +13,20 @@ from node.scheduler import Job, register_job
 
 
 async def expire_auth(app: web.Application) -> str:
-    return str(await auth_service.expire_stale(app[T.pool_key]))
+    return summarize(await auth_service.expire_stale(app[T.pool_key]))
 
 
 async def refresh_invite_maps(app: web.Application) -> str:
-    return str(await invite_map.refresh_stale(app[T.pool_key]))
+    return summarize(await invite_map.refresh_stale(app[T.pool_key]))
+
+
+def summarize(result: Any) -> str:
+    """A job's result as people read it: ``expired requests 0, deleted sessions 2``."""
+    if result is None:
+        return ""
+    if isinstance(result, dict):
+        return ", ".join(f"{str(k).replace('_', ' ')} {v}" for k, v in result.items())
+    return str(result)
 
 
 HOUSEKEEPING = (

@@ -16,6 +16,7 @@ operator never depends on one path. Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -27,6 +28,11 @@ from aiohttp import web
 
 from node import typedefs as T
 
+# Who a job runs for: "scheduler" on its timer, "admin:<user id>" when an admin pressed
+# "Run now". Jobs read it when they record their sync_jobs row; a task copies the value
+# current when it was created, so a background run keeps the admin who started it.
+JOB_ACTOR: contextvars.ContextVar[str] = contextvars.ContextVar("wb_job_actor",
+                                                                default="scheduler")
 log = logging.getLogger("wb.node.scheduler")
 
 JobFn = Callable[[web.Application], Awaitable[str]]

@@ -25,14 +25,20 @@ from protocol.signature import parse_signature
 from protocol.verify import VerifiedBundle, verify_bundle
 from service.bundle_io import read_bundle, write_bundle, write_bundle_dir
 
+# The node signs with $WB_DATA_DIR/keys/node.key (node.sync.identity, which this plumbing
+# package may not import); a hub's key for `wb keys --hub` is keys/signing.key.
+NODE_KEY_FILE = "node.key"
 KEY_FILE_NAME = "signing.key"
 
 
 def default_key_path(hub: bool = False) -> Path:
-    """``$WB_DATA_DIR/keys/signing.key`` (or ``$WB_HUB_DATA_DIR/...`` with ``--hub``)."""
+    """``$WB_DATA_DIR/keys/node.key``, the key the node signs with (or
+    ``$WB_HUB_DATA_DIR/keys/signing.key`` with ``--hub``)."""
     from service.settings import Config
 
-    return Config().path("WB_HUB_DATA_DIR" if hub else "WB_DATA_DIR") / "keys" / KEY_FILE_NAME
+    if hub:
+        return Config().path("WB_HUB_DATA_DIR") / "keys" / KEY_FILE_NAME
+    return Config().path("WB_DATA_DIR") / "keys" / NODE_KEY_FILE
 
 
 def _fail(code: str, message: str, path: str | None = None) -> click.ClickException:
@@ -65,7 +71,8 @@ _key_file_option = click.option(
     "--key-file",
     type=click.Path(dir_okay=False),
     envvar="WB_KEY_FILE",
-    help="Private key file [default: $WB_DATA_DIR/keys/signing.key]. Env: WB_KEY_FILE.",
+    help="Private key file [default: $WB_DATA_DIR/keys/node.key, the node's signing key]. "
+    "Env: WB_KEY_FILE.",
 )
 _hub_option = click.option(
     "--hub", is_flag=True, help="Use the hub key ($WB_HUB_DATA_DIR/keys/signing.key)."

@@ -6,6 +6,7 @@ import click
 
 from node.auth import queries as q
 from node.auth import service as svc
+from node.i18n import plural
 
 
 def _run(fn):
@@ -122,8 +123,8 @@ def session_expire() -> None:
         return await svc.expire_stale(pool)
 
     r = _run(main)
-    click.echo(f"expired {r['expired_requests']} request(s), "
-               f"deleted {r['deleted_sessions']} session(s)")
+    click.echo(f"expired {plural(r['expired_requests'], '%(num)d request', '%(num)d requests')}, "
+               f"deleted {plural(r['deleted_sessions'], '%(num)d session', '%(num)d sessions')}")
 
 
 def register(root: click.Group) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
@@ -125,7 +126,7 @@ async def login(request: web.Request) -> web.StreamResponse:
              "expires_at": start.expires_at, "approve_at": "/auth/devices"},
             dumps=W.json_dumps)
     else:
-        response = web.HTTPSeeOther("/login/pending")
+        response = web.HTTPSeeOther("/login/pending?done=login")
     W.set_session_cookie(request, response, start.cookie,
                          int(svc.request_lifetime(_config(request)).total_seconds()))
     if isinstance(response, web.HTTPException):
@@ -139,12 +140,21 @@ async def login_pending(request: web.Request) -> web.StreamResponse:
     if viewer.active:
         if json_client(request):
             return web.json_response({"status": "active"})
-        raise W.redirect("/")
+        raise W.redirect("/?done=approved")
     pending = await q.latest_login_for_session(_pool(request), viewer.session_hash)
     if pending is not None and pending["status"] != "pending":
         pending["code"] = None  # a dead request's code is of no use to anyone
     body = {"status": "pending", "login": pending}
-    return answer(request, "node/auth/pending.html", {"login": pending}, body)
+    from node.admin.queries import waiting_member_context
+
+    who = await waiting_member_context(_pool(request), viewer.user_id, viewer.session_hash)
+    return answer(request, "node/auth/pending.html",
+                  {"login": pending, "flash": _FLASH.get(request.query.get("done", ""), ""),
+                   **who}, body)
+
+
+_FLASH = {"registered": "Welcome! Your account is saved; an admin will let you in.",
+          "login": "Sign-in started: approve it with the code below."}
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -155,7 +165,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if json_client(request):
         response: web.StreamResponse = web.json_response({"status": "signed_out"})
     else:
-        response = web.HTTPSeeOther("/")
+        response = web.HTTPSeeOther("/?done=signed_out")
     W.clear_session_cookie(response)
     if isinstance(response, web.HTTPException):
         raise response
@@ -278,7 +288,8 @@ async def register(request: web.Request) -> web.StreamResponse:
              "is_admin": result.is_admin, "request_id": result.request_id,
              "login_request_id": result.auth_request_id, "code": result.code}, status=201)
     else:
-        response = web.HTTPSeeOther("/" if result.status == "active" else "/login/pending")
+        response = web.HTTPSeeOther("/?done=joined" if result.status == "active"
+                                    else "/login/pending?done=registered")
     W.set_session_cookie(request, response, result.cookie, lifetime)
     if isinstance(response, web.HTTPException):
         raise response
@@ -290,9 +301,13 @@ async def register(request: web.Request) -> web.StreamResponse:
 async def invite_page(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
     invites = await q.invites_by_creator(_pool(request), viewer.user_id)
+    others = []
+    if viewer.is_admin:  # admins may disable anyone's invite
+        others = [i for i in await q.invites_by_creator(_pool(request), None, limit=50)
+                  if i["created_by"] != viewer.user_id]
     return answer(request, "node/auth/invite_new.html",
-                  {"invites": invites, "values": {"max_uses": 1, "expires_days": 14,
-                                                  "auto_approve": True}},
+                  {"invites": invites, "others": others,
+                   "values": {"max_uses": 1, "expires_days": 14, "auto_approve": True}},
                   {"invites": [_invite_view(i) for i in invites]})
 
 
@@ -324,9 +339,39 @@ async def invite_create(request: web.Request) -> web.StreamResponse:
     body = {"id": invite.id, "token": invite.token, "link": link,
             "max_uses": invite.max_uses, "expires_at": invite.expires_at,
             "auto_approve": invite.auto_approve}
-    return answer(request, "node/auth/invite_created.html",
-                  {"invite": invite, "link": link, "qr": qr.svg_data_uri(link)}, body,
-                  status=201)
+    if json_client(request):
+        return web.json_response(body, status=201, dumps=W.json_dumps)
+    # Post/Redirect/Get: a reload must not create a second invite. The link (whose token
+    # the node keeps only as a hash) rides to the next page in a cookie scoped to that
+    # page alone, which shows it once and deletes it.
+    path = f"/invite/created/{invite.id}"
+    response = web.HTTPSeeOther(path)
+    response.set_cookie(NEW_INVITE_COOKIE, quote(link, safe=""), path=path,
+                        max_age=NEW_INVITE_SECONDS, httponly=True, samesite="Strict",
+                        secure=_config(request).https)
+    raise response
+
+
+NEW_INVITE_COOKIE = "wb_new_invite"
+NEW_INVITE_SECONDS = 600
+
+
+async def invite_created(request: web.Request) -> web.StreamResponse:
+    """The new invite's link and QR code, shown once after the redirect."""
+    viewer = W.require_active(request)
+    invite_id = request.match_info["invite_id"]
+    link = unquote(request.cookies.get(NEW_INVITE_COOKIE, ""))
+    token = link.rstrip("/").rsplit("/", 1)[-1] if link else ""
+    invite = (await q.invite_by_token_hash(_pool(request), svc.token_hash(token))
+              if token and TOKEN_CHARS.match(token) else None)
+    if (invite is None or invite["id"] != invite_id
+            or (invite["created_by"] != viewer.user_id and not viewer.is_admin)):
+        response = W.render(request, "node/auth/invite_created.html", {"gone": True})
+    else:
+        response = W.render(request, "node/auth/invite_created.html",
+                            {"invite": invite, "link": link, "qr": qr.svg_data_uri(link)})
+    response.del_cookie(NEW_INVITE_COOKIE, path=f"/invite/created/{invite_id}")
+    return response
 
 
 async def invite_disable(request: web.Request) -> web.StreamResponse:
@@ -354,4 +399,5 @@ def setup(app: web.Application) -> None:
     r.add_post("/auth/register", register, name="auth_register")
     r.add_get("/invite/new", invite_page, name="invite_new")
     r.add_post("/auth/invites", invite_create, name="auth_invites")
+    r.add_get("/invite/created/{invite_id}", invite_created, name="invite_created")
     r.add_post("/auth/invites/{invite_id}/disable", invite_disable, name="auth_invite_disable")

@@ -20,6 +20,7 @@ import asyncpg
 
 from node.auth import queries as q
 from node.errors import AppError, bad_request, conflict, not_found
+from node.i18n import plural
 from node.web import session_hash
 from service.ids import new_token, token_hash, ulid
 from service.settings import Config
@@ -267,7 +268,9 @@ class WrongCode(AppError):
                              "Start a new sign-in on the other device.")
         else:
             super().__init__(400, "wrong_code",
-                             f"That code is not right. {attempts_left} attempt(s) left.",
+                             "That code is not right. " + plural(
+                                 attempts_left, "%(num)d attempt left.",
+                                 "%(num)d attempts left."),
                              fields={"code": "does not match"})
         self.locked = locked
 

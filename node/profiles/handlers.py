@@ -108,7 +108,8 @@ async def admin_profiles(request: web.Request) -> web.StreamResponse:
     return await W.respond(request, P + "admin_profiles.html", ctx, json_body=body)
 
 
-async def admin_profile(request: web.Request) -> web.StreamResponse:
+async def admin_profile(request: web.Request, *, error: str = "",
+                        status: int = 200) -> web.StreamResponse:
     W.require_admin(request)
     pool = _pool(request)
     account = await Q.user_by_id(pool, request.match_info["user_id"])
@@ -118,16 +119,22 @@ async def admin_profile(request: web.Request) -> web.StreamResponse:
     inviter = await Q.user_by_id(pool, account["invited_by"]) if account["invited_by"] else None
     ctx = {"account": account, "inviter": inviter, **detail,
            "invites": await Q.invites_sent(pool, account["id"]),
-           "flash": request.query.get("done", "")[:200]}
-    return W.render(request, P + "admin_profile.html", ctx)
+           "flash": "" if error else request.query.get("done", "")[:200], "error": error}
+    return W.render(request, P + "admin_profile.html", ctx, status=status)
 
 
 async def admin_action(request: web.Request) -> web.StreamResponse:
     viewer = W.require_admin(request)
     target_id = request.match_info["user_id"]
-    message = await S.admin_action(
-        _pool(request), _data_dir(request), action=request.match_info["action"],
-        target_id=target_id, actor=S.Actor(viewer.user_id, True, W.client_ip(request)))
+    try:
+        message = await S.admin_action(
+            _pool(request), _data_dir(request), action=request.match_info["action"],
+            target_id=target_id, actor=S.Actor(viewer.user_id, True, W.client_ip(request)))
+    except AppError as exc:
+        if W.wants_json(request) or exc.status == 404:
+            raise
+        # e.g. the last admin: the profile page again, the reason at the top
+        return await admin_profile(request, error=exc.message, status=exc.status)
     if W.wants_json(request):
         return web.json_response({"ok": True, "message": message})
     from urllib.parse import quote

@@ -87,7 +87,8 @@ def render_svg(nodes: list[dict[str, Any]], depth: int) -> str:
     height = max([y for _, y in pos.values()] + [0]) + _R + 30 + _PAD
     hidden = len(nodes) - len(pos)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" font-family="sans-serif" '
+           f'width="{width}" height="{height}" role="group" '
+           f'aria-label="Invite map, depth {depth}" font-family="sans-serif" '
            f'font-size="12"><title>Invite map, depth {depth}</title>']
     for node in nodes:
         parent = node["parent"]

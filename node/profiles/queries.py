@@ -14,12 +14,12 @@ import asyncpg
 
 Conn = asyncpg.Pool | asyncpg.Connection
 
-# Visibility of member ``u`` to viewer $1 (admin flag $2): admins see every local
-# account; a member sees themself, and other live accounts that are public, that they
-# invited, or that invited them.
-VISIBLE = """($2 OR u.id = $1 OR (NOT u.disabled AND u.deleted_at IS NULL AND (
-    u.sync_scope = 'public' OR u.invited_by = $1
-    OR u.id = (SELECT v.invited_by FROM users v WHERE v.id = $1))))"""
+# Visibility of member ``u`` to viewer $1 (admin flag $2): admins see every account; a
+# member sees themself and every live account. Inside a community, name, bio and avatar
+# are for all its members (they already read each other's requests); a profile's scope
+# only says whether it may leave the community, and the contact address has its own rule
+# (service.contact_visible). The choice is written down in docs/member-guide.md.
+VISIBLE = """($2 OR u.id = $1 OR (NOT u.disabled AND u.deleted_at IS NULL))"""
 
 PROFILE_COLUMNS = """u.id, u.username, u.display_name, u.bio, u.contact_email,
     u.share_contact, u.is_admin, u.disabled, u.invited_by, u.invite_id, u.avatar_path,

@@ -18,6 +18,7 @@ from node import typedefs as T
 from node import web as W
 from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
+from node.i18n import plural
 from node.requests import service as S
 
 log = logging.getLogger("wb.node.requests")
@@ -167,12 +168,20 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
             "login": await _pending_login(request, viewer)}
 
 
+# Feedback after a redirect to the start page (?done=...): fixed texts, never echoed input.
+HOME_FLASH = {"joined": "Welcome! You are a member now: ask for help or offer it below.",
+              "signed_out": "You are signed out on this device.",
+              "approved": "This device is approved: you are signed in."}
+
+
 async def home(request: web.Request) -> web.StreamResponse:
     actor = _actor(request)
+    flash = HOME_FLASH.get(request.query.get("done", ""), "")
     if actor is None:
-        return W.render(request, "node/home.html", {})
+        return W.render(request, "node/home.html", {"flash": flash})
     ctx = await _home_context(request, actor)
     ctx["limits"] = _LIMITS
+    ctx["flash"] = flash
     return W.render(request, "node/home.html", ctx)
 
 
@@ -244,7 +253,7 @@ async def complete_request(request: web.Request) -> web.StreamResponse:
 
 
 async def reopen_request(request: web.Request) -> web.StreamResponse:
-    W.require_admin(request)
+    W.require_active(request)
     actor = _actor(request)
     row = await S.reopen(request.app[T.pool_key], actor, request.match_info["id"])
     return await _after_request_change(request, actor, row)
@@ -256,9 +265,34 @@ async def request_scope(request: web.Request) -> web.StreamResponse:
     data = await _input(request)
     pool = request.app[T.pool_key]
     row = await S.get_visible(pool, actor, request.match_info["id"])
-    await S.set_scope(pool, actor, [("request", row["id"])], _text(data, "sync_scope"))
+    scope = _text(data, "sync_scope")
+    if _needs_confirmation(request, data, scope, row["sync_scope"]):
+        _may_change_scope(actor, row["created_by"], row["origin"], "request")
+        return W.render(request, "node/requests/confirm_public.html",
+                        {"kind": "request", "action": f"/requests/{row['id']}/scope",
+                         "back": f"/requests/{row['id']}", "title": row["title"]
+                         or row["description"][:80], "text": row["description"],
+                         "owner": row["creator_display_name"] or row["creator_username"],
+                         "own": actor is not None and row["created_by"] == actor.user_id})
+    await S.set_scope(pool, actor, [("request", row["id"])], scope)
     row = await S.get_visible(pool, actor, row["id"])
     return await _after_request_change(request, actor, row)
+
+
+def _may_change_scope(actor: S.Actor | None, owner: str | None, origin: str | None,
+                      kind: str) -> None:
+    """The confirmation page is shown only to who may then confirm (as in S.set_scope)."""
+    if not S.can_change_scope(actor, owner, origin):
+        raise AppError(403, "cannot_change_scope",
+                       f"Only the owner or an admin may change the scope of this {kind}.")
+
+
+def _needs_confirmation(request: web.Request, data: dict[str, Any], scope: str,
+                        current: str) -> bool:
+    """Making something public from a plain form asks once, on a page of its own (with
+    JavaScript the form asks with a dialog and sends confirm=1; JSON clients decide)."""
+    return (scope == "public" and current != "public" and not W.wants_json(request)
+            and request.content_type != "application/json" and data.get("confirm") != "1")
 
 
 async def _after_request_change(request: web.Request, actor: S.Actor | None,
@@ -326,7 +360,19 @@ async def comment_scope(request: web.Request) -> web.StreamResponse:
     pool = request.app[T.pool_key]
     data = await _input(request)
     comment_id = S.check_id(request.match_info["id"])
-    await S.set_scope(pool, actor, [("comment", comment_id)], _text(data, "sync_scope"))
+    scope = _text(data, "sync_scope")
+    current = await S.Q.get_comment(pool, comment_id)
+    if current is not None and _needs_confirmation(request, data, scope,
+                                                   current["sync_scope"]):
+        _may_change_scope(actor, current["created_by"], current["origin"], "comment")
+        return W.render(request, "node/requests/confirm_public.html",
+                        {"kind": "comment", "action": f"/comments/{comment_id}/scope",
+                         "back": f"/requests/{current['request_id']}#c-{comment_id}",
+                         "title": "", "text": current["body"],
+                         "owner": current["creator_display_name"]
+                         or current["creator_username"],
+                         "own": actor is not None and current["created_by"] == actor.user_id})
+    await S.set_scope(pool, actor, [("comment", comment_id)], scope)
     comment = await S.Q.get_comment(pool, comment_id)
     assert comment is not None
     if W.wants_json(request):
@@ -347,7 +393,8 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
                                       owner_id=None if viewer.is_admin else viewer.user_id,
                                       limit=200)
     changed = request.query.get("changed", "")
-    flash = f"{changed} record(s) changed scope." if changed.isdigit() else ""
+    flash = (plural(int(changed), "%(num)d record changed scope.",
+                     "%(num)d records changed scope.") if changed.isdigit() else "")
     holds = await _holds(request, requests=[r["id"] for r in records["request"]],
                          comments=[r["id"] for r in records["comment"]],
                          users=[r["id"] for r in records["user"]])

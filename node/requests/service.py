@@ -104,8 +104,9 @@ def permissions(actor: Actor | None, req: Any) -> dict[str, bool]:
         "can_comment": can_comment(actor, req),
         "can_change_scope": can_change_scope(actor, req["created_by"], req["origin"]),
         "can_see_contact": can_see_contact(actor, req),
-        "can_reopen": can_moderate(actor) and req["status"] == "completed"
-                      and req["origin"] is None,
+        "can_reopen": (can_moderate(actor) or (_is_owner(actor, req) and actor is not None
+                                               and actor.active))
+                      and req["status"] == "completed" and req["origin"] is None,
         "can_moderate": can_moderate(actor),
         "is_owner": _is_owner(actor, req),
     }
@@ -332,13 +333,16 @@ async def complete(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
 
 
 async def reopen(pool: asyncpg.Pool, actor: Actor | None, request_id: str) -> asyncpg.Record:
-    if not can_moderate(actor):
-        raise forbidden("admin_only", "Only an admin may reopen a request.")
-    assert actor is not None
+    """Undo "completed": the request's author (a slip of the thumb) or an admin."""
+    if actor is None or not actor.active:
+        raise forbidden("session_not_approved", "Only approved members may reopen requests.")
     async with pool.acquire() as conn, conn.transaction():
         req = await Q.get_request(conn, check_id(request_id), for_update=True)
         if req is None:
             raise not_found("request_not_found", "No such request.")
+        if not (can_moderate(actor) or _is_owner(actor, req)):
+            raise forbidden("cannot_reopen",
+                            "Only the request's author or an admin may reopen it.")
         if req["origin"] is not None:
             raise forbidden("remote_record", "Records from other nodes are read-only here.")
         if not await Q.set_reopened(conn, req["id"]):

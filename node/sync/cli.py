@@ -159,6 +159,7 @@ def pending() -> None:
 @pending.command("list")
 @json_option
 def pending_list(as_json: bool) -> None:
+    """Bundles held back because their signing key is not trusted yet."""
     rows = _run(lambda pool, config: I.list_pending(pool), as_json)
     items = [dict(r) for r in rows]
     text = "\n".join(f"{r['id']}  origin {r['origin']} key {r['key_id']} seq {r['sequence']} "
@@ -190,6 +191,7 @@ def pending_approve(pending_id: str, as_json: bool) -> None:
 @pending.command("discard")
 @click.argument("pending_id")
 def pending_discard(pending_id: str) -> None:
+    """Drop a held-back bundle without trusting its key."""
     if not _run(lambda pool, config: I.discard_pending(pool, pending_id)):
         raise click.ClickException(f"no pending bundle {pending_id}")
     click.echo("Discarded.")
@@ -212,6 +214,9 @@ def peers() -> None:
 def peers_add(name: str, directory: Path | None, hub_url: str | None, api: str,
               token: str | None, inbox_token: str | None, pin: tuple[str, ...],
               schedule: str | None) -> None:
+    """Add a peer NAME: a directory (--dir) or a hub (--hub URL) to push to and pull from.
+
+    Its push and pull jobs are scheduled by the running node (or run with wb jobs)."""
     if bool(directory) == bool(hub_url):
         raise click.UsageError("give exactly one of --dir or --hub")
     kind, location = ("dir", str(directory.resolve())) if directory else ("hub", hub_url)
@@ -224,10 +229,12 @@ def peers_add(name: str, directory: Path | None, hub_url: str | None, api: str,
 @peers.command("list")
 @json_option
 def peers_list(as_json: bool) -> None:
+    """List the peers with their location, token (masked) and last success."""
     rows = _run(lambda pool, config: P.list_peers(pool), as_json)
     items = [P.peer_public(r) for r in rows]
-    text = "\n".join(f"{p['name']:<16} {p['kind']:<4} {p['location']}  token {p['token']}  "
-                     f"last ok {p['last_success_at'] or '-'}" for p in items) or "No peers."
+    text = "\n".join(f"{p['name']:<16} {p['kind']:<4} {p['location']}  "
+                     f"token {p['token'] or 'none'}  "
+                     f"last ok {p['last_success_at'] or 'never'}" for p in items) or "No peers."
     _emit(as_json, items, text)
 
 
@@ -235,16 +242,18 @@ def peers_list(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def peers_show(name: str, as_json: bool) -> None:
+    """Everything about peer NAME: cursors, last outcome, pinned keys (tokens masked)."""
     async def main(pool, config):
         return P.peer_public(await P.get_peer(pool, name), await P.peer_keys(pool, name))
 
     info = _run(main, as_json)
-    _emit(as_json, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
+    _emit(as_json, info, "\n".join(f"{k}: {'-' if v is None else v}" for k, v in info.items()))
 
 
 @peers.command("remove")
 @click.argument("name")
 def peers_remove(name: str) -> None:
+    """Remove peer NAME with its pinned keys; its jobs stop."""
     if not _run(lambda pool, config: P.remove_peer(pool, name)):
         raise click.ClickException(f"no peer named {name}")
     click.echo(f"Peer {name} removed.")

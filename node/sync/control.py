@@ -7,6 +7,7 @@ request; the page shows the job's state and its last result.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from typing import Any
@@ -17,7 +18,8 @@ from keys import KeyFileError
 from node import typedefs as T
 from node import web as W
 from node.errors import AppError, bad_request, not_found
-from node.scheduler import job_states, jobs_key, run_job, set_paused
+from node.i18n import plural
+from node.scheduler import JOB_ACTOR, job_states, jobs_key, run_job, set_paused
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
@@ -33,6 +35,7 @@ log = logging.getLogger("wb.node.sync")
 BASE = "/admin/sync-control"
 PREVIEW_FILES = 20
 PREVIEW_BYTES = 2000
+RUN_NOW_WAIT = 20.0  # seconds "Run now" waits for the result before answering
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -48,6 +51,11 @@ def _back(flash: str) -> web.HTTPSeeOther:
 
 async def control_page(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
+    ctx, body = await _control_context(request)
+    return await W.respond(request, "node/sync/control.html", ctx, json_body=body)
+
+
+async def _control_context(request: web.Request) -> tuple[dict[str, Any], dict[str, Any]]:
     app = request.app
     pool, config = app[T.pool_key], app[T.config_key]
     origin = await our_origin(pool, config)
@@ -87,7 +95,20 @@ async def control_page(request: web.Request) -> web.StreamResponse:
             "keys": [dict(r) for r in ctx["key_history"]],
             "chain_breaks": [dict(r) for r in ctx["chain_breaks"]],
             "pending": [dict(r) for r in ctx["pending"]]}
-    return await W.respond(request, "node/sync/control.html", ctx, json_body=body)
+    return ctx, body
+
+
+async def _form_failed(request: web.Request, exc: AppError, form: str,
+                       values: dict[str, str]) -> web.StreamResponse:
+    """A form on the control page went wrong: JSON clients get the error; a browser gets
+    the page again, the message next to that form, the values typed kept (never tokens)."""
+    if W.wants_json(request):
+        raise exc
+    ctx, _ = await _control_context(request)
+    safe = {k: v for k, v in values.items() if "token" not in k and k != "csrf_token"}
+    ctx.update(form_error={"form": form, "message": exc.message, "fields": exc.fields},
+               form_values=safe, flash="")
+    return W.render(request, "node/sync/control.html", ctx, status=exc.status)
 
 
 def _pins(text: str) -> list[str]:
@@ -98,15 +119,20 @@ async def add_peer(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
     f = await _form(request)
     name, kind, location = f.get("name", ""), f.get("kind", "hub"), f.get("location", "")
-    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
-        raise bad_request("invalid_peer", "Give the peer a short name (letters, digits, - _ .).",
-                          name="letters, digits, - _ .")
     try:
-        await P.add_peer(request.app[T.pool_key], name, kind, location,
-                         token=f.get("token") or None, inbox_token=f.get("inbox_token") or None,
-                         api=f.get("api", "v2") or "v2", pins=_pins(f.get("pins", "")))
-    except I.SyncError as exc:
-        raise bad_request(exc.code, exc.message) from None
+        if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+            raise bad_request("invalid_peer",
+                              "Give the peer a short name (letters, digits, - _ .).",
+                              name="letters, digits, - _ .")
+        try:
+            await P.add_peer(request.app[T.pool_key], name, kind, location,
+                             token=f.get("token") or None,
+                             inbox_token=f.get("inbox_token") or None,
+                             api=f.get("api", "v2") or "v2", pins=_pins(f.get("pins", "")))
+        except I.SyncError as exc:
+            raise bad_request(exc.code, exc.message) from None
+    except AppError as exc:
+        return await _form_failed(request, exc, "add-peer", f)
     await reconcile(request.app)
     log.info("peer added", extra={"peer": name, "by": W.require_admin(request).user_id})
     raise _back(f"Peer {name} added; its jobs are scheduled.")
@@ -125,7 +151,10 @@ async def edit_peer(request: web.Request) -> web.StreamResponse:
                             actor=f"admin:{viewer.user_id}")
     except I.SyncError as exc:
         status = 404 if exc.code == "unknown_peer" else 400
-        raise AppError(status, exc.code, exc.message) from None
+        if status == 404:
+            raise AppError(status, exc.code, exc.message) from None
+        return await _form_failed(request, AppError(status, exc.code, exc.message),
+                                  f"edit-{name}", f)
     await reconcile(request.app)
     raise _back(f"Peer {name} updated.")
 
@@ -157,13 +186,35 @@ def _job_of(request: web.Request) -> Any:
 
 
 async def run_now(request: web.Request) -> web.StreamResponse:
-    """Queue the job in the background; the page shows its progress and result."""
-    W.require_admin(request)
+    """Run the job for the admin who asked and answer with its result: the run is a
+    background task (a closed tab never cancels it), awaited up to RUN_NOW_WAIT seconds.
+    A form gets a redirect back with the result as a flash; a JSON client gets it as JSON
+    (202 with ``queued`` when it is still running)."""
+    viewer = W.require_admin(request)
     job = _job_of(request)
-    spawn(request.app, run_job(request.app, job, force=True))
+    token = JOB_ACTOR.set(f"admin:{viewer.user_id}")
+    try:
+        task = spawn(request.app, run_job(request.app, job, force=True))
+    finally:
+        JOB_ACTOR.reset(token)
+    try:
+        result: str | None = await asyncio.wait_for(asyncio.shield(task), RUN_NOW_WAIT)
+    except TimeoutError:
+        result = None
     if W.wants_json(request):
-        return web.json_response({"queued": job.id}, status=202)
-    raise _back(f"{job.id} started; reload to see its result.")
+        if result is None:
+            return web.json_response({"job": job.id, "queued": job.id}, status=202)
+        return web.json_response({"job": job.id, "result": result,
+                                  "ok": result.startswith("ok")})
+    flash = (f"{job.id}: {result}." if result is not None else
+             f"{job.id} is still running; its result will show on this page.")
+    form = await request.post()
+    back = form.get("back")
+    if back == "/admin":
+        from urllib.parse import quote
+
+        raise W.redirect(f"/admin?flash={quote(flash[:300])}#sync")
+    raise _back(flash)
 
 
 async def pause(request: web.Request) -> web.StreamResponse:
@@ -193,7 +244,8 @@ async def pending_action(request: web.Request) -> web.StreamResponse:
         raise AppError(404 if exc.code.startswith("unknown") else 409, exc.code,
                        exc.message) from None
     applied = sum(r.applied_total for r in results)
-    raise _back(f"Key trusted; {len(results)} bundle(s) imported, {applied} records applied.")
+    raise _back(f"Key trusted; {plural(len(results), '%(num)d bundle', '%(num)d bundles')} "
+                f"imported, {plural(applied, '%(num)d record', '%(num)d records')} applied.")
 
 
 async def rotate_key(request: web.Request) -> web.StreamResponse:
@@ -202,9 +254,9 @@ async def rotate_key(request: web.Request) -> web.StreamResponse:
     pool, config = request.app[T.pool_key], request.app[T.config_key]
     f = await _form(request)
     if f.get("confirm") != "rotate":
-        raise bad_request("confirmation_required",
-                          "Type rotate in the confirmation field to rotate the key.",
-                          confirm="type rotate")
+        return await _form_failed(request, bad_request(
+            "confirmation_required", "Type rotate in the confirmation field to rotate the key.",
+            confirm="type rotate"), "rotate", {})
     actor = f"admin:{viewer.user_id}"
     try:
         async with sync_job(pool, "rotate", actor) as j:

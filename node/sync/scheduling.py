@@ -36,7 +36,8 @@ import aiohttp
 from aiohttp import web
 
 from node import typedefs as T
-from node.scheduler import Job, add_runtime_job, jobs_key, remove_runtime_job, run_job
+from node.i18n import plural
+from node.scheduler import JOB_ACTOR, Job, add_runtime_job, jobs_key, remove_runtime_job, run_job
 from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync import transport
@@ -74,12 +75,13 @@ def runtime(app: web.Application) -> SyncRuntime:
 
 # --------------------------------------------------------------------------- jobs
 
-async def export_if_changed(app: web.Application, actor: str = "scheduler") -> int | None:
+async def export_if_changed(app: web.Application, actor: str | None = None) -> int | None:
     """Export the next chain link when local rows changed; return its sequence."""
     pool, config = app[T.pool_key], app[T.config_key]
     if not await Q.has_unexported_changes(pool, publish_delay(config)):
         return None
-    res = await run_export(pool, config, actor=actor, metrics=app[T.metrics_key])
+    res = await run_export(pool, config, actor=actor or JOB_ACTOR.get(),
+                           metrics=app[T.metrics_key])
     return res.sequence
 
 
@@ -87,20 +89,22 @@ def push_job(name: str, interval: float) -> Job:
     async def fn(app: web.Application) -> str:
         await export_if_changed(app)
         res = await transport.push(app[T.pool_key], app[T.config_key], name,
-                                   actor="scheduler", metrics=app[T.metrics_key],
+                                   actor=JOB_ACTOR.get(), metrics=app[T.metrics_key],
                                    session=app[T.client_key])
-        return f"pushed {res.bundles} bundle(s), {res.bytes} bytes"
+        bundles = plural(res.bundles, "%(num)d bundle", "%(num)d bundles")
+        return f"pushed {bundles}, {res.bytes} bytes"
     return Job(f"push:{name}", fn, interval=interval, timeout=PEER_JOB_TIMEOUT)
 
 
 def pull_job(name: str, interval: float) -> Job:
     async def fn(app: web.Application) -> str:
         res = await transport.pull(app[T.pool_key], app[T.config_key], name,
-                                   actor="scheduler", metrics=app[T.metrics_key],
+                                   actor=JOB_ACTOR.get(), metrics=app[T.metrics_key],
                                    session=app[T.client_key])
         records = sum(i["records"] for i in res.imported)
         refused = f", {len(res.errors)} refused" if res.errors else ""
-        return f"pulled {res.bundles} bundle(s), {records} records{refused}"
+        return (f"pulled {plural(res.bundles, '%(num)d bundle', '%(num)d bundles')}, "
+                f"{plural(records, '%(num)d record', '%(num)d records')}{refused}")
     return Job(f"pull:{name}", fn, interval=interval, timeout=PEER_JOB_TIMEOUT)
 
 

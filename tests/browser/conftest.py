@@ -8,6 +8,7 @@ import os
 import pytest
 
 from node import typedefs as T
+from tests.browser import install
 from tests.factories import create_session, create_user
 
 CHROMIUM = os.environ.get("WB_CHROMIUM", "/usr/bin/chromium")
@@ -17,10 +18,20 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 def _chromium_path() -> str:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: "
-                    "apt-get install -y chromium (or set WB_CHROMIUM)")
-    return CHROMIUM
+    """Debian's Chromium; installed on first use when missing (see install.py)."""
+    try:
+        return install.ensure_chromium(CHROMIUM)
+    except install.Missing as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's browser bundle from the npm registry (package.json), for a11y checks."""
+    try:
+        return install.ensure_axe().read_text()
+    except install.Missing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

@@ -50,9 +50,22 @@ async def test_request_lifecycle_parity(signed_in_context, live_app, js):
     assert await page.locator("button.complete-button").count() == 0
     assert await pool.fetchval("SELECT status FROM requests WHERE id=$1", rid) == "completed"
 
-    # toggle scope to public and back
+    # toggle scope to public (after a confirmation: a dialog with JS, a page without)
+    # and back (no confirmation needed to keep something home)
+    dialogs: list[str] = []
+
+    async def accept(dialog):
+        dialogs.append(dialog.message)
+        await dialog.accept()
+    page.on("dialog", accept)
     await page.click("button.scope-button")
+    if not js:
+        assert await page.inner_text("h1") == "Share this request with other communities?"
+        assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id=$1",
+                                   rid) == "private"  # nothing happens before the "yes"
+        await page.click("button.confirm-public")
     await page.locator(f"#req-{rid}[data-scope=public]").wait_for()
+    assert len(dialogs) == (1 if js else 0)
     assert "public · shared" in await page.inner_text(f"#req-{rid}")
     assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id=$1", rid) == "public"
     await page.click("button.scope-button")

@@ -177,7 +177,14 @@ def test_keys_default_path_uses_data_dir(wb: click.Group, tmp_path: Path,
     monkeypatch.delenv("WB_KEY_FILE", raising=False)
     code, out = run(wb, "keys", "generate")
     assert code == 0, out
-    assert (tmp_path / "data" / "keys" / "signing.key").exists()
+    # the file the node signs with (node.sync.identity), so `wb keys show` finds it
+    assert (tmp_path / "data" / "keys" / "node.key").exists()
+    from node.sync.identity import key_path
+    from service.settings import Config
+
+    assert key_path(Config()) == tmp_path / "data" / "keys" / "node.key"
+    code, out = run(wb, "keys", "show")
+    assert code == 0 and "key_not_found" not in out
 
 
 def test_real_wb_entry_point_has_the_commands() -> None:

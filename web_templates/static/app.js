@@ -84,6 +84,13 @@
       form.addEventListener("submit", function (ev) {
         if (!window.fetch) { return; }
         ev.preventDefault();
+        // Publishing asks first (without JavaScript the server shows a confirm page).
+        if (form.dataset.confirm) {
+          if (!window.confirm(form.dataset.confirm)) { return; }
+          var flag = form.querySelector('input[name="confirm"]') || document.createElement("input");
+          flag.type = "hidden"; flag.name = "confirm"; flag.value = "1";
+          form.appendChild(flag);
+        }
         if (form.dataset.enhance === "comment") { onComment(form); } else { onReplace(form); }
       });
     });

@@ -71,7 +71,7 @@ async def test_username_taken_is_409(devices, node_pool):
 async def test_session_cookie_flags_http(devices):
     d = devices()
     status, _, r = await d.post_form("/auth/register", {"username": "ada"})
-    assert status == 303 and r.headers["Location"] == "/"
+    assert status == 303 and r.headers["Location"] == "/?done=joined"  # with a welcome flash
     morsel = r.cookies["wb_session_id"]
     assert morsel["httponly"] is True
     assert morsel["samesite"] == "Lax"
@@ -107,7 +107,7 @@ async def test_cookie_stores_only_a_hash(devices, node_pool):
 async def test_register_page_tells_the_first_person_they_become_admin(devices):
     d = devices()
     status, html = await d.get("/register")
-    assert status == 200 and "you will become this node's admin" in html
+    assert status == 200 and "you will become this community's admin" in html
     await d.register("ada")
     status, html = await devices().get("/register")
-    assert "invite-only" in html and "become this node's admin" not in html
+    assert "invite-only" in html and "become this community's admin" not in html

@@ -118,5 +118,5 @@ async def test_session_expire(wb, node_pool, devices):
         "UPDATE sessions SET expires_at = now() - interval '1 s' WHERE status='pending'")
     result = await wb("session", "expire")
     assert result.exit_code == 0
-    assert "expired 1 request(s), deleted 1 session(s)" in result.output
+    assert "expired 1 request, deleted 1 session" in result.output
     assert await node_pool.fetchval("SELECT count(*) FROM sessions") == 1

@@ -26,13 +26,19 @@ async def test_invite_creation_stores_only_the_token_hash(devices, node_pool):
     assert audit["target"] == body["id"] and audit["actor_id"] is not None and audit["ip"]
 
 
-async def test_invite_page_shows_link_from_request_origin_and_qr(devices):
+async def test_invite_page_shows_link_from_request_origin_and_qr(devices, node_pool):
     admin = await bootstrap_admin(devices)
-    status, html, _ = await admin.post_form("/auth/invites", {"max_uses": "1",
-                                                              "auto_approve": "true"})
-    assert status == 201
+    status, _, r = await admin.post_form("/auth/invites", {"max_uses": "1",
+                                                            "auto_approve": "true"})
+    # Post/Redirect/Get: the link is shown once on the page the form redirects to
+    assert status == 303 and r.headers["Location"].startswith("/invite/created/")
+    status, html = await admin.get(r.headers["Location"])
+    assert status == 200
     assert 'href="http://node.test/register/' in html  # no Origin header: SITE_URL
     assert 'src="data:image/svg+xml' in html
+    status, html = await admin.get(r.headers["Location"])  # a reload creates nothing
+    assert status == 200 and "already shown" in html and "/register/" not in html
+    assert await node_pool.fetchval("SELECT count(*) FROM invites") == 1
     token = await admin.csrf()
     async with admin.session.post(admin.base + "/auth/invites",
                                   data={"csrf_token": token},
@@ -161,3 +167,33 @@ async def test_invite_photo_upload_limits_and_serving(devices, node_pool, node_c
     async with devices().session.get(admin.base + f"/register/{body['token']}/photo") as r:
         assert r.status == 200 and r.content_type == "image/png"
         assert await r.read() == PNG
+
+
+async def test_the_shown_once_page_refuses_forged_or_foreign_cookies(devices, node_pool):
+    """The cookie that carries the new link is checked against the invite's hash, its id
+    and its creator: a guessed token, another invite's id or another member shows nothing."""
+    admin = await bootstrap_admin(devices)
+    mine = await admin.invite()
+    theirs = await admin.invite()
+    from urllib.parse import quote
+
+    def cookie(link: str, invite_id: str) -> dict:
+        return {"Cookie": f"wb_new_invite={quote(link, safe='')}"}
+
+    good = f"http://node.test/register/{mine['token']}"
+    # a real token presented for another invite's page
+    status, html = await admin.get(f"/invite/created/{theirs['id']}",
+                                   headers=cookie(good, theirs["id"]))
+    assert status == 200 and "already shown" in html and mine["token"] not in html
+    # a made-up token
+    status, html = await admin.get(f"/invite/created/{mine['id']}",
+                                   headers=cookie("http://node.test/register/abc", mine["id"]))
+    assert "already shown" in html
+    # the right one works
+    status, html = await admin.get(f"/invite/created/{mine['id']}",
+                                   headers=cookie(good, mine["id"]))
+    assert status == 200 and mine["token"] in html
+    # anonymous visitors are sent to sign in
+    anon = devices()
+    status, _ = await anon.get(f"/invite/created/{mine['id']}", headers=cookie(good, mine["id"]))
+    assert status == 303

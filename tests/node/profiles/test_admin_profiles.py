@@ -147,7 +147,10 @@ async def test_last_admin_cannot_demote_or_disable_themself(node_client, node_po
         error = (await r.json())["error"]
         assert error["code"] == "last_admin" and "last admin" in error["message"]
     r = await node_client.post(f"/admin/profiles/{admin}/demote", data={"csrf_token": csrf})
-    assert r.status == 409 and "last admin" in await r.text()
+    page = await r.text()
+    assert r.status == 409 and "last admin" in page
+    # the profile page again, with the reason, not a bare error page
+    assert "← All profiles" in page and 'class="errors" role="alert"' in page
     row = await node_pool.fetchrow("SELECT is_admin, disabled FROM users WHERE id = $1", admin)
     assert (row["is_admin"], row["disabled"]) == (True, False)
     assert await node_pool.fetchval("SELECT count(*) FROM audit_log") == 0

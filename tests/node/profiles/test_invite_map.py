@@ -14,7 +14,8 @@ JSON = {"Accept": "application/json"}
 
 async def _chain(pool):
     """g0(admin) → g1(public) → me → kid → grandkid → great(public);
-    g1 → aunt → cousin(public); me → kid2; loner(public, unrelated). Others private."""
+    g1 → aunt → cousin(public); me → kid2; loner(public, unrelated). Others private;
+    aunt and grandkid are disabled."""
     ids = {}
     ids["g0"] = await create_user(pool, "g0", admin=True)
     ids["g1"] = await create_user(pool, "g1", scope="public", invited_by=ids["g0"])
@@ -27,6 +28,9 @@ async def _chain(pool):
     ids["aunt"] = await create_user(pool, "aunt", invited_by=ids["g1"])
     ids["cousin"] = await create_user(pool, "cousin", scope="public", invited_by=ids["aunt"])
     ids["loner"] = await create_user(pool, "loner", scope="public")
+    # every live member is named to every member; disabled ones are drawn anonymously
+    await pool.execute("UPDATE users SET disabled = true WHERE id = ANY($1)",
+                       [ids["aunt"], ids["grandkid"]])
     return ids
 
 
@@ -42,9 +46,9 @@ async def test_map_walks_both_directions_to_depth(node_client, node_pool):
     assert _names(body) == ["G1", "Kid", "Kid2", "Me"]
     body = await (await node_client.get("/invite/map", headers=JSON)).json()
     assert body["depth"] == 2
-    # depth 2 adds g0 (up, up), aunt (up, down) and grandkid (down, down): all three are
-    # private and neither invited me nor were invited by me, so they are anonymous.
-    assert _names(body) == ["G1", "Kid", "Kid2", "Me", "member", "member", "member"]
+    # depth 2 adds g0 (up, up), aunt (up, down) and grandkid (down, down): every live
+    # member is named to every member; a disabled one (aunt, grandkid) is anonymous.
+    assert _names(body) == ["G0", "G1", "Kid", "Kid2", "Me", "member", "member"]
     body = await (await node_client.get("/invite/map?depth=3", headers=JSON)).json()
     names = _names(body)
     assert "Great" in names and "Cousin" in names and "Loner" not in names
@@ -58,13 +62,13 @@ async def test_anonymous_nodes_leak_nothing(node_client, node_pool):
     await sign_in(node_client, ids["me"])
     body = await (await node_client.get("/invite/map?depth=3", headers=JSON)).json()
     anon = [n for n in body["nodes"] if n["username"] is None]
-    assert len(anon) == 3 and {a["name"] for a in anon} == {"member"}
-    assert sorted(a["gen"] for a in anon) == [-2, 0, 2]  # g0, aunt, grandkid
+    assert len(anon) == 2 and {a["name"] for a in anon} == {"member"}
+    assert sorted(a["gen"] for a in anon) == [0, 2]  # aunt, grandkid (disabled)
     assert set(anon[0]) == {"n", "gen", "dist", "parent", "self", "username", "name"}
     html = await (await node_client.get("/invite/map?depth=3")).text()
     svg = await (await node_client.get("/invite/map.svg?depth=3")).text()
     for text in (html, svg, str(body)):
-        for hidden in ("aunt", "g0", "grandkid"):
+        for hidden in ("aunt", "grandkid"):
             assert hidden not in text.lower()
             assert ids[hidden] not in text
     assert '<g class="anon">' in svg and ">member</text>" in svg
@@ -135,14 +139,17 @@ async def test_cache_invalidated_by_visibility_change_but_not_bio(node_client, n
     ids = await _chain(node_pool)
     await sign_in(node_client, ids["me"])
     body = await (await node_client.get("/invite/map", headers=JSON)).json()
-    assert _names(body).count("member") == 3
+    assert _names(body).count("member") == 2
     await node_pool.execute("UPDATE users SET bio = 'hello' WHERE id = $1", ids["aunt"])
     assert (await (await node_client.get("/invite/map", headers=JSON)).json())["cached"]
-    await node_pool.execute("UPDATE users SET sync_scope = 'public' WHERE id = $1",
-                            ids["aunt"])
+    await node_pool.execute("UPDATE users SET disabled = false WHERE id = $1", ids["aunt"])
     body = await (await node_client.get("/invite/map", headers=JSON)).json()
     assert body["cached"] is False
-    assert "Aunt" in _names(body) and _names(body).count("member") == 2
+    assert "Aunt" in _names(body) and _names(body).count("member") == 1
+    await node_pool.execute("UPDATE users SET sync_scope = 'public' WHERE id = $1",
+                            ids["aunt"])
+    assert (await (await node_client.get("/invite/map", headers=JSON)).json())["cached"] \
+        is False  # a scope change still rebuilds the map
 
 
 async def test_cache_is_per_viewer(node_client, node_pool):

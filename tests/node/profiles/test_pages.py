@@ -60,17 +60,21 @@ async def test_half_authenticated_session_is_refused(node_client, node_pool, pat
 async def test_people_visibility_for_a_member(node_client, node_pool):
     w = await _world(node_pool)
     await sign_in(node_client, w["ann"])
-    # public member, own invitees (private), own inviter: visible
-    for name in ("bob", "cat", "root", "dan", "ann"):
+    # every live member of the community, private or public, invited by ann or not
+    # (name and bio are for members; scope only says what leaves the community)
+    for name in ("bob", "cat", "root", "dan", "ann", "eve"):
         r = await node_client.get(f"/people/{name}", headers=JSON)
         assert r.status == 200, name
-    # private member ann did not invite, and a disabled public member: hidden as 404
-    for name in ("eve", "zed", "nobody"):
+    # a disabled member and nobody at all: hidden as 404
+    for name in ("zed", "nobody"):
         r = await node_client.get(f"/people/{name}", headers=JSON)
         assert r.status == 404, name
         assert (await r.json())["error"]["code"] == "member_not_found"
-    r = await node_client.get("/people/eve")
+    r = await node_client.get("/people/zed")
     assert r.status == 404 and "text/html" in r.headers["Content-Type"]
+    # ... and a private profile's contact address stays private
+    eve = await (await node_client.get("/people/eve", headers=JSON)).json()
+    assert eve["contact_email"] is None
 
 
 async def test_people_visibility_for_another_member(node_client, node_pool):
@@ -78,8 +82,9 @@ async def test_people_visibility_for_another_member(node_client, node_pool):
     await sign_in(node_client, w["bob"])
     assert (await node_client.get("/people/dan", headers=JSON)).status == 200
     assert (await node_client.get("/people/ann", headers=JSON)).status == 200  # inviter
-    assert (await node_client.get("/people/cat", headers=JSON)).status == 404  # sibling
-    assert (await node_client.get("/people/root", headers=JSON)).status == 404
+    assert (await node_client.get("/people/cat", headers=JSON)).status == 200  # sibling
+    assert (await node_client.get("/people/root", headers=JSON)).status == 200
+    assert (await node_client.get("/people/zed", headers=JSON)).status == 404  # disabled
 
 
 async def test_admin_sees_everyone_including_disabled(node_client, node_pool):
@@ -146,11 +151,12 @@ async def test_comments_on_hidden_requests_are_not_listed(node_client, node_pool
 
 async def test_inviter_shown_anonymously_when_hidden(node_client, node_pool):
     w = await _world(node_pool)
-    await sign_in(node_client, w["dan"])
-    bob = await (await node_client.get("/people/bob", headers=JSON)).json()
-    assert bob["invited_by"] == "member"  # ann is private and unrelated to dan
-    html = await (await node_client.get("/people/bob")).text()
-    assert "Invited by a member" in html and "@ann" not in html and "/people/ann" not in html
+    await node_pool.execute("UPDATE users SET invited_by = $1 WHERE id = $2", w["zed"], w["dan"])
+    await sign_in(node_client, w["bob"])
+    dan = await (await node_client.get("/people/dan", headers=JSON)).json()
+    assert dan["invited_by"] == "member"  # zed is disabled: hidden from members
+    html = await (await node_client.get("/people/dan")).text()
+    assert "Invited by a member" in html and "@zed" not in html and "/people/zed" not in html
     node_client.session.cookie_jar.clear()
     await sign_in(node_client, w["cat"])
     bob = await (await node_client.get("/people/bob", headers=JSON)).json()
@@ -162,7 +168,7 @@ async def test_members_directory_scoping(node_client, node_pool):
     await sign_in(node_client, w["ann"])
     body = await (await node_client.get("/members", headers=JSON)).json()
     names = {m["username"] for m in body["members"]}
-    assert names == {"ann", "bob", "cat", "dan", "root"}
+    assert names == {"ann", "bob", "cat", "dan", "eve", "root"}
     mine = {m["username"] for m in body["members"] if m["my_invitee"]}
     assert mine == {"bob", "cat"}
     body = await (await node_client.get("/members?invited=me", headers=JSON)).json()
@@ -174,7 +180,7 @@ async def test_members_directory_scoping(node_client, node_pool):
     body = await (await node_client.get("/members?q=%25", headers=JSON)).json()
     assert body["members"] == []  # LIKE wildcards are searched literally
     html = await (await node_client.get("/members")).text()
-    assert "@eve" not in html and "@zed" not in html and "@cat" in html
+    assert "@eve" in html and "@zed" not in html and "@cat" in html
 
 
 async def test_members_directory_for_admin_and_bad_filters(node_client, node_pool):

@@ -269,13 +269,21 @@ async def test_comment_thread_pagination_and_moderation(member_factory, pool):
     assert actions == ["comment.delete", "comment.restore"]
 
 
-async def test_reopen_is_admin_only_and_audited(member_factory, pool):
+async def test_reopen_is_for_the_author_and_admins_and_audited(member_factory, pool):
     ann = await member_factory("ann")
     root = await member_factory("root", admin=True)
+    bob = await member_factory("bob")
     rid = await _post_request(ann)
     await ann.post(f"/requests/{rid}/complete")
+    r = await bob.post(f"/requests/{rid}/reopen", json_reply=True)
+    assert r.status == 403 and (await r.json())["error"]["code"] == "cannot_reopen"
+    assert "Reopen" not in await (await bob.client.get(f"/requests/{rid}")).text()
+    # the author can undo a completion made by mistake
+    assert "Reopen" in await (await ann.client.get(f"/requests/{rid}")).text()
     r = await ann.post(f"/requests/{rid}/reopen", json_reply=True)
-    assert r.status == 403
+    assert r.status == 200 and (await Q.get_request(pool, rid))["status"] == "open"
+    await ann.post(f"/requests/{rid}/complete")
+    await pool.execute("DELETE FROM audit_log WHERE action = 'request.reopen'")
     page = await (await root.client.get(f"/requests/{rid}")).text()
     assert "Reopen" in page
     r = await root.post(f"/requests/{rid}/reopen")

@@ -93,10 +93,10 @@ async def test_run_now_button_runs_the_push_job_in_the_background(node_client, n
         return await node_pool.fetchval(
             "SELECT last_result FROM scheduler_jobs WHERE id = 'push:shared' "
             "AND running_since IS NULL")
-    assert (await _wait(done)).startswith("ok: pushed 1 bundle(s)")
+    assert (await _wait(done)).startswith("ok: pushed 1 bundle,")
     assert len(list(outdir.glob("*.cbor"))) == 1
     page = await (await node_client.get("/admin/sync-control")).text()
-    assert "ok: pushed 1 bundle(s)" in page
+    assert "ok: pushed 1 bundle," in page
     history = await node_pool.fetch("SELECT kind, result FROM sync_jobs ORDER BY id")
     assert [(h["kind"], h["result"]) for h in history] == [("export", "ok"), ("push", "ok")]
     # pause is kept and stops scheduled (not forced) runs
@@ -122,7 +122,7 @@ async def test_push_changes_exports_and_pushes_only_when_something_changed(node_
     assert await node_pool.fetchval("SELECT sequence FROM node_sync_state") == 0
     assert await node_pool.fetchval("SELECT count(*) FROM sync_jobs WHERE kind = 'push'") == 0
     ann = await create_user(node_pool, "ann", scope="public")
-    assert await scheduling.push_changes(app) == "d: ok: pushed 1 bundle(s), " + str(
+    assert await scheduling.push_changes(app) == "d: ok: pushed 1 bundle, " + str(
         (outdir / next(p.name for p in outdir.iterdir())).stat().st_size) + " bytes"
     await node_pool.execute("UPDATE users SET bio = 'hello' WHERE id = $1", ann)
     assert (await scheduling.push_changes(app)).startswith("d: ok: pushed 1")
@@ -180,3 +180,25 @@ async def test_own_comment_follows_a_remote_request_that_disappears(nodes):
     third = await run_export(b.pool, b.config)
     assert third.counts == {"comment": 1}
     assert (await run_export(b.pool, b.config)).sequence is None
+
+
+async def test_form_errors_stay_on_the_control_page(node_client, node_pool):
+    """A bad peer name, a bad location or a missing 'rotate' re-render the page with the
+    message next to that form and the values typed (never a token), and change nothing."""
+    csrf = await _admin(node_client)
+    r = await node_client.post("/admin/sync-control/peers",
+                               data={"csrf_token": csrf, "name": "bad name!", "kind": "dir",
+                                     "location": "/tmp/x", "token": "s3cret-token"})
+    assert r.status == 400
+    page = await r.text()
+    assert "<h1>Sync control</h1>" in page and 'id="err-add-peer"' in page
+    assert "letters, digits" in page and 'value="bad name!"' in page
+    assert 'id="add-peer" open' in page and "s3cret-token" not in page
+    assert await node_pool.fetchval("SELECT count(*) FROM sync_peers") == 0
+    r = await node_client.post("/admin/sync-control/rotate-key",
+                               data={"csrf_token": csrf, "confirm": "yes"})
+    assert r.status == 400 and 'id="err-rotate"' in await r.text()
+    r = await node_client.post("/admin/sync-control/peers",
+                               data={"csrf_token": csrf, "name": "bad"},
+                               headers={"Accept": "application/json"})
+    assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_peer"

@@ -1,0 +1,67 @@
+"""What the browser tests need besides Python packages, installed by the test run itself
+so that the README's one test command works on a fresh machine:
+
+- Chromium: Debian's package (``apt-get install chromium``) when /usr/bin/chromium is
+  missing and we run as root; otherwise one line saying how to get it.
+- axe-core: from the npm registry, pinned by package.json / package-lock.json at the
+  repository root (``npm ci``), when node_modules/axe-core is missing.
+
+Nothing is skipped silently: when an install is impossible the browser tests fail with
+that one line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+INSTALL_TIMEOUT = 900
+
+
+class Missing(RuntimeError):
+    """A browser-test prerequisite that could not be installed; the message is one line."""
+
+
+def _run(cmd: list[str], **kw) -> None:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                          timeout=INSTALL_TIMEOUT, check=False, **kw)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        raise Missing(f"`{' '.join(cmd)}` failed ({proc.returncode}): {tail[0]}")
+
+
+def _apt_install(package: str) -> None:
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise Missing(f"the browser tests need {package}: run `sudo apt-get install -y "
+                      f"{package}` (or set WB_CHROMIUM to a Chromium binary)")
+    _run(["apt-get", "update", "-qq"])
+    _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package])
+
+
+def ensure_chromium(path: str) -> str:
+    """Return ``path`` once it exists, installing Debian's chromium if it is the default."""
+    if os.path.exists(path):
+        return path
+    if path != "/usr/bin/chromium":
+        raise Missing(f"WB_CHROMIUM={path} does not exist")
+    _apt_install("chromium")
+    if not os.path.exists(path):
+        raise Missing("apt-get installed chromium but /usr/bin/chromium is still missing")
+    return path
+
+
+def ensure_axe() -> Path:
+    """Return axe-core's browser bundle, running ``npm ci`` first when it is missing."""
+    if AXE.exists():
+        return AXE
+    if shutil.which("npm") is None:
+        _apt_install("npm")
+    _run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=ROOT)
+    if not AXE.exists():
+        raise Missing("npm ci ran but node_modules/axe-core/axe.min.js is missing")
+    return AXE

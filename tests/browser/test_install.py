@@ -1,0 +1,56 @@
+"""The browser tests' own installer: on a machine without Chromium it installs Debian's
+package as root, and otherwise fails with one line that says what to run, never a skip."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import install
+
+
+def test_a_custom_chromium_path_that_does_not_exist_is_one_clear_line(tmp_path):
+    with pytest.raises(install.Missing) as err:
+        install.ensure_chromium(str(tmp_path / "chrome"))
+    assert str(err.value) == f"WB_CHROMIUM={tmp_path / 'chrome'} does not exist"
+
+
+def test_without_root_it_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(install.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(install.os.path, "exists", lambda p: False)
+    with pytest.raises(install.Missing) as err:
+        install.ensure_chromium("/usr/bin/chromium")
+    assert "sudo apt-get install -y chromium" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_as_root_it_runs_apt_get(monkeypatch):
+    ran: list[list[str]] = []
+    installed = {"done": False}
+
+    def fake_run(cmd, **kw):
+        ran.append(cmd)
+        if cmd[:2] == ["apt-get", "install"]:
+            installed["done"] = True
+
+    monkeypatch.setattr(install.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(install.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(install, "_run", fake_run)
+    monkeypatch.setattr(install.os.path, "exists", lambda p: installed["done"])
+    assert install.ensure_chromium("/usr/bin/chromium") == "/usr/bin/chromium"
+    assert ran == [["apt-get", "update", "-qq"],
+                   ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]]
+
+
+def test_a_failing_command_reports_its_last_line(tmp_path):
+    with pytest.raises(install.Missing) as err:
+        install._run(["sh", "-c", "echo first >&2; echo 'E: Unable to locate package' >&2; "
+                      "exit 100"])
+    assert str(err.value).endswith("failed (100): E: Unable to locate package")
+
+
+def test_axe_is_pinned_from_the_npm_registry():
+    import json
+
+    lock = json.loads((install.ROOT / "package-lock.json").read_text())
+    assert "node_modules/axe-core" in lock["packages"]
+    assert install.ensure_axe().name == "axe.min.js"
