@@ -85,7 +85,7 @@ CHECKS: tuple[Check, ...] = (
     _C("sig.line", "malformed_signature", "a line that is not `Name: value` (header grammar)"),
     _C("sig.unknown_header", "malformed_signature", "a header other than the six"),
     _C("sig.duplicate_header", "malformed_signature", "a header that appears twice"),
-    _C("sig.missing_header", "missing_signature_header", "one of the six is absent or empty"),
+    _C("sig.missing_header", "missing_signature_header", "one of the six is absent or empty", True),
     _C("sig.order", "malformed_signature", "the six headers are not in their fixed order"),
     _C("sig.version", "unsupported_signature_version", "Signature-Version is not 1"),
     _C("sig.base64", "bad_base64", "Public-Key or Signature is not canonical base64"),
@@ -121,7 +121,8 @@ CHECKS: tuple[Check, ...] = (
     _C("record.utf8", "not_utf8", "record is not UTF-8 (bad bytes are dropped)"),
     _C("record.nul", "nul_byte", "record holds NUL"),
     _C("record.cr", "bad_line_ending", "record holds CR"),
-    _C("record.separator", "malformed_record", "the file does not start with a header block ended by an empty line", True),
+    _C("record.separator", "malformed_record",
+       "the file does not start with a header block ended by an empty line", True),
     _C("record.header_bytes", "header_too_large", "header block larger than max_header_bytes"),
     _C("record.header_count", "header_too_large", "more than max_headers header lines"),
     _C("record.control", "invalid_header_value", "a control character in the header block"),
@@ -179,7 +180,9 @@ def fail(check_id: str, message: str, path: str | None = None) -> None:
     check = CHECK_BY_ID[check_id]
     if check_id in _DISABLED.get() and not check.terminal:
         return
-    raise ProtocolError(check.code, message, path)
+    error = ProtocolError(check.code, message, path)
+    error.check = check_id
+    raise error
 
 
 def is_disabled(check_id: str) -> bool:

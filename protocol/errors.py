@@ -93,6 +93,8 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.path = path
+        #: the id of the check that failed (protocol.checks), when raised through it
+        self.check: str | None = None
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

@@ -229,7 +229,9 @@ def parse_schema1_record(
         )
     except ProtocolError as exc:
         if exc.path is None:
-            raise ProtocolError(exc.code, exc.message, path) from None
+            located = ProtocolError(exc.code, exc.message, path)
+            located.check = exc.check
+            raise located from None
         raise
     out = [request]
     for meta, comment_body in comments:

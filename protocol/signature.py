@@ -205,6 +205,7 @@ def parse_signature(data: bytes) -> Signature:
     kid = headers["Key-ID"]
     if not KEY_ID_RE.fullmatch(kid) or kid != key_id(public):
         fail("sig.key_id", "Key-ID is not the key id of Public-Key", _PATH)
+        kid = key_id(public)
     digest = headers["Manifest-Digest"]
     if not _DIGEST_RE.fullmatch(digest):
         fail("sig.digest_syntax", "Manifest-Digest is not sha256 hex", _PATH)

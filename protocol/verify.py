@@ -30,6 +30,7 @@ from protocol.manifest import Manifest, parse_manifest
 from protocol.paths import KEY_PATH_RE, RECORD_PATH_RE, unsafe_reason
 from protocol.records import (
     EXPORTABLE_ENTITIES,
+    ID_RE,
     KEY_ID_RE,
     Record,
     parse_record,
@@ -252,7 +253,7 @@ def _check_digests(files: dict[str, bytes], manifest: Manifest) -> dict[str, byt
 def _check_v2_record(rec: Record, path: str, origin: str) -> None:
     if rec.origin != origin:
         fail("record.origin", f"record Origin {rec.origin} is not the bundle origin {origin}", path)
-    if record_path(rec.entity, rec.id) != path:
+    if ID_RE.fullmatch(rec.id) and record_path(rec.entity, rec.id) != path:
         fail("record.path", f"expected {record_path(rec.entity, rec.id)}", path)
     if rec.entity not in EXPORTABLE_ENTITIES:
         fail("record.exportable", f"{rec.entity} records are never exported", path)

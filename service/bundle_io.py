@@ -71,7 +71,8 @@ def read_bundle_dir(path: Path, limits: Limits = DEFAULT_LIMITS) -> Bundle:
 
 
 def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Bundle:
-    """Read a bundle from a directory, a CBOR envelope or a tar.gz (sniffed)."""
+    """Read a bundle from a directory, a CBOR envelope or a tar.gz, detected by content:
+    gzip magic ``1f 8b`` is tar.gz, a first byte of CBOR major type 5 (a map) is CBOR."""
     target = Path(path)
     try:
         info = os.lstat(target)
@@ -89,11 +90,7 @@ def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -
         return from_targz(data, limits)
     if data[:1] and data[0] >> 5 == 5:  # CBOR major type 5: a map
         return from_cbor(data, limits)
-    kind = container_kind(target)
-    if kind == "cbor":
-        return from_cbor(data, limits)
-    if kind == "targz":
-        return from_targz(data, limits)
+    # detection is by content only (docs/protocol.md section 7): the name never decides
     raise ProtocolError("unknown_container", f"{target} is neither CBOR nor tar.gz")
 
 
