@@ -60,6 +60,11 @@ _SCHEMA1_PATH_RE = re.compile(
 _INT_RE = re.compile(r"0|[1-9][0-9]{0,17}")
 _COMMENT_META_RE = re.compile(r"--- (?:\S+=\S*)(?: \S+=\S*)*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: schema-1 times (docs/protocol.md section 9), after removing one trailing "Z"
+_SCHEMA1_TIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?(?:[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 def normalise_time(value: str, what: str, path: str | None) -> str:
@@ -68,6 +73,8 @@ def normalise_time(value: str, what: str, path: str | None) -> str:
     if text.endswith("Z"):
         text = text[:-1]
     try:
+        if not _SCHEMA1_TIME_RE.fullmatch(text):
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except ValueError:
         fail("schema1.time", f"{what} is not a time: {value[:40]!r}", path)
