@@ -424,6 +424,7 @@ def from_targz(
                 handle = tar.extractfile(member)
                 if handle is None:
                     fail("targz.tar", "unreadable member", name)
+                    continue
                 content = handle.read()
                 if len(content) != member.size:
                     fail("targz.tar", "truncated member", name)
