@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol.bundle import Bundle, build_bundle, bundle_from_files
-from protocol.checks import CHECK_BY_ID
+from protocol.checks import CHECK_BY_ID, CHECKS
 from protocol.containers import cbor_encode, from_cbor, from_targz, to_cbor, to_targz
 from protocol.errors import ProtocolError
 from protocol.records import Record, make_record, make_tombstone, render_record
@@ -623,12 +623,13 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         path = "vouchs/01J0VOUCH1.sync.txt"
         return with_record(path, record_files()[path] + b"I vouch for bob.\n")
 
-    def v1_files(change: Callable[[bytes], bytes] = lambda d: d) -> Files:
+    def v1_files(
+        change: Callable[[bytes], bytes] = lambda d: d,
+        request_path: str = "requests/request_1.sync.txt",
+    ) -> Files:
         files = {
             "users/user_1.sync.txt": (ORIGINAL / "users/user_1.sync.txt").read_bytes(),
-            "requests/request_1.sync.txt": change(
-                (ORIGINAL / "requests/request_1.sync.txt").read_bytes()
-            ),
+            request_path: change((ORIGINAL / "requests/request_1.sync.txt").read_bytes()),
         }
         entries = sorted((p, hashlib.sha256(d).hexdigest()) for p, d in files.items())
         manifest = "".join(f"{d}  {p}\n" for p, d in entries).encode()
@@ -636,6 +637,14 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
 
     def v1_change(old: str, new: str) -> Callable[[], Files]:
         return lambda: v1_files(lambda d: replace_line(d, old, new))
+
+    def v1_duplicate_comment() -> Files:
+        def change(d: bytes) -> bytes:
+            text = d.decode()
+            first = text[text.index("---\nComment-ID: 1") : text.index("---\nComment-ID: 2")]
+            return (text + "\n" + first).encode()
+
+        return v1_files(change)
 
     def ts(header: str, value: str, path: str = req) -> Callable[[], Files]:
         data = record_files()[path]
@@ -1028,6 +1037,75 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             "not_public",
             v1_change("Sync-Scope: public\nTitle", "Sync-Scope: private\nTitle"),
         ),
+        # schema 1: one vector per check (section 9)
+        (
+            "schema1_header_name_grammar",
+            "dir",
+            "malformed_record",
+            v1_change("Contact-Email:", "contact-Email:"),
+        ),
+        (
+            "schema1_duplicate_header",
+            "dir",
+            "duplicate_header",
+            v1_change(
+                "Contact-Email: aadmin@example.org",
+                "Contact-Email: aadmin@example.org\nContact-Email: mallory@example.org",
+            ),
+        ),
+        ("schema1_no_entity", "dir", "missing_header", v1_change("Entity: request\n", "")),
+        (
+            "schema1_unknown_entity",
+            "dir",
+            "unknown_entity",
+            v1_change("Entity: request", "Entity: widget"),
+        ),
+        (
+            "schema1_unknown_header",
+            "dir",
+            "unknown_header",
+            v1_change("Created-By: 1", "Created-By: 1\nPassword: x"),
+        ),
+        (
+            "schema1_no_instance",
+            "dir",
+            "missing_header",
+            v1_change("Instance: http://instance-a.example\n", ""),
+        ),
+        (
+            "schema1_version_2",
+            "dir",
+            "schema_mismatch",
+            v1_change("Schema-Version: 1", "Schema-Version: 2"),
+        ),
+        (
+            "schema1_version_3",
+            "dir",
+            "unsupported_schema",
+            v1_change("Schema-Version: 1", "Schema-Version: 3"),
+        ),
+        (
+            "schema1_wrong_path",
+            "dir",
+            "path_mismatch",
+            lambda: v1_files(request_path="requests/request_9.sync.txt"),
+        ),
+        (
+            "schema1_bad_time",
+            "dir",
+            "malformed_schema1",
+            v1_change(
+                "Updated-At: 2026-11-25T21:07:18.630112Z",
+                "Updated-At: 2026-11-25T21:07:18.630112+0100",
+            ),
+        ),
+        (
+            "schema1_bad_comment_id",
+            "dir",
+            "malformed_schema1",
+            v1_change("Comment-ID: 2", "Comment-ID: -2"),
+        ),
+        ("schema1_duplicate_comment", "dir", "duplicate_record", v1_duplicate_comment),
     ]
 
 
@@ -1210,12 +1288,26 @@ def generate(out: Path) -> None:
         cases.append(
             {"name": name, "path": rel, "container": container, "code": code, "check": check}
         )
+    # the family, in the order of docs/protocol.md section 6: each check with the
+    # vectors that fail it (and pass every check before it)
+    family = [
+        {
+            "check": c.id,
+            "code": c.code,
+            "terminal": c.terminal,
+            "vectors": [case["name"] for case in cases if case["check"] == c.id],
+        }
+        for c in CHECKS
+    ]
     (out / "cases.json").write_text(
         json.dumps(
             {
                 "about": "Invalid bundles: each must be rejected with the given error code "
-                "(docs/protocol.md lists the codes).",
+                "(docs/protocol.md lists the codes). Each has exactly one problem: the "
+                "check it fails (docs/protocol.md section 6). 'checks' lists every check "
+                "in order with its vectors.",
                 "cases": cases,
+                "checks": family,
             },
             indent=2,
         )

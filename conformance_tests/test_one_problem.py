@@ -46,19 +46,7 @@ NO_VECTOR = {
     "cbor.missing_field": "tests/protocol/test_containers.py",
     "cbor.top_map": "tests/protocol/test_containers.py",
     "targz.tar": "tests/protocol/test_containers.py",
-    "schema1.line": "tests/protocol/test_schema1.py",
-    "schema1.duplicate_header": "tests/protocol/test_schema1.py",
-    "schema1.entity_missing": "tests/protocol/test_schema1.py",
-    "schema1.entity_known": "tests/protocol/test_schema1.py",
-    "schema1.unknown_header": "tests/protocol/test_schema1.py",
-    "schema1.required": "tests/protocol/test_schema1.py",
-    "schema1.schema_2": "tests/protocol/test_schema1.py",
-    "schema1.schema_version": "tests/protocol/test_schema1.py",
-    "schema1.id": "tests/protocol/test_schema1.py",
-    "schema1.path": "tests/protocol/test_schema1.py",
-    "schema1.time": "tests/protocol/test_schema1.py",
-    "schema1.comment": "tests/protocol/test_schema1.py",
-    "record.duplicate": "schema 1 only; tests/protocol/test_schema1.py",
+    "schema1.id": "an invalid schema-1 ID also fails the mapped record's record.id",
 }
 
 
@@ -93,3 +81,11 @@ def test_every_check_has_a_vector() -> None:
 def test_disabling_an_unknown_check_is_an_error() -> None:
     with pytest.raises(ValueError), disabled("no.such.check"):
         pass
+
+
+def test_family_index_follows_the_check_order() -> None:
+    family = json.loads((VECTORS / "cases.json").read_text())["checks"]
+    assert [f["check"] for f in family] == [c.id for c in CHECKS]
+    by_check = {f["check"]: f["vectors"] for f in family}
+    for case in INVALID:
+        assert case["name"] in by_check[case["check"]]

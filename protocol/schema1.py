@@ -169,7 +169,7 @@ def parse_schema1_record(
     record_id = headers["ID"]
     if not ID_RE.fullmatch(record_id):
         fail("schema1.id", f"invalid ID {record_id[:40]!r}", path)
-    if path is not None:
+    if path is not None and ID_RE.fullmatch(record_id):
         m = _SCHEMA1_PATH_RE.fullmatch(path)
         if m is None or m.group(1) != entity or m.group(2) != record_id:
             fail("schema1.path", f"expected {entity}s/{entity}_{record_id}.sync.txt", path)
