@@ -32,7 +32,8 @@ KINDS: tuple[str, ...] = ("delta", "snapshot")
 NO_PREVIOUS = "none"
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-_LINE_RE = re.compile(r"([0-9a-f]{64})  (\S+)")
+#: 64 lower-case hex, two spaces, a path of one or more characters other than U+0020
+_LINE_RE = re.compile(r"([0-9a-f]{64})  ([^ ]+)")
 _SEQUENCE_RE = re.compile(r"[1-9][0-9]{0,17}")
 
 

@@ -112,6 +112,7 @@ CONTROL_CLASS = "\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029"
 #: White space that may not start or end a value (Unicode White_Space that is not a
 #: control character): space, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000.
 SPACE_CLASS = " \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+SPACE_CHARS = " \xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
 _BAD_HEADER_CHAR_RE = re.compile(f"[{CONTROL_CLASS}]")
 _EDGE_SPACE_RE = re.compile(f"^[{SPACE_CLASS}\n]|[{SPACE_CLASS}\n]$")
 
@@ -355,7 +356,7 @@ def split_header_block(
     head, sep, body = text.partition("\n\n")
     if not sep or not head:
         fail("record.separator", "no header block ended by a blank line", path)
-    if len(head) > limits.max_header_bytes:
+    if len(head.encode("utf-8")) > limits.max_header_bytes:
         fail("record.header_bytes", f"header block exceeds {limits.max_header_bytes} bytes", path)
     lines = head.split("\n") if head else []
     if len(lines) > limits.max_headers:
@@ -458,6 +459,7 @@ def parse_record(
     if (
         fast is not None
         and 0 < end <= limits.max_header_bytes
+        and data.find(b"\n\n") <= limits.max_header_bytes
         and "\x00" not in text
         and "\r" not in text
         and (

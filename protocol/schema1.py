@@ -18,6 +18,7 @@ from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.records import (
     HEADER_NAME_RE,
     ID_RE,
+    SPACE_CHARS,
     Record,
     decode_text,
     make_record,
@@ -58,7 +59,8 @@ _SCHEMA1_PATH_RE = re.compile(
     r"(user|request|invite)s/\1_([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.sync\.txt"
 )
 _INT_RE = re.compile(r"0|[1-9][0-9]{0,17}")
-_COMMENT_META_RE = re.compile(r"--- (?:\S+=\S*)(?: \S+=\S*)*")
+#: the one-line comment separator: "---", then " key=value" tokens without U+0020
+_COMMENT_META_RE = re.compile(r"--- (?:[^ ]+=[^ ]*)(?: [^ ]+=[^ ]*)*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: schema-1 times (docs/protocol.md section 9), after removing one trailing "Z"
 _SCHEMA1_TIME_RE = re.compile(
@@ -69,7 +71,7 @@ _SCHEMA1_TIME_RE = re.compile(
 
 def normalise_time(value: str, what: str, path: str | None) -> str:
     """Schema-1 times (naive ISO, ``...Z``, or with an offset) as RFC 3339 UTC ``Z``."""
-    text = value.strip()
+    text = value.strip(SPACE_CHARS)
     if text.endswith("Z"):
         text = text[:-1]
     try:
@@ -109,7 +111,7 @@ def _headers(
         if entity_allowed is not None and name not in entity_allowed:
             fail("schema1.unknown_header", f"{name[:40]!r} is not a schema-1 header", path)
             continue
-        headers[name] = value.strip()
+        headers[name] = value.strip(SPACE_CHARS)
     return headers
 
 
@@ -315,7 +317,7 @@ def split_request_body(
                 name, sep, value = lines[i].partition(": ")
                 if not sep or name not in _BLOCK_KEYS or name in meta:
                     fail("schema1.comment", f"bad comment header {lines[i][:60]!r}", path)
-                meta[name] = value.strip()
+                meta[name] = value.strip(SPACE_CHARS)
                 i += 1
             i += 1  # the blank line
         else:
