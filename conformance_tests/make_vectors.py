@@ -473,18 +473,14 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         return b"\xbf" + good[1:] + b"\xff"
 
     def cbor_too_many_files() -> bytes:
-        # "files" declares 50,001 entries (more than max_files) and stops there
-        return (
-            b"\xa5"
-            + text_key("v")
-            + b"\x02"
-            + text_key("sig")
-            + b"\x40"
-            + text_key("keys")
-            + b"\xa0"
-            + text_key("files")
-            + b"\xb9\xc3\x51"
-        )
+        # the valid envelope, with "files" moved last (any key order is accepted) and
+        # declaring 50,001 entries (more than max_files): the decoder must refuse at the
+        # declaration, before reading (or needing) a single entry
+        env = envelope(base_files())
+        head = b""
+        for key in ("v", "sig", "keys", "manifest"):
+            head += cbor_encode(key) + cbor_encode(env[key])  # type: ignore[arg-type]
+        return b"\xa5" + head + text_key("files") + b"\xb9\xc3\x51"
 
     def bomb() -> bytes:
         # the valid bundle's tar followed by 4 MiB of zero blocks (which tar readers skip):

@@ -43,7 +43,7 @@ CHECKS: tuple[Check, ...] = (
        "nesting deeper than 4", True),
     _C("cbor.declared_count", "too_many_files",
        "a map or array declares more than max_files entries (before reading them)", True),
-    _C("cbor.duplicate_key", "duplicate_key", "a map repeats a key (the later pair is dropped)"),
+    _C("cbor.duplicate_key", "duplicate_key", "a map repeats a key"),
     _C("cbor.trailing", "trailing_bytes", "bytes after the top-level item"),
     _C("cbor.top_map", "wrong_type", "the top-level item is not a map", True),
     _C("cbor.unknown_field", "unknown_field", "a top-level key other than the five"),
@@ -64,7 +64,7 @@ CHECKS: tuple[Check, ...] = (
     _C("targz.member_path", "unsafe_path", "an unsafe member name (section 5)"),
     _C("targz.member_size", "record_too_large",
        "a member larger than max(max_record_bytes, max_manifest_bytes)"),
-    _C("targz.duplicate", "duplicate_path", "a name that appears twice (the first is kept)"),
+    _C("targz.duplicate", "duplicate_path", "a name that appears twice"),
     # -- directory view to bundle (all containers)
     _C("bundle.manifest_present", "missing_manifest", "no manifest.sync.txt", True),
     _C("bundle.signature_present", "missing_signature", "no bundle.sig", True),
@@ -97,7 +97,7 @@ CHECKS: tuple[Check, ...] = (
     _C("sig.manifest_digest", "manifest_digest_mismatch", "Manifest-Digest differs"),
     _C("sig.ed25519", "bad_signature", "the Ed25519 signature does not verify"),
     # -- 6. manifest and trust
-    _C("manifest.utf8", "not_utf8", "manifest is not UTF-8 (bad bytes are dropped)"),
+    _C("manifest.utf8", "not_utf8", "manifest is not UTF-8"),
     _C("manifest.nul", "nul_byte", "manifest holds NUL"),
     _C("manifest.cr", "bad_line_ending", "manifest holds CR"),
     _C("manifest.version", "unsupported_manifest_version", "Manifest-Version is not 2"),
@@ -118,7 +118,7 @@ CHECKS: tuple[Check, ...] = (
     _C("files.listed", "unlisted_file", "a present file is not listed"),
     _C("files.digest", "digest_mismatch", "a present file's SHA-256 differs from its line"),
     # -- 8. records, one file at a time in path order (schema 2)
-    _C("record.utf8", "not_utf8", "record is not UTF-8 (bad bytes are dropped)"),
+    _C("record.utf8", "not_utf8", "record is not UTF-8"),
     _C("record.nul", "nul_byte", "record holds NUL"),
     _C("record.cr", "bad_line_ending", "record holds CR"),
     _C("record.separator", "malformed_record",
