@@ -27,7 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol.bundle import Bundle, build_bundle, bundle_from_files
-from protocol.containers import cbor_encode, to_cbor, to_targz
+from protocol.checks import CHECK_BY_ID, CHECKS
+from protocol.containers import cbor_encode, from_cbor, from_targz, to_cbor, to_targz
+from protocol.errors import ProtocolError
 from protocol.records import Record, make_record, make_tombstone, render_record
 from protocol.rotation import make_key_record
 from protocol.signature import b64, key_id, public_key_file, public_key_from_seed, sign_manifest
@@ -246,6 +248,12 @@ def reg(name: str) -> tarfile.TarInfo:
     return info
 
 
+def _dir(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    return info
+
+
 def tar_of(files: Files, extra: list[tuple[tarfile.TarInfo, bytes | None]] | None = None) -> bytes:
     members: list[tuple[tarfile.TarInfo, bytes | None]] = [(reg(p), d) for p, d in files.items()]
     return tar_gz(members + (extra or []))
@@ -288,15 +296,11 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         files[req] = files[req].replace(b"10am", b"11am")
         return files
 
-    def tampered_manifest() -> Files:
+    def forged_digest() -> Files:
         files = base()
         files["manifest.sync.txt"] = files["manifest.sync.txt"].replace(
-            b"Sequence: 1", b"Sequence: 9"
+            b"Kind: snapshot", b"Kind: delta"
         )
-        return files
-
-    def forged_digest() -> Files:
-        files = tampered_manifest()
         digest = hashlib.sha256(files["manifest.sync.txt"]).hexdigest()
         sig = files["bundle.sig"].decode().split("\n")
         sig[3] = f"Manifest-Digest: {digest}"
@@ -442,10 +446,8 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         return with_record(inv.path, render_record(inv))
 
     def schema1_in_v2() -> Files:
-        data = (ORIGINAL / "users/user_1.sync.txt").read_bytes()
-        files = record_files()
-        files["users/01J0OLD.sync.txt"] = data
-        return signed(files)
+        # a schema-2 record in every other respect: only Schema-Version is 1
+        return with_record(req, replace_line(good_req, "Schema-Version: 2", "Schema-Version: 1"))
 
     def wrong_dir() -> Files:
         files = record_files()
@@ -471,21 +473,20 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         return b"\xbf" + good[1:] + b"\xff"
 
     def cbor_too_many_files() -> bytes:
-        # "files" declares 50,001 entries (more than max_files) and stops there
-        return (
-            b"\xa5"
-            + text_key("v")
-            + b"\x02"
-            + text_key("sig")
-            + b"\x40"
-            + text_key("keys")
-            + b"\xa0"
-            + text_key("files")
-            + b"\xb9\xc3\x51"
-        )
+        # the valid envelope, with "files" moved last (any key order is accepted) and
+        # declaring 50,001 entries (more than max_files): the decoder must refuse at the
+        # declaration, before reading (or needing) a single entry
+        env = envelope(base_files())
+        head = b""
+        for key in ("v", "sig", "keys", "manifest"):
+            head += cbor_encode(key) + cbor_encode(env[key])  # type: ignore[arg-type]
+        return b"\xa5" + head + text_key("files") + b"\xb9\xc3\x51"
 
     def bomb() -> bytes:
-        return tar_of({"manifest.sync.txt": b"\x00" * (4 * 1024 * 1024)})
+        # the valid bundle's tar followed by 4 MiB of zero blocks (which tar readers skip):
+        # only the compression ratio is wrong
+        raw = gzip.decompress(to_targz(bundle_from_files(base())))
+        return gzip.compress(raw + bytes(4 * 1024 * 1024), compresslevel=9, mtime=0)
 
     def oversized_record() -> bytes:
         big = rec(
@@ -523,21 +524,139 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
     def tar_named(name: str) -> Callable[[], bytes]:
         return lambda: tar_of(base(), [(reg(name), b"x\n")])
 
+    def changed_digest() -> Files:
+        # Manifest-Digest is not covered by the signature: only this line is wrong
+        return sig_line("Manifest-Digest:", "Manifest-Digest: " + "0" * 64)()
+
+    def noncanonical(name: str) -> Callable[[], Files]:
+        # same bytes, but the unused low bits of the last base64 digit are set
+        def make() -> Files:
+            files = base()
+            lines = files["bundle.sig"].decode().split("\n")
+            i = next(n for n, ln in enumerate(lines) if ln.startswith(name + ": "))
+            value = lines[i].split(": ", 1)[1]
+            data = value.rstrip("=")
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+            last = alphabet[alphabet.index(data[-1]) | 1]
+            lines[i] = f"{name}: {data[:-1]}{last}{value[len(data) :]}"
+            files["bundle.sig"] = "\n".join(lines).encode()
+            return files
+
+        return make
+
+    def sig_append(line: str) -> Callable[[], Files]:
+        def make() -> Files:
+            files = base()
+            files["bundle.sig"] = files["bundle.sig"] + line.encode() + b"\n"
+            return files
+
+        return make
+
+    def sig_text(change: Callable[[bytes], bytes]) -> Callable[[], Files]:
+        def make() -> Files:
+            files = base()
+            files["bundle.sig"] = change(files["bundle.sig"])
+            return files
+
+        return make
+
+    def swap_sig_lines(files_sig: bytes) -> bytes:
+        lines = files_sig.decode().split("\n")
+        lines[3], lines[4] = lines[4], lines[3]
+        return "\n".join(lines).encode()
+
+    def manifest_raw(change: Callable[[bytes], bytes]) -> Callable[[], Files]:
+        def make() -> Files:
+            return signed(record_files(), manifest=change(manifest_v2(sorted_entries())))
+
+        return make
+
+    def manifest_extra_line(line: str) -> Callable[[], Files]:
+        return manifest_raw(lambda m: m + line.encode() + b"\n")
+
+    def manifest_nonadjacent_duplicate() -> Files:
+        entries = sorted_entries()
+        return manifest_lines(entries + entries[:1])
+
+    def entity_not_first() -> Files:
+        return with_record(
+            req,
+            replace_line(
+                good_req, "Entity: request\nID: 01J0REQ1", "ID: 01J0REQ1\nEntity: request"
+            ),
+        )
+
+    def key_file(data: bytes) -> Callable[[], Files]:
+        def make() -> Files:
+            files = base()
+            files[f"public_keys/{KEY_A}.pub"] = data
+            return files
+
+        return make
+
+    def cbor_key_name() -> bytes:
+        env = envelope(base_files())
+        env["keys"] = {**env["keys"], "NOT-A-KEY-ID": public_key_file(public_key_from_seed(SEED_B))}  # type: ignore[dict-item]
+        return cbor_encode(env)  # type: ignore[arg-type]
+
+    def cbor_tagged_manifest() -> bytes:
+        good = base_cbor()
+        manifest = base()["manifest.sync.txt"]
+        key = text_key("manifest")
+        head = cbor_encode(manifest)
+        at = good.index(key + head)
+        return good[: at + len(key)] + b"\xd8\x18" + good[at + len(key) :]
+
+    def tombstone_private() -> Files:
+        t = make_tombstone(
+            "request", "01J0REQ1", origin=KEY_A, instance=INSTANCE_A, revision=2, updated_at=T0
+        )
+        return with_record(
+            t.path, replace_line(render_record(t), "Sync-Scope: public", "Sync-Scope: private")
+        )
+
+    def vouch_with_body() -> Files:
+        path = "vouchs/01J0VOUCH1.sync.txt"
+        return with_record(path, record_files()[path] + b"I vouch for bob.\n")
+
+    def v1_files(
+        change: Callable[[bytes], bytes] = lambda d: d,
+        request_path: str = "requests/request_1.sync.txt",
+    ) -> Files:
+        files = {
+            "users/user_1.sync.txt": (ORIGINAL / "users/user_1.sync.txt").read_bytes(),
+            request_path: change((ORIGINAL / "requests/request_1.sync.txt").read_bytes()),
+        }
+        entries = sorted((p, hashlib.sha256(d).hexdigest()) for p, d in files.items())
+        manifest = "".join(f"{d}  {p}\n" for p, d in entries).encode()
+        return signed(files, manifest=manifest)
+
+    def v1_change(old: str, new: str) -> Callable[[], Files]:
+        return lambda: v1_files(lambda d: replace_line(d, old, new))
+
+    def v1_duplicate_comment() -> Files:
+        def change(d: bytes) -> bytes:
+            text = d.decode()
+            first = text[text.index("---\nComment-ID: 1") : text.index("---\nComment-ID: 2")]
+            return (text + "\n" + first).encode()
+
+        return v1_files(change)
+
+    def ts(header: str, value: str, path: str = req) -> Callable[[], Files]:
+        data = record_files()[path]
+        old = next(ln for ln in data.decode().split("\n") if ln.startswith(header + ": "))
+        return lambda: with_record(path, replace_line(data, old, f"{header}: {value}"))
+
     return [
         # signature and manifest integrity
         ("tampered_record", "dir", "digest_mismatch", tampered_record),
-        ("tampered_manifest", "dir", "manifest_digest_mismatch", tampered_manifest),
+        ("manifest_digest_changed", "dir", "manifest_digest_mismatch", changed_digest),
         ("tampered_manifest_forged_digest", "dir", "bad_signature", forged_digest),
         ("extra_unlisted_file", "dir", "unlisted_file", extra_unlisted),
         ("signature_by_other_key", "dir", "bad_signature", other_key_signature),
         ("signature_bit_flip", "dir", "bad_signature", signature_bit_flip),
-        (
-            "bad_base64_signature",
-            "dir",
-            "bad_base64",
-            sig_line("Signature:", "Signature: not*base64!"),
-        ),
-        ("bad_base64_public_key", "dir", "bad_base64", sig_line("Public-Key:", "Public-Key: ###")),
+        ("noncanonical_base64_signature", "dir", "bad_base64", noncanonical("Signature")),
+        ("noncanonical_base64_public_key", "dir", "bad_base64", noncanonical("Public-Key")),
         (
             "short_public_key",
             "dir",
@@ -562,7 +681,7 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             "unknown_signature_header",
             "dir",
             "malformed_signature",
-            sig_line("Signed-At:", "Signed-By: someone"),
+            sig_append("Signed-By: someone"),
         ),
         ("missing_signature_file", "dir", "missing_signature", without("bundle.sig")),
         ("missing_manifest", "dir", "missing_manifest", without("manifest.sync.txt")),
@@ -597,7 +716,7 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
                 replace_line(
                     good_req,
                     "Title: Need a ride to the clinic on Tuesday",
-                    f"Title: Need a ride\nOrigin: {KEY_B}",
+                    "Title: Need a ride to the clinic on Tuesday\nTitle: Free money",
                 )
             ),
         ),
@@ -663,7 +782,7 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             "unsupported_schema",
             record_bytes(replace_line(good_req, "Schema-Version: 2", "Schema-Version: 3")),
         ),
-        ("schema1_record_in_v2_bundle", "dir", "schema_mismatch", schema1_in_v2),
+        ("schema1_version_in_v2_bundle", "dir", "schema_mismatch", schema1_in_v2),
         ("record_in_wrong_directory", "dir", "path_mismatch", wrong_dir),
         ("invalid_id", "dir", "invalid_id", bad_id),
         ("private_record", "dir", "not_public", private_record),
@@ -701,7 +820,7 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             "cbor_wrong_type",
             "cbor",
             "wrong_type",
-            lambda: cbor_with(manifest="a text string, not bytes"),
+            lambda: cbor_with(manifest=base()["manifest.sync.txt"].decode()),
         ),
         ("cbor_unknown_version", "cbor", "unsupported_container_version", lambda: cbor_with(v=3)),
         ("cbor_indefinite_length", "cbor", "malformed_cbor", cbor_indefinite),
@@ -718,6 +837,271 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             lambda: cbor_files({**record_files(), "/etc/passwd.sync.txt": b"x"}),
         ),
         ("cbor_too_many_files", "cbor", "too_many_files", cbor_too_many_files),
+        # -- second wave: one vector per gap of the spec (issue 19), each one problem
+        ("signature_reordered", "dir", "malformed_signature", sig_text(swap_sig_lines)),
+        ("signature_no_final_lf", "dir", "malformed_signature", sig_text(lambda b: b[:-1])),
+        ("signature_bad_line", "dir", "malformed_signature", sig_append("not a header")),
+        (
+            "signature_duplicate_header",
+            "dir",
+            "malformed_signature",
+            sig_append(f"Signed-At: {SIGNED_AT}"),
+        ),
+        (
+            "signature_key_id_uppercase",
+            "dir",
+            "key_id_mismatch",
+            sig_line("Key-ID:", f"Key-ID: {KEY_A.upper()}"),
+        ),
+        (
+            "signature_signed_at_feb_30",
+            "dir",
+            "malformed_signature",
+            sig_line("Signed-At:", "Signed-At: 2026-02-30T03:04:06+00:00"),
+        ),
+        (
+            "signature_oversized",
+            "dir",
+            "record_too_large",
+            sig_append("X-Padding: " + "x" * 4096),
+        ),
+        ("key_file_malformed", "dir", "malformed_key_file", key_file(b"Key-ID: nope\n")),
+        ("key_file_oversized", "dir", "record_too_large", key_file(b"x" * 4097)),
+        (
+            "manifest_crlf",
+            "dir",
+            "bad_line_ending",
+            manifest_raw(lambda m: m.replace(b"\n", b"\r\n")),
+        ),
+        ("manifest_no_final_lf", "dir", "malformed_manifest", manifest_raw(lambda m: m[:-1])),
+        (
+            "manifest_duplicate_path_nonadjacent",
+            "dir",
+            "duplicate_path",
+            manifest_nonadjacent_duplicate,
+        ),
+        (
+            "manifest_unsafe_path",
+            "dir",
+            "unsafe_path",
+            manifest_extra_line("0" * 64 + "  zzz/../evil.sync.txt"),
+        ),
+        (
+            "manifest_not_a_record_path",
+            "dir",
+            "invalid_path",
+            manifest_extra_line("0" * 64 + "  zzz/readme.txt"),
+        ),
+        ("manifest_bad_line", "dir", "malformed_manifest", manifest_extra_line("0" * 64 + " zzz")),
+        (
+            "manifest_created_at_feb_30",
+            "dir",
+            "malformed_manifest",
+            manifest_raw(lambda m: m.replace(T0.encode(), b"2026-02-30T03:04:05Z", 1)),
+        ),
+        (
+            "manifest_instance_not_url",
+            "dir",
+            "malformed_manifest",
+            manifest_raw(lambda m: m.replace(INSTANCE_A.encode(), b"a.example.org", 1)),
+        ),
+        (
+            "manifest_headers_reordered",
+            "dir",
+            "malformed_manifest",
+            manifest_raw(
+                lambda m: m.replace(b"Kind: snapshot\n", b"").replace(
+                    b"Created-At:", b"Kind: snapshot\nCreated-At:"
+                )
+            ),
+        ),
+        ("entity_not_first", "dir", "header_order", entity_not_first),
+        (
+            "header_name_grammar",
+            "dir",
+            "malformed_record",
+            record_bytes(replace_line(good_req, "Created-At:", "created-at:")),
+        ),
+        (
+            "header_name_without_value",
+            "dir",
+            "invalid_header_value",
+            record_bytes(replace_line(good_user, "Display-Name: Alice A.", "Display-Name:"), user),
+        ),
+        (
+            "header_control_u0085",
+            "dir",
+            "invalid_header_value",
+            record_bytes(replace_line(good_req, "Title: Need a ride", "Title: Need\u0085a ride")),
+        ),
+        (
+            "header_trailing_no_break_space",
+            "dir",
+            "invalid_header_value",
+            record_bytes(replace_line(good_req, "on Tuesday", "on Tuesday\u00a0")),
+        ),
+        (
+            "timestamp_feb_30",
+            "dir",
+            "invalid_header_value",
+            ts("Created-At", "2026-02-30T03:04:05Z"),
+        ),
+        (
+            "timestamp_second_60",
+            "dir",
+            "invalid_header_value",
+            ts("Created-At", "2026-01-02T03:04:60Z"),
+        ),
+        (
+            "timestamp_feb_29_1900",
+            "dir",
+            "invalid_header_value",
+            ts("Created-At", "1900-02-29T00:00:00Z"),
+        ),
+        (
+            "timestamp_offset",
+            "dir",
+            "invalid_header_value",
+            ts("Created-At", "2026-01-02T03:04:05+00:00"),
+        ),
+        (
+            "instance_javascript_url",
+            "dir",
+            "invalid_instance",
+            ts("Instance", "javascript:alert(1)"),
+        ),
+        ("instance_bare_name", "dir", "invalid_instance", ts("Instance", "a.example.org")),
+        ("tombstone_private", "dir", "not_public", tombstone_private),
+        ("vouch_with_body", "dir", "malformed_record", vouch_with_body),
+        ("cbor_tagged_manifest", "cbor", "malformed_cbor", cbor_tagged_manifest),
+        (
+            "signature_nul_byte",
+            "dir",
+            "malformed_signature",
+            sig_text(lambda b: b.replace(b"Signed-At: ", b"Signed-At: \x00")),
+        ),
+        (
+            "signature_digest_uppercase",
+            "dir",
+            "malformed_signature",
+            sig_text(
+                lambda b: b.replace(
+                    b"Manifest-Digest: "
+                    + bytes(hashlib.sha256(base()["manifest.sync.txt"]).hexdigest(), "ascii"),
+                    b"Manifest-Digest: "
+                    + bytes(
+                        hashlib.sha256(base()["manifest.sync.txt"]).hexdigest().upper(), "ascii"
+                    ),
+                )
+            ),
+        ),
+        (
+            "manifest_not_utf8",
+            "dir",
+            "not_utf8",
+            manifest_raw(lambda m: m.replace(b"Kind: snapshot", b"Kind: snapshot\xff")),
+        ),
+        (
+            "manifest_nul_byte",
+            "dir",
+            "nul_byte",
+            manifest_raw(lambda m: m.replace(b"Kind: snapshot", b"Kind: snapshot\x00")),
+        ),
+        (
+            "record_without_entity",
+            "dir",
+            "missing_header",
+            record_bytes(replace_line(good_req, "Entity: request\n", "")),
+        ),
+        ("cbor_version_text", "cbor", "wrong_type", lambda: cbor_with(v="2")),
+        ("cbor_key_file_name", "cbor", "invalid_path", cbor_key_name),
+        (
+            "schema1_status_capitalised",
+            "dir",
+            "invalid_header_value",
+            v1_change("Status: open", "Status: Open"),
+        ),
+        (
+            "schema1_instance_bare_name",
+            "dir",
+            "invalid_instance",
+            v1_change("Instance: http://instance-a.example", "Instance: instance-a"),
+        ),
+        (
+            "schema1_not_public",
+            "dir",
+            "not_public",
+            v1_change("Sync-Scope: public\nTitle", "Sync-Scope: private\nTitle"),
+        ),
+        # schema 1: one vector per check (section 9)
+        (
+            "schema1_header_name_grammar",
+            "dir",
+            "malformed_record",
+            v1_change("Contact-Email:", "contact-Email:"),
+        ),
+        (
+            "schema1_duplicate_header",
+            "dir",
+            "duplicate_header",
+            v1_change(
+                "Contact-Email: aadmin@example.org",
+                "Contact-Email: aadmin@example.org\nContact-Email: mallory@example.org",
+            ),
+        ),
+        ("schema1_no_entity", "dir", "missing_header", v1_change("Entity: request\n", "")),
+        (
+            "schema1_unknown_entity",
+            "dir",
+            "unknown_entity",
+            v1_change("Entity: request", "Entity: widget"),
+        ),
+        (
+            "schema1_unknown_header",
+            "dir",
+            "unknown_header",
+            v1_change("Created-By: 1", "Created-By: 1\nPassword: x"),
+        ),
+        (
+            "schema1_no_instance",
+            "dir",
+            "missing_header",
+            v1_change("Instance: http://instance-a.example\n", ""),
+        ),
+        (
+            "schema1_version_2",
+            "dir",
+            "schema_mismatch",
+            v1_change("Schema-Version: 1", "Schema-Version: 2"),
+        ),
+        (
+            "schema1_version_3",
+            "dir",
+            "unsupported_schema",
+            v1_change("Schema-Version: 1", "Schema-Version: 3"),
+        ),
+        (
+            "schema1_wrong_path",
+            "dir",
+            "path_mismatch",
+            lambda: v1_files(request_path="requests/request_9.sync.txt"),
+        ),
+        (
+            "schema1_bad_time",
+            "dir",
+            "malformed_schema1",
+            v1_change(
+                "Updated-At: 2026-11-25T21:07:18.630112Z",
+                "Updated-At: 2026-11-25T21:07:18.630112+0100",
+            ),
+        ),
+        (
+            "schema1_bad_comment_id",
+            "dir",
+            "malformed_schema1",
+            v1_change("Comment-ID: 2", "Comment-ID: -2"),
+        ),
+        ("schema1_duplicate_comment", "dir", "duplicate_record", v1_duplicate_comment),
     ]
 
 
@@ -826,17 +1210,34 @@ def generate(out: Path) -> None:
     cases_list = expected["cases"]
     assert isinstance(cases_list, list)
     for name, bundle, trusted, seed in valid_bundles():
+
         def trust_fn(o, k, t=trusted):
             return k == o or k in t.get(o, [])
+
         verified = verify_bundle(bundle, trust=trust_fn)
         write_dir(bundle.to_files(), out / "valid" / name)
         (out / "valid" / f"{name}.cbor").write_bytes(to_cbor(bundle))
         (out / "valid" / f"{name}.tar.gz").write_bytes(to_targz(bundle))
+        paths = [f"valid/{name}", f"valid/{name}.cbor", f"valid/{name}.tar.gz"]
+        if name == "v2-snapshot":
+            # what operators' tools make: `tar czf x.tar.gz -C bundle .` (a "./" entry
+            # and "./" prefixes), `tar czf x.tar.gz bundle/` (one top directory), and a
+            # CBOR envelope under a tar.gz name (containers are detected by content)
+            files = bundle.to_files()
+            dot = [(_dir("./"), None)] + [(reg("./" + p), d) for p, d in files.items()]
+            top = [(_dir("bundle/"), None)] + [(reg("bundle/" + p), d) for p, d in files.items()]
+            for suffix, data in (
+                ("-dot.tar.gz", tar_gz(dot)),
+                ("-topdir.tar.gz", tar_gz(top)),
+                ("-cbor.tgz", to_cbor(bundle)),
+            ):
+                (out / "valid" / f"{name}{suffix}").write_bytes(data)
+                paths.append(f"valid/{name}{suffix}")
         sig_lines = dict(line.split(": ", 1) for line in bundle.sig.decode().splitlines())
         cases_list.append(
             {
                 "name": name,
-                "paths": [f"valid/{name}", f"valid/{name}.cbor", f"valid/{name}.tar.gz"],
+                "paths": paths,
                 "seed": seed.hex() if seed else None,
                 "digest": bundle.digest,
                 "signature": sig_lines["Signature"],
@@ -877,18 +1278,52 @@ def generate(out: Path) -> None:
             assert isinstance(data, bytes)
             rel = f"invalid/{name}.{'cbor' if container == 'cbor' else 'tar.gz'}"
             (out / rel).write_bytes(data)
-        cases.append({"name": name, "path": rel, "container": container, "code": code})
+        check = _failing_check(data, container)
+        if check is None or CHECK_BY_ID[check].code != code:
+            raise SystemExit(f"{name}: expected {code}, the reference says {check}")
+        cases.append(
+            {"name": name, "path": rel, "container": container, "code": code, "check": check}
+        )
+    # the family, in the order of docs/protocol.md section 6: each check with the
+    # vectors that fail it (and pass every check before it)
+    family = [
+        {
+            "check": c.id,
+            "code": c.code,
+            "terminal": c.terminal,
+            "vectors": [case["name"] for case in cases if case["check"] == c.id],
+        }
+        for c in CHECKS
+    ]
     (out / "cases.json").write_text(
         json.dumps(
             {
                 "about": "Invalid bundles: each must be rejected with the given error code "
-                "(docs/protocol.md lists the codes).",
+                "(docs/protocol.md lists the codes). Each has exactly one problem: the "
+                "check it fails (docs/protocol.md section 6). 'checks' lists every check "
+                "in order with its vectors.",
                 "cases": cases,
+                "checks": family,
             },
             indent=2,
         )
         + "\n"
     )
+
+
+def _failing_check(data: Files | bytes, container: str) -> str | None:
+    """The id of the check the reference fails ``data`` with (None: it verifies)."""
+    try:
+        if isinstance(data, dict):
+            bundle = bundle_from_files(data)
+        elif container == "cbor":
+            bundle = from_cbor(data)
+        else:
+            bundle = from_targz(data)
+        verify_bundle(bundle)
+    except ProtocolError as exc:
+        return exc.check
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

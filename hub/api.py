@@ -361,8 +361,10 @@ async def subscribe(pool: Any, peer_name: str, body: Any) -> dict[str, Any]:
     inbox = body.get("inbox_url")
     if mode not in ("push", "pull"):
         raise HubError(400, "invalid_subscription", "mode is push or pull")
-    if mode == "push" and not (isinstance(inbox, str) and inbox.startswith(("http://",
-                                                                             "https://"))):
+    if inbox is not None and not (isinstance(inbox, str)
+                                  and inbox.startswith(("http://", "https://"))):
+        raise HubError(400, "invalid_subscription", "inbox_url is an http(s) URL")
+    if mode == "push" and inbox is None:
         raise HubError(400, "invalid_subscription", "push needs an http(s) inbox_url")
     lists = {}
     for name in ("origins", "entities"):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.manifest import make_manifest, render_manifest
 from protocol.paths import KEY_PATH_RE, KEYS_DIR, MANIFEST_PATH, SIGNATURE_PATH
@@ -68,10 +69,12 @@ def bundle_from_files(mapping: Mapping[str, bytes]) -> Bundle:
     """
     manifest = mapping.get(MANIFEST_PATH)
     if manifest is None:
-        raise ProtocolError("missing_manifest", "bundle has no manifest.sync.txt")
+        fail("bundle.manifest_present", "bundle has no manifest.sync.txt")
+        raise AssertionError("terminal check")
     sig = mapping.get(SIGNATURE_PATH)
     if sig is None:
-        raise ProtocolError("missing_signature", "bundle has no bundle.sig")
+        fail("bundle.signature_present", "bundle has no bundle.sig")
+        raise AssertionError("terminal check")
     files: dict[str, bytes] = {}
     keys: dict[str, bytes] = {}
     for path, data in mapping.items():

@@ -23,9 +23,10 @@ import zlib
 from dataclasses import dataclass
 
 from protocol.bundle import Bundle, bundle_from_files
+from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.paths import MANIFEST_PATH, check_safe
+from protocol.paths import MANIFEST_PATH, unsafe_reason
 
 CBOR_MEDIA_TYPE = "application/vnd.whiteballoon.bundle+cbor"
 ENVELOPE_VERSION = 2
@@ -108,7 +109,7 @@ class _Decoder:
 
     def _need(self, n: int) -> None:
         if self.pos + n > len(self.data):
-            raise ProtocolError("malformed_cbor", "truncated CBOR")
+            fail("cbor.well_formed", "truncated CBOR")
 
     def head(self) -> tuple[int, int]:
         self._need(1)
@@ -118,9 +119,9 @@ class _Decoder:
         if info < 24:
             return major, info
         if info == 31:
-            raise ProtocolError("malformed_cbor", "indefinite-length items are not allowed")
+            fail("cbor.well_formed", "indefinite-length items are not allowed")
         if info > 27:
-            raise ProtocolError("malformed_cbor", f"reserved additional information {info}")
+            fail("cbor.well_formed", f"reserved additional information {info}")
         size = 1 << (info - 24)
         self._need(size)
         arg = int.from_bytes(self.data[self.pos : self.pos + size], "big")
@@ -129,7 +130,7 @@ class _Decoder:
 
     def item(self, depth: int) -> object:
         if depth > _MAX_DEPTH:
-            raise ProtocolError("malformed_cbor", "CBOR nested too deeply")
+            fail("cbor.well_formed", "CBOR nested too deeply")
         major, arg = self.head()
         if major == 0:
             return arg
@@ -144,10 +145,10 @@ class _Decoder:
             try:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise ProtocolError("malformed_cbor", "text string is not UTF-8") from None
+                fail("cbor.well_formed", "text string is not UTF-8")
         if major in (4, 5) and arg > self.max_items:
             # checked on the declared size, before reading (or allocating) entries
-            raise ProtocolError("too_many_files", f"map or array declares {arg} entries")
+            fail("cbor.declared_count", f"map or array declares {arg} entries")
         if major == 4:
             self._need(arg)  # every element takes at least one byte
             for _ in range(arg):
@@ -159,15 +160,15 @@ class _Decoder:
             for _ in range(arg):
                 key = self.item(depth + 1)
                 if not isinstance(key, (str, int, bytes)):
-                    raise ProtocolError("wrong_type", "map keys must be text")
+                    key = _Other("map or array key")  # refused by the shape checks
                 value = self.item(depth + 1)
                 if key in result:
-                    raise ProtocolError("duplicate_key", f"map key {str(key)[:60]!r} repeated")
+                    fail("cbor.duplicate_key", f"map key {str(key)[:60]!r} repeated")
+                    continue
                 result[key] = value
             return result
         if major == 6:
-            self.item(depth + 1)
-            return _Other("tagged item")
+            fail("cbor.well_formed", "CBOR tags are not allowed")
         return _Other("simple value or float")
 
 
@@ -180,9 +181,7 @@ def cbor_decode(data: bytes, max_items: int = DEFAULT_LIMITS.max_files) -> objec
     decoder = _Decoder(data, max_items)
     value = decoder.item(0)
     if decoder.pos != len(data):
-        raise ProtocolError(
-            "trailing_bytes", f"{len(data) - decoder.pos} bytes after the CBOR item"
-        )
+        fail("cbor.trailing", f"{len(data) - decoder.pos} bytes after the CBOR item")
     return value
 
 
@@ -190,36 +189,46 @@ def _type_name(value: object) -> str:
     return value.kind if isinstance(value, _Other) else type(value).__name__
 
 
+def _as_bytes(value: object) -> bytes | None:
+    if isinstance(value, bytes):
+        return value
+    fail("cbor.types", f"expected a byte string, not {_type_name(value)}")
+    return value.encode() if isinstance(value, str) else None
+
+
 def _bytes_map(value: object, what: str) -> dict[str, bytes]:
     if not isinstance(value, dict):
-        raise ProtocolError("wrong_type", f"{what} must be a map, not {_type_name(value)}")
+        fail("cbor.types", f"{what} must be a map, not {_type_name(value)}")
+        return {}
     out: dict[str, bytes] = {}
     for key, item in value.items():
         if not isinstance(key, str):
-            raise ProtocolError("wrong_type", f"{what} keys must be text strings")
-        if not isinstance(item, bytes):
-            raise ProtocolError("wrong_type", f"{what}[{key[:60]!r}] must be a byte string")
-        out[key] = item
+            fail("cbor.types", f"{what} keys must be text strings")
+            continue
+        data = _as_bytes(item)
+        if data is not None:
+            out[key] = data
     return out
 
 
 def _envelope_to_bundle(value: object) -> Bundle:
+    """Shape checks of a decoded envelope, in the order of protocol.checks."""
     if not isinstance(value, dict):
-        raise ProtocolError("wrong_type", f"envelope must be a map, not {_type_name(value)}")
+        fail("cbor.top_map", f"envelope must be a map, not {_type_name(value)}")
+        raise AssertionError("terminal check")
     for key in value:
         if key not in ENVELOPE_KEYS:
-            raise ProtocolError("unknown_field", f"unknown envelope key {str(key)[:60]!r}")
+            fail("cbor.unknown_field", f"unknown envelope key {str(key)[:60]!r}")
     for key in ENVELOPE_KEYS:
         if key not in value:
-            raise ProtocolError("wrong_type", f"envelope lacks {key!r}")
+            fail("cbor.missing_field", f"envelope lacks {key!r}")
     version = value["v"]
     if not isinstance(version, int):
-        raise ProtocolError("wrong_type", "envelope v must be an unsigned integer")
-    if version != ENVELOPE_VERSION:
-        raise ProtocolError("unsupported_container_version", f"envelope v={version}")
-    manifest, sig = value["manifest"], value["sig"]
-    if not isinstance(manifest, bytes) or not isinstance(sig, bytes):
-        raise ProtocolError("wrong_type", "manifest and sig must be byte strings")
+        fail("cbor.version_type", "envelope v must be an unsigned integer")
+    elif version != ENVELOPE_VERSION:
+        fail("cbor.version", f"envelope v={version}")
+    manifest = _as_bytes(value["manifest"]) or b""
+    sig = _as_bytes(value["sig"]) or b""
     files = _bytes_map(value["files"], "files")
     keys = _bytes_map(value["keys"], "keys")
     return Bundle(manifest=manifest, sig=sig, files=files, keys=keys)
@@ -248,7 +257,7 @@ def to_cbor(bundle: Bundle) -> bytes:
 def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
     """Decode a CBOR envelope strictly. Verification is a separate step."""
     if len(data) > _cbor_cap(limits):
-        raise ProtocolError("bundle_too_large", f"{len(data)}-byte CBOR envelope")
+        fail("cbor.size", f"{len(data)}-byte CBOR envelope")
     return _envelope_to_bundle(cbor_decode(data, limits.max_files))
 
 
@@ -329,7 +338,7 @@ def to_targz(bundle: Bundle) -> bytes:
 def _gunzip(data: bytes, limits: Limits) -> bytes:
     """Inflate every gzip member with hard bounds (size and compression ratio)."""
     if len(data) < 2 or data[:2] != b"\x1f\x8b":
-        raise ProtocolError("malformed_archive", "not gzip data")
+        fail("targz.gzip", "not gzip data")
     out = bytearray()
     remaining = data
     chunk = 64 * 1024
@@ -340,22 +349,21 @@ def _gunzip(data: bytes, limits: Limits) -> bytes:
             try:
                 piece = inflater.decompress(pending, chunk)
             except zlib.error as exc:
-                raise ProtocolError("malformed_archive", f"gzip: {exc}") from None
+                fail("targz.gzip", f"gzip: {exc}")
+                raise AssertionError("terminal check") from None
             out += piece
             if len(out) > limits.max_archive_bytes:
-                raise ProtocolError(
-                    "bundle_too_large", f"archive inflates beyond {limits.max_archive_bytes} bytes"
-                )
+                fail("targz.inflate", f"archive inflates beyond {limits.max_archive_bytes} bytes")
             consumed = len(data) - len(inflater.unused_data) - len(inflater.unconsumed_tail)
             if len(out) > limits.ratio_check_after and len(
                 out
             ) > limits.max_compression_ratio * max(consumed, 1):
-                raise ProtocolError("bundle_too_large", "compression ratio too high (gzip bomb)")
+                fail("targz.inflate", "compression ratio too high (gzip bomb)")
             if inflater.eof:
                 break
             pending = inflater.unconsumed_tail
             if not pending and not piece:
-                raise ProtocolError("malformed_archive", "truncated gzip stream")
+                fail("targz.gzip", "truncated gzip stream")
         remaining = inflater.unused_data
         if remaining and remaining.strip(b"\x00") == b"":
             break  # zero padding after the last member
@@ -377,7 +385,7 @@ def from_targz(
     dropped. Duplicates with different bytes are still refused.
     """
     if len(data) > limits.max_bundle_bytes + 512 * limits.max_files:
-        raise ProtocolError("bundle_too_large", f"{len(data)}-byte archive")
+        fail("targz.size", f"{len(data)}-byte archive")
     raw = _gunzip(data, limits)
     files: dict[str, bytes] = {}
     members = 0
@@ -386,38 +394,48 @@ def from_targz(
             for member in tar:
                 members += 1
                 if members > limits.max_files + 1000:
-                    raise ProtocolError("too_many_files", "archive has too many members")
+                    fail("targz.member_count", "archive has too many members")
                 name = member.name
                 while name.startswith("./"):
                     name = name[2:]
                 if member.isdir():
-                    check_safe(name.rstrip("/") or "x")
+                    # "." is the archive root itself (tar czf b.tar.gz -C bundle .)
+                    if name not in (".", ""):
+                        reason = unsafe_reason(name.rstrip("/"))
+                        if reason is not None:
+                            fail("targz.member_path", reason, name[:200])
                     continue
                 if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
                     kind = "link" if member.issym() or member.islnk() else "special file"
-                    raise ProtocolError(
-                        "unsafe_archive_member", f"archive holds a {kind}", name[:200]
-                    )
-                check_safe(name)
-                if name in files and not original_hub:
-                    raise ProtocolError("duplicate_path", "name appears twice in the archive", name)
+                    fail("targz.member_type", f"archive holds a {kind}", name[:200])
+                    continue
+                reason = unsafe_reason(name)
+                if reason is not None:
+                    fail("targz.member_path", reason, name[:200])
+                    continue
                 if len(files) >= limits.max_files:
-                    raise ProtocolError("too_many_files", f"more than {limits.max_files} files")
+                    fail("targz.member_count", f"more than {limits.max_files} files")
                 if member.size > max(limits.max_record_bytes, limits.max_manifest_bytes):
-                    raise ProtocolError("record_too_large", f"{member.size} bytes", name)
+                    fail("targz.member_size", f"{member.size} bytes", name)
+                if name in files and not original_hub:
+                    fail("targz.duplicate", "name appears twice in the archive", name)
+                    continue
                 handle = tar.extractfile(member)
                 if handle is None:
-                    raise ProtocolError("malformed_archive", "unreadable member", name)
+                    fail("targz.tar", "unreadable member", name)
+                    continue
                 content = handle.read()
                 if len(content) != member.size:
-                    raise ProtocolError("malformed_archive", "truncated member", name)
+                    fail("targz.tar", "truncated member", name)
                 if name in files and files[name] != content:
-                    raise ProtocolError("duplicate_path", "name appears twice, differently", name)
+                    fail("targz.duplicate", "name appears twice, differently", name)
+                    continue
                 files[name] = content
     except ProtocolError:
         raise
     except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError) as exc:
-        raise ProtocolError("malformed_archive", f"tar: {exc}") from None
+        fail("targz.tar", f"tar: {exc}")
+        raise AssertionError("terminal check") from None
     if original_hub:
         files.pop(ORIGINAL_HUB_METADATA, None)
     return bundle_from_files(_strip_top_dir(files))

@@ -62,6 +62,7 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "header_order": "headers are not in the entity's canonical order",
     "invalid_header_value": "a header value is empty, multi-line or fails its syntax",
     "invalid_id": "an ID is not path-safe",
+    "invalid_instance": "an Instance header is not an absolute http or https URL",
     "unknown_entity": "Entity is not one of the defined entities",
     "entity_not_allowed": "entity may not appear in a bundle of this schema (e.g. invite in v2)",
     "unsupported_schema": "Schema-Version is not 1 or 2",
@@ -92,6 +93,8 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.path = path
+        #: the id of the check that failed (protocol.checks), when raised through it
+        self.check: str | None = None
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

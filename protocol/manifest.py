@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import islice
 
+from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.paths import RECORD_PATH_RE, check_record_path
+from protocol.paths import RECORD_PATH_RE, unsafe_reason
 from protocol.records import KEY_ID_RE, TIMESTAMP_RE, URL_RE, decode_text
 
 MANIFEST_HEADERS: tuple[str, ...] = (
@@ -31,7 +32,8 @@ KINDS: tuple[str, ...] = ("delta", "snapshot")
 NO_PREVIOUS = "none"
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-_LINE_RE = re.compile(r"([0-9a-f]{64})  (\S+)")
+#: 64 lower-case hex, two spaces, a path of one or more characters other than U+0020
+_LINE_RE = re.compile(r"([0-9a-f]{64})  ([^ ]+)")
 _SEQUENCE_RE = re.compile(r"[1-9][0-9]{0,17}")
 
 
@@ -84,8 +86,7 @@ def make_manifest(
         kind=kind,
     )
     _check_v2_fields(manifest)
-    _check_entries(manifest.entries)
-    return manifest
+    return replace(manifest, entries=_check_entries(manifest.entries))
 
 
 def render_manifest(manifest: Manifest) -> bytes:
@@ -110,45 +111,46 @@ def render_manifest(manifest: Manifest) -> bytes:
 
 
 def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+    """Parse ``manifest.sync.txt``; evaluates the ``manifest.*`` checks in order.
+
+    Version 2 iff the text starts with ``Manifest-Version:``; anything else is read as
+    version 1 (file lines only)."""
     path = "manifest.sync.txt"
     if len(data) > limits.max_manifest_bytes:
-        raise ProtocolError("manifest_too_large", f"{len(data)} bytes", path)
-    text = decode_text(data, path)
-    if text.startswith("Manifest-Version:"):
-        head, sep, rest = text.partition("\n\n")
-        if not sep:
-            raise ProtocolError("malformed_manifest", "no blank line after the headers", path)
-        values: list[str] = []
-        lines = head.split("\n")
-        for i, line in enumerate(lines):
-            name, colon, value = line.partition(": ")
-            if i == 0 and name == "Manifest-Version" and value != "2":
-                raise ProtocolError(
-                    "unsupported_manifest_version", f"Manifest-Version {value[:20]!r}", path
-                )
-            if not colon or i >= len(MANIFEST_HEADERS) or name != MANIFEST_HEADERS[i]:
-                raise ProtocolError(
-                    "malformed_manifest", f"expected headers {', '.join(MANIFEST_HEADERS)}", path
-                )
-            values.append(value)
-        if len(values) != len(MANIFEST_HEADERS):
-            raise ProtocolError("malformed_manifest", "missing manifest headers", path)
-        if not _SEQUENCE_RE.fullmatch(values[3]):
-            raise ProtocolError("malformed_manifest", "Sequence is not a positive integer", path)
-        entries = _parse_lines(rest, path)
-        manifest = Manifest(
-            2,
-            entries,
-            origin=values[1],
-            instance=values[2],
-            sequence=int(values[3]),
-            previous=None if values[4] == NO_PREVIOUS else values[4],
-            created_at=values[5],
-            kind=values[6],
+        fail("limits.manifest_bytes", f"{len(data)} bytes", path)
+    text = decode_text(data, path, "manifest")
+    if not text.startswith("Manifest-Version:"):
+        return Manifest(1, _parse_lines(text, path))
+    head, sep, rest = text.partition("\n\n")
+    lines = head.split("\n")
+    name, colon, version = lines[0].partition(": ")
+    if colon and version != "2":
+        fail("manifest.version", f"Manifest-Version {version[:20]!r}", path)
+    values: list[str] = []
+    for i, line in enumerate(lines):
+        name, colon, value = line.partition(": ")
+        if not colon or i >= len(MANIFEST_HEADERS) or name != MANIFEST_HEADERS[i]:
+            break
+        values.append(value)
+    if not sep or len(values) != len(MANIFEST_HEADERS) or len(lines) != len(values):
+        fail(
+            "manifest.header_block",
+            f"expected the headers {', '.join(MANIFEST_HEADERS)} and a blank line",
+            path,
         )
-        _check_v2_fields(manifest)
-        return manifest
-    return Manifest(1, _parse_lines(text, path))
+    sequence = int(values[3]) if _SEQUENCE_RE.fullmatch(values[3]) else 0
+    manifest = Manifest(
+        2,
+        (),
+        origin=values[1],
+        instance=values[2],
+        sequence=sequence,
+        previous=None if values[4] == NO_PREVIOUS else values[4],
+        created_at=values[5],
+        kind=values[6],
+    )
+    _check_v2_fields(manifest)
+    return replace(manifest, entries=_parse_lines(rest, path))
 
 
 _HEX_DIGITS = b"0123456789abcdef"
@@ -188,46 +190,72 @@ def _parse_lines(text: str, path: str) -> tuple[tuple[str, str], ...]:
 
 def _parse_lines_slow(text: str, path: str) -> tuple[tuple[str, str], ...]:
     if not text.endswith("\n"):
-        raise ProtocolError("malformed_manifest", "last line does not end with LF", path)
+        fail("manifest.final_lf", "last line does not end with LF", path)
+        text += "\n"
     entries: list[tuple[str, str]] = []
     match = _LINE_RE.fullmatch
     for line in text[:-1].split("\n"):
         m = match(line)
         if m is None:
-            raise ProtocolError("malformed_manifest", f"bad line {line[:100]!r}", path)
+            fail("manifest.line", f"bad line {line[:100]!r}", path)
+            continue
         entries.append((m.group(2), m.group(1)))
-    result = tuple(entries)
-    _check_entries(result)
-    return result
+    return _check_entries(tuple(entries))
 
 
-def _check_entries(entries: tuple[tuple[str, str], ...]) -> None:
-    previous = ""
+def _check_entries(entries: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Path checks of the file lines, each over all lines: unsafe, not a record path,
+    listed twice, unsorted. Returns the entries a disabled check lets through."""
+    kept: list[tuple[str, str]] = []
     for file_path, digest in entries:
-        check_record_path(file_path)
+        reason = unsafe_reason(file_path)
+        if reason is not None:
+            fail("manifest.path_unsafe", reason, file_path[:200])
+            continue
+        kept.append((file_path, digest))
+    records: list[tuple[str, str]] = []
+    for file_path, digest in kept:
+        if not RECORD_PATH_RE.fullmatch(file_path):
+            fail("manifest.path_record", "not a record path", file_path[:200])
+            continue
         if not _DIGEST_RE.fullmatch(digest):
-            raise ProtocolError("malformed_manifest", "digest is not 64 lowercase hex", file_path)
-        if file_path <= previous:
-            if file_path == previous:
-                raise ProtocolError("duplicate_path", "path listed twice", file_path)
-            raise ProtocolError("malformed_manifest", "lines are not sorted by path", file_path)
-        previous = file_path
+            fail("manifest.line", "digest is not 64 lowercase hex", file_path)
+            continue
+        records.append((file_path, digest))
+    seen: set[str] = set()
+    unique: list[tuple[str, str]] = []
+    for file_path, digest in records:
+        if file_path in seen:
+            fail("manifest.duplicate_path", "path listed twice", file_path)
+            continue
+        seen.add(file_path)
+        unique.append((file_path, digest))
+    for previous, (file_path, _) in zip(unique, unique[1:], strict=False):
+        if file_path < previous[0]:
+            fail("manifest.sorted", "lines are not sorted by path", file_path)
+            unique.sort()
+            break
+    return tuple(unique)
 
 
 def _check_v2_fields(m: Manifest) -> None:
     path = "manifest.sync.txt"
+
+    def bad(message: str) -> None:
+        fail("manifest.header_values", message, path)
+
     if not (m.origin and KEY_ID_RE.fullmatch(m.origin)):
-        raise ProtocolError("malformed_manifest", "Origin is not a 16-hex key id", path)
+        bad("Origin is not a 16-hex key id")
     if not (m.instance and URL_RE.fullmatch(m.instance)):
-        raise ProtocolError("malformed_manifest", "Instance is not an http(s) URL", path)
+        bad("Instance is not an absolute http(s) URL")
     if not (isinstance(m.sequence, int) and m.sequence >= 1):
-        raise ProtocolError("malformed_manifest", "Sequence must be >= 1", path)
+        bad("Sequence must be a positive integer")
     if m.sequence == 1:
         if m.previous is not None:
-            raise ProtocolError("malformed_manifest", "Sequence 1 must have Previous: none", path)
+            bad("Sequence 1 must have Previous: none")
     elif not (m.previous and _DIGEST_RE.fullmatch(m.previous)):
-        raise ProtocolError("malformed_manifest", "Previous must be a sha256 hex digest", path)
+        bad("Previous must be a sha256 hex digest")
     if not (m.created_at and TIMESTAMP_RE.fullmatch(m.created_at)):
-        raise ProtocolError("malformed_manifest", "Created-At is not an RFC 3339 UTC time", path)
+        bad("Created-At is not an RFC 3339 UTC time")
     if m.kind not in KINDS:
-        raise ProtocolError("malformed_manifest", "Kind must be delta or snapshot", path)
+        bad("Kind must be delta or snapshot")

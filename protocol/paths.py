@@ -25,19 +25,25 @@ KEY_PATH_RE = re.compile(KEYS_DIR + r"/([0-9a-f]{16})\.pub")
 _SAFE_CHARS_RE = re.compile(r"[A-Za-z0-9._/-]+")
 
 
-def check_safe(path: str) -> None:
-    """Refuse paths that could escape a directory or confuse a file system."""
+def unsafe_reason(path: str) -> str | None:
+    """Why ``path`` is unsafe (docs/protocol.md section 5), or None when it is safe."""
     if not path:
-        raise ProtocolError("unsafe_path", "empty path", path)
+        return "empty path"
     if path.startswith("/") or "\\" in path or (len(path) > 1 and path[1] == ":"):
-        raise ProtocolError("unsafe_path", "absolute path", path[:200])
+        return "absolute path"
     for segment in path.split("/"):
         if segment in ("", ".", ".."):
-            raise ProtocolError("unsafe_path", f"path segment {segment!r}", path[:200])
+            return f"path segment {segment!r}"
     if not _SAFE_CHARS_RE.fullmatch(path):
-        raise ProtocolError(
-            "unsafe_path", "path has characters outside [A-Za-z0-9._/-]", path[:200]
-        )
+        return "path has characters outside [A-Za-z0-9._/-]"
+    return None
+
+
+def check_safe(path: str) -> None:
+    """Refuse paths that could escape a directory or confuse a file system."""
+    reason = unsafe_reason(path)
+    if reason is not None:
+        raise ProtocolError("unsafe_path", reason, path[:200])
 
 
 def check_record_path(path: str) -> None:

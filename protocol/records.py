@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from itertools import compress
 
+from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 
@@ -70,31 +71,55 @@ REQUIRED_HEADERS: dict[str, tuple[str, ...]] = {
 
 SCOPES: frozenset[str] = frozenset({"public", "private"})
 
+#: Entities whose body MUST be empty.
+EMPTY_BODY_ENTITIES: frozenset[str] = frozenset({"vouch", "key"})
+
 #: IDs (and therefore file names) are path-safe: ASCII letters, digits, ``.``, ``_``
 #: and ``-``, starting with a letter or digit, at most 128 characters.
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 ID_RE = re.compile(ID_PATTERN)
 KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
 REF_RE = re.compile(r"[0-9a-f]{16}/" + ID_PATTERN)
-TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z")
+# RFC 3339 UTC timestamps with calendar validity (docs/protocol.md section 1): ASCII
+# digits, month 01-12, a day that exists in that month (Gregorian leap years), hour
+# 00-23, minute and second 00-59 (no leap second), 1-9 fraction digits, "Z".
+_DAY_OF_YEAR = (
+    r"(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
+)
+DATE_TIME_PATTERN = _DAY_OF_YEAR + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+TIMESTAMP_PATTERN = DATE_TIME_PATTERN + "Z"
+TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 REVISION_RE = re.compile(r"[1-9][0-9]{0,17}")
 COUNT_RE = re.compile(r"0|[1-9][0-9]{0,17}")
-URL_RE = re.compile(r"https?://[!-~]+")
-# Instance should be the node's public URL; schema-1 nodes sometimes wrote a bare
-# name, so records only require printable ASCII without spaces.
-INSTANCE_RE = re.compile(r"[!-~]{1,2048}")
+# Instance: an absolute http or https URL of at most 2048 printable ASCII characters,
+# with a non-empty authority (no user info) and an optional path, query or fragment.
+INSTANCE_PATTERN = (
+    r"(?=[!-~]{1,2048}(?![!-~]))https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(?:[/?#][!-~]*)?"
+)
+INSTANCE_RE = re.compile(INSTANCE_PATTERN)
+URL_RE = INSTANCE_RE
 TOKEN_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 BOOL_RE = re.compile(r"true|false")
 PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
-# Anything but printable text in a header block: C0 controls except LF, and DEL.
-_BAD_HEADER_CHAR_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+#: Header names: ASCII letters and digits in hyphen-separated words, first letter upper.
+HEADER_NAME_RE = re.compile(r"[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+#: Control characters (never allowed in a header block): Unicode category Cc except
+#: LF (U+0000-U+0009, U+000B-U+001F, U+007F-U+009F) and the line and paragraph
+#: separators U+2028, U+2029.
+CONTROL_CLASS = "\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029"
+#: White space that may not start or end a value (Unicode White_Space that is not a
+#: control character): space, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000.
+SPACE_CLASS = " \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+SPACE_CHARS = " \xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+_BAD_HEADER_CHAR_RE = re.compile(f"[{CONTROL_CLASS}]")
+_EDGE_SPACE_RE = re.compile(f"^[{SPACE_CLASS}\n]|[{SPACE_CLASS}\n]$")
 
 _Check = Callable[[str], object]
 
 _VALUE_CHECKS: dict[str, _Check] = {
-    "ID": ID_RE.fullmatch,
     "Origin": KEY_ID_RE.fullmatch,
-    "Instance": INSTANCE_RE.fullmatch,
     "Revision": REVISION_RE.fullmatch,
     "Updated-At": TIMESTAMP_RE.fullmatch,
     "Sync-Scope": SCOPES.__contains__,
@@ -303,48 +328,54 @@ def render_record(rec: Record) -> bytes:
 # --------------------------------------------------------------------------- parsing
 
 
-def decode_text(data: bytes, path: str | None = None) -> str:
-    """Decode strict UTF-8 and refuse NUL and CR; shared by every text file reader."""
+def decode_text(data: bytes, path: str | None = None, kind: str = "record") -> str:
+    """Decode strict UTF-8 and refuse NUL and CR; shared by every text file reader.
+
+    ``kind`` names the checks (``record`` or ``manifest``: ``<kind>.utf8``,
+    ``<kind>.nul``, ``<kind>.cr``). A disabled check drops the offending bytes.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProtocolError("not_utf8", f"invalid UTF-8 at byte {exc.start}", path) from None
+        fail(f"{kind}.utf8", f"invalid UTF-8 at byte {exc.start}", path)
+        text = data.decode("utf-8", "ignore")
     if "\x00" in text:
-        raise ProtocolError("nul_byte", "NUL byte in text file", path)
+        fail(f"{kind}.nul", "NUL byte in text file", path)
+        text = text.replace("\x00", "")
     if "\r" in text:
-        raise ProtocolError("bad_line_ending", "CR found; only LF line endings are allowed", path)
+        fail(f"{kind}.cr", "CR found; only LF line endings are allowed", path)
+        text = text.replace("\r", "")
     return text
 
 
 def split_header_block(
     text: str, limits: Limits = DEFAULT_LIMITS, path: str | None = None
 ) -> tuple[list[str], str]:
-    """Split decoded record text into header lines and body."""
+    """Split decoded record text into header lines and body (checks ``record.separator``,
+    ``record.header_bytes``, ``record.header_count``, ``record.control``)."""
     head, sep, body = text.partition("\n\n")
-    if not sep:
-        raise ProtocolError("malformed_record", "no blank line after the headers", path)
-    if not head:
-        raise ProtocolError("malformed_record", "empty header block", path)
-    if len(head) > limits.max_header_bytes:
-        raise ProtocolError(
-            "header_too_large", f"header block exceeds {limits.max_header_bytes} bytes", path
-        )
-    if _BAD_HEADER_CHAR_RE.search(head):
-        raise ProtocolError("invalid_header_value", "control character in header block", path)
-    lines = head.split("\n")
+    if not sep or not head:
+        fail("record.separator", "no header block ended by a blank line", path)
+    if len(head.encode("utf-8")) > limits.max_header_bytes:
+        fail("record.header_bytes", f"header block exceeds {limits.max_header_bytes} bytes", path)
+    lines = head.split("\n") if head else []
     if len(lines) > limits.max_headers:
-        raise ProtocolError(
-            "header_too_large", f"more than {limits.max_headers} header lines", path
-        )
+        fail("record.header_count", f"more than {limits.max_headers} header lines", path)
+    if _BAD_HEADER_CHAR_RE.search(head):
+        fail("record.control", "control character in header block", path)
+        lines = [_BAD_HEADER_CHAR_RE.sub("", line) for line in lines]
     return lines, body
 
 
-def split_header_line(line: str, path: str | None = None) -> tuple[str, str]:
+def split_header_line(line: str, path: str | None = None) -> tuple[str, str] | None:
+    """``Name: value`` or ``Name:`` (an empty value, refused later); None when the line
+    is malformed and ``record.line`` is disabled."""
     name, sep, value = line.partition(": ")
-    if not sep:
-        if line.endswith(":") and ":" not in line[:-1]:
-            raise ProtocolError("invalid_header_value", f"empty value for {line[:-1]}", path)
-        raise ProtocolError("malformed_record", f"not a 'Name: value' line: {line[:60]!r}", path)
+    if not sep and line.endswith(":"):
+        name, sep, value = line[:-1], ":", ""
+    if not sep or not HEADER_NAME_RE.fullmatch(name):
+        fail("record.line", f"not a 'Name: value' line: {line[:60]!r}", path)
+        return None
     return name, value
 
 
@@ -358,14 +389,14 @@ def _build_fast_patterns() -> dict[str, _FastPattern]:
     syntax, canonical order, required headers); anything it does not match goes
     through the slow path, which is authoritative and names the precise error.
     """
-    generic = r"[^\x00-\x1f\x7f ](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f ])?"
+    edge = f"[^\\n{CONTROL_CLASS}{SPACE_CLASS}]"
+    generic = f"{edge}(?:[^\\n{CONTROL_CLASS}]*{edge})?"
     ref = r"[0-9a-f]{16}/" + ID_PATTERN
-    # ASCII digits only: a subset of the slow path's \d, which stays authoritative
-    ts = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z"
+    ts = TIMESTAMP_PATTERN
     syntax = {
         "ID": ID_PATTERN,
         "Origin": r"[0-9a-f]{16}",
-        "Instance": r"[!-~]{1,2048}",
+        "Instance": INSTANCE_PATTERN,
         "Schema-Version": "2",
         "Revision": r"[1-9][0-9]{0,17}",
         "Updated-At": ts,
@@ -418,9 +449,7 @@ def parse_record(
 ) -> Record:
     """Parse and validate one schema-2 record file (strict)."""
     if len(data) > limits.max_record_bytes:
-        raise ProtocolError(
-            "record_too_large", f"{len(data)} bytes exceeds {limits.max_record_bytes}", path
-        )
+        return _parse_slow(data, limits, path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -430,6 +459,7 @@ def parse_record(
     if (
         fast is not None
         and 0 < end <= limits.max_header_bytes
+        and data.find(b"\n\n") <= limits.max_header_bytes
         and "\x00" not in text
         and "\r" not in text
         and (
@@ -437,7 +467,7 @@ def parse_record(
         )
     ):
         m = fast[0].fullmatch(text, 0, end)
-        if m is not None:
+        if m is not None and (end + 2 == len(text) or fast[1][0] not in EMPTY_BODY_ENTITIES):
             # inlined Record._from_groups (this is the hot loop of verification)
             rec = _new_slots(_RecordSlots)
             rec.entity = fast[1][0]
@@ -457,73 +487,93 @@ def parse_record(
 
 
 def _parse_slow(data: bytes, limits: Limits, path: str | None) -> Record:
+    """The authoritative parser: evaluates the ``record.*`` checks in the order of
+    :data:`protocol.checks.CHECKS`, each over all header lines before the next."""
     if len(data) > limits.max_record_bytes:
-        raise ProtocolError(
-            "record_too_large", f"{len(data)} bytes exceeds {limits.max_record_bytes}", path
+        fail(
+            "limits.record_bytes", f"{len(data)} bytes exceeds {limits.max_record_bytes}", path
         )
     text = decode_text(data, path)
     lines, body = split_header_block(text, limits, path)
-    first_name, entity = split_header_line(lines[0], path)
-    if first_name != "Entity":
-        if any(line.startswith("Entity: ") for line in lines):
-            raise ProtocolError("header_order", "Entity must be the first header", path)
-        raise ProtocolError("missing_header", "missing Entity header", path)
+    parsed = [nv for nv in (split_header_line(line, path) for line in lines) if nv is not None]
+    names = [name for name, _ in parsed]
+    if "Entity" not in names:
+        fail("record.entity_missing", "missing Entity header", path)
+    if names[0] != "Entity":
+        fail("record.entity_first", "Entity must be the first header", path)
+        first = names.index("Entity")
+        parsed.insert(0, parsed.pop(first))
+    entity = parsed[0][1]
     positions = _POSITIONS.get(entity)
     if positions is None:
-        raise ProtocolError("unknown_entity", f"unknown entity {entity[:40]!r}", path)
-    headers: list[tuple[str, str]] = [("Entity", entity)]
-    last = 0
-    for line in lines[1:]:
-        name, value = split_header_line(line, path)
-        pos = positions.get(name)
-        if pos is None:
-            raise ProtocolError("unknown_header", f"{name[:40]!r} is not a {entity} header", path)
-        if pos <= last:
-            if any(n == name for n, _ in headers):
-                raise ProtocolError("duplicate_header", f"{name} appears twice", path)
-            raise ProtocolError("header_order", f"{name} is out of canonical order", path)
-        last = pos
-        headers.append((name, value))
-    rec = Record(entity, tuple(headers), body)
+        fail("record.entity_known", f"unknown entity {entity[:40]!r}", path)
+        raise AssertionError("terminal check")  # pragma: no cover
+    _check_schema(dict(reversed(parsed)).get("Schema-Version"), path)
+    kept: list[tuple[str, str]] = []
+    for name, value in parsed[1:]:
+        if name not in positions:
+            fail("record.unknown_header", f"{name[:40]!r} is not a {entity} header", path)
+            continue
+        kept.append((name, value))
+    seen = {"Entity"}
+    unique: list[tuple[str, str]] = []
+    for name, value in kept:
+        if name in seen:
+            fail("record.duplicate_header", f"{name} appears twice", path)
+            continue
+        seen.add(name)
+        unique.append((name, value))
+    order = [positions[name] for name, _ in unique]
+    if order != sorted(order):
+        fail("record.header_order", "headers are out of canonical order", path)
+        unique.sort(key=lambda item: positions[item[0]])
+    rec = Record(entity, (("Entity", entity), *unique), body)
     _validate(rec, path)
     return rec
 
 
-def _validate(rec: Record, path: str | None) -> None:
-    hmap = dict(rec.headers)
-    version = hmap.get("Schema-Version")
+def _check_schema(version: str | None, path: str | None) -> None:
     if version is not None and version != SCHEMA_VERSION:
         if version == "1":
-            raise ProtocolError(
-                "schema_mismatch", "schema-1 record (read it with protocol.schema1)", path
-            )
-        raise ProtocolError("unsupported_schema", f"Schema-Version {version[:20]!r}", path)
+            fail("record.schema_1", "schema-1 record (read it with protocol.schema1)", path)
+        else:
+            fail("record.schema_version", f"Schema-Version {version[:20]!r}", path)
+
+
+def _validate(rec: Record, path: str | None) -> None:
+    hmap = dict(rec.headers)
+    _check_schema(hmap.get("Schema-Version"), path)
     for name in REQUIRED_COMMON:
         if name not in hmap:
-            raise ProtocolError("missing_header", f"missing {name} header", path)
+            fail("record.required_common", f"missing {name} header", path)
     for name, value in rec.headers:
-        if not value or value != value.strip(" "):
-            raise ProtocolError(
-                "invalid_header_value", f"{name} is empty or has surrounding spaces", path
-            )
+        if not value or _EDGE_SPACE_RE.search(value):
+            fail("record.value_space", f"{name} is empty or has surrounding spaces", path)
+    record_id = hmap.get("ID")
+    if record_id is not None and not ID_RE.fullmatch(record_id):
+        fail("record.id", f"invalid ID {record_id[:80]!r}", path)
+    instance = hmap.get("Instance")
+    if instance is not None and not INSTANCE_RE.fullmatch(instance):
+        fail("record.instance", f"Instance is not an http(s) URL: {instance[:80]!r}", path)
+    for name, value in rec.headers:
         check = _VALUE_CHECKS.get(name)
-        if check is not None and not check(value):
-            code = "invalid_id" if name == "ID" else "invalid_header_value"
-            raise ProtocolError(code, f"invalid {name}: {value[:80]!r}", path)
+        if check is not None and value and not check(value):
+            fail("record.value_syntax", f"invalid {name}: {value[:80]!r}", path)
     if "Deleted" in hmap:
         for name, _ in rec.headers:
             if name not in _COMMON_SET:
-                raise ProtocolError(
-                    "malformed_record", f"tombstone carries entity header {name}", path
-                )
+                fail("record.tombstone_headers", f"tombstone carries entity header {name}", path)
+                break
         if rec.body:
-            raise ProtocolError("malformed_record", "tombstone has a body", path)
-        if hmap["Sync-Scope"] != "public":
-            raise ProtocolError("invalid_header_value", "tombstone Sync-Scope must be public", path)
+            fail("record.tombstone_body", "tombstone has a body", path)
+        if hmap.get("Sync-Scope") != "public":
+            fail("record.tombstone_scope", "tombstone Sync-Scope must be public", path)
     else:
         for name in REQUIRED_HEADERS[rec.entity]:
             if name not in hmap:
-                raise ProtocolError("missing_header", f"{rec.entity} lacks {name}", path)
+                fail("record.required_entity", f"{rec.entity} lacks {name}", path)
+        if rec.body and rec.entity in EMPTY_BODY_ENTITIES:
+            fail("record.empty_body", f"a {rec.entity} record has no body", path)
 
 
 # --------------------------------------------------------------------------- building

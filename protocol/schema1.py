@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.records import (
+    HEADER_NAME_RE,
     ID_RE,
+    SPACE_CHARS,
     Record,
     decode_text,
     make_record,
@@ -55,21 +58,28 @@ SCHEMA1_HEADERS: dict[str, frozenset[str]] = {
 _SCHEMA1_PATH_RE = re.compile(
     r"(user|request|invite)s/\1_([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.sync\.txt"
 )
-_COMMENT_META_RE = re.compile(r"--- (?:\S+=\S*)(?: \S+=\S*)*")
+#: the one-line comment separator: "---", then " key=value" tokens without U+0020
+_COMMENT_META_RE = re.compile(r"--- (?:[^ ]+=[^ ]*)(?: [^ ]+=[^ ]*)*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: schema-1 times (docs/protocol.md section 9), after removing one trailing "Z"
+_SCHEMA1_TIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?(?:[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 def normalise_time(value: str, what: str, path: str | None) -> str:
     """Schema-1 times (naive ISO, ``...Z``, or with an offset) as RFC 3339 UTC ``Z``."""
-    text = value.strip()
+    text = value.strip(SPACE_CHARS)
     if text.endswith("Z"):
         text = text[:-1]
     try:
+        if not _SCHEMA1_TIME_RE.fullmatch(text):
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ProtocolError(
-            "malformed_schema1", f"{what} is not a time: {value[:40]!r}", path
-        ) from None
+        fail("schema1.time", f"{what} is not a time: {value[:40]!r}", path)
+        raise AssertionError("terminal check") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
@@ -89,17 +99,18 @@ def _headers(
     headers: dict[str, str] = {}
     for line in lines:
         name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise ProtocolError(
-                "malformed_record", f"not a 'Name: value' line: {line[:60]!r}", path
-            )
+        if not sep or not HEADER_NAME_RE.fullmatch(name):
+            fail("schema1.line", f"not a 'Name: value' line: {line[:60]!r}", path)
+            continue
         if value.startswith(" "):
             value = value[1:]
         if name in headers:
-            raise ProtocolError("duplicate_header", f"{name} appears twice", path)
+            fail("schema1.duplicate_header", f"{name} appears twice", path)
+            continue
         if entity_allowed is not None and name not in entity_allowed:
-            raise ProtocolError("unknown_header", f"{name[:40]!r} is not a schema-1 header", path)
-        headers[name] = value.strip()
+            fail("schema1.unknown_header", f"{name[:40]!r} is not a schema-1 header", path)
+            continue
+        headers[name] = value.strip(SPACE_CHARS)
     return headers
 
 
@@ -141,35 +152,34 @@ def parse_schema1_record(
     headers = _headers(lines, None, path)
     entity = headers.get("Entity")
     if entity is None:
-        raise ProtocolError("missing_header", "missing Entity header", path)
+        fail("schema1.entity_missing", "missing Entity header", path)
+        raise AssertionError("terminal check")
     allowed = SCHEMA1_HEADERS.get(entity)
     if allowed is None:
-        raise ProtocolError("unknown_entity", f"unknown schema-1 entity {entity[:40]!r}", path)
-    for name in headers:
+        fail("schema1.entity_known", f"unknown schema-1 entity {entity[:40]!r}", path)
+        raise AssertionError("terminal check")
+    for name in list(headers):
         if name not in allowed:
-            raise ProtocolError(
-                "unknown_header", f"{name[:40]!r} is not a schema-1 {entity} header", path
-            )
+            fail("schema1.unknown_header", f"{name[:40]!r} is not a schema-1 {entity} header", path)
+            del headers[name]
     for name in SCHEMA1_COMMON:
-        if name not in headers:
-            raise ProtocolError("missing_header", f"missing {name} header", path)
+        if not headers.get(name):
+            fail("schema1.required", f"missing {name} header", path)
     version = headers["Schema-Version"]
     if version != "1":
-        code = "schema_mismatch" if version == "2" else "unsupported_schema"
-        raise ProtocolError(code, f"Schema-Version {version[:20]!r} in a schema-1 bundle", path)
+        if version == "2":
+            fail("schema1.schema_2", "Schema-Version 2 in a schema-1 bundle", path)
+        else:
+            fail("schema1.schema_version", f"Schema-Version {version[:20]!r}", path)
     record_id = headers["ID"]
     if not ID_RE.fullmatch(record_id):
-        raise ProtocolError("invalid_id", f"invalid ID {record_id[:40]!r}", path)
-    if path is not None:
+        fail("schema1.id", f"invalid ID {record_id[:40]!r}", path)
+    if path is not None and ID_RE.fullmatch(record_id):
         m = _SCHEMA1_PATH_RE.fullmatch(path)
         if m is None or m.group(1) != entity or m.group(2) != record_id:
-            raise ProtocolError(
-                "path_mismatch", f"expected {entity}s/{entity}_{record_id}.sync.txt", path
-            )
+            fail("schema1.path", f"expected {entity}s/{entity}_{record_id}.sync.txt", path)
     if headers["Sync-Scope"] != "public":
-        raise ProtocolError("not_public", "record Sync-Scope is not public", path)
-    if not headers["Updated-At"]:
-        raise ProtocolError("malformed_schema1", "empty Updated-At", path)
+        fail("schema1.public", "record Sync-Scope is not public", path)
     updated_at = normalise_time(headers["Updated-At"], "Updated-At", path)
     common: dict[str, str | int | bool | None] = {
         "ID": record_id,
@@ -234,7 +244,9 @@ def parse_schema1_record(
         )
     except ProtocolError as exc:
         if exc.path is None:
-            raise ProtocolError(exc.code, exc.message, path) from None
+            located = ProtocolError(exc.code, exc.message, path)
+            located.check = exc.check
+            raise located from None
         raise
     out = [request]
     for meta, comment_body in comments:
@@ -242,7 +254,8 @@ def parse_schema1_record(
             continue
         comment_id = meta.get("Comment-ID", "")
         if not ID_RE.fullmatch(comment_id):
-            raise ProtocolError("malformed_schema1", f"bad Comment-ID {comment_id[:40]!r}", path)
+            fail("schema1.comment", f"bad Comment-ID {comment_id[:40]!r}", path)
+            continue
         created = meta.get("Created-At")
         try:
             out.append(
@@ -261,9 +274,7 @@ def parse_schema1_record(
                 )
             )
         except ProtocolError as exc:
-            raise ProtocolError(
-                "malformed_schema1", f"comment {comment_id}: {exc.message}", path
-            ) from None
+            fail("schema1.comment", f"comment {comment_id}: {exc.message}", path)
     return out
 
 
@@ -311,10 +322,8 @@ def split_request_body(
             while i < len(lines) and lines[i] != "":
                 name, sep, value = lines[i].partition(": ")
                 if not sep or name not in _BLOCK_KEYS or name in meta:
-                    raise ProtocolError(
-                        "malformed_schema1", f"bad comment header {lines[i][:60]!r}", path
-                    )
-                meta[name] = value.strip()
+                    fail("schema1.comment", f"bad comment header {lines[i][:60]!r}", path)
+                meta[name] = value.strip(SPACE_CHARS)
                 i += 1
             i += 1  # the blank line
         else:

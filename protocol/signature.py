@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey, VerifyKey
 
+from protocol.checks import fail
 from protocol.errors import ProtocolError
-from protocol.records import KEY_ID_RE, decode_text
+from protocol.records import DATE_TIME_PATTERN, HEADER_NAME_RE, KEY_ID_RE
 
 SIGNATURE_VERSION = "1"
 SIGNATURE_HEADERS: tuple[str, ...] = (
@@ -34,8 +35,12 @@ SIGNATURE_HEADERS: tuple[str, ...] = (
     "Signed-At",
     "Signature",
 )
-SIGNED_AT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
+#: RFC 3339 with calendar validity, "Z" or a "+hh:mm"/"-hh:mm" offset (hh 00-23, mm 00-59)
+SIGNED_AT_RE = re.compile(DATE_TIME_PATTERN + r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _PATH = "bundle.sig"
+#: canonical standard base64 of 32 bytes
+PUBLIC_KEY_B64_RE = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
 _MAX_SIG_BYTES = 4096
 
 
@@ -62,9 +67,10 @@ def strict_b64decode(text: str, what: str) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise ProtocolError("bad_base64", f"{what} is not valid base64", _PATH) from None
+        fail("sig.base64", f"{what} is not valid base64", _PATH)
+        raw = base64.b64decode(text.encode("ascii", "ignore"))
     if base64.b64encode(raw).decode("ascii") != text:
-        raise ProtocolError("bad_base64", f"{what} is not canonical base64", _PATH)
+        fail("sig.base64", f"{what} is not canonical base64", _PATH)
     return raw
 
 
@@ -74,27 +80,25 @@ def public_key_file(public_key_raw: bytes) -> bytes:
 
 
 def parse_public_key_file(data: bytes, expected_key_id: str | None = None) -> bytes:
-    """Raw public key from a ``.pub`` file; checks it matches its own Key-ID."""
+    """Raw public key from a ``.pub`` file; checks it matches its own Key-ID and name."""
     path = f"public_keys/{expected_key_id}.pub" if expected_key_id else None
     if len(data) > _MAX_SIG_BYTES:
         raise ProtocolError("malformed_key_file", "key file too large", path)
     try:
-        text = decode_text(data, path)
-    except ProtocolError as exc:
-        raise ProtocolError("malformed_key_file", exc.message, path) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
     lines = text.split("\n")
-    if len(lines) != 3 or lines[2] != "":
-        raise ProtocolError("malformed_key_file", "expected Key-ID and Public-Key lines", path)
     kid_name, _, kid = lines[0].partition(": ")
-    pk_name, _, pk = lines[1].partition(": ")
-    if kid_name != "Key-ID" or pk_name != "Public-Key":
-        raise ProtocolError("malformed_key_file", "expected Key-ID and Public-Key lines", path)
-    try:
-        raw = strict_b64decode(pk, "Public-Key")
-    except ProtocolError:
-        raise ProtocolError("malformed_key_file", "Public-Key is not valid base64", path) from None
+    pk_name, _, pk = lines[1].partition(": ") if len(lines) > 1 else ("", "", "")
+    raw = b""
+    if len(lines) == 3 and lines[2] == "" and kid_name == "Key-ID" and pk_name == "Public-Key":
+        if PUBLIC_KEY_B64_RE.fullmatch(pk):
+            raw = base64.b64decode(pk)
     if len(raw) != 32:
-        raise ProtocolError("malformed_key_file", "Public-Key is not 32 bytes", path)
+        raise ProtocolError(
+            "malformed_key_file", "expected Key-ID and 32-byte base64 Public-Key lines", path
+        )
     if key_id(raw) != kid or (expected_key_id is not None and kid != expected_key_id):
         raise ProtocolError("key_id_mismatch", "key file Key-ID does not match its key", path)
     return raw
@@ -143,51 +147,70 @@ def sign_manifest(manifest_bytes: bytes, seed: bytes, signed_at: str) -> bytes:
 
 
 def parse_signature(data: bytes) -> Signature:
-    """Parse ``bundle.sig`` strictly (all six headers, each once, nothing else)."""
+    """Parse ``bundle.sig`` strictly: exactly the six headers, once each, in order, every
+    line (also the last) ending in LF. Evaluates the ``sig.*`` checks in order."""
     if len(data) > _MAX_SIG_BYTES:
-        raise ProtocolError("malformed_signature", "bundle.sig is too large", _PATH)
+        fail("limits.signature_bytes", "bundle.sig is too large", _PATH)
     try:
-        text = decode_text(data, _PATH)
-    except ProtocolError as exc:
-        raise ProtocolError("malformed_signature", exc.message, _PATH) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        fail("sig.text", "bundle.sig is not UTF-8", _PATH)
+        text = data.decode("utf-8", "ignore")
+    if "\x00" in text or "\r" in text:
+        fail("sig.text", "bundle.sig holds NUL or CR", _PATH)
+        text = text.replace("\x00", "").replace("\r", "")
     if text.endswith("\n"):
         text = text[:-1]
-    headers: dict[str, str] = {}
+    else:
+        fail("sig.final_lf", "bundle.sig does not end with LF", _PATH)
+    parsed: list[tuple[str, str]] = []
     for line in text.split("\n"):
         name, sep, value = line.partition(": ")
-        if not sep:
-            if line.endswith(":") and line[:-1] in SIGNATURE_HEADERS:
-                name, value = line[:-1], ""
-            else:
-                raise ProtocolError("malformed_signature", f"bad line {line[:60]!r}", _PATH)
+        if not sep and line.endswith(":"):
+            name, sep, value = line[:-1], ":", ""
+        if not sep or not HEADER_NAME_RE.fullmatch(name):
+            fail("sig.line", f"bad line {line[:60]!r}", _PATH)
+            continue
+        parsed.append((name, value))
+    known: list[tuple[str, str]] = []
+    for name, value in parsed:
         if name not in SIGNATURE_HEADERS:
-            raise ProtocolError("malformed_signature", f"unknown header {name[:40]!r}", _PATH)
+            fail("sig.unknown_header", f"unknown header {name[:40]!r}", _PATH)
+            continue
+        known.append((name, value))
+    headers: dict[str, str] = {}
+    for name, value in known:
         if name in headers:
-            raise ProtocolError("malformed_signature", f"{name} appears twice", _PATH)
+            fail("sig.duplicate_header", f"{name} appears twice", _PATH)
+            continue
         headers[name] = value
     for name in SIGNATURE_HEADERS:
         if not headers.get(name):
-            raise ProtocolError("missing_signature_header", f"missing {name}", _PATH)
+            fail("sig.missing_header", f"missing {name}", _PATH)
+            raise AssertionError("unreachable")  # a missing header cannot be repaired
+    if tuple(headers) != SIGNATURE_HEADERS:
+        fail("sig.order", "headers are not in the fixed order", _PATH)
     if headers["Signature-Version"] != SIGNATURE_VERSION:
-        raise ProtocolError(
-            "unsupported_signature_version",
+        fail(
+            "sig.version",
             f"Signature-Version {headers['Signature-Version'][:20]!r}",
             _PATH,
         )
     public = strict_b64decode(headers["Public-Key"], "Public-Key")
     signature = strict_b64decode(headers["Signature"], "Signature")
     if len(public) != 32:
-        raise ProtocolError("bad_public_key", "Public-Key is not 32 bytes", _PATH)
+        fail("sig.lengths", "Public-Key is not 32 bytes", _PATH)
     if len(signature) != 64:
-        raise ProtocolError("bad_public_key", "Signature is not 64 bytes", _PATH)
+        fail("sig.lengths", "Signature is not 64 bytes", _PATH)
     kid = headers["Key-ID"]
     if not KEY_ID_RE.fullmatch(kid) or kid != key_id(public):
-        raise ProtocolError("key_id_mismatch", "Key-ID is not the key id of Public-Key", _PATH)
+        fail("sig.key_id", "Key-ID is not the key id of Public-Key", _PATH)
+        kid = key_id(public)
     digest = headers["Manifest-Digest"]
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise ProtocolError("malformed_signature", "Manifest-Digest is not sha256 hex", _PATH)
+    if not _DIGEST_RE.fullmatch(digest):
+        fail("sig.digest_syntax", "Manifest-Digest is not sha256 hex", _PATH)
     if not SIGNED_AT_RE.fullmatch(headers["Signed-At"]):
-        raise ProtocolError("malformed_signature", "Signed-At is not an RFC 3339 time", _PATH)
+        fail("sig.signed_at", "Signed-At is not an RFC 3339 time", _PATH)
     return Signature(
         version=headers["Signature-Version"],
         key_id=kid,
@@ -206,11 +229,9 @@ def verify_signature(sig: Signature | bytes, manifest_bytes: bytes) -> Signature
     if isinstance(sig, bytes):
         sig = parse_signature(sig)
     if hashlib.sha256(manifest_bytes).hexdigest() != sig.manifest_digest:
-        raise ProtocolError(
-            "manifest_digest_mismatch", "Manifest-Digest does not match the manifest", _PATH
-        )
+        fail("sig.manifest_digest", "Manifest-Digest does not match the manifest", _PATH)
     try:
         VerifyKey(sig.public_key).verify(manifest_bytes, sig.signature)
     except (BadSignatureError, CryptoError, ValueError):
-        raise ProtocolError("bad_signature", "Ed25519 signature does not verify", _PATH) from None
+        fail("sig.ed25519", "Ed25519 signature does not verify", _PATH)
     return sig

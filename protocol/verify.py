@@ -21,15 +21,16 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 from protocol.bundle import Bundle
+from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.manifest import Manifest, parse_manifest
-from protocol.paths import RECORD_PATH_RE, check_record_path
+from protocol.paths import RECORD_PATH_RE, unsafe_reason
 from protocol.records import (
     EXPORTABLE_ENTITIES,
+    ID_RE,
     KEY_ID_RE,
     Record,
     parse_record,
@@ -100,34 +101,33 @@ def verify_bundle(
     """
     # 1. limits
     if bundle.file_count > limits.max_files:
-        raise ProtocolError("too_many_files", f"{bundle.file_count} files > {limits.max_files}")
+        fail("limits.files", f"{bundle.file_count} files > {limits.max_files}")
     total = bundle.total_bytes
     if total > limits.max_bundle_bytes:
-        raise ProtocolError("bundle_too_large", f"{total} bytes > {limits.max_bundle_bytes}")
+        fail("limits.bundle_bytes", f"{total} bytes > {limits.max_bundle_bytes}")
     if len(bundle.manifest) > limits.max_manifest_bytes:
-        raise ProtocolError(
-            "manifest_too_large", f"{len(bundle.manifest)} bytes", "manifest.sync.txt"
-        )
+        fail("limits.manifest_bytes", f"{len(bundle.manifest)} bytes", "manifest.sync.txt")
     if len(bundle.sig) > _MAX_SIG_BYTES:
-        raise ProtocolError("malformed_signature", "bundle.sig is too large", "bundle.sig")
+        fail("limits.signature_bytes", "bundle.sig is larger than 4096 bytes", "bundle.sig")
     max_record = limits.max_record_bytes
     if bundle.files and max(map(len, bundle.files.values())) > max_record:
-        for path, data in bundle.files.items():
-            if len(data) > max_record:
-                raise ProtocolError("record_too_large", f"{len(data)} bytes > {max_record}", path)
-    for kid, data in bundle.keys.items():
-        if len(data) > _MAX_SIG_BYTES:
-            raise ProtocolError("record_too_large", "key file too large", f"public_keys/{kid}.pub")
+        for path in sorted(bundle.files):
+            size = len(bundle.files[path])
+            if size > max_record:
+                fail("limits.record_bytes", f"{size} bytes > {max_record}", path)
+    for kid in sorted(bundle.keys):
+        if len(bundle.keys[kid]) > _MAX_SIG_BYTES:
+            fail("limits.key_file_bytes", "key file too large", f"public_keys/{kid}.pub")
 
-    # 2. paths
-    if bundle.files and not _PATHS_RE.fullmatch("\n".join(bundle.files) + "\n"):
-        for path in bundle.files:
-            check_record_path(path)
-    for kid in bundle.keys:
+    # 2. paths (each check over every file, in path order)
+    files = bundle.files
+    if files and not _PATHS_RE.fullmatch("\n".join(files) + "\n"):
+        files = _check_paths(files)
+    keys = bundle.keys
+    for kid in sorted(keys):
         if not KEY_ID_RE.fullmatch(kid):
-            raise ProtocolError(
-                "invalid_path", "key file name is not a key id", f"public_keys/{kid}"
-            )
+            fail("paths.key_file", "key file name is not a key id", f"public_keys/{kid}")
+            keys = {k: v for k, v in keys.items() if k != kid}
 
     # 3-5. signature file, manifest digest, Ed25519
     sig = parse_signature(bundle.sig)
@@ -139,17 +139,17 @@ def verify_bundle(
     assert origin is not None
     trusted = (trust or self_certifying)(origin, sig.key_id)
     if not trusted:
-        raise ProtocolError(
-            "untrusted_key", f"key {sig.key_id} is not trusted for origin {origin}", "bundle.sig"
-        )
+        fail("trust", f"key {sig.key_id} is not trusted for origin {origin}", "bundle.sig")
 
     # 7. key files and file digests
-    for kid, data in bundle.keys.items():
-        parse_public_key_file(data, kid)
+    for kid in sorted(keys):
+        try:
+            parse_public_key_file(keys[kid], kid)
+        except ProtocolError as exc:
+            check = "keyfile.key_id" if exc.code == "key_id_mismatch" else "keyfile.syntax"
+            fail(check, exc.message, exc.path)
     sha256 = hashlib.sha256
-    files = bundle.files
     entries = manifest.entries
-    present = files
     listed_paths: tuple[str, ...] = ()
     listed_digests: tuple[str, ...] = ()
     if entries and len(files) == len(entries):
@@ -157,16 +157,17 @@ def verify_bundle(
     if len(files) == len(entries) and listed_paths == tuple(files):
         # common case: every listed file present, in manifest order; no dict needed
         if [sha256(data).hexdigest() for data in files.values()] != list(listed_digests):
-            _digest_error(files, manifest)
+            files = _check_digests(files, manifest)
         withheld: list[str] = []
         verified = list(listed_paths)
     else:
         digests = manifest.digests
         expected = [digests.get(path) for path in files]
         if [sha256(data).hexdigest() for data in files.values()] != expected:
-            _digest_error(files, manifest)
-        withheld = [path for path, _ in entries if path not in present]
-        verified = [path for path, _ in entries if path in present]
+            files = _check_digests(files, manifest)
+        withheld = [path for path, _ in entries if path not in files]
+        verified = [path for path, _ in entries if path in files]
+    present = files
 
     # 8. records
     records: list[tuple[str, Record]] = []
@@ -214,31 +215,55 @@ def verify_bundle(
     )
 
 
-def _digest_error(files: dict[str, bytes], manifest: Manifest) -> NoReturn:
-    """Name the first file that is unlisted or differs from its manifest digest."""
+def _check_paths(files: dict[str, bytes]) -> dict[str, bytes]:
+    """``paths.unsafe`` over every file, then ``paths.record`` over every file."""
+    kept: dict[str, bytes] = {}
+    for path in sorted(files):
+        reason = unsafe_reason(path)
+        if reason is not None:
+            fail("paths.unsafe", reason, path[:200])
+            continue
+        kept[path] = files[path]
+    out: dict[str, bytes] = {}
+    for path, data in kept.items():
+        if not RECORD_PATH_RE.fullmatch(path):
+            fail("paths.record", "not a record path", path[:200])
+            continue
+        out[path] = data
+    return out
+
+
+def _check_digests(files: dict[str, bytes], manifest: Manifest) -> dict[str, bytes]:
+    """``files.listed`` over every file, then ``files.digest`` over every file."""
     digests = manifest.digests
-    for path, data in files.items():
-        want = digests.get(path)
-        if want is None:
-            raise ProtocolError("unlisted_file", "file is not listed in the manifest", path)
-        if hashlib.sha256(data).hexdigest() != want:
-            raise ProtocolError("digest_mismatch", "file digest differs from the manifest", path)
-    raise AssertionError("digest lists differ but every file matched")
+    listed: dict[str, bytes] = {}
+    for path in sorted(files):
+        if path not in digests:
+            fail("files.listed", "file is not listed in the manifest", path)
+            continue
+        listed[path] = files[path]
+    out: dict[str, bytes] = {}
+    for path, data in listed.items():
+        if hashlib.sha256(data).hexdigest() != digests[path]:
+            fail("files.digest", "file digest differs from the manifest", path)
+        out[path] = data
+    return out
 
 
 def _check_v2_record(rec: Record, path: str, origin: str) -> None:
     if rec.origin != origin:
-        raise ProtocolError(
-            "origin_mismatch", f"record Origin {rec.origin} is not the bundle origin {origin}", path
-        )
-    if record_path(rec.entity, rec.id) != path:
-        raise ProtocolError("path_mismatch", f"expected {record_path(rec.entity, rec.id)}", path)
+        fail("record.origin", f"record Origin {rec.origin} is not the bundle origin {origin}", path)
+    if ID_RE.fullmatch(rec.id) and record_path(rec.entity, rec.id) != path:
+        fail("record.path", f"expected {record_path(rec.entity, rec.id)}", path)
     if rec.entity not in EXPORTABLE_ENTITIES:
-        raise ProtocolError("entity_not_allowed", f"{rec.entity} records are never exported", path)
-    if rec.scope != "public":
-        raise ProtocolError("not_public", "record Sync-Scope is not public", path)
+        fail("record.exportable", f"{rec.entity} records are never exported", path)
+    if rec.scope != "public" and not rec.deleted:
+        fail("record.public", "record Sync-Scope is not public", path)
     if rec.entity == "key" and not rec.deleted:
-        check_key_record(rec, path)
+        try:
+            check_key_record(rec, path)
+        except ProtocolError as exc:
+            fail("record.key", exc.message, path)
 
 
 def check_key_record(rec: Record, path: str | None = None) -> bytes:
@@ -258,7 +283,7 @@ def _check_unique(records: list[tuple[str, Record]]) -> None:
     seen: set[tuple[str, str, str]] = set()
     for path, rec in records:
         if rec.key in seen:
-            raise ProtocolError("duplicate_record", f"{rec.entity} {rec.id} appears twice", path)
+            fail("record.duplicate", f"{rec.entity} {rec.id} appears twice", path)
         seen.add(rec.key)
 
 

@@ -72,7 +72,8 @@ def read_bundle_dir(path: Path, limits: Limits = DEFAULT_LIMITS) -> Bundle:
 
 def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, *,
                 original_hub: bool = False) -> Bundle:
-    """Read a bundle from a directory, a CBOR envelope or a tar.gz (sniffed).
+    """Read a bundle from a directory, a CBOR envelope or a tar.gz, detected by content:
+    gzip magic ``1f 8b`` is tar.gz, a first byte of CBOR major type 5 (a map) is CBOR.
 
     ``original_hub``: a tar.gz may be the original implementation's (its client's upload
     or its hub's download): identical duplicate entries and ``hub_metadata.json`` are
@@ -94,11 +95,7 @@ def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, *
         return from_targz(data, limits, original_hub=original_hub)
     if data[:1] and data[0] >> 5 == 5:  # CBOR major type 5: a map
         return from_cbor(data, limits)
-    kind = container_kind(target)
-    if kind == "cbor":
-        return from_cbor(data, limits)
-    if kind == "targz":
-        return from_targz(data, limits, original_hub=original_hub)
+    # detection is by content only (docs/protocol.md section 7): the name never decides
     raise ProtocolError("unknown_container", f"{target} is neither CBOR nor tar.gz")
 
 

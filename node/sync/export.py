@@ -23,6 +23,7 @@ from protocol.bundle import Bundle, build_bundle
 from protocol.containers import to_cbor
 from protocol.errors import ProtocolError
 from protocol.records import (
+    CONTROL_CLASS,
     ENTITY_HEADERS,
     SCHEMA_VERSION,
     Record,
@@ -32,7 +33,9 @@ from protocol.records import (
 )
 from service.settings import Config
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# the protocol's control characters (C0, DEL, C1, U+2028/9; docs/protocol.md section 1)
+# and LF: a header value never holds them
+_CONTROL = re.compile(f"[\n{CONTROL_CLASS}]+")
 
 
 def rfc3339(value: dt.datetime | None) -> str | None:

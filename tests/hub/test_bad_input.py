@@ -34,3 +34,14 @@ async def test_huge_subscription_cursor_is_refused(hub_client, hub_pool, peer):
     assert r.status == 400
     assert (await r.json())["error"]["code"] == "invalid_subscription"
     assert await hub_pool.fetchval("SELECT count(*) FROM hub_subscriptions") == 0
+
+
+@pytest.mark.parametrize("inbox_url", [[None], {"u": "http://x"}, 7, "ftp://x/inbox"])
+async def test_pull_subscription_with_a_non_url_inbox_is_refused(hub_client, hub_pool, peer,
+                                                                 inbox_url):
+    r = await hub_client.post("/api/v2/subscriptions",
+                              json={"mode": "pull", "inbox_url": inbox_url},
+                              headers={"Authorization": f"Bearer {peer}"})
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"]["code"] == "invalid_subscription"
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_subscriptions") == 0

@@ -1,6 +1,6 @@
 Signature-Version: 1
 Key-ID: 928fb0cca01a9828
 Public-Key: nh8kTBVHyadNRgJKFcu/GnOpSwylV17XBkxyeGTcuow=
-Manifest-Digest: dd49d0474133d6b7210fe8de4d36e40226945fcc21756eb6dae6ecc81829d819
+Manifest-Digest: 68e6fd56bf52e62f275bdb53f0c5e8b416f8e0cce041fc23ed784293e3f672d7
 Signed-At: 2026-01-02T03:04:06+00:00
 Signature: q1C8HXyJPCIB1Y8TgCemq8+GLvWPN1K7gHgL2Ifen3EptZS9LypXOSW35YZKd/9Xq+2MfZVB0ssN64WYBZ2XCQ==
