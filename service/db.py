@@ -30,7 +30,9 @@ def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under ``data_dir/pgdata``; return its URL.
 
     The server keeps running for other handles; it stops when the last process using it
-    exits (pgserver's ``stop`` cleanup mode).
+    exits, however it exits: cleanly (pgserver's ``stop`` cleanup mode) or killed (the
+    watchdog of ``service.pgwatch``). A server left running by a killed run that nobody
+    holds any more is stopped first.
     """
     import warnings
 
@@ -38,8 +40,13 @@ def start_embedded(data_dir: Path) -> str:
         warnings.simplefilter("ignore")
         import pgserver  # imported lazily: it starts nothing on import, but is heavy
 
+    from service import pgwatch
+
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    pgdata = (data_dir / "pgdata").resolve()
+    pgwatch.reap_stale(pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    pgwatch.guard(pgdata)
     return server.get_uri()
 
 
