@@ -24,7 +24,7 @@ from hub.cache import ResponseCache
 from hub.delivery import Delivery
 from hub.metrics import HubMetrics
 from hub.stream import Broadcaster
-from service import db
+from service import db, outage
 from service.settings import Config
 
 log = logging.getLogger("wb.hub")
@@ -134,8 +134,10 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     options = options or T.HubOptions()
     app = web.Application(
         client_max_size=options.max_bundle_bytes + 1024 * 1024,
-        middlewares=[W.headers_middleware, W.error_middleware, W.admin_middleware],
+        middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
+                     W.admin_middleware],
     )
+    outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))
     app[T.config_key] = config
     app[T.options_key] = options
     app[T.metrics_key] = HubMetrics()

@@ -22,7 +22,7 @@ from node import typedefs as T
 from node import web as W
 from node.metrics import NodeMetrics
 from node.ratelimit import RateLimiter
-from service import db
+from service import db, outage
 from service.settings import Config
 
 log = logging.getLogger("wb.node")
@@ -71,9 +71,10 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[W.headers_middleware, W.error_middleware, W.session_middleware,
-                     W.csrf_middleware],
+        middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
+                     W.session_middleware, W.csrf_middleware],
     )
+    outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))
     app[T.config_key] = config
     app[T.csrf_secret_key] = load_csrf_secret(config)
     app[T.rate_limiter_key] = RateLimiter(config.get_int("WB_LOGIN_RATE_PER_MINUTE"), 60.0)

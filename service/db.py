@@ -58,7 +58,10 @@ async def resolve_url(url: str, data_dir: Path) -> str:
 
 
 async def create_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size,
+    # No connection floor (min_size=0): asyncpg restores a floor in the background and
+    # logs a traceback for every failed attempt, which floods the log during a database
+    # outage (service.outage logs one line). Idle connections stay open for reuse anyway.
+    pool = await asyncpg.create_pool(url, min_size=0, max_size=max_size,
                                      command_timeout=60)
     assert pool is not None
     return pool

@@ -25,13 +25,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _leftovers() -> list[psutil.Process]:
     """Processes of this test run still alive: our descendants and anything carrying the
-    run's mark (an orphan is nobody's descendant any more), except the embedded-server
-    watchdog, which by design lives exactly as long as this process."""
+    run's mark (an orphan is nobody's descendant any more), except the helpers that by
+    design live exactly as long as this process: the embedded-server watchdog and the
+    multiprocessing forkserver and resource tracker of in-process hub apps (both exit on
+    EOF of a pipe only this process holds)."""
+    from multiprocessing import forkserver, resource_tracker
+
     from service import pgwatch
 
     me = psutil.Process()
     mark = os.environ.get(RUN_MARK, "")
-    watchdog = pgwatch._watchdog.pid if pgwatch._watchdog is not None else None
+    own = {pgwatch._watchdog.pid if pgwatch._watchdog is not None else None,
+           getattr(forkserver._forkserver, "_forkserver_pid", None),
+           getattr(resource_tracker._resource_tracker, "_pid", None)}
     found = {p.pid: p for p in me.children(recursive=True)}
     for p in psutil.process_iter():
         if p.pid in found or p.pid == me.pid:
@@ -44,7 +50,7 @@ def _leftovers() -> list[psutil.Process]:
     alive = []
     for pid, p in found.items():
         try:
-            if pid != watchdog and p.status() != psutil.STATUS_ZOMBIE:
+            if pid not in own and p.status() != psutil.STATUS_ZOMBIE:
                 alive.append(p)
         except psutil.Error:
             continue
