@@ -129,6 +129,25 @@ async def reachable(pool: asyncpg.Pool | None) -> bool:
     return True
 
 
+def is_down(app: web.Application) -> bool:
+    gate = app.get(gate_key)
+    return gate is not None and gate.down
+
+
+async def noticed(app: web.Application, exc: BaseException) -> bool:
+    """For background loops: True when ``exc`` is (part of) a database outage, which is
+    then logged once by the gate; the caller stays quiet and retries later."""
+    gate = app.get(gate_key)
+    if gate is None or not isinstance(exc, SUSPECT):
+        return False
+    if gate.down:
+        return True
+    if await reachable(app.get(gate.pool_key)):
+        return isinstance(exc, LOST)
+    gate.trip(app, exc)
+    return True
+
+
 def setup(app: web.Application, pool_key: web.AppKey[Any],
           wants_json: Callable[[web.Request], bool], *, retry_after: int = 5) -> None:
     """Give ``app`` its gate; add ``middleware`` to its middleware list yourself."""

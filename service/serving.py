@@ -36,6 +36,7 @@ _BUSY = (b'{"error": {"code": "too_many_connections", '
 OVER_CAP = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
             b"Retry-After: 5\r\nConnection: close\r\n"
             b"Content-Length: " + str(len(_BUSY)).encode() + b"\r\n\r\n" + _BUSY)
+REFUSED_LINGER = 2.0
 
 
 @dataclass
@@ -98,11 +99,16 @@ class GuardedHandler(RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._wb_limits.opened():
+            # Answer, then half-close: closing at once with the client's request unread
+            # would reset the connection and lose the answer. What the client still sends
+            # is discarded (data_received ignores it); the socket closes when the client
+            # closes its side, or after REFUSED_LINGER seconds.
             self._wb_refused = True
-            self._force_close = True  # data_received ignores anything it still gets
+            self._force_close = True
             with suppress(Exception):
                 transport.write(OVER_CAP)  # type: ignore[attr-defined]
-            transport.close()
+                transport.write_eof()  # type: ignore[attr-defined]
+            self._wb_deadline = self._loop.call_later(REFUSED_LINGER, transport.close)
             return
         self._wb_counted = True
         super().connection_made(transport)

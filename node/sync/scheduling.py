@@ -39,6 +39,7 @@ from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync import transport
 from node.sync.service import our_origin, run_export, run_import
+from service import outage
 
 log = logging.getLogger("wb.node.sync.scheduling")
 
@@ -238,13 +239,16 @@ async def watch_changes(app: web.Application) -> None:
     pool = app[T.pool_key]
     while True:
         await asyncio.sleep(WATCH_SECONDS)
+        if outage.is_down(app):  # logged once by the gate; it says when it is back
+            continue
         try:
             if await Q.has_unexported_changes(pool) or await Q.peers_behind(pool):
                 await push_changes(app)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
-            log.exception("change watcher failed; retrying")
+        except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failure
+            if not await outage.noticed(app, exc):
+                log.exception("change watcher failed; retrying")
             await asyncio.sleep(5)
 
 

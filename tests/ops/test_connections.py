@@ -164,3 +164,58 @@ async def test_connections_over_the_cap_get_503_and_one_log_line(served, caplog)
     await healthy(base)  # ... and normal service resumes
     assert sum(r.getMessage() == "below the connection limit again"
                for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("component", ["node", "hub"])
+async def test_real_server_process_sheds_stalled_connections(component, node_db_url,
+                                                             hub_db_url, tmp_path):
+    """`wb serve` / `wb hub serve` as real processes: 120 half-sent requests against a cap
+    of 100; the 20 over the cap get 503, all are closed by the header deadline, the
+    process's file descriptors come back down, one log line says the cap was reached."""
+    import psutil
+
+    from service.demo import Proc
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(WB_HEADER_TIMEOUT="1", WB_MAX_CONNECTIONS="100", WB_LOG_LEVEL="INFO")
+    if component == "node":
+        env.update(WB_DATABASE_URL=node_db_url, WB_DATA_DIR=str(tmp_path / "node"),
+                   SESSION_SECRET="connections-test", WB_SCHEDULER="false")
+        args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        env.update(WB_HUB_DATABASE_URL=hub_db_url, WB_HUB_DATA_DIR=str(tmp_path / "hub"),
+                   WB_HUB_URL=base)
+        args = ["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--verify-processes", "0"]
+    log_path = tmp_path / "server.log"
+    server_proc = Proc(component, args, env, port, log_path)
+    server_proc.start()
+    writers = []
+    try:
+        await server_proc.wait_ready()
+        assert server_proc.proc is not None
+        server = psutil.Process(server_proc.proc.pid)
+        fds_before = server.num_fds()
+        readers = []
+        for _ in range(120):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHo")
+            readers.append(reader)
+            writers.append(writer)
+        answers = [await closed_by_server(r) for r in readers]
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        assert len(refused) == 20 and all(b"too_many_connections" in a for a in refused)
+        assert all(a == b"" for a in answers if a not in refused)  # the deadline's work
+        await healthy(base)
+        deadline = time.monotonic() + DEADLINE
+        while server.num_fds() > fds_before + 2:  # back to where it was
+            assert time.monotonic() < deadline, (fds_before, server.num_fds())
+            await asyncio.sleep(0.05)
+    finally:
+        for w in writers:
+            w.close()
+        await asyncio.to_thread(server_proc.stop)
+    text = log_path.read_bytes().decode()
+    assert text.count("connection limit reached") == 1, text
+    assert "Traceback" not in text, text
