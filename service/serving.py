@@ -10,9 +10,12 @@ thousand stalled sockets cost as many file descriptors. Here, per process:
   upload is not affected (the deadline ends with the headers).
 - **Keep-alive timeout** (``WB_KEEPALIVE_TIMEOUT``): an idle kept-alive connection is
   closed after this many seconds.
-- **Connection cap** (``WB_MAX_CONNECTIONS``): a connection beyond the cap gets ``503``
-  with ``Retry-After`` and is closed at once; one warning line when the cap is reached,
-  one info line when the process is below it again.
+- **Connection cap** (``WB_MAX_CONNECTIONS``): at the cap, a new connection first takes
+  the place of the connection that has waited longest without a request in progress
+  (idle keep-alive or still sending headers: what a slowloris holds), so a flood of
+  stalled sockets does not lock real clients out; only when every connection is busy is
+  the new one answered ``503 too_many_connections`` with ``Retry-After``. One warning
+  line when the cap is reached, one info line when the process is below it again.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ class ConnectionLimits:
     open: int = 0
     at_cap: bool = False
     refused: int = 0
+    evicted: int = 0
     header_timeouts: int = 0
-    handlers: set[RequestHandler] = field(default_factory=set, repr=False)
+    handlers: set[GuardedHandler] = field(default_factory=set, repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> ConnectionLimits:
@@ -66,21 +70,35 @@ class ConnectionLimits:
                    keepalive_timeout=number("WB_KEEPALIVE_TIMEOUT"),
                    max_connections=int(number("WB_MAX_CONNECTIONS")))
 
-    def opened(self) -> bool:
-        """Count a new connection; False when it is over the cap."""
+    def opened(self, handler: GuardedHandler) -> bool:
+        """Count a new connection; False when it is over the cap.
+
+        At the cap, the connection that has waited longest without a request in progress
+        (idle keep-alive, or still sending its headers) is closed to make room; only when
+        every connection has a request in progress is the new one refused.
+        """
         if self.open >= self.max_connections:
-            self.refused += 1
             if not self.at_cap:
                 self.at_cap = True
-                log.warning("connection limit reached: new connections get 503 until some "
-                            "close (WB_MAX_CONNECTIONS)",
+                log.warning("connection limit reached: idle and half-sent connections are "
+                            "closed first, then new ones get 503 (WB_MAX_CONNECTIONS)",
                             extra={"max_connections": self.max_connections})
-            return False
+            victim = min((h for h in self.handlers if h.wb_evictable()),
+                         key=lambda h: h.wb_since, default=None)
+            if victim is None:
+                self.refused += 1
+                return False
+            self.evicted += 1
+            victim.wb_evict()
         self.open += 1
+        self.handlers.add(handler)
         return True
 
-    def closed(self) -> None:
+    def closed(self, handler: GuardedHandler, *, evicted: bool = False) -> None:
+        self.handlers.discard(handler)
         self.open -= 1
+        if evicted:  # its place goes to the new connection at once: still at the cap
+            return
         if self.at_cap and self.open < self.max_connections:
             self.at_cap = False
             log.info("below the connection limit again",
@@ -96,9 +114,25 @@ class GuardedHandler(RequestHandler):
         self._wb_counted = False
         self._wb_refused = False
         self._wb_deadline: asyncio.TimerHandle | None = None
+        self.wb_since = 0.0
+
+    def wb_evictable(self) -> bool:
+        """No request in progress: waiting for (the rest of) the next request's headers."""
+        waiter = self._waiter
+        return (self.transport is not None and waiter is not None and not waiter.done()
+                and not self._messages)
+
+    def wb_evict(self) -> None:
+        """Close to make room for a new connection (its slot is released now)."""
+        if self._wb_counted:
+            self._wb_counted = False
+            self._wb_limits.closed(self, evicted=True)
+        self._wb_disarm()
+        self.force_close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self._wb_limits.opened():
+        self.wb_since = self._loop.time()
+        if not self._wb_limits.opened(self):
             # Answer, then half-close: closing at once with the client's request unread
             # would reset the connection and lose the answer. What the client still sends
             # is discarded (data_received ignores it); the socket closes when the client
@@ -146,7 +180,7 @@ class GuardedHandler(RequestHandler):
             return  # never made it into aiohttp's bookkeeping
         if self._wb_counted:
             self._wb_counted = False
-            self._wb_limits.closed()
+            self._wb_limits.closed(self)
         super().connection_lost(exc)
 
 

@@ -45,9 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_KEEPALIVE_TIMEOUT", "15",
             "Seconds an idle kept-alive HTTP connection stays open.", "both"),
     Setting("WB_MAX_CONNECTIONS", "1000",
-            "Open HTTP connections per server process; one more gets 503 "
-            "too_many_connections and is closed (one log line when the limit is reached). "
-            "Keep it below the open-file limit (ulimit -n).", "both"),
+            "Open HTTP connections per server process. At the limit a new connection "
+            "replaces the longest-waiting idle or half-sent one; when all are busy it gets "
+            "503 too_many_connections (one log line when the limit is reached). Keep it "
+            "below the open-file limit (ulimit -n).", "both"),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),
