@@ -4,8 +4,9 @@ Starts ``wb hub serve`` (or ``wb serve`` with ``--node``) on its embedded Postgr
 temporary directory (or on ``--database-url``), opens N connections that each send half a
 request line and stall, and meanwhile times ``/healthz`` requests. Prints the server's
 open file descriptors before, at the peak and after; how many stalled connections were
-answered 503 (over ``WB_MAX_CONNECTIONS``) and how many were closed by the header
-deadline (``WB_HEADER_TIMEOUT``), and the seconds until the last one was closed.
+answered 503 (over ``WB_MAX_CONNECTIONS`` with every connection busy) and how many were
+closed without an answer (making room at the cap, or by the header deadline
+``WB_HEADER_TIMEOUT``), and the seconds until the last one was closed.
 
     python bench/bench_stalled.py                       # hub, 2000 connections, defaults
     python bench/bench_stalled.py --node --connections 2000
@@ -112,8 +113,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"server: {'wb serve' if args.node else 'wb hub serve'}; connections "
               f"{args.connections} (opened in {opened:.1f} s); WB_HEADER_TIMEOUT "
               f"{args.header_timeout}, WB_MAX_CONNECTIONS {args.max_connections}")
-        print(f"answered 503 (over the cap): {refused}; closed by the header deadline: {cut}; "
-              f"client errors: {errors}")
+        print(f"answered 503 (over the cap, all busy): {refused}; closed without an answer "
+              f"(made room at the cap, or header deadline): {cut}; client errors: {errors}")
         print(f"last stalled connection closed after {max(closed_at):.1f} s")
         print(f"server fds: before {fds_before}, peak {peak}, after {ps.num_fds()}")
         if latencies:
