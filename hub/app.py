@@ -137,7 +137,8 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
         middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
                      W.admin_middleware],
     )
-    outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))
+    outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"),
+                 quiet=("wb.hub.delivery", "wb.hub.stream", "wb.hub.retention"))
     app[T.config_key] = config
     app[T.options_key] = options
     app[T.metrics_key] = HubMetrics()

@@ -19,6 +19,7 @@ database before routing (the node's session lookup, the hub's admin session).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -68,7 +69,9 @@ class DatabaseGate:
     retry_after: int = 5
     down_since: float | None = None
     outages: int = 0
+    quieted: int = 0
     _probe: asyncio.Task[None] | None = field(default=None, repr=False)
+    _check: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def down(self) -> bool:
@@ -95,7 +98,27 @@ class DatabaseGate:
                 self._probe = None
                 return
 
+    def check_soon(self, app: web.Application) -> None:
+        """A background worker met a database error: confirm it and trip the gate."""
+        if self.down or (self._check is not None and not self._check.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def check() -> None:
+            if not await reachable(app.get(self.pool_key)):
+                self.trip(app, ConnectionError("a background worker lost the database"))
+
+        self._check = loop.create_task(check())
+
     async def close(self) -> None:
+        if self._check is not None:
+            self._check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._check
+            self._check = None
         if self._probe is not None:
             self._probe.cancel()
             try:
@@ -148,15 +171,48 @@ async def noticed(app: web.Application, exc: BaseException) -> bool:
     return True
 
 
+class _QuietWhileDown(logging.Filter):
+    """On the loggers of background workers that say for themselves when they cannot reach
+    the database (and retry): the first such line makes the gate check; while the gate is
+    down they are dropped, so an outage stays one line however long it lasts."""
+
+    def __init__(self, app: web.Application, gate: DatabaseGate) -> None:
+        super().__init__()
+        self.app = app
+        self.gate = gate
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING or "database" not in record.getMessage():
+            return True
+        if self.gate.down:
+            self.gate.quieted += 1
+            return False
+        self.gate.check_soon(self.app)
+        return True
+
+
 def setup(app: web.Application, pool_key: web.AppKey[Any],
-          wants_json: Callable[[web.Request], bool], *, retry_after: int = 5) -> None:
-    """Give ``app`` its gate; add ``middleware`` to its middleware list yourself."""
+          wants_json: Callable[[web.Request], bool], *, retry_after: int = 5,
+          quiet: tuple[str, ...] = ()) -> None:
+    """Give ``app`` its gate; add ``middleware`` to its middleware list yourself.
+
+    ``quiet`` names the loggers of the app's background workers whose "cannot reach the
+    database" warnings the gate takes over during an outage."""
     gate = DatabaseGate(pool_key, wants_json, retry_after=max(1, retry_after))
     app[gate_key] = gate
+    quieting = _QuietWhileDown(app, gate)
+    loggers = [logging.getLogger(name) for name in quiet]
+
+    async def start(_app: web.Application) -> None:
+        for logger in loggers:
+            logger.addFilter(quieting)
 
     async def close(_app: web.Application) -> None:
+        for logger in loggers:
+            logger.removeFilter(quieting)
         await gate.close()
 
+    app.on_startup.append(start)
     app.on_cleanup.append(close)
 
 

@@ -183,6 +183,12 @@ async def test_hub_answers_503_while_its_database_is_stopped_and_recovers(
             assert r.status == 200, path
 
     await asyncio.to_thread(stoppable.stop)
+    gate = client.server.app[outage.gate_key]
+
+    async def noticed() -> bool:  # by the background workers, before any request
+        return gate.down
+
+    await until(noticed, "the hub's workers to notice the outage")
 
     async def hit(method: str, path: str, **kw):
         async with client.request(method, path, **kw) as r:
@@ -207,6 +213,18 @@ async def test_hub_answers_503_while_its_database_is_stopped_and_recovers(
         assert (status, json.loads(body)["status"]) == (200, "ok")
     assert outage_lines(wb_logs)[0] == 1
     assert outage_lines(wb_logs)[2] == []
+
+    # the delivery worker retries every second and used to log each failure: quiet now
+    def worker_lines() -> int:
+        return sum("cannot reach the database" in r.getMessage() for r in wb_logs.records)
+
+    before, quieted = worker_lines(), gate.quieted
+
+    async def worker_retried_twice() -> bool:
+        return gate.quieted >= quieted + 2
+
+    await until(worker_retried_twice, "the delivery worker to retry during the outage")
+    assert worker_lines() == before
 
     await asyncio.to_thread(stoppable.start)
 
