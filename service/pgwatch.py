@@ -148,17 +148,21 @@ def guard(pgdata: Path) -> None:
     global _watchdog
     pgdata = pgdata.resolve()
     with _lock:
-        if pgdata in _guarded:
+        if pgdata in _guarded and _watchdog is not None and _watchdog.poll() is None:
             return
+        _guarded.add(pgdata)
         if _watchdog is None or _watchdog.poll() is not None:
+            # (re)started: it is told every directory this process guards
             _watchdog = subprocess.Popen(  # noqa: S603 - our own module
                 [sys.executable, "-m", "service.pgwatch", str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                 cwd=str(Path(__file__).resolve().parents[1]), close_fds=True)
+            todo = sorted(_guarded)
+        else:
+            todo = [pgdata]
         assert _watchdog.stdin is not None
-        _watchdog.stdin.write(os.fsencode(pgdata) + b"\n")
+        _watchdog.stdin.write(b"".join(os.fsencode(d) + b"\n" for d in todo))
         _watchdog.stdin.flush()
-        _guarded.add(pgdata)
 
 
 def watchdog_main(owner: int) -> int:

@@ -227,3 +227,57 @@ async def test_sigkilled_demo_takes_hub_nodes_and_databases_along(base_dir):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from service import db
+db.start_embedded(Path(sys.argv[1]))
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+def spawn_holder(data: Path) -> subprocess.Popen:
+    """Another process using the same embedded server (as a `wb` command would)."""
+    return subprocess.Popen([sys.executable, "-c", HOLDER, str(data)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+async def test_a_killed_server_leaves_the_database_to_another_live_user(base_dir):
+    """The watchdog of a SIGKILLed `wb serve` must not stop the embedded server under
+    another process still using it; that process's own death (SIGTERM: no atexit) then
+    stops it through its own watchdog."""
+    data = base_dir / "node"
+    pgdata = (data / "pgdata").resolve()
+    port = free_port()
+    env = {"WB_DATA_DIR": str(data), "WB_LOG_LEVEL": "WARNING", "WB_SCHEDULER": "false",
+           "SESSION_SECRET": "lifetime-test-secret"}
+    proc = spawn(["serve", "--host", "127.0.0.1", "--port", str(port)], env,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder: subprocess.Popen | None = None
+    procs: list[psutil.Process] = []
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", proc)
+        holder = await asyncio.to_thread(spawn_holder, data)
+        assert holder.stdout is not None
+        line = await asyncio.to_thread(holder.stdout.readline)
+        assert line == b"holding\n"
+        master = postmaster_pid(pgdata)
+        watchdog = next(p for p in psutil.Process(proc.pid).children()
+                        if "service.pgwatch" in " ".join(p.cmdline()))
+        procs = tree(proc.pid, [pgdata]) + tree(holder.pid, [])
+        proc.kill()
+        proc.wait(10)
+        assert await all_gone([watchdog]) == []  # it has done its work ...
+        assert postmaster_pid(pgdata) == master  # ... and left the server running
+        holder.terminate()  # default SIGTERM: no atexit, only the watchdog can act
+        holder.wait(10)
+        assert await all_gone(procs) == []
+    finally:
+        kill_all(procs)
+        for p in (proc, holder):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(10)
