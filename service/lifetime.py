@@ -106,7 +106,7 @@ def pool_worker_init(owner: int) -> None:
         fd = getattr(server, "_forkserver_alive_fd", None)
         if isinstance(fd, int):
             os.close(fd)
-            server._forkserver_alive_fd = None
+            server._forkserver_alive_fd = None  # type: ignore[attr-defined]
     except (ImportError, AttributeError, OSError):
         pass
     die_with_parent(signal.SIGKILL, parent=owner)

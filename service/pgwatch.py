@@ -85,7 +85,7 @@ def postmaster_pid(pgdata: Path) -> int | None:
 def stop_server(pgdata: Path) -> bool:
     """Stop the postmaster of ``pgdata`` (fast shutdown, then SIGKILL); True if one ran."""
     import psutil
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
     pid = postmaster_pid(pgdata)
     if pid is None:
