@@ -15,7 +15,7 @@ from pathlib import Path
 from conformance_tests.fuzz import MUTATIONS, _apply, fuzz, reseal, run_verifier, valid_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = f"{sys.executable} -m service.cli sync verify --json {{trust_args}} {{path}}"
+CLI = f"{sys.executable} -m ops.cli sync verify --json {{trust_args}} {{path}}"
 
 
 def test_reference_agrees_with_itself_under_reencoding() -> None:
@@ -67,7 +67,7 @@ def test_reseal_makes_a_mutated_record_reach_the_record_checks(tmp_path: Path) -
 
 def test_wb_conformance_fuzz_cli(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "service.cli", "conformance", "fuzz", "--verifier", "reference",
+        [sys.executable, "-m", "ops.cli", "conformance", "fuzz", "--verifier", "reference",
          "--seed", "1", "--max-cases", "30", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -28,7 +28,7 @@ from hub.ingest import VerifierPool
 from hub.metrics import HubMetrics
 from hub.retention import Pruner
 from hub.stream import Broadcaster
-from service import db
+from service import db, outage
 from service.settings import Config
 
 log = logging.getLogger("wb.hub")
@@ -135,8 +135,11 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     options = options or T.HubOptions.from_config(config)
     app = web.Application(
         client_max_size=options.max_bundle_bytes + 1024 * 1024,
-        middlewares=[W.headers_middleware, W.error_middleware, W.admin_middleware],
+        middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
+                     W.admin_middleware],
     )
+    outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"),
+                 quiet=("wb.hub.delivery", "wb.hub.stream", "wb.hub.retention"))
     app[T.config_key] = config
     app[T.options_key] = options
     app[T.metrics_key] = HubMetrics()

@@ -93,6 +93,7 @@ def serve(host: str | None, port: int | None, verify_processes: int | None) -> N
 
     from hub.app import create_app
     from hub.typedefs import HubOptions
+    from service import serving
 
     config = Config()
     setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
@@ -101,6 +102,7 @@ def serve(host: str | None, port: int | None, verify_processes: int | None) -> N
     overrides = {} if verify_processes is None else {"verify_processes": verify_processes}
     try:
         options = HubOptions.from_config(config, **overrides)
+        limits = serving.ConnectionLimits.from_config(config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     app = create_app(config, options)
@@ -109,7 +111,7 @@ def serve(host: str | None, port: int | None, verify_processes: int | None) -> N
         click.echo(f"WhiteBalloon hub running at http://{host}:{port}/", err=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    serving.run(app, host, port, limits)
 
 
 @hub_group.command("admin-token")

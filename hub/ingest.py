@@ -228,10 +228,14 @@ class VerifierPool:
     def _get(self) -> ProcessPoolExecutor:
         if self._executor is None:
             import multiprocessing
+            import os
+
+            from service.lifetime import pool_worker_init
 
             self._executor = ProcessPoolExecutor(
                 max_workers=self.processes,
-                mp_context=multiprocessing.get_context("forkserver"))
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=pool_worker_init, initargs=(os.getpid(),))
         return self._executor
 
     async def warm(self) -> None:

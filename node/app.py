@@ -29,7 +29,7 @@ from node.profiles import handlers as profiles_handlers
 from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
 from node.sync import handlers as sync_handlers
-from service import db
+from service import db, outage
 from service.settings import Config
 
 log = logging.getLogger("wb.node")
@@ -83,9 +83,10 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[W.headers_middleware, W.error_middleware, W.session_middleware,
-                     W.csrf_middleware],
+        middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
+                     W.session_middleware, W.csrf_middleware],
     )
+    outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))
     app[T.config_key] = config
     app[T.csrf_secret_key] = load_csrf_secret(config)
     app[T.rate_limiter_key] = RateLimiter(config.get_int("WB_LOGIN_RATE_PER_MINUTE"), 60.0)

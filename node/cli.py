@@ -60,6 +60,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     from node import typedefs as T
     from node.app import create_app
+    from service import serving
 
     overrides = {}
     if host:
@@ -70,6 +71,10 @@ def serve(host: str | None, port: int | None) -> None:
     setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
     host = config["WB_HOST"]
     port = config.get_int("WB_PORT")
+    try:
+        limits = serving.ConnectionLimits.from_config(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     app = create_app(config)
 
     async def announce(app: web.Application) -> None:
@@ -86,7 +91,7 @@ def serve(host: str | None, port: int | None) -> None:
         gc.freeze()
 
     app.on_startup.append(announce)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    serving.run(app, host, port, limits)
 
 
 def _node_migrations() -> Path:

@@ -27,6 +27,7 @@ import asyncpg
 from aiohttp import web
 
 from node import typedefs as T
+from service import outage
 
 # Who a job runs for: "scheduler" on its timer, "admin:<user id>" when an admin pressed
 # "Run now". Jobs read it when they record their sync_jobs row; a task copies the value
@@ -153,9 +154,22 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.shutdown(wait=False)
 
 
+async def scheduled_run(app: web.Application, job: Job) -> str:
+    """``run_job`` for the scheduler: during a database outage (logged once by the gate)
+    the run is skipped quietly instead of logging a traceback."""
+    if outage.is_down(app):
+        return "skipped: database unavailable"
+    try:
+        return await run_job(app, job)
+    except Exception as exc:
+        if await outage.noticed(app, exc):
+            return "skipped: database unavailable"
+        raise
+
+
 def schedule(scheduler: object, app: web.Application, job: Job) -> None:
     scheduler.add_job(  # type: ignore[attr-defined]
-        run_job, "interval", args=(app, job), seconds=job.interval,
+        scheduled_run, "interval", args=(app, job), seconds=job.interval,
         jitter=max(0.0, job.interval * job.jitter) or None, id=job.id, replace_existing=True,
         max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.interval)))
 

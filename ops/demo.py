@@ -67,11 +67,17 @@ class Proc:
     def start(self) -> None:
         out = (open(self.log_path, "ab") if self.log_path is not None  # noqa: SIM115
                else subprocess.DEVNULL)
+        from service.lifetime import preexec_die_with_parent
+
         command = [sys.executable, "-m", "ops.cli", *self.args]
+        # Its own session (Ctrl-C reaches only `wb demo`, which stops it in order), but
+        # killed with us: a SIGKILLed `wb demo` must not leave servers behind. They own
+        # no database (it is the demo's), so SIGKILL loses nothing.
         self.proc = subprocess.Popen(command,  # noqa: S603 - our own CLI
                                      env={**os.environ, **self.env}, cwd=ROOT,
                                      stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=preexec_die_with_parent(signal.SIGKILL))
         if out is not subprocess.DEVNULL:
             out.close()
 

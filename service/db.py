@@ -30,7 +30,9 @@ def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under ``data_dir/pgdata``; return its URL.
 
     The server keeps running for other handles; it stops when the last process using it
-    exits (pgserver's ``stop`` cleanup mode).
+    exits, however it exits: cleanly (pgserver's ``stop`` cleanup mode) or killed (the
+    watchdog of ``service.pgwatch``). A server left running by a killed run that nobody
+    holds any more is stopped first.
     """
     import warnings
 
@@ -38,8 +40,13 @@ def start_embedded(data_dir: Path) -> str:
         warnings.simplefilter("ignore")
         import pgserver  # imported lazily: it starts nothing on import, but is heavy
 
+    from service import pgwatch
+
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    pgdata = (data_dir / "pgdata").resolve()
+    pgwatch.reap_stale(pgdata)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    pgwatch.guard(pgdata)
     return server.get_uri()
 
 
@@ -51,7 +58,10 @@ async def resolve_url(url: str, data_dir: Path) -> str:
 
 
 async def create_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size,
+    # No connection floor (min_size=0): asyncpg restores a floor in the background and
+    # logs a traceback for every failed attempt, which floods the log during a database
+    # outage (service.outage logs one line). Idle connections stay open for reuse anyway.
+    pool = await asyncpg.create_pool(url, min_size=0, max_size=max_size,
                                      command_timeout=60)
     assert pool is not None
     return pool

@@ -38,10 +38,24 @@ SETTINGS: tuple[Setting, ...] = (
             "under WB_DATA_DIR/pgdata.", secret=True),
     Setting("WB_HOST", "127.0.0.1", "Address `wb serve` binds to.", "both"),
     Setting("WB_PORT", "8080", "Port `wb serve` listens on."),
+    Setting("WB_HEADER_TIMEOUT", "10",
+            "Seconds a client has to send a complete request line and headers (from "
+            "connecting, or from the first byte of a request on a kept-alive connection); "
+            "a slow or stalled one is closed.", "both"),
+    Setting("WB_KEEPALIVE_TIMEOUT", "15",
+            "Seconds an idle kept-alive HTTP connection stays open.", "both"),
+    Setting("WB_MAX_CONNECTIONS", "1000",
+            "Open HTTP connections per server process. At the limit a new connection "
+            "replaces the longest-waiting idle or half-sent one; when all are busy it gets "
+            "503 too_many_connections (one log line when the limit is reached). Keep it "
+            "below the open-file limit (ulimit -n).", "both"),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),
     Setting("WB_DB_POOL_MAX", "10", "Maximum connections in the database pool.", "both"),
+    Setting("WB_DB_RETRY_AFTER", "5",
+            "Seconds sent in Retry-After with the 503 database_unavailable answers given "
+            "while the database cannot be reached.", "both"),
     Setting("WB_SESSION_DAYS", "30", "Lifetime of a fully authenticated session, in days."),
     Setting("WB_AUTH_REQUEST_MINUTES", "15",
             "Lifetime of a login verification request (and its half-authenticated session)."),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from service.settings import Config
@@ -14,6 +17,70 @@ from tests.pg import TestServer
 # `wb` commands run in-process (CliRunner) and node processes started by tests read the
 # environment: no publishing grace period there either unless a test sets one.
 os.environ.setdefault("WB_PUBLISH_DELAY", "0")
+# Every process this run starts inherits this mark, also those that outlive their parent.
+RUN_MARK = "WB_TEST_RUN_ID"
+LINGER = 5.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+
+
+def _leftovers() -> list[psutil.Process]:
+    """Processes of this test run still alive: our descendants and anything carrying the
+    run's mark (an orphan is nobody's descendant any more), except the helpers that by
+    design live exactly as long as this process: the embedded-server watchdog and the
+    multiprocessing forkserver and resource tracker of in-process hub apps (both exit on
+    EOF of a pipe only this process holds)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    from service import pgwatch
+
+    me = psutil.Process()
+    mark = os.environ.get(RUN_MARK, "")
+    own = {pgwatch._watchdog.pid if pgwatch._watchdog is not None else None,
+           getattr(forkserver._forkserver, "_forkserver_pid", None),
+           getattr(resource_tracker._resource_tracker, "_pid", None)}
+    found = {p.pid: p for p in me.children(recursive=True)}
+    for p in psutil.process_iter():
+        if p.pid in found or p.pid == me.pid:
+            continue
+        try:
+            if mark and p.environ().get(RUN_MARK) == mark:
+                found[p.pid] = p
+        except psutil.Error:
+            continue
+    alive = []
+    for pid, p in found.items():
+        try:
+            if pid not in own and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.Error:
+            continue
+    return alive
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process it started is still running (after a short grace for
+    ones that are exiting): servers, workers and databases must die with their test."""
+    deadline = time.monotonic() + LINGER
+    left = _leftovers()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _leftovers()
+    if not left:
+        return
+    lines = []
+    for p in left:
+        try:
+            lines.append(f"  {p.pid} {' '.join(p.cmdline())[:160]}")
+            p.kill()
+        except psutil.Error:
+            continue
+    if lines:
+        print("\nprocesses started by this test run were still running (now killed):\n"
+              + "\n".join(lines))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

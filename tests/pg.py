@@ -37,8 +37,11 @@ class TestServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="wb-pg-")
             import pgserver
 
-            self._server = pgserver.get_server(Path(self._tmp.name) / "pgdata",
-                                               cleanup_mode="delete")
+            from service import pgwatch
+
+            pgdata = (Path(self._tmp.name) / "pgdata").resolve()
+            self._server = pgserver.get_server(pgdata, cleanup_mode="delete")
+            pgwatch.guard(pgdata)  # stopped even if this run is killed
             self.url = self._server.get_uri()
         self.templates: dict[str, str] = {}
         self.created: list[str] = []

@@ -43,6 +43,7 @@ from node.sync import queries as Q
 from node.sync import transport
 from node.sync.export import publish_delay
 from node.sync.service import our_origin, run_export, run_import
+from service import outage
 
 log = logging.getLogger("wb.node.sync.scheduling")
 
@@ -247,13 +248,16 @@ async def watch_changes(app: web.Application) -> None:
     delay = publish_delay(app[T.config_key])
     while True:
         await asyncio.sleep(WATCH_SECONDS)
+        if outage.is_down(app):  # logged once by the gate; it says when it is back
+            continue
         try:
             if await Q.has_unexported_changes(pool, delay) or await Q.peers_behind(pool):
                 await push_changes(app)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
-            log.exception("change watcher failed; retrying")
+        except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failure
+            if not await outage.noticed(app, exc):
+                log.exception("change watcher failed; retrying")
             await asyncio.sleep(5)
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conformance_tests.bundles import invalid_vectors
 from conformance_tests.hub_runner import HubTarget, checks, run_hub
 from keys import generate_keypair
-from service.cli import root
+from ops.cli import root
 from tests.conformance.conftest import new_report, url_of
 from tests.fakes.v1hub import FakeV1Hub
 

@@ -184,7 +184,12 @@ class FakeV1Hub:
             return from_targz(archive, DEFAULT_LIMITS, original_hub=True)
         files: dict[str, bytes] = {}
         try:
-            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive)), mode="r:") as tar:
+            raw = gzip.decompress(archive)
+            lim = DEFAULT_LIMITS  # lax about links and duplicates only, not about bombs
+            if len(raw) > lim.ratio_check_after and len(raw) > lim.max_compression_ratio * len(
+                    archive):
+                raise ProtocolError("bundle_too_large", "compression ratio too high")
+            with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
                 for member in tar:
                     name = member.name.removeprefix("./")
                     if member.isdir():

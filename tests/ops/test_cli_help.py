@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.testing import CliRunner
 
-from service.cli import root
+from ops.cli import root
 
 
 def _commands(cmd: click.Command, path: list[str]):

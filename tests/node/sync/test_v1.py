@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from node.sync.identity import load_or_create_key
+from ops.cli import root
 from protocol.containers import from_targz
-from service.cli import root
 from service.settings import Config
 from tests.fakes.v1hub import FakeV1Hub
 
