@@ -113,7 +113,7 @@ class Checked:
     rotations: list[tuple[str, bytes]]
     container: bytes | None  # None: store the received bytes unchanged
     paths: list[str]  # record files this bundle carries
-    tombstoned: list[str]  # paths of the records it deletes (their older copies are scrubbed)
+    record_paths: list[str]  # the file of each index row (aligned with ``columns``)
 
 
 def check(data: bytes, content_type: str, limits: Limits) -> Checked:
@@ -129,11 +129,11 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
     v = verify_bundle(filtered, trust=_trust_all, limits=limits)
     container = None if dropped == 0 and data[:2] != b"\x1f\x8b" else to_cbor(filtered)
     columns = index_columns(v)
-    tombstoned = sorted(path for path, rec in v.records if rec.deleted)
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
                    filtered.sig, len(v.withheld), columns, sorted(set(columns[1])),
-                   rotations(v), container, sorted(filtered.files), tombstoned)
+                   rotations(v), container, sorted(filtered.files),
+                   [path for path, _ in v.records])
 
 
 # Stored envelopes were verified on the way in; re-reading one for a scrub must not fail
@@ -142,13 +142,32 @@ SCRUB_LIMITS = Limits(max_bundle_bytes=1 << 34, max_files=10_000_000,
                       max_manifest_bytes=1 << 31)
 
 
-def scrub_container(container: bytes, paths: set[str]) -> bytes:
-    """The stored envelope without the files at ``paths``: they become "withheld"
+def scrub_container(container: bytes, withdrawn: dict[str, int]) -> tuple[bytes, set[str]]:
+    """The stored envelope without the files at the paths of ``withdrawn`` whose record
+    revision is at most the withdrawn one (a later revision of the record is a new
+    publication and stays), and the paths removed. Removed files become "withheld"
     (listed in the signed manifest but absent), so the bundle still verifies."""
     bundle = from_cbor(container, SCRUB_LIMITS)
-    keep = {p: data for p, data in bundle.files.items() if p not in paths}
+    removed = {p for p, data in bundle.files.items()
+               if p in withdrawn and _revision_of(data) <= withdrawn[p]}
+    if not removed:
+        return container, removed
+    keep = {p: data for p, data in bundle.files.items() if p not in removed}
     return to_cbor(Bundle(manifest=bundle.manifest, sig=bundle.sig, files=keep,
-                          keys=bundle.keys))
+                          keys=bundle.keys)), removed
+
+
+def _revision_of(data: bytes) -> int:
+    """A stored file's ``Revision`` from its header block; 0 (withdrawn by any tombstone)
+    when it has none (schema 1) or it cannot be read."""
+    end = data.find(b"\n\n")
+    head = data if end < 0 else data[:end]
+    at = head.find(b"\nRevision: ")
+    if at < 0:
+        return 0
+    stop = head.find(b"\n", at + 1)
+    value = head[at + 11:] if stop < 0 else head[at + 11:stop]
+    return int(value) if value.isdigit() and len(value) <= 18 else 0
 
 
 def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:
@@ -313,7 +332,7 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
                     schema_version=c.schema_version, key_id=key_id, signed_at=c.signed_at,
                     container=container, columns=c.columns, withheld=c.withheld,
                     received_from=peer, hops=hops, entities=c.entities, manifest=c.manifest,
-                    sig=c.sig, paths=c.paths, tombstoned=c.tombstoned,
+                    sig=c.sig, paths=c.paths, record_paths=c.record_paths,
                     scrub=scrub_container)
                 break
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
