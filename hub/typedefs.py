@@ -9,6 +9,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from protocol.limits import Limits
 from service.settings import Config
 
 
@@ -16,7 +17,6 @@ from service.settings import Config
 class HubOptions:
     """Tunables of one hub process (defaults suit a small machine)."""
 
-    max_bundle_bytes: int = 32 * 1024 * 1024
     rate_per_minute: int = 600            # pushes per peer per minute (per process)
     page_limit: int = 500                 # largest ?limit= of the bundle listing
     stream_max_lag: int = 1000            # live stream: entries behind head before cut-off
@@ -75,6 +75,7 @@ class Peer:
 
 config_key = web.AppKey("config", Config)
 options_key = web.AppKey("options", HubOptions)
+limits_key = web.AppKey("limits", Limits)  # built once from WB_MAX_BUNDLE_BYTES
 pool_key = web.AppKey("pool", asyncpg.Pool)
 client_key = web.AppKey("client", aiohttp.ClientSession)
 metrics_key = web.AppKey("metrics", Any)

@@ -23,12 +23,14 @@ from node import web as W
 from node.metrics import NodeMetrics
 from node.ratelimit import RateLimiter
 from service import db
+from service.limits import limits_from_config
 from service.settings import Config
 
 log = logging.getLogger("wb.node")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
+# forms and uploads; /sync/inbox reads its body itself, capped by WB_MAX_BUNDLE_BYTES
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -75,6 +77,7 @@ def create_app(config: Config | None = None) -> web.Application:
                      W.csrf_middleware],
     )
     app[T.config_key] = config
+    app[T.limits_key] = limits_from_config(config)
     app[T.csrf_secret_key] = load_csrf_secret(config)
     app[T.rate_limiter_key] = RateLimiter(config.get_int("WB_LOGIN_RATE_PER_MINUTE"), 60.0)
     app[T.metrics_key] = NodeMetrics()

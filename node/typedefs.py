@@ -9,6 +9,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from protocol.limits import Limits
 from service.settings import Config
 
 
@@ -35,6 +36,7 @@ class Viewer:
 
 
 config_key = web.AppKey("config", Config)
+limits_key = web.AppKey("limits", Limits)  # built once from WB_MAX_BUNDLE_BYTES
 pool_key = web.AppKey("pool", asyncpg.Pool)
 client_key = web.AppKey("client", aiohttp.ClientSession)
 csrf_secret_key = web.AppKey("csrf_secret", bytes)

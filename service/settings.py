@@ -42,6 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),
     Setting("WB_DB_POOL_MAX", "10", "Maximum connections in the database pool.", "both"),
+    Setting("WB_MAX_BUNDLE_BYTES", "33554432",
+            "Largest bundle (record, manifest, signature and key bytes) a node or hub "
+            "accepts on every path: hub pushes, the node's /sync/inbox, pulls and "
+            "imports. A hub peer's own limit may be lower. Set it alike on a hub and "
+            "its push subscribers: a subscriber that refuses a bundle (413) keeps the "
+            "subscription failing until it takes it or pulls it.", "both"),
     Setting("WB_SESSION_DAYS", "30", "Lifetime of a fully authenticated session, in days."),
     Setting("WB_AUTH_REQUEST_MINUTES", "15",
             "Lifetime of a login verification request (and its half-authenticated session)."),
@@ -59,8 +65,6 @@ SETTINGS: tuple[Setting, ...] = (
             "hub", secret=True),
     Setting("WB_HUB_PORT", "8090", "Port `wb hub serve` listens on.", "hub"),
     Setting("WB_HUB_URL", "http://127.0.0.1:8090", "Public base URL of the hub.", "hub"),
-    Setting("WB_HUB_MAX_BUNDLE_BYTES", "33554432",
-            "Largest bundle the hub accepts (a peer's own limit may be lower).", "hub"),
     Setting("WB_HUB_RATE_PER_MINUTE", "600",
             "Pushes allowed per peer per minute, per hub process.", "hub"),
     Setting("WB_HUB_PAGE_LIMIT", "500", "Largest ?limit= of the hub's bundle listing.", "hub"),
