@@ -362,12 +362,30 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
                    extra={"records": len(c.columns[0])})
 
 
-async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> list[Outcome]:
-    """Trust a pending key and replay its parked bundles through ``store``."""
+async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits,
+                      for_origin: str | None = None) -> list[Outcome]:
+    """Trust a pending key and replay its parked bundles through ``store``.
+
+    ``for_origin`` names the origin the operator means to let the key publish as. It is
+    required when the key claims a foreign origin (see :data:`hub.queries._PENDING_KEYS`)
+    or was seen signing for several origins; a wrong one is refused."""
     async with pool.acquire() as conn:
-        pending = await Q.find_pending_key(conn, key_id)
-        if pending is None:
-            raise HubError(404, "not_found", f"no pending key {key_id}")
+        rows = await Q.find_pending_keys(conn, key_id, for_origin)
+        if not rows:
+            where = f" for origin {for_origin}" if for_origin else ""
+            raise HubError(404, "not_found", f"no pending key {key_id}{where}")
+        if len(rows) > 1:
+            raise HubError(409, "origin_ambiguous",
+                           f"key {key_id} signed bundles for {len(rows)} origins "
+                           f"({', '.join(r['origin'] for r in rows)}); name the one to "
+                           f"approve it for")
+        pending = rows[0]
+        if pending["foreign_claim"] and for_origin != pending["origin"]:
+            raise HubError(409, "origin_claim_unconfirmed",
+                           f"key {key_id} claims origin {pending['origin']}, which is not "
+                           f"an origin of peer {pending['peer_name'] or '(none)'} that "
+                           f"pushed it: approving lets that peer publish as "
+                           f"{pending['origin']}; confirm the origin to approve it")
         await Q.trust_key(conn, pending["origin"], key_id, pending["public_key"],
                           pending["peer_name"])
         parked = await Q.pending_bundles_of(conn, pending["origin"], key_id)

@@ -151,19 +151,38 @@ async def park_bundle(conn: asyncpg.Connection, *, origin: str, key_id: str,
             digest, origin, key_id, sequence, peer_name, hops, container)
 
 
+#: A pending key "claims a foreign origin" when it is not the origin's own first key
+#: (``key_id <> origin``: nothing in the key itself ties it to the origin) and the origin
+#: is not one the pushing peer registered (a trusted key of that origin with that
+#: peer's name). Approving such a key lets whoever pushed it publish as that origin.
+_PENDING_KEYS = """
+SELECT k.origin, k.key_id, k.public_key, k.peer_name, k.first_seen_at,
+       (SELECT count(*) FROM hub_pending_bundles b
+         WHERE b.origin = k.origin AND b.key_id = k.key_id) AS bundles,
+       (k.key_id <> k.origin AND NOT EXISTS (
+            SELECT 1 FROM hub_trusted_keys t
+             WHERE t.origin = k.origin AND k.peer_name IS NOT NULL
+               AND t.peer_name = k.peer_name)) AS foreign_claim,
+       EXISTS (SELECT 1 FROM hub_trusted_keys t WHERE t.origin = k.origin) AS known_origin
+  FROM hub_pending_keys k
+"""
+
+
 async def pending_keys(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(_PENDING_KEYS + " ORDER BY k.first_seen_at, k.origin")
+
+
+async def find_pending_keys(conn: Conn, key_id: str,
+                            origin: str | None = None) -> list[asyncpg.Record]:
+    """Pending rows of ``key_id`` (one per origin it was seen signing for)."""
     return await conn.fetch(
-        """SELECT k.origin, k.key_id, k.public_key, k.peer_name, k.first_seen_at,
-                  count(b.digest) AS bundles
-             FROM hub_pending_keys k
-             LEFT JOIN hub_pending_bundles b USING (origin, key_id)
-            GROUP BY k.origin, k.key_id ORDER BY k.first_seen_at""")
+        _PENDING_KEYS + " WHERE k.key_id = $1 AND ($2::text IS NULL OR k.origin = $2) "
+        "ORDER BY k.origin", key_id, origin)
 
 
 async def find_pending_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT origin, key_id, public_key, peer_name FROM hub_pending_keys WHERE key_id = $1",
-        key_id)
+    rows = await find_pending_keys(conn, key_id)
+    return rows[0] if rows else None
 
 
 async def pending_bundles_of(conn: Conn, origin: str, key_id: str) -> list[asyncpg.Record]:
