@@ -25,6 +25,7 @@ from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
+from protocol.storable import Storable, storable_records, unsafe_paths
 from protocol.verify import VerifiedBundle, check_key_record, verify_bundle
 
 log = logging.getLogger("wb.hub.ingest")
@@ -127,13 +128,20 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
     bundle = decode(data, content_type, limits)
     filtered, dropped = public_only(bundle)
     v = verify_bundle(filtered, trust=_trust_all, limits=limits)
-    container = None if dropped == 0 and data[:2] != b"\x1f\x8b" else to_cbor(filtered)
-    columns = index_columns(v)
+    kept = storable_records(v)  # the one mapping the node's importer uses too
+    unsafe = unsafe_paths(v)  # schema-1 invites and contact emails: never relayed
+    withheld = len(v.withheld) + len(unsafe)
+    if unsafe:
+        filtered = Bundle(manifest=filtered.manifest, sig=filtered.sig, keys=filtered.keys,
+                          files={p: d for p, d in filtered.files.items() if p not in unsafe})
+    container = None if dropped == 0 and not unsafe and data[:2] != b"\x1f\x8b" \
+        else to_cbor(filtered)
+    columns = index_columns(kept)
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
-                   filtered.sig, len(v.withheld), columns, sorted(set(columns[1])),
+                   filtered.sig, withheld, columns, sorted(set(columns[1])),
                    rotations(v), container, sorted(filtered.files),
-                   [path for path, _ in v.records])
+                   [s.path for s in kept])
 
 
 # Stored envelopes were verified on the way in; re-reading one for a scrub must not fail
@@ -170,15 +178,16 @@ def _revision_of(data: bytes) -> int:
     return int(value) if value.isdigit() and len(value) <= 18 else 0
 
 
-def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:
-    """The index rows of the verified records, column by column (the hot loop of
-    ingest after parsing: header values are read once, the body is the parsed one and
-    the header block is decoded from the record's own bytes)."""
-    files = verified.bundle.files
+def index_columns(kept: list[Storable]) -> Q.IndexColumns:
+    """The index rows of the kept records (:func:`protocol.storable.storable_records`),
+    column by column (the hot loop of ingest after parsing: header values are read
+    once; the header block is the one the mapping gives, the signed bytes' own for
+    schema 2)."""
     cols: Q.IndexColumns = tuple([] for _ in Q.INDEX_COLUMNS)  # type: ignore[assignment]
     (origin, entity, ids, revision, deleted, instance, updated, heads, bodies, title, status,
      parent, created) = cols
-    for path, rec in verified.records:
+    for item in kept:
+        rec = item.record
         get = rec.get
         ent = rec.entity
         origin.append(get("Origin"))
@@ -196,10 +205,8 @@ def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:
             parent.append(None)
             created.append(None)
             continue
-        raw = files[path]
-        cut = raw.find(b"\n\n")
         deleted.append(False)
-        heads.append(raw.decode("utf-8") if cut < 0 else raw[:cut].decode("utf-8"))
+        heads.append(item.head)
         bodies.append(rec.body)
         title.append(get("Title"))
         status.append(get("Status"))

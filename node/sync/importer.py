@@ -25,6 +25,7 @@ from protocol.containers import to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.records import Record
+from protocol.storable import storable_records
 from protocol.verify import VerifiedBundle, verify_bundle
 from service.ids import ulid
 
@@ -180,9 +181,11 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
         result.gaps = await _record_gaps(conn, origin, sequence, peer)
         await check_previous(conn, vb, peer)  # chain breaks, for the operator
     resolve = Resolver(our_origin)
-    withdrawn = await _withdrawn(conn, origin, vb.records)
+    # the one mapping the hub's index uses too: no invites, no schema-1 contact emails
+    kept = [(s.path, s.record) for s in storable_records(vb)]
+    withdrawn = await _withdrawn(conn, origin, kept)
     by_entity: dict[str, list[Record]] = {}
-    for _, rec in vb.records:
+    for _, rec in kept:
         if not rec.deleted and withdrawn.get((rec.entity, rec.id), 0) >= rec.revision:
             continue  # a copy the origin withdrew: never stored again (counted as skipped)
         by_entity.setdefault(f"{rec.entity}{'-' if rec.deleted else ''}", []).append(rec)
