@@ -157,6 +157,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+#: Old setting names still read (when the new name is not set) so that an upgrade does
+#: not silently drop an operator's value: old name -> new name.
+RENAMED: dict[str, str] = {"WB_HUB_MAX_BUNDLE_BYTES": "WB_MAX_BUNDLE_BYTES"}
+
+
 class Config:
     """Resolved settings: explicit overrides, then environment, then ``.env``, then defaults."""
 
@@ -165,12 +170,15 @@ class Config:
         env = os.environ if environ is None else environ
         file_values = read_dotenv(dotenv if dotenv is not None else Path(".env"))
         self._values: dict[str, str] = {}
+        old_names = {new: old for old, new in RENAMED.items()}
         for s in SETTINGS:
             value = s.default
-            if s.name in file_values:
-                value = file_values[s.name]
-            if s.name in env:
-                value = env[s.name]
+            old = old_names.get(s.name)
+            for source in (file_values, env):
+                if old is not None and old in source and s.name not in source:
+                    value = source[old]
+                if s.name in source:
+                    value = source[s.name]
             self._values[s.name] = value
         for name, value in (overrides or {}).items():
             if name not in BY_NAME:

@@ -12,6 +12,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hub import queries as Q
@@ -147,3 +148,21 @@ async def test_a_413_is_a_visible_delivery_failure_not_a_skip(make_hub, aiohttp_
                                     o.origin) == 41
     # the node's own limits object is the one built from its settings
     assert node.server.app[NT.limits_key].max_bundle_bytes == 8 * MiB
+
+
+def test_one_setting_builds_the_limits_and_the_old_hub_name_still_counts(tmp_path):
+    from service.limits import limits_from_config
+    from service.settings import Config
+
+    def limits(env):
+        return limits_from_config(Config(environ=env, dotenv=tmp_path / "no.env"))
+
+    assert limits({}).max_bundle_bytes == 32 * MiB
+    assert limits({"WB_MAX_BUNDLE_BYTES": "1000"}).max_bundle_bytes == 1000
+    # an operator's value under the old name is not silently dropped by the upgrade ...
+    assert limits({"WB_HUB_MAX_BUNDLE_BYTES": "2000"}).max_bundle_bytes == 2000
+    # ... and the new name wins when both are set
+    assert limits({"WB_HUB_MAX_BUNDLE_BYTES": "2000",
+                   "WB_MAX_BUNDLE_BYTES": "3000"}).max_bundle_bytes == 3000
+    with pytest.raises(ValueError, match="WB_MAX_BUNDLE_BYTES must be positive"):
+        limits({"WB_MAX_BUNDLE_BYTES": "0"})
