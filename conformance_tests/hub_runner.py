@@ -216,6 +216,7 @@ class HubRunner:
         await self.run("chain.gap", self.c_gap)
         await self.run("chain.equivocation", self.c_equivocation)
         await self.run("records.tombstone", self.c_tombstone)
+        await self.run("log.tombstone_withholds", self.c_tombstone_log)
         await self.run("cursor.no_skip_no_duplicate", self.c_paging)
         await self.run("cursor.origin_filter", self.c_origin_filter)
         await self.run("cursor.at_head", self.c_at_head)
@@ -402,6 +403,20 @@ class HubRunner:
         ans = await self.reader_get(f"/api/v2/records?origin={self.a.origin}&limit=500")
         expect(rec.id not in {r["id"] for r in ans.body["records"]},
                "an older revision resurrected a tombstoned record")
+
+    async def c_tombstone_log(self) -> str:
+        """Tombstones are state: after ``records.tombstone`` (the record withdrawn at
+        revision 2, then its revision 1 re-sent), no entry of our origin's log, the
+        earlier one included, may still carry the record's live file."""
+        rec = self.first_request
+        entries = await self.log_after(self.start_head, origin=self.a.origin)
+        carrying = []
+        for e in entries:
+            data = from_cbor(base64.b64decode(e["bundle"])).files.get(rec.path)
+            if data is not None and b"\nDeleted: true" not in data:
+                carrying.append(e["seq"])
+        expect(not carrying, f"log entries {carrying} still serve the withdrawn record")
+        return f"{len(entries)} entries of our origin hold no withdrawn copy"
 
     async def c_paging(self) -> str:
         one = await self.log_after(self.start_head, limit=1)
