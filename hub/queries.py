@@ -255,10 +255,12 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
     index row (aligned with ``columns``).
     """
     async with conn.transaction():
-        # One writer per origin at a time: a tombstone and an older copy of its record
-        # arriving together can never miss each other.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('wb-hub-origin:' || $1))",
-                           origin)
+        # A bundle carrying tombstones takes the origin's lock exclusively, every other
+        # one shared (until commit): bundles without tombstones still commit side by side,
+        # but a tombstone and an older copy of its record arriving together can never
+        # miss each other (the copy sees the tombstone, or the tombstone's scrub sees it).
+        lock = "pg_advisory_xact_lock" if True in columns[4] else "pg_advisory_xact_lock_shared"
+        await conn.execute(f"SELECT {lock}(hashtext('wb-hub-origin:' || $1))", origin)
         if scrub is not None and record_paths:
             withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths)
             if withdrawn:
