@@ -92,7 +92,12 @@ async def test_offline_subscriber_catches_up_without_loss_or_duplicates(make_hub
     log_order = [r["digest"] for r in await pool.fetch("SELECT digest FROM hub_log ORDER BY seq")]
     assert inbox.digests == log_order  # delivered in hub order
     assert inbox.tokens == {"Bearer inbox-secret"}
-    row = await pool.fetchrow("SELECT cursor, failures, delivered FROM hub_subscriptions")
+    # the hub moves the cursor after the inbox answered the last batch: poll for it
+    for _ in range(600):
+        row = await pool.fetchrow("SELECT cursor, failures, delivered FROM hub_subscriptions")
+        if row["cursor"] == 1000:
+            break
+        await asyncio.sleep(0.05)
     assert row["cursor"] == 1000 and row["failures"] == 0 and row["delivered"] == 1000
 
 
