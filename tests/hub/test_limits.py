@@ -98,6 +98,13 @@ async def test_inbox_refuses_by_content_length_before_reading(make_hub, aiohttp_
     r = await node.post("/sync/inbox", data=envelope(nine_mib(o)), headers=headers)
     assert r.status == 413 and r.content_type == "application/json"
     assert (await r.json())["error"]["code"] == "bundle_too_large"
+    # no Content-Length (chunked): refused at the first chunk past the limit, as JSON
+    async def chunks():
+        for _ in range(128):  # 8 MiB in all (the bound adds framing room per file)
+            yield b"\0" * 65536
+
+    r = await node.post("/sync/inbox", data=chunks(), headers=headers)
+    assert r.status == 413 and (await r.json())["error"]["code"] == "bundle_too_large"
     r = await node.post("/sync/inbox", data=b"\xa0", headers={**headers,
                                                              "Authorization": "Bearer no"})
     assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
