@@ -260,6 +260,7 @@ class HubRunner:
 
     # ----------------------------------------------------------------- v2 suite
 
+
     async def c_reachable(self) -> str:
         self.start_head = await self.head()
         return f"head={self.start_head}"
@@ -435,6 +436,20 @@ class HubRunner:
         ans = await self.reader_get(f"/api/v2/records?origin={self.a.origin}&limit=500")
         expect(rec.id not in {r["id"] for r in ans.body["records"]},
                "an older revision resurrected a tombstoned record")
+
+    async def c_tombstone_log(self) -> str:
+        """Tombstones are state: after ``records.tombstone`` (the record withdrawn at
+        revision 2, then its revision 1 re-sent), no entry of our origin's log, the
+        earlier one included, may still carry the record's live file."""
+        rec = self.first_request
+        entries = await self.log_after(self.start_head, origin=self.a.origin)
+        carrying = []
+        for e in entries:
+            data = from_cbor(base64.b64decode(e["bundle"])).files.get(rec.path)
+            if data is not None and b"\nDeleted: true" not in data:
+                carrying.append(e["seq"])
+        expect(not carrying, f"log entries {carrying} still serve the withdrawn record")
+        return f"{len(entries)} entries of our origin hold no withdrawn copy"
 
     async def c_paging(self) -> str:
         one = await self.log_after(self.start_head, limit=1)
@@ -807,6 +822,8 @@ def checks(profile: str) -> list[CheckDef]:
         CheckDef("chain.equivocation", "c_equivocation", ("ingest.cbor",),
                  writes="an equivocation record, if the hub keeps them"),
         CheckDef("records.tombstone", "c_tombstone", first, writes=push),
+        CheckDef("log.tombstone_withholds", "c_tombstone_log", ("records.tombstone",),
+                 writes=push),
         CheckDef("cursor.no_skip_no_duplicate", "c_paging", first),
         CheckDef("cursor.origin_filter", "c_origin_filter", first),
         CheckDef("cursor.at_head", "c_at_head", up),

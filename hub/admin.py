@@ -62,9 +62,13 @@ async def dashboard(request: web.Request) -> web.Response:
 
 
 async def approve(request: web.Request) -> web.Response:
+    """Approve a pending key; a key claiming a foreign origin needs the confirmation box
+    (``for_origin``, the origin it may publish as) ticked in the form."""
     require_admin(request)
+    form = await request.post()
+    for_origin = str(form.get("for_origin", "")).strip() or None
     await I.approve_key(request.app[T.pool_key], request.match_info["key_id"],
-                        limits=limits_of(request.app))
+                        limits=limits_of(request.app), for_origin=for_origin)
     request.app[T.delivery_key].wake()
     raise web.HTTPSeeOther("/admin")
 

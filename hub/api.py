@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import cbor2
@@ -23,6 +24,7 @@ from protocol.containers import CBOR_MEDIA_TYPE
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
 from service.ids import ulid
+from service.limits import BodyTooLarge, read_capped
 
 log = logging.getLogger("wb.hub.api")
 
@@ -31,31 +33,20 @@ CBOR_TYPES = (CBOR_MEDIA_TYPE, "application/cbor")
 
 
 def limits_of(app: web.Application, peer: T.Peer | None = None) -> Limits:
-    options = app[T.options_key]
-    size = options.max_bundle_bytes
+    """The hub's limits (``WB_MAX_BUNDLE_BYTES``), lowered to the peer's own bound."""
+    limits = app[T.limits_key]
     if peer is not None and peer.max_bundle_bytes:
-        size = min(size, peer.max_bundle_bytes)
-    return Limits(max_bundle_bytes=size)
-
-
-def body_cap(limits: Limits) -> int:
-    """Most bytes a push body may have: the bundle plus container framing per file."""
-    return limits.max_bundle_bytes + 64 * 1024 + 64 * limits.max_files
+        return replace(limits, max_bundle_bytes=min(limits.max_bundle_bytes,
+                                                    peer.max_bundle_bytes))
+    return limits
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it exceeds ``max_bytes``."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise HubError(413, "bundle_too_large",
-                       f"{request.content_length} bytes > limit {max_bytes}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > max_bytes:
-            raise HubError(413, "bundle_too_large", f"body exceeds limit {max_bytes}")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_capped(request, max_bytes)
+    except BodyTooLarge as exc:
+        raise HubError(413, "bundle_too_large", str(exc)) from None
 
 
 def _hops(request: web.Request) -> int:
@@ -77,9 +68,9 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
         raise HubError(429, "rate_limited", f"more than {limit} pushes per minute",
                        extra={"retry_after": 60})
     limits = limits_of(app, peer)
-    # the container adds framing per file; the protocol checks the bundle bytes themselves
+    # the envelope adds framing per file; the protocol checks the bundle bytes themselves
     if data is None:
-        data = await read_body(request, body_cap(limits))
+        data = await read_body(request, limits.envelope_bytes)
     started = time.perf_counter()
     pool = app[T.pool_key]
     try:
@@ -330,7 +321,7 @@ async def well_known(request: web.Request) -> web.Response:
         "software": "whiteballoon-hub", "protocol_version": VERSION,
         "url": app[T.config_key]["WB_HUB_URL"].rstrip("/"),
         "head": head, "oldest_retained": pruned + 1,
-        "limits": {"max_bundle_bytes": options.max_bundle_bytes,
+        "limits": {"max_bundle_bytes": app[T.limits_key].max_bundle_bytes,
                    "pushes_per_minute": options.rate_per_minute,
                    "page_limit": options.page_limit,
                    "stream_max_lag": options.stream_max_lag, "hop_limit": options.hop_limit},

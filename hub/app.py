@@ -29,6 +29,7 @@ from hub.metrics import HubMetrics
 from hub.retention import Pruner
 from hub.stream import Broadcaster
 from service import db, outage
+from service.limits import limits_from_config
 from service.settings import Config
 
 log = logging.getLogger("wb.hub")
@@ -93,7 +94,8 @@ async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
         app[T.broadcaster_key].advance(seq)
         app[T.delivery_key].wake()
 
-    follower = Follower(app[T.pool_key], app[T.database_url_key], app[T.client_key], stored)
+    follower = Follower(app[T.pool_key], app[T.database_url_key], app[T.client_key], stored,
+                        app[T.limits_key])
     if app[T.options_key].follow:
         follower.start()
     yield
@@ -133,8 +135,9 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
                ) -> web.Application:
     config = config or Config()
     options = options or T.HubOptions.from_config(config)
+    limits = limits_from_config(config)
     app = web.Application(
-        client_max_size=options.max_bundle_bytes + 1024 * 1024,
+        client_max_size=limits.envelope_bytes + 1024 * 1024,
         middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
                      W.admin_middleware],
     )
@@ -142,6 +145,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
                  quiet=("wb.hub.delivery", "wb.hub.stream", "wb.hub.retention"))
     app[T.config_key] = config
     app[T.options_key] = options
+    app[T.limits_key] = limits
     app[T.metrics_key] = HubMetrics()
     app[T.rate_limiter_key] = W.RateLimiter()
     app[T.records_cache_key] = ResponseCache(options.api_cache_entries,

@@ -271,6 +271,12 @@ def keys_list() -> None:
     for r in rows:
         click.echo(f"{r['key_id']} origin={r['origin']} bundles={r['bundles']} "
                    f"via={r['peer_name'] or '-'} first_seen={r['first_seen_at']:%Y-%m-%d %H:%M}")
+        if r["foreign_claim"]:
+            click.echo(f"  ! CLAIMS ORIGIN {r['origin']}, not an origin of peer "
+                       f"{r['peer_name'] or '-'} that pushed it"
+                       f"{' (the origin already has trusted keys)' if r['known_origin'] else ''}"
+                       f"; approving lets that peer publish as it: "
+                       f"wb hub keys approve {r['key_id']} --for-origin {r['origin']}")
     for r in known:
         click.echo(f"{r['key_id']} origin={r['origin']} {r['status']} "
                    f"{'by' if r['status'] == 'revoked' else 'via'}={r['via'] or '-'} "
@@ -307,16 +313,26 @@ def keys_revoke(origin: str, key_id: str) -> None:
 
 @keys_group.command("approve")
 @click.argument("key_id")
-def keys_approve(key_id: str) -> None:
+@click.option("--for-origin", metavar="ORIGIN",
+              help="The origin the key may publish as. Required when the key claims an "
+                   "origin other than its pushing peer's own (marked in `keys list`).")
+def keys_approve(key_id: str, for_origin: str | None) -> None:
     """Trust pending KEY_ID and replay the bundles it signed."""
     from hub.errors import HubError
     from hub.ingest import approve_key
-    from protocol.limits import DEFAULT_LIMITS
+    from service.limits import limits_from_config
 
+    limits = limits_from_config(Config())
     try:
-        outcomes = run_with_pool(lambda pool: approve_key(pool, key_id, limits=DEFAULT_LIMITS))
+        outcomes = run_with_pool(lambda pool: approve_key(pool, key_id, limits=limits,
+                                                          for_origin=for_origin))
     except HubError as exc:
-        raise click.ClickException(exc.message) from None
+        hint = ""
+        if exc.code == "origin_claim_unconfirmed":
+            hint = " (re-run with --for-origin ORIGIN if you mean it)"
+        elif exc.code == "origin_ambiguous":
+            hint = " (re-run with --for-origin ORIGIN)"
+        raise click.ClickException(f"{exc.code}: {exc.message}{hint}") from None
     stored = sum(1 for o in outcomes if o.status < 300)
     click.echo(f"key {key_id} trusted; {stored} of {len(outcomes)} parked bundle(s) stored")
     for o in outcomes:

@@ -27,7 +27,11 @@ from protocol.containers import CBOR_MEDIA_TYPE
 
 log = logging.getLogger("wb.hub.delivery")
 
-PERMANENT = frozenset({400, 409, 410, 413, 415, 422})
+#: the receiver will never take this bundle (it is invalid for it): skip it. A 413 is NOT
+#: among them: the bundle is valid, only too large for this subscriber's limit, so the
+#: delivery fails (visibly, with its reason) and retries until the subscriber takes it
+#: or pulls it; skipping it would lose it for good.
+PERMANENT = frozenset({400, 409, 410, 415, 422})
 
 
 def backoff(failures: int, options: HubOptions) -> float:
@@ -156,6 +160,12 @@ class Delivery:
                         "subscription": sub["id"], "digest": row["digest"],
                         "status": r.status})
                     return
+                if r.status == 413:
+                    raise _Failed(
+                        f"bundle_too_large: the inbox refused hub seq {row['seq']} "
+                        f"({len(row['container'])} bytes, digest {row['digest'][:16]}) as "
+                        f"too large; raise the subscriber's WB_MAX_BUNDLE_BYTES or let it "
+                        f"pull /api/v2/bundles?since={row['seq'] - 1}")
                 raise _Failed(f"inbox answered {r.status}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _Failed(f"{type(exc).__name__}: {exc}") from None

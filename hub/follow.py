@@ -22,7 +22,7 @@ from hub import queries as Q
 from hub.errors import HubError
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor
 from protocol.errors import ProtocolError
-from protocol.limits import DEFAULT_LIMITS
+from protocol.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger("wb.hub.follow")
 
@@ -35,8 +35,9 @@ def _lock_key(name: str) -> int:
 
 class Follower:
     def __init__(self, pool: asyncpg.Pool, url: str, client: aiohttp.ClientSession,
-                 on_stored: object) -> None:
+                 on_stored: object, limits: Limits = DEFAULT_LIMITS) -> None:
         self.pool = pool
+        self.limits = limits
         self.url = url
         self.client = client
         self.on_stored = on_stored  # callable(seq) after a bundle was stored here
@@ -115,7 +116,7 @@ class Follower:
     async def _ingest(self, name: str, bundle: object) -> None:
         data = to_cbor(bundle)  # type: ignore[arg-type]
         try:
-            checked = await I.run_check(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS)
+            checked = await I.run_check(data, CBOR_MEDIA_TYPE, self.limits)
             outcome = await I.store(self.pool, checked, data, peer=name, hops=1)
         except (ProtocolError, HubError) as exc:
             log.info("bundle from upstream refused",

@@ -25,6 +25,7 @@ from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
+from protocol.storable import Storable, storable_records, unsafe_paths
 from protocol.verify import VerifiedBundle, check_key_record, verify_bundle
 
 log = logging.getLogger("wb.hub.ingest")
@@ -113,7 +114,7 @@ class Checked:
     rotations: list[tuple[str, bytes]]
     container: bytes | None  # None: store the received bytes unchanged
     paths: list[str]  # record files this bundle carries
-    tombstoned: list[str]  # paths of the records it deletes (their older copies are scrubbed)
+    record_paths: list[str]  # the file of each index row (aligned with ``columns``)
 
 
 def check(data: bytes, content_type: str, limits: Limits) -> Checked:
@@ -127,13 +128,20 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
     bundle = decode(data, content_type, limits)
     filtered, dropped = public_only(bundle)
     v = verify_bundle(filtered, trust=_trust_all, limits=limits)
-    container = None if dropped == 0 and data[:2] != b"\x1f\x8b" else to_cbor(filtered)
-    columns = index_columns(v)
-    tombstoned = sorted(path for path, rec in v.records if rec.deleted)
+    kept = storable_records(v)  # the one mapping the node's importer uses too
+    unsafe = unsafe_paths(v)  # schema-1 invites and contact emails: never relayed
+    withheld = len(v.withheld) + len(unsafe)
+    if unsafe:
+        filtered = Bundle(manifest=filtered.manifest, sig=filtered.sig, keys=filtered.keys,
+                          files={p: d for p, d in filtered.files.items() if p not in unsafe})
+    container = None if dropped == 0 and not unsafe and data[:2] != b"\x1f\x8b" \
+        else to_cbor(filtered)
+    columns = index_columns(kept)
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
-                   filtered.sig, len(v.withheld), columns, sorted(set(columns[1])),
-                   rotations(v), container, sorted(filtered.files), tombstoned)
+                   filtered.sig, withheld, columns, sorted(set(columns[1])),
+                   rotations(v), container, sorted(filtered.files),
+                   [s.path for s in kept])
 
 
 # Stored envelopes were verified on the way in; re-reading one for a scrub must not fail
@@ -142,24 +150,44 @@ SCRUB_LIMITS = Limits(max_bundle_bytes=1 << 34, max_files=10_000_000,
                       max_manifest_bytes=1 << 31)
 
 
-def scrub_container(container: bytes, paths: set[str]) -> bytes:
-    """The stored envelope without the files at ``paths``: they become "withheld"
+def scrub_container(container: bytes, withdrawn: dict[str, int]) -> tuple[bytes, set[str]]:
+    """The stored envelope without the files at the paths of ``withdrawn`` whose record
+    revision is at most the withdrawn one (a later revision of the record is a new
+    publication and stays), and the paths removed. Removed files become "withheld"
     (listed in the signed manifest but absent), so the bundle still verifies."""
     bundle = from_cbor(container, SCRUB_LIMITS)
-    keep = {p: data for p, data in bundle.files.items() if p not in paths}
+    removed = {p for p, data in bundle.files.items()
+               if p in withdrawn and _revision_of(data) <= withdrawn[p]}
+    if not removed:
+        return container, removed
+    keep = {p: data for p, data in bundle.files.items() if p not in removed}
     return to_cbor(Bundle(manifest=bundle.manifest, sig=bundle.sig, files=keep,
-                          keys=bundle.keys))
+                          keys=bundle.keys)), removed
 
 
-def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:
-    """The index rows of the verified records, column by column (the hot loop of
-    ingest after parsing: header values are read once, the body is the parsed one and
-    the header block is decoded from the record's own bytes)."""
-    files = verified.bundle.files
+def _revision_of(data: bytes) -> int:
+    """A stored file's ``Revision`` from its header block; 0 (withdrawn by any tombstone)
+    when it has none (schema 1) or it cannot be read."""
+    end = data.find(b"\n\n")
+    head = data if end < 0 else data[:end]
+    at = head.find(b"\nRevision: ")
+    if at < 0:
+        return 0
+    stop = head.find(b"\n", at + 1)
+    value = head[at + 11:] if stop < 0 else head[at + 11:stop]
+    return int(value) if value.isdigit() and len(value) <= 18 else 0
+
+
+def index_columns(kept: list[Storable]) -> Q.IndexColumns:
+    """The index rows of the kept records (:func:`protocol.storable.storable_records`),
+    column by column (the hot loop of ingest after parsing: header values are read
+    once; the header block is the one the mapping gives, the signed bytes' own for
+    schema 2)."""
     cols: Q.IndexColumns = tuple([] for _ in Q.INDEX_COLUMNS)  # type: ignore[assignment]
     (origin, entity, ids, revision, deleted, instance, updated, heads, bodies, title, status,
      parent, created) = cols
-    for path, rec in verified.records:
+    for item in kept:
+        rec = item.record
         get = rec.get
         ent = rec.entity
         origin.append(get("Origin"))
@@ -177,10 +205,8 @@ def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:
             parent.append(None)
             created.append(None)
             continue
-        raw = files[path]
-        cut = raw.find(b"\n\n")
         deleted.append(False)
-        heads.append(raw.decode("utf-8") if cut < 0 else raw[:cut].decode("utf-8"))
+        heads.append(item.head)
         bodies.append(rec.body)
         title.append(get("Title"))
         status.append(get("Status"))
@@ -317,7 +343,7 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
                     schema_version=c.schema_version, key_id=key_id, signed_at=c.signed_at,
                     container=container, columns=c.columns, withheld=c.withheld,
                     received_from=peer, hops=hops, entities=c.entities, manifest=c.manifest,
-                    sig=c.sig, paths=c.paths, tombstoned=c.tombstoned,
+                    sig=c.sig, paths=c.paths, record_paths=c.record_paths,
                     scrub=scrub_container)
                 break
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
@@ -347,12 +373,30 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
                    extra={"records": len(c.columns[0])})
 
 
-async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits) -> list[Outcome]:
-    """Trust a pending key and replay its parked bundles through ``store``."""
+async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits,
+                      for_origin: str | None = None) -> list[Outcome]:
+    """Trust a pending key and replay its parked bundles through ``store``.
+
+    ``for_origin`` names the origin the operator means to let the key publish as. It is
+    required when the key claims a foreign origin (see :data:`hub.queries._PENDING_KEYS`)
+    or was seen signing for several origins; a wrong one is refused."""
     async with pool.acquire() as conn:
-        pending = await Q.find_pending_key(conn, key_id)
-        if pending is None:
-            raise HubError(404, "not_found", f"no pending key {key_id}")
+        rows = await Q.find_pending_keys(conn, key_id, for_origin)
+        if not rows:
+            where = f" for origin {for_origin}" if for_origin else ""
+            raise HubError(404, "not_found", f"no pending key {key_id}{where}")
+        if len(rows) > 1:
+            raise HubError(409, "origin_ambiguous",
+                           f"key {key_id} signed bundles for {len(rows)} origins "
+                           f"({', '.join(r['origin'] for r in rows)}); name the one to "
+                           f"approve it for")
+        pending = rows[0]
+        if pending["foreign_claim"] and for_origin != pending["origin"]:
+            raise HubError(409, "origin_claim_unconfirmed",
+                           f"key {key_id} claims origin {pending['origin']}, which is not "
+                           f"an origin of peer {pending['peer_name'] or '(none)'} that "
+                           f"pushed it: approving lets that peer publish as "
+                           f"{pending['origin']}; confirm the origin to approve it")
         await Q.trust_key(conn, pending["origin"], key_id, pending["public_key"],
                           pending["peer_name"])
         await Q.activate_pending_peer(conn, pending["peer_name"])

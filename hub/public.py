@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import aiohttp_jinja2
 from aiohttp import web
 
@@ -9,6 +11,21 @@ from hub import queries as Q
 from hub import typedefs as T
 from hub.api import head_fields
 from service.health import add_health_routes
+
+
+def link_target(value: str | None) -> str | None:
+    """``value`` if it is an absolute http(s) URL with a host, else None: a record's
+    ``Instance`` is whatever its origin signed, so only those two schemes become links
+    (``javascript:``, ``data:`` and relative values are shown as text)."""
+    if not value or any(c.isspace() or ord(c) < 32 for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return value
 
 
 async def feed(request: web.Request) -> web.Response:
@@ -26,6 +43,7 @@ async def feed(request: web.Request) -> web.Response:
             {"body": c["body"], "created_at": c["created_at"] or "",
              "by": head_fields(c["head"]).get("Created-By", "")})
     items = [{"origin": r["origin"], "id": r["id"], "instance": r["instance"] or "",
+              "instance_url": link_target(r["instance"]),
               "title": r["title"] or "(untitled)", "status": r["status"] or "",
               "body": r["body"], "created_at": r["created_at"] or "",
               "comments": comments.get(f"{r['origin']}/{r['id']}", [])} for r in rows]

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import asyncpg
 
 Conn = asyncpg.Connection | asyncpg.Pool
+#: ``scrub(container, {path: revision}) -> (container, removed paths)``: the stored
+#: envelope without the files at ``path`` whose record revision is at most ``revision``
+Scrub = Callable[[bytes, dict[str, int]], tuple[bytes, set[str]]]
 
 NOTIFY_CHANNEL = "wb_hub_log"
 
@@ -169,19 +172,38 @@ async def park_bundle(conn: asyncpg.Connection, *, origin: str, key_id: str,
             digest, origin, key_id, sequence, peer_name, hops, container)
 
 
+#: A pending key "claims a foreign origin" when it is not the origin's own first key
+#: (``key_id <> origin``: nothing in the key itself ties it to the origin) and the origin
+#: is not one the pushing peer registered (a trusted key of that origin with that
+#: peer's name). Approving such a key lets whoever pushed it publish as that origin.
+_PENDING_KEYS = """
+SELECT k.origin, k.key_id, k.public_key, k.peer_name, k.first_seen_at,
+       (SELECT count(*) FROM hub_pending_bundles b
+         WHERE b.origin = k.origin AND b.key_id = k.key_id) AS bundles,
+       (k.key_id <> k.origin AND NOT EXISTS (
+            SELECT 1 FROM hub_trusted_keys t
+             WHERE t.origin = k.origin AND k.peer_name IS NOT NULL
+               AND t.peer_name = k.peer_name)) AS foreign_claim,
+       EXISTS (SELECT 1 FROM hub_trusted_keys t WHERE t.origin = k.origin) AS known_origin
+  FROM hub_pending_keys k
+"""
+
+
 async def pending_keys(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(_PENDING_KEYS + " ORDER BY k.first_seen_at, k.origin")
+
+
+async def find_pending_keys(conn: Conn, key_id: str,
+                            origin: str | None = None) -> list[asyncpg.Record]:
+    """Pending rows of ``key_id`` (one per origin it was seen signing for)."""
     return await conn.fetch(
-        """SELECT k.origin, k.key_id, k.public_key, k.peer_name, k.first_seen_at,
-                  count(b.digest) AS bundles
-             FROM hub_pending_keys k
-             LEFT JOIN hub_pending_bundles b USING (origin, key_id)
-            GROUP BY k.origin, k.key_id ORDER BY k.first_seen_at""")
+        _PENDING_KEYS + " WHERE k.key_id = $1 AND ($2::text IS NULL OR k.origin = $2) "
+        "ORDER BY k.origin", key_id, origin)
 
 
 async def find_pending_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT origin, key_id, public_key, peer_name FROM hub_pending_keys WHERE key_id = $1",
-        key_id)
+    rows = await find_pending_keys(conn, key_id)
+    return rows[0] if rows else None
 
 
 async def pending_bundles_of(conn: Conn, origin: str, key_id: str) -> list[asyncpg.Record]:
@@ -238,16 +260,36 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                        signed_at: str | None, container: bytes, columns: IndexColumns,
                        withheld: int, received_from: str | None, hops: int,
                        entities: list[str], manifest: bytes, sig: bytes,
-                       paths: Sequence[str] = (), tombstoned: Sequence[str] = (),
-                       scrub: Callable[[bytes, set[str]], bytes] | None = None) -> Stored:
+                       paths: Sequence[str] = (), record_paths: Sequence[str] = (),
+                       scrub: Scrub | None = None) -> Stored:
     """Store, index and log one verified bundle in ONE transaction.
 
     The hub sequence comes from the single ``hub_state`` row, updated last: its row lock
     orders concurrent committers, so sequences are gap-free and follow commit order.
-    Tombstones scrub the earlier copies of their records from the stored bundles of the
-    same origin in the same transaction (``scrub(container, paths) -> container``).
+
+    Tombstones are state (``hub_tombstones``): under a per-origin lock, every live
+    record of the bundle at or below a withdrawn revision is withheld from the stored
+    copy before anything is written, and the bundle's own tombstones are recorded and
+    scrub the earlier copies of their records from the stored bundles of the origin
+    (``scrub(container, {path: revision}) -> container`` drops the files at ``path``
+    whose revision is at most ``revision``). ``record_paths`` is the file of each
+    index row (aligned with ``columns``).
     """
     async with conn.transaction():
+        # A bundle carrying tombstones takes the origin's lock exclusively, every other
+        # one shared (until commit): bundles without tombstones still commit side by side,
+        # but a tombstone and an older copy of its record arriving together can never
+        # miss each other (the copy sees the tombstone, or the tombstone's scrub sees it).
+        lock = "pg_advisory_xact_lock" if True in columns[4] else "pg_advisory_xact_lock_shared"
+        await conn.execute(f"SELECT {lock}(hashtext('wb-hub-origin:' || $1))", origin)
+        if scrub is not None and record_paths:
+            withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths)
+            if withdrawn:
+                container, removed = scrub(container, withdrawn)
+                columns, paths, record_paths = _without(columns, record_paths, paths,
+                                                        removed)
+                withheld += len(removed)
+                entities = sorted(set(columns[1]))
         inserted = await conn.fetchval(
             """INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind,
                    schema_version, key_id, signed_at, container, record_count,
@@ -273,8 +315,8 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
             return Stored("equivocation", None, kept)
         if columns[0]:
             await conn.execute(_UPSERT_RECORDS, *columns, digest)
-        if tombstoned and scrub is not None:
-            await _scrub_older(conn, origin, digest, list(tombstoned), scrub)
+        if True in columns[4]:
+            await _withdraw(conn, origin, digest, sequence, columns, record_paths, scrub)
         await conn.execute(
             """INSERT INTO hub_origins (origin, instance, last_sequence, last_digest,
                                         bundles, records)
@@ -301,19 +343,59 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
     return Stored("stored", seq)
 
 
-async def _scrub_older(conn: asyncpg.Connection, origin: str, digest: str,
-                       tombstoned: list[str],
-                       scrub: Callable[[bytes, set[str]], bytes]) -> None:
+async def _withdrawn_paths(conn: asyncpg.Connection, origin: str, columns: IndexColumns,
+                           record_paths: Sequence[str]) -> dict[str, int]:
+    """Files of this bundle holding a live record at or below a withdrawn revision."""
+    live = [i for i, dead in enumerate(columns[4]) if not dead]
+    if not live:
+        return {}
+    rows = await conn.fetch(
+        """SELECT r.n, t.revision FROM hub_tombstones t
+             JOIN unnest($2::text[], $3::text[], $4::bigint[], $5::int[]) AS r(e, i, rev, n)
+               ON t.origin = $1 AND t.entity = r.e AND t.id = r.i
+            WHERE r.rev <= t.revision""",
+        origin, [columns[1][i] for i in live], [columns[2][i] for i in live],
+        [columns[3][i] for i in live], live)
+    return {record_paths[r["n"]]: r["revision"] for r in rows}
+
+
+def _without(columns: IndexColumns, record_paths: Sequence[str], paths: Sequence[str],
+             gone: set[str]) -> tuple[IndexColumns, list[str], list[str]]:
+    keep = [i for i, p in enumerate(record_paths) if p not in gone]
+    cols: IndexColumns = tuple([col[i] for i in keep] for col in columns)  # type: ignore[assignment]
+    return cols, [p for p in paths if p not in gone], [record_paths[i] for i in keep]
+
+
+async def _withdraw(conn: asyncpg.Connection, origin: str, digest: str, sequence: int | None,
+                    columns: IndexColumns, record_paths: Sequence[str],
+                    scrub: Scrub | None) -> None:
+    """Record the bundle's tombstones (the highest revision wins; never pruned) and
+    scrub the withdrawn copies from every other stored bundle of the origin."""
+    dead = [i for i, d in enumerate(columns[4]) if d]
+    await conn.execute(
+        """INSERT INTO hub_tombstones (origin, entity, id, revision, sequence, digest)
+           SELECT $1, e, i, r, $5, $6
+             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS t(e, i, r)
+           ON CONFLICT (origin, entity, id) DO UPDATE
+              SET revision = EXCLUDED.revision, sequence = EXCLUDED.sequence,
+                  digest = EXCLUDED.digest, withdrawn_at = now()
+            WHERE hub_tombstones.revision < EXCLUDED.revision""",
+        origin, [columns[1][i] for i in dead], [columns[2][i] for i in dead],
+        [columns[3][i] for i in dead], sequence, digest)
+    if scrub is None or not record_paths:
+        return
+    gone = {record_paths[i]: columns[3][i] for i in dead}
     rows = await conn.fetch(
         """SELECT digest, container, paths FROM hub_bundles
             WHERE origin = $1 AND digest <> $2 AND paths && $3::text[] FOR UPDATE""",
-        origin, digest, tombstoned)
-    gone = set(tombstoned)
+        origin, digest, list(gone))
     for row in rows:
+        scrubbed, removed = scrub(bytes(row["container"]), gone)
+        if not removed:
+            continue  # only later revisions there: nothing of them is withdrawn
         await conn.execute(
             "UPDATE hub_bundles SET container = $2, paths = $3 WHERE digest = $1",
-            row["digest"], scrub(bytes(row["container"]), gone),
-            [p for p in row["paths"] if p not in gone])
+            row["digest"], scrubbed, [p for p in row["paths"] if p not in removed])
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"scrub:{row['digest']}")
 
 

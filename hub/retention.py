@@ -5,7 +5,8 @@ in one transaction, except the latest bundle of each origin's chain, and
 ``hub_state.pruned_through`` moves forward: a reader whose cursor is below it gets
 ``410 outdated_cursor`` (pull), an ``outdated_cursor`` frame (stream) or a recorded
 delivery error (push), never a silent gap. The record index is current state and is
-not pruned.
+not pruned, nor are the tombstones (``hub_tombstones``): a pruned bundle re-pushed later
+is logged again without the records withdrawn since.
 """
 
 from __future__ import annotations

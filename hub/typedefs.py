@@ -12,6 +12,7 @@ from aiohttp import web
 from hub.cache import ResponseCache
 from hub.metrics import HubMetrics
 from hub.stream import Broadcaster
+from protocol.limits import Limits
 from service.settings import BY_NAME, TRUE_WORDS, Config
 
 if TYPE_CHECKING:  # these import this module: typed for the checker, no import cycle
@@ -47,7 +48,6 @@ class HubOptions:
     """Tunables of one hub process; each field is setting ``WB_HUB_<FIELD>`` (its default
     and its documentation live in ``service/settings.py`` only)."""
 
-    max_bundle_bytes: int = _default("max_bundle_bytes", int)
     rate_per_minute: int = _default("rate_per_minute", int)  # per peer (per process)
     page_limit: int = _default("page_limit", int)  # largest ?limit= of the bundle listing
     stream_max_lag: int = _default("stream_max_lag", int)
@@ -95,6 +95,7 @@ class Peer:
 
 config_key = web.AppKey("config", Config)
 options_key = web.AppKey("options", HubOptions)
+limits_key = web.AppKey("limits", Limits)  # built once from WB_MAX_BUNDLE_BYTES
 pool_key = web.AppKey("pool", asyncpg.Pool)
 client_key = web.AppKey("client", aiohttp.ClientSession)
 metrics_key = web.AppKey("metrics", HubMetrics)

@@ -32,7 +32,7 @@ from aiohttp import web
 from hub import ingest as I
 from hub import queries as Q
 from hub import typedefs as T
-from hub.api import _ingest, body_cap, limits_of, read_body
+from hub.api import _ingest, limits_of, read_body
 from hub.errors import HubError
 from hub.web import protocol_status
 from protocol.bundle import Bundle
@@ -202,7 +202,7 @@ async def push(request: web.Request) -> web.Response:
     peer, status, auto = await v1_peer(request)
     app = request.app
     limits = limits_of(app, peer)
-    data = await _read_upload(request, body_cap(limits))
+    data = await _read_upload(request, limits.envelope_bytes)
     bundle = await asyncio.to_thread(_decode, data, request.content_type.lower(), limits)
     sig = parse_signature(bundle.sig)
     claimed = _public_key(request)

@@ -30,12 +30,14 @@ from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
 from node.sync import handlers as sync_handlers
 from service import db, outage
+from service.limits import limits_from_config
 from service.settings import Config
 
 log = logging.getLogger("wb.node")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
+# forms and uploads; /sync/inbox reads its body itself, capped by WB_MAX_BUNDLE_BYTES
 MAX_BODY = 8 * 1024 * 1024
 
 # Feature packages, each with ``setup(app)`` that adds its routes, state and jobs; in the
@@ -88,6 +90,7 @@ def create_app(config: Config | None = None) -> web.Application:
     )
     outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))
     app[T.config_key] = config
+    app[T.limits_key] = limits_from_config(config)
     app[T.csrf_secret_key] = load_csrf_secret(config)
     app[T.rate_limiter_key] = RateLimiter(config.get_int("WB_LOGIN_RATE_PER_MINUTE"), 60.0)
     app[T.metrics_key] = NodeMetrics()

@@ -156,10 +156,12 @@ PATHS: dict[str, Any] = {
             "200": json_body(ref("ImportResult"), "Already received (`duplicate`) or own."),
             "201": json_body(ref("ImportResult"), "Verified and applied."),
             "202": json_body(ref("ImportResult"), "Valid, signed by a key awaiting approval."),
-            "400": _error_or_page("Invalid bundle: the protocol error code (protocol.md §11)."),
-            "401": _error_or_page("`unauthorized`: not a registered hub's inbox token."),
-            "409": _error_or_page("`equivocation` or another sync refusal."),
-            "413": _error_or_page("`bundle_too_large`.")}}},
+            "400": error("Invalid bundle: the protocol error code (protocol.md §11)."),
+            "401": error("`unauthorized`: not a registered hub's inbox token."),
+            "409": error("`equivocation` or another sync refusal."),
+            "413": error("`bundle_too_large`: over the node's WB_MAX_BUNDLE_BYTES "
+                         "(refused before the body is read when Content-Length says "
+                         "so).")}}},
 }
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from node.metrics import NodeMetrics
 from node.ratelimit import RateLimiter
+from protocol.limits import Limits
 from service.settings import Config
 
 
@@ -37,6 +38,7 @@ class Viewer:
 
 
 config_key = web.AppKey("config", Config)
+limits_key = web.AppKey("limits", Limits)  # built once from WB_MAX_BUNDLE_BYTES
 pool_key = web.AppKey("pool", asyncpg.Pool)
 client_key = web.AppKey("client", aiohttp.ClientSession)
 csrf_secret_key = web.AppKey("csrf_secret", bytes)

@@ -34,5 +34,12 @@ class Limits:
     max_compression_ratio: int = 200
     ratio_check_after: int = 1 * MiB
 
+    @property
+    def envelope_bytes(self) -> int:
+        """Largest transport container (CBOR envelope or tar.gz) worth reading for a
+        bundle within these limits: the bundle bytes plus framing for every file. A
+        reader stops at this many bytes instead of buffering an unbounded body."""
+        return self.max_bundle_bytes + 64 * 1024 + 64 * self.max_files
+
 
 DEFAULT_LIMITS = Limits()

@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_DB_RETRY_AFTER", "5",
             "Seconds sent in Retry-After with the 503 database_unavailable answers given "
             "while the database cannot be reached.", "both"),
+    Setting("WB_MAX_BUNDLE_BYTES", "33554432",
+            "Largest bundle (record, manifest, signature and key bytes) a node or hub "
+            "accepts on every path: hub pushes, the node's /sync/inbox, pulls and "
+            "imports. A hub peer's own limit may be lower. Set it alike on a hub and "
+            "its push subscribers: a subscriber that refuses a bundle (413) keeps the "
+            "subscription failing until it takes it or pulls it.", "both"),
     Setting("WB_SESSION_DAYS", "30", "Lifetime of a fully authenticated session, in days."),
     Setting("WB_AUTH_REQUEST_MINUTES", "15",
             "Lifetime of a login verification request (and its half-authenticated session)."),
@@ -73,8 +79,6 @@ SETTINGS: tuple[Setting, ...] = (
             "hub", secret=True),
     Setting("WB_HUB_PORT", "8090", "Port `wb hub serve` listens on.", "hub"),
     Setting("WB_HUB_URL", "http://127.0.0.1:8090", "Public base URL of the hub.", "hub"),
-    Setting("WB_HUB_MAX_BUNDLE_BYTES", "33554432",
-            "Largest bundle the hub accepts (a peer's own limit may be lower).", "hub"),
     Setting("WB_HUB_RATE_PER_MINUTE", "600",
             "Pushes allowed per peer per minute, per hub process.", "hub"),
     Setting("WB_HUB_PAGE_LIMIT", "500", "Largest ?limit= of the hub's bundle listing.", "hub"),
@@ -183,6 +187,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+#: Old setting names still read (when the new name is not set) so that an upgrade does
+#: not silently drop an operator's value: old name -> new name.
+RENAMED: dict[str, str] = {"WB_HUB_MAX_BUNDLE_BYTES": "WB_MAX_BUNDLE_BYTES"}
+
+
 class Config:
     """Resolved settings: explicit overrides, then environment, then ``.env``, then defaults."""
 
@@ -191,12 +200,15 @@ class Config:
         env = os.environ if environ is None else environ
         file_values = read_dotenv(dotenv if dotenv is not None else Path(".env"))
         self._values: dict[str, str] = {}
+        old_names = {new: old for old, new in RENAMED.items()}
         for s in SETTINGS:
             value = s.default
-            if s.name in file_values:
-                value = file_values[s.name]
-            if s.name in env:
-                value = env[s.name]
+            old = old_names.get(s.name)
+            for source in (file_values, env):
+                if old is not None and old in source and s.name not in source:
+                    value = source[old]
+                if s.name in source:
+                    value = source[s.name]
             self._values[s.name] = value
         for name, value in (overrides or {}).items():
             if name not in BY_NAME:

@@ -26,6 +26,7 @@ from protocol.containers import to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.records import Record
+from protocol.storable import storable_records
 from protocol.verify import VerifiedBundle, verify_bundle
 from service.ids import ulid
 
@@ -172,9 +173,15 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
         result.gaps = await _record_gaps(conn, origin, sequence, peer)
         await check_previous(conn, vb, peer)  # chain breaks, for the operator
     resolve = Resolver(our_origin)
+    # the one mapping the hub's index uses too: no invites, no schema-1 contact emails
+    kept = [(s.path, s.record) for s in storable_records(vb)]
+    withdrawn = await _withdrawn(conn, origin, kept)
     by_entity: dict[str, list[Record]] = {}
-    for _, rec in vb.records:
+    for _, rec in kept:
+        if not rec.deleted and withdrawn.get((rec.entity, rec.id), 0) >= rec.revision:
+            continue  # a copy the origin withdrew: never stored again (counted as skipped)
         by_entity.setdefault(f"{rec.entity}{'-' if rec.deleted else ''}", []).append(rec)
+    await _remember_tombstones(conn, vb)
     for entity in ("user", "request", "comment", "vouch"):
         live = by_entity.get(entity, [])
         dead = by_entity.get(f"{entity}-", [])
@@ -195,6 +202,38 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
         origin, sequence, vb.digest, vb.previous, vb.kind, vb.schema_version, vb.key_id,
         vb.instance, len(vb.records), peer)
     return result
+
+
+async def _withdrawn(conn: asyncpg.Connection, origin: str,
+                     records: list[tuple[str, Record]]) -> dict[tuple[str, str], int]:
+    """The withdrawn revision of each live record of the bundle that has a tombstone."""
+    live = [rec for _, rec in records if not rec.deleted]
+    if not live:
+        return {}
+    rows = await conn.fetch(
+        """SELECT t.entity, t.origin_id, t.revision FROM sync_tombstones t
+             JOIN unnest($2::text[], $3::text[]) AS r(e, i)
+               ON t.origin = $1 AND t.entity = r.e AND t.origin_id = r.i""",
+        origin, [r.entity for r in live], [r.id for r in live])
+    return {(r["entity"], r["origin_id"]): r["revision"] for r in rows}
+
+
+async def _remember_tombstones(conn: asyncpg.Connection, vb: VerifiedBundle) -> None:
+    """Tombstones are state: kept (highest revision wins) even when the row they
+    withdraw has not arrived yet, so it is refused when it does."""
+    dead = [rec for _, rec in vb.records if rec.deleted]
+    if not dead:
+        return
+    await conn.execute(
+        """INSERT INTO sync_tombstones (origin, entity, origin_id, revision, sequence, digest)
+           SELECT $1, e, i, r, $5, $6 FROM unnest($2::text[], $3::text[], $4::bigint[])
+                  AS t(e, i, r)
+           ON CONFLICT (origin, entity, origin_id) DO UPDATE
+              SET revision = EXCLUDED.revision, sequence = EXCLUDED.sequence,
+                  digest = EXCLUDED.digest, withdrawn_at = now()
+            WHERE sync_tombstones.revision < EXCLUDED.revision""",
+        vb.origin, [r.entity for r in dead], [r.id for r in dead],
+        [r.revision for r in dead], vb.sequence, vb.digest)
 
 
 class _Equivocation(SyncError):

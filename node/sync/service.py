@@ -18,6 +18,8 @@ from node.sync.identity import ensure_state, load_or_create_key
 from node.sync.importer import ImportResult, SyncError, import_bundle
 from protocol.bundle import Bundle
 from protocol.errors import ProtocolError
+from protocol.limits import Limits
+from service.limits import limits_from_config
 from service.settings import Config
 
 log = logging.getLogger("wb.node.sync")
@@ -92,12 +94,16 @@ async def run_export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = Fal
 
 async def run_import(pool: asyncpg.Pool, config: Config, bundles: list[Bundle], *,
                      kind: str = "import", actor: str = "cli", peer: str | None = None,
-                     metrics: Any = None) -> list[ImportResult]:
+                     metrics: Any = None, limits: Limits | None = None
+                     ) -> list[ImportResult]:
+    """Import ``bundles`` against ``limits`` (default: the node's, from its settings)."""
     origin = await our_origin(pool, config)
+    limits = limits or limits_from_config(config)
     results: list[ImportResult] = []
     async with job(pool, kind, actor, peer, metrics=metrics) as j:
         for bundle in bundles:
-            res = await import_bundle(pool, bundle, our_origin=origin, peer=peer)
+            res = await import_bundle(pool, bundle, our_origin=origin, peer=peer,
+                                      limits=limits)
             j.add_import(res)
             results.append(res)
         outcomes = {r.result for r in results}

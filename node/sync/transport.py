@@ -38,8 +38,10 @@ from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_targz
 from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.signature import parse_signature
 from service.bundle_io import read_bundle
+from service.limits import limits_from_config
 from service.settings import Config
 
 log = logging.getLogger("wb.node.sync")
@@ -65,6 +67,8 @@ class TransferResult:
     #: called after every bundle moved, for progress displays
     on_progress: Callable[[TransferResult], None] | None = field(default=None, repr=False,
                                                                 compare=False)
+    #: what every imported bundle is checked against (the node's one limits object)
+    limits: Limits = field(default=DEFAULT_LIMITS, repr=False, compare=False)
 
     def tick(self) -> None:
         if self.on_progress is not None:
@@ -284,7 +288,8 @@ async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "c
     there (those due after back-off, or all with ``fetch_all_gaps``), then replay queued
     bundles whose key became trusted (e.g. by a rotation)."""
     peer = await P.get_peer(pool, name)
-    out = TransferResult(name, "pull", on_progress=progress)
+    out = TransferResult(name, "pull", on_progress=progress,
+                         limits=limits_from_config(config))
     origin = await our_origin(pool, config)
     async with job(pool, "pull", actor, name, metrics=metrics) as j:
         try:
@@ -323,7 +328,8 @@ async def _import_one(pool: asyncpg.Pool, origin: str, peer: Any, bundle: Any,
     out.bytes += bundle.total_bytes
     out.tick()
     try:
-        res = await import_bundle(pool, bundle, our_origin=origin, peer=peer["name"])
+        res = await import_bundle(pool, bundle, our_origin=origin, peer=peer["name"],
+                                  limits=out.limits)
     except (ProtocolError, SyncError) as exc:
         out.errors.append({"source": label, "code": exc.code, "message": exc.message})
         return None
@@ -344,7 +350,7 @@ async def _pull_dir(pool: asyncpg.Pool, origin: str, peer: Any, out: TransferRes
         if path.name in seen or path.name.startswith(f"{origin}-"):
             continue
         try:
-            bundle = await asyncio.to_thread(read_bundle, path)
+            bundle = await asyncio.to_thread(read_bundle, path, out.limits)
         except ProtocolError as exc:
             out.errors.append({"source": path.name, "code": exc.code, "message": exc.message})
             continue
@@ -375,7 +381,7 @@ async def _pull_v1(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSessi
         return  # gone since the status answer
     _check(status, body, peer)
     try:
-        bundle = from_targz(body, original_hub=True)
+        bundle = from_targz(body, out.limits, original_hub=True)
     except ProtocolError as exc:
         out.errors.append({"source": "v1", "code": exc.code, "message": exc.message})
         return
@@ -403,7 +409,7 @@ async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSess
         page = json.loads(body)
         for entry in page.get("entries", []):
             if entry.get("origin") != origin:
-                bundle = from_cbor(base64.b64decode(entry["bundle"]))
+                bundle = from_cbor(base64.b64decode(entry["bundle"]), out.limits)
                 await _import_one(pool, origin, peer, bundle, out, f"seq {entry['seq']}")
             cursor = max(cursor, int(entry["seq"]))
         nxt = int(page.get("next", cursor))
@@ -448,7 +454,7 @@ async def _fill_gaps_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.Clien
                 for entry in page.get("entries", []):
                     seq = entry.get("sequence")
                     if entry.get("origin") == gap_origin and seq in wanted:
-                        bundle = from_cbor(base64.b64decode(entry["bundle"]))
+                        bundle = from_cbor(base64.b64decode(entry["bundle"]), out.limits)
                         res = await _import_one(pool, origin, peer, bundle, out,
                                                 f"gap {gap_origin} #{seq}")
                         if res is not None and res.result != "pending":
@@ -494,7 +500,7 @@ async def _fill_gaps_dir(pool: asyncpg.Pool, origin: str, peer: Any, out: Transf
             continue
         for _seq, path in await asyncio.to_thread(_gap_files, source, gap_origin, sequences):
             try:
-                bundle = await asyncio.to_thread(read_bundle, path)
+                bundle = await asyncio.to_thread(read_bundle, path, out.limits)
             except ProtocolError as exc:
                 out.errors.append({"source": path.name, "code": exc.code,
                                    "message": exc.message})

@@ -179,11 +179,16 @@ async def test_rejections_have_stable_codes(hub_client, hub_pool, peer, origin):
     assert {"unlisted_file", "digest_mismatch", "malformed_archive"} <= codes
 
 
-async def test_oversized_upload_refused(make_hub, hub_config, origin):
+async def test_oversized_upload_refused(make_hub, hub_db_url, tmp_path, origin):
     from hub import typedefs as T
     from service.ids import token_hash
+    from service.settings import Config
 
-    client = await make_hub(T.HubOptions(max_bundle_bytes=20_000, verify_processes=0))
+    config = Config({"WB_HUB_DATABASE_URL": hub_db_url, "WB_HUB_DATA_DIR": str(tmp_path),
+                     "WB_MAX_BUNDLE_BYTES": "20000",
+                     "WB_HUB_VERIFY_PROCESSES": "0"}, environ={}, dotenv=tmp_path / "no.env")
+    client = await make_hub(config=config)
+    assert client.server.app[T.limits_key].max_bundle_bytes == 20_000
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("x" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")

@@ -146,3 +146,25 @@ def test_hub_options_come_from_wb_hub_settings(tmp_path):
     with pytest.raises(ValueError, match="WB_HUB_PAGE_LIMIT"):
         T.HubOptions.from_config(Config({"WB_HUB_PAGE_LIMIT": "lots"}, environ={},
                                         dotenv=tmp_path / "x"))
+
+
+async def test_feed_links_an_instance_only_when_it_is_http_or_https(hub_client, hub_pool):
+    """A hostile origin's ``Instance`` (stored before the protocol refused such values, or
+    by any other path) is shown as text, never as a link."""
+    hostile = ["javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)",
+               "data:text/html,<script>x</script>", "//evil.example", "/relative",
+               "http://", "https:///nohost", "vbscript:x", "java\tscript:alert(1)"]
+    for i, value in enumerate([*hostile, "https://good.example/path"]):
+        await hub_pool.execute(
+            """INSERT INTO hub_records (origin, entity, id, revision, instance, updated_at,
+                   head, body, title, status, created_at, digest)
+               VALUES ('0123456789abcdef', 'request', $1, 1, $2, $3, '', 'b', $4, 'open',
+                       $3, 'd')""", f"R{i}", value, f"2026-01-01T00:00:{i:02d}Z", f"T{i}")
+    page = await (await hub_client.get("/")).text()
+    hrefs = re.findall(r'href="([^"]*)" rel="nofollow noopener"', page)
+    assert hrefs == ["https://good.example/path"]
+    assert "javascript:alert(1)" in page  # still shown, as escaped text
+    from hub.public import link_target
+
+    assert all(link_target(v) is None for v in hostile)
+    assert link_target("http://node.example:8080/") == "http://node.example:8080/"

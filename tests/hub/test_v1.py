@@ -19,6 +19,7 @@ from protocol.containers import from_targz, to_targz
 from protocol.limits import DEFAULT_LIMITS
 from protocol.signature import parse_signature
 from service.ids import token_hash
+from service.settings import Config
 from tests.hub.conftest import PEER_TOKEN
 
 WIRE = Path("/work/shared/interop/original-v1-wire")
@@ -112,7 +113,11 @@ async def test_status_has_the_original_shape(hub_client, hub_pool):
     bundle = from_targz(archive, original_hub=True)
     assert status["metadata"]["manifest_digest"] == bundle.digest
     assert status["metadata"]["signed_at"] == parse_signature(bundle.sig).signed_at
-    assert status["file_count"] == len(bundle.to_files())
+    # the files carrying invites and contact e-mails are withheld from the stored copy
+    withheld = await hub_pool.fetchval(
+        "SELECT withheld_count FROM hub_bundles WHERE digest = $1", bundle.digest)
+    assert withheld > 0
+    assert status["file_count"] == len(bundle.to_files()) - withheld
 
 
 async def test_untrusted_key_is_400_peer_key_mismatch_and_nothing_published(hub_client,
@@ -200,8 +205,12 @@ async def test_errors_have_the_original_shape(hub_client, hub_pool, origin):
     assert await records_of(hub_client, origin.origin) == []
 
 
-async def test_multipart_upload_is_capped_while_streaming(make_hub, hub_pool, origin):
-    client = await make_hub(T.HubOptions(max_bundle_bytes=64 * 1024))
+async def test_multipart_upload_is_capped_while_streaming(make_hub, hub_db_url, tmp_path,
+                                                          origin):
+    client = await make_hub(config=Config(
+        {"WB_HUB_DATABASE_URL": hub_db_url, "WB_HUB_DATA_DIR": str(tmp_path),
+         "WB_MAX_BUNDLE_BYTES": str(64 * 1024), "WB_HUB_VERIFY_PROCESSES": "0"},
+        environ={}, dotenv=tmp_path / "no.env"))
     pool = client.server.app[T.pool_key]
     await register(pool, key=origin.public_key)
 
