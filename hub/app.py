@@ -18,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
+from hub import policy
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
@@ -134,7 +135,8 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     options = options or T.HubOptions()
     app = web.Application(
         client_max_size=options.max_bundle_bytes + 1024 * 1024,
-        middlewares=[W.headers_middleware, W.error_middleware, W.admin_middleware],
+        middlewares=[W.headers_middleware, W.error_middleware, W.admin_middleware,
+                     policy.middleware],
     )
     app[T.config_key] = config
     app[T.options_key] = options
@@ -161,4 +163,5 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     admin.setup(app)
     openapi.setup(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
+    policy.install(app)
     return app

@@ -18,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
+from node import policy
 from node import typedefs as T
 from node import web as W
 from node.metrics import NodeMetrics
@@ -72,7 +73,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[W.headers_middleware, W.error_middleware, W.session_middleware,
-                     W.csrf_middleware],
+                     W.csrf_middleware, policy.middleware],
     )
     app[T.config_key] = config
     app[T.csrf_secret_key] = load_csrf_secret(config)
@@ -97,6 +98,7 @@ def create_app(config: Config | None = None) -> web.Application:
         feature.setup(app)
     jobs.register_housekeeping(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
+    policy.install(app)
     return app
 
 

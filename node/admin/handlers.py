@@ -9,7 +9,7 @@ from node import typedefs as T
 from node import web as W
 from node.auth import queries as q
 from node.auth import service as svc
-from node.auth.handlers import _request_view, answer, json_client, read_input
+from node.auth.handlers import answer, json_client, read_input, waiting_devices
 from node.errors import AppError
 
 
@@ -30,7 +30,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def sessions_page(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
     pool = request.app[T.pool_key]
-    pending = [_request_view(r) for r in await q.pending_requests(pool)]
+    pending = await waiting_devices(pool, None)
     live = await q.live_sessions(pool)
     body = {"pending": pending,
             "sessions": [{"username": s["username"], "status": s["status"],
