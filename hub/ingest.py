@@ -145,10 +145,7 @@ SCRUB_LIMITS = Limits(max_bundle_bytes=1 << 34, max_files=10_000_000,
 def scrub_container(container: bytes, paths: set[str]) -> bytes:
     """The stored envelope without the files at ``paths``: they become "withheld"
     (listed in the signed manifest but absent), so the bundle still verifies."""
-    bundle = from_cbor(container, SCRUB_LIMITS)
-    keep = {p: data for p, data in bundle.files.items() if p not in paths}
-    return to_cbor(Bundle(manifest=bundle.manifest, sig=bundle.sig, files=keep,
-                          keys=bundle.keys))
+    return to_cbor(from_cbor(container, SCRUB_LIMITS).withhold(paths))
 
 
 def index_columns(verified: VerifiedBundle) -> Q.IndexColumns:

@@ -20,6 +20,7 @@ import asyncpg
 from node import typedefs as T
 from node.errors import AppError, bad_request, conflict, forbidden, not_found
 from node.requests import queries as Q
+from node.sync.outbox_scrub import scrub_outbox
 from service.ids import ulid
 
 log = logging.getLogger("wb.node.requests")
@@ -390,6 +391,7 @@ async def moderate_comment(pool: asyncpg.Pool, actor: Actor | None, comment_id: 
                       action="comment.delete" if delete else "comment.restore",
                       target=f"comment:{comment['id']}", ip=actor.ip,
                       details={"via": actor.via, "request_id": comment["request_id"]})
+        await scrub_outbox(conn)
     row = await Q.get_comment(pool, comment["id"])
     assert row is not None
     return row
@@ -428,6 +430,7 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                           target=f"{kind}:{record_id}", ip=actor.ip,
                           details={"via": actor.via, "from": row["sync_scope"], "to": scope})
             changed += 1
+        await scrub_outbox(conn)  # what was made private leaves no stored bundle again
     return changed
 
 
