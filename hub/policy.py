@@ -50,3 +50,11 @@ middleware = policy_middleware(check, HubError)
 def install(app: web.Application) -> None:
     """Attach the table; call after every route is added (``create_app`` does)."""
     declare(app, ROUTES)
+
+
+if __name__ == "__main__":  # python3 -m hub.policy: the table in docs/api.md
+    from hub.app import create_app
+    from service.policy import markdown_table
+    from service.settings import Config
+
+    print(markdown_table(create_app(Config({}, environ={}))), end="")

@@ -90,3 +90,12 @@ middleware = policy_middleware(check, AppError)
 def install(app: web.Application) -> None:
     """Attach the table; call after every route is added (``create_app`` does)."""
     declare(app, ROUTES)
+
+
+if __name__ == "__main__":  # python3 -m node.policy: the table in docs/api.md
+    from node.app import create_app
+    from service.policy import markdown_table
+    from service.settings import Config
+
+    config = Config({"ENABLE_COPILOT": "true", "SESSION_SECRET": "docs"}, environ={})
+    print(markdown_table(create_app(config)), end="")

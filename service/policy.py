@@ -162,3 +162,15 @@ def policy_middleware(check: Callable[[web.Request, Policy], Awaitable[None]],
         return await handler(request)
 
     return middleware
+
+
+def markdown_table(app: web.Application) -> str:
+    """The app's route policy as a Markdown table (docs/api.md holds it; a test checks)."""
+    table = app.get(policies_key, {})
+    rows = sorted({(path, method, table.get(name)) for name, method, path in route_names(app)
+                   if method != "HEAD"}, key=lambda r: (r[0], r[1]))
+    lines = ["| method | path | policy |", "|---|---|---|"]
+    for path, method, policy in rows:
+        value = policy.value if policy is not None else "**undeclared: denied**"
+        lines.append(f"| {method} | `{path}` | {value} |")
+    return "\n".join(lines) + "\n"

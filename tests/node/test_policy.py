@@ -13,7 +13,14 @@ from aiohttp import web
 from node import policy as node_policy
 from node.app import create_app
 from service.ids import token_hash, ulid
-from service.policy import Policy, declare, undeclared_routes
+from service.policy import (
+    Policy,
+    declare,
+    markdown_table,
+    policies_key,
+    route_names,
+    undeclared_routes,
+)
 from tests.conftest import make_node_config
 from tests.node.auth.helpers import Device
 
@@ -179,3 +186,42 @@ async def test_members_do_see_the_markers(node_client, node_pool):
 def test_policy_values_are_the_documented_ones():
     assert {p.value for p in Policy} == {"public", "device", "member", "admin", "peer",
                                          "metrics"}
+
+
+def _between(text: str, name: str) -> str:
+    start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+    assert start in text and end in text, name
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_operator_guide_states_exactly_what_an_unapproved_device_can_do(tmp_path):
+    """The guide's security table lists every route an unapproved device may use, with its
+    policy, and nothing else."""
+    app = _app(tmp_path, ENABLE_COPILOT="true")
+    table = app[policies_key]
+    allowed = {(method, path, table[name].value) for name, method, path in route_names(app)
+               if method != "HEAD" and table[name] in (Policy.PUBLIC, Policy.DEVICE)}
+    rows = _between((DOCS / "operator-guide.md").read_text(), "unapproved-device")
+    documented = set()
+    for line in rows.splitlines()[2:]:
+        route, policy = [c.strip() for c in line.strip("|").split("|")][:2]
+        method, path = route.split(" ", 1)
+        documented.add((method, path.strip("`"), policy))
+    assert documented == allowed
+
+
+def test_api_docs_hold_both_route_policy_tables(tmp_path):
+    from hub.app import create_app as hub_app
+    from service.settings import Config
+
+    text = (DOCS / "api.md").read_text()
+    node = _app(tmp_path, ENABLE_COPILOT="true")
+    assert _between(text, "node-policy") == markdown_table(node), \
+        "regenerate with python3 -m node.policy"
+    hub = hub_app(Config({"WB_HUB_DATA_DIR": str(tmp_path / "hub")}, environ={},
+                         dotenv=tmp_path / "no.env"))
+    assert _between(text, "hub-policy") == markdown_table(hub), \
+        "regenerate with python3 -m hub.policy"
