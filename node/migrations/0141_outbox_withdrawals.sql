@@ -2,11 +2,15 @@
 -- shared) must reach every stored outbox bundle that holds it, or a peer added later
 -- would still receive it (issue 14). The trigger queues the record's bundle path in the
 -- same transaction as the withdrawal, whoever made it (page, CLI, copilot, SQL);
--- node.sync.outbox_scrub withholds the file from every stored bundle and clears the queue
--- (in the withdrawing transaction for the pages, and before any outbox read).
+-- node.sync.outbox_scrub withholds the file from every stored bundle (in the withdrawing
+-- transaction for the pages, and before any outbox read); tombstones are never withheld.
 CREATE TABLE sync_outbox_withdrawn (
     path            text PRIMARY KEY,
-    queued_at       timestamptz NOT NULL DEFAULT now()
+    queued_at       timestamptz NOT NULL DEFAULT now(),
+    -- every stored bundle up to this sequence is known to be free of the record; a row
+    -- stays while the record is withdrawn, so a bundle an export wrote concurrently from
+    -- a stale read is scrubbed too. It goes when the record becomes public again.
+    scrubbed_through bigint NOT NULL DEFAULT 0
 );
 
 -- The record paths each stored bundle holds (NULL: not indexed yet; filled on demand).
@@ -31,7 +35,9 @@ BEGIN
         END IF;
         IF was_live AND NOT is_live THEN
             INSERT INTO sync_outbox_withdrawn (path) VALUES ('users/' || OLD.id || '.sync.txt')
-                ON CONFLICT DO NOTHING;
+                ON CONFLICT (path) DO UPDATE SET scrubbed_through = 0;
+        ELSIF is_live AND NOT was_live THEN
+            DELETE FROM sync_outbox_withdrawn WHERE path = 'users/' || OLD.id || '.sync.txt';
         END IF;
     ELSIF TG_TABLE_NAME = 'requests' THEN
         was_live := OLD.sync_scope = 'public' AND OLD.deleted_at IS NULL;
@@ -43,7 +49,13 @@ BEGIN
                 SELECT 'requests/' || OLD.id || '.sync.txt'
                 UNION SELECT 'comments/' || c.id || '.sync.txt' FROM comments c
                        WHERE c.request_id = OLD.id AND c.origin IS NULL
-                ON CONFLICT DO NOTHING;
+                ON CONFLICT (path) DO UPDATE SET scrubbed_through = 0;
+        ELSIF is_live AND NOT was_live THEN
+            DELETE FROM sync_outbox_withdrawn
+             WHERE path = 'requests/' || OLD.id || '.sync.txt'
+                OR path IN (SELECT 'comments/' || c.id || '.sync.txt' FROM comments c
+                             WHERE c.request_id = OLD.id AND c.origin IS NULL
+                               AND c.sync_scope = 'public' AND c.deleted_at IS NULL);
         END IF;
     ELSIF TG_TABLE_NAME = 'comments' THEN
         was_live := OLD.sync_scope = 'public' AND OLD.deleted_at IS NULL;
@@ -52,7 +64,9 @@ BEGIN
         END IF;
         IF was_live AND NOT is_live THEN
             INSERT INTO sync_outbox_withdrawn (path) VALUES ('comments/' || OLD.id || '.sync.txt')
-                ON CONFLICT DO NOTHING;
+                ON CONFLICT (path) DO UPDATE SET scrubbed_through = 0;
+        ELSIF is_live AND NOT was_live THEN
+            DELETE FROM sync_outbox_withdrawn WHERE path = 'comments/' || OLD.id || '.sync.txt';
         END IF;
     END IF;
     RETURN NULL;

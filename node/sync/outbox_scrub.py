@@ -7,6 +7,10 @@ with it. A database trigger (migration 0141) queues each withdrawn record's path
 ``scrub_outbox`` then removes those files from every stored bundle the way a hub scrubs
 its log: the file becomes "withheld" (listed in the signed manifest, absent), so the
 bundle keeps its digest and still verifies, and receivers treat it as withheld by a relay.
+Tombstones are never withheld. A queue row stays while its record is withdrawn (the
+trigger drops it when the record becomes public again), with the sequence the outbox is
+known to be clean up to, so a bundle that a concurrent export wrote from a stale read is
+scrubbed by the next call.
 
 Pages call it inside the withdrawing transaction; every outbox read (push) calls it
 first, so a withdrawal made elsewhere (CLI, copilot, SQL) is scrubbed before any bundle
@@ -21,7 +25,9 @@ import logging
 import asyncpg
 
 from protocol.containers import from_cbor, to_cbor
+from protocol.errors import ProtocolError
 from protocol.limits import Limits
+from protocol.records import parse_record
 
 log = logging.getLogger("wb.node.sync")
 
@@ -33,31 +39,54 @@ STORED_LIMITS = Limits(max_bundle_bytes=1 << 34, max_files=10_000_000,
 
 
 async def scrub_outbox(conn: asyncpg.Connection) -> int:
-    """Withhold every queued withdrawn path from the stored bundles; return how many
-    bundles changed. Run inside the caller's transaction (it takes a transaction-level
-    lock, so concurrent scrubs queue up instead of racing)."""
-    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM sync_outbox_withdrawn)"):
+    """Withhold every withdrawn record from the stored bundles it is not yet known to be
+    scrubbed from; return how many bundles changed. Run inside the caller's transaction
+    (a transaction-level lock makes concurrent scrubs queue up instead of racing)."""
+    head = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM sync_outbox")
+    if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM sync_outbox_withdrawn WHERE scrubbed_through < $1)",
+            head):
         return 0
     await conn.execute("SELECT pg_advisory_xact_lock($1)", SCRUB_LOCK)
-    paths = [r["path"] for r in await conn.fetch(
-        "SELECT path FROM sync_outbox_withdrawn FOR UPDATE")]
-    if not paths:
+    head = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM sync_outbox")
+    queued = await conn.fetch(
+        "SELECT path, scrubbed_through FROM sync_outbox_withdrawn "
+        "WHERE scrubbed_through < $1 FOR UPDATE", head)
+    if not queued:
         return 0
     await _index(conn)
+    since = min(r["scrubbed_through"] for r in queued)
     rows = await conn.fetch(
-        "SELECT sequence, envelope, paths FROM sync_outbox WHERE paths && $1::text[] "
-        "FOR UPDATE", paths)
-    gone = set(paths)
+        "SELECT sequence, envelope FROM sync_outbox WHERE sequence > $1 AND sequence <= $2 "
+        "AND paths && $3::text[] ORDER BY sequence FOR UPDATE",
+        since, head, [r["path"] for r in queued])
+    changed = 0
     for row in rows:
-        bundle = from_cbor(bytes(row["envelope"]), STORED_LIMITS).withhold(gone)
+        gone = {r["path"] for r in queued if r["scrubbed_through"] < row["sequence"]}
+        bundle = from_cbor(bytes(row["envelope"]), STORED_LIMITS)
+        withheld = {p for p in gone if p in bundle.files and not _tombstone(bundle.files[p])}
+        if not withheld:
+            continue
+        bundle = bundle.withhold(withheld)
         await conn.execute(
             "UPDATE sync_outbox SET envelope = $2, paths = $3 WHERE sequence = $1",
             row["sequence"], to_cbor(bundle), sorted(bundle.files))
-    await conn.execute("DELETE FROM sync_outbox_withdrawn WHERE path = ANY($1::text[])", paths)
-    if rows:
+        changed += 1
+    await conn.execute(
+        "UPDATE sync_outbox_withdrawn SET scrubbed_through = $2 WHERE path = ANY($1::text[])",
+        [r["path"] for r in queued], head)
+    if changed:
         log.info("withdrawn records scrubbed from the outbox",
-                 extra={"records": len(paths), "bundles": len(rows)})
-    return len(rows)
+                 extra={"records": len(queued), "bundles": changed})
+    return changed
+
+
+def _tombstone(data: bytes) -> bool:
+    """A tombstone must keep travelling: it is how peers learn to forget the record."""
+    try:
+        return parse_record(data, STORED_LIMITS).deleted
+    except ProtocolError:
+        return False
 
 
 async def _index(conn: asyncpg.Connection) -> None:

@@ -13,8 +13,10 @@ import pytest
 from node.requests import service as S
 from node.sync import peers as P
 from node.sync import transport as TR
+from node.sync.outbox_scrub import scrub_outbox_now
 from node.sync.service import run_export
 from protocol.containers import from_cbor
+from protocol.records import parse_record
 from protocol.verify import verify_bundle
 from service.ids import token_hash
 from tests.factories import create_user
@@ -72,7 +74,42 @@ async def test_withdrawing_scrubs_stored_bundles_in_the_same_transaction(nodes):
     digest, withheld = _verifies(data, a.origin)
     assert digest == before["digest"] == after["digest"]  # the same signed link
     assert sorted(withheld) == ["comments/C1.sync.txt", "requests/R1.sync.txt"]
+    rows = await a.pool.fetch("SELECT path, scrubbed_through FROM sync_outbox_withdrawn "
+                              "ORDER BY path")
+    assert [tuple(r) for r in rows] == [("comments/C1.sync.txt", 1),
+                                        ("requests/R1.sync.txt", 1)]
+
+    # an export that read the record before the withdrawal committed stores a stale
+    # bundle after the scrub: the next scrub (every push runs one) catches it too
+    await a.pool.execute(
+        "INSERT INTO sync_outbox (sequence, digest, kind, record_count, envelope) "
+        "VALUES (2, 'stale-export', 'delta', 4, $1)", bytes(before["envelope"]))
+    assert await scrub_outbox_now(a.pool) == 1
+    stale = await a.pool.fetchval("SELECT envelope FROM sync_outbox WHERE sequence = 2")
+    assert PRIVATE_LATER not in bytes(stale) and STAYS in bytes(stale)
+    assert await scrub_outbox_now(a.pool) == 0  # nothing left to do
+
+
+async def test_tombstones_are_never_withheld_and_republishing_is_not_scrubbed(nodes,
+                                                                              tmp_path):
+    a, _ = nodes
+    await _seed_and_export(a)
+    # withdrawn outside the pages, then exported BEFORE any scrub ran
+    await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R3'")
+    await run_export(a.pool, a.config)
+    await scrub_outbox_now(a.pool)
+    first, second = await _outbox(a.pool)
+    assert SQL_LATER not in bytes(first["envelope"])
+    tomb = from_cbor(bytes(second["envelope"])).files["requests/R3.sync.txt"]
+    assert parse_record(tomb).deleted  # peers still learn to forget it
+    # made public again: the queue forgets it and the new bundle carries it
+    await a.pool.execute("UPDATE requests SET sync_scope = 'public' WHERE id = 'R3'")
     assert await a.pool.fetchval("SELECT count(*) FROM sync_outbox_withdrawn") == 0
+    await run_export(a.pool, a.config)
+    await P.add_peer(a.pool, "late", "dir", str(tmp_path / "late"))
+    await TR.push(a.pool, a.config, "late")
+    newest = sorted((tmp_path / "late").iterdir())[-1].read_bytes()
+    assert SQL_LATER in newest
 
 
 async def _withdraw_everything(a) -> None:
@@ -82,7 +119,8 @@ async def _withdraw_everything(a) -> None:
     # a withdrawal made outside the pages (CLI, copilot, plain SQL) is queued by the
     # trigger and scrubbed before any bundle leaves
     await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R3'")
-    assert await a.pool.fetchval("SELECT count(*) FROM sync_outbox_withdrawn") == 1
+    assert await a.pool.fetchval("SELECT scrubbed_through FROM sync_outbox_withdrawn "
+                                 "WHERE path = 'requests/R3.sync.txt'") == 0
 
 
 async def test_a_directory_peer_added_later_receives_no_withdrawn_byte(nodes, tmp_path):
