@@ -109,7 +109,7 @@ async def discard_pending_requests(conn: Conn, auth_request_id: str) -> int:
 async def written_by(conn: Conn, auth_request_ids: list[str]) -> dict[str, list[dict]]:
     """What each waiting device wrote ("this device also wrote: ..."), by sign-in id."""
     rows = await conn.fetch(
-        "SELECT id, auth_request_id, title, description, sync_scope, contact_email, "
+        "SELECT id, auth_request_id, title, description, sync_scope, "
         "created_at FROM requests WHERE auth_request_id = ANY($1::text[]) "
         "AND status='pending' ORDER BY created_at, id", auth_request_ids)
     out: dict[str, list[dict]] = {}
