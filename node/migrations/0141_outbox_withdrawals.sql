@@ -13,7 +13,8 @@ CREATE TABLE sync_outbox_withdrawn (
     scrubbed_through bigint NOT NULL DEFAULT 0
 );
 
--- The record paths each stored bundle holds (NULL: not indexed yet; filled on demand).
+-- The record paths each stored bundle was signed with (NULL: not indexed yet; filled on
+-- demand). A withheld file stays listed, as it does in the manifest.
 ALTER TABLE sync_outbox ADD COLUMN paths text[];
 CREATE INDEX sync_outbox_paths ON sync_outbox USING gin (paths);
 

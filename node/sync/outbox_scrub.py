@@ -67,10 +67,11 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
         withheld = {p for p in gone if p in bundle.files and not _tombstone(bundle.files[p])}
         if not withheld:
             continue
-        bundle = bundle.withhold(withheld)
-        await conn.execute(
-            "UPDATE sync_outbox SET envelope = $2, paths = $3 WHERE sequence = $1",
-            row["sequence"], to_cbor(bundle), sorted(bundle.files))
+        # ``paths`` keeps listing the withheld file (the manifest does too): rewriting a
+        # snapshot's 100,000-entry array and its index would double the cost, and a later
+        # scrub that picks the bundle again finds the file already gone and writes nothing.
+        await conn.execute("UPDATE sync_outbox SET envelope = $2 WHERE sequence = $1",
+                           row["sequence"], to_cbor(bundle.withhold(withheld)))
         changed += 1
     await conn.execute(
         "UPDATE sync_outbox_withdrawn SET scrubbed_through = $2 WHERE path = ANY($1::text[])",
