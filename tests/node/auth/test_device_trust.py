@@ -159,3 +159,32 @@ async def test_a_member_route_refuses_the_stranger_with_its_own_csrf_token(devic
     assert await node_pool.fetchval("SELECT count(*) FROM invites") == 0
     async with attacker.session.get(attacker.base + "/admin", headers=JSON) as r:
         assert r.status == 403
+
+
+async def test_cleaning_up_an_approved_devices_session_keeps_what_it_published(devices,
+                                                                              node_pool):
+    """The binding must never take published requests with it when old sessions (and
+    their sign-in requests) are deleted by the clean-up job."""
+    admin = await bootstrap_admin(devices)
+    phone, bob = await member_with_device(devices, admin)
+    tablet = devices()
+    _, login = await tablet.login("bob")
+    await _forge(tablet, form=False)
+    status, _ = await phone.post_json("/auth/approve", {"request_id": login["request_id"],
+                                                        "code": login["code"]})
+    assert status == 200
+    rid = await node_pool.fetchval("SELECT id FROM requests WHERE auth_request_id = $1",
+                                   login["request_id"])
+    await node_pool.execute("INSERT INTO comments (id, request_id, created_by, body) "
+                            "VALUES ('KEEP1', $1, $2, 'kept')", rid, bob)
+    await node_pool.execute(
+        "UPDATE sessions SET expires_at = now() - interval '1 s' WHERE id_hash = "
+        "(SELECT session_hash FROM auth_requests WHERE id = $1)", login["request_id"])
+    result = await svc.expire_stale(node_pool)
+    assert result["deleted_sessions"] == 1
+    assert await node_pool.fetchval("SELECT count(*) FROM auth_requests WHERE id = $1",
+                                    login["request_id"]) == 0
+    row = await node_pool.fetchrow("SELECT status, auth_request_id FROM requests WHERE id = $1",
+                                   rid)
+    assert tuple(row) == ("open", None)
+    assert await node_pool.fetchval("SELECT count(*) FROM comments WHERE id = 'KEEP1'") == 1
