@@ -41,9 +41,12 @@ BEGIN
             DELETE FROM sync_outbox_withdrawn WHERE path = 'users/' || OLD.id || '.sync.txt';
         END IF;
     ELSIF TG_TABLE_NAME = 'requests' THEN
-        was_live := OLD.sync_scope = 'public' AND OLD.deleted_at IS NULL;
+        -- a pending request never left (a discarded one needs no queue row)
+        was_live := OLD.sync_scope = 'public' AND OLD.deleted_at IS NULL
+                    AND OLD.status <> 'pending';
         IF TG_OP = 'UPDATE' THEN
-            is_live := NEW.sync_scope = 'public' AND NEW.deleted_at IS NULL;
+            is_live := NEW.sync_scope = 'public' AND NEW.deleted_at IS NULL
+                       AND NEW.status <> 'pending';
         END IF;
         IF was_live AND NOT is_live THEN
             INSERT INTO sync_outbox_withdrawn (path)

@@ -188,3 +188,13 @@ async def test_cleaning_up_an_approved_devices_session_keeps_what_it_published(d
                                    rid)
     assert tuple(row) == ("open", None)
     assert await node_pool.fetchval("SELECT count(*) FROM comments WHERE id = 'KEEP1'") == 1
+
+
+async def test_discarding_a_strangers_public_post_leaves_no_outbox_work(devices, node_pool):
+    admin = await bootstrap_admin(devices)
+    phone, _ = await member_with_device(devices, admin)
+    attacker = devices()
+    _, stranger = await attacker.login("bob")
+    await _forge(attacker, form=False)
+    await phone.post_json("/auth/deny", {"request_id": stranger["request_id"]})
+    assert await node_pool.fetchval("SELECT count(*) FROM sync_outbox_withdrawn") == 0
