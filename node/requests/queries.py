@@ -82,6 +82,12 @@ async def pending_of_session(conn: Conn, session_hash: str, limit: int = 50
         "ORDER BY r.created_at DESC, r.id DESC LIMIT $2", session_hash, limit)
 
 
+async def count_bound(conn: Conn, auth_request_id: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM requests WHERE auth_request_id = $1 AND status = 'pending'",
+        auth_request_id)
+
+
 async def live_sign_in(conn: Conn, session_hash: str) -> asyncpg.Record | None:
     """The session's live (pending, unexpired) sign-in request, locked against a
     concurrent approval or denial until the end of the transaction."""

@@ -32,6 +32,8 @@ EMAIL_MAX = 254
 FEED_PAGE = 20
 COMMENTS_PAGE = 50
 API_LIMIT_MAX = 100
+#: What one unapproved device may post while it waits (its sign-in is rate-limited too).
+MAX_PENDING_PER_SIGN_IN = 10
 SCOPES = ("private", "public")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ID = re.compile(r"^[0-9A-Za-z_.:-]{1,80}$")
@@ -295,6 +297,10 @@ async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
                 raise conflict("sign_in_closed", "This device's sign-in request is no longer "
                                "waiting; start a new sign-in before posting.")
             bound = sign_in["id"]
+            if await Q.count_bound(conn, bound) >= MAX_PENDING_PER_SIGN_IN:
+                raise AppError(429, "pending_limit",
+                               f"A device waiting for approval may post at most "
+                               f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
         await Q.insert_request(conn, request_id=request_id, title=title,
                                description=description, status=status,
                                created_by=actor.user_id, contact_email=contact,

@@ -198,3 +198,19 @@ async def test_discarding_a_strangers_public_post_leaves_no_outbox_work(devices,
     await _forge(attacker, form=False)
     await phone.post_json("/auth/deny", {"request_id": stranger["request_id"]})
     assert await node_pool.fetchval("SELECT count(*) FROM sync_outbox_withdrawn") == 0
+
+
+async def test_an_unapproved_device_cannot_flood_the_approval_page(devices, node_pool):
+    from node.requests.service import MAX_PENDING_PER_SIGN_IN
+
+    await bootstrap_admin(devices)
+    attacker = devices()
+    await attacker.login("ada")
+    for i in range(MAX_PENDING_PER_SIGN_IN):
+        status, _ = await attacker.post_json("/api/requests", {"description": f"spam {i}"})
+        assert status == 201
+    status, body = await attacker.post_json("/api/requests", {"description": "one more"})
+    assert status == 429 and body["error"]["code"] == "pending_limit"
+    status, _, _ = await attacker.post_form("/requests", {"description": "one more"})
+    assert status == 429
+    assert await node_pool.fetchval("SELECT count(*) FROM requests") == MAX_PENDING_PER_SIGN_IN
