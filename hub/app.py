@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from hub import admin, api, openapi, public, v1
+from hub import admin, api, openapi, policy, public, v1
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
@@ -139,7 +139,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app = web.Application(
         client_max_size=limits.envelope_bytes + 1024 * 1024,
         middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
-                     W.admin_middleware],
+                     W.admin_middleware, policy.middleware],
     )
     outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"),
                  quiet=("wb.hub.delivery", "wb.hub.stream", "wb.hub.retention"))
@@ -166,4 +166,5 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     for feature in FEATURES:
         feature.setup(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
+    policy.install(app)
     return app

@@ -37,4 +37,7 @@ HUB_ERROR_CODES: dict[str, str] = {
     "malformed_multipart": "v1: the multipart body cannot be read (400)",
     "missing_field": "v1: the form has no bundle file field (422)",
     "verifier_unavailable": "a verification process died; retry the push (503)",
+    "no_policy": "the route declares no access policy, so it is refused (403)",
+    "metrics_token_required": "WB_METRICS_TOKEN is set and was not sent as a bearer token (401)",
+    "metrics_loopback_only": "no WB_METRICS_TOKEN is set and the client is not local (403)",
 }

@@ -160,9 +160,7 @@ def scrub_container(container: bytes, withdrawn: dict[str, int]) -> tuple[bytes,
                if p in withdrawn and _revision_of(data) <= withdrawn[p]}
     if not removed:
         return container, removed
-    keep = {p: data for p, data in bundle.files.items() if p not in removed}
-    return to_cbor(Bundle(manifest=bundle.manifest, sig=bundle.sig, files=keep,
-                          keys=bundle.keys)), removed
+    return to_cbor(bundle.withhold(removed)), removed
 
 
 def _revision_of(data: bytes) -> int:

@@ -69,6 +69,9 @@ def _error(request: web.Request, status: int, code: str, message: str,
         headers["Retry-After"] = str(extra["retry_after"])
     if wants_json(request):
         body: dict[str, Any] = {"error": {"code": code, "message": message, **extra}}
+        if request.path.startswith("/api/v1/"):
+            # refused before the v1 handler (route policy, outage): the original's shape too
+            body["detail"] = f"{code}: {message}"
         return web.json_response(body, status=status, headers=headers)
     try:
         return aiohttp_jinja2.render_template(

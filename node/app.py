@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from node import csrf_api, health, i18n, jobs, openapi, scheduler
+from node import csrf_api, health, i18n, jobs, openapi, policy, scheduler
 from node import typedefs as T
 from node import web as W
 from node.admin import handlers as admin_handlers
@@ -86,7 +86,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
-                     W.session_middleware, W.csrf_middleware],
+                     W.session_middleware, W.csrf_middleware, policy.middleware],
     )
     outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))
     app[T.config_key] = config
@@ -113,6 +113,7 @@ def create_app(config: Config | None = None) -> web.Application:
     jobs.register_housekeeping(app)
     app.router.add_static("/static", TEMPLATES / "static", name="static")
     app.router.add_get("/favicon.ico", _favicon, name="favicon")
+    policy.install(app)
     return app
 
 

@@ -47,6 +47,14 @@ class Bundle:
         out.update(self.files)
         return dict(sorted(out.items()))
 
+    def withhold(self, paths: Iterable[str]) -> Bundle:
+        """The same signed bundle without the record files at ``paths``: they become
+        "withheld" (listed in the manifest, absent), so the signature still verifies.
+        How a relay or an outbox forgets a record that was withdrawn after signing."""
+        gone = set(paths)
+        return Bundle(manifest=self.manifest, sig=self.sig, keys=dict(self.keys),
+                      files={p: d for p, d in self.files.items() if p not in gone})
+
     @property
     def total_bytes(self) -> int:
         return (

@@ -29,9 +29,16 @@ OPERATIONS_PATHS: dict[str, Any] = {
     "/readyz": {"get": {"summary": "Readiness (database reachable)", "responses": {
         "200": json_body({"type": "object"}, "Ready."),
         "503": json_body({"type": "object"}, "Database down.")}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-        "description": "Prometheus text format",
-        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics",
+        "description": "Only with `Authorization: Bearer <WB_METRICS_TOKEN>`, or, when no "
+                       "token is set, from loopback without a proxy header.",
+        "responses": {
+            "200": {"description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "401": error("metrics_token_required: WB_METRICS_TOKEN is set and was not sent."),
+            "403": error("metrics_loopback_only: no token is set and the client is not "
+                         "local.")}}},
     "/openapi.json": {"get": {"summary": "This document", "responses": {
         "200": json_body({"type": "object"}, "OpenAPI 3 document.")}}},
 }

@@ -72,6 +72,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_MAX_UPLOAD_BYTES", "2097152", "Largest accepted upload (invite photo, avatar)."),
     Setting("WB_TRUST_PROXY", "false",
             "Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy.", "both"),
+    Setting("WB_METRICS_TOKEN", "",
+            "Bearer token that /metrics requires (Authorization: Bearer <token>). Empty: "
+            "/metrics answers only to loopback clients that did not come through a proxy.",
+            "both", secret=True),
     Setting("WB_HUB_DATA_DIR", "./var/hub",
             "Hub directory for the embedded PostgreSQL and the hub key.", "hub"),
     Setting("WB_HUB_DATABASE_URL", "",

@@ -32,6 +32,11 @@ async def create_session(pool: asyncpg.Pool, user_id: str, *, status: str = "act
         "INSERT INTO sessions (id_hash, user_id, status, expires_at) "
         "VALUES ($1, $2, $3, now() + interval '1 day')",
         session_hash(cookie), user_id, status)
+    if status == "pending":  # a half-authenticated session always has its sign-in request
+        await pool.execute(
+            "INSERT INTO auth_requests (id, user_id, session_hash, code, expires_at) "
+            "VALUES ($1, $2, $3, '000000', now() + interval '1 day')",
+            ulid(), user_id, session_hash(cookie))
     return cookie
 
 

@@ -15,7 +15,7 @@ from node import web as W
 from node.admin import queries as AQ
 from node.auth import queries as q
 from node.auth import service as svc
-from node.auth.handlers import _request_view, answer, json_client, read_input
+from node.auth.handlers import answer, json_client, read_input, waiting_devices
 from node.errors import AppError
 
 # What the admin nav lists, in order: (label, path). Each page is one click from any
@@ -64,13 +64,17 @@ def _sync_jobs(request: web.Request, peers: list[Any]) -> dict[str, list[str]]:
 
 async def _approvals_context(request: web.Request) -> dict[str, Any]:
     pool = request.app[T.pool_key]
-    return {"pending": await AQ.approvals(pool), "sessions": await q.live_sessions(pool)}
+    pending = await AQ.approvals(pool)
+    wrote = await q.written_by(pool, [r["id"] for r in pending])
+    for r in pending:  # what this very device wrote (bound to its sign-in request)
+        r["wrote"] = wrote.get(r["id"], [])
+    return {"pending": pending, "sessions": await q.live_sessions(pool)}
 
 
 async def sessions_page(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
     ctx = await _approvals_context(request)
-    body = {"pending": [_request_view(r) for r in ctx["pending"]],
+    body = {"pending": await waiting_devices(request.app[T.pool_key], None),
             "sessions": [{"username": s["username"], "status": s["status"],
                           "created_at": s["created_at"], "last_seen_at": s["last_seen_at"],
                           "expires_at": s["expires_at"], "ip": s["ip"]}

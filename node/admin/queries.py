@@ -50,7 +50,8 @@ async def approvals(conn: Conn, *, user_id: str | None = None,
                     limit: int = 200) -> list[dict[str, Any]]:
     """Live sign-in requests, each explained: a new member (the account was created with
     this very request, from an invite that needs an admin) or a new device of an existing
-    member; who invited them; and what they wrote while waiting."""
+    member; who invited them; and what this very device wrote while waiting (bound to
+    its sign-in request)."""
     rows = await conn.fetch(
         """SELECT r.id, r.user_id, r.created_at, r.expires_at, r.ip, r.user_agent, r.attempts,
                   u.username, u.display_name, u.created_at AS member_since, u.is_admin,
@@ -63,7 +64,7 @@ async def approvals(conn: Conn, *, user_id: str | None = None,
                   (SELECT coalesce(json_agg(json_build_object('id', p.id, 'title',
                           coalesce(nullif(p.title, ''), left(p.description, 80)))
                           ORDER BY p.created_at), '[]')::text
-                     FROM requests p WHERE p.created_by = u.id AND p.status = 'pending'
+                     FROM requests p WHERE p.auth_request_id = r.id AND p.status = 'pending'
                       AND p.deleted_at IS NULL) AS waiting_posts
              FROM auth_requests r JOIN users u ON u.id = r.user_id
              LEFT JOIN users inv ON inv.id = u.invited_by
@@ -94,7 +95,7 @@ async def triage_requests(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
 async def waiting_member_context(conn: Conn, user_id: str, session_hash: str
                                  ) -> dict[str, Any]:
     """For a device waiting for approval: can another of the member's devices approve it,
-    which admins can, and what the member wrote meanwhile (shown once approved)."""
+    which admins can, and what this device wrote meanwhile (shown once approved)."""
     row = await conn.fetchrow(
         """SELECT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = $1 AND s.status = 'active'
                             AND s.revoked_at IS NULL AND s.expires_at > now()
@@ -103,9 +104,13 @@ async def waiting_member_context(conn: Conn, user_id: str, session_hash: str
                                              ORDER BY a.created_at), '{}')
                      FROM users a WHERE a.is_admin AND a.origin IS NULL AND NOT a.disabled
                       AND a.deleted_at IS NULL) AS admins""", user_id, session_hash)
+    # only what this very device wrote: pending posts are bound to its sign-in request
     posts = await conn.fetch(
-        """SELECT id, coalesce(nullif(title, ''), left(description, 80)) AS title, created_at
-             FROM requests WHERE created_by = $1 AND status = 'pending' AND deleted_at IS NULL
-            ORDER BY created_at""", user_id)
+        """SELECT r.id, coalesce(nullif(r.title, ''), left(r.description, 80)) AS title,
+                  r.created_at
+             FROM requests r JOIN auth_requests a ON a.id = r.auth_request_id
+            WHERE a.session_hash = $1 AND r.created_by = $2 AND r.status = 'pending'
+              AND r.deleted_at IS NULL
+            ORDER BY r.created_at""", session_hash, user_id)
     return {"other_device": row["other_device"], "admins": list(row["admins"]),
             "waiting_posts": [dict(p) for p in posts]}

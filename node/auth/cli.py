@@ -76,15 +76,20 @@ def session_group() -> None:
 def session_list(show_all: bool) -> None:
     """List sign-in requests waiting for approval (and live sessions with --all)."""
     async def main(pool, config):
-        return await q.pending_requests(pool), (await q.live_sessions(pool) if show_all else [])
+        pending = await q.pending_requests(pool)
+        wrote = await q.written_by(pool, [r["id"] for r in pending])
+        return pending, wrote, (await q.live_sessions(pool) if show_all else [])
 
-    pending, live = _run(main)
+    pending, wrote, live = _run(main)
     if not pending:
         click.echo("no sign-in requests waiting")
     for r in pending:
         click.echo(f"{r['id']}  {r['username']:<20} asked {r['created_at']:%Y-%m-%d %H:%M} "
                    f"from {r['ip'] or '-'}  expires {r['expires_at']:%H:%M} UTC  "
                    f"wrong codes {r['attempts']}")
+        for w in wrote.get(r["id"], []):  # approving publishes it; denying discards it
+            click.echo(f"    this device also wrote ({w['sync_scope']}): "
+                       f"{(w['title'] or w['description'])[:70]!r}")
     for s in live:
         click.echo(f"session  {s['username']:<20} {s['status']:<8} last seen "
                    f"{s['last_seen_at']:%Y-%m-%d %H:%M} from {s['ip'] or '-'}")

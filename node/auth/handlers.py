@@ -176,10 +176,21 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def devices_page(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
-    rows = await q.pending_requests_of_user(_pool(request), viewer.user_id)
-    items = [_request_view(r) for r in rows]
+    items = await waiting_devices(_pool(request), viewer.user_id)
     return answer(request, "node/auth/devices.html",
                   {"requests": items, "done": request.query.get("done", "")}, {"pending": items})
+
+
+async def waiting_devices(pool: Any, user_id: str | None) -> list[dict[str, Any]]:
+    """Sign-in requests waiting (one member's, or everyone's when ``user_id`` is None),
+    each with what that device wrote meanwhile, so a stranger can be recognised."""
+    rows = (await q.pending_requests_of_user(pool, user_id) if user_id is not None
+            else await q.pending_requests(pool))
+    items = [_request_view(r) for r in rows]
+    wrote = await q.written_by(pool, [i["id"] for i in items])
+    for item in items:
+        item["wrote"] = wrote.get(item["id"], [])
+    return items
 
 
 def _request_view(r: Any) -> dict[str, Any]:
@@ -202,9 +213,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
     except AppError as exc:
         if getattr(exc, "locked", False):
             _logins(request, "locked")
-        rows = await q.pending_requests_of_user(_pool(request), viewer.user_id)
         return form_error(request, exc, "node/auth/devices.html",
-                          {"requests": [_request_view(r) for r in rows],
+                          {"requests": await waiting_devices(_pool(request), viewer.user_id),
                            "failed_id": request_id})
     _logins(request, "approved")
     if json_client(request):

@@ -81,18 +81,42 @@ async def set_admin(conn: Conn, user_id: str, is_admin: bool) -> None:
 
 
 async def insert_request(conn: Conn, *, request_id: str, title: str, description: str,
-                         created_by: str, status: str) -> None:
+                         created_by: str, status: str,
+                         auth_request_id: str | None = None) -> None:
     await conn.execute(
-        "INSERT INTO requests (id, title, description, created_by, status) "
-        "VALUES ($1, $2, $3, $4, $5)", request_id, title, description, created_by, status)
+        "INSERT INTO requests (id, title, description, created_by, status, auth_request_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", request_id, title, description, created_by, status,
+        auth_request_id)
 
 
-async def promote_pending_requests(conn: Conn, user_id: str) -> int:
-    """A member's requests posted while half-authenticated become open on approval."""
+async def promote_pending_requests(conn: Conn, auth_request_id: str) -> int:
+    """What a device wrote while half-authenticated opens when ITS sign-in is approved;
+    approving another device of the same member never touches it."""
     result = await conn.execute(
-        "UPDATE requests SET status='open' WHERE created_by=$1 AND status='pending' "
-        "AND origin IS NULL", user_id)
+        "UPDATE requests SET status='open' WHERE auth_request_id=$1 AND status='pending' "
+        "AND origin IS NULL", auth_request_id)
     return int(result.split()[-1])
+
+
+async def discard_pending_requests(conn: Conn, auth_request_id: str) -> int:
+    """A denied, cancelled or expired sign-in takes what its device wrote with it."""
+    result = await conn.execute(
+        "DELETE FROM requests WHERE auth_request_id=$1 AND status='pending' "
+        "AND origin IS NULL", auth_request_id)
+    return int(result.split()[-1])
+
+
+async def written_by(conn: Conn, auth_request_ids: list[str]) -> dict[str, list[dict]]:
+    """What each waiting device wrote ("this device also wrote: ..."), by sign-in id."""
+    rows = await conn.fetch(
+        "SELECT id, auth_request_id, title, description, sync_scope, "
+        "created_at FROM requests WHERE auth_request_id = ANY($1::text[]) "
+        "AND status='pending' ORDER BY created_at, id", auth_request_ids)
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        item = dict(r)
+        out.setdefault(item.pop("auth_request_id"), []).append(item)
+    return out
 
 
 # --------------------------------------------------------------------------- sessions
@@ -219,9 +243,13 @@ async def count_wrong_code(conn: Conn, request_id: str, max_attempts: int
 
 
 async def cancel_requests_of_session(conn: Conn, session_hash: str) -> None:
+    """Expire the session's waiting sign-in and discard what its device wrote."""
     await conn.execute(
-        "UPDATE auth_requests SET status = 'expired', decided_at = now() "
-        "WHERE session_hash = $1 AND status = 'pending'", session_hash)
+        """WITH gone AS (
+               UPDATE auth_requests SET status = 'expired', decided_at = now()
+                WHERE session_hash = $1 AND status = 'pending' RETURNING id)
+           DELETE FROM requests WHERE status = 'pending' AND origin IS NULL
+              AND auth_request_id IN (SELECT id FROM gone)""", session_hash)
 
 
 async def expire_stale(conn: Conn) -> dict[str, int]:
@@ -229,6 +257,11 @@ async def expire_stale(conn: Conn) -> dict[str, int]:
     expired = await conn.execute(
         "UPDATE auth_requests SET status = 'expired', decided_at = now() "
         "WHERE status = 'pending' AND expires_at <= now()")
+    # What an unapproved device wrote dies with its sign-in (expired, denied or locked).
+    await conn.execute(
+        "DELETE FROM requests r USING auth_requests a WHERE a.id = r.auth_request_id "
+        "AND r.status = 'pending' AND r.origin IS NULL AND a.status <> 'approved' "
+        "AND (a.status <> 'pending' OR a.expires_at <= now())")
     deleted = await conn.execute(
         "DELETE FROM sessions WHERE expires_at <= now() "
         "OR revoked_at < now() - interval '7 days'")

@@ -194,7 +194,8 @@ async def register(pool: asyncpg.Pool, config: Config, data: dict[str, Any], *,
             await q.insert_request(conn, request_id=request_id, title=clean["request_title"],
                                    description=clean["request_description"],
                                    created_by=user_id,
-                                   status="open" if status == "active" else "pending")
+                                   status="open" if status == "active" else "pending",
+                                   auth_request_id=auth_request_id)
         await q.audit(conn, "user.register", actor_id=user_id, target=user_id, ip=ip,
                       details={"invite_id": invite["id"] if invite else None,
                                "invited_by": invite["created_by"] if invite else None,
@@ -320,7 +321,7 @@ async def approve(pool: asyncpg.Pool, config: Config, request_id: str, *,
             if not await q.activate_session(conn, req["session_hash"], session_lifetime(config)):
                 raise conflict("session_gone", "The device that asked to sign in has signed "
                                "out or expired; start a new sign-in there.")
-            promoted = await q.promote_pending_requests(conn, req["user_id"])
+            promoted = await q.promote_pending_requests(conn, request_id)
             await q.audit(conn, "login.approve", actor_id=actor_id, target=request_id, ip=ip,
                           details={"user_id": req["user_id"], "via": via,
                                    "by": "member" if same_member else "admin"})
@@ -341,8 +342,10 @@ async def deny(pool: asyncpg.Pool, request_id: str, *, actor_id: str | None, ip:
         if await q.decide_auth_request(conn, request_id, "denied", actor_id) is None:
             raise _not_pending(req)
         await q.revoke_session(conn, req["session_hash"])
+        discarded = await q.discard_pending_requests(conn, request_id)
         await q.audit(conn, "login.deny", actor_id=actor_id, target=request_id, ip=ip,
-                      details={"user_id": req["user_id"], "via": via})
+                      details={"user_id": req["user_id"], "via": via,
+                               "discarded_requests": discarded})
     log.info("login denied", extra={"request_id": request_id, "via": via})
     return Decision(request_id=request_id, user_id=req["user_id"], username=req["username"],
                     status="denied")

@@ -20,6 +20,7 @@ import asyncpg
 from node.errors import AppError, conflict, not_found
 from node.profiles import avatars
 from node.profiles import queries as Q
+from node.sync.outbox_scrub import scrub_outbox
 
 log = logging.getLogger("wb.node.profiles")
 
@@ -146,7 +147,9 @@ def validate_account(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, st
 
 
 async def update_account(pool: asyncpg.Pool, user_id: str, values: dict[str, Any]) -> None:
-    await Q.update_account(pool, user_id, **values)
+    async with pool.acquire() as conn, conn.transaction():
+        await Q.update_account(conn, user_id, **values)
+        await scrub_outbox(conn)  # made private / contact withdrawn: old bundles forget it
     log.info("account updated", extra={"user_id": user_id, "scope": values["scope"]})
 
 
@@ -210,6 +213,7 @@ async def admin_action(pool: asyncpg.Pool, data_dir: Path, *, action: str, targe
             changed = await Q.set_disabled(conn, target_id, action == "disable")
             if action == "disable" and changed:
                 await Q.revoke_sessions(conn, target_id)
+                await scrub_outbox(conn)
         if changed:
             await Q.audit(conn, f"profile.{action}", actor_id=actor.user_id,
                           target=target_id, ip=actor.ip,

@@ -162,9 +162,8 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
                            search=q.get("q", ""), cursor=cursor)
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
                 "feed_html": _feed_html(request, page, cursor)}
-    page = await _feed(request, actor, status="open", search="", cursor=cursor)
-    return {"page": page, "own_pending": await S.own_pending(pool, actor),
-            "feed_html": _feed_html(request, page, cursor),
+    # An unapproved device sees no feed: only its sign-in code and what it wrote itself.
+    return {"own_pending": await S.own_pending(pool, actor, viewer.session_hash),
             "login": await _pending_login(request, viewer)}
 
 
@@ -191,7 +190,7 @@ _LIMITS = {"title": S.TITLE_MAX, "description": S.DESCRIPTION_MAX, "comment": S.
 # --------------------------------------------------------------------------- requests
 
 async def create_request(request: web.Request) -> web.StreamResponse:
-    W.require_viewer(request)
+    viewer = W.require_viewer(request)
     actor = _actor(request)
     data = await _input(request)
     try:
@@ -199,7 +198,8 @@ async def create_request(request: web.Request) -> web.StreamResponse:
             request.app[T.pool_key], actor, title=_text(data, "title"),
             description=_text(data, "description"),
             contact_email=_text(data, "contact_email"),
-            sync_scope=_text(data, "sync_scope") or "private")
+            sync_scope=_text(data, "sync_scope") or "private",
+            session_hash=viewer.session_hash)
     except AppError as exc:
         if W.wants_json(request) or exc.status != 400 or actor is None:
             raise
@@ -209,6 +209,8 @@ async def create_request(request: web.Request) -> web.StreamResponse:
     if W.wants_json(request):
         return web.json_response({"request": S.request_json(actor, row)}, status=201,
                                  dumps=W.json_dumps)
+    if not viewer.active:  # its detail page is for members; home lists what it wrote
+        raise W.redirect("/")
     raise W.redirect(f"/requests/{row['id']}")
 
 
@@ -442,10 +444,10 @@ async def api_list(request: web.Request) -> web.StreamResponse:
 
 
 async def api_pending(request: web.Request) -> web.StreamResponse:
-    W.require_viewer(request)
+    viewer = W.require_viewer(request)
     actor = _actor(request)
     assert actor is not None
-    rows = await S.own_pending(request.app[T.pool_key], actor)
+    rows = await S.own_pending(request.app[T.pool_key], actor, viewer.session_hash)
     return web.json_response({"requests": [S.request_json(actor, r) for r in rows]},
                              dumps=W.json_dumps)
 

@@ -72,6 +72,31 @@ async def own_pending(conn: Conn, user_id: str, limit: int = 50) -> list[asyncpg
         "ORDER BY r.created_at DESC, r.id DESC LIMIT $2", user_id, limit)
 
 
+async def pending_of_session(conn: Conn, session_hash: str, limit: int = 50
+                             ) -> list[asyncpg.Record]:
+    """What one unapproved device wrote: the pending requests bound to its sign-in."""
+    return await conn.fetch(
+        f"SELECT {_FEED_COLUMNS} FROM requests r LEFT JOIN users u ON u.id = r.created_by "
+        "JOIN auth_requests a ON a.id = r.auth_request_id "
+        "WHERE a.session_hash = $1 AND r.status = 'pending' AND r.deleted_at IS NULL "
+        "ORDER BY r.created_at DESC, r.id DESC LIMIT $2", session_hash, limit)
+
+
+async def count_bound(conn: Conn, auth_request_id: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM requests WHERE auth_request_id = $1 AND status = 'pending'",
+        auth_request_id)
+
+
+async def live_sign_in(conn: Conn, session_hash: str) -> asyncpg.Record | None:
+    """The session's live (pending, unexpired) sign-in request, locked against a
+    concurrent approval or denial until the end of the transaction."""
+    return await conn.fetchrow(
+        "SELECT id FROM auth_requests WHERE session_hash = $1 AND status = 'pending' "
+        "AND expires_at > now() ORDER BY created_at DESC, id DESC LIMIT 1 FOR SHARE",
+        session_hash)
+
+
 async def get_request(conn: Conn, request_id: str, *, for_update: bool = False
                       ) -> asyncpg.Record | None:
     lock = " FOR UPDATE OF r" if for_update else ""
@@ -82,11 +107,12 @@ async def get_request(conn: Conn, request_id: str, *, for_update: bool = False
 
 async def insert_request(conn: Conn, *, request_id: str, title: str, description: str,
                          status: str, created_by: str, contact_email: str | None,
-                         sync_scope: str) -> None:
+                         sync_scope: str, auth_request_id: str | None = None) -> None:
     await conn.execute(
         "INSERT INTO requests (id, title, description, status, created_by, contact_email, "
-        "sync_scope) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        request_id, title, description, status, created_by, contact_email, sync_scope)
+        "sync_scope, auth_request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        request_id, title, description, status, created_by, contact_email, sync_scope,
+        auth_request_id)
 
 
 async def set_completed(conn: Conn, request_id: str) -> asyncpg.Record | None:

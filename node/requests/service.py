@@ -20,6 +20,7 @@ import asyncpg
 from node import typedefs as T
 from node.errors import AppError, bad_request, conflict, forbidden, not_found
 from node.requests import queries as Q
+from node.sync.outbox_scrub import scrub_outbox
 from service.ids import ulid
 
 log = logging.getLogger("wb.node.requests")
@@ -31,6 +32,8 @@ EMAIL_MAX = 254
 FEED_PAGE = 20
 COMMENTS_PAGE = 50
 API_LIMIT_MAX = 100
+#: What one unapproved device may post while it waits (its sign-in is rate-limited too).
+MAX_PENDING_PER_SIGN_IN = 10
 SCOPES = ("private", "public")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ID = re.compile(r"^[0-9A-Za-z_.:-]{1,80}$")
@@ -64,12 +67,14 @@ def _is_owner(actor: Actor | None, row: Any) -> bool:
 
 
 def can_view(actor: Actor | None, req: Any) -> bool:
-    if actor is None:
+    """Members-only: an unapproved device sees nothing here (its own writing is listed
+    from its sign-in request, never through this check)."""
+    if actor is None or not actor.active:
         return False
     if req["deleted_at"] is not None:
-        return actor.is_admin and actor.active
+        return actor.is_admin
     if req["status"] == "pending":
-        return _is_owner(actor, req) or (actor.is_admin and actor.active)
+        return _is_owner(actor, req) or actor.is_admin
     return True
 
 
@@ -91,7 +96,8 @@ def can_change_scope(actor: Actor | None, owner: str | None, origin: str | None)
 
 
 def can_see_contact(actor: Actor | None, req: Any) -> bool:
-    return actor is not None and (_is_owner(actor, req) or (actor.is_admin and actor.active))
+    return (actor is not None and actor.active
+            and (_is_owner(actor, req) or actor.is_admin))
 
 
 def can_moderate(actor: Actor | None) -> bool:
@@ -215,6 +221,8 @@ class FeedPage:
 
 async def feed(pool: asyncpg.Pool, actor: Actor | None, *, status: str = "open",
                search: str = "", cursor: str = "", limit: int = FEED_PAGE) -> FeedPage:
+    if actor is not None and not actor.active:
+        raise forbidden("session_not_approved", "The feed is for approved members only.")
     if status not in Q.FEED_STATUSES:
         raise bad_request("invalid_status", "Unknown status filter.",
                           status="open, completed, pending or all")
@@ -230,9 +238,14 @@ async def feed(pool: asyncpg.Pool, actor: Actor | None, *, status: str = "open",
     return FeedPage(rows, next_cursor, status, search)
 
 
-async def own_pending(pool: asyncpg.Pool, actor: Actor) -> list[asyncpg.Record]:
+async def own_pending(pool: asyncpg.Pool, actor: Actor,
+                      session_hash: str | None = None) -> list[asyncpg.Record]:
+    """An approved member's pending requests; for an unapproved device, only what that
+    device wrote (bound to its sign-in request, by ``session_hash``)."""
     if actor.user_id is None:
         return []
+    if not actor.active:
+        return [] if session_hash is None else await Q.pending_of_session(pool, session_hash)
     return await Q.own_pending(pool, actor.user_id)
 
 
@@ -266,17 +279,33 @@ async def thread(pool: asyncpg.Pool, actor: Actor | None, request_id: str, *,
 
 async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
                          description: str, contact_email: str = "",
-                         sync_scope: str = "private") -> asyncpg.Record:
-    """Post a request; a half-authenticated member's request waits as ``pending``."""
+                         sync_scope: str = "private",
+                         session_hash: str | None = None) -> asyncpg.Record:
+    """Post a request. An unapproved device's request waits as ``pending``, bound to that
+    device's live sign-in request (``session_hash``): approving that sign-in opens it,
+    denying or expiring it discards it."""
     if actor is None or actor.user_id is None:
         raise AppError(401, "login_required", "Sign in first.")
     title, description, contact, scope = validate_request(title, description, contact_email,
                                                           sync_scope)
     request_id = ulid()
     status = "open" if actor.active else "pending"
-    await Q.insert_request(pool, request_id=request_id, title=title, description=description,
-                           status=status, created_by=actor.user_id, contact_email=contact,
-                           sync_scope=scope)
+    async with pool.acquire() as conn, conn.transaction():
+        bound = None
+        if not actor.active:
+            sign_in = await Q.live_sign_in(conn, session_hash) if session_hash else None
+            if sign_in is None:
+                raise conflict("sign_in_closed", "This device's sign-in request is no longer "
+                               "waiting; start a new sign-in before posting.")
+            bound = sign_in["id"]
+            if await Q.count_bound(conn, bound) >= MAX_PENDING_PER_SIGN_IN:
+                raise AppError(429, "pending_limit",
+                               f"A device waiting for approval may post at most "
+                               f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
+        await Q.insert_request(conn, request_id=request_id, title=title,
+                               description=description, status=status,
+                               created_by=actor.user_id, contact_email=contact,
+                               sync_scope=scope, auth_request_id=bound)
     log.info("request posted", extra={"request_id": request_id, "status": status})
     row = await Q.get_request(pool, request_id)
     assert row is not None
@@ -372,6 +401,7 @@ async def moderate_comment(pool: asyncpg.Pool, actor: Actor | None, comment_id: 
                       action="comment.delete" if delete else "comment.restore",
                       target=f"comment:{comment['id']}", ip=actor.ip,
                       details={"via": actor.via, "request_id": comment["request_id"]})
+        await scrub_outbox(conn)
     row = await Q.get_comment(pool, comment["id"])
     assert row is not None
     return row
@@ -410,6 +440,7 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                           target=f"{kind}:{record_id}", ip=actor.ip,
                           details={"via": actor.via, "from": row["sync_scope"], "to": scope})
             changed += 1
+        await scrub_outbox(conn)  # what was made private leaves no stored bundle again
     return changed
 
 

@@ -20,6 +20,7 @@ import asyncpg
 from node.sync import queries as Q
 from node.sync.errors import SyncError
 from node.sync.gaps import check_previous
+from node.sync.impersonation import refuse_claims_on_our_members
 from node.sync.rotation import accept_rotations
 from protocol.bundle import Bundle
 from protocol.containers import to_cbor
@@ -124,6 +125,7 @@ async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
     if vb.origin == our_origin:
         return ImportResult("own", vb.digest, vb.origin, vb.sequence, vb.schema_version,
                             len(vb.records), bundle_bytes=bundle.total_bytes)
+    refuse_claims_on_our_members(our_origin, vb)  # issue 14: nobody else speaks for us
     try:
         async with pool.acquire() as conn, conn.transaction():
             return await _apply(conn, vb, our_origin, peer)

@@ -34,6 +34,7 @@ from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync.identity import load_or_create_key
 from node.sync.importer import ImportResult, SyncError, import_bundle
+from node.sync.outbox_scrub import scrub_outbox_now
 from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_targz
@@ -126,6 +127,7 @@ async def push(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "c
     origin = await our_origin(pool, config)
     async with job(pool, "push", actor, name, metrics=metrics) as j:
         try:
+            await scrub_outbox_now(pool)  # withdrawals made anywhere never leave again
             pending = await Q.outbox_after(pool, peer["push_sequence"])
             if peer["kind"] == "dir":
                 target = Path(peer["location"])

@@ -120,3 +120,15 @@ async def test_session_expire(wb, node_pool, devices):
     assert result.exit_code == 0
     assert "expired 1 request, deleted 1 session" in result.output
     assert await node_pool.fetchval("SELECT count(*) FROM sessions") == 1
+
+
+async def test_session_list_shows_what_each_waiting_device_wrote(wb, devices):
+    await bootstrap_admin(devices)
+    stranger = devices()
+    _, login = await stranger.login("ada")
+    status, _ = await stranger.post_json("/api/requests", {
+        "title": "Send money to this account", "description": "urgent", "sync_scope": "public"})
+    assert status == 201
+    result = await wb("session", "list")
+    assert result.exit_code == 0 and login["request_id"] in result.output
+    assert "this device also wrote (public): 'Send money to this account'" in result.output

@@ -69,14 +69,15 @@ async def test_other_device_approves_with_the_code(devices, node_pool):
     phone, bob = await member_with_device(devices, admin)
     laptop = devices()
     _, login = await laptop.login("bob")
+    # what the laptop wrote while waiting is bound to ITS sign-in request (issue 14)
     await node_pool.execute(
-        "INSERT INTO requests (id, description, created_by, status) VALUES ('R1', 'x', $1, "
-        "'pending')", bob)
+        "INSERT INTO requests (id, description, created_by, status, auth_request_id) "
+        "VALUES ('R1', 'x', $1, 'pending', $2)", bob, login["request_id"])
     status, body = await phone.post_json("/auth/approve", {"request_id": login["request_id"],
                                                            "code": login["code"]})
     assert status == 200 and body["status"] == "approved"
     assert await laptop.whoami() == "active"
-    # approving promotes what the member posted while pending
+    # approving promotes what this device posted while pending
     assert await node_pool.fetchval("SELECT status FROM requests WHERE id='R1'") == "open"
     row = await node_pool.fetchrow(
         "SELECT status, decided_by FROM auth_requests WHERE id=$1", login["request_id"])

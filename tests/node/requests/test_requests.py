@@ -151,19 +151,21 @@ async def test_half_authenticated_member(member_factory, pool):
     pen = await member_factory("pat", status="pending")
     other = await _insert(pool, ann.user_id, title="Anns pending", status="pending")
     r = await pen.post("/requests", {"title": "Pat asks", "description": "please"})
-    assert r.status == 303
-    mine = _id_from(r.headers["Location"])
+    # issue 14: an unapproved device is sent home, where it sees only what it wrote
+    assert r.status == 303 and r.headers["Location"] == "/"
+    mine = await pool.fetchval("SELECT id FROM requests WHERE title = 'Pat asks'")
     assert (await Q.get_request(pool, mine))["status"] == "pending"
     page = await (await pen.client.get("/")).text()
     assert "Waiting for approval" in page
-    assert "Pat asks" in page and "Open one" in page and "Anns pending" not in page
-    # cannot comment or complete; cannot see someone else's pending request
+    assert "Pat asks" in page and "Open one" not in page and "Anns pending" not in page
+    # cannot comment or complete; cannot see someone else's pending request (nor any)
     r = await pen.post(f"/requests/{open_id}/comments", {"body": "hi"}, json_reply=True)
     assert r.status == 403
     r = await pen.post(f"/requests/{mine}/complete", json_reply=True)
     assert r.status == 403
-    assert (await pen.client.get(f"/requests/{other}")).status == 404
-    assert (await pen.client.get(f"/api/requests/{other}")).status == 404
+    assert (await pen.client.get(f"/requests/{other}")).status == 403
+    assert (await pen.client.get(f"/api/requests/{other}")).status == 403
+    assert (await pen.client.get(f"/api/requests/{open_id}")).status == 403
     pending = await (await pen.client.get("/api/requests/pending")).json()
     assert [x["id"] for x in pending["requests"]] == [mine]
     # other members never see it; the auth engineer's promotion makes it open

@@ -1,0 +1,107 @@
+"""The node's route policy table: who may use each route, checked before any handler.
+
+Default deny: a route missing here is refused (and ``create_app`` refuses to build);
+``tests/node/test_policy.py`` walks the router and probes every GET route as an anonymous
+and as a half-authenticated device. A device that only knows a username (its sign-in is
+not approved yet) is anonymous on ``public`` routes, and on ``device`` routes sees only
+its own sign-in request and what it wrote itself.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node import typedefs as T
+from node import web as W
+from node.errors import AppError
+from service.policy import Policy, check_metrics, declare, policy_middleware, require_bearer
+
+P = Policy
+
+ROUTES: dict[str, Policy] = {
+    # plumbing
+    "healthz": P.PUBLIC, "readyz": P.PUBLIC, "openapi": P.PUBLIC, "static": P.PUBLIC,
+    "favicon": P.PUBLIC,
+    "api_csrf": P.PUBLIC, "metrics": P.METRICS,
+    # signing in and registering
+    "login": P.PUBLIC, "register": P.PUBLIC, "register_invite": P.PUBLIC,
+    "register_invite_photo": P.PUBLIC,  # the invite token in the URL is the credential
+    "auth_login": P.DEVICE, "auth_register": P.DEVICE, "auth_logout": P.DEVICE,
+    "login_pending": P.DEVICE,
+    # the home page and what an unapproved device may write (bound to its sign-in)
+    "home": P.DEVICE, "request_create": P.DEVICE, "api_request_create": P.DEVICE,
+    "api_requests_pending": P.DEVICE,
+    # members
+    "auth_devices": P.MEMBER, "auth_approve": P.MEMBER, "auth_deny": P.MEMBER,
+    "invite_new": P.MEMBER, "auth_invites": P.MEMBER, "auth_invite_disable": P.MEMBER,
+    "invite_created": P.MEMBER,  # the creator's own new invite (checked in the handler)
+    "request_detail": P.MEMBER, "api_request_detail": P.MEMBER, "api_requests": P.MEMBER,
+    "comment_create": P.MEMBER, "request_complete": P.MEMBER,
+    "api_request_complete": P.MEMBER, "request_scope": P.MEMBER, "comment_scope": P.MEMBER,
+    "sync_scope": P.MEMBER, "sync_scope_submit": P.MEMBER,
+    "profile": P.MEMBER, "person": P.MEMBER, "members": P.MEMBER, "invite_map": P.MEMBER,
+    "invite_map_svg": P.MEMBER, "settings_account": P.MEMBER,
+    "settings_account_post": P.MEMBER, "settings_avatar": P.MEMBER,
+    "settings_avatar_remove": P.MEMBER, "avatar": P.MEMBER,
+    # admins
+    "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
+    "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,
+    "admin": P.ADMIN, "admin_requests": P.ADMIN, "admin_audit": P.ADMIN,
+    "admin_sessions": P.ADMIN, "admin_session_revoke": P.ADMIN,
+    "admin_session_approve": P.ADMIN, "admin_session_deny": P.ADMIN,
+    "admin_profiles": P.ADMIN, "admin_profile": P.ADMIN, "admin_profile_action": P.ADMIN,
+    "sync_control": P.ADMIN, "sync_control_peer_add": P.ADMIN,
+    "sync_control_peer_edit": P.ADMIN, "sync_control_peer_remove": P.ADMIN,
+    "sync_control_peer_unpin": P.ADMIN, "sync_control_job_run": P.ADMIN,
+    "sync_control_job_pause": P.ADMIN, "sync_control_pending": P.ADMIN,
+    "sync_control_rotate_key": P.ADMIN, "sync_public": P.ADMIN,
+    "copilot": P.ADMIN, "copilot_send": P.ADMIN, "copilot_stream": P.ADMIN,
+    "copilot_clear": P.ADMIN, "copilot_feedback": P.ADMIN, "copilot_decide": P.ADMIN,
+    "dedalus": P.ADMIN, "dedalus_key": P.ADMIN, "dedalus_forget": P.ADMIN,
+    "dedalus_switch": P.ADMIN,
+    # bearer tokens: a hub peer's inbox token, an admin's MCP token
+    "sync_inbox": P.PEER, "mcp": P.PEER,
+    # GET/DELETE /mcp only ever answer 405 with Allow: POST (no server-sent stream here)
+    "mcp_get": P.PUBLIC, "mcp_delete": P.PUBLIC,
+}
+
+#: The 401 code a bearer route answers when no token was sent at all.
+BEARER_CODES = {"sync_inbox": "unauthorized", "mcp": "mcp_token_required",
+                "mcp_get": "mcp_token_required", "mcp_delete": "mcp_token_required"}
+
+
+async def check(request: web.Request, policy: Policy) -> None:
+    viewer = W.viewer_of(request)
+    if policy is Policy.PUBLIC:
+        if viewer is not None and not viewer.active:
+            request[T.VIEWER] = None  # an unapproved device is anonymous here
+    elif policy is Policy.DEVICE:
+        return
+    elif policy is Policy.MEMBER:
+        W.require_active(request)
+    elif policy is Policy.ADMIN:
+        W.require_admin(request)
+    elif policy is Policy.PEER:
+        name = request.match_info.route.resource.name  # type: ignore[union-attr]
+        require_bearer(request, BEARER_CODES.get(name or "", "token_required"))
+    elif policy is Policy.METRICS:
+        check_metrics(request, request.app[T.config_key])
+    else:  # pragma: no cover - a new Policy member must be handled here
+        raise AppError(403, "no_policy", "This route has no declared access policy.")
+
+
+middleware = policy_middleware(check, AppError)
+
+
+def install(app: web.Application) -> None:
+    """Attach the table; call after every route is added (``create_app`` does)."""
+    declare(app, ROUTES)
+
+
+if __name__ == "__main__":  # python3 -m node.policy: the table in docs/api.md
+    from node.app import create_app
+    from service.policy import markdown_table
+    from service.settings import Config
+
+    config = Config({"ENABLE_COPILOT": "true", "SESSION_SECRET": "docs"}, environ={})
+    print(markdown_table(create_app(config)), end="")
