@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from hub import admin, api, openapi, public
+from hub import admin, api, feeds, openapi, public
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
@@ -37,7 +37,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
 
 # Route modules, each with ``setup(app)``; in the order their routes are added.
-FEATURES = (api, public, admin, openapi)
+FEATURES = (api, public, feeds, admin, openapi)
 
 
 async def bounded(what: str, step: Awaitable[None],

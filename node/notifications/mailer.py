@@ -27,10 +27,12 @@ from service.settings import Config
 class MailError(Exception):
     """A failed attempt: ``permanent`` when the relay refused for good (5xx)."""
 
-    def __init__(self, reason: str, *, permanent: bool = False):
+    def __init__(self, reason: str, *, permanent: bool = False, after_body: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        # the body was handed over and no verdict came back: the relay may have it
+        self.after_body = after_body
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,14 @@ async def deliver(relay: Relay, message: EmailMessage,
     """Hand ``message`` to the relay; ``before_body`` runs just before DATA."""
     recipient = message["To"]
     smtp = _client(relay)
+    body_sent = False
     try:
         await smtp.connect()
         await smtp.mail(relay.envelope_from)
         await smtp.rcpt(email.utils.parseaddr(recipient)[1])
         if before_body is not None:
             await before_body()
+        body_sent = True
         await smtp.data(message.as_bytes())
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise MailError(f"relay refused the login ({exc.code})") from None
@@ -105,10 +109,11 @@ async def deliver(relay: Relay, message: EmailMessage,
         raise MailError(f"relay answered {exc.code}: {text}",
                         permanent=exc.code >= 500) from None
     except aiosmtplib.SMTPTimeoutError:
-        raise MailError(f"relay did not answer within {relay.timeout:g} s") from None
+        raise MailError(f"relay did not answer within {relay.timeout:g} s",
+                        after_body=body_sent) from None
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise MailError(f"cannot talk to the relay: {type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:200]}") from None
+                        f"{' '.join(str(exc).split())[:200]}", after_body=body_sent) from None
     finally:
         if smtp.is_connected:
             try:

@@ -330,7 +330,7 @@ async def deliver_due(app: web.Application) -> str:
     if uncertain:
         log.warning("mail outcome unknown after a crash", extra={"messages": uncertain})
     budget = config.get_int("WB_MAIL_PER_MINUTE") - await Q.in_flight_last_minute(pool)
-    tally = {"sent": 0, "retry": 0, "dropped": 0, "skipped": 0}
+    tally = {"sent": 0, "retry": 0, "dropped": 0, "skipped": 0, "uncertain": 0}
     env = aiohttp_jinja2.get_env(app)
     secret = app[T.csrf_secret_key]
     max_attempts = config.get_int("WB_MAIL_MAX_ATTEMPTS")
@@ -371,6 +371,11 @@ async def _send_one(conn: asyncpg.Connection, env: jinja2.Environment, config: C
     try:
         await mailer.deliver(relay, message, before_body=committing)
     except mailer.MailError as exc:
+        if exc.after_body:
+            why = f"the relay may have it: {exc.reason} after the message body was sent"
+            await Q.mark(conn, row["id"], "uncertain", error=why, to_addr=draft.to)
+            log.warning("mail outcome unknown", extra={"message_id": row["id"], "reason": why})
+            return "uncertain"
         if exc.permanent or row["attempts"] >= max_attempts:
             why = exc.reason if exc.permanent else \
                 f"gave up after {row['attempts']} attempts: {exc.reason}"
