@@ -194,5 +194,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/feeds/mine.atom", member_feed, name="feed_member")
     r.add_get("/llms.txt", llms_txt, name="llms_txt")
     scheduler.register_job(app, scheduler.Job(
-        "mail:outbox", S.deliver_due, float(config.get_int("WB_MAIL_INTERVAL")), timeout=600))
+        "mail:outbox", S.deliver_due, float(config.get_int("WB_MAIL_INTERVAL")),
+        timeout=S.RUN_SECONDS * 2))
     scheduler.register_job(app, scheduler.Job("mail:digest", S.queue_digests, 3600.0))

@@ -20,6 +20,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -45,6 +46,7 @@ CONFIRM_RESEND_SECONDS = 60
 BACKOFF_FIRST = 30.0
 BACKOFF_MAX = 3600.0
 FEED_ENTRIES = 50
+RUN_SECONDS = 60.0  # an outbox run starts no new message after this long
 
 # The switch each kind of message answers to; what its unsubscribe link turns off.
 SWITCH_OF = {"comment": "on_comment", "status": "on_status", "signin": "on_signin",
@@ -334,7 +336,8 @@ async def deliver_due(app: web.Application) -> str:
     env = aiohttp_jinja2.get_env(app)
     secret = app[T.csrf_secret_key]
     max_attempts = config.get_int("WB_MAIL_MAX_ATTEMPTS")
-    while budget > 0:
+    started = time.monotonic()
+    while budget > 0 and time.monotonic() - started < RUN_SECONDS:
         async with pool.acquire() as conn:
             row = await Q.claim_next(conn)
             if row is None:
