@@ -41,6 +41,7 @@ class Relay:
         self.reached = threading.Event()
         self.port = free_port()
         self.logins: list[bytes] = []
+        self.tls: list[bool] = []  # per message: did it arrive over TLS?
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.mode == "refuse":
@@ -56,6 +57,7 @@ class Relay:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append(msg)
+        self.tls.append(server.transport.get_extra_info("ssl_object") is not None)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         if self.mode == "hang_data":
             self.reached.set()
@@ -73,12 +75,15 @@ class Relay:
         return [m for m in self.messages if to is None or m["To"] == to]
 
 
-def start_relay(mode: str = "ok", *, auth: bool = False) -> tuple[Relay, Controller]:
+def start_relay(mode: str = "ok", *, auth: bool = False,
+                **tls: object) -> tuple[Relay, Controller]:
+    """``tls``: ``ssl_context=`` (smtps, TLS from the first byte) or ``tls_context=`` and
+    ``require_starttls=True`` (STARTTLS offered and required)."""
     relay = Relay(mode)
-    kwargs = {}
+    kwargs: dict[str, object] = dict(tls)
     if auth:
-        kwargs = {"authenticator": relay.authenticate, "auth_required": True,
-                  "auth_require_tls": False}
+        kwargs.update(authenticator=relay.authenticate, auth_required=True,
+                      auth_require_tls=False)
     controller = Controller(relay, hostname="127.0.0.1", port=relay.port, **kwargs)
     controller.start()
     return relay, controller
@@ -88,8 +93,8 @@ def start_relay(mode: str = "ok", *, auth: bool = False) -> tuple[Relay, Control
 def relay_factory():
     started: list[Controller] = []
 
-    def make(mode: str = "ok", *, auth: bool = False) -> Relay:
-        relay, controller = start_relay(mode, auth=auth)
+    def make(mode: str = "ok", *, auth: bool = False, **tls: object) -> Relay:
+        relay, controller = start_relay(mode, auth=auth, **tls)
         started.append(controller)
         return relay
 
