@@ -18,6 +18,9 @@ from service.ids import ulid
 
 Conn = asyncpg.Pool | asyncpg.Connection
 
+# One sign-in mail per member per this many minutes: someone typing a member's username
+# over and over must not flood that member's inbox.
+SIGNIN_QUIET_MINUTES = 10
 SWITCHES = ("on_comment", "on_status", "on_signin", "on_member_waiting", "digest")
 _RECIPIENT = """
     JOIN users u ON u.id = p.user_id
@@ -131,7 +134,11 @@ async def queue_signin(conn: Conn, auth_request_id: str) -> int:
                    jsonb_build_object('auth_request_id', a.id)
               FROM auth_requests a JOIN notification_prefs p ON p.user_id = a.user_id
               {_RECIPIENT} AND a.id = $1 AND p.on_signin
-            ON CONFLICT (idempotency_key) DO NOTHING""", auth_request_id, ulid())
+               AND NOT EXISTS (SELECT 1 FROM mail_outbox o
+                                WHERE o.user_id = p.user_id AND o.kind = 'signin'
+                                  AND o.created_at > now() - make_interval(mins => $3))
+            ON CONFLICT (idempotency_key) DO NOTHING""", auth_request_id, ulid(),
+        SIGNIN_QUIET_MINUTES)
     return int(status.split()[-1])
 
 

@@ -264,6 +264,22 @@ async def test_settings_page_switches_and_defaults(aiohttp_client, app_client):
     assert r.status == 303 and r.headers["Location"].startswith("/login")
 
 
+async def test_sign_in_mails_cannot_flood_an_inbox(app_client, relay):
+    from tests.node.auth.helpers import Device
+
+    pool = app_client.server.app[T.pool_key]
+    await make_member(app_client, "olga", address="olga@example.org", on_signin=True)
+    attacker = Device(app_client)
+    try:
+        for _ in range(5):
+            status, _body = await attacker.login("olga")
+            assert status in (200, 201)
+    finally:
+        await attacker.close()
+    assert await pool.fetchval("SELECT count(*) FROM auth_requests") == 5
+    assert await pool.fetchval("SELECT count(*) FROM mail_outbox WHERE kind = 'signin'") == 1
+
+
 async def test_digest_is_queued_once_per_day(app_client):
     pool = app_client.server.app[T.pool_key]
     await make_member(app_client, "olga", address="olga@example.org", digest=True)

@@ -100,6 +100,22 @@ async def test_temporary_failures_back_off_then_drop_after_max(aiohttp_client, n
     assert len(relay.messages) == 1
 
 
+async def test_per_minute_limit(aiohttp_client, node_db_url, tmp_path, relay):
+    app = await _app(aiohttp_client, node_db_url, tmp_path, relay, WB_MAIL_PER_MINUTE="2")
+    pool = app[T.pool_key]
+    await _queue_comment(app)
+    from node.requests import service as RS
+    for body in ("two", "three"):
+        await RS.post_comment(pool, RS.Actor("U2", False, True), "R1", body)
+    assert await pool.fetchval("SELECT count(*) FROM mail_outbox") == 3
+    assert await run_outbox(app) == "ok: 2 sent, per-minute limit reached"
+    assert await run_outbox(app) == "ok: per-minute limit reached"
+    assert len(relay.messages) == 2
+    await pool.execute("UPDATE mail_outbox SET sent_at = sent_at - interval '61 seconds'")
+    assert await run_outbox(app) == "ok: 1 sent"
+    assert len(relay.messages) == 3
+
+
 async def test_timing_out_relay(aiohttp_client, node_db_url, tmp_path, relay_factory):
     relay = relay_factory("hang_rcpt")
     app = await _app(aiohttp_client, node_db_url, tmp_path, relay, WB_SMTP_TIMEOUT="1")
