@@ -18,6 +18,7 @@ from node.notifications import queries as Q
 from ops.cli import root
 from tests.node.notifications.conftest import (
     RELAY_PASSWORD,
+    free_port,
     mail_config,
     run_outbox,
     wait_for,
@@ -282,3 +283,97 @@ async def test_killed_while_the_relay_takes_the_body_is_never_sent_twice(
     assert len(relay.messages) == 2
     # the same Message-ID both times, so a mailbox can fold the copies
     assert relay.messages[0]["Message-ID"] == relay.messages[1]["Message-ID"]
+
+
+# --------------------------------------------------------------------------- a real node
+
+def _serve(node_db_url: str, tmp_path: Path, port: int, relay_port: int, *,
+           scheduler: bool) -> subprocess.Popen:
+    env = dict(os.environ, WB_DATABASE_URL=node_db_url, WB_DATA_DIR=str(tmp_path / "node"),
+               SESSION_SECRET="test-secret-not-for-production", SITE_URL="http://node.test",
+               WB_SMTP_URL=f"smtp://127.0.0.1:{relay_port}", WB_SMTP_TIMEOUT="5",
+               WB_SCHEDULER="true" if scheduler else "false", WB_MAIL_INTERVAL="1",
+               WB_LOG_LEVEL="WARNING")
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "ops.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=WT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _until(what: str, predicate, limit: float = 60.0):
+    deadline = asyncio.get_running_loop().time() + limit
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_serve_killed_after_queuing_then_restarted_sends_once(node_db_url, tmp_path,
+                                                                   relay):
+    import aiohttp
+    import asyncpg
+
+    from node.web import SESSION_COOKIE
+    from tests.factories import create_session
+
+    conn = await asyncpg.connect(node_db_url)
+    procs: list[subprocess.Popen] = []
+    try:
+        await conn.execute("INSERT INTO users (id, username) VALUES ('U1', 'olga'), "
+                           "('U2', 'hugo')")
+        await conn.execute("INSERT INTO notification_prefs (user_id, email, "
+                           "email_confirmed_at) VALUES ('U1', 'olga@example.org', now())")
+        await conn.execute("INSERT INTO requests (id, title, description, created_by) "
+                           "VALUES ('R1', 'Soup', 'hot soup', 'U1')")
+        cookie = await create_session(conn, "U2")
+
+        async def healthy(base: str) -> bool:
+            try:
+                async with aiohttp.ClientSession() as s, s.get(base + "/healthz") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        procs.append(_serve(node_db_url, tmp_path, port, relay.port, scheduler=False))
+        await _until("the node", lambda: healthy(base))
+        async with aiohttp.ClientSession(cookies={SESSION_COOKIE: cookie}) as s:
+            async with s.get(base + "/api/csrf") as r:
+                csrf = (await r.json())["csrf_token"]
+            async with s.post(base + "/requests/R1/comments",
+                              data={"csrf_token": csrf, "body": "on my way"},
+                              headers={"Accept": "application/json"}) as r:
+                assert r.status == 201, await r.text()
+        procs[0].send_signal(signal.SIGKILL)  # queued, committed, never sent
+        procs[0].wait(timeout=30)
+        assert await conn.fetchval("SELECT state FROM mail_outbox") == "queued"
+        assert relay.messages == []
+
+        procs.append(_serve(node_db_url, tmp_path, port, relay.port, scheduler=True))
+
+        async def sent() -> int | None:
+            return await conn.fetchval(
+                "SELECT runs FROM scheduler_jobs WHERE id = 'mail:outbox' "
+                "AND EXISTS (SELECT 1 FROM mail_outbox WHERE state = 'sent')")
+
+        runs = await _until("the message to be sent", sent)
+
+        async def two_more_runs() -> bool:
+            n = await conn.fetchval("SELECT runs FROM scheduler_jobs WHERE id = 'mail:outbox'")
+            return n >= runs + 2
+
+        await _until("two more outbox runs", two_more_runs)
+        assert len(relay.messages) == 1
+        assert relay.messages[0]["Subject"] == "[WhiteBalloon] New comment on “Soup”"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        await conn.close()
