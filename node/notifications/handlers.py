@@ -3,12 +3,14 @@ unsubscribe, the admin mail page, Atom feeds and /llms.txt; and the outbox jobs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from node import scheduler
 from node import typedefs as T
 from node import web as W
-from node.errors import AppError
+from node.errors import AppError, bad_request
 from node.notifications import mailer
 from node.notifications import service as S
 from service import atom
@@ -20,6 +22,20 @@ UNSUBSCRIBE_WHAT = {"comment": "comments on your requests",
                     "member_waiting": "new members waiting for approval",
                     "digest": "the daily digest", "address": "every message to this address",
                     "all": "every notification"}
+
+
+async def _input(request: web.Request) -> dict[str, Any]:
+    """Form fields, or a JSON object (``true`` / ``"on"`` both switch on)."""
+    if request.content_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            raise bad_request("invalid_json", "The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise bad_request("invalid_json", "Send a JSON object.")
+        return data
+    form = await W.read_form(request)
+    return {key: form.get(key) for key in form}
 
 
 def _relay_ok(request: web.Request) -> bool:
@@ -50,8 +66,7 @@ async def settings_get(request: web.Request) -> web.StreamResponse:
 
 async def settings_post(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
-    form = await W.read_form(request)
-    await S.save_switches(request.app[T.pool_key], viewer.user_id, form)
+    await S.save_switches(request.app[T.pool_key], viewer.user_id, await _input(request))
     if W.wants_json(request):
         return await _settings_page(request)
     raise W.redirect("/settings/notifications")
@@ -59,9 +74,9 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
 
 async def address_post(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
-    form = await W.read_form(request)
+    data = await _input(request)
     try:
-        await S.set_address(request.app[T.pool_key], viewer.user_id, form.get("email"))
+        await S.set_address(request.app[T.pool_key], viewer.user_id, data.get("email"))
     except AppError as exc:
         if W.wants_json(request) or exc.code != "invalid_email":
             raise

@@ -53,7 +53,8 @@ async def test_each_kind_arrives_exactly_once(aiohttp_client, app_client, relay)
         await owner_c.post(f"/requests/{request_id}/comments",
                            data={"csrf_token": owner_csrf, "body": "anyone?"})
         r = await helper_c.post(f"/requests/{request_id}/comments",
-                                data={"csrf_token": helper_csrf, "body": "I have one"})
+                                data={"csrf_token": helper_csrf,
+                                      "body": "I have one <script>x</script>"})
         assert r.status in (200, 201, 303), await r.text()
         admin_csrf = await admin_dev.csrf()
         for action in ("complete", "reopen"):
@@ -103,7 +104,9 @@ async def test_each_kind_arrives_exactly_once(aiohttp_client, app_client, relay)
     for part in (signin.get_body(("plain",)), signin.get_body(("html",))):
         assert code not in part.get_content()  # never another device's code
     comment = next(m for m in olga if "comment" in m["Subject"])
-    assert "I have one" in comment.get_body(("plain",)).get_content()
+    assert "I have one <script>x</script>" in comment.get_body(("plain",)).get_content()
+    html = comment.get_body(("html",)).get_content()
+    assert "<script>" not in html and "I have one &lt;script&gt;" in html  # escaped
     # the helper wrote the comment and has no address: nothing for anyone else
     assert {m["To"] for m in relay.messages} == {"olga@example.org", "ada@example.org"}
     states = await Q.counts(pool)
@@ -256,6 +259,12 @@ async def test_settings_page_switches_and_defaults(aiohttp_client, app_client):
     assert r.status == 303
     row = await pool.fetchrow("SELECT * FROM notification_prefs WHERE user_id = $1", uid)
     assert row["digest"] and not row["on_comment"] and not row["on_status"]
+    r = await c.post("/settings/notifications", json={"on_comment": True, "digest": False},
+                     headers={"X-CSRF-Token": csrf, "Accept": "application/json"})
+    assert r.status == 200 and (await r.json())["switches"]["on_comment"] is True
+    r = await c.post("/settings/notifications", data="[1]",
+                     headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+    assert r.status == 400
     # another site cannot flip the switches (no CSRF token)
     r = await c.post("/settings/notifications", data={"on_comment": "on"})
     assert r.status == 403
