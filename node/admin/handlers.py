@@ -11,6 +11,7 @@ from node.auth import queries as q
 from node.auth import service as svc
 from node.auth.handlers import _request_view, answer, json_client, read_input
 from node.errors import AppError
+from node.notifications.mailer import relay_configured
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -24,7 +25,8 @@ async def index(request: web.Request) -> web.StreamResponse:
     body = {"members": members, "sessions": counts, "pending_logins": len(pending)}
     return answer(request, "node/admin/index.html",
                   {"members": members, "counts": counts, "pending": len(pending),
-                   "audit": audit, "invites": invites}, body)
+                   "audit": audit, "invites": invites,
+                   "mail_relay": relay_configured(request.app[T.config_key])}, body)
 
 
 async def sessions_page(request: web.Request) -> web.StreamResponse:

@@ -39,10 +39,7 @@ async def _input(request: web.Request) -> dict[str, Any]:
 
 
 def _relay_ok(request: web.Request) -> bool:
-    try:
-        return mailer.relay_from(request.app[T.config_key]) is not None
-    except ValueError:
-        return False
+    return mailer.relay_configured(request.app[T.config_key])
 
 
 async def _settings_page(request: web.Request, *, feed_url: str | None = None,

@@ -80,6 +80,14 @@ def relay_from(config: Config) -> Relay | None:
                  float(config.get_int("WB_SMTP_TIMEOUT")), sender)
 
 
+def relay_configured(config: Config) -> bool:
+    """True when mail can go out (WB_SMTP_URL set and readable)."""
+    try:
+        return relay_from(config) is not None
+    except ValueError:
+        return False
+
+
 def _client(relay: Relay) -> aiosmtplib.SMTP:
     return aiosmtplib.SMTP(
         hostname=relay.host, port=relay.port, use_tls=relay.use_tls,

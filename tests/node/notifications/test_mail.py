@@ -254,6 +254,10 @@ async def test_settings_page_switches_and_defaults(aiohttp_client, app_client):
     assert body["switches"] == {"on_comment": True, "on_status": True, "on_signin": False,
                                 "on_member_waiting": False, "digest": False}
     assert body["email"] is None and body["relay"] is True
+    admin = await make_member(app_client, "ada", admin=True)
+    a, _ = await signed_in(aiohttp_client, app_client, admin)
+    r = await a.get("/admin")
+    assert r.status == 200 and "No mail relay is configured" not in await r.text()
     r = await c.post("/settings/notifications", data={"csrf_token": csrf, "digest": "on"},
                      allow_redirects=False)
     assert r.status == 303

@@ -171,6 +171,8 @@ async def test_no_relay_no_mail_and_admins_are_told(aiohttp_client, node_db_url,
     await sign_in(client, admin)
     r = await client.get("/admin/mail")
     assert r.status == 200 and "No mail relay is configured" in await r.text()
+    r = await client.get("/admin")
+    assert r.status == 200 and "No mail relay is configured" in await r.text()
     r = await client.get("/admin/mail", headers={"Accept": "application/json"})
     assert (await r.json())["relay"] is None
     r = await client.get("/settings/notifications")
