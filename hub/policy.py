@@ -18,6 +18,7 @@ P = Policy
 ROUTES: dict[str, Policy] = {
     "feed": P.PUBLIC, "healthz": P.PUBLIC, "readyz": P.PUBLIC, "openapi": P.PUBLIC,
     "static": P.PUBLIC, "well_known": P.PUBLIC, "metrics": P.METRICS,
+    "feed_atom": P.PUBLIC, "origin_feed_atom": P.PUBLIC, "llms_txt": P.PUBLIC,
     # the public log and index (only verified, public-scope records are ever stored)
     "log": P.PUBLIC, "stream": P.PUBLIC, "records": P.PUBLIC, "origins": P.PUBLIC,
     # peers
@@ -51,10 +52,3 @@ def install(app: web.Application) -> None:
     """Attach the table; call after every route is added (``create_app`` does)."""
     declare(app, ROUTES)
 
-
-if __name__ == "__main__":  # python3 -m hub.policy: the table in docs/api.md
-    from hub.app import create_app
-    from service.policy import markdown_table
-    from service.settings import Config
-
-    print(markdown_table(create_app(Config({}, environ={}))), end="")

@@ -536,6 +536,18 @@ async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
             ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
 
 
+async def feed_of_origin(conn: Conn, origin: str, *, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT origin, id, instance, title, status, body, created_at, updated_at, head
+             FROM hub_records WHERE entity = 'request' AND NOT deleted AND origin = $1
+            ORDER BY updated_at DESC, id LIMIT $2""", origin, limit)
+
+
+async def origin_known(conn: Conn, origin: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_origins WHERE origin = $1)", origin))
+
+
 async def comments_for(conn: Conn, refs: list[str]) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT origin, id, parent_ref, body, created_at, head FROM hub_records

@@ -25,6 +25,7 @@ from node.admin import handlers as admin_handlers
 from node.auth import handlers as auth_handlers
 from node.copilot import handlers as copilot_handlers
 from node.metrics import NodeMetrics
+from node.notifications import handlers as notifications_handlers
 from node.profiles import handlers as profiles_handlers
 from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
@@ -43,7 +44,7 @@ MAX_BODY = 8 * 1024 * 1024
 # Feature packages, each with ``setup(app)`` that adds its routes, state and jobs; in the
 # order their routes are added.
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
-            admin_handlers, copilot_handlers)
+            admin_handlers, copilot_handlers, notifications_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

@@ -21,7 +21,10 @@ P = Policy
 ROUTES: dict[str, Policy] = {
     # plumbing
     "healthz": P.PUBLIC, "readyz": P.PUBLIC, "openapi": P.PUBLIC, "static": P.PUBLIC,
-    "favicon": P.PUBLIC,
+    "favicon": P.PUBLIC, "llms_txt": P.PUBLIC, "feed_public": P.PUBLIC,
+    # a signed or secret token in the URL is the credential (checked in the handler)
+    "feed_member": P.PUBLIC, "notifications_confirm": P.PUBLIC,
+    "notifications_unsubscribe": P.PUBLIC, "notifications_unsubscribe_post": P.PUBLIC,
     "api_csrf": P.PUBLIC, "metrics": P.METRICS,
     # signing in and registering
     "login": P.PUBLIC, "register": P.PUBLIC, "register_invite": P.PUBLIC,
@@ -43,10 +46,14 @@ ROUTES: dict[str, Policy] = {
     "invite_map_svg": P.MEMBER, "settings_account": P.MEMBER,
     "settings_account_post": P.MEMBER, "settings_avatar": P.MEMBER,
     "settings_avatar_remove": P.MEMBER, "avatar": P.MEMBER,
+    "notifications_settings": P.MEMBER, "notifications_save": P.MEMBER,
+    "notifications_address": P.MEMBER, "notifications_feed_new": P.MEMBER,
+    "notifications_feed_revoke": P.MEMBER,
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,
     "admin": P.ADMIN, "admin_requests": P.ADMIN, "admin_audit": P.ADMIN,
+    "admin_mail": P.ADMIN, "admin_mail_retry": P.ADMIN,
     "admin_sessions": P.ADMIN, "admin_session_revoke": P.ADMIN,
     "admin_session_approve": P.ADMIN, "admin_session_deny": P.ADMIN,
     "admin_profiles": P.ADMIN, "admin_profile": P.ADMIN, "admin_profile_action": P.ADMIN,
@@ -97,11 +104,3 @@ def install(app: web.Application) -> None:
     """Attach the table; call after every route is added (``create_app`` does)."""
     declare(app, ROUTES)
 
-
-if __name__ == "__main__":  # python3 -m node.policy: the table in docs/api.md
-    from node.app import create_app
-    from service.policy import markdown_table
-    from service.settings import Config
-
-    config = Config({"ENABLE_COPILOT": "true", "SESSION_SECRET": "docs"}, environ={})
-    print(markdown_table(create_app(config)), end="")

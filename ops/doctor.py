@@ -135,6 +135,22 @@ def check_session_secret(config: Config) -> Check:
     return Check("session secret", OK, f"kept in {path} (0600)")
 
 
+def check_mail_relay(config: Config) -> Check:
+    """The relay's address parses (no connection: `wb mail send-test` does that)."""
+    from node.notifications.mailer import relay_from
+
+    try:
+        relay = relay_from(config)
+    except ValueError as exc:
+        return Check("mail relay", FAIL, str(exc),
+                     "set WB_SMTP_URL=smtp://host:587 (STARTTLS) or smtps://host:465")
+    if relay is None:
+        return Check("mail relay", WARN, "WB_SMTP_URL is empty: no e-mail notifications are "
+                     "sent (they wait in the outbox)",
+                     "set WB_SMTP_URL and check it with `wb mail send-test ADDRESS`")
+    return Check("mail relay", OK, f"{relay.describe()}, From {relay.sender}")
+
+
 def check_disk_space(data_dir: Path, minimum: int = MIN_FREE_BYTES) -> Check:
     probe = data_dir
     while not probe.exists() and probe != probe.parent:
@@ -389,6 +405,7 @@ async def run_checks(config: Config) -> list[Check]:
         checks.append(check_key_permissions(data_dir))
         checks.append(check_site_url(config))
         checks.append(check_session_secret(config))
+        checks.append(check_mail_relay(config))
         checks.append(check_disk_space(data_dir))
         if conn is None:
             checks.append(Check("hubs", NA, "database unreachable"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -17,6 +18,9 @@ SECRET_FIELD_WORDS = ("token", "code", "password", "secret", "seed", "private", 
 # Stable error codes (e.g. "digest_mismatch") are facts an operator needs, not secrets.
 PUBLIC_FIELDS = frozenset({"error_code"})
 _STD_ATTRS = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# A secret in a query string (a member's feed link: ?token=...) inside a message, such as
+# an access-log line, is cut out of the message itself.
+_QUERY_SECRET = re.compile(r"((?:token|code|secret|password)=)[^&\s\"']+", re.IGNORECASE)
 
 
 class ScrubSecrets(logging.Filter):
@@ -26,6 +30,19 @@ class ScrubSecrets(logging.Filter):
                 continue
             if any(word in name.lower() for word in SECRET_FIELD_WORDS):
                 setattr(record, name, "[redacted]")
+            elif isinstance(getattr(record, name), str):
+                setattr(record, name, _QUERY_SECRET.sub(r"\1[redacted]", getattr(record, name)))
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = _QUERY_SECRET.sub(r"\1[redacted]", record.msg)
+        if isinstance(getattr(record, "message", None), str):
+            record.message = _QUERY_SECRET.sub(r"\1[redacted]", record.message)
+        if record.args:
+            try:
+                formatted = record.getMessage()
+            except (TypeError, ValueError):
+                return True
+            if _QUERY_SECRET.search(formatted):
+                record.msg, record.args = _QUERY_SECRET.sub(r"\1[redacted]", formatted), ()
         return True
 
 

@@ -167,6 +167,25 @@ SETTINGS: tuple[Setting, ...] = (
             "counts. Shown as a warning on /admin/dedalus and recorded in the audit."),
     Setting("COPILOT_RATE_PER_MINUTE", "30",
             "Copilot chat turns and tool calls allowed per admin per minute (web and MCP)."),
+    Setting("WB_SMTP_URL", "",
+            "Mail relay: smtp://host:587 (STARTTLS when the relay offers it) or "
+            "smtps://host:465 (TLS from the start); user:password@ in the URL or the two "
+            "settings below. Empty: no e-mail is sent, and admin pages say so.", secret=True),
+    Setting("WB_SMTP_USERNAME", "", "Relay login name (when not in WB_SMTP_URL).",
+            secret=True),
+    Setting("WB_SMTP_PASSWORD", "", "Relay password (when not in WB_SMTP_URL).", secret=True),
+    Setting("WB_SMTP_TIMEOUT", "30", "Seconds one relay conversation may take."),
+    Setting("WB_MAIL_FROM", "",
+            "From address of notifications, e.g. WhiteBalloon <noreply@example.org>. "
+            "Empty: noreply@ the host of SITE_URL."),
+    Setting("WB_MAIL_PER_MINUTE", "30", "Messages the node hands to the relay per minute."),
+    Setting("WB_MAIL_MAX_ATTEMPTS", "8",
+            "Failed attempts after which a message is dropped (the reason stays visible in "
+            "`wb mail status` and on the admin page). Retries back off from 30 s, doubling, "
+            "to 1 h."),
+    Setting("WB_MAIL_INTERVAL", "15", "Seconds between runs of the outbox job."),
+    Setting("WB_MAIL_CONFIRM_HOURS", "48",
+            "Lifetime of the link that confirms a member's notification address."),
 )
 
 BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}

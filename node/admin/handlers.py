@@ -17,14 +17,15 @@ from node.auth import queries as q
 from node.auth import service as svc
 from node.auth.handlers import answer, json_client, read_input, waiting_devices
 from node.errors import AppError
+from node.notifications.mailer import relay_configured
 
 # What the admin nav lists, in order: (label, path). Each page is one click from any
 # admin page, so every admin job is at most three clicks from /admin.
 ADMIN_NAV = (("Overview", "/admin"), ("Members", "/admin/profiles"),
              ("Approvals", "/admin/sessions"), ("Requests", "/admin/requests"),
              ("Scope", "/sync/scope"), ("Sync", "/admin/sync-control"),
-             ("Invites", "/invite/new"), ("Copilot", "/admin/copilot"),
-             ("Audit", "/admin/audit"))
+             ("Invites", "/invite/new"), ("Mail", "/admin/mail"),
+             ("Copilot", "/admin/copilot"), ("Audit", "/admin/audit"))
 
 
 @web.middleware
@@ -50,7 +51,8 @@ async def index(request: web.Request) -> web.StreamResponse:
     return answer(request, "node/admin/index.html",
                   {"counts": counts, "members": members, "peers": peers,
                    "jobs": _sync_jobs(request, peers),
-                   "flash": request.query.get("flash", "")[:300]}, body)
+                   "flash": request.query.get("flash", "")[:300],
+                   "mail_relay": relay_configured(request.app[T.config_key])}, body)
 
 
 def _sync_jobs(request: web.Request, peers: list[Any]) -> dict[str, list[str]]:

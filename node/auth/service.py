@@ -21,6 +21,7 @@ import asyncpg
 from node.auth import queries as q
 from node.errors import AppError, bad_request, conflict, not_found
 from node.i18n import plural
+from node.notifications import service as notifications
 from node.web import session_hash
 from service.ids import new_token, token_hash, ulid
 from service.settings import Config
@@ -188,6 +189,7 @@ async def register(pool: asyncpg.Pool, config: Config, data: dict[str, Any], *,
             await q.insert_auth_request(conn, request_id=auth_request_id, user_id=user_id,
                                         session_hash=sess_hash, code=code, lifetime=lifetime,
                                         ip=ip, user_agent=user_agent)
+            await notifications.member_waiting(conn, user_id)
         request_id = None
         if clean["request_description"]:
             request_id = ulid()
@@ -243,6 +245,7 @@ async def start_login(pool: asyncpg.Pool, config: Config, username: Any, *, ip: 
         await q.insert_auth_request(conn, request_id=request_id, user_id=user["id"],
                                     session_hash=sess_hash, code=code, lifetime=lifetime,
                                     ip=ip, user_agent=user_agent)
+        await notifications.signin_waiting(conn, request_id)
         await q.audit(conn, "login.request", actor_id=user["id"], target=request_id, ip=ip,
                       details={"user_agent": user_agent[:120]})
         expires_at = await conn.fetchval(

@@ -19,6 +19,7 @@ import asyncpg
 
 from node import typedefs as T
 from node.errors import AppError, bad_request, conflict, forbidden, not_found
+from node.notifications import service as notifications
 from node.requests import queries as Q
 from node.sync.outbox_scrub import scrub_outbox
 from service.ids import ulid
@@ -324,8 +325,10 @@ async def post_comment(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
     body = validate_comment(body)
     comment_id = ulid()
     assert actor.user_id is not None
-    await Q.insert_comment(pool, comment_id=comment_id, request_id=req["id"],
-                           created_by=actor.user_id, body=body)
+    async with pool.acquire() as conn, conn.transaction():
+        await Q.insert_comment(conn, comment_id=comment_id, request_id=req["id"],
+                               created_by=actor.user_id, body=body)
+        await notifications.comment_posted(conn, comment_id)
     if metrics is not None:
         metrics.comments_posted.inc()
     row = await Q.get_comment(pool, comment_id)
@@ -349,6 +352,7 @@ async def complete(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
         done = await Q.set_completed(conn, req["id"])
         if done is None:
             raise conflict("not_open", "This request is not open any more.")
+        await notifications.request_status_changed(conn, req["id"], actor.user_id)
         if actor.via == "cli" or not _is_owner(actor, req):
             await Q.audit(conn, actor_id=actor.user_id, action="request.complete",
                           target=f"request:{req['id']}", ip=actor.ip, details={"via": actor.via})
@@ -376,6 +380,7 @@ async def reopen(pool: asyncpg.Pool, actor: Actor | None, request_id: str) -> as
             raise forbidden("remote_record", "Records from other nodes are read-only here.")
         if not await Q.set_reopened(conn, req["id"]):
             raise conflict("not_completed", "Only a completed request can be reopened.")
+        await notifications.request_status_changed(conn, req["id"], actor.user_id)
         await Q.audit(conn, actor_id=actor.user_id, action="request.reopen",
                       target=f"request:{req['id']}", ip=actor.ip, details={"via": actor.via})
     row = await Q.get_request(pool, req["id"])

@@ -34,7 +34,7 @@ def claims_on(our_origin: str, vb: VerifiedBundle) -> list[tuple[str, str, str]]
 
 def refuse_claims_on_our_members(our_origin: str, vb: VerifiedBundle) -> None:
     """Raise ``SyncError("impersonation")`` when another origin speaks for our members."""
-    from node.sync.importer import SyncError
+    from node.sync.errors import SyncError
 
     claims = claims_on(our_origin, vb)
     if claims:

@@ -220,8 +220,8 @@ def test_api_docs_hold_both_route_policy_tables(tmp_path):
     text = (DOCS / "api.md").read_text()
     node = _app(tmp_path, ENABLE_COPILOT="true")
     assert _between(text, "node-policy") == markdown_table(node), \
-        "regenerate with python3 -m node.policy"
+        "regenerate with python3 -m ops.policy_docs node"
     hub = hub_app(Config({"WB_HUB_DATA_DIR": str(tmp_path / "hub")}, environ={},
                          dotenv=tmp_path / "no.env"))
     assert _between(text, "hub-policy") == markdown_table(hub), \
-        "regenerate with python3 -m hub.policy"
+        "regenerate with python3 -m ops.policy_docs hub"

@@ -44,6 +44,7 @@ async def test_healthy_node_passes(node_db_url, data_dir):
     assert checks["key files"]["status"] == "ok"
     assert "1 private key file(s), all owner-only" in checks["key files"]["message"]
     assert checks["session secret"]["status"] == "ok"
+    assert checks["mail relay"]["status"] == "warn"  # no WB_SMTP_URL: no e-mail, said so
     assert not [c for c in report["checks"] if c["status"] == "fail"]
 
 
@@ -98,6 +99,11 @@ def test_site_url_and_secret_checks(tmp_path):
         return make_node_config("postgresql://unused", tmp_path, **kw)
 
     assert D.check_site_url(cfg(SITE_URL="http://help.example.org")).status == "warn"
+    assert D.check_mail_relay(cfg()).status == "warn"
+    assert D.check_mail_relay(cfg(WB_SMTP_URL="http://mail.example.org")).status == "fail"
+    ok = D.check_mail_relay(cfg(WB_SMTP_URL="smtps://u:hunter2@mail.example.org"))
+    assert ok.status == "ok" and "hunter2" not in ok.message
+    assert ok.message.startswith("smtps://mail.example.org:465, authenticated")
     assert D.check_site_url(cfg(SITE_URL="http://localhost:8080")).status == "ok"
     assert D.check_site_url(cfg(SITE_URL="https://help.example.org",
                                 WB_TRUST_PROXY="true")).status == "ok"

@@ -1,0 +1,1 @@
+"""Notifications: e-mail through a relay, Atom feeds, /llms.txt."""
