@@ -107,6 +107,7 @@ def template_context(request: web.Request) -> dict[str, Any]:
         "site_name": config["SITE_NAME"],
         "site_url": config.site_url,
         "request_path": request.path,
+        "public_scope": config["SYNC_PUBLIC_SCOPE"].strip().lower() or "members",
     }
 
 

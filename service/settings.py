@@ -129,6 +129,11 @@ SETTINGS: tuple[Setting, ...] = (
             "public, edit of a public record) waits this long before it is exported, so "
             "its author or an admin can undo it. Withdrawals and tombstones never wait. "
             "0: export at once."),
+    Setting("SYNC_PUBLIC_SCOPE", "members",
+            "Who may let data leave the node: members (a member marks their own records "
+            "public), admins (a member's \"make public\" waits for an admin's approval on "
+            "/sync/review) or off (nothing is public; what was leaves as a tombstone). "
+            "Changes are audited at start-up."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),

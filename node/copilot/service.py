@@ -195,8 +195,9 @@ async def set_scope(ctx: ToolContext, kind: str, id: str, scope: str) -> dict[st
     """Change the scope of one record through the same service as the scope page."""
     from node.requests import service as requests_service
 
-    changed = await requests_service.set_scope(ctx.pool, _actor(ctx), [(kind, id)], scope)
-    return {"kind": kind, "id": id, "scope": scope, "changed": changed}
+    result = await requests_service.change_scope(ctx.pool, _actor(ctx), [(kind, id)], scope)
+    return {"kind": kind, "id": id, "scope": scope, "changed": result.changed,
+            "requested": bool(result.requested)}
 
 
 async def create_invite(ctx: ToolContext, max_uses: int = 1, expires_days: int = 14,

@@ -20,6 +20,7 @@ import asyncpg
 from node.errors import AppError, conflict, not_found
 from node.profiles import avatars
 from node.profiles import queries as Q
+from node.requests import service as requests_service
 
 log = logging.getLogger("wb.node.profiles")
 
@@ -145,9 +146,22 @@ def validate_account(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, st
     return values, errors
 
 
-async def update_account(pool: asyncpg.Pool, user_id: str, values: dict[str, Any]) -> None:
-    await Q.update_account(pool, user_id, **values)
+async def update_account(pool: asyncpg.Pool, user_id: str, values: dict[str, Any],
+                         actor: requests_service.Actor | None = None
+                         ) -> requests_service.ScopeChange:
+    """Save the account form. Its scope goes through the one scope service (audited,
+    SYNC_PUBLIC_SCOPE gate), like every other scope change."""
+    me = await Q.user_by_id(pool, user_id)
+    if me is None:
+        raise not_found()
+    await Q.update_account(pool, user_id, **dict(values, scope=me["sync_scope"]))
+    actor = actor or requests_service.Actor(user_id, False, True, None, "account")
+    result = requests_service.ScopeChange(0)
+    if values["scope"] != me["sync_scope"]:
+        result = await requests_service.change_scope(pool, actor, [("user", user_id)],
+                                                     values["scope"])
     log.info("account updated", extra={"user_id": user_id, "scope": values["scope"]})
+    return result
 
 
 async def upload_avatar(pool: asyncpg.Pool, data_dir: Path, user_id: str, data: bytes,

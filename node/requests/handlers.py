@@ -210,7 +210,8 @@ async def _detail_context(request: web.Request, actor: S.Actor | None,
     holds = await _holds(request, requests=[row["id"]],
                          comments=[c["id"] for c in thread.comments])
     return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS,
-            "holds": holds}
+            "holds": holds,
+            "publication_requested": request.query.get("publication") == "requested"}
 
 
 async def _holds(request: web.Request, **ids: list[str]) -> dict[str, Any]:
@@ -256,21 +257,27 @@ async def request_scope(request: web.Request) -> web.StreamResponse:
     data = await _input(request)
     pool = request.app[T.pool_key]
     row = await S.get_visible(pool, actor, request.match_info["id"])
-    await S.set_scope(pool, actor, [("request", row["id"])], _text(data, "sync_scope"))
+    result = await S.change_scope(pool, actor, [("request", row["id"])],
+                                  _text(data, "sync_scope"))
     row = await S.get_visible(pool, actor, row["id"])
-    return await _after_request_change(request, actor, row)
+    return await _after_request_change(request, actor, row, result)
 
 
 async def _after_request_change(request: web.Request, actor: S.Actor | None,
-                                row: Any) -> web.StreamResponse:
+                                row: Any, scope: S.ScopeChange | None = None
+                                ) -> web.StreamResponse:
     if W.wants_json(request):
         body: dict[str, Any] = {"request": S.request_json(actor, row)}
+        if scope is not None:
+            body["publication_requested"] = bool(scope.requested)
         if not request.path.startswith("/api/"):
             body["html"] = _fragment(request, "node/requests/_summary.html",
                                      {"req": row, "perm": S.permissions(actor, row),
                                       "holds": await _holds(request, requests=[row["id"]])})
             body["target"] = f"req-{row['id']}"
         return web.json_response(body, dumps=W.json_dumps)
+    if scope is not None and scope.requested:
+        raise W.redirect(f"/requests/{row['id']}?publication=requested")
     raise W.redirect(f"/requests/{row['id']}")
 
 
@@ -326,7 +333,8 @@ async def comment_scope(request: web.Request) -> web.StreamResponse:
     pool = request.app[T.pool_key]
     data = await _input(request)
     comment_id = S.check_id(request.match_info["id"])
-    await S.set_scope(pool, actor, [("comment", comment_id)], _text(data, "sync_scope"))
+    result = await S.change_scope(pool, actor, [("comment", comment_id)],
+                                  _text(data, "sync_scope"))
     comment = await S.Q.get_comment(pool, comment_id)
     assert comment is not None
     if W.wants_json(request):
@@ -335,7 +343,9 @@ async def comment_scope(request: web.Request) -> web.StreamResponse:
                           "req": {"id": comment["request_id"]},
                           "holds": await _holds(request, comments=[comment_id])})
         return web.json_response({"comment": S.comment_json(comment), "html": html,
-                                  "target": f"c-{comment_id}"}, dumps=W.json_dumps)
+                                  "target": f"c-{comment_id}",
+                                  "publication_requested": bool(result.requested)},
+                                 dumps=W.json_dumps)
     raise W.redirect(f"/requests/{comment['request_id']}#c-{comment_id}")
 
 
@@ -348,11 +358,15 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
                                       limit=200)
     changed = request.query.get("changed", "")
     flash = f"{changed} record(s) changed scope." if changed.isdigit() else ""
+    requested = request.query.get("requested", "")
+    flash_requested = (f"{requested} record(s) wait for an admin's approval before they "
+                       "are public." if requested.isdigit() and requested != "0" else "")
     holds = await _holds(request, requests=[r["id"] for r in records["request"]],
                          comments=[r["id"] for r in records["comment"]],
                          users=[r["id"] for r in records["user"]])
     return W.render(request, "node/requests/scope.html",
-                    {"records": records, "flash": flash, "holds": holds})
+                    {"records": records, "flash": flash, "holds": holds,
+                     "flash_requested": flash_requested})
 
 
 async def scope_submit(request: web.Request) -> web.StreamResponse:
@@ -374,11 +388,12 @@ async def scope_submit(request: web.Request) -> web.StreamResponse:
     for value in raw:
         kind, _, record_id = str(value).partition(":")
         items.append((kind, record_id))
-    changed = await S.set_scope(request.app[T.pool_key], actor, items,
-                                _text(data, "sync_scope"))
+    result = await S.change_scope(request.app[T.pool_key], actor, items,
+                                  _text(data, "sync_scope"))
     if W.wants_json(request):
-        return web.json_response({"changed": changed})
-    raise W.redirect(f"/sync/scope?changed={changed}")
+        return web.json_response(result.as_json())
+    more = f"&requested={len(result.requested)}" if result.requested else ""
+    raise W.redirect(f"/sync/scope?changed={result.changed}{more}")
 
 
 # --------------------------------------------------------------------------- JSON API

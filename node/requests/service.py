@@ -19,6 +19,7 @@ import asyncpg
 
 from node import typedefs as T
 from node.errors import AppError, bad_request, conflict, forbidden, not_found
+from node.publication import service as publication
 from node.requests import queries as Q
 from service.ids import ulid
 
@@ -273,9 +274,17 @@ async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
                                                           sync_scope)
     request_id = ulid()
     status = "open" if actor.active else "pending"
-    await Q.insert_request(pool, request_id=request_id, title=title, description=description,
-                           status=status, created_by=actor.user_id, contact_email=contact,
-                           sync_scope=scope)
+    async with pool.acquire() as conn, conn.transaction():
+        # SYNC_PUBLIC_SCOPE: "public" at creation passes the same gate as a later change
+        # (refused when off; under admins the request starts private and a publication
+        # request waits for an admin).
+        if scope == "public" and \
+                await publication.gate(conn, actor, "request", request_id) != "apply":
+            scope = "private"
+        await Q.insert_request(conn, request_id=request_id, title=title,
+                               description=description, status=status,
+                               created_by=actor.user_id, contact_email=contact,
+                               sync_scope=scope)
     log.info("request posted", extra={"request_id": request_id, "status": status})
     row = await Q.get_request(pool, request_id)
     assert row is not None
@@ -376,16 +385,33 @@ async def moderate_comment(pool: asyncpg.Pool, actor: Actor | None, comment_id: 
 SCOPE_KINDS = ("request", "comment", "user")
 
 
-async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
-                    items: list[tuple[str, str]], scope: str) -> int:
-    """Set ``scope`` on (kind, id) records in one transaction; return how many changed.
+@dataclass(frozen=True)
+class ScopeChange:
+    """What a scope change did: records changed, and (SYNC_PUBLIC_SCOPE=admins) records
+    for which a publication request now waits for an admin."""
 
-    Every record must be one the actor may re-scope, or nothing changes.
+    changed: int
+    requested: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"changed": self.changed, "requested": list(self.requested)}
+
+
+async def change_scope(pool: asyncpg.Pool, actor: Actor | None,
+                       items: list[tuple[str, str]], scope: str) -> ScopeChange:
+    """Set ``scope`` on (kind, id) records in one transaction.
+
+    Every record must be one the actor may re-scope, or nothing changes. Making a record
+    public goes through ``node.publication.service.gate`` (SYNC_PUBLIC_SCOPE): refused when
+    the mode is ``off``, a publication request instead when it is ``admins`` and the actor
+    is not an admin. This is the one function behind the pages, the JSON API, the CLI and
+    the copilot tool.
     """
     scope = parse_scope(scope)
     if actor is None or not actor.active:
         raise forbidden("session_not_approved", "Only approved members may change scope.")
     changed = 0
+    requested: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
         for kind, record_id in items:
             if kind not in SCOPE_KINDS:
@@ -397,7 +423,13 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                 raise forbidden("cannot_change_scope",
                                 "Only the owner or an admin may change the scope of this "
                                 f"{kind}.")
+            if scope == "private":
+                await publication.withdrawn(conn, kind, record_id, actor.via)
             if row["sync_scope"] == scope:
+                continue
+            if scope == "public" and \
+                    await publication.gate(conn, actor, kind, record_id) == "requested":
+                requested.append(f"{kind}:{record_id}")
                 continue
             setter = {"request": Q.set_request_scope, "comment": Q.set_comment_scope,
                       "user": Q.set_user_scope}[kind]
@@ -406,7 +438,13 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                           target=f"{kind}:{record_id}", ip=actor.ip,
                           details={"via": actor.via, "from": row["sync_scope"], "to": scope})
             changed += 1
-    return changed
+    return ScopeChange(changed, tuple(requested))
+
+
+async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
+                    items: list[tuple[str, str]], scope: str) -> int:
+    """``change_scope``, answering only how many records changed."""
+    return (await change_scope(pool, actor, items, scope)).changed
 
 
 # --------------------------------------------------------------------------- JSON shapes
