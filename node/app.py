@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from node import csrf_api, health, jobs, openapi, scheduler
+from node import canonical, csrf_api, health, jobs, openapi, scheduler
 from node import typedefs as T
 from node import web as W
 from node.admin import handlers as admin_handlers
@@ -84,7 +84,8 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[W.headers_middleware, W.error_middleware, W.session_middleware,
+        middlewares=[W.headers_middleware, W.error_middleware,
+                     canonical.preferred_host_middleware, W.session_middleware,
                      W.csrf_middleware],
     )
     app[T.config_key] = config

@@ -19,6 +19,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from node import typedefs as T
+from node.canonical import link_base
 from node.errors import AppError, forbidden
 from service.db import client_data_error
 
@@ -105,7 +106,7 @@ def template_context(request: web.Request) -> dict[str, Any]:
         "viewer": viewer_of(request),
         "csrf_token": request.get(T.CSRF_TOKEN, ""),
         "site_name": config["SITE_NAME"],
-        "site_url": config.site_url,
+        "site_url": link_base(config),
         "request_path": request.path,
         "public_scope": config["SYNC_PUBLIC_SCOPE"].strip().lower() or "members",
     }

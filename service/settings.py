@@ -28,6 +28,12 @@ SETTINGS: tuple[Setting, ...] = (
             "decide whether cookies are Secure (https). Empty: http://WB_HOST:WB_PORT "
             "(127.0.0.1 when bound to all addresses)."),
     Setting("SITE_NAME", "WhiteBalloon", "Community name shown in page titles."),
+    Setting("PREFERRED_HOST", "",
+            "The node's one canonical address (host[:port], or a URL for another scheme). "
+            "Set: invite links, QR codes and shown addresses use it, and a page asked for "
+            "under another host answers 308 to it (not /healthz, /readyz, /metrics or the "
+            "peer inbox), so the session cookie exists for this host only. Behind a proxy "
+            "the host is X-Forwarded-Host when WB_TRUST_PROXY is on."),
     Setting("SESSION_SECRET", "",
             "Secret used to derive CSRF tokens. Empty: a random one is generated and kept "
             "in WB_DATA_DIR/session_secret (0600).", secret=True),
@@ -51,7 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Login and code-entry attempts allowed per client address per minute."),
     Setting("WB_MAX_UPLOAD_BYTES", "2097152", "Largest accepted upload (invite photo, avatar)."),
     Setting("WB_TRUST_PROXY", "false",
-            "Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy.", "both"),
+            "Trust X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host from a reverse "
+            "proxy.", "both"),
     Setting("WB_HUB_DATA_DIR", "./var/hub",
             "Hub directory for the embedded PostgreSQL and the hub key.", "hub"),
     Setting("WB_HUB_DATABASE_URL", "",

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from node.canonical import link_base
 from node.copilot import queries as Q
 from node.errors import AppError
 from service.settings import Config
@@ -213,7 +214,7 @@ async def create_invite(ctx: ToolContext, max_uses: int = 1, expires_days: int =
                                               created_by=ctx.admin_id, ip=ctx.ip,
                                               via=f"copilot-{ctx.via}")
     return {"invite_id": invite.id,
-            "link": auth_service.invite_link(ctx.config.site_url, invite.token),
+            "link": auth_service.invite_link(link_base(ctx.config), invite.token),
             "max_uses": invite.max_uses, "expires_at": invite.expires_at,
             "auto_approve": invite.auto_approve}
 
