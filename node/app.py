@@ -29,6 +29,7 @@ from node.profiles import handlers as profiles_handlers
 from node.publication import handlers as publication_handlers
 from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
+from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
 from service import db
 from service.settings import Config
@@ -42,7 +43,7 @@ MAX_BODY = 8 * 1024 * 1024
 # Feature packages, each with ``setup(app)`` that adds its routes, state and jobs; in the
 # order their routes are added.
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
-            admin_handlers, copilot_handlers, publication_handlers)
+            admin_handlers, copilot_handlers, publication_handlers, skins_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

@@ -48,3 +48,4 @@ extras_key: web.AppKey[dict[str, Any]] = web.AppKey("extras", dict)
 # Per-request state (request[...]), typed like the app keys.
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
 CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
+SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")

@@ -44,6 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
             "under WB_DATA_DIR/pgdata.", secret=True),
     Setting("WB_HOST", "127.0.0.1", "Address `wb serve` binds to.", "both"),
     Setting("WB_PORT", "8080", "Port `wb serve` listens on."),
+    Setting("WB_SKIN", "default",
+            "The node's default skin (web_templates/static/skins/NAME.css; `wb skins list`). "
+            "A member may choose another in account settings."),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),

@@ -193,7 +193,7 @@ async def settings_get(request: web.Request) -> web.StreamResponse:
     flash = {"account": "Account saved.",
              "account-review": "Account saved. Making your profile public waits for an "
                                "admin's approval (this node reviews what leaves it).",
-             "avatar": "Avatar updated.",
+             "avatar": "Avatar updated.", "skin": "Skin saved.",
              "avatar-removed": "Avatar removed."}.get(request.query.get("saved", ""), "")
     return await _settings_page(request, flash=flash)
 
