@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from node import csrf_api, health, i18n, jobs, openapi, policy, scheduler
+from node import canonical, csrf_api, health, i18n, jobs, openapi, policy, scheduler
 from node import typedefs as T
 from node import web as W
 from node.admin import handlers as admin_handlers
@@ -27,8 +27,10 @@ from node.copilot import handlers as copilot_handlers
 from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
 from node.profiles import handlers as profiles_handlers
+from node.publication import handlers as publication_handlers
 from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
+from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
 from service import db, outage
 from service.limits import limits_from_config
@@ -44,7 +46,8 @@ MAX_BODY = 8 * 1024 * 1024
 # Feature packages, each with ``setup(app)`` that adds its routes, state and jobs; in the
 # order their routes are added.
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
-            admin_handlers, copilot_handlers, notifications_handlers)
+            admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
+            skins_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:
@@ -86,7 +89,8 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[W.headers_middleware, W.error_middleware, outage.middleware,
+        middlewares=[W.headers_middleware, W.error_middleware,
+                     canonical.preferred_host_middleware, outage.middleware,
                      W.session_middleware, W.csrf_middleware, policy.middleware],
     )
     outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"))

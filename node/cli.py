@@ -29,6 +29,12 @@ def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
     from node.errors import AppError
 
     config = config or Config()
+    from node.publication.service import configured_mode
+
+    try:
+        configured_mode(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def main() -> R:
         from node.app import MIGRATIONS
@@ -42,6 +48,9 @@ def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
         except (OSError, asyncpg.PostgresError) as exc:
             raise click.ClickException(f"cannot reach the node database: {exc}") from None
         try:
+            from node.publication.service import apply_mode
+
+            await apply_mode(pool, config, actor="config")  # SYNC_PUBLIC_SCOPE, audited
             return await fn(pool, config)
         except AppError as exc:
             raise click.ClickException(f"{exc.message} ({exc.code})") from None

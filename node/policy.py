@@ -22,6 +22,7 @@ ROUTES: dict[str, Policy] = {
     # plumbing
     "healthz": P.PUBLIC, "readyz": P.PUBLIC, "openapi": P.PUBLIC, "static": P.PUBLIC,
     "favicon": P.PUBLIC, "llms_txt": P.PUBLIC, "feed_public": P.PUBLIC,
+    "skin_file": P.PUBLIC,  # the skins' CSS, like /static
     # a signed or secret token in the URL is the credential (checked in the handler)
     "feed_member": P.PUBLIC, "notifications_confirm": P.PUBLIC,
     "notifications_unsubscribe": P.PUBLIC, "notifications_unsubscribe_post": P.PUBLIC,
@@ -48,12 +49,15 @@ ROUTES: dict[str, Policy] = {
     "settings_avatar_remove": P.MEMBER, "avatar": P.MEMBER,
     "notifications_settings": P.MEMBER, "notifications_save": P.MEMBER,
     "notifications_address": P.MEMBER, "notifications_feed_new": P.MEMBER,
-    "notifications_feed_revoke": P.MEMBER,
+    "notifications_feed_revoke": P.MEMBER, "settings_skin": P.MEMBER,
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,
     "admin": P.ADMIN, "admin_requests": P.ADMIN, "admin_audit": P.ADMIN,
-    "admin_mail": P.ADMIN, "admin_mail_retry": P.ADMIN,
+    "admin_mail": P.ADMIN, "admin_mail_retry": P.ADMIN, "admin_skins": P.ADMIN,
+    "sync_review": P.ADMIN, "sync_review_withdraw_all": P.ADMIN,
+    "sync_review_approve": P.ADMIN, "sync_review_decline": P.ADMIN,
+    "sync_control_repair": P.ADMIN, "sync_control_repair_run": P.ADMIN,
     "admin_sessions": P.ADMIN, "admin_session_revoke": P.ADMIN,
     "admin_session_approve": P.ADMIN, "admin_session_deny": P.ADMIN,
     "admin_profiles": P.ADMIN, "admin_profile": P.ADMIN, "admin_profile_action": P.ADMIN,

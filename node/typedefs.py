@@ -51,3 +51,4 @@ extras_key: web.AppKey[dict[str, Any]] = web.AppKey("extras", dict)
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
 CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
 WAITING_APPROVALS = web.RequestKey("wb_waiting_approvals", int)  # admins: for the nav badge
+SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")

@@ -19,7 +19,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from node import typedefs as T
+from node.canonical import link_base
 from node.errors import AppError, forbidden
+from node.skins import catalog as skin_catalog
 from service.db import client_data_error
 
 log = logging.getLogger("wb.node.web")
@@ -105,10 +107,34 @@ def template_context(request: web.Request) -> dict[str, Any]:
         "viewer": viewer_of(request),
         "csrf_token": request.get(T.CSRF_TOKEN, ""),
         "site_name": config["SITE_NAME"],
-        "site_url": config.site_url,
+        "site_url": link_base(config),
         "request_path": request.path,
         "waiting_approvals": request.get(T.WAITING_APPROVALS, 0),
+        "public_scope": config["SYNC_PUBLIC_SCOPE"].strip().lower() or "members",
+        **skin_context(request),
     }
+
+
+def skin_context(request: web.Request) -> dict[str, Any]:
+    """The skin of this page: an admin's ``?skin=`` preview, else the member's choice,
+    else WB_SKIN, else the default."""
+    skins = skin_catalog.catalog()
+    viewer = viewer_of(request)
+    preview = request.query.get("skin", "")
+    name = None
+    if preview and viewer is not None and viewer.is_admin and viewer.active \
+            and preview in skins:
+        name = preview
+    else:
+        preview = ""
+    for candidate in (name, request.get(T.SKIN), request.app[T.config_key]["WB_SKIN"],
+                      skin_catalog.DEFAULT_SKIN):
+        if candidate in skins:
+            name = candidate
+            break
+    skin = skins.get(name or "")
+    return {"skin": name, "skin_href": skin.href if skin else "", "skin_preview": preview,
+            "member_skin": request.get(T.SKIN), "skins": list(skins.values())}
 
 
 def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
@@ -191,7 +217,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         pool = request.app[T.pool_key]
         row = await pool.fetchrow(
             """SELECT s.id_hash, s.status, s.last_seen_at < now() - interval '60 seconds'
-                      AS stale, u.id, u.username, u.display_name, u.is_admin
+                      AS stale, u.id, u.username, u.display_name, u.is_admin,
+                      (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin
                  FROM sessions s JOIN users u ON u.id = s.user_id
                 WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
                   AND NOT u.disabled AND u.origin IS NULL""",
@@ -206,6 +233,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                 user_id=row["id"], username=row["username"],
                 display_name=row["display_name"] or row["username"],
                 is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"])
+            request[T.SKIN] = row["skin"]
     return await handler(request)
 
 

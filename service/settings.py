@@ -28,6 +28,12 @@ SETTINGS: tuple[Setting, ...] = (
             "decide whether cookies are Secure (https). Empty: http://WB_HOST:WB_PORT "
             "(127.0.0.1 when bound to all addresses)."),
     Setting("SITE_NAME", "WhiteBalloon", "Community name shown in page titles."),
+    Setting("PREFERRED_HOST", "",
+            "The node's one canonical address (host[:port], or a URL for another scheme). "
+            "Set: invite links, QR codes and shown addresses use it, and a page asked for "
+            "under another host answers 308 to it (not /healthz, /readyz, /metrics or the "
+            "peer inbox), so the session cookie exists for this host only. Behind a proxy "
+            "the host is X-Forwarded-Host when WB_TRUST_PROXY is on."),
     Setting("SESSION_SECRET", "",
             "Secret used to derive CSRF tokens. Empty: a random one is generated and kept "
             "in WB_DATA_DIR/session_secret (0600).", secret=True),
@@ -49,6 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
             "replaces the longest-waiting idle or half-sent one; when all are busy it gets "
             "503 too_many_connections (one log line when the limit is reached). Keep it "
             "below the open-file limit (ulimit -n).", "both"),
+    Setting("WB_SKIN", "default",
+            "The node's default skin (web_templates/static/skins/NAME.css; `wb skins list`). "
+            "A member may choose another in account settings."),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),
@@ -71,7 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Login and code-entry attempts allowed per client address per minute."),
     Setting("WB_MAX_UPLOAD_BYTES", "2097152", "Largest accepted upload (invite photo, avatar)."),
     Setting("WB_TRUST_PROXY", "false",
-            "Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy.", "both"),
+            "Trust X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host from a reverse "
+            "proxy.", "both"),
     Setting("WB_METRICS_TOKEN", "",
             "Bearer token that /metrics requires (Authorization: Bearer <token>). Empty: "
             "/metrics answers only to loopback clients that did not come through a proxy.",
@@ -151,6 +161,11 @@ SETTINGS: tuple[Setting, ...] = (
             "public, edit of a public record) waits this long before it is exported, so "
             "its author or an admin can undo it. Withdrawals and tombstones never wait. "
             "0: export at once."),
+    Setting("SYNC_PUBLIC_SCOPE", "members",
+            "Who may let data leave the node: members (a member marks their own records "
+            "public), admins (a member's \"make public\" waits for an admin's approval on "
+            "/sync/review) or off (nothing is public; what was leaves as a tombstone). "
+            "Changes are audited at start-up."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),

@@ -6,6 +6,7 @@ import click
 
 from node.auth import queries as q
 from node.auth import service as svc
+from node.canonical import link_base
 from node.i18n import plural
 
 
@@ -56,7 +57,7 @@ def create_invite(max_uses: int, expires_days: int, auto_approve: bool,
                            "auto_approve": auto_approve,
                            "suggested_username": suggested_username, "gratitude": gratitude},
             created_by=created_by, ip=None, via="cli")
-        return invite, svc.invite_link(config.site_url, invite.token)
+        return invite, svc.invite_link(link_base(config), invite.token)
 
     invite, link = _run(main)
     click.echo(link)

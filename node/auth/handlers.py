@@ -17,6 +17,7 @@ from node import web as W
 from node.auth import qr
 from node.auth import queries as q
 from node.auth import service as svc
+from node.canonical import link_base
 from node.errors import AppError
 
 PRIMARY_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]{1,255}$")
@@ -71,11 +72,12 @@ def rate_limit(request: web.Request, action: str) -> None:
 
 
 def share_base(request: web.Request) -> str:
-    """Where the invite link points: the origin the creator used, else SITE_URL."""
+    """Where the invite link points: PREFERRED_HOST, else the origin the creator used,
+    else SITE_URL."""
     origin = request.headers.get("Origin", "")
-    if origin and origin != "null" and PRIMARY_ORIGIN.match(origin):
-        return origin
-    return request.app[T.config_key].site_url
+    if not (origin and origin != "null" and PRIMARY_ORIGIN.match(origin)):
+        origin = ""
+    return link_base(request.app[T.config_key], request, origin or None)
 
 
 def _pool(request: web.Request):

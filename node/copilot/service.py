@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from node.canonical import link_base
 from node.copilot import queries as Q
 from node.errors import AppError
 from service.settings import Config
@@ -195,8 +196,9 @@ async def set_scope(ctx: ToolContext, kind: str, id: str, scope: str) -> dict[st
     """Change the scope of one record through the same service as the scope page."""
     from node.requests import service as requests_service
 
-    changed = await requests_service.set_scope(ctx.pool, _actor(ctx), [(kind, id)], scope)
-    return {"kind": kind, "id": id, "scope": scope, "changed": changed}
+    result = await requests_service.change_scope(ctx.pool, _actor(ctx), [(kind, id)], scope)
+    return {"kind": kind, "id": id, "scope": scope, "changed": result.changed,
+            "requested": bool(result.requested)}
 
 
 async def create_invite(ctx: ToolContext, max_uses: int = 1, expires_days: int = 14,
@@ -212,7 +214,7 @@ async def create_invite(ctx: ToolContext, max_uses: int = 1, expires_days: int =
                                               created_by=ctx.admin_id, ip=ctx.ip,
                                               via=f"copilot-{ctx.via}")
     return {"invite_id": invite.id,
-            "link": auth_service.invite_link(ctx.config.site_url, invite.token),
+            "link": auth_service.invite_link(link_base(ctx.config), invite.token),
             "max_uses": invite.max_uses, "expires_at": invite.expires_at,
             "auto_approve": invite.auto_approve}
 

@@ -197,7 +197,10 @@ async def _settings_page(request: web.Request, *, errors: dict[str, str] | None 
 
 
 async def settings_get(request: web.Request) -> web.StreamResponse:
-    flash = {"account": "Account saved.", "avatar": "Avatar updated.",
+    flash = {"account": "Account saved.",
+             "account-review": "Account saved. Making your profile public waits for an "
+                               "admin's approval (this node reviews what leaves it).",
+             "avatar": "Avatar updated.", "skin": "Skin saved.",
              "avatar-removed": "Avatar removed."}.get(request.query.get("saved", ""), "")
     return await _settings_page(request, flash=flash)
 
@@ -213,10 +216,14 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
                            fields=errors)
         shown = dict(values, contact_email=form.get("contact_email", ""))
         return await _settings_page(request, errors=errors, form=shown, status=400)
-    await S.update_account(_pool(request), viewer.user_id, values)
+    from node.requests.service import Actor
+
+    result = await S.update_account(_pool(request), viewer.user_id, values,
+                                    Actor.of(viewer, W.client_ip(request)))
     if W.wants_json(request):
-        return web.json_response({"ok": True})
-    raise W.redirect("/settings/account?saved=account")
+        return web.json_response({"ok": True, "scope_requested": bool(result.requested)})
+    raise W.redirect("/settings/account?saved="
+                     + ("account-review" if result.requested else "account"))
 
 
 async def avatar_post(request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,7 @@ import asyncpg
 from node.errors import AppError, conflict, not_found
 from node.profiles import avatars
 from node.profiles import queries as Q
+from node.requests import service as requests_service
 from node.sync.outbox_scrub import scrub_outbox
 
 log = logging.getLogger("wb.node.profiles")
@@ -146,11 +147,24 @@ def validate_account(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, st
     return values, errors
 
 
-async def update_account(pool: asyncpg.Pool, user_id: str, values: dict[str, Any]) -> None:
+async def update_account(pool: asyncpg.Pool, user_id: str, values: dict[str, Any],
+                         actor: requests_service.Actor | None = None
+                         ) -> requests_service.ScopeChange:
+    """Save the account form. Its scope goes through the one scope service (audited,
+    SYNC_PUBLIC_SCOPE gate), like every other scope change."""
+    me = await Q.user_by_id(pool, user_id)
+    if me is None:
+        raise not_found()
     async with pool.acquire() as conn, conn.transaction():
-        await Q.update_account(conn, user_id, **values)
-        await scrub_outbox(conn)  # made private / contact withdrawn: old bundles forget it
+        await Q.update_account(conn, user_id, **dict(values, scope=me["sync_scope"]))
+        await scrub_outbox(conn)  # contact withdrawn: old bundles forget it
+    actor = actor or requests_service.Actor(user_id, False, True, None, "account")
+    result = requests_service.ScopeChange(0)
+    if values["scope"] != me["sync_scope"]:
+        result = await requests_service.change_scope(pool, actor, [("user", user_id)],
+                                                     values["scope"])
     log.info("account updated", extra={"user_id": user_id, "scope": values["scope"]})
+    return result
 
 
 async def upload_avatar(pool: asyncpg.Pool, data_dir: Path, user_id: str, data: bytes,

@@ -221,7 +221,8 @@ async def _detail_context(request: web.Request, actor: S.Actor | None,
     holds = await _holds(request, requests=[row["id"]],
                          comments=[c["id"] for c in thread.comments])
     return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS,
-            "holds": holds}
+            "holds": holds,
+            "publication_requested": request.query.get("publication") == "requested"}
 
 
 async def _holds(request: web.Request, **ids: list[str]) -> dict[str, Any]:
@@ -276,9 +277,9 @@ async def request_scope(request: web.Request) -> web.StreamResponse:
                          or row["description"][:80], "text": row["description"],
                          "owner": row["creator_display_name"] or row["creator_username"],
                          "own": actor is not None and row["created_by"] == actor.user_id})
-    await S.set_scope(pool, actor, [("request", row["id"])], scope)
+    result = await S.change_scope(pool, actor, [("request", row["id"])], scope)
     row = await S.get_visible(pool, actor, row["id"])
-    return await _after_request_change(request, actor, row)
+    return await _after_request_change(request, actor, row, result)
 
 
 def _may_change_scope(actor: S.Actor | None, owner: str | None, origin: str | None,
@@ -293,20 +294,27 @@ def _needs_confirmation(request: web.Request, data: dict[str, Any], scope: str,
                         current: str) -> bool:
     """Making something public from a plain form asks once, on a page of its own (with
     JavaScript the form asks with a dialog and sends confirm=1; JSON clients decide)."""
-    return (scope == "public" and current != "public" and not W.wants_json(request)
-            and request.content_type != "application/json" and data.get("confirm") != "1")
+    mode = request.app[T.config_key]["SYNC_PUBLIC_SCOPE"].strip().lower()
+    return (scope == "public" and current != "public" and mode != "off"  # off: a plain 403
+            and not W.wants_json(request) and request.content_type != "application/json"
+            and data.get("confirm") != "1")
 
 
 async def _after_request_change(request: web.Request, actor: S.Actor | None,
-                                row: Any) -> web.StreamResponse:
+                                row: Any, scope: S.ScopeChange | None = None
+                                ) -> web.StreamResponse:
     if W.wants_json(request):
         body: dict[str, Any] = {"request": S.request_json(actor, row)}
+        if scope is not None:
+            body["publication_requested"] = bool(scope.requested)
         if not request.path.startswith("/api/"):
             body["html"] = _fragment(request, "node/requests/_summary.html",
                                      {"req": row, "perm": S.permissions(actor, row),
                                       "holds": await _holds(request, requests=[row["id"]])})
             body["target"] = f"req-{row['id']}"
         return web.json_response(body, dumps=W.json_dumps)
+    if scope is not None and scope.requested:
+        raise W.redirect(f"/requests/{row['id']}?publication=requested")
     raise W.redirect(f"/requests/{row['id']}")
 
 
@@ -374,7 +382,7 @@ async def comment_scope(request: web.Request) -> web.StreamResponse:
                          "owner": current["creator_display_name"]
                          or current["creator_username"],
                          "own": actor is not None and current["created_by"] == actor.user_id})
-    await S.set_scope(pool, actor, [("comment", comment_id)], scope)
+    result = await S.change_scope(pool, actor, [("comment", comment_id)], scope)
     comment = await S.Q.get_comment(pool, comment_id)
     assert comment is not None
     if W.wants_json(request):
@@ -383,7 +391,9 @@ async def comment_scope(request: web.Request) -> web.StreamResponse:
                           "req": {"id": comment["request_id"]},
                           "holds": await _holds(request, comments=[comment_id])})
         return web.json_response({"comment": S.comment_json(comment), "html": html,
-                                  "target": f"c-{comment_id}"}, dumps=W.json_dumps)
+                                  "target": f"c-{comment_id}",
+                                  "publication_requested": bool(result.requested)},
+                                 dumps=W.json_dumps)
     raise W.redirect(f"/requests/{comment['request_id']}#c-{comment_id}")
 
 
@@ -397,11 +407,17 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
     changed = request.query.get("changed", "")
     flash = (plural(int(changed), "%(num)d record changed scope.",
                      "%(num)d records changed scope.") if changed.isdigit() else "")
+    requested = request.query.get("requested", "")
+    flash_requested = (plural(int(requested), "%(num)d record waits for an admin's approval "
+                              "before it is public.", "%(num)d records wait for an admin's "
+                              "approval before they are public.")
+                       if requested.isdigit() and requested != "0" else "")
     holds = await _holds(request, requests=[r["id"] for r in records["request"]],
                          comments=[r["id"] for r in records["comment"]],
                          users=[r["id"] for r in records["user"]])
     return W.render(request, "node/requests/scope.html",
-                    {"records": records, "flash": flash, "holds": holds})
+                    {"records": records, "flash": flash, "holds": holds,
+                     "flash_requested": flash_requested})
 
 
 async def scope_submit(request: web.Request) -> web.StreamResponse:
@@ -423,11 +439,12 @@ async def scope_submit(request: web.Request) -> web.StreamResponse:
     for value in raw:
         kind, _, record_id = str(value).partition(":")
         items.append((kind, record_id))
-    changed = await S.set_scope(request.app[T.pool_key], actor, items,
-                                _text(data, "sync_scope"))
+    result = await S.change_scope(request.app[T.pool_key], actor, items,
+                                  _text(data, "sync_scope"))
     if W.wants_json(request):
-        return web.json_response({"changed": changed})
-    raise W.redirect(f"/sync/scope?changed={changed}")
+        return web.json_response(result.as_json())
+    more = f"&requested={len(result.requested)}" if result.requested else ""
+    raise W.redirect(f"/sync/scope?changed={result.changed}{more}")
 
 
 # --------------------------------------------------------------------------- JSON API

@@ -20,6 +20,7 @@ import asyncpg
 from node import typedefs as T
 from node.errors import AppError, bad_request, conflict, forbidden, not_found
 from node.notifications import service as notifications
+from node.publication import service as publication
 from node.requests import queries as Q
 from node.sync.outbox_scrub import scrub_outbox
 from service.ids import ulid
@@ -303,6 +304,12 @@ async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
                 raise AppError(429, "pending_limit",
                                f"A device waiting for approval may post at most "
                                f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
+        # SYNC_PUBLIC_SCOPE: "public" at creation passes the same gate as a later change
+        # (refused when off; under admins the request starts private and a publication
+        # request waits for an admin).
+        if scope == "public" and \
+                await publication.gate(conn, actor, "request", request_id) != "apply":
+            scope = "private"
         await Q.insert_request(conn, request_id=request_id, title=title,
                                description=description, status=status,
                                created_by=actor.user_id, contact_email=contact,
@@ -415,16 +422,33 @@ async def moderate_comment(pool: asyncpg.Pool, actor: Actor | None, comment_id: 
 SCOPE_KINDS = ("request", "comment", "user")
 
 
-async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
-                    items: list[tuple[str, str]], scope: str) -> int:
-    """Set ``scope`` on (kind, id) records in one transaction; return how many changed.
+@dataclass(frozen=True)
+class ScopeChange:
+    """What a scope change did: records changed, and (SYNC_PUBLIC_SCOPE=admins) records
+    for which a publication request now waits for an admin."""
 
-    Every record must be one the actor may re-scope, or nothing changes.
+    changed: int
+    requested: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"changed": self.changed, "requested": list(self.requested)}
+
+
+async def change_scope(pool: asyncpg.Pool, actor: Actor | None,
+                       items: list[tuple[str, str]], scope: str) -> ScopeChange:
+    """Set ``scope`` on (kind, id) records in one transaction.
+
+    Every record must be one the actor may re-scope, or nothing changes. Making a record
+    public goes through ``node.publication.service.gate`` (SYNC_PUBLIC_SCOPE): refused when
+    the mode is ``off``, a publication request instead when it is ``admins`` and the actor
+    is not an admin. This is the one function behind the pages, the JSON API, the CLI and
+    the copilot tool.
     """
     scope = parse_scope(scope)
     if actor is None or not actor.active:
         raise forbidden("session_not_approved", "Only approved members may change scope.")
     changed = 0
+    requested: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
         for kind, record_id in items:
             if kind not in SCOPE_KINDS:
@@ -436,7 +460,13 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                 raise forbidden("cannot_change_scope",
                                 "Only the owner or an admin may change the scope of this "
                                 f"{kind}.")
+            if scope == "private":
+                await publication.withdrawn(conn, kind, record_id, actor.via)
             if row["sync_scope"] == scope:
+                continue
+            if scope == "public" and \
+                    await publication.gate(conn, actor, kind, record_id) == "requested":
+                requested.append(f"{kind}:{record_id}")
                 continue
             setter = {"request": Q.set_request_scope, "comment": Q.set_comment_scope,
                       "user": Q.set_user_scope}[kind]
@@ -446,7 +476,13 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                           details={"via": actor.via, "from": row["sync_scope"], "to": scope})
             changed += 1
         await scrub_outbox(conn)  # what was made private leaves no stored bundle again
-    return changed
+    return ScopeChange(changed, tuple(requested))
+
+
+async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
+                    items: list[tuple[str, str]], scope: str) -> int:
+    """``change_scope``, answering only how many records changed."""
+    return (await change_scope(pool, actor, items, scope)).changed
 
 
 # --------------------------------------------------------------------------- JSON shapes

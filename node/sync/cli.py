@@ -80,7 +80,7 @@ def register(root: click.Group) -> None:
     sync = root.commands["sync"]
     assert isinstance(sync, click.Group)
     for cmd in (export_cmd, import_cmd, pending, peers, keys_cmd, push_cmd, pull_cmd,
-                status_cmd, rotate_key_cmd):
+                status_cmd, rotate_key_cmd, repair_cmd):
         sync.add_command(cmd)
 
 
@@ -407,3 +407,27 @@ def rotate_key_cmd(yes: bool, as_json: bool) -> None:
           f"Announcement: chain link #{res.sequence} (signed by {res.previous_key_id}); "
           f"push it to your peers (wb sync push PEER).\n"
           f"Old key kept, unused, at {res.retired_file}.")
+
+
+@click.command("repair")
+@click.option("--dry-run", is_flag=True, help="Only report; change nothing, fetch nothing.")
+@click.option("--peer", default=None, help="Fetch missing bundles only from this peer.")
+@click.option("--drop-revoked", is_flag=True,
+              help="Withdraw rows of origins whose key was revoked after it signed bundles "
+                   "we applied.")
+@json_option
+def repair_cmd(dry_run: bool, peer: str | None, drop_revoked: bool, as_json: bool) -> None:
+    """Check the node's sync state and fix what can be fixed: our outbox (every bundle,
+    continuous chain, publication flags), gaps in what we received (fetched from peers),
+    queued bundles whose key is trusted now, cached invite maps, rows from revoked keys.
+    Exit status 2 when something is left that repair could not fix."""
+    from node.sync.repair import repair
+
+    async def main(pool, config: Config):
+        return await repair(pool, config, dry_run=dry_run, peer=peer,
+                            drop_revoked=drop_revoked, actor=_actor())
+
+    report = _run(main, as_json)
+    _emit(as_json, report.as_json(), report.text())
+    if any(f.status in ("not_fixed", "needs_operator") for f in report.findings):
+        raise SystemExit(2)

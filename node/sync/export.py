@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from node.publication import queries as scope_queries
 from node.sync import queries as Q
 from node.sync.identity import NodeKey, ensure_state, load_or_create_key
 from protocol.bundle import Bundle, build_bundle
@@ -293,6 +294,31 @@ async def plan_delta(conn: asyncpg.Connection, maker: RecordMaker,
     return plan
 
 
+async def plan_withdrawn(conn: asyncpg.Connection, maker: RecordMaker) -> Plan:
+    """SYNC_PUBLIC_SCOPE=off: nothing leaves but tombstones for what is out there now.
+    Rows never published are left alone (still dirty), so raising the mode again
+    publishes what is marked public then."""
+    plan = Plan()
+    users, requests, comments = await Q.published_rows(conn)
+    for row in users:
+        gone = dict(row, live=False)
+        _emit(plan, maker, "user", "users", gone)
+        _emit_vouch(plan, maker, gone)
+    for row in requests:
+        _emit(plan, maker, "request", "requests", dict(row, live=False))
+    for row in comments:
+        _emit(plan, maker, "comment", "comments", dict(row, live=False))
+    return plan
+
+
+async def _plan(conn: asyncpg.Connection, maker: RecordMaker, hold: Hold,
+                snapshot: bool) -> Plan:
+    if await scope_queries.get_mode(conn) == "off":
+        return await plan_withdrawn(conn, maker)
+    return await (plan_snapshot(conn, maker, hold) if snapshot
+                  else plan_delta(conn, maker, hold))
+
+
 async def plan_snapshot(conn: asyncpg.Connection, maker: RecordMaker,
                         hold: Hold | None = None) -> Plan:
     """Everything public, minus what is still inside the grace period (it leaves with
@@ -359,8 +385,7 @@ async def export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
         async with conn.transaction():
             state = await Q.lock_state(conn)
             hold = Hold(await Q.db_now(conn), publish_delay(config))
-            plan = await (plan_snapshot(conn, maker, hold) if snapshot
-                          else plan_delta(conn, maker, hold))
+            plan = await _plan(conn, maker, hold, snapshot)
             result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None,
                                   None, origin, 0.0)
             result.waiting = sorted(plan.waiting.values(), key=lambda w: w.leaves_at)
@@ -396,8 +421,7 @@ async def preview(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False
         async with conn.transaction():
             await Q.lock_state(conn)
             hold = Hold(await Q.db_now(conn), publish_delay(config))
-            plan = await (plan_snapshot(conn, maker, hold) if snapshot
-                          else plan_delta(conn, maker, hold))
+            plan = await _plan(conn, maker, hold, snapshot)
     result = ExportResult(None, None, kind, plan.counts(), len(plan.records), None, None,
                           origin, time.perf_counter() - started)
     result.waiting = sorted(plan.waiting.values(), key=lambda w: w.leaves_at)

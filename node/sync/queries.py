@@ -121,6 +121,22 @@ async def live_comments(conn: Conn) -> list[asyncpg.Record]:
         f"SELECT {_COMMENT_COLS} {_COMMENT_FROM} WHERE c.origin IS NULL AND {COMMENT_LIVE}")
 
 
+async def published_rows(conn: Conn) -> tuple[list[asyncpg.Record], list[asyncpg.Record],
+                                                 list[asyncpg.Record]]:
+    """Local users, requests and comments that are out there now (SYNC_PUBLIC_SCOPE=off
+    withdraws them all)."""
+    users = await conn.fetch(
+        f"SELECT {_USER_COLS} {_USER_FROM} WHERE u.origin IS NULL AND u.published "
+        "ORDER BY u.change_seq")
+    requests = await conn.fetch(
+        f"SELECT {_REQUEST_COLS} FROM requests r WHERE r.origin IS NULL AND r.published "
+        "ORDER BY r.change_seq")
+    comments = await conn.fetch(
+        f"SELECT {_COMMENT_COLS} {_COMMENT_FROM} WHERE c.origin IS NULL AND c.published "
+        "ORDER BY c.change_seq")
+    return users, requests, comments
+
+
 async def comments_of_requests(conn: Conn, request_ids: Sequence[str]) -> list[asyncpg.Record]:
     """Local comments on the given requests (for cascades when a request flips)."""
     if not request_ids:
