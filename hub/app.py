@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from hub import admin, api, openapi, public, v1
+from hub import admin, api, openapi, public, tlog, v1
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
@@ -37,7 +37,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
 
 # Route modules, each with ``setup(app)``; in the order their routes are added.
-FEATURES = (api, v1, public, admin, openapi)
+FEATURES = (api, v1, public, admin, tlog, openapi)
 
 
 async def bounded(what: str, step: Awaitable[None],

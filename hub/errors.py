@@ -37,4 +37,8 @@ HUB_ERROR_CODES: dict[str, str] = {
     "malformed_multipart": "v1: the multipart body cannot be read (400)",
     "missing_field": "v1: the form has no bundle file field (422)",
     "verifier_unavailable": "a verification process died; retry the push (503)",
+    "invalid_proof_request": "a /tlog/proof query parameter is missing or malformed (400)",
+    "unknown_tree_size": "this hub signed no checkpoint of the asked tree size (404)",
+    "not_in_log": "no transparency-log leaf for that hub_seq or origin+sequence (404)",
+    "not_yet_in_checkpoint": "the entry is logged but after the asked checkpoint (404)",
 }

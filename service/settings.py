@@ -114,6 +114,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_PRUNE_INTERVAL", "3600",
             "Seconds between prune runs inside `wb hub serve` (0: never; "
             "`wb hub prune` runs one by hand).", "hub"),
+    Setting("WB_HUB_CHECKPOINT_INTERVAL", "2",
+            "Seconds between signed transparency-log checkpoints while the log grows "
+            "(0: only on request). See docs/transparency.md.", "hub"),
+    Setting("WB_HUB_LOG_KEY", "",
+            "Ed25519 key file (0600) that signs the hub's log checkpoints. Empty: "
+            "WB_HUB_DATA_DIR/log.key, created on first start. Every process of one hub "
+            "must use the same key.", "hub"),
+    Setting("WB_HUB_LOG_ORIGIN", "",
+            "Origin line (and key name) of the hub's checkpoints. Empty: WB_HUB_URL without "
+            "its scheme, plus /log (hub.example.org/log).", "hub"),
     Setting("WB_HUB_V1_AUTO_REGISTER", "false",
             "Let an unknown peer of the original (v1) API register itself with its first "
             "push or pull (bearer token and X-WB-Public-Key). It waits as `pending`: its "
