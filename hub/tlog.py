@@ -76,7 +76,8 @@ async def checkpoint_now(pool: asyncpg.Pool, signer: LogSigner) -> asyncpg.Recor
     latest = await TQ.latest_checkpoint(pool)
     st = await TQ.state(pool)
     if latest is None or st.size > latest["size"]:
-        await TQ.save_checkpoint(pool, st.size, st.root, signer.sign(st.size, st.root))
+        await TQ.save_checkpoint(pool, st.size, st.root, signer.sign(st.size, st.root),
+                                 st.last_hub_seq)
         latest = await TQ.latest_checkpoint(pool)
     assert latest is not None
     return latest
@@ -90,13 +91,18 @@ class Checkpointer:
         self.signer = signer
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        #: the newest checkpoint: (hub_seq of its last leaf, signed note)
+        self.latest: tuple[int, bytes] | None = None
+
+    def _keep(self, row: asyncpg.Record) -> None:
+        self.latest = (row["last_hub_seq"], bytes(row["note"]))
 
     async def start(self) -> None:
         async with self.pool.acquire() as conn:
             added = await TQ.catch_up(conn)
         if added:
             log.info("transparency log caught up with the log", extra={"leaves": added})
-        await checkpoint_now(self.pool, self.signer)
+        self._keep(await checkpoint_now(self.pool, self.signer))
         if self.interval > 0:
             self._task = asyncio.create_task(self._run())
 
@@ -110,11 +116,19 @@ class Checkpointer:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await checkpoint_now(self.pool, self.signer)
+                self._keep(await checkpoint_now(self.pool, self.signer))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("checkpoint job cannot reach the database; retrying")
             except Exception:
                 log.exception("checkpoint job failed")
+
+
+def stream_checkpoint(app: web.Application) -> tuple[int, bytes] | None:
+    """What a stream writer sends in its ``info`` frames: the newest checkpoint (the
+    hub_seq of its last leaf, the signed note), so a subscriber always holds a signed
+    statement of the log it was shown."""
+    cp = app.get(checkpointer_key)
+    return None if cp is None else cp.latest
 
 
 signer_key = web.AppKey("tlog_signer", LogSigner)

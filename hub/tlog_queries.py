@@ -132,16 +132,18 @@ async def leaf_by_origin(conn: Conn, origin: str, sequence: int) -> asyncpg.Reco
 
 async def latest_checkpoint(conn: Conn) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT size, root, note, created_at FROM hub_tlog_checkpoints "
+        "SELECT size, root, note, last_hub_seq, created_at FROM hub_tlog_checkpoints "
         "ORDER BY size DESC LIMIT 1")
 
 
 async def checkpoint_at(conn: Conn, size: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT size, root, note, created_at FROM hub_tlog_checkpoints WHERE size = $1", size)
+        "SELECT size, root, note, last_hub_seq, created_at FROM hub_tlog_checkpoints "
+        "WHERE size = $1", size)
 
 
-async def save_checkpoint(conn: Conn, size: int, root: bytes, note: bytes) -> None:
+async def save_checkpoint(conn: Conn, size: int, root: bytes, note: bytes,
+                          last_hub_seq: int) -> None:
     await conn.execute(
-        "INSERT INTO hub_tlog_checkpoints (size, root, note) VALUES ($1, $2, $3) "
-        "ON CONFLICT (size) DO NOTHING", size, root, note)
+        "INSERT INTO hub_tlog_checkpoints (size, root, note, last_hub_seq) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING", size, root, note, last_hub_seq)

@@ -32,5 +32,6 @@ CREATE TABLE hub_tlog_checkpoints (
     size bigint PRIMARY KEY,
     root bytea NOT NULL,
     note bytea NOT NULL,
+    last_hub_seq bigint NOT NULL DEFAULT 0,  -- hub_seq of its last leaf (0: empty tree)
     created_at timestamptz NOT NULL DEFAULT now()
 );

@@ -152,3 +152,46 @@ async def test_equivocation_and_duplicates_add_no_leaf(hub_client, hub_pool, pee
         == 409
     assert await hub_pool.fetchval("SELECT size FROM hub_tlog_state") == 1
     assert (await Q.log_state(hub_pool))[0] == 1
+
+
+async def test_stream_with_checkpoints_shows_a_signed_size_covering_every_frame(
+        make_hub, hub_config, peer, origin):
+    import asyncio
+
+    import aiohttp
+
+    from protocol.containers import decode_frame
+
+    client = await make_hub()
+    for _ in range(2):
+        assert (await push(client, peer, origin.many(1))).status == 201
+    key = L.parse_verifier(await (await client.get("/tlog/key")).text())
+    ws = await client.ws_connect("/api/v2/stream?since=0&checkpoints=1")
+
+    async def frame():
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        assert msg.type == aiohttp.WSMsgType.BINARY
+        return decode_frame(msg.data)
+
+    assert (await frame()).op == "info"
+    seen: list[int] = []
+    covered = 0
+    pushed = False
+    while covered < 3:
+        f = await frame()
+        if f.op == "info":
+            assert f.code == "checkpoint"
+            cp, _ = L.verify_checkpoint(f.message.encode(), key)
+            covered = cp.size
+            continue
+        seen.append(f.seq)
+        if len(seen) == 2 and not pushed:  # a live entry: its checkpoint follows by itself
+            pushed = True
+            assert (await push(client, peer, origin.many(1))).status == 201
+    assert seen == [1, 2, 3]
+    await ws.close()
+    # without ?checkpoints=1 the stream is unchanged: no checkpoint frames at all
+    ws = await client.ws_connect("/api/v2/stream?since=0")
+    frames = [await frame() for _ in range(4)]
+    assert [f.op for f in frames] == ["info", "bundle", "bundle", "bundle"]
+    await ws.close()
