@@ -140,6 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
             "its author or an admin can undo it. Withdrawals and tombstones never wait. "
             "0: export at once."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
+    Setting("WB_SYNC_AUDIT_DELAY", "300",
+            "Seconds a hub has to include an acknowledged push in a signed checkpoint before "
+            "the hub audit records an omission (docs/transparency.md)."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),
     Setting("DEDALUS_API_KEY", "",

@@ -8,6 +8,7 @@ request; the page shows the job's state and its last result.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ from node import typedefs as T
 from node import web as W
 from node.errors import AppError, bad_request, not_found
 from node.scheduler import job_states, jobs_key, run_job, set_paused
+from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
@@ -73,6 +75,9 @@ async def control_page(request: web.Request) -> web.StreamResponse:
         "pending": await I.list_pending(pool), "gaps": await Q.gaps_summary(pool),
         "equivocations": await Q.equivocations(pool),
         "chain_breaks": await G.chain_breaks(pool),
+        "hub_incidents": [dict(r) | {"evidence": json.loads(r["evidence"])}
+                          for r in await A.incidents(pool)],
+        "hub_logs": await A.latest_checkpoints(pool),
         "key_history": await R.key_history(pool),
         "scheduler_on": config.get_bool("WB_SCHEDULER"),
         "interval": config.get_int("WB_SYNC_INTERVAL"),
@@ -86,6 +91,9 @@ async def control_page(request: web.Request) -> web.StreamResponse:
             "jobs": [dict(r) for r in ctx["history"]],
             "keys": [dict(r) for r in ctx["key_history"]],
             "chain_breaks": [dict(r) for r in ctx["chain_breaks"]],
+            "hub_incidents": ctx["hub_incidents"],
+            "hub_checkpoints": [{"peer": r["peer"], "size": r["size"],
+                                 "note": bytes(r["note"]).decode()} for r in ctx["hub_logs"]],
             "pending": [dict(r) for r in ctx["pending"]]}
     return await W.respond(request, "node/sync/control.html", ctx, json_body=body)
 

@@ -1,0 +1,229 @@
+"""Nodes auditing their hub's transparency log: a hub that omits an acknowledged bundle,
+forks its log for two subscribers or rewrites history after a prune is caught with
+evidence; an honest hub never is (random ingest, prune and restart sequences)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from hub import queries as HQ
+from hub import tlog as HT
+from hub import tlog_queries as TQ
+from hub import typedefs as HTD
+from hub.app import create_app
+from hub.retention import prune
+from node.sync import audit as A
+from node.sync import peers as P
+from node.sync import transport as TR
+from node.sync.identity import load_or_create_key
+from node.sync.service import run_export
+from protocol import tlog as L
+from service.ids import token_hash
+from tests.factories import create_user
+from tests.hub.conftest import make_hub_config
+
+TOKENS = {"alpha": "alpha-token-0123456789", "beta": "beta-token-0123456789"}
+
+
+@pytest.fixture
+async def hubbed(nodes, hub_db_url, aiohttp_client, tmp_path):
+    """Both nodes on one real hub; alpha's key is trusted there."""
+    a, b = nodes
+    config = make_hub_config(hub_db_url, tmp_path / "hub")
+
+    async def start():
+        client = await aiohttp_client(create_app(config))
+        return client
+
+    hub = await start()
+    pool = hub.server.app[HTD.pool_key]
+    url = str(hub.make_url("")).rstrip("/")
+    for n in (a, b):
+        await HQ.add_peer(pool, n.name, "node", token_hash(TOKENS[n.name]))
+        await P.add_peer(n.pool, "hub", "hub", url, token=TOKENS[n.name],
+                         pins=[a.origin] if n is b else None)
+    await HQ.trust_key(pool, a.origin, a.origin, load_or_create_key(a.config).public_key,
+                       "alpha")
+    for n in (a, b):
+        n.config._values["WB_SYNC_AUDIT_DELAY"] = "0"  # noqa: SLF001 - no waiting in tests
+    return a, b, hub, pool, start
+
+
+async def _chain(a, n: int, first: int = 1) -> None:
+    """n chain links of node ``a``, each adding one public request."""
+    user = await a.pool.fetchval("SELECT id FROM users WHERE username = 'ann'") \
+        or await create_user(a.pool, "ann", scope="public")
+    for i in range(first, first + n):
+        await a.pool.execute(
+            "INSERT INTO requests (id, title, description, created_by, sync_scope) "
+            "VALUES ($1, $2, 'x', $3, 'public')", f"R{i}", f"Request {i}", user)
+        await run_export(a.pool, a.config)
+
+
+async def _facts(pool) -> list[tuple[int, str, int | None, str]]:
+    rows = await pool.fetch("SELECT entry FROM hub_tlog_leaves ORDER BY idx")
+    return [(f.hub_seq, f.origin, f.sequence, f.digest)
+            for f in (L.parse_leaf(bytes(r["entry"])) for r in rows)]
+
+
+async def forge(hub, pool, facts) -> bytes:
+    """What a dishonest operator can do with its own database and key: rebuild the tree
+    from other leaves and sign it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM hub_tlog_hashes; DELETE FROM hub_tlog_leaves; "
+                           "DELETE FROM hub_tlog_checkpoints; UPDATE hub_tlog_state "
+                           "SET size = 0, frontier = '', last_hub_seq = 0")
+        if facts:
+            await TQ._write(conn, await TQ.state(conn), facts)  # noqa: SLF001
+    row = await HT.checkpoint_now(pool, hub.server.app[HT.signer_key])
+    return bytes(row["note"])
+
+
+async def test_honest_hub_push_pull_audit_has_no_incident(hubbed):
+    a, b, hub, pool, _ = hubbed
+    await _chain(a, 3)
+    await TR.push(a.pool, a.config, "hub")
+    await TR.pull(b.pool, b.config, "hub")  # the pull ends with an audit
+    [ra] = await A.audit(a.pool, a.config, "hub")
+    assert (ra.incidents, ra.size, ra.included, ra.error) == ([], 3, 3, None)
+    [rb] = await A.audit(b.pool, b.config, "hub")
+    assert rb.incidents == [] and rb.size == 3
+    assert await b.pool.fetchval("SELECT count(*) FROM sync_hub_acks WHERE flagged_at "
+                                 "IS NOT NULL") == 0
+
+
+async def test_hub_that_omits_an_acknowledged_bundle_is_caught(hubbed):
+    a, b, hub, pool, _ = hubbed
+    await _chain(a, 3)
+    await TR.push(a.pool, a.config, "hub")
+    facts = await _facts(pool)
+    await forge(hub, pool, facts[:1] + facts[2:])  # drops hub_seq 2 from its log
+    [r] = await A.audit(a.pool, a.config, "hub")
+    [inc] = r.incidents
+    assert inc["kind"] == "omission" and inc["evidence"]["hub_seq"] == 2
+    assert inc["evidence"]["acknowledged"]["digest"] == facts[1][3]
+    L.verify_checkpoint(inc["evidence"]["checkpoint"].encode(),
+                        L.parse_verifier(inc["evidence"]["verifier"]))
+    # recorded once, not again at the next audit
+    [r2] = await A.audit(a.pool, a.config, "hub")
+    assert r2.incidents == []
+    assert await a.pool.fetchval("SELECT count(*) FROM sync_hub_incidents") == 1
+
+
+async def test_hub_that_hides_a_logged_entry_from_a_pull_is_caught(hubbed, aiohttp_client):
+    from aiohttp import web
+
+    a, b, hub, pool, _ = hubbed
+    await _chain(a, 3)
+    await TR.push(a.pool, a.config, "hub")
+    real = str(hub.make_url("")).rstrip("/")
+    # a front that drops hub_seq 2 from the bundle listing and passes the rest through
+    session = hub.session
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        async with session.request(request.method, real + request.path_qs,
+                                   headers={k: v for k, v in request.headers.items()
+                                            if k.lower() in ("authorization", "accept")},
+                                   data=await request.read()) as r:
+            body = await r.read()
+            if request.path == "/api/v2/bundles" and request.method == "GET":
+                page = json.loads(body)
+                page["entries"] = [e for e in page["entries"] if e["seq"] != 2]
+                body = json.dumps(page).encode()
+            return web.Response(body=body, status=r.status,
+                                content_type=r.content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    front = await aiohttp_client(app)
+    await b.pool.execute("UPDATE sync_peers SET location = $1",
+                         str(front.make_url("")).rstrip("/"))
+    await TR.pull(b.pool, b.config, "hub")
+    [inc] = [i for i in await A.incidents(b.pool)]
+    assert inc["kind"] == "omission"
+    evidence = json.loads(inc["evidence"])
+    assert evidence["hub_seq"] == 2 and L.parse_leaf(
+        __import__("base64").b64decode(evidence["leaf"])).digest == (await _facts(pool))[1][3]
+
+
+async def test_fork_for_two_subscribers_is_caught_by_gossip(hubbed):
+    a, b, hub, pool, _ = hubbed
+    await _chain(a, 4)
+    await TR.push(a.pool, a.config, "hub")
+    [ra] = await A.audit(a.pool, a.config, "hub")
+    assert ra.incidents == [] and ra.size == 4
+    facts = await _facts(pool)
+    # beta is shown another history of the same size
+    other = facts[:2] + [(3, facts[3][1], facts[3][2], facts[3][3]),
+                         (4, facts[2][1], facts[2][2], facts[2][3])]
+    await forge(hub, pool, other)
+    await b.pool.execute("DELETE FROM sync_hub_acks")  # beta pushed nothing
+    [rb] = await A.audit(b.pool, b.config, "hub")
+    assert rb.incidents == [] and rb.size == 4  # beta alone cannot tell
+    # beta tells alpha what it saw: the two signed checkpoints disagree
+    [ra] = await A.audit(a.pool, a.config, "hub", notes=[rb.checkpoint.encode()])
+    forks = [i for i in ra.incidents if i["kind"] == "fork"]
+    assert forks, ra.incidents
+    ev = forks[0]["evidence"]
+    key = L.parse_verifier(ev["verifier"])
+    cp_a, _ = L.verify_checkpoint(ev["checkpoint_a"].encode(), key)
+    cp_b, _ = L.verify_checkpoint(ev["checkpoint_b"].encode(), key)
+    assert cp_a.size == cp_b.size == 4 and cp_a.root != cp_b.root
+
+
+async def test_history_rewritten_after_a_prune_is_caught(hubbed):
+    a, b, hub, pool, _ = hubbed
+    await _chain(a, 4)
+    await TR.push(a.pool, a.config, "hub")
+    await TR.pull(b.pool, b.config, "hub")
+    assert (await prune(pool, before_seq=3)).entries == 2
+    facts = await _facts(pool)
+    # the pruned entry 1 is rewritten (its bundle is gone, who would notice?)
+    await forge(hub, pool, [(1, facts[0][1], facts[0][2], "sha256:" + "0" * 64)] + facts[1:])
+    [rb] = await A.audit(b.pool, b.config, "hub")
+    [inc] = [i for i in rb.incidents if i["kind"] == "fork"]
+    assert inc["evidence"]["checkpoint_a"] != inc["evidence"]["checkpoint_b"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_honest_hub_never_raises_an_incident(hubbed, seed):
+    """Random pushes, pulls, prunes, audits and hub restarts on an honest hub."""
+    a, b, hub, pool, start = hubbed
+    rnd = random.Random(seed)
+    made = 0
+    for _ in range(12):
+        op = rnd.choice(["push", "push", "pull", "prune", "audit", "restart"])
+        if op == "push":
+            n = rnd.randint(1, 3)
+            await _chain(a, n, first=made + 1)
+            made += n
+            await TR.push(a.pool, a.config, "hub")
+        elif op == "pull":
+            await TR.pull(b.pool, b.config, "hub")
+        elif op == "prune":
+            head, _ = await HQ.log_state(pool)
+            await prune(pool, before_seq=rnd.randint(0, head + 1))
+            await b.pool.execute("UPDATE sync_peers SET cursor = greatest(cursor, "
+                                 "(SELECT $1::bigint))", (await HQ.log_state(pool))[1])
+        elif op == "restart":
+            await start()  # a second process on the same database (its own checkpointer)
+        else:
+            for n in (a, b):
+                for r in await A.audit(n.pool, n.config, "hub"):
+                    assert r.incidents == [], (op, r.incidents)
+    for n in (a, b):
+        for r in await A.audit(n.pool, n.config, "hub"):
+            assert r.incidents == [] and r.error is None
+    assert await a.pool.fetchval("SELECT count(*) FROM sync_hub_acks WHERE included_at "
+                                 "IS NULL") == 0
+
+
+def test_wb_sync_audit_cli_refuses_a_gossip_note_without_a_hub() -> None:
+    from ops.cli import root
+
+    result = CliRunner().invoke(root, ["sync", "audit", "--checkpoint", __file__])
+    assert result.exit_code == 2 and "--checkpoint needs the HUB" in result.output
