@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from hub import tlog_queries
-
 Conn = asyncpg.Connection | asyncpg.Pool
 
 NOTIFY_CHANNEL = "wb_hub_log"
@@ -299,7 +297,6 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
             """INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
                VALUES ($1, $2, $3, $4, $5, $6)""",
             seq, digest, origin, entities, received_from, hops)
-        await tlog_queries.append(conn, seq, origin, sequence, digest)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
     return Stored("stored", seq)
 

@@ -1,11 +1,11 @@
 """The hub's transparency log: signing key, checkpoints, proofs, tiles and their routes.
 
-The tree is appended inside the ingest transaction (:func:`hub.tlog_queries.append`,
-one call from :func:`hub.queries.store_bundle`). Here: the log's Ed25519 key (a 0600
-file, made on first start), a job that signs a C2SP checkpoint whenever the tree grew
-(at most every ``WB_HUB_CHECKPOINT_INTERVAL`` seconds), and the public routes under
-``/tlog/`` (checkpoint, verifier key, inclusion and consistency proofs, C2SP tiles).
-See docs/transparency.md.
+The tree is appended inside the ingest transaction by the trigger ``hub_tlog_append``
+on ``hub_log`` (migration 0007): every path that logs an entry logs a leaf. Here: the
+log's Ed25519 key (a 0600 file, made on first start), a job that signs a C2SP
+checkpoint whenever the tree grew (at most every ``WB_HUB_CHECKPOINT_INTERVAL``
+seconds), and the public routes under ``/tlog/`` (checkpoint, verifier key, inclusion
+and consistency proofs, C2SP tiles). See docs/transparency.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""SQL of the transparency log (hub_tlog_*). The tree math is :mod:`protocol.tlog`."""
+"""SQL of the transparency log (hub_tlog_*). The tree math is :mod:`protocol.tlog`.
+
+Leaves are appended by the trigger ``hub_tlog_append`` on ``hub_log`` (migration 0007),
+inside the ingest transaction and in commit order, with no extra round trip.
+"""
 
 from __future__ import annotations
 
@@ -40,23 +44,6 @@ WITH s AS (UPDATE hub_tlog_state SET size = $1, frontier = $2, last_hub_seq = $3
 INSERT INTO hub_tlog_hashes (level, idx, hash)
 SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[])
 """
-
-
-async def append(conn: asyncpg.Connection, hub_seq: int, origin: str, sequence: int | None,
-                 digest: str) -> None:
-    """Append the leaf of log entry ``hub_seq``: called inside the ingest transaction,
-    after ``hub_state`` was bumped (its row lock orders appends in commit order).
-    Entries the tree has not seen yet (a log older than the tree) go first."""
-    st = await state(conn)
-    facts = []
-    if st.last_hub_seq < hub_seq - 1:
-        rows = await conn.fetch(
-            """SELECT l.seq, l.origin, b.sequence, l.digest
-                 FROM hub_log l JOIN hub_bundles b USING (digest)
-                WHERE l.seq > $1 AND l.seq < $2 ORDER BY l.seq""", st.last_hub_seq, hub_seq)
-        facts = [(r["seq"], r["origin"], r["sequence"], r["digest"]) for r in rows]
-    facts.append((hub_seq, origin, sequence, digest))
-    await _write(conn, st, facts)
 
 
 async def _write(conn: asyncpg.Connection, st: TreeState,
