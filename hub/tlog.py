@@ -15,60 +15,21 @@ import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
 from hub import tlog_queries as TQ
 from hub import typedefs as T
+from hub import witness as WT
 from hub.errors import HubError
-from keys import KeyFileError, generate_keypair, load_signing_key
+from hub.tlog_signer import LogSigner, log_origin, signer_from_config, signer_key
 from protocol import tlog as L
-from service.settings import Config
 
 log = logging.getLogger("wb.hub.tlog")
 
-MAX_PROOF_SPAN = 1 << 62
-
-
-@dataclass(frozen=True)
-class LogSigner:
-    origin: str
-    seed: bytes
-    public_key: bytes
-
-    @property
-    def verifier(self) -> L.NoteVerifier:
-        return L.verifier_for(self.origin, self.public_key)
-
-    def sign(self, size: int, root: bytes) -> bytes:
-        body = L.Checkpoint(self.origin, size, root).body()
-        return L.Note(body, (L.sign_note(body, self.origin, self.seed),)).encode()
-
-
-def log_origin(config: Config) -> str:
-    """``WB_HUB_LOG_ORIGIN``, else the hub URL without its scheme (``hub.example/log``)."""
-    explicit = config["WB_HUB_LOG_ORIGIN"].strip()
-    if explicit:
-        return explicit
-    parts = urlsplit(config["WB_HUB_URL"])
-    return f"{parts.netloc}{parts.path.rstrip('/')}/log"
-
-
-def signer_from_config(config: Config) -> LogSigner:
-    raw = config["WB_HUB_LOG_KEY"].strip()
-    path = Path(raw) if raw else config.path("WB_HUB_DATA_DIR") / "log.key"
-    try:
-        pair = load_signing_key(path)
-    except KeyFileError as exc:
-        if exc.code != "key_not_found" or raw:
-            raise
-        pair = generate_keypair(path)
-        log.info("transparency log key created", extra={"path": str(path)})
-    return LogSigner(log_origin(config), pair.seed, pair.public_key)
+__all__ = ["LogSigner", "log_origin", "signer_from_config", "signer_key"]
 
 
 async def checkpoint_now(pool: asyncpg.Pool, signer: LogSigner) -> asyncpg.Record:
@@ -86,10 +47,14 @@ async def checkpoint_now(pool: asyncpg.Pool, signer: LogSigner) -> asyncpg.Recor
 class Checkpointer:
     """Catches the tree up with an older log once, then signs checkpoints while it grows."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: LogSigner, interval: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, signer: LogSigner, interval: float,
+                 witnesses: list[str] | None = None,
+                 session: aiohttp.ClientSession | None = None) -> None:
         self.pool = pool
         self.signer = signer
         self.interval = interval
+        self.witnesses = witnesses or []
+        self.session = session
         self._task: asyncio.Task[None] | None = None
         #: the newest checkpoint: (hub_seq of its last leaf, signed note)
         self.latest: tuple[int, bytes] | None = None
@@ -97,12 +62,30 @@ class Checkpointer:
     def _keep(self, row: asyncpg.Record) -> None:
         self.latest = (row["last_hub_seq"], bytes(row["note"]))
 
+    async def tick(self) -> None:
+        """Sign if the tree grew; have a new checkpoint cosigned by the witnesses."""
+        row = await checkpoint_now(self.pool, self.signer)
+        self._keep(row)
+        if self.session is None:
+            return
+        for url in self.witnesses:
+            done = await self.pool.fetchval(
+                "SELECT 1 FROM hub_tlog_cosignatures WHERE witness = $1 AND size = $2",
+                url, row["size"])
+            if done is None and row["size"] > 0:
+                try:
+                    await WT.submit(self.pool, self.session, url, row["size"],
+                                    bytes(row["note"]))
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    log.warning("witness unreachable", extra={"witness": url,
+                                                              "error": str(exc)})
+
     async def start(self) -> None:
         async with self.pool.acquire() as conn:
             added = await TQ.catch_up(conn)
         if added:
             log.info("transparency log caught up with the log", extra={"leaves": added})
-        self._keep(await checkpoint_now(self.pool, self.signer))
+        await self.tick()
         if self.interval > 0:
             self._task = asyncio.create_task(self._run())
 
@@ -116,7 +99,7 @@ class Checkpointer:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                self._keep(await checkpoint_now(self.pool, self.signer))
+                await self.tick()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("checkpoint job cannot reach the database; retrying")
             except Exception:
@@ -131,14 +114,15 @@ def stream_checkpoint(app: web.Application) -> tuple[int, bytes] | None:
     return None if cp is None else cp.latest
 
 
-signer_key = web.AppKey("tlog_signer", LogSigner)
 checkpointer_key = web.AppKey("tlog_checkpointer", Checkpointer)
 
 
 async def tlog_ctx(app: web.Application) -> AsyncIterator[None]:
-    signer = signer_from_config(app[T.config_key])
-    cp = Checkpointer(app[T.pool_key], signer,
-                      float(app[T.config_key]["WB_HUB_CHECKPOINT_INTERVAL"]))
+    config = app[T.config_key]
+    signer = signer_from_config(config)
+    witnesses = config["WB_HUB_WITNESSES"].replace(",", " ").split()
+    cp = Checkpointer(app[T.pool_key], signer, float(config["WB_HUB_CHECKPOINT_INTERVAL"]),
+                      witnesses, app[T.client_key])
     app[signer_key] = signer
     app[checkpointer_key] = cp
     await cp.start()
@@ -243,8 +227,9 @@ def _text(body: bytes, *, cache: str = "no-store") -> web.Response:
 
 
 async def checkpoint_view(request: web.Request) -> web.Response:
-    row = await checkpoint_now(request.app[T.pool_key], request.app[signer_key])
-    return _text(bytes(row["note"]))
+    pool = request.app[T.pool_key]
+    row = await checkpoint_now(pool, request.app[signer_key])
+    return _text(await WT.cosigned(pool, row["size"], bytes(row["note"])))
 
 
 async def checkpoint_at_view(request: web.Request) -> web.Response:
@@ -300,3 +285,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/tlog/proof/inclusion", inclusion_view, name="tlog_inclusion")
     app.router.add_get("/tlog/proof/consistency", consistency_view, name="tlog_consistency")
     app.router.add_get("/tlog/tile/{rest:.+}", tile_view, name="tlog_tile")
+    WT.setup(app)

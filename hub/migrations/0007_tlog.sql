@@ -97,3 +97,21 @@ END $$;
 
 CREATE TRIGGER hub_tlog_append AFTER INSERT ON hub_log
     FOR EACH ROW EXECUTE FUNCTION hub_tlog_on_log();
+
+-- Witnessing (C2SP tlog-witness): the logs this hub cosigns, with the newest checkpoint
+-- it cosigned of each; and the cosignatures other witnesses gave this hub's checkpoints.
+CREATE TABLE hub_witness_logs (
+    origin      text PRIMARY KEY,
+    size        bigint NOT NULL,
+    root        bytea NOT NULL,
+    note        bytea NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE hub_tlog_cosignatures (
+    witness     text NOT NULL,           -- the witness URL it was asked at
+    size        bigint NOT NULL REFERENCES hub_tlog_checkpoints (size),
+    line        text NOT NULL,           -- the signature line, exactly as returned
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (witness, size)
+);

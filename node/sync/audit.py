@@ -153,8 +153,23 @@ def _hashes(items: Any) -> list[bytes]:
 
 # --------------------------------------------------------------------------- audit
 
+@dataclass(frozen=True)
+class Policy:
+    delay: float = 300.0
+    witnesses: tuple[L.NoteVerifier, ...] = ()
+    quorum: int = 0
+
+
+def policy_of(config: Any) -> Policy:
+    """``WB_SYNC_AUDIT_DELAY``, ``WB_SYNC_WITNESSES`` and ``WB_SYNC_WITNESS_QUORUM``."""
+    witnesses = tuple(L.parse_verifier(item) for item in
+                      config["WB_SYNC_WITNESSES"].replace(",", " ").split())
+    return Policy(float(config.get_int("WB_SYNC_AUDIT_DELAY")), witnesses,
+                  config.get_int("WB_SYNC_WITNESS_QUORUM"))
+
+
 async def audit_hub(pool: asyncpg.Pool, peer: asyncpg.Record, session: aiohttp.ClientSession,
-                    *, delay: float, extra_notes: list[bytes] = ()) -> AuditReport:
+                    *, policy: Policy, extra_notes: list[bytes] = ()) -> AuditReport:
     """Run every check against one hub; ``extra_notes`` are checkpoints of the same
     hub that other nodes saw (gossip): each must be consistent with ours."""
     name, base = peer["name"], peer["location"].rstrip("/")
@@ -182,7 +197,7 @@ async def audit_hub(pool: asyncpg.Pool, peer: asyncpg.Record, session: aiohttp.C
     current = kept
     for i, n in enumerate(notes):
         try:
-            cp, _ = L.verify_checkpoint(n, verifier)
+            cp, parsed = L.verify_checkpoint(n, verifier)
         except L.TlogError as exc:
             if i == 0:
                 await _incident(pool, report, "bad_checkpoint",
@@ -190,14 +205,22 @@ async def audit_hub(pool: asyncpg.Pool, peer: asyncpg.Record, session: aiohttp.C
                                 f"{exc.message}", {"note": n.decode("utf-8", "replace"),
                                                    "verifier": verifier.text()})
             continue  # a gossiped note that does not verify proves nothing
+        adopt = i == 0
+        if adopt and policy.quorum > 0:
+            got = L.count_cosignatures(parsed, policy.witnesses)
+            if got < policy.quorum:  # still checked for a fork: the hub signed it
+                adopt = False
+                report.error = (f"checkpoint of size {cp.size} has {got} of the "
+                                f"{policy.quorum} witness cosignatures required; kept the "
+                                f"previous one")
         current = await _check_against(pool, session, base, report, current, cp, n,
-                                       adopt=i == 0)
+                                       adopt=adopt)
         if current is None:
             return report
     report.size = current["size"]
     report.checkpoint = None if current["note"] is None else bytes(current["note"]).decode()
     if current["note"] is not None:
-        await _check_acks(pool, session, base, report, current, delay)
+        await _check_acks(pool, session, base, report, current, policy.delay)
     return report
 
 
@@ -329,14 +352,14 @@ async def audit(pool: asyncpg.Pool, config: Any, name: str | None = None, *,
         peers = [peer]
     else:
         peers = [p for p in await P.list_peers(pool) if p["kind"] == "hub" and p["api"] == "v2"]
-    delay = float(config.get_int("WB_SYNC_AUDIT_DELAY"))
+    policy = policy_of(config)
     own = session or aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=request_timeout, connect=10))
     reports = []
     try:
         for peer in peers:
             try:
-                reports.append(await audit_hub(pool, peer, own, delay=delay,
+                reports.append(await audit_hub(pool, peer, own, policy=policy,
                                                extra_notes=list(notes) if name else []))
             except HubUnreachable as exc:
                 reports.append(AuditReport(peer["name"], error=str(exc)))
@@ -350,6 +373,6 @@ async def audit_after_pull(pool: asyncpg.Pool, config: Any, peer: Any,
                            session: aiohttp.ClientSession) -> None:
     """The audit a pull of a v2 hub ends with: never fails the pull."""
     try:
-        await audit_hub(pool, peer, session, delay=float(config.get_int("WB_SYNC_AUDIT_DELAY")))
+        await audit_hub(pool, peer, session, policy=policy_of(config))
     except (HubUnreachable, asyncpg.PostgresError, L.TlogError, ValueError) as exc:
         log.warning("hub audit did not run", extra={"peer": peer["name"], "error": str(exc)})

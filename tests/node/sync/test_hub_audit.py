@@ -75,6 +75,7 @@ async def forge(hub, pool, facts) -> bytes:
     from other leaves and sign it."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM hub_tlog_hashes; DELETE FROM hub_tlog_leaves; "
+                           "DELETE FROM hub_tlog_cosignatures; "
                            "DELETE FROM hub_tlog_checkpoints; UPDATE hub_tlog_state "
                            "SET size = 0, frontier = '', last_hub_seq = 0")
         if facts:
@@ -227,3 +228,60 @@ def test_wb_sync_audit_cli_refuses_a_gossip_note_without_a_hub() -> None:
 
     result = CliRunner().invoke(root, ["sync", "audit", "--checkpoint", __file__])
     assert result.exit_code == 2 and "--checkpoint needs the HUB" in result.output
+
+
+async def test_witness_cosigns_only_consistent_checkpoints_and_nodes_require_quorum(
+        hubbed, pg, tmp_path, aiohttp_client):
+    from hub.app import MIGRATIONS
+
+    a, b, hub, pool, _ = hubbed
+    signer = hub.server.app[HT.signer_key]
+    wconfig = make_hub_config(await pg.new_database(await pg.template("hub", MIGRATIONS)),
+                              tmp_path / "witness")
+    wconfig._values.update(WB_HUB_URL="http://witness.test",  # noqa: SLF001
+                           WB_HUB_WITNESS_LOGS=signer.verifier.text())
+    witness = await aiohttp_client(create_app(wconfig))
+    wurl = str(witness.make_url("")).rstrip("/")
+    wkey = L.parse_verifier(await (await witness.get("/tlog/witness/key")).text())
+    assert wkey.name == "witness.test/log/witness" and wkey.alg == L.ALG_COSIGNATURE_V1
+    cp = hub.server.app[HT.checkpointer_key]
+    cp.witnesses = [wurl]
+    # the node trusts only checkpoints the witness cosigned
+    a.config._values.update(WB_SYNC_WITNESSES=wkey.text(),  # noqa: SLF001
+                            WB_SYNC_WITNESS_QUORUM="1")
+    await _chain(a, 3)
+    await TR.push(a.pool, a.config, "hub")
+    [r] = await A.audit(a.pool, a.config, "hub")  # signs size 3, not cosigned yet
+    assert r.size == 0 and "0 of the 1 witness cosignatures" in r.error
+    await cp.tick()  # the log's job sends size 3 to the witness
+    note = await (await hub.get("/tlog/checkpoint")).read()
+    assert L.count_cosignatures(L.parse_note(note), [wkey]) == 1
+    [r] = await A.audit(a.pool, a.config, "hub")
+    assert r.error is None and r.size == 3 and r.included == 3
+    # the operator rewrites history: the witness refuses to cosign it
+    facts = await _facts(pool)
+    forged = await forge(hub, pool, facts[1:] + [(4, facts[0][1], facts[0][2],
+                                                  "sha256:" + "1" * 64)])
+    await cp.tick()
+    assert await pool.fetchval("SELECT count(*) FROM hub_tlog_cosignatures") == 0
+    wpool = witness.server.app[HTD.pool_key]
+    assert await wpool.fetchval("SELECT size FROM hub_witness_logs") == 3
+    body = b"old 3\n\n" + forged
+    assert (await witness.post("/tlog/witness/add-checkpoint", data=body)).status == 422
+    r409 = await witness.post("/tlog/witness/add-checkpoint", data=b"old 1\n\n" + forged)
+    assert r409.status == 409 and (await r409.text()).strip() == "3"
+    assert r409.content_type == "text/x.tlog.size"
+    assert (await witness.post("/tlog/witness/add-checkpoint",
+                               data=b"old 3\n\n" + forged.replace(b"\n3\n", b"\n5\n"))
+            ).status == 403
+    assert (await witness.post("/tlog/witness/add-checkpoint", data=b"garbage")).status == 400
+    stranger = L.Checkpoint("other.example/log", 1, b"\0" * 32).body()
+    note_other = L.Note(stranger, (L.sign_note(stranger, "other.example/log",
+                                               b"\x03" * 32),)).encode()
+    assert (await witness.post("/tlog/witness/add-checkpoint",
+                               data=b"old 0\n\n" + note_other)).status == 404
+    # the node keeps the cosigned view, and the hub's signature on the other tree is
+    # evidence of a fork all the same
+    [r] = await A.audit(a.pool, a.config, "hub")
+    assert [i["kind"] for i in r.incidents] == ["fork"] and "cosignatures" in r.error
+    assert await a.pool.fetchval("SELECT size FROM sync_hub_logs") == 3
