@@ -341,3 +341,56 @@ async def test_witness_cosigns_only_consistent_checkpoints_and_nodes_require_quo
     [r] = await A.audit(a.pool, a.config, "hub")
     assert [i["kind"] for i in r.incidents] == ["fork"] and "cosignatures" in r.error
     assert await a.pool.fetchval("SELECT size FROM sync_hub_logs") == 3
+
+
+async def test_a_stream_that_skips_a_logged_entry_is_caught(hubbed, node_client,
+                                                            aiohttp_client):
+    """A hub front whose stream leaves out hub_seq 2 (and passes /tlog through)."""
+    import aiohttp
+    from aiohttp import web
+
+    from node import typedefs as NT
+    from node.sync.scheduling import _stream_once, runtime
+    from protocol.containers import Frame, encode_frame, from_cbor
+
+    a, b, hub, pool, _ = hubbed
+    await _chain(a, 3)
+    await TR.push(a.pool, a.config, "hub")
+    real = str(hub.make_url("")).rstrip("/")
+    rows = {r["seq"]: r for r in await HQ.log_after(pool, 0, 10)}
+
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_bytes(encode_frame(Frame(op="info", seq=0)))
+        for seq in (1, 3):
+            await ws.send_bytes(encode_frame(Frame(
+                op="bundle", seq=seq, digest=rows[seq]["digest"], origin=rows[seq]["origin"],
+                bundle=from_cbor(bytes(rows[seq]["container"])))))
+        await ws.close()
+        return ws
+
+    async def tlog(request: web.Request) -> web.Response:
+        async with hub.session.get(real + request.path_qs) as r:
+            return web.Response(body=await r.read(), status=r.status,
+                                content_type=r.content_type)
+
+    app = web.Application()
+    app.router.add_get("/api/v2/stream", stream)
+    app.router.add_get("/tlog/{tail:.*}", tlog)
+    front = await aiohttp_client(app)
+    napp = node_client.server.app
+    npool = napp[NT.pool_key]
+    await P.add_peer(npool, "hub", "hub", str(front.make_url("")).rstrip("/"))
+    rt = runtime(napp)
+    rt.ws_client = aiohttp.ClientSession()
+    try:
+        await _stream_once(napp, "hub", {"frames": 0})
+    finally:
+        await rt.ws_client.close()
+    assert [r["hub_seq"] for r in await npool.fetch(
+        "SELECT hub_seq FROM sync_hub_acks ORDER BY 1")] == [2]
+    napp[NT.config_key]._values["WB_SYNC_AUDIT_DELAY"] = "0"  # noqa: SLF001
+    [r] = await A.audit(npool, napp[NT.config_key], "hub")
+    assert [i["kind"] for i in r.incidents] == ["omission"]
+    assert r.incidents[0]["evidence"]["hub_seq"] == 2
