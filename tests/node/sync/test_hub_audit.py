@@ -394,3 +394,38 @@ async def test_a_stream_that_skips_a_logged_entry_is_caught(hubbed, node_client,
     [r] = await A.audit(npool, napp[NT.config_key], "hub")
     assert [i["kind"] for i in r.incidents] == ["omission"]
     assert r.incidents[0]["evidence"]["hub_seq"] == 2
+
+
+async def test_control_center_shows_the_incident_with_both_signed_checkpoints(
+        hubbed, node_client):
+    """The admin page (no JavaScript needed: <details>) and its JSON carry the evidence;
+    members never see it."""
+    from node import typedefs as NT
+    from tests.factories import create_user, sign_in
+
+    a, b, hub, pool, _ = hubbed
+    napp = node_client.server.app
+    npool = napp[NT.pool_key]
+    await P.add_peer(npool, "hub", "hub", str(hub.make_url("")).rstrip("/"))
+    await _chain(a, 2)
+    await TR.push(a.pool, a.config, "hub")
+    [r] = await A.audit(npool, napp[NT.config_key], "hub")
+    assert r.size == 2 and r.incidents == []
+    facts = await _facts(pool)
+    await forge(hub, pool, facts[::-1])  # same size, another order: another root
+    [r] = await A.audit(npool, napp[NT.config_key], "hub")
+    [inc] = r.incidents
+    member = await create_user(npool, "mia")
+    await sign_in(node_client, member)
+    assert (await node_client.get("/admin/sync-control")).status == 403
+    admin = await create_user(npool, "root", admin=True)
+    await sign_in(node_client, admin)
+    html = await (await node_client.get("/admin/sync-control")).text()
+    assert "Hub incident" in html and "(fork)" in html
+    for note in (inc["evidence"]["checkpoint_a"], inc["evidence"]["checkpoint_b"]):
+        assert note.split("\n\n")[1].split(" ")[2].strip() in html  # each signature shown
+    body = await (await node_client.get("/admin/sync-control",
+                                        headers={"Accept": "application/json"})).json()
+    [shown] = body["hub_incidents"]
+    assert shown["kind"] == "fork" and shown["evidence"] == inc["evidence"]
+    assert body["hub_checkpoints"][0]["size"] == 2
