@@ -429,3 +429,38 @@ async def test_control_center_shows_the_incident_with_both_signed_checkpoints(
     [shown] = body["hub_incidents"]
     assert shown["kind"] == "fork" and shown["evidence"] == inc["evidence"]
     assert body["hub_checkpoints"][0]["size"] == 2
+
+
+async def test_wb_sync_audit_prints_the_evidence_and_exits_1(hubbed, monkeypatch, tmp_path):
+    from ops.cli import root
+
+    a, b, hub, pool, _ = hubbed
+    monkeypatch.setenv("WB_DATABASE_URL", a.config["WB_DATABASE_URL"])
+    monkeypatch.setenv("WB_DATA_DIR", a.config["WB_DATA_DIR"])
+    monkeypatch.setenv("SITE_URL", a.config["SITE_URL"])
+    monkeypatch.setenv("WB_SYNC_AUDIT_DELAY", "0")
+    monkeypatch.chdir(tmp_path)
+
+    async def wb(*args: str):
+        return await asyncio.to_thread(CliRunner().invoke, root, list(args))
+
+    await _chain(a, 2)
+    await TR.push(a.pool, a.config, "hub")
+    result = await wb("sync", "audit", "hub")
+    assert result.exit_code == 0, result.output
+    assert "hub: checkpoint size 2, 2 push(es) proven included, 0 waiting" in result.output
+    facts = await _facts(pool)
+    other = await forge(hub, pool, facts[::-1])
+    # a gossiped checkpoint (what another node was shown) is checked against ours
+    note_file = tmp_path / "seen-by-beta.txt"
+    note_file.write_bytes(other)
+    result = await wb("sync", "audit", "hub", "--checkpoint", str(note_file), "--json")
+    assert result.exit_code == 1
+    [report] = json.loads(result.output)["reports"]
+    assert [i["kind"] for i in report["incidents"]] == ["fork"]
+    assert report["incidents"][0]["evidence"]["checkpoint_b"].encode() == other
+    result = await wb("sync", "audit")
+    assert result.exit_code == 1 and "INCIDENT fork" in result.output
+    assert other.decode().split("\n")[2] in result.output  # the conflicting root
+    result = await wb("sync", "audit", "nope")
+    assert result.exit_code == 1 and "nope" in result.output
