@@ -74,9 +74,11 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], bytes]:
 
 async def add_checkpoint(request: web.Request) -> web.Response:
     logs = witnessed_logs(request.app[T.config_key]["WB_HUB_WITNESS_LOGS"])
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
+    if request.content_length is None:
+        return _text(411, "send a Content-Length\n")
+    if request.content_length > MAX_BODY:
         return _text(413, "request too large\n")
+    body = await request.read()
     try:
         old, proof, note_bytes = parse_request(body)
         note = L.parse_note(note_bytes)

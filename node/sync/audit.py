@@ -35,6 +35,8 @@ log = logging.getLogger("wb.node.sync.audit")
 
 Conn = asyncpg.Connection | asyncpg.Pool
 
+MAX_ANSWER = 1 << 20  # a checkpoint or proof is a few kB; a hub may not make us buffer more
+
 
 @dataclass
 class AuditReport:
@@ -127,7 +129,12 @@ async def _get(session: aiohttp.ClientSession, url: str, **params: Any
                ) -> tuple[int, bytes]:
     try:
         async with session.get(url, params={k: str(v) for k, v in params.items()}) as r:
-            return r.status, await r.read()
+            body = await r.content.read(MAX_ANSWER + 1)
+            while len(body) <= MAX_ANSWER and not r.content.at_eof():
+                body += await r.content.read(MAX_ANSWER + 1 - len(body))
+            if len(body) > MAX_ANSWER:
+                raise HubUnreachable(f"{url}: answer larger than {MAX_ANSWER} bytes")
+            return r.status, body
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise HubUnreachable(f"{url}: {exc}") from None
 

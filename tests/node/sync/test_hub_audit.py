@@ -331,6 +331,8 @@ async def test_witness_cosigns_only_consistent_checkpoints_and_nodes_require_quo
                                data=b"old 3\n\n" + forged.replace(b"\n3\n", b"\n5\n"))
             ).status == 403
     assert (await witness.post("/tlog/witness/add-checkpoint", data=b"garbage")).status == 400
+    assert (await witness.post("/tlog/witness/add-checkpoint",
+                               data=b"old 3\n" + b"A" * 70_000 + b"\n\n" + forged)).status == 413
     stranger = L.Checkpoint("other.example/log", 1, b"\0" * 32).body()
     note_other = L.Note(stranger, (L.sign_note(stranger, "other.example/log",
                                                b"\x03" * 32),)).encode()
