@@ -186,6 +186,22 @@ def conformance_node(url: str, token: str, approve_cmd: str | None, timeout: flo
     _finish(report, junit)
 
 
+@click.command("tlog")
+@click.argument("url")
+@click.option("--timeout", default=15.0, show_default=True, help="Seconds per request.")
+@click.option("--junit", "junit", type=click.Path(dir_okay=False), default=None,
+              help="Also write a JUnit XML report to this file.")
+def conformance_tlog(url: str, timeout: float, junit: str | None) -> None:
+    """Read-only checks of the transparency log of the hub at URL: note key, signed
+    checkpoint, tiles, inclusion and consistency proofs (docs/transparency.md)."""
+    from conformance_tests.report import Report
+    from conformance_tests.tlog_runner import run_tlog
+
+    report = Report("tlog", out=sys.stdout)
+    asyncio.run(run_tlog(url, report, request_timeout=timeout))
+    _finish(report, junit)
+
+
 def register(root: click.Group) -> None:
     group = root.commands.get("conformance")
     if not isinstance(group, click.Group):
@@ -195,3 +211,4 @@ def register(root: click.Group) -> None:
     group.add_command(conformance_fuzz)
     group.add_command(conformance_hub)
     group.add_command(conformance_node)
+    group.add_command(conformance_tlog)

@@ -8,7 +8,9 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import cbor2
@@ -16,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from hub import ingest as I
 from hub import queries as Q
+from hub import tlog
 from hub import typedefs as T
 from hub.errors import HubError
 from hub.stream import OutdatedCursor, control_frame
@@ -176,7 +179,11 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         return ws
     bc.subscribers += 1
     metrics.stream_subscribers.inc()
-    writer = asyncio.create_task(_stream_writer(ws, bc, since, origins, entities, options))
+    # ?checkpoints=1: signed log checkpoints as info frames (docs/transparency.md)
+    checkpoints = partial(tlog.stream_checkpoint, app) \
+        if request.query.get("checkpoints") in ("1", "true") else None
+    writer = asyncio.create_task(_stream_writer(ws, bc, since, origins, entities, options,
+                                                checkpoints))
     try:
         async for msg in ws:  # the client only closes or pings; anything else is ignored
             if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -192,16 +199,26 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
 
 async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
                          origins: list[str] | None, entities: list[str] | None,
-                         options: T.HubOptions) -> None:
+                         options: T.HubOptions,
+                         checkpoint: Callable[[], tuple[int, bytes] | None] | None = None
+                         ) -> None:
     """Replay from ``cursor``, then follow live. The cursor only moves past an entry once
-    its frame was written, so the seam between replay and live has no gap or duplicate."""
+    its frame was written, so the seam between replay and live has no gap or duplicate.
+    Each newer signed checkpoint goes out as an ``info`` frame (code ``checkpoint``)."""
     timeout = options.stream_send_timeout
     await ws.send_bytes(control_frame("info", cursor))
+    shown = -1  # hub_seq of the last leaf of the newest checkpoint sent
     live = False
     while not ws.closed:
+        latest = None if checkpoint is None else checkpoint()
+        if latest is not None and latest[0] > shown:
+            shown = latest[0]
+            await ws.send_bytes(control_frame("info", cursor, "checkpoint",
+                                              latest[1].decode()))
         if cursor >= bc.head:
             live = True
-            await bc.wait_beyond(cursor, 15.0)
+            # a checkpoint covering what was just sent follows within its interval
+            await bc.wait_beyond(cursor, 1.0 if checkpoint and shown < cursor else 15.0)
             continue
         if live and bc.head - cursor > options.stream_max_lag:
             await _too_slow(ws, cursor)

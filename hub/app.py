@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 
 import web_templates
-from hub import admin, api, feeds, openapi, policy, public, v1
+from hub import admin, api, feeds, openapi, policy, public, tlog, v1
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
@@ -38,7 +38,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
 
 # Route modules, each with ``setup(app)``; in the order their routes are added.
-FEATURES = (api, v1, public, feeds, admin, openapi)
+FEATURES = (api, v1, public, feeds, admin, tlog, openapi)
 
 
 async def bounded(what: str, step: Awaitable[None],

@@ -40,4 +40,8 @@ HUB_ERROR_CODES: dict[str, str] = {
     "no_policy": "the route declares no access policy, so it is refused (403)",
     "metrics_token_required": "WB_METRICS_TOKEN is set and was not sent as a bearer token (401)",
     "metrics_loopback_only": "no WB_METRICS_TOKEN is set and the client is not local (403)",
+    "invalid_proof_request": "a /tlog/proof query parameter is missing or malformed (400)",
+    "unknown_tree_size": "this hub signed no checkpoint of the asked tree size (404)",
+    "not_in_log": "no transparency-log leaf for that hub_seq or origin+sequence (404)",
+    "not_yet_in_checkpoint": "the entry is logged but after the asked checkpoint (404)",
 }

@@ -12,10 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from hub import tlog_openapi
 from service.openapi import CBOR, add_route, build_document, error, json_body, ref
 
 #: Paths that are part of the machine API (everything else is pages, admin, static).
-API_PREFIXES = ("/api/", "/.well-known/")
+API_PREFIXES = ("/api/", "/.well-known/", "/tlog/")
 API_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
@@ -285,7 +286,7 @@ def document(server_url: str = "/") -> dict[str, Any]:
         title="WhiteBalloon hub API", version="2",
         description="Relay of signed bundles. Formats, verification and error codes: "
                     "docs/protocol.md; behaviour: docs/hub-guide.md.",
-        paths=PATHS, schemas=SCHEMAS, server_url=server_url,
+        paths={**PATHS, **tlog_openapi.PATHS}, schemas=SCHEMAS, server_url=server_url,
         security_schemes={"peerToken": {"type": "http", "scheme": "bearer",
                                         "description": "A peer token from `wb hub peers add`."}})
 

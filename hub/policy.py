@@ -19,6 +19,13 @@ ROUTES: dict[str, Policy] = {
     "feed": P.PUBLIC, "healthz": P.PUBLIC, "readyz": P.PUBLIC, "openapi": P.PUBLIC,
     "static": P.PUBLIC, "well_known": P.PUBLIC, "metrics": P.METRICS,
     "feed_atom": P.PUBLIC, "origin_feed_atom": P.PUBLIC, "llms_txt": P.PUBLIC,
+    # the transparency log: checkpoints, proofs and tiles are for anyone to check
+    "tlog_checkpoint": P.PUBLIC, "tlog_checkpoint_at": P.PUBLIC, "tlog_key": P.PUBLIC,
+    "tlog_inclusion": P.PUBLIC, "tlog_consistency": P.PUBLIC, "tlog_tile": P.PUBLIC,
+    "tlog_witness_key": P.PUBLIC,
+    # C2SP tlog-witness: unauthenticated by design; the handler cosigns only the logs the
+    # operator lists, and only checkpoints consistent with the last one it cosigned
+    "tlog_witness_add": P.PUBLIC,
     # the public log and index (only verified, public-scope records are ever stored)
     "log": P.PUBLIC, "stream": P.PUBLIC, "records": P.PUBLIC, "origins": P.PUBLIC,
     # peers

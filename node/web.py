@@ -39,7 +39,9 @@ def csrf_exempt(handler: Handler) -> Handler:
 
 
 def wants_json(request: web.Request) -> bool:
-    if request.path.startswith("/api/"):
+    # the API and the peers' inbox answer JSON whatever the client accepts (also when the
+    # route policy refuses before the handler runs)
+    if request.path.startswith("/api/") or request.path == "/sync/inbox":
         return True
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept

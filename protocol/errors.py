@@ -73,6 +73,8 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "duplicate_record": "two records share (Origin, Entity, ID)",
     "invalid_key_record": "a key record's Key-ID does not match its Public-Key",
     "malformed_schema1": "a schema-1 record cannot be mapped",
+    # transparency log
+    "tlog_invalid": "a log proof, checkpoint, signed note or tile does not verify",
     # building
     "invalid_argument": "a builder argument is invalid (seed length, sequence, kind...)",
 }

@@ -146,6 +146,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_PRUNE_INTERVAL", "3600",
             "Seconds between prune runs inside `wb hub serve` (0: never; "
             "`wb hub prune` runs one by hand).", "hub"),
+    Setting("WB_HUB_CHECKPOINT_INTERVAL", "2",
+            "Seconds between signed transparency-log checkpoints while the log grows "
+            "(0: only on request). See docs/transparency.md.", "hub"),
+    Setting("WB_HUB_LOG_KEY", "",
+            "Ed25519 key file (0600) that signs the hub's log checkpoints. Empty: "
+            "WB_HUB_DATA_DIR/log.key, created on first start. Every process of one hub "
+            "must use the same key.", "hub"),
+    Setting("WB_HUB_LOG_ORIGIN", "",
+            "Origin line (and key name) of the hub's checkpoints. Empty: WB_HUB_URL without "
+            "its scheme, plus /log (hub.example.org/log).", "hub"),
+    Setting("WB_HUB_WITNESS_LOGS", "",
+            "Note verifier keys (name+hash+key, comma-separated) of other hubs' logs this hub "
+            "witnesses: it cosigns their checkpoints at POST /tlog/witness/add-checkpoint "
+            "after checking consistency. Empty: not a witness.", "hub"),
+    Setting("WB_HUB_WITNESSES", "",
+            "Base URLs (comma-separated) of hubs that witness this hub's log; each new "
+            "checkpoint is sent to them and served with their cosignatures.", "hub"),
     Setting("WB_HUB_V1_AUTO_REGISTER", "false",
             "Let an unknown peer of the original (v1) API register itself with its first "
             "push or pull (bearer token and X-WB-Public-Key). It waits as `pending`: its "
@@ -167,6 +184,15 @@ SETTINGS: tuple[Setting, ...] = (
             "/sync/review) or off (nothing is public; what was leaves as a tombstone). "
             "Changes are audited at start-up."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
+    Setting("WB_SYNC_AUDIT_DELAY", "300",
+            "Seconds a hub has to include an acknowledged push in a signed checkpoint before "
+            "the hub audit records an omission (docs/transparency.md)."),
+    Setting("WB_SYNC_WITNESSES", "",
+            "Witness cosignature keys (name+hash+key, comma-separated) the hub audit "
+            "accepts; see WB_SYNC_WITNESS_QUORUM."),
+    Setting("WB_SYNC_WITNESS_QUORUM", "0",
+            "Cosignatures from WB_SYNC_WITNESSES a hub checkpoint needs before the hub "
+            "audit trusts it (0: the hub's own signature suffices)."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),
     Setting("DEDALUS_API_KEY", "",

@@ -1,5 +1,5 @@
 """``wb sync`` node commands: export, import, pending, peers, keys, push, pull, status,
-rotate-key (also ``wb keys rotate``)."""
+rotate-key (also ``wb keys rotate``), audit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from node.cli import run_with_pool
+from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
@@ -80,7 +81,7 @@ def register(root: click.Group) -> None:
     sync = root.commands["sync"]
     assert isinstance(sync, click.Group)
     for cmd in (export_cmd, import_cmd, pending, peers, keys_cmd, push_cmd, pull_cmd,
-                status_cmd, rotate_key_cmd, repair_cmd):
+                status_cmd, rotate_key_cmd, repair_cmd, audit_cmd):
         sync.add_command(cmd)
 
 
@@ -431,3 +432,38 @@ def repair_cmd(dry_run: bool, peer: str | None, drop_revoked: bool, as_json: boo
     _emit(as_json, report.as_json(), report.text())
     if any(f.status in ("not_fixed", "needs_operator") for f in report.findings):
         raise SystemExit(2)
+
+
+@click.command("audit")
+@click.argument("hub", required=False)
+@click.option("--checkpoint", "checkpoints", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A signed checkpoint of HUB that someone else saw (gossip): it must be "
+                   "consistent with this node's view. Repeatable.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@json_option
+def audit_cmd(hub: str | None, checkpoints: tuple[Path, ...], timeout: float,
+              as_json: bool) -> None:
+    """Audit HUB's transparency log (every v2 hub peer without HUB): checkpoint
+    signature and consistency, inclusion of acknowledged pushes, completeness of pulled
+    ranges. Prints each incident with its evidence; exits 1 when there is one."""
+    if checkpoints and hub is None:
+        raise click.UsageError("--checkpoint needs the HUB it belongs to")
+    notes = [p.read_bytes() for p in checkpoints]
+    reports = _run(lambda pool, config: A.audit(pool, config, hub, notes=notes,
+                                                request_timeout=timeout), as_json)
+    lines = []
+    for r in reports:
+        head = f"{r.peer}: " + (f"error: {r.error}" if r.error else
+                                f"checkpoint size {r.size}, {r.included} push(es) proven "
+                                f"included, {r.waiting} waiting")
+        lines.append(head)
+        for inc in r.incidents:
+            lines.append(f"  INCIDENT {inc['kind']}: {inc['message']}")
+            lines.append("  evidence: " + json.dumps(inc["evidence"], indent=2)
+                         .replace("\n", "\n  "))
+    if not reports:
+        lines.append("No v2 hub peers to audit.")
+    _emit(as_json, {"reports": [r.as_json() for r in reports]}, "\n".join(lines))
+    if any(r.incidents for r in reports):
+        raise SystemExit(1)

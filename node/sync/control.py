@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from node import web as W
 from node.errors import AppError, bad_request, not_found
 from node.i18n import plural
 from node.scheduler import JOB_ACTOR, job_states, jobs_key, run_job, set_paused
+from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
@@ -81,6 +83,9 @@ async def _control_context(request: web.Request) -> tuple[dict[str, Any], dict[s
         "pending": await I.list_pending(pool), "gaps": await Q.gaps_summary(pool),
         "equivocations": await Q.equivocations(pool),
         "chain_breaks": await G.chain_breaks(pool),
+        "hub_incidents": [dict(r) | {"evidence": json.loads(r["evidence"])}
+                          for r in await A.incidents(pool)],
+        "hub_logs": await A.latest_checkpoints(pool),
         "key_history": await R.key_history(pool),
         "scheduler_on": config.get_bool("WB_SCHEDULER"),
         "interval": config.get_int("WB_SYNC_INTERVAL"),
@@ -94,6 +99,9 @@ async def _control_context(request: web.Request) -> tuple[dict[str, Any], dict[s
             "jobs": [dict(r) for r in ctx["history"]],
             "keys": [dict(r) for r in ctx["key_history"]],
             "chain_breaks": [dict(r) for r in ctx["chain_breaks"]],
+            "hub_incidents": ctx["hub_incidents"],
+            "hub_checkpoints": [{"peer": r["peer"], "size": r["size"],
+                                 "note": bytes(r["note"]).decode()} for r in ctx["hub_logs"]],
             "pending": [dict(r) for r in ctx["pending"]]}
     return ctx, body
 

@@ -38,6 +38,7 @@ from aiohttp import web
 from node import typedefs as T
 from node.i18n import plural
 from node.scheduler import JOB_ACTOR, Job, add_runtime_job, jobs_key, remove_runtime_job, run_job
+from node.sync import audit as A
 from node.sync import peers as P
 from node.sync import queries as Q
 from node.sync import transport
@@ -227,6 +228,9 @@ async def _stream_once(app: web.Application, name: str, status: dict[str, Any]) 
                 status.update(state="down", error=f"{frame.code}: {frame.message}")
                 break
             status["frames"] += 1
+            if frame.seq > cursor + 1:  # unfiltered, so contiguous: the audit checks a skip
+                await A.record_skipped(pool, name, A.skipped_of(cursor, [], frame.seq - 1))
+            cursor = max(cursor, frame.seq)
             if frame.origin != origin and frame.bundle is not None:
                 try:
                     await run_import(pool, config, [frame.bundle], kind="stream",

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import peers as P
 from node.sync import queries as Q
@@ -222,8 +223,17 @@ async def _push_hub(pool: asyncpg.Pool, session: aiohttp.ClientSession, peer: An
                                          data=bytes(row["envelope"]),
                                          headers=_headers(peer, CBOR_MEDIA_TYPE))
         _check(status, body)
+        await A.record_ack(pool, peer["name"], _answer(body))
         _count(out, row)
         await P.record_outcome(pool, peer["name"], None, push_sequence=row["sequence"])
+
+
+def _answer(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def answer_error(status: int, body: bytes) -> tuple[str, str, str | None]:
@@ -307,6 +317,7 @@ async def pull(pool: asyncpg.Pool, config: Config, name: str, *, actor: str = "c
                     if peer["api"] == "v2":
                         await _fill_gaps_hub(pool, origin, own, peer, out,
                                              force=fetch_all_gaps)
+                        await A.audit_after_pull(pool, config, peer, own)
                 finally:
                     if session is None:
                         await own.close()
@@ -409,12 +420,16 @@ async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSess
                                                   "Accept": "application/json"})
         _check(status, body)
         page = json.loads(body)
+        start = cursor
         for entry in page.get("entries", []):
             if entry.get("origin") != origin:
                 bundle = from_cbor(base64.b64decode(entry["bundle"]), out.limits)
                 await _import_one(pool, origin, peer, bundle, out, f"seq {entry['seq']}")
             cursor = max(cursor, int(entry["seq"]))
         nxt = int(page.get("next", cursor))
+        # an unfiltered page is contiguous: the audit proves each skipped hub_seq absent
+        await A.record_skipped(pool, peer["name"], A.skipped_of(
+            start, [int(e["seq"]) for e in page.get("entries", [])], nxt))
         cursor = max(cursor, nxt)
         await P.record_outcome(pool, peer["name"], None, cursor=cursor)
         if not page.get("entries") or nxt >= int(page.get("head", nxt)):

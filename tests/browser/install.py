@@ -35,12 +35,30 @@ def _run(cmd: list[str], **kw) -> None:
         raise Missing(f"`{' '.join(cmd)}` failed ({proc.returncode}): {tail[0]}")
 
 
-def _apt_install(package: str) -> None:
+def _apt_install(*packages: str, who: str = "the browser tests",
+                 hint: str = "or set WB_CHROMIUM to a Chromium binary") -> None:
+    names = " ".join(packages)
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise Missing(f"the browser tests need {package}: run `sudo apt-get install -y "
-                      f"{package}` (or set WB_CHROMIUM to a Chromium binary)")
+        raise Missing(f"{who} need {names}: run `sudo apt-get install -y {names}` ({hint})")
     _run(["apt-get", "update", "-qq"])
-    _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package])
+    _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages])
+
+
+def ensure_go(gopath: str) -> str:
+    """The ``go`` binary with the Go reference code (golang.org/x/mod/sumdb) under
+    ``gopath``, installing Debian's golang-go and golang-golang-x-mod-dev when missing
+    (the transparency-log interop tests build the reference offline)."""
+    ready = (shutil.which("go") is not None
+             and os.path.isdir(os.path.join(gopath, "src/golang.org/x/mod/sumdb/tlog")))
+    if not ready:
+        if gopath != "/usr/share/gocode":
+            raise Missing(f"WB_GOPATH={gopath} holds no golang.org/x/mod/sumdb")
+        _apt_install("golang-go", "golang-golang-x-mod-dev", who="the Go interop tests",
+                     hint="or set WB_GOPATH")
+    go = shutil.which("go")
+    if go is None:
+        raise Missing("apt-get installed golang-go but `go` is still not on PATH")
+    return go
 
 
 def ensure_chromium(path: str) -> str:

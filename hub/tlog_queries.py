@@ -1,0 +1,136 @@
+"""SQL of the transparency log (hub_tlog_*). The tree math is :mod:`protocol.tlog`.
+
+Leaves are appended by the trigger ``hub_tlog_append`` on ``hub_log`` (migration 0007),
+inside the ingest transaction and in commit order, with no extra round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from protocol import tlog as L
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class TreeState:
+    size: int
+    frontier: list[bytes]
+    last_hub_seq: int
+
+    @property
+    def root(self) -> bytes:
+        return L.frontier_root(self.frontier)
+
+
+def _frontier(raw: bytes) -> list[bytes]:
+    return [raw[i:i + L.HASH_SIZE] for i in range(0, len(raw), L.HASH_SIZE)]
+
+
+async def state(conn: Conn) -> TreeState:
+    row = await conn.fetchrow("SELECT size, frontier, last_hub_seq FROM hub_tlog_state")
+    assert row is not None
+    return TreeState(row["size"], _frontier(bytes(row["frontier"])), row["last_hub_seq"])
+
+
+_APPEND = """
+WITH s AS (UPDATE hub_tlog_state SET size = $1, frontier = $2, last_hub_seq = $3 WHERE id = 1),
+     l AS (INSERT INTO hub_tlog_leaves (idx, hub_seq, origin, sequence, entry)
+           SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::bigint[],
+                                $8::bytea[]))
+INSERT INTO hub_tlog_hashes (level, idx, hash)
+SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[])
+"""
+
+
+async def _write(conn: asyncpg.Connection, st: TreeState,
+                 facts: list[tuple[int, str, int | None, str]]) -> None:
+    size, frontier = st.size, st.frontier
+    leaves: tuple[list, list, list, list, list] = ([], [], [], [], [])
+    hashes: tuple[list, list, list] = ([], [], [])
+    for hub_seq, origin, sequence, digest in facts:
+        entry = L.leaf_entry(hub_seq, origin, sequence, digest)
+        rows, frontier = L.append_stored(size, frontier, L.leaf_hash(entry))
+        for column, value in zip(leaves, (size, hub_seq, origin, sequence, entry), strict=True):
+            column.append(value)
+        for level, idx, h in rows:
+            hashes[0].append(level)
+            hashes[1].append(idx)
+            hashes[2].append(h)
+        size += 1
+    await conn.execute(_APPEND, size, b"".join(frontier), facts[-1][0], *leaves, *hashes)
+
+
+async def catch_up(conn: asyncpg.Connection) -> int:
+    """Append every retained log entry the tree lacks (a hub upgraded with a log)."""
+    async with conn.transaction():
+        last = await conn.fetchval("SELECT last_seq FROM hub_state WHERE id = 1 FOR UPDATE")
+        st = await state(conn)
+        if st.last_hub_seq >= last:
+            return 0
+        rows = await conn.fetch(
+            """SELECT l.seq, l.origin, b.sequence, l.digest
+                 FROM hub_log l JOIN hub_bundles b USING (digest)
+                WHERE l.seq > $1 ORDER BY l.seq""", st.last_hub_seq)
+        if rows:
+            await _write(conn, st, [(r["seq"], r["origin"], r["sequence"], r["digest"])
+                                    for r in rows])
+        return len(rows)
+
+
+async def hashes(conn: Conn, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    if not wanted:
+        return {}
+    levels, idxs = zip(*sorted(wanted), strict=True)
+    rows = await conn.fetch(
+        """SELECT h.level, h.idx, h.hash FROM hub_tlog_hashes h
+             JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
+               ON h.level = w.level AND h.idx = w.idx""", list(levels), list(idxs))
+    return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
+
+
+async def hash_range(conn: Conn, level: int, start: int, count: int) -> list[bytes]:
+    rows = await conn.fetch(
+        "SELECT hash FROM hub_tlog_hashes WHERE level = $1 AND idx >= $2 AND idx < $3 "
+        "ORDER BY idx", level, start, start + count)
+    return [bytes(r["hash"]) for r in rows]
+
+
+async def entries(conn: Conn, start: int, count: int) -> list[bytes]:
+    rows = await conn.fetch(
+        "SELECT entry FROM hub_tlog_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        start, start + count)
+    return [bytes(r["entry"]) for r in rows]
+
+
+async def leaf_by_hub_seq(conn: Conn, hub_seq: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT idx, hub_seq, entry FROM hub_tlog_leaves WHERE hub_seq = $1", hub_seq)
+
+
+async def leaf_by_origin(conn: Conn, origin: str, sequence: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT idx, hub_seq, entry FROM hub_tlog_leaves WHERE origin = $1 AND sequence = $2",
+        origin, sequence)
+
+
+async def latest_checkpoint(conn: Conn) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT size, root, note, last_hub_seq, created_at FROM hub_tlog_checkpoints "
+        "ORDER BY size DESC LIMIT 1")
+
+
+async def checkpoint_at(conn: Conn, size: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT size, root, note, last_hub_seq, created_at FROM hub_tlog_checkpoints "
+        "WHERE size = $1", size)
+
+
+async def save_checkpoint(conn: Conn, size: int, root: bytes, note: bytes,
+                          last_hub_seq: int) -> None:
+    await conn.execute(
+        "INSERT INTO hub_tlog_checkpoints (size, root, note, last_hub_seq) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING", size, root, note, last_hub_seq)
