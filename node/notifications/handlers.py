@@ -10,6 +10,7 @@ from aiohttp import web
 from node import scheduler
 from node import typedefs as T
 from node import web as W
+from node.canonical import link_base
 from node.errors import AppError, bad_request
 from node.notifications import mailer
 from node.notifications import service as S
@@ -86,7 +87,7 @@ async def address_post(request: web.Request) -> web.StreamResponse:
 async def feed_token_post(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
     token = await S.new_feed_token(request.app[T.pool_key], viewer.user_id)
-    site = request.app[T.config_key].site_url
+    site = link_base(request.app[T.config_key])
     response = await _settings_page(request, feed_url=f"{site}/feeds/mine.atom?token={token}")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -182,7 +183,7 @@ LLMS_TXT = """# {site_name}
 
 async def llms_txt(request: web.Request) -> web.Response:
     config = request.app[T.config_key]
-    text = LLMS_TXT.format(site_name=config["SITE_NAME"], site=config.site_url)
+    text = LLMS_TXT.format(site_name=config["SITE_NAME"], site=link_base(config))
     return web.Response(text=text, content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": "public, max-age=3600"})
 

@@ -32,6 +32,7 @@ from aiohttp import web
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from node import typedefs as T
+from node.canonical import link_base
 from node.errors import AppError, bad_request, conflict, not_found
 from node.notifications import mailer
 from node.notifications import queries as Q
@@ -283,7 +284,7 @@ def _short(title: str | None, n: int = 60) -> str:
 def compose(env: jinja2.Environment, config: Config, secret: bytes, relay: mailer.Relay,
             draft: Draft, *, user_id: str | None, key: str) -> EmailMessage:
     """Plain text plus simple HTML from ``web_templates/node/notifications/mail/``."""
-    site = config.site_url
+    site = link_base(config)
     unsubscribe_url = None
     if user_id is not None:
         unsubscribe_url = (f"{site}/notifications/unsubscribe?token="
@@ -453,7 +454,7 @@ def _entries(site: str, rows: list[asyncpg.Record]) -> list[atom.Entry]:
 
 
 async def public_feed(pool: asyncpg.Pool, config: Config) -> tuple[bytes, dt.datetime]:
-    site = config.site_url
+    site = link_base(config)
     rows = await Q.public_requests(pool, FEED_ENTRIES)
     return atom.build(feed_id=f"{site}/feeds/requests.atom",
                       title=f"{config['SITE_NAME']}: public requests",
@@ -469,7 +470,7 @@ async def member_feed(pool: asyncpg.Pool, config: Config, token: str
     owner = await Q.feed_owner(pool, feed_token_hash(token))
     if owner is None:
         raise not_found("unknown_feed", "No such feed.")
-    site = config.site_url
+    site = link_base(config)
     rows = await Q.member_requests(pool, owner["id"], owner["is_admin"], FEED_ENTRIES)
     return atom.build(feed_id=f"{site}/feeds/member/{owner['id']}",
                       title=f"{config['SITE_NAME']}: requests for @{owner['username']}",

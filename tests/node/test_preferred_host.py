@@ -123,3 +123,18 @@ async def test_a_preferred_url_with_its_own_scheme_and_no_setting_keeps_todays_l
     assert (await r.json())["link"].startswith("http://192.168.1.5:8080/register/")
     r = await plain.get("/", headers={"Host": "alias"}, allow_redirects=False)
     assert r.status == 200
+
+
+async def test_feed_links_and_llms_txt_use_the_preferred_host(make_client):
+    """Links that leave the site (a member's feed URL, /llms.txt, e-mails built from the
+    same base) name the preferred host, not SITE_URL."""
+    client = await make_client(PREFERRED_HOST=PREF)
+    pool = client.server.app[T.pool_key]
+    uid = await create_user(pool, "olga")
+    csrf = await sign_in(client, uid)
+    r = await client.post("/settings/notifications/feed", data={"csrf_token": csrf},
+                          headers={"Accept": "application/json"})
+    assert r.status == 200
+    assert (await r.json())["feed_url"].startswith(f"http://{PREF}/feeds/mine.atom?token=")
+    text = await (await client.get("/llms.txt")).text()
+    assert f"http://{PREF}/feeds/requests.atom" in text and "node.test" not in text
