@@ -43,12 +43,11 @@ async def _login_request(pool: asyncpg.Pool, user_id: str, user_agent: str, ip: 
     cookie = await create_session(pool, user_id, status="pending")
     from node.web import session_hash
 
-    rid = ulid()
-    await pool.execute(
-        "INSERT INTO auth_requests (id, user_id, session_hash, code, expires_at, ip, "
-        "user_agent) VALUES ($1, $2, $3, '123456', now() + interval '10 minutes', $4, $5)",
-        rid, user_id, session_hash(cookie), ip, user_agent)
-    return rid
+    # the factory gave the half-authenticated session its sign-in request: describe it
+    return await pool.fetchval(
+        "UPDATE auth_requests SET code = '123456', expires_at = now() + interval '10 minutes',"
+        " ip = $2, user_agent = $3 WHERE session_hash = $1 RETURNING id",
+        session_hash(cookie), ip, user_agent)
 
 
 async def seed(app, peer_dir: Path) -> Community:
@@ -83,12 +82,13 @@ async def seed(app, peer_dir: Path) -> Community:
     await pool.execute(
         "INSERT INTO users (id, username, display_name, invited_by) VALUES ($1, 'dan', 'Dan', $2)",
         dan, bob)
-    await pool.execute("INSERT INTO requests (id, title, description, created_by, status) "
-                       "VALUES ($1, 'Lift to the clinic on Monday', 'Morning if possible.', "
-                       "$2, 'pending')", ulid(), dan)
     newcomer = await _login_request(
         pool, dan, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
         "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "198.51.100.23")
+    # what dan's waiting device wrote is bound to its sign-in request (issue 14)
+    await pool.execute("INSERT INTO requests (id, title, description, created_by, status, "
+                       "auth_request_id) VALUES ($1, 'Lift to the clinic on Monday', "
+                       "'Morning if possible.', $2, 'pending', $3)", ulid(), dan, newcomer)
     invite = await svc.create_invite(pool, config, {"max_uses": 1, "gratitude": "Thanks for "
                                                     "the soup last winter!"},
                                      created_by=admin, ip=None, photo=png(1600, 300))

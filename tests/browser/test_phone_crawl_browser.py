@@ -82,6 +82,11 @@ async def _crawl(browser, base: str, axe_source: str, start: list[str],
             if response is None or response.status >= 500 or (
                     response.status >= 400 and target not in start):
                 found.append(f"status {response.status if response else 'none'}")
+            kind = (response.headers.get("content-type", "") if response else "")
+            if not kind.startswith("text/html"):  # a feed or a file, not a page to lay out
+                if found:
+                    problems[target] = found
+                continue
             size = await page.evaluate(OVERFLOW_JS)
             if size["scroll"] > WIDTH:
                 found.append(f"{size['scroll']} px wide: {size['wide']}")

@@ -41,7 +41,17 @@ async def test_make_public_then_undo(browser, delayed_app, js):
         await page.goto(f"{base}/requests/{rid}")
         if js:
             await page.evaluate("window.__noReload = 'still here'")
+        dialogs: list[str] = []
+
+        def accept(dialog) -> None:  # publishing asks first (issue 17): say yes
+            dialogs.append(dialog.message)
+            asyncio.ensure_future(dialog.accept())
+
+        page.on("dialog", accept)
         await page.click("button.scope-button")
+        if not js:  # without JavaScript the question is a page of its own
+            await page.click("button.confirm-public")
+        assert len(dialogs) == (1 if js else 0)
         hold = page.locator(f"#req-{rid} .publish-hold")
         await hold.wait_for()
         text = await hold.inner_text()

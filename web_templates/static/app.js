@@ -114,6 +114,21 @@
     });
   }
 
+  // A device waiting for approval: ask every few seconds, move on when it is decided
+  // (no meta refresh: a page that reloads itself under the reader is an accessibility
+  // failure, and without JavaScript the page has a "check again" link).
+  function pollLogin() {
+    fetch("/login/pending", {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (b) {
+        if (!b) { return; }
+        if (b.status === "active") { window.location.href = "/?done=approved"; }
+        else if (b.login && b.login.status !== "pending") { window.location.reload(); }
+      })
+      .catch(function () {});
+  }
+  if (document.querySelector("[data-login-poll]")) { window.setInterval(pollLogin, 5000); }
+
   wire(document);
   window.setInterval(tick, 1000);
   document.documentElement.dataset.enhanced = "1";
