@@ -185,7 +185,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         return ws
     bc.subscribers += 1
     metrics.stream_subscribers.inc()
-    writer = asyncio.create_task(_stream_writer(ws, bc, since, origins, entities, options))
+    writer = asyncio.create_task(_stream_writer(ws, bc, since, origins, entities, options,
+                                                request.transport))
     try:
         async for msg in ws:  # the client only closes or pings; anything else is ignored
             if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -201,9 +202,15 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
 
 async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
                          origins: list[str] | None, entities: list[str] | None,
-                         options: T.HubOptions) -> None:
+                         options: T.HubOptions,
+                         transport: asyncio.BaseTransport | None = None) -> None:
     """Replay from ``cursor``, then follow live. The cursor only moves past an entry once
-    its frame was written, so the seam between replay and live has no gap or duplicate."""
+    its frame was written, so the seam between replay and live has no gap or duplicate.
+
+    A live subscriber is cut off (``consumer_too_slow``) when a frame does not drain within
+    the send timeout, or when it is more than ``stream_max_lag`` entries behind AND its
+    connection still holds unsent frames: the lag alone also grows while the hub itself is
+    busy, and a subscriber that reads everything it is sent is never blamed for that."""
     timeout = options.stream_send_timeout
     await ws.send_bytes(control_frame("info", cursor))
     live = False
@@ -212,7 +219,7 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
             live = True
             await bc.wait_beyond(cursor, 15.0)
             continue
-        if live and bc.head - cursor > options.stream_max_lag:
+        if live and bc.head - cursor > options.stream_max_lag and _backed_up(transport):
             await _too_slow(ws, cursor)
             return
         try:
@@ -235,6 +242,15 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
                 return
             cursor = entry.seq
         cursor = max(cursor, reached)
+
+
+def _backed_up(transport: asyncio.BaseTransport | None) -> bool:
+    """Frames written to this subscriber are still waiting in the hub's buffer (the kernel's
+    send buffer is full), i.e. the client is not reading as fast as it is sent."""
+    if transport is None or transport.is_closing():
+        return True
+    return isinstance(transport, asyncio.WriteTransport) \
+        and transport.get_write_buffer_size() > 0
 
 
 async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:

@@ -72,7 +72,8 @@ async def client_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
     bc = Broadcaster(app[T.pool_key], app[T.database_url_key],
-                     app[T.options_key].stream_cache_entries)
+                     app[T.options_key].stream_cache_entries,
+                     app[T.options_key].stream_cache_bytes)
     await bc.start()
     app[T.broadcaster_key] = bc
     yield

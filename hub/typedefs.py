@@ -53,6 +53,7 @@ class HubOptions:
     stream_max_lag: int = _default("stream_max_lag", int)
     stream_send_timeout: float = _default("stream_send_timeout", float)
     stream_cache_entries: int = _default("stream_cache_entries", int)
+    stream_cache_bytes: int = _default("stream_cache_bytes", int)
     hop_limit: int = _default("hop_limit", int)
     delivery: bool = _default("delivery", bool)  # run the push-delivery worker here
     follow: bool = _default("follow", bool)  # follow the upstream hubs in hub_upstreams

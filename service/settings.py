@@ -65,14 +65,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Pushes allowed per peer per minute, per hub process.", "hub"),
     Setting("WB_HUB_PAGE_LIMIT", "500", "Largest ?limit= of the hub's bundle listing.", "hub"),
     Setting("WB_HUB_STREAM_MAX_LAG", "1000",
-            "Log entries a live stream subscriber may fall behind before it is cut off "
-            "(it gets a frame naming its cursor).", "hub"),
+            "Log entries a live stream subscriber may fall behind, while frames already sent "
+            "to it wait unread in the hub's buffer, before it is cut off (it gets a frame "
+            "naming its cursor); a subscriber that reads what it is sent is never cut off "
+            "for lag.", "hub"),
     Setting("WB_HUB_STREAM_SEND_TIMEOUT", "10",
             "Seconds one stream frame may take to drain before the subscriber is cut off.",
             "hub"),
-    Setting("WB_HUB_STREAM_CACHE_ENTRIES", "512",
+    Setting("WB_HUB_STREAM_CACHE_ENTRIES", "1024",
             "Recent log frames each hub process keeps in memory for its stream subscribers.",
             "hub"),
+    Setting("WB_HUB_STREAM_CACHE_BYTES", "33554432",
+            "Most bytes of frames the stream cache holds per hub process (the oldest go "
+            "first; a larger frame is read from the log for each subscriber).", "hub"),
     Setting("WB_HUB_HOP_LIMIT", "8",
             "Hubs a bundle may cross before this hub stops forwarding it.", "hub"),
     Setting("WB_HUB_DELIVERY", "true",
