@@ -124,6 +124,23 @@ async def write(base: str, chains: list[Chain], conns: int, seconds: float,
     return stored, failures
 
 
+BUNDLE_PREFIX = b"\xa5bopfbundlecseq"  # {"op": "bundle", "seq": ...
+
+
+def bundle_seq(data: bytes) -> int | None:
+    """The seq of a ``bundle`` frame from its first bytes (the hub's frames are
+    deterministic CBOR: op, seq come first), so 50 subscribers in one client process stay
+    prompt without decoding every bundle; None for any other frame."""
+    if not data.startswith(BUNDLE_PREFIX):
+        return None
+    i = len(BUNDLE_PREFIX)
+    info = data[i] & 0x1F
+    if info < 24:
+        return info
+    width = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+    return int.from_bytes(data[i + 1:i + 1 + width], "big")
+
+
 def subscribe(base: str, n: int, seconds: float, out: Any) -> None:
     """Child process: ``n`` prompt subscribers; sends (arrivals, cut-offs) back."""
 
@@ -149,6 +166,11 @@ def subscribe(base: str, n: int, seconds: float, out: Any) -> None:
                             return
                         if msg.type != aiohttp.WSMsgType.BINARY:
                             break
+                        seq = bundle_seq(msg.data)
+                        if seq is not None:
+                            arrivals.setdefault(seq, []).append(time.monotonic())
+                            since = seq
+                            continue
                         frame = decode_frame(msg.data)
                         if frame.op == "info":
                             since = frame.seq
@@ -190,9 +212,11 @@ async def read_loop(base: str, conns: int, seconds: float) -> list[float]:
     return lat
 
 
-def wrk_reader(base: str, conns: int, seconds: float) -> subprocess.Popen[str]:
+def wrk_reader(base: str, conns: int, seconds: float, delay_ms: int) -> subprocess.Popen[str]:
+    pace = ["-s", str(ROOT / "bench" / "wrk_pace.lua")] if delay_ms else []
     return subprocess.Popen(["wrk", "-t2", f"-c{conns}", f"-d{int(seconds)}s", "--latency",
-                             f"{base}/api/v2/records"], stdout=subprocess.PIPE, text=True)
+                             *pace, f"{base}/api/v2/records"], stdout=subprocess.PIPE,
+                            text=True, env=dict(os.environ, WRK_DELAY_MS=str(delay_ms)))
 
 
 def wrk_result(text: str) -> tuple[float, float, float]:
@@ -247,7 +271,7 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
             "py-spy", "record", "--pid", str(pid), "--duration", str(int(args.duration)),
             "--format", "raw", "--output", args.profile, stdout=subprocess.DEVNULL)
     if use_wrk:
-        wrk = wrk_reader(base, args.reader_connections, args.duration)
+        wrk = wrk_reader(base, args.reader_connections, args.duration, args.reader_delay_ms)
         reader: Any = None
     else:
         reader = asyncio.create_task(read_loop(base, args.reader_connections, args.duration))
@@ -321,6 +345,9 @@ def main() -> None:
     ap.add_argument("--warm", type=float, default=20.0, help="writers-only phase")
     ap.add_argument("--per-chain", type=int, default=0,
                     help="bundles built per chain (default: 400/s over both phases)")
+    ap.add_argument("--reader-delay-ms", type=int, default=0,
+                    help="pause of each wrk connection between requests (default: none, "
+                         "i.e. as fast as the hub answers)")
     ap.add_argument("--aiohttp-reader", action="store_true", help="even if wrk is installed")
     ap.add_argument("--no-goals", action="store_true")
     ap.add_argument("--profile", metavar="PATH",

@@ -311,7 +311,7 @@ async def _records_body(request: web.Request) -> bytes:
     limit = max(1, min(_int_param(request, "limit", 50) or 50, 500))
     q = request.query.get("q", "").strip()[:200] or None
     rows = await Q.search_records(
-        request.app[T.pool_key], origin=request.query.get("origin") or None,
+        request.app[T.read_pool_key], origin=request.query.get("origin") or None,
         entity=request.query.get("entity") or None, q=q,
         after=request.query.get("after") or None, limit=limit)
     after = None

@@ -97,6 +97,7 @@ class Peer:
 config_key = web.AppKey("config", Config)
 options_key = web.AppKey("options", HubOptions)
 pool_key = web.AppKey("pool", asyncpg.Pool)
+read_pool_key = web.AppKey("read_pool", asyncpg.Pool)  # public reads, apart from ingest
 client_key = web.AppKey("client", aiohttp.ClientSession)
 metrics_key = web.AppKey("metrics", HubMetrics)
 rate_limiter_key: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")

@@ -107,6 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
             "Processes that verify pushed bundles (0: threads in the hub process).", "hub"),
+    Setting("WB_HUB_READ_POOL_MAX", "4",
+            "Database connections per hub process for public reads (records API, stream "
+            "catch-up), apart from the `WB_DB_POOL_MAX` pool that ingest uses.", "hub"),
     Setting("WB_HUB_API_CACHE_ENTRIES", "256",
             "Public records API answers cached per hub process until the next ingest "
             "(0: no cache).", "hub"),
