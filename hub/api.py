@@ -220,7 +220,7 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
             await bc.wait_beyond(cursor, 15.0)
             continue
         if live and bc.head - cursor > options.stream_max_lag and _backed_up(transport):
-            await _too_slow(ws, cursor)
+            await _too_slow(ws, cursor, transport, timeout)
             return
         try:
             entries, reached = await bc.entries_after(cursor, 100, origins=origins,
@@ -238,7 +238,7 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
                 async with asyncio.timeout(timeout):  # no extra task per frame and stream
                     await ws.send_bytes(entry.frame)
             except TimeoutError:
-                await _too_slow(ws, cursor)
+                await _too_slow(ws, cursor, transport, timeout)
                 return
             cursor = entry.seq
         cursor = max(cursor, reached)
@@ -253,7 +253,10 @@ def _backed_up(transport: asyncio.BaseTransport | None) -> bool:
         and transport.get_write_buffer_size() > 0
 
 
-async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:
+async def _too_slow(ws: web.WebSocketResponse, cursor: int,
+                    transport: asyncio.BaseTransport | None, grace: float) -> None:
+    """Tell the subscriber (if it reads at all) and end the connection either way: a
+    subscriber left open after the cut-off waited forever for frames that never came."""
     log.info("stream consumer too slow", extra={"cursor": cursor})
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ws.send_bytes(control_frame(
@@ -261,6 +264,9 @@ async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:
             f"fell too far behind; reconnect with since={cursor}")), 1.0)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ws.close(code=1008, message=b"consumer_too_slow"), 2.0)
+    if transport is not None and not transport.is_closing():
+        transport.close()  # what is buffered still goes out if the client reads again
+        asyncio.get_running_loop().call_later(max(grace, 1.0), transport.abort)
 
 
 # ------------------------------------------------------------------------- index
