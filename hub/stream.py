@@ -160,7 +160,8 @@ class Broadcaster:
             if self._fetch_conn is None or self._fetch_conn.is_closed():
                 self._fetch_conn = await asyncpg.connect(self.url)
             return await Q.log_after(self._fetch_conn, seq, FILL_BATCH)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+            # a broken or terminated connection (a database restart): the pool this once
             if self._fetch_conn is not None:
                 self._fetch_conn.terminate()
                 self._fetch_conn = None

@@ -93,6 +93,24 @@ async def test_frames_flow_while_every_pool_connection_is_busy(make_hub, hub_con
         await ws.close()
 
 
+async def test_frames_flow_after_the_fill_connection_is_terminated(make_hub):
+    origin = Origin(seed(11))
+    client = await make_hub(T.HubOptions(verify_processes=0))
+    await setup_peer(client, origin)
+    bc = client.server.app[T.broadcaster_key]
+    pool = client.server.app[T.pool_key]
+    ws = await client.ws_connect("/api/v2/stream", max_msg_size=0)
+    assert decode_frame((await ws.receive()).data).op == "info"
+    assert (await push(client, TOKEN, origin.many(1))).status == 201
+    assert [f.seq for f in await collect(ws, 1)] == [1]
+    assert await pool.fetchval("SELECT pg_terminate_backend($1)",
+                               bc._fetch_conn.get_server_pid())
+    for _ in range(2):
+        assert (await push(client, TOKEN, origin.many(1))).status == 201
+    assert [(f.op, f.seq) for f in await collect(ws, 2)] == [("bundle", 2), ("bundle", 3)]
+    await ws.close()
+
+
 def test_spliced_frame_equals_the_encoded_frame():
     origin = Origin(seed(10))
     for n, seq in ((1, 0), (3, 23), (5, 24), (2, 70_000), (1, 2**40)):
