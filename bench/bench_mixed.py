@@ -18,7 +18,9 @@ bundles, built before the hub starts.
     python bench/bench_mixed.py --peers 4 --connections 2 --subscribers 10 --duration 20
     python bench/bench_mixed.py postgresql://postgres@127.0.0.1:5432/postgres
 
-Exit status 1 when a goal is missed (``--no-goals`` to only report).
+Exit status 1 when a goal is missed (``--no-goals`` to only report). ``--profile PATH``
+needs py-spy (``python3 -m pip install py-spy``; a profiling tool, not a dependency);
+``--reader-delay-ms`` paces wrk with bench/wrk_pace.lua.
 """
 
 from __future__ import annotations
