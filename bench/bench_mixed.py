@@ -143,8 +143,10 @@ def bundle_seq(data: bytes) -> int | None:
     return int.from_bytes(data[i + 1:i + 1 + width], "big")
 
 
-def subscribe(base: str, n: int, seconds: float, out: Any) -> None:
-    """Child process: ``n`` prompt subscribers; sends (arrivals, cut-offs) back."""
+def subscribe(base: str, n: int, seconds: float, out: Any, catchup: int = 0) -> None:
+    """Child process: ``n`` prompt subscribers, and ``catchup`` others that replay the log
+    from the start again and again (not measured: they load the hub); sends (arrivals,
+    cut-offs, replays) back."""
 
     async def main() -> None:
         arrivals: dict[int, list[float]] = {}
@@ -187,13 +189,33 @@ def subscribe(base: str, n: int, seconds: float, out: Any) -> None:
                             since = frame.seq
                             break
 
+        replays = 0
+
+        async def replay(session: aiohttp.ClientSession) -> None:
+            """Replay from the start to the head known at connection, then again."""
+            nonlocal replays
+            while time.monotonic() < deadline:
+                async with session.get(f"{base}/api/v2/bundles?since=0&limit=1") as r:
+                    head = (await r.json())["head"]
+                async with session.ws_connect(f"{base}/api/v2/stream?since=0",
+                                              max_msg_size=0) as ws:
+                    while time.monotonic() < deadline:
+                        msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+                        if msg.type != aiohttp.WSMsgType.BINARY:
+                            break
+                        seq = bundle_seq(msg.data)
+                        if seq is not None and seq >= head:
+                            replays += 1
+                            break
+
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             readies = [asyncio.Event() for _ in range(n)]
             tasks = [asyncio.create_task(one(session, e)) for e in readies]
+            tasks += [asyncio.create_task(replay(session)) for _ in range(catchup)]
             await asyncio.gather(*[e.wait() for e in readies])
             out.send(("ready", None))
-            await asyncio.gather(*tasks)
-        out.send(("done", (arrivals, cutoffs)))
+            await asyncio.gather(*tasks, return_exceptions=True)
+        out.send(("done", (arrivals, cutoffs, replays)))
 
     asyncio.run(main())
 
@@ -259,7 +281,8 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
           f"{args.subscribers} subscribers, {args.duration:.0f} s", flush=True)
     parent, child = mp.Pipe()
     sub = mp.get_context("spawn").Process(
-        target=subscribe, args=(base, args.subscribers, args.duration + 10, child))
+        target=subscribe, args=(base, args.subscribers, args.duration + 10, child,
+                                args.catchup))
     sub.start()
     loop = asyncio.get_running_loop()
     kind, _ = await loop.run_in_executor(None, parent.recv)
@@ -290,7 +313,7 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
     rss = await rss_task
     if spy is not None:
         await spy.wait()
-    kind, (arrivals, cutoffs) = await loop.run_in_executor(None, parent.recv)
+    kind, (arrivals, cutoffs, replays) = await loop.run_in_executor(None, parent.recv)
     sub.join(10)
     delays = []
     missing = 0
@@ -298,7 +321,7 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
         got = arrivals.get(seq, [])
         missing += args.subscribers - len(got)
         delays += [max(0.0, a - acked) for a in got]
-    result.update(stored=stored, fails=fails, cutoffs=cutoffs, missing=missing,
+    result.update(stored=stored, fails=fails, cutoffs=cutoffs, missing=missing, replays=replays,
                   frame_p50=pct(delays, 50), frame_p99=pct(delays, 99),
                   frame_max=max(delays, default=float("nan")), rss=rss, reader="wrk" if
                   use_wrk else "aiohttp", built_late=sum(c.extra for c in chains))
@@ -320,7 +343,9 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
           f"p99 {r['reader_p99'] * 1000:.1f} ms")
     print(f"frame delay after ack: p50 {r['frame_p50'] * 1000:.1f} ms, "
           f"p99 {r['frame_p99'] * 1000:.1f} ms, max {r['frame_max'] * 1000:.1f} ms; "
-          f"frames missing {r['missing']}; cut-offs {r['cutoffs']}")
+          f"frames missing {r['missing']}; cut-offs {r['cutoffs']}"
+          + (f"; {r['replays']} catch-up replays by {args.catchup} subscribers"
+             if args.catchup else ""))
     print(f"hub RSS: start {rss[0][1]:.1f} MB, middle {mid:.1f} MB, end {rss[-1][1]:.1f} MB; "
           f"after 20 s {min(after20):.1f}-{max(after20):.1f} MB ({drift:.1%})")
     print("  samples: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m in rss))
@@ -347,6 +372,8 @@ def main() -> None:
     ap.add_argument("--warm", type=float, default=20.0, help="writers-only phase")
     ap.add_argument("--per-chain", type=int, default=0,
                     help="bundles built per chain (default: 400/s over both phases)")
+    ap.add_argument("--catchup", type=int, default=0,
+                    help="extra subscribers replaying the log from since=0 over and over")
     ap.add_argument("--reader-delay-ms", type=int, default=0,
                     help="pause of each wrk connection between requests (default: none, "
                          "i.e. as fast as the hub answers)")
