@@ -183,7 +183,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     checkpoints = partial(tlog.stream_checkpoint, app) \
         if request.query.get("checkpoints") in ("1", "true") else None
     writer = asyncio.create_task(_stream_writer(ws, bc, since, origins, entities, options,
-                                                checkpoints))
+                                                checkpoints, request.transport))
     try:
         async for msg in ws:  # the client only closes or pings; anything else is ignored
             if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -200,11 +200,16 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
 async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
                          origins: list[str] | None, entities: list[str] | None,
                          options: T.HubOptions,
-                         checkpoint: Callable[[], tuple[int, bytes] | None] | None = None
-                         ) -> None:
+                         checkpoint: Callable[[], tuple[int, bytes] | None] | None = None,
+                         transport: asyncio.BaseTransport | None = None) -> None:
     """Replay from ``cursor``, then follow live. The cursor only moves past an entry once
     its frame was written, so the seam between replay and live has no gap or duplicate.
-    Each newer signed checkpoint goes out as an ``info`` frame (code ``checkpoint``)."""
+    Each newer signed checkpoint goes out as an ``info`` frame (code ``checkpoint``).
+
+    A live subscriber is cut off (``consumer_too_slow``) when a frame does not drain within
+    the send timeout, or when it is more than ``stream_max_lag`` entries behind AND its
+    connection still holds unsent frames: the lag alone also grows while the hub itself is
+    busy, and a subscriber that reads everything it is sent is never blamed for that."""
     timeout = options.stream_send_timeout
     await ws.send_bytes(control_frame("info", cursor))
     shown = -1  # hub_seq of the last leaf of the newest checkpoint sent
@@ -220,8 +225,8 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
             # a checkpoint covering what was just sent follows within its interval
             await bc.wait_beyond(cursor, 1.0 if checkpoint and shown < cursor else 15.0)
             continue
-        if live and bc.head - cursor > options.stream_max_lag:
-            await _too_slow(ws, cursor)
+        if live and bc.head - cursor > options.stream_max_lag and _backed_up(transport):
+            await _too_slow(ws, cursor, transport, timeout)
             return
         try:
             entries, reached = await bc.entries_after(cursor, 100, origins=origins,
@@ -239,13 +244,25 @@ async def _stream_writer(ws: web.WebSocketResponse, bc: Any, cursor: int,
                 async with asyncio.timeout(timeout):  # no extra task per frame and stream
                     await ws.send_bytes(entry.frame)
             except TimeoutError:
-                await _too_slow(ws, cursor)
+                await _too_slow(ws, cursor, transport, timeout)
                 return
             cursor = entry.seq
         cursor = max(cursor, reached)
 
 
-async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:
+def _backed_up(transport: asyncio.BaseTransport | None) -> bool:
+    """Frames written to this subscriber are still waiting in the hub's buffer (the kernel's
+    send buffer is full), i.e. the client is not reading as fast as it is sent."""
+    if transport is None or transport.is_closing():
+        return True
+    return isinstance(transport, asyncio.WriteTransport) \
+        and transport.get_write_buffer_size() > 0
+
+
+async def _too_slow(ws: web.WebSocketResponse, cursor: int,
+                    transport: asyncio.BaseTransport | None, grace: float) -> None:
+    """Tell the subscriber (if it reads at all) and end the connection either way: a
+    subscriber left open after the cut-off waited forever for frames that never came."""
     log.info("stream consumer too slow", extra={"cursor": cursor})
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ws.send_bytes(control_frame(
@@ -253,6 +270,9 @@ async def _too_slow(ws: web.WebSocketResponse, cursor: int) -> None:
             f"fell too far behind; reconnect with since={cursor}")), 1.0)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ws.close(code=1008, message=b"consumer_too_slow"), 2.0)
+    if transport is not None and not transport.is_closing():
+        transport.close()  # what is buffered still goes out if the client reads again
+        asyncio.get_running_loop().call_later(max(grace, 1.0), transport.abort)
 
 
 # ------------------------------------------------------------------------- index
@@ -303,7 +323,7 @@ async def _records_body(request: web.Request) -> bytes:
     limit = max(1, min(_int_param(request, "limit", 50) or 50, 500))
     q = request.query.get("q", "").strip()[:200] or None
     rows = await Q.search_records(
-        request.app[T.pool_key], origin=request.query.get("origin") or None,
+        request.app[T.read_pool_key], origin=request.query.get("origin") or None,
         entity=request.query.get("entity") or None, q=q,
         after=request.query.get("after") or None, limit=limit)
     after = None

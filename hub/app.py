@@ -57,9 +57,15 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     url = await db.resolve_url(config["WB_HUB_DATABASE_URL"], config.path("WB_HUB_DATA_DIR"))
     await db.migrate_url(url, "hub", MIGRATIONS)
     pool = await db.create_pool(url, max_size=config.get_int("WB_DB_POOL_MAX"))
+    # public reads (records API, stream catch-up) on connections of their own: under a
+    # burst of pushes every pool connection is inside an ingest transaction, and a
+    # reader queued behind them waited for seconds
+    read_pool = await db.create_pool(url, max_size=config.get_int("WB_HUB_READ_POOL_MAX"))
     app[T.database_url_key] = url
     app[T.pool_key] = pool
+    app[T.read_pool_key] = read_pool
     yield
+    await bounded("read pool", read_pool.close(), read_pool.terminate)
     await bounded("database pool", pool.close(), pool.terminate)
 
 
@@ -72,8 +78,9 @@ async def client_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
-    bc = Broadcaster(app[T.pool_key], app[T.database_url_key],
-                     app[T.options_key].stream_cache_entries)
+    bc = Broadcaster(app[T.read_pool_key], app[T.database_url_key],
+                     app[T.options_key].stream_cache_entries,
+                     app[T.options_key].stream_cache_bytes)
     await bc.start()
     app[T.broadcaster_key] = bc
     yield

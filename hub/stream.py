@@ -5,6 +5,12 @@ it after commit to every hub process listening on the database, so a bundle inge
 one process reaches the stream subscribers of all of them. Each process keeps the most
 recent log entries as encoded CBOR frames, fetched once from PostgreSQL and shared by all
 its stream subscribers; older cursors are replayed straight from the log.
+
+The cache is filled over a database connection of its own, never from the shared pool:
+under write load every pool connection is busy with ingest transactions and readers'
+queries, and a fill queued behind them delayed every live subscriber by seconds (see
+docs/benchmarks.md, "Hub under mixed load"). Frames are spliced around the stored
+envelope bytes instead of decoding and re-encoding them.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from hub import queries as Q
-from protocol.containers import Frame, encode_frame, from_cbor
+from protocol.containers import Frame, encode_bundle_frame, encode_frame
 
 log = logging.getLogger("wb.hub.stream")
 
 POLL_SECONDS = 5.0  # safety net: re-read the head even if a notification was lost
+FILL_BATCH = 100  # log entries per query when the cache catches up with the head
 
 
 class OutdatedCursor(Exception):
@@ -49,8 +56,7 @@ class Entry:
 
 
 def entry_of(row: asyncpg.Record) -> Entry:
-    frame = encode_frame(Frame(op="bundle", seq=row["seq"], digest=row["digest"],
-                               origin=row["origin"], bundle=from_cbor(bytes(row["container"]))))
+    frame = encode_bundle_frame(row["seq"], row["digest"], row["origin"], row["container"])
     return Entry(row["seq"], row["digest"], row["origin"], tuple(row["entities"]),
                  row["received_from"], frame)
 
@@ -63,16 +69,20 @@ def control_frame(op: str, seq: int, code: str | None = None,
 class Broadcaster:
     """Knows the log head (woken by NOTIFY) and caches recent frames for streams."""
 
-    def __init__(self, pool: asyncpg.Pool, url: str, cache_entries: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, cache_entries: int,
+                 cache_bytes: int = 32 * 1024 * 1024) -> None:
         self.pool = pool
         self.url = url
         self.cache_entries = cache_entries
+        self.cache_bytes = cache_bytes
         self.head = 0
         self._event = asyncio.Event()
         self._cache: OrderedDict[int, Entry] = OrderedDict()
+        self._cached_bytes = 0
         self._cache_high = 0  # every entry with seq <= _cache_high was fetched
         self._fill_lock = asyncio.Lock()
         self._conn: asyncpg.Connection | None = None
+        self._fetch_conn: asyncpg.Connection | None = None  # the fills' own connection
         self._task: asyncio.Task[None] | None = None
         self.subscribers = 0
 
@@ -91,9 +101,10 @@ class Broadcaster:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
+        for conn in (self._conn, self._fetch_conn):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
         self._wake()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
@@ -111,6 +122,7 @@ class Broadcaster:
         for seq, entry in list(self._cache.items()):
             if entry.digest == digest:
                 del self._cache[seq]
+                self._cached_bytes -= len(entry.frame)
 
     def advance(self, seq: int) -> None:
         if seq > self.head:
@@ -141,19 +153,36 @@ class Broadcaster:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), max_wait)
 
+    async def _fetch_after(self, seq: int) -> list[asyncpg.Record]:
+        """Log entries after ``seq`` over the broadcaster's own connection (opened on
+        demand, replaced if it broke); the pool only when that connection cannot open."""
+        try:
+            if self._fetch_conn is None or self._fetch_conn.is_closed():
+                self._fetch_conn = await asyncpg.connect(self.url)
+            return await Q.log_after(self._fetch_conn, seq, FILL_BATCH)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+            # a broken or terminated connection (a database restart): the pool this once
+            if self._fetch_conn is not None:
+                self._fetch_conn.terminate()
+                self._fetch_conn = None
+            return await Q.log_after(self.pool, seq, FILL_BATCH)
+
     async def _fill(self) -> None:
         async with self._fill_lock:
             while self._cache_high < self.head:
-                rows = await Q.log_after(self.pool, self._cache_high, 100)
+                rows = await self._fetch_after(self._cache_high)
                 if not rows:
                     break
                 for row in rows:
-                    self._cache[row["seq"]] = await asyncio.to_thread(entry_of, row) \
-                        if len(row["container"]) > 256_000 else entry_of(row)
+                    entry = entry_of(row)
+                    self._cache[row["seq"]] = entry
+                    self._cached_bytes += len(entry.frame)
                     self._cache_high = row["seq"]
                 self.advance(self._cache_high)
-                while len(self._cache) > self.cache_entries:
-                    self._cache.popitem(last=False)
+                while self._cache and (len(self._cache) > self.cache_entries
+                                       or self._cached_bytes > self.cache_bytes):
+                    _, old = self._cache.popitem(last=False)
+                    self._cached_bytes -= len(old.frame)
 
     async def entries_after(self, cursor: int, limit: int, *, origins: list[str] | None,
                             entities: list[str] | None) -> tuple[list[Entry], int]:

@@ -53,6 +53,7 @@ class HubOptions:
     stream_max_lag: int = _default("stream_max_lag", int)
     stream_send_timeout: float = _default("stream_send_timeout", float)
     stream_cache_entries: int = _default("stream_cache_entries", int)
+    stream_cache_bytes: int = _default("stream_cache_bytes", int)
     hop_limit: int = _default("hop_limit", int)
     delivery: bool = _default("delivery", bool)  # run the push-delivery worker here
     follow: bool = _default("follow", bool)  # follow the upstream hubs in hub_upstreams
@@ -97,6 +98,7 @@ config_key = web.AppKey("config", Config)
 options_key = web.AppKey("options", HubOptions)
 limits_key = web.AppKey("limits", Limits)  # built once from WB_MAX_BUNDLE_BYTES
 pool_key = web.AppKey("pool", asyncpg.Pool)
+read_pool_key = web.AppKey("read_pool", asyncpg.Pool)  # public reads, apart from ingest
 client_key = web.AppKey("client", aiohttp.ClientSession)
 metrics_key = web.AppKey("metrics", HubMetrics)
 rate_limiter_key: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")

@@ -97,14 +97,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Pushes allowed per peer per minute, per hub process.", "hub"),
     Setting("WB_HUB_PAGE_LIMIT", "500", "Largest ?limit= of the hub's bundle listing.", "hub"),
     Setting("WB_HUB_STREAM_MAX_LAG", "1000",
-            "Log entries a live stream subscriber may fall behind before it is cut off "
-            "(it gets a frame naming its cursor).", "hub"),
+            "Log entries a live stream subscriber may fall behind, while frames already sent "
+            "to it wait unread in the hub's buffer, before it is cut off (it gets a frame "
+            "naming its cursor); a subscriber that reads what it is sent is never cut off "
+            "for lag.", "hub"),
     Setting("WB_HUB_STREAM_SEND_TIMEOUT", "10",
             "Seconds one stream frame may take to drain before the subscriber is cut off.",
             "hub"),
-    Setting("WB_HUB_STREAM_CACHE_ENTRIES", "512",
+    Setting("WB_HUB_STREAM_CACHE_ENTRIES", "1024",
             "Recent log frames each hub process keeps in memory for its stream subscribers.",
             "hub"),
+    Setting("WB_HUB_STREAM_CACHE_BYTES", "33554432",
+            "Most bytes of frames the stream cache holds per hub process (the oldest go "
+            "first; a larger frame is read from the log for each subscriber).", "hub"),
     Setting("WB_HUB_HOP_LIMIT", "8",
             "Hubs a bundle may cross before this hub stops forwarding it.", "hub"),
     Setting("WB_HUB_DELIVERY", "true",
@@ -134,6 +139,9 @@ SETTINGS: tuple[Setting, ...] = (
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
             "Processes that verify pushed bundles (0: threads in the hub process).", "hub"),
+    Setting("WB_HUB_READ_POOL_MAX", "4",
+            "Database connections per hub process for public reads (records API, stream "
+            "catch-up), apart from the `WB_DB_POOL_MAX` pool that ingest uses.", "hub"),
     Setting("WB_HUB_API_CACHE_ENTRIES", "256",
             "Public records API answers cached per hub process until the next ingest "
             "(0: no cache).", "hub"),
