@@ -36,7 +36,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     spent waiting on PostgreSQL, sockets and child processes, so one worker per core
     leaves the cores idle (tests/hub + tests/protocol on the 2-core box: 67 s serial,
     63 s on 2 workers, 46 s on 4). PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set;
-    `-p no:xdist` or `-n 0` runs in one process."""
+    `-n 0` runs in one process."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None
     return 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
