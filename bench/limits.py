@@ -284,11 +284,33 @@ async def _ingest(url: str, bundles: list, vk: bytes, copy: bool) -> float:  # n
 
         start = time.perf_counter()
         await asyncio.gather(*(one(b) for b in bundles))
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        async with pool.acquire() as c:
+            stored = await c.fetchval("SELECT count(*) FROM limits_records")
+        if stored != sum(len(b.files) for b in bundles):
+            raise RuntimeError(f"ingest baseline stored {stored} rows")
+        return elapsed
     finally:
         async with pool.acquire() as c:
             await c.execute("DROP TABLE IF EXISTS limits_records")
         await pool.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 def ingest(quick: bool, database_url: str = "") -> dict[str, float]:
@@ -316,13 +338,18 @@ def ingest(quick: bool, database_url: str = "") -> dict[str, float]:
         tmp = tempfile.TemporaryDirectory(prefix="wb-limits-")
         server = pgserver.get_server(Path(tmp.name) / "pgdata", cleanup_mode="delete")
         database_url = server.get_uri()
+    # a scratch database next to the given one (never a table in someone's database)
+    scratch = f"wb_limits_{os.getpid()}"
+    url = _with_database(database_url, scratch)
+    asyncio.run(_admin(database_url, f'CREATE DATABASE "{scratch}"'))
     try:
         res = {}
         for name, copy in (("upsert", False), ("copy", True)):
-            best = min(asyncio.run(_ingest(database_url, bundles, vk, copy)) for _ in range(2))
+            best = min(asyncio.run(_ingest(url, bundles, vk, copy)) for _ in range(2))
             res[f"{name}_records_per_s"] = round(1000 * n_bundles / best)
         return res
     finally:
+        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
         if server is not None:
             server.cleanup()
             tmp.cleanup()
