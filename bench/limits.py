@@ -11,7 +11,8 @@ avoid:
               the manifest, one Ed25519 verify, SHA-256 per file, parse_record per file
               (records/s, one core)
 * json        a bare aiohttp handler answering a small dynamic JSON document, wrk with
-              64 connections (requests/s, p99)
+              64 connections (requests/s, p99); and the same handler answering a page
+              of 20 request-shaped items (~14 kB, what /api/requests sends per page)
 * broadcast   a bare aiohttp WebSocket server sending one pre-encoded 1,000-record frame
               to N local clients that only count bytes (seconds until the last has it)
 * ingest      split + Ed25519 + SHA-256 + parse of 1,000-record bundles, then a batched
@@ -110,6 +111,16 @@ def essentials(quick: bool) -> dict[str, float]:
 
 # -- bare JSON handler under wrk ------------------------------------------------------------
 
+# One request as /api/requests lists it (~650 bytes of JSON): the "page" variant answers
+# 20 of them, about the 13-14 kB the real API sends per page.
+_ITEM = {"id": "01HBENCH00000000", "title": "Help moving a sofa on Saturday",
+         "description": "We are looking for someone who can help on Saturday morning. " * 4,
+         "status": "open", "created_at": "2026-03-01T12:00:00Z",
+         "created_by": {"id": "01HUSER000000000", "username": "someone",
+                        "display_name": "Some One"},
+         "comment_count": 5, "public": True, "url": "/requests/01HBENCH00000000"}
+
+
 def _serve_json(port: int) -> None:
     from aiohttp import web
 
@@ -121,8 +132,15 @@ def _serve_json(port: int) -> None:
         return web.json_response({"ok": True, "n": counter, "path": request.path,
                                   "items": [{"id": i, "title": f"item {i}"} for i in range(5)]})
 
+    async def page(request: web.Request) -> web.Response:
+        nonlocal counter
+        counter += 1
+        items = [dict(_ITEM, comment_count=counter % 7 + i) for i in range(20)]
+        return web.json_response({"items": items, "next": None, "n": counter})
+
     app = web.Application()
     app.router.add_get("/", handler)
+    app.router.add_get("/page", page)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -161,7 +179,11 @@ def json_handler(quick: bool) -> dict[str, float]:
     try:
         _wait_port(port, time.monotonic() + 30)
         wrk(f"http://127.0.0.1:{port}/", 2)  # warm-up
-        return wrk(f"http://127.0.0.1:{port}/", 5 if quick else 15)
+        res = wrk(f"http://127.0.0.1:{port}/", 5 if quick else 15)
+        page = wrk(f"http://127.0.0.1:{port}/page", 5 if quick else 15)
+        res["page_requests_per_s"] = page["requests_per_s"]
+        res["page_p99_ms"] = page.get("p99_ms", 0)
+        return res
     finally:
         proc.terminate()
         proc.wait(10)

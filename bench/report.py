@@ -79,6 +79,9 @@ def main() -> None:
          "bare aiohttp JSON handler", bare, ">= 0.15"),
         ("`GET /api/requests`, 64 connections (req/s)",
          feed["/api/requests"]["requests_per_s"], "bare aiohttp JSON handler", bare, ">= 0.15"),
+        ("`GET /api/requests` (req/s)", feed["/api/requests"]["requests_per_s"],
+         "bare handler, same-size page (20 items)", limits["json"]["page_requests_per_s"],
+         "(payload-matched)"),
         ("protocol `verify_bundle` (records/s, one core)", proto["records_per_s"]["verify"],
          "split + Ed25519 + SHA-256 + parse", limits["essentials"]["records_per_s"], ">= 0.8"),
     ]
