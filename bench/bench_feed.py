@@ -263,6 +263,10 @@ async def main() -> None:
             await conn.execute(
                 f'DROP DATABASE IF EXISTS "{urlsplit(bench_url).path.lstrip("/")}" WITH (FORCE)')
             await conn.close()
+        if not admin_url:  # stop the embedded server before its data dir goes
+            from service import pgwatch
+
+            await asyncio.to_thread(pgwatch.stop_server, (tmp / "data" / "pgdata").resolve())
         shutil.rmtree(tmp, ignore_errors=True)
 
 

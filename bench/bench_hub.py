@@ -191,6 +191,10 @@ def main() -> None:
                 await conn.close()
 
             asyncio.run(drop())
+        else:  # stop the embedded server before its data dir goes
+            from service import pgwatch
+
+            pgwatch.stop_server((tmp / "hub" / "pgdata").resolve())
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -20,18 +20,55 @@ os.environ.setdefault("WB_PUBLISH_DELAY", "0")
 # Every process this run starts inherits this mark, also those that outlive their parent.
 RUN_MARK = "WB_TEST_RUN_ID"
 LINGER = 5.0
+# Leftovers the xdist workers found and killed, reported by the controller at the end.
+_LEFT_KEY = pytest.StashKey[list[str]]()
+
+
+def _marked(mark: str, found: str | None, *, prefix: bool) -> bool:
+    if not mark or found is None:
+        return False
+    return found == mark or (prefix and found.startswith(mark + "."))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (pyproject's addopts): two workers per core. Most of a test's time is
+    spent waiting on PostgreSQL, sockets and child processes, so one worker per core
+    leaves the cores idle (tests/hub + tests/protocol on the 2-core box: 67 s serial,
+    63 s on 2 workers, 46 s on 4). PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set;
+    `-n 0` runs in one process."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else (os.cpu_count() or 1))
+
+
+def _worker_id(config: pytest.Config) -> str | None:
+    """The pytest-xdist worker this process is ("gw0", ...), None in the controller or a
+    run without workers."""
+    workerinput = getattr(config, "workerinput", None)
+    return None if workerinput is None else str(workerinput["workerid"])
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The controller marks the run before it starts its workers, which inherit the mark;
+    # each worker then marks what *it* starts as "<run>.<worker>", so a worker's check
+    # below finds its own orphans and not its siblings (which carry the bare run mark),
+    # and the controller's check finds every worker's by the prefix.
     os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+    worker = _worker_id(config)
+    if worker is not None:
+        os.environ[RUN_MARK] = f"{os.environ[RUN_MARK].split('.')[0]}.{worker}"
+    config.stash[_LEFT_KEY] = []
 
 
-def _leftovers() -> list[psutil.Process]:
+def _leftovers(*, prefix: bool = False) -> list[psutil.Process]:
     """Processes of this test run still alive: our descendants and anything carrying the
     run's mark (an orphan is nobody's descendant any more), except the helpers that by
     design live exactly as long as this process: the embedded-server watchdog and the
     multiprocessing forkserver and resource tracker of in-process hub apps (both exit on
-    EOF of a pipe only this process holds)."""
+    EOF of a pipe only this process holds). With ``prefix`` (the xdist controller, after
+    its workers have exited) also anything a worker marked."""
     from multiprocessing import forkserver, resource_tracker
 
     from service import pgwatch
@@ -46,7 +83,7 @@ def _leftovers() -> list[psutil.Process]:
         if p.pid in found or p.pid == me.pid:
             continue
         try:
-            if mark and p.environ().get(RUN_MARK) == mark:
+            if _marked(mark, p.environ().get(RUN_MARK), prefix=prefix):
                 found[p.pid] = p
         except psutil.Error:
             continue
@@ -60,16 +97,40 @@ def _leftovers() -> list[psutil.Process]:
     return alive
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """Controller side: collect what a finished worker's own check found."""
+    found = getattr(node, "workeroutput", {}).get("wb_leftovers") or []
+    node.config.stash[_LEFT_KEY].extend(f"  [{node.gateway.id}]{line[1:]}" for line in found)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process it started is still running (after a short grace for
-    ones that are exiting): servers, workers and databases must die with their test."""
+    ones that are exiting): servers, workers and databases must die with their test.
+
+    Under pytest-xdist each worker checks its own descendants and mark and hands what it
+    found to the controller (a worker's children may die with it, so the controller could
+    not see them any more); the controller, after the workers have exited, checks its own
+    descendants and every worker's mark, and fails the run for either."""
+    worker = _worker_id(session.config)
+    controller = worker is None and session.config.pluginmanager.has_plugin("dsession")
     deadline = time.monotonic() + LINGER
-    left = _leftovers()
+    left = _leftovers(prefix=controller)
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = _leftovers()
-    if not left:
+        left = _leftovers(prefix=controller)
+    lines = _kill(left)
+    if worker is not None:
+        session.config.workeroutput["wb_leftovers"] = lines  # type: ignore[attr-defined]
         return
+    lines = session.config.stash[_LEFT_KEY] + lines
+    if lines:
+        print("\nprocesses started by this test run were still running (now killed):\n"
+              + "\n".join(lines))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _kill(left: list[psutil.Process]) -> list[str]:
     lines = []
     for p in left:
         try:
@@ -77,10 +138,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             p.kill()
         except psutil.Error:
             continue
-    if lines:
-        print("\nprocesses started by this test run were still running (now killed):\n"
-              + "\n".join(lines))
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return lines
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,33 @@ that one line.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 INSTALL_TIMEOUT = 900
+
+
+@contextlib.contextmanager
+def _one_installer(name: str) -> Iterator[None]:
+    """One installer at a time across the run's parallel workers (pytest-xdist): a second
+    `npm ci` would delete node_modules under the first one's readers, a second apt-get
+    would fail on dpkg's lock. The others wait, then find it installed."""
+    path = Path(tempfile.gettempdir()) / f"wb-test-install-{name}.lock"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class Missing(RuntimeError):
@@ -67,7 +86,9 @@ def ensure_chromium(path: str) -> str:
         return path
     if path != "/usr/bin/chromium":
         raise Missing(f"WB_CHROMIUM={path} does not exist")
-    _apt_install("chromium")
+    with _one_installer("apt"):
+        if not os.path.exists(path):
+            _apt_install("chromium")
     if not os.path.exists(path):
         raise Missing("apt-get installed chromium but /usr/bin/chromium is still missing")
     return path
@@ -77,9 +98,12 @@ def ensure_axe() -> Path:
     """Return axe-core's browser bundle, running ``npm ci`` first when it is missing."""
     if AXE.exists():
         return AXE
-    if shutil.which("npm") is None:
-        _apt_install("npm")
-    _run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=ROOT)
+    with _one_installer("apt"):
+        if shutil.which("npm") is None:
+            _apt_install("npm")
+    with _one_installer("npm-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]):
+        if not AXE.exists():
+            _run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=ROOT)
     if not AXE.exists():
         raise Missing("npm ci ran but node_modules/axe-core/axe.min.js is missing")
     return AXE

@@ -54,3 +54,23 @@ def test_axe_is_pinned_from_the_npm_registry():
     lock = json.loads((install.ROOT / "package-lock.json").read_text())
     assert "node_modules/axe-core" in lock["packages"]
     assert install.ensure_axe().name == "axe.min.js"
+
+
+def test_parallel_workers_install_one_at_a_time(tmp_path):
+    """While one worker installs, another worker's installer waits (pytest-xdist: two
+    `npm ci` at once would delete node_modules under each other)."""
+    import subprocess
+    import sys
+
+    probe = ("import fcntl, sys, tempfile, pathlib\n"
+             "p = pathlib.Path(tempfile.gettempdir()) / 'wb-test-install-probe.lock'\n"
+             "f = open(p, 'a')\n"
+             "try:\n"
+             "    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "except BlockingIOError:\n"
+             "    sys.exit(3)\n")
+    with install._one_installer("probe"):
+        held = subprocess.run([sys.executable, "-c", probe], timeout=60)
+    free = subprocess.run([sys.executable, "-c", probe], timeout=60)
+    assert held.returncode == 3
+    assert free.returncode == 0

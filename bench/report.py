@@ -1,0 +1,116 @@
+"""Every benchmark next to the machine's limit for its path, measured in one run.
+
+    python bench/report.py [--quick] [--database-url URL] [--out FILE]
+
+Runs bench/limits.py (the stripped baselines), then the benchmarks, on this machine, one
+after the other, and prints a Markdown table for docs/benchmarks.md: each figure, its
+baseline from the same run and the ratio against the goal of issue 24. ``--quick`` takes
+about 3 minutes (shorter wrk runs, fewer bundles); without it about 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def _run(args: list[str], timeout: float) -> str:
+    print(f"report: {' '.join(args)}", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, *args], cwd=BENCH.parent, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise SystemExit(f"{args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _wrk_blocks(out: str) -> dict[str, dict[str, float]]:
+    """bench_feed.py --wrk output: requests/s and p99 per path."""
+    res: dict[str, dict[str, float]] = {}
+    for block in out.split("== wrk ")[1:]:
+        url, _, body = block.partition("\n")
+        path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", body).group(1))
+        m = re.search(r"^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", body, re.M)
+        p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else 0
+        res[path] = {"requests_per_s": round(rps), "p99_ms": round(p99, 1)}
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--database-url", default="",
+                    help="PostgreSQL for the benchmarks (default: embedded, one per bench)")
+    ap.add_argument("--out", type=Path, help="also write the table here")
+    args = ap.parse_args()
+    q = args.quick
+    load0 = os.getloadavg()
+    started = datetime.datetime.now(datetime.UTC)
+    db = [args.database_url] if args.database_url else []
+
+    limits = json.loads(_run(["bench/limits.py", "--json", *(["--quick"] if q else []),
+                              "--only", "crypto", "essentials", "json", "ingest",
+                              *(["--database-url", args.database_url] if db else [])], 900))
+    proto = json.loads(_run(["bench/bench_protocol.py", "--json",
+                             "--rounds", "3" if q else "7"], 300))
+    hub_out = _run(["bench/bench_hub.py", *db, "--bundles", "20" if q else "60"], 900)
+    hub_rps = float(re.search(r"([\d,]+) records/s", hub_out).group(1).replace(",", ""))
+    feed_out = _run(["bench/bench_feed.py", *db, "--wrk", "--duration", "8" if q else "20",
+                     "--warmup", "2", "--requests", "2000" if q else "10000",
+                     "--comments", "10000" if q else "50000"], 900)
+    feed = _wrk_blocks(feed_out)
+
+    bare = limits["json"]["requests_per_s"]
+    rows = [
+        ("hub ingest, 1,000-record bundles, 4 connections (records/s)", hub_rps,
+         "ingest essentials, upsert", limits["ingest"]["upsert_records_per_s"], ">= 1.0"),
+        ("hub ingest (records/s)", hub_rps, "ingest essentials, COPY",
+         limits["ingest"]["copy_records_per_s"], "(for reference)"),
+        ("feed page `/`, signed in, 64 connections (req/s)", feed["/"]["requests_per_s"],
+         "bare aiohttp JSON handler", bare, ">= 0.15"),
+        ("`GET /api/requests`, 64 connections (req/s)",
+         feed["/api/requests"]["requests_per_s"], "bare aiohttp JSON handler", bare, ">= 0.15"),
+        ("`GET /api/requests` (req/s)", feed["/api/requests"]["requests_per_s"],
+         "bare handler, same-size page (20 items)", limits["json"]["page_requests_per_s"],
+         "(payload-matched)"),
+        ("protocol `verify_bundle` (records/s, one core)", proto["records_per_s"]["verify"],
+         "split + Ed25519 + SHA-256 + parse", limits["essentials"]["records_per_s"], ">= 0.8"),
+    ]
+    load1 = os.getloadavg()
+    mode = "quick" if q else "full"
+    lines = [
+        f"`python bench/report.py{' --quick' if q else ''}` — {started:%Y-%m-%d %H:%M} UTC, "
+        f"{mode} mode, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {load0[0]:.1f} before / {load1[0]:.1f} after",
+        "",
+        "| path | figure | baseline (same run) | baseline figure | ratio | goal |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for name, fig, base_name, base, goal in rows:
+        lines.append(f"| {name} | {fig:,.0f} | {base_name} | {base:,.0f} | "
+                     f"{fig / base:.2f} | {goal} |")
+    lines += [
+        "",
+        f"Baselines: Ed25519 {limits['crypto']['ed25519_verify_per_s']:,} verifies/s, "
+        f"SHA-256 {limits['crypto']['sha256_650B_per_s']:,} 650-byte records/s (one core); "
+        f"bare JSON handler p99 {limits['json'].get('p99_ms', 0)} ms; "
+        f"feed p99 {feed['/']['p99_ms']} ms, API p99 {feed['/api/requests']['p99_ms']} ms "
+        f"(at saturation).",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
