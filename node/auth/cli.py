@@ -62,7 +62,8 @@ def create_invite(max_uses: int, expires_days: int, auto_approve: bool,
     invite, link = _run(main)
     click.echo(link)
     expiry = f"until {invite.expires_at:%Y-%m-%d %H:%M} UTC" if invite.expires_at else "forever"
-    click.echo(f"invite {invite.id}: {invite.max_uses} use(s), valid {expiry}, "
+    uses = plural(invite.max_uses, "%(num)d use", "%(num)d uses")
+    click.echo(f"invite {invite.id}: {uses}, valid {expiry}, "
                f"{'auto-approved' if invite.auto_approve else 'admin approval required'}",
                err=True)
 
@@ -107,7 +108,8 @@ def session_approve(request_id: str, code: str | None) -> None:
 
     d = _run(main)
     click.echo(f"approved {d.request_id}: {d.username} is signed in on that device"
-               + (f"; {d.promoted_requests} pending request(s) opened"
+               + ("; " + plural(d.promoted_requests, "%(num)d pending request opened",
+                                "%(num)d pending requests opened")
                   if d.promoted_requests else ""))
 
 

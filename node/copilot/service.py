@@ -21,6 +21,7 @@ import asyncpg
 from node.canonical import link_base
 from node.copilot import queries as Q
 from node.errors import AppError
+from node.i18n import plural
 from service.settings import Config
 
 log = logging.getLogger("wb.node.copilot")
@@ -371,16 +372,19 @@ def validate_arguments(tool: Tool, args: Any) -> dict[str, Any]:
 def summarize(tool: str, result: dict[str, Any]) -> str:
     """A one-line, scrubbed summary of a tool result for the audit table."""
     if tool == "triage_requests":
-        return f"{result['count']} open request(s)"
+        return plural(result["count"], "%(num)d open request", "%(num)d open requests")
     if tool == "suggest_scope_changes":
-        return f"{result['count']} suggestion(s)"
+        return plural(result["count"], "%(num)d suggestion", "%(num)d suggestions")
     if tool == "set_scope":
         return f"{result['kind']}:{result['id']} -> {result['scope']} (changed {result['changed']})"
     if tool == "create_invite":
-        return f"invite {result['invite_id']} ({result['max_uses']} use(s))"
+        return (f"invite {result['invite_id']} "
+                f"({plural(result['max_uses'], '%(num)d use', '%(num)d uses')})")
     if tool == "sync_preview":
-        return (f"{result['records']} record(s), "
-                f"{'safe' if result['safe'] else str(len(result['problems'])) + ' problem(s)'}")
+        problems = len(result["problems"])
+        return (plural(result["records"], "%(num)d record", "%(num)d records") + ", "
+                + ("safe" if result["safe"]
+                   else plural(problems, "%(num)d problem", "%(num)d problems")))
     return scrub(json.dumps(result, default=str))[:200]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from node.cli import run_with_app, run_with_pool
+from node.i18n import plural
 
 
 @click.group("mail")
@@ -67,7 +68,7 @@ def mail_retry(message_ids: tuple[str, ...], uncertain: bool) -> None:
         return await S.retry(pool, list(message_ids) or None, uncertain=uncertain)
 
     n = run_with_pool(main)
-    click.echo(f"{n} message(s) queued again")
+    click.echo(plural(n, "%(num)d message queued again", "%(num)d messages queued again"))
 
 
 def register(root: click.Group) -> None:

@@ -34,6 +34,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLS
 from node import typedefs as T
 from node.canonical import link_base
 from node.errors import AppError, bad_request, conflict, not_found
+from node.i18n import plural
 from node.notifications import mailer
 from node.notifications import queries as Q
 from service import atom
@@ -272,7 +273,8 @@ async def _draft(conn: asyncpg.Connection, row: Any) -> Draft | str:
         if not items:
             return "no new open requests"
         ctx.update(items=[dict(i) for i in items])
-        return Draft(who["email"], f"{len(items)} new open request(s)", "digest", ctx, kind)
+        subject = plural(len(items), "%(num)d new open request", "%(num)d new open requests")
+        return Draft(who["email"], subject, "digest", ctx, kind)
     return f"unknown kind {kind!r}"
 
 
@@ -399,7 +401,7 @@ async def queue_digests(app: web.Application) -> str:
     """The ``mail:digest`` job: one digest per member who wants it, once a day."""
     async with app[T.pool_key].acquire() as conn, conn.transaction():
         n = await Q.queue_digests(conn, dt.datetime.now(dt.UTC).date())
-    return f"{n} digest(s) queued"
+    return plural(n, "%(num)d digest queued", "%(num)d digests queued")
 
 
 async def send_test(env: jinja2.Environment, config: Config, secret: bytes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from node.cli import run_with_pool
+from node.i18n import plural
 from node.publication import service as S
 from node.requests.service import Actor
 from service.settings import Config
@@ -38,7 +39,8 @@ def public_scope_cmd(as_json: bool) -> None:
     res = run_with_pool(main)
     lines = [f"SYNC_PUBLIC_SCOPE={res['mode']}" + (f" (was {res['previous']})"
                                                    if res["changed"] else ""),
-             res["explain"], f"{res['still_public']} local record(s) marked public."]
+             res["explain"], plural(res["still_public"], "%(num)d local record marked public.",
+                                    "%(num)d local records marked public.")]
     _out(as_json, res, "\n".join(lines))
 
 
@@ -101,4 +103,5 @@ def withdraw_all_cmd(yes: bool, as_json: bool) -> None:
         return await S.withdraw_all(pool, Actor.cli())
 
     count = run_with_pool(main)
-    _out(as_json, {"withdrawn": count}, f"{count} record(s) made private.")
+    _out(as_json, {"withdrawn": count},
+         plural(count, "%(num)d record made private.", "%(num)d records made private."))

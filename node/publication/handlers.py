@@ -10,6 +10,7 @@ from aiohttp import web
 from node import typedefs as T
 from node import web as W
 from node.errors import bad_request
+from node.i18n import plural
 from node.publication import service as S
 from node.requests.service import Actor
 
@@ -53,8 +54,11 @@ async def review_page(request: web.Request) -> web.StreamResponse:
     done = request.query.get("done", "")
     flash = {"approved": "Approved: the record is public now.",
              "declined": "Declined: the record stays private.",
-             "withdrawn": f"Withdrawn: {request.query.get('count', '0')} record(s) are "
-                          "private now; their tombstones leave with the next export."
+             "withdrawn": "Withdrawn: " + plural(
+                 int(count) if (count := request.query.get("count", "0")).isdigit() else 0,
+                 "%(num)d record is private now; its tombstone leaves with the next export.",
+                 "%(num)d records are private now; their tombstones leave with the next "
+                 "export.")
              }.get(done, "")
     ctx = dict(body, status=status or "all", flash=flash, modes=S.MODES,
                explains=S.EXPLAIN, rows=rows, public=public,

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from node.cli import run_with_pool
+from node.i18n import plural
 from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import importer as I
@@ -71,7 +72,8 @@ def _progress(wanted: bool | None, as_json: bool):  # type: ignore[no-untyped-de
     tty = sys.stderr.isatty()
 
     def show(res: T.TransferResult) -> None:
-        text = f"{res.direction} {res.peer}: {res.bundles} bundle(s), {res.bytes:,} bytes"
+        text = (f"{res.direction} {res.peer}: "
+                f"{plural(res.bundles, '%(num)d bundle', '%(num)d bundles')}, {res.bytes:,} bytes")
         click.echo(f"\r{text}" if tty else text, err=True, nl=not tty)
 
     return show
@@ -323,8 +325,8 @@ def push_cmd(peer: str, timeout: float, as_json: bool, progress: bool | None) ->
     res = _run(lambda pool, config: T.push(pool, config, peer, actor=_actor(),
                                            request_timeout=timeout,
                                            progress=_progress(progress, as_json)), as_json)
-    _emit(as_json, res.as_json(), f"Pushed {res.bundles} bundle(s), {res.bytes} bytes, "
-                                  f"to {peer}.")
+    bundles = plural(res.bundles, "%(num)d bundle", "%(num)d bundles")
+    _emit(as_json, res.as_json(), f"Pushed {bundles}, {res.bytes} bytes, to {peer}.")
 
 
 @click.command("pull")
@@ -342,7 +344,8 @@ def pull_cmd(peer: str, timeout: float, all_gaps: bool, as_json: bool,
                                            request_timeout=timeout,
                                            fetch_all_gaps=all_gaps,
                                            progress=_progress(progress, as_json)), as_json)
-    lines = [f"Pulled {res.bundles} bundle(s), {res.bytes} bytes, from {peer}."]
+    lines = [f"Pulled {plural(res.bundles, '%(num)d bundle', '%(num)d bundles')}, "
+             f"{res.bytes} bytes, from {peer}."]
     lines += [f"  {i['origin']} seq {i['sequence']}: {i['result']}" for i in res.imported]
     lines += [f"  refused {e['source']}: {e['code']}: {e['message']}" for e in res.errors]
     _emit(as_json, res.as_json(), "\n".join(lines))
@@ -377,7 +380,8 @@ def status_cmd(as_json: bool) -> None:
     info = _run(main, as_json)
     text = [f"origin {info['origin']}, chain at #{info['sequence']} ({info['last_digest']})",
             f"signing key {info['key_id']}"
-            + (f" ({len(info['keys']) - 1} rotation(s))" if len(info["keys"]) > 1 else ""),
+            + (f" ({plural(len(info['keys']) - 1, '%(num)d rotation', '%(num)d rotations')})"
+               if len(info["keys"]) > 1 else ""),
             f"pending bundles: {info['pending']}"]
     text += [f"gap: {g['origin']} missing {g['n']} ({g['first']}..{g['last']})"
              for g in info["gaps"]]

@@ -48,7 +48,7 @@ async def test_triage_orders_by_need_and_suggests_helpers_within_two_hops(node_c
     row = await node_pool.fetchrow("SELECT * FROM copilot_audit ORDER BY id DESC LIMIT 1")
     assert (row["tool"], row["success"], row["via"], row["admin_id"]) == (
         "triage_requests", True, "web", u["admin"])
-    assert row["result_summary"] == "4 open request(s)"
+    assert row["result_summary"] == "4 open requests"
 
 
 async def test_suggest_scope_changes_with_reasons(node_client, node_pool):

@@ -87,7 +87,7 @@ async def test_each_kind_arrives_exactly_once(aiohttp_client, app_client, relay)
         "[WhiteBalloon] Your request “Ladder please” was completed",
         "[WhiteBalloon] Your request “Ladder please” was reopened",
         "[WhiteBalloon] A sign-in to your account is waiting for approval",
-        "[WhiteBalloon] 1 new open request(s)",
+        "[WhiteBalloon] 1 new open request",
     ]), subjects
     ada = relay.of_kind("ada@example.org")
     assert [m["Subject"] for m in ada] == ["[WhiteBalloon] @gus is waiting for approval"]

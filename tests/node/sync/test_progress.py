@@ -35,8 +35,8 @@ async def test_push_shows_progress_per_bundle_and_json_stays_clean(node_db_url, 
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
     assert [line.split(":")[1].split(",")[0].strip() for line in lines] == [
-        "1 bundle(s)", "2 bundle(s)", "3 bundle(s)"]
-    assert "Pushed 3 bundle(s)" in result.stdout
+        "1 bundle", "2 bundles", "3 bundles"]
+    assert "Pushed 3 bundles" in result.stdout
     assert len(list(out_dir.iterdir())) == 3
 
     result = await wb("sync", "pull", "b", "--json")

@@ -282,7 +282,7 @@ async def test_wb_keys_rotate_and_status_from_the_command_line(node_db_url, tmp_
     assert rotated["origin"] == first["origin"] == rotated["previous_key_id"]
     result = await wb("sync", "status")
     assert result.exit_code == 0, result.output
-    assert f"signing key {rotated['key_id']} (1 rotation(s))" in result.output
+    assert f"signing key {rotated['key_id']} (1 rotation)" in result.output
     assert f"origin {first['origin']}, chain at #1" in result.output
     result = await wb("sync", "rotate-key", "--yes")
     assert result.exit_code == 0, result.output
