@@ -149,7 +149,8 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
                      W.admin_middleware, policy.middleware],
     )
     outage.setup(app, T.pool_key, W.wants_json, retry_after=config.get_int("WB_DB_RETRY_AFTER"),
-                 quiet=("wb.hub.delivery", "wb.hub.stream", "wb.hub.retention"))
+                 quiet=("wb.hub.delivery", "wb.hub.stream", "wb.hub.retention",
+                        "wb.hub.tlog"))
     app[T.config_key] = config
     app[T.options_key] = options
     app[T.limits_key] = limits
