@@ -19,6 +19,7 @@ import asyncpg
 
 from hub import ingest as I
 from hub import queries as Q
+from hub import queries_delivery as QD
 from hub.errors import HubError
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor
 from protocol.errors import ProtocolError
@@ -69,12 +70,11 @@ class Follower:
     async def _follow(self, name: str) -> None:
         conn = await asyncpg.connect(self.url)
         try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(name)):
+            if not await QD.try_follow_lock(conn, _lock_key(name)):
                 return  # another hub process follows it
             failures = 0
             while True:
-                row = await conn.fetchrow("SELECT url, cursor FROM hub_upstreams WHERE name = $1",
-                                          name)
+                row = await QD.upstream_by_name(conn, name)
                 if row is None:
                     return
                 try:
