@@ -9,13 +9,13 @@ import asyncpg
 Conn = asyncpg.Connection | asyncpg.Pool
 
 
-async def insert_scheduler_jobs(conn: Conn, id: Any) -> str:
+async def ensure_job(conn: Conn, id: Any) -> str:
     return await conn.execute(
         "INSERT INTO scheduler_jobs (id) VALUES ($1) ON CONFLICT DO NOTHING", id
     )
 
 
-async def update_scheduler_jobs_set_running_since_by_id(
+async def claim_job(
     conn: Conn, id: Any, value1: Any, force: Any
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
@@ -38,7 +38,7 @@ async def select_scheduler_jobs_by_id(conn: Conn, id: Any) -> asyncpg.Record | N
     )
 
 
-async def update_scheduler_jobs_set_running_since_by_id_2(
+async def finish_job(
     conn: Conn, id: Any, value1: Any, duration_ms: Any
 ) -> str:
     return await conn.execute(
@@ -51,7 +51,7 @@ async def update_scheduler_jobs_set_running_since_by_id_2(
     )
 
 
-async def insert_scheduler_jobs_2(conn: Conn, job_id: Any, paused: Any) -> str:
+async def set_job_paused(conn: Conn, job_id: Any, paused: Any) -> str:
     return await conn.execute(
         "INSERT INTO scheduler_jobs (id, paused) VALUES ($1, $2) "
         "ON CONFLICT (id) DO UPDATE SET paused = EXCLUDED.paused",
@@ -64,13 +64,13 @@ async def select_scheduler_jobs(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM scheduler_jobs ORDER BY id")
 
 
-async def update_scheduler_jobs_set_failures_by_id(conn: Conn, id: Any) -> str:
+async def reset_failures(conn: Conn, id: Any) -> str:
     return await conn.execute(
         "UPDATE scheduler_jobs SET failures = 0, next_allowed_at = NULL WHERE id = $1", id
     )
 
 
-async def update_scheduler_jobs_set_failures_by_id_2(conn: Conn, id: Any) -> Any:
+async def count_failure(conn: Conn, id: Any) -> Any:
     return await conn.fetchval(
         "UPDATE scheduler_jobs SET failures = failures + 1 WHERE id = $1 RETURNING failures", id
     )

@@ -64,10 +64,8 @@ def backoff_seconds(failures: int, rng: random.Random | None = None) -> float:
 
 async def _claim(pool: asyncpg.Pool, job: Job, *, force: bool) -> str | None:
     """Claim the job for one run; return None when claimed, else why it was skipped."""
-    await QS.insert_scheduler_jobs(pool, job.id)
-    row = await QS.update_scheduler_jobs_set_running_since_by_id(
-        pool, job.id, job.timeout * 2, force
-    )
+    await QS.ensure_job(pool, job.id)
+    row = await QS.claim_job(pool, job.id, job.timeout * 2, force)
     if row is not None:
         return None
     state = await QS.select_scheduler_jobs_by_id(pool, job.id)
@@ -92,26 +90,23 @@ async def run_job(app: web.Application, job: Job, *, force: bool = False) -> str
         if isinstance(exc, asyncio.TimeoutError):
             code = "timeout"
         result = f"error: {code}"
-        failures = await QS.update_scheduler_jobs_set_failures_by_id_2(pool, job.id)
+        failures = await QS.count_failure(pool, job.id)
         delay = backoff_seconds(failures)
         await QS.update_scheduler_jobs_set_next_allowed_at_by_id(pool, job.id, delay)
-        log.warning(
-            "job failed", extra={"job": job.id, "result": result, "backoff_s": round(delay, 1)}
-        )
+        log.warning("job failed", extra={"job": job.id, "result": result,
+                                         "backoff_s": round(delay, 1)})
     else:
         result = f"ok: {summary}" if summary else "ok"
-        await QS.update_scheduler_jobs_set_failures_by_id(pool, job.id)
+        await QS.reset_failures(pool, job.id)
     duration_ms = int((time.monotonic() - started) * 1000)
-    await QS.update_scheduler_jobs_set_running_since_by_id_2(
-        pool, job.id, result[:500], duration_ms
-    )
+    await QS.finish_job(pool, job.id, result[:500], duration_ms)
     kind = job.id.split(":", 1)[0]
     app[T.metrics_key].sync_jobs.labels(kind, "error" if result.startswith("error") else "ok").inc()
     return result
 
 
 async def set_paused(pool: asyncpg.Pool, job_id: str, paused: bool) -> None:
-    await QS.insert_scheduler_jobs_2(pool, job_id, paused)
+    await QS.set_job_paused(pool, job_id, paused)
 
 
 async def job_states(pool: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -156,17 +151,9 @@ async def scheduled_run(app: web.Application, job: Job) -> str:
 
 def schedule(scheduler: object, app: web.Application, job: Job) -> None:
     scheduler.add_job(  # type: ignore[attr-defined]
-        scheduled_run,
-        "interval",
-        args=(app, job),
-        seconds=job.interval,
-        jitter=max(0.0, job.interval * job.jitter) or None,
-        id=job.id,
-        replace_existing=True,
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=max(1, int(job.interval)),
-    )
+        scheduled_run, "interval", args=(app, job), seconds=job.interval,
+        jitter=max(0.0, job.interval * job.jitter) or None, id=job.id, replace_existing=True,
+        max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.interval)))
 
 
 def add_runtime_job(app: web.Application, job: Job) -> None:

@@ -356,7 +356,7 @@ def status_cmd(as_json: bool) -> None:
     """This node's origin and chain, gaps, equivocations, pending keys, recent jobs."""
     async def main(pool, config):
         origin = await S.our_origin(pool, config)
-        state = dict(await QP.select_node_sync_state(pool))
+        state = dict(await QP.sync_state(pool))
         gaps = [dict(r) for r in await QP.count_sync_gaps(pool)]
         eq = [dict(r) for r in await QP.select_sync_equivocations(pool)]
         pend = await QP.count_sync_pending(pool)

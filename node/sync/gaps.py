@@ -38,11 +38,11 @@ async def check_previous(conn: asyncpg.Connection, vb: VerifiedBundle,
         return []
     broken: list[int] = []
     if sequence > 1:
-        before = await QP.select_sync_received_by_origin_2(conn, vb.origin, sequence - 1)
+        before = await QP.received_digest(conn, vb.origin, sequence - 1)
         if before is not None and before != vb.previous:
             await _record(conn, vb.origin, sequence, vb.previous, before, vb.digest, peer)
             broken.append(sequence)
-    after = await QP.select_sync_received_by_origin(conn, vb.origin, sequence + 1)
+    after = await QP.received_link(conn, vb.origin, sequence + 1)
     if after is not None and after["previous"] != vb.digest:
         await _record(conn, vb.origin, sequence + 1, after["previous"], vb.digest,
                       after["digest"], after["peer"])

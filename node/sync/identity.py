@@ -50,8 +50,8 @@ def load_or_create_key(config: Config) -> NodeKey:
 async def ensure_state(conn: asyncpg.Connection | asyncpg.Pool, key: NodeKey) -> str:
     """Record the node's origin on first use; return the origin (fixed for life)."""
     await QK.insert_node_sync_state(conn, key.key_id)
-    origin = await QK.select_node_sync_state_2(conn)
+    origin = await QK.own_origin(conn)
     # After a rotation the key in use is not the origin's first key: trust it for the
     # origin (never as an origin of its own).
-    await QK.insert_sync_trusted_keys_3(conn, origin, key.key_id, key.public_key)
+    await QK.trust_own_key(conn, origin, key.key_id, key.public_key)
     return origin

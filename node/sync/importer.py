@@ -129,61 +129,35 @@ async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
             return await _apply(conn, vb, our_origin, peer)
     except _Equivocation as exc:
         # Recorded outside the refused transaction, so the operator sees it.
-        await QI.insert_sync_equivocations(
-            pool, vb.origin, vb.sequence, exc.known, vb.digest, peer, vb.bundle.manifest
-        )
-        log.error("equivocation refused", extra={"origin": vb.origin, "sequence": vb.sequence})
+        await QI.insert_sync_equivocations(pool, vb.origin, vb.sequence, exc.known, vb.digest, peer,
+                                           vb.bundle.manifest)
+        log.error("equivocation refused", extra={"origin": vb.origin,
+                                                  "sequence": vb.sequence})
         raise
 
 
-async def _queue_pending(pool: asyncpg.Pool, vb: VerifiedBundle, peer: str | None) -> ImportResult:
-    await QI.insert_sync_pending(
-        pool,
-        ulid(),
-        vb.digest,
-        vb.origin,
-        vb.key_id,
-        vb.public_key,
-        vb.sequence,
-        len(vb.records),
-        to_cbor(vb.bundle),
-        peer,
-    )
-    log.warning(
-        "bundle signed by an unknown key queued for approval",
-        extra={"origin": vb.origin, "key_id": vb.key_id, "digest": vb.digest},
-    )
-    return ImportResult(
-        "pending",
-        vb.digest,
-        vb.origin,
-        vb.sequence,
-        vb.schema_version,
-        len(vb.records),
-        bundle_bytes=vb.bundle.total_bytes,
-    )
+async def _queue_pending(pool: asyncpg.Pool, vb: VerifiedBundle, peer: str | None
+                         ) -> ImportResult:
+    await QI.insert_sync_pending(pool, ulid(), vb.digest, vb.origin, vb.key_id, vb.public_key,
+                                 vb.sequence, len(vb.records), to_cbor(vb.bundle), peer)
+    log.warning("bundle signed by an unknown key queued for approval",
+                extra={"origin": vb.origin, "key_id": vb.key_id, "digest": vb.digest})
+    return ImportResult("pending", vb.digest, vb.origin, vb.sequence, vb.schema_version,
+                        len(vb.records), bundle_bytes=vb.bundle.total_bytes)
 
 
-async def _apply(
-    conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str, peer: str | None
-) -> ImportResult:
+async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
+                 peer: str | None) -> ImportResult:
     origin = vb.origin
-    await QI.select_pg_advisory_xact_lock(conn, origin)
-    result = ImportResult(
-        "applied",
-        vb.digest,
-        origin,
-        vb.sequence,
-        vb.schema_version,
-        len(vb.records),
-        bundle_bytes=vb.bundle.total_bytes,
-    )
+    await QI.lock_origin(conn, origin)
+    result = ImportResult("applied", vb.digest, origin, vb.sequence, vb.schema_version,
+                          len(vb.records), bundle_bytes=vb.bundle.total_bytes)
     if await QI.select_sync_received_by_digest(conn, vb.digest):
         result.result = "duplicate"
         return result
     sequence = vb.sequence or 0
     if sequence:
-        known = await QI.select_sync_received_by_origin_2(conn, origin, sequence)
+        known = await QI.received_digest(conn, origin, sequence)
         if known is not None:
             raise _Equivocation(origin, sequence, known, vb.digest)
         result.gaps = await _record_gaps(conn, origin, sequence, peer)
@@ -211,32 +185,19 @@ async def _apply(
             await _requeue_local_comments(conn, origin, live + dead)
     result.skipped = result.records_in - result.applied_total
     await accept_rotations(conn, vb, peer)  # key records from a trusted signer
-    await QI.insert_sync_received(
-        conn,
-        origin,
-        sequence,
-        vb.digest,
-        vb.previous,
-        vb.kind,
-        vb.schema_version,
-        vb.key_id,
-        vb.instance,
-        len(vb.records),
-        peer,
-    )
+    await QI.insert_sync_received(conn, origin, sequence, vb.digest, vb.previous, vb.kind,
+                                  vb.schema_version, vb.key_id, vb.instance, len(vb.records), peer)
     return result
 
 
-async def _withdrawn(
-    conn: asyncpg.Connection, origin: str, records: list[tuple[str, Record]]
-) -> dict[tuple[str, str], int]:
+async def _withdrawn(conn: asyncpg.Connection, origin: str,
+                     records: list[tuple[str, Record]]) -> dict[tuple[str, str], int]:
     """The withdrawn revision of each live record of the bundle that has a tombstone."""
     live = [rec for _, rec in records if not rec.deleted]
     if not live:
         return {}
-    rows = await QI.select_sync_tombstones(
-        conn, origin, [r.entity for r in live], [r.id for r in live]
-    )
+    rows = await QI.select_sync_tombstones(conn, origin, [r.entity for r in live],
+                                           [r.id for r in live])
     return {(r["entity"], r["origin_id"]): r["revision"] for r in rows}
 
 
@@ -246,33 +207,23 @@ async def _remember_tombstones(conn: asyncpg.Connection, vb: VerifiedBundle) -> 
     dead = [rec for _, rec in vb.records if rec.deleted]
     if not dead:
         return
-    await QI.insert_sync_tombstones(
-        conn,
-        vb.origin,
-        [r.entity for r in dead],
-        [r.id for r in dead],
-        [r.revision for r in dead],
-        vb.sequence,
-        vb.digest,
-    )
+    await QI.insert_sync_tombstones(conn, vb.origin, [r.entity for r in dead], [r.id for r in dead],
+                                    [r.revision for r in dead], vb.sequence, vb.digest)
 
 
 class _Equivocation(SyncError):
     def __init__(self, origin: str, sequence: int, known: str, rejected: str) -> None:
-        super().__init__(
-            "equivocation",
-            f"origin {origin} signed two different bundles with sequence "
-            f"{sequence} ({known[:12]} and {rejected[:12]}); refused and "
-            f"recorded for the operator",
-        )
+        super().__init__("equivocation",
+                         f"origin {origin} signed two different bundles with sequence "
+                         f"{sequence} ({known[:12]} and {rejected[:12]}); refused and "
+                         f"recorded for the operator")
         self.known = known
 
 
-async def _record_gaps(
-    conn: asyncpg.Connection, origin: str, sequence: int, peer: str | None
-) -> list[int]:
+async def _record_gaps(conn: asyncpg.Connection, origin: str, sequence: int,
+                       peer: str | None) -> list[int]:
     await QI.delete_sync_gaps_by_origin(conn, origin, sequence)
-    top = await QI.select_sync_received_by_origin(conn, origin)
+    top = await QI.last_received_sequence(conn, origin)
     top = top or 0
     if sequence <= top + 1:
         return []
@@ -284,134 +235,78 @@ async def _record_gaps(
 
 # --------------------------------------------------------------------------- upserts
 
-
 def _common(origin: str, recs: Iterable[Record]) -> tuple[list[Any], ...]:
     recs = list(recs)
-    return (
-        [local_id(origin, r.id) for r in recs],
-        [r.id for r in recs],
-        [r.instance for r in recs],
-        [r.revision for r in recs],
-        [parse_time(r.updated_at) for r in recs],
-        [parse_time(r.get("Created-At")) for r in recs],
-    )
+    return ([local_id(origin, r.id) for r in recs], [r.id for r in recs],
+            [r.instance for r in recs], [r.revision for r in recs],
+            [parse_time(r.updated_at) for r in recs],
+            [parse_time(r.get("Created-At")) for r in recs])
 
 
-async def _upsert_users(
-    conn: asyncpg.Connection, origin: str, recs: list[Record], resolve: Resolver
-) -> int:
+async def _upsert_users(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                        resolve: Resolver) -> int:
     ids, oids, instances, revs, updated, created = _common(origin, recs)
-    status = await QI.insert_users(
-        conn,
-        origin,
-        ids,
-        oids,
-        instances,
-        revs,
-        updated,
-        created,
-        [r["Username"] for r in recs],
-        [r.get("Display-Name") for r in recs],
-        [r.body for r in recs],
-        [r.get("Contact-Email") for r in recs],
-    )
+    status = await QI.insert_users(conn, origin, ids, oids, instances, revs, updated, created,
+                                   [r["Username"] for r in recs],
+                                   [r.get("Display-Name") for r in recs], [r.body for r in recs],
+                                   [r.get("Contact-Email") for r in recs])
     applied = int(status.split()[-1])
-    inviters = [
-        (i, resolve(r.get("Invited-By")))
-        for i, r in zip(ids, recs, strict=True)
-        if r.get("Invited-By")
-    ]
+    inviters = [(i, resolve(r.get("Invited-By"))) for i, r in zip(ids, recs, strict=True)
+                if r.get("Invited-By")]
     if inviters:
         a, b = zip(*inviters, strict=True)
         await QI.update_users_set_invited_by_by_id(conn, list(a), list(b), origin)
     return applied
 
 
-async def _upsert_requests(
-    conn: asyncpg.Connection, origin: str, recs: list[Record], resolve: Resolver
-) -> int:
+async def _upsert_requests(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                           resolve: Resolver) -> int:
     ids, oids, instances, revs, updated, created = _common(origin, recs)
-    status = await QI.insert_requests(
-        conn,
-        origin,
-        ids,
-        oids,
-        instances,
-        revs,
-        updated,
-        created,
-        [r["Title"] for r in recs],
-        [r.body for r in recs],
-        [r["Status"] for r in recs],
-        [resolve(r["Created-By"]) for r in recs],
-        [parse_time(r.get("Completed-At")) for r in recs],
-    )
+    status = await QI.insert_requests(conn, origin, ids, oids, instances, revs, updated, created,
+                                      [r["Title"] for r in recs], [r.body for r in recs],
+                                      [r["Status"] for r in recs],
+                                      [resolve(r["Created-By"]) for r in recs],
+                                      [parse_time(r.get("Completed-At")) for r in recs])
     return int(status.split()[-1])
 
 
-async def _upsert_comments(
-    conn: asyncpg.Connection, origin: str, recs: list[Record], resolve: Resolver
-) -> int:
+async def _upsert_comments(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                           resolve: Resolver) -> int:
     """Comments attach to the request they reference (a local one for our origin);
     comments on requests this node does not have are skipped."""
     ids, oids, instances, revs, updated, created = _common(origin, recs)
-    status = await QI.insert_comments(
-        conn,
-        origin,
-        ids,
-        oids,
-        instances,
-        revs,
-        updated,
-        created,
-        [resolve(r["Request"]) for r in recs],
-        [resolve(r["Created-By"]) for r in recs],
-        [r.body for r in recs],
-    )
+    status = await QI.insert_comments(conn, origin, ids, oids, instances, revs, updated, created,
+                                      [resolve(r["Request"]) for r in recs],
+                                      [resolve(r["Created-By"]) for r in recs],
+                                      [r.body for r in recs])
     return int(status.split()[-1])
 
 
-async def _upsert_vouches(
-    conn: asyncpg.Connection, origin: str, recs: list[Record], resolve: Resolver
-) -> int:
-    status = await QI.insert_sync_vouches(
-        conn,
-        origin,
-        [r.id for r in recs],
-        [r["Inviter"] for r in recs],
-        [r["Invitee"] for r in recs],
-        [r.revision for r in recs],
-    )
+async def _upsert_vouches(conn: asyncpg.Connection, origin: str, recs: list[Record],
+                          resolve: Resolver) -> int:
+    status = await QI.upsert_vouches(conn, origin, [r.id for r in recs],
+                                     [r["Inviter"] for r in recs], [r["Invitee"] for r in recs],
+                                     [r.revision for r in recs])
     return int(status.split()[-1])
 
 
-_UPSERTS = {
-    "user": _upsert_users,
-    "request": _upsert_requests,
-    "comment": _upsert_comments,
-    "vouch": _upsert_vouches,
-}
+_UPSERTS = {"user": _upsert_users, "request": _upsert_requests,
+            "comment": _upsert_comments, "vouch": _upsert_vouches}
 
-async def _tombstone(conn: asyncpg.Connection, entity: str, origin: str, recs: list[Record]) -> int:
+async def _tombstone(conn: asyncpg.Connection, entity: str, origin: str,
+                     recs: list[Record]) -> int:
     if entity == "vouch":
-        status = await QI.insert_sync_vouches_2(
-            conn, origin, [r.id for r in recs], [r.revision for r in recs]
-        )
+        status = await QI.tombstone_vouches(conn, origin, [r.id for r in recs],
+                                            [r.revision for r in recs])
         return int(status.split()[-1])
     status = await QI.tombstone_rows(
-        conn,
-        entity,
-        origin,
-        [local_id(origin, r.id) for r in recs],
-        [r.revision for r in recs],
-        [parse_time(r.updated_at) for r in recs],
-    )
+        conn, entity, origin, [local_id(origin, r.id) for r in recs], [r.revision for r in recs],
+        [parse_time(r.updated_at) for r in recs])
     return int(status.split()[-1])
 
 
-async def _requeue_local_comments(
-    conn: asyncpg.Connection, origin: str, recs: list[Record]
-) -> None:
+async def _requeue_local_comments(conn: asyncpg.Connection, origin: str,
+                                  recs: list[Record]) -> None:
     """Our comments on remote requests that just disappeared or reappeared must follow
     them: bump their revision so the next export tombstones or re-publishes them
     (``wb_track_change`` ignores the revision column, so nothing else moves)."""
@@ -420,10 +315,8 @@ async def _requeue_local_comments(
 
 # --------------------------------------------------------------------------- pending queue
 
-
-async def approve_pending(
-    pool: asyncpg.Pool, pending_id: str, *, our_origin: str, actor: str
-) -> list[ImportResult]:
+async def approve_pending(pool: asyncpg.Pool, pending_id: str, *, our_origin: str,
+                          actor: str) -> list[ImportResult]:
     """Trust the key of a pending bundle for its origin and replay every bundle queued
     for that (origin, key), oldest sequence first."""
     from protocol.containers import from_cbor
@@ -434,22 +327,21 @@ async def approve_pending(
     from node.sync.revocation import refuse_if_revoked
 
     await refuse_if_revoked(pool, row["origin"], row["key_id"])
-    await QI.insert_sync_trusted_keys(pool, row["origin"], row["key_id"], row["public_key"], actor)
+    await QI.trust_approved_key(pool, row["origin"], row["key_id"], row["public_key"], actor)
     queued = await QI.select_sync_pending_by_origin(pool, row["origin"], row["key_id"])
     results = []
     for item in queued:
         bundle = from_cbor(bytes(item["envelope"]))
         try:
-            results.append(
-                await import_bundle(pool, bundle, our_origin=our_origin, peer=item["peer"])
-            )
+            results.append(await import_bundle(pool, bundle, our_origin=our_origin,
+                                               peer=item["peer"]))
         finally:
-            await QI.delete_sync_pending_by_id_2(pool, item["id"])
+            await QI.drop_pending(pool, item["id"])
     return results
 
 
 async def discard_pending(pool: asyncpg.Pool, pending_id: str) -> bool:
-    status = await QI.delete_sync_pending_by_id(pool, pending_id)
+    status = await QI.drop_pending_by_id_or_digest(pool, pending_id)
     return status != "DELETE 0"
 
 

@@ -43,12 +43,12 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
     """Withhold every withdrawn record from the stored bundles it is not yet known to be
     scrubbed from; return how many bundles changed. Run inside the caller's transaction
     (a transaction-level lock makes concurrent scrubs queue up instead of racing)."""
-    head = await QR.select_sync_outbox_3(conn)
-    if not await QR.select_sync_outbox_withdrawn_by_scrubbed_through_2(conn, head):
+    head = await QR.outbox_head(conn)
+    if not await QR.scrub_pending(conn, head):
         return 0
-    await QR.select_pg_advisory_xact_lock(conn, SCRUB_LOCK)
-    head = await QR.select_sync_outbox_3(conn)
-    queued = await QR.select_sync_outbox_withdrawn_by_scrubbed_through(conn, head)
+    await QR.advisory_xact_lock(conn, SCRUB_LOCK)
+    head = await QR.outbox_head(conn)
+    queued = await QR.withdrawn_to_scrub(conn, head)
     if not queued:
         return 0
     await _index(conn)
@@ -64,18 +64,14 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
         # ``paths`` keeps listing the withheld file (the manifest does too): rewriting a
         # snapshot's 100,000-entry array and its index would double the cost, and a later
         # scrub that picks the bundle again finds the file already gone and writes nothing.
-        await QR.update_sync_outbox_set_envelope_by_sequence(
-            conn, row["sequence"], to_cbor(bundle.withhold(withheld))
-        )
+        await QR.update_sync_outbox_set_envelope_by_sequence(conn, row["sequence"],
+                                                             to_cbor(bundle.withhold(withheld)))
         changed += 1
     await QR.update_sync_outbox_withdrawn_set_scrubbed_through_by_path(
-        conn, [r["path"] for r in queued], head
-    )
+        conn, [r["path"] for r in queued], head)
     if changed:
-        log.info(
-            "withdrawn records scrubbed from the outbox",
-            extra={"records": len(queued), "bundles": changed},
-        )
+        log.info("withdrawn records scrubbed from the outbox",
+                 extra={"records": len(queued), "bundles": changed})
     return changed
 
 

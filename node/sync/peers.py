@@ -29,7 +29,7 @@ async def pin_key(conn: Any, origin: str, key_id: str | None = None, *,
     from node.sync.revocation import refuse_if_revoked
 
     await refuse_if_revoked(conn, origin, key_id)
-    await QP.insert_sync_trusted_keys(conn, origin, key_id, peer, actor)
+    await QP.pin_key(conn, origin, key_id, peer, actor)
 
 
 def parse_pin(text: str) -> tuple[str, str]:
@@ -49,17 +49,10 @@ async def add_peer(pool: asyncpg.Pool, name: str, kind: str, location: str, *,
     peer_id = ulid()
     async with pool.acquire() as conn, conn.transaction():
         try:
-            await QP.insert_sync_peers(
-                conn,
-                peer_id,
-                name,
-                kind,
-                location.rstrip("/") if kind == "hub" else location,
-                api,
-                token,
-                token_hash(inbox_token) if inbox_token else None,
-                schedule,
-            )
+            await QP.insert_sync_peers(conn, peer_id, name, kind,
+                                       location.rstrip("/") if kind == "hub" else location, api,
+                                       token, token_hash(inbox_token) if inbox_token else None,
+                                       schedule)
         except asyncpg.UniqueViolationError:
             raise SyncError("peer_exists", f"a peer named {name!r} already exists") from None
         for pin in pins or []:
@@ -81,7 +74,7 @@ async def list_peers(pool: Any) -> list[asyncpg.Record]:
 
 async def remove_peer(pool: asyncpg.Pool, name: str) -> bool:
     async with pool.acquire() as conn, conn.transaction():
-        await QP.delete_sync_trusted_keys_by_peer_2(conn, name)
+        await QP.unpin_all_keys(conn, name)
         status = await QP.delete_sync_peers_by_name(conn, name)
     return status != "DELETE 0"
 
@@ -95,31 +88,20 @@ async def peer_by_inbox_token(pool: Any, token: str) -> asyncpg.Record | None:
 
 
 def peer_public(row: Any, keys: list[Any] | None = None) -> dict[str, Any]:
-    out = {
-        "name": row["name"],
-        "kind": row["kind"],
-        "location": row["location"],
-        "api": row["api"],
-        "token": mask(row["token"]),
-        "inbox_token": "set" if row["token_hash"] else None,
-        "cursor": row["cursor"],
-        "push_sequence": row["push_sequence"],
-        "last_success_at": row["last_success_at"],
-        "last_failure_at": row["last_failure_at"],
-        "last_error": row["last_error"],
-        "schedule": row["schedule"],
-    }
+    out = {"name": row["name"], "kind": row["kind"], "location": row["location"],
+           "api": row["api"], "token": mask(row["token"]),
+           "inbox_token": "set" if row["token_hash"] else None,
+           "cursor": row["cursor"], "push_sequence": row["push_sequence"],
+           "last_success_at": row["last_success_at"], "last_failure_at": row["last_failure_at"],
+           "last_error": row["last_error"], "schedule": row["schedule"]}
     if keys is not None:
         out["pinned_keys"] = [f"{k['origin']}:{k['key_id']}" for k in keys]
     return out
 
 
 async def record_outcome(pool: Any, name: str, error: str | None, **cursors: int) -> None:
-    sets = [
-        "last_success_at = now(), last_error = NULL"
-        if error is None
-        else "last_failure_at = now(), last_error = $2"
-    ]
+    sets = ["last_success_at = now(), last_error = NULL" if error is None else
+            "last_failure_at = now(), last_error = $2"]
     args: list[Any] = [name, error]
     for col, value in cursors.items():
         assert col in ("cursor", "push_sequence")
@@ -128,18 +110,10 @@ async def record_outcome(pool: Any, name: str, error: str | None, **cursors: int
     await QP.update_peer_outcome(pool, sets, args)
 
 
-async def update_peer(
-    pool: asyncpg.Pool,
-    name: str,
-    *,
-    location: str | None = None,
-    token: str | None = None,
-    inbox_token: str | None = None,
-    api: str | None = None,
-    pins: list[str] | None = None,
-    clear_token: bool = False,
-    actor: str = "admin",
-) -> None:
+async def update_peer(pool: asyncpg.Pool, name: str, *, location: str | None = None,
+                      token: str | None = None, inbox_token: str | None = None,
+                      api: str | None = None, pins: list[str] | None = None,
+                      clear_token: bool = False, actor: str = "admin") -> None:
     """Change a peer; ``None`` keeps a value (tokens are write-only: give a new one)."""
     peer = await get_peer(pool, name)
     if api is not None and api not in ("v2", "v1"):
@@ -154,19 +128,13 @@ async def update_peer(
             raise SyncError("invalid_peer", "the location may not be empty")
     async with pool.acquire() as conn, conn.transaction():
         await QP.update_sync_peers_set_location_by_name(
-            conn,
-            name,
-            location,
-            api,
-            token or None,
-            token_hash(inbox_token) if inbox_token else None,
-            clear_token,
-        )
+            conn, name, location, api, token or None,
+            token_hash(inbox_token) if inbox_token else None, clear_token)
         for pin in pins or []:
             origin, kid = parse_pin(pin)
             await pin_key(conn, origin, kid, peer=name, actor=actor)
 
 
 async def unpin_key(pool: Any, name: str, origin: str, key_id: str) -> bool:
-    status = await QP.delete_sync_trusted_keys_by_peer(pool, name, origin, key_id)
+    status = await QP.unpin_key(pool, name, origin, key_id)
     return status != "DELETE 0"

@@ -47,7 +47,7 @@ async def insert_sync_pending(
     )
 
 
-async def select_pg_advisory_xact_lock(conn: Conn, origin: Any) -> str:
+async def lock_origin(conn: Conn, origin: Any) -> str:
     return await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('wb-sync-origin:' || $1))", origin
     )
@@ -126,7 +126,7 @@ async def delete_sync_gaps_by_origin(conn: Conn, origin: Any, sequence: Any) -> 
     )
 
 
-async def select_sync_received_by_origin(conn: Conn, origin: Any) -> Any:
+async def last_received_sequence(conn: Conn, origin: Any) -> Any:
     return await conn.fetchval(
         "SELECT max(sequence) FROM sync_received WHERE origin = $1 AND sequence > 0", origin
     )
@@ -285,7 +285,7 @@ async def insert_comments(
     )
 
 
-async def insert_sync_vouches(
+async def upsert_vouches(
     conn: Conn, origin: Any, value1: Any, value2: Any, value3: Any, value4: Any
 ) -> str:
     return await conn.execute(
@@ -322,7 +322,7 @@ async def select_sync_pending_by_id(conn: Conn, pending_id: Any) -> asyncpg.Reco
     )
 
 
-async def insert_sync_trusted_keys(
+async def trust_approved_key(
     conn: Conn, origin: Any, key_id: Any, public_key: Any, actor: Any
 ) -> str:
     return await conn.execute(
@@ -346,7 +346,7 @@ async def select_sync_pending_by_origin(
     )
 
 
-async def delete_sync_pending_by_id(conn: Conn, pending_id: Any) -> str:
+async def drop_pending_by_id_or_digest(conn: Conn, pending_id: Any) -> str:
     return await conn.execute("DELETE FROM sync_pending WHERE id = $1 OR digest = $1", pending_id)
 
 
@@ -357,7 +357,7 @@ async def select_sync_pending(conn: Conn) -> list[asyncpg.Record]:
     )
 
 
-async def select_sync_received_by_origin_2(conn: Conn, origin: Any, sequence: Any) -> Any:
+async def received_digest(conn: Conn, origin: Any, sequence: Any) -> Any:
     return await conn.fetchval(
         "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2", origin, sequence
     )
@@ -375,7 +375,7 @@ async def update_users_set_invited_by_by_id(conn: Conn, a: Any, b: Any, origin: 
     )
 
 
-async def insert_sync_vouches_2(conn: Conn, origin: Any, value1: Any, value2: Any) -> str:
+async def tombstone_vouches(conn: Conn, origin: Any, value1: Any, value2: Any) -> str:
     return await conn.execute(
         """INSERT INTO sync_vouches (origin, origin_id, revision, deleted)
                SELECT $1, m.oid, m.rev, true
@@ -406,7 +406,7 @@ async def insert_sync_equivocations(
     )
 
 
-async def delete_sync_pending_by_id_2(conn: Conn, id: Any) -> str:
+async def drop_pending(conn: Conn, id: Any) -> str:
     return await conn.execute("DELETE FROM sync_pending WHERE id = $1", id)
 
 

@@ -23,7 +23,7 @@ async def update_node_keys_set_retired_file_by_key_id(
     )
 
 
-async def select_node_sync_state(conn: Conn) -> asyncpg.Record | None:
+async def own_origin_row(conn: Conn) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT origin FROM node_sync_state")
 
 
@@ -40,7 +40,7 @@ async def select_node_keys(conn: Conn) -> list[asyncpg.Record]:
     )
 
 
-async def select_sync_trusted_keys_by_origin(conn: Conn, origin: Any, key_id: Any) -> Any:
+async def is_key_trusted(conn: Conn, origin: Any, key_id: Any) -> Any:
     return await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM sync_trusted_keys WHERE origin = $1 AND key_id = $2)",
         origin,
@@ -52,7 +52,7 @@ async def count_node_keys(conn: Conn) -> Any:
     return await conn.fetchval("SELECT count(*) FROM node_keys")
 
 
-async def insert_node_keys(conn: Conn, key_id: Any, public_key: Any) -> str:
+async def insert_first_node_key(conn: Conn, key_id: Any, public_key: Any) -> str:
     return await conn.execute(
         "INSERT INTO node_keys (key_id, public_key, previous_key_id) VALUES ($1, $2, NULL)",
         key_id,
@@ -60,7 +60,7 @@ async def insert_node_keys(conn: Conn, key_id: Any, public_key: Any) -> str:
     )
 
 
-async def insert_sync_trusted_keys(
+async def trust_rotated_key(
     conn: Conn, origin: Any, key_id: Any, public_key: Any, peer: Any, previous_key_id: Any
 ) -> str:
     return await conn.execute(
@@ -78,7 +78,7 @@ async def insert_sync_trusted_keys(
     )
 
 
-async def insert_node_keys_2(
+async def insert_rotated_node_key(
     conn: Conn, key_id: Any, public_key: Any, key_id_2: Any, now: Any, sequence: Any
 ) -> str:
     return await conn.execute(
@@ -103,7 +103,7 @@ async def update_node_keys_set_retired_at_by_key_id(
     )
 
 
-async def insert_sync_trusted_keys_2(
+async def trust_own_rotated_key(
     conn: Conn, origin: Any, key_id: Any, public_key: Any, actor: Any, key_id_4: Any
 ) -> str:
     return await conn.execute(
@@ -139,7 +139,7 @@ async def select_sync_trusted_keys(conn: Conn, origin: Any) -> list[asyncpg.Reco
     )
 
 
-async def select_sync_trusted_keys_by_origin_2(conn: Conn, origin: Any) -> Any:
+async def origin_known(conn: Conn, origin: Any) -> Any:
     return await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM sync_trusted_keys WHERE origin = $1)
                    OR EXISTS (SELECT 1 FROM sync_pending WHERE origin = $1)
@@ -159,7 +159,7 @@ async def delete_sync_trusted_keys_by_origin(
     )
 
 
-async def with_sync_pending_by_origin(conn: Conn, origin: Any, key_id: Any) -> Any:
+async def drop_pending_of_key(conn: Conn, origin: Any, key_id: Any) -> Any:
     return await conn.fetchval(
         "WITH d AS (DELETE FROM sync_pending WHERE origin = $1 AND key_id = $2 "
         "RETURNING 1) SELECT count(*) FROM d",
@@ -177,7 +177,7 @@ async def insert_sync_key_revocations(conn: Conn, origin: Any, key_id: Any, acto
     )
 
 
-async def insert_audit_log(conn: Conn, value0: Any, details: Any) -> str:
+async def audit_key_revoked(conn: Conn, value0: Any, details: Any) -> str:
     return await conn.execute(
         "INSERT INTO audit_log (actor_id, action, target, details) "
         "VALUES (NULL, 'sync.key_revoked', $1, $2::jsonb)",
@@ -192,7 +192,7 @@ async def delete_sync_key_revocations_by_origin(conn: Conn, origin: Any, key_id:
     )
 
 
-async def insert_audit_log_2(conn: Conn, value0: Any, value1: Any) -> str:
+async def audit_key_unrevoked(conn: Conn, value0: Any, value1: Any) -> str:
     return await conn.execute(
         "INSERT INTO audit_log (actor_id, action, target, details) "
         "VALUES (NULL, 'sync.key_unrevoked', $1, $2::jsonb)",
@@ -207,11 +207,11 @@ async def insert_node_sync_state(conn: Conn, key_id: Any) -> str:
     )
 
 
-async def select_node_sync_state_2(conn: Conn) -> Any:
+async def own_origin(conn: Conn) -> Any:
     return await conn.fetchval("SELECT origin FROM node_sync_state")
 
 
-async def insert_sync_trusted_keys_3(conn: Conn, origin: Any, key_id: Any, public_key: Any) -> str:
+async def trust_own_key(conn: Conn, origin: Any, key_id: Any, public_key: Any) -> str:
     return await conn.execute(
         "INSERT INTO sync_trusted_keys (origin, key_id, public_key, source) "
         "VALUES ($1, $2, $3, 'self') ON CONFLICT DO NOTHING",

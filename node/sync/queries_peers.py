@@ -11,7 +11,7 @@ import asyncpg
 Conn = asyncpg.Connection | asyncpg.Pool
 
 
-async def insert_sync_trusted_keys(
+async def pin_key(
     conn: Conn, origin: Any, key_id: Any, peer: Any, actor: Any
 ) -> str:
     return await conn.execute(
@@ -44,7 +44,7 @@ async def select_sync_peers_by_token_hash(conn: Conn, token: Any) -> asyncpg.Rec
     )
 
 
-async def delete_sync_trusted_keys_by_peer(conn: Conn, name: Any, origin: Any, key_id: Any) -> str:
+async def unpin_key(conn: Conn, name: Any, origin: Any, key_id: Any) -> str:
     return await conn.execute(
         "DELETE FROM sync_trusted_keys WHERE peer = $1 AND origin = $2 AND key_id = $3 "
         "AND source = 'pinned'",
@@ -54,7 +54,7 @@ async def delete_sync_trusted_keys_by_peer(conn: Conn, name: Any, origin: Any, k
     )
 
 
-async def delete_sync_trusted_keys_by_peer_2(conn: Conn, name: Any) -> str:
+async def unpin_all_keys(conn: Conn, name: Any) -> str:
     return await conn.execute(
         "DELETE FROM sync_trusted_keys WHERE peer = $1 AND source = 'pinned'", name
     )
@@ -107,7 +107,7 @@ async def insert_sync_peers(
     )
 
 
-async def select_sync_received_by_origin(
+async def received_link(
     conn: Conn, origin: Any, value1: Any
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
@@ -159,7 +159,7 @@ async def select_sync_gaps_by_origin(
     )
 
 
-async def select_sync_received_by_origin_2(conn: Conn, origin: Any, value1: Any) -> Any:
+async def received_digest(conn: Conn, origin: Any, value1: Any) -> Any:
     return await conn.fetchval(
         "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2", origin, value1
     )
@@ -179,7 +179,7 @@ async def select_sync_pending(conn: Conn) -> list[asyncpg.Record]:
     )
 
 
-async def delete_sync_pending_by_id(conn: Conn, id: Any) -> str:
+async def drop_pending(conn: Conn, id: Any) -> str:
     return await conn.execute("DELETE FROM sync_pending WHERE id = $1", id)
 
 
@@ -219,7 +219,7 @@ async def count_sync_pending(conn: Conn) -> Any:
     return await conn.fetchval("SELECT count(*) FROM sync_pending")
 
 
-async def select_node_sync_state(conn: Conn) -> asyncpg.Record | None:
+async def sync_state(conn: Conn) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM node_sync_state")
 
 

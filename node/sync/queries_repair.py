@@ -11,11 +11,11 @@ import asyncpg
 Conn = asyncpg.Connection | asyncpg.Pool
 
 
-async def select_node_sync_state(conn: Conn) -> asyncpg.Record | None:
+async def export_head(conn: Conn) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT sequence, last_digest FROM node_sync_state")
 
 
-async def select_sync_outbox(conn: Conn) -> list[asyncpg.Record]:
+async def outbox_envelopes(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT envelope FROM sync_outbox ORDER BY sequence")
 
 
@@ -65,7 +65,7 @@ async def insert_sync_gaps(conn: Conn, value0: Any) -> None:
     )
 
 
-async def select_sync_outbox_2(conn: Conn) -> list[asyncpg.Record]:
+async def outbox_bundles(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT sequence, digest, envelope FROM sync_outbox ORDER BY sequence")
 
 
@@ -100,15 +100,15 @@ async def delete_invite_map_cache_by_viewer_id(conn: Conn, viewer_id: Any, depth
     )
 
 
-async def select_sync_outbox_3(conn: Conn) -> Any:
+async def outbox_head(conn: Conn) -> Any:
     return await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM sync_outbox")
 
 
-async def select_pg_advisory_xact_lock(conn: Conn, scrub_lock: Any) -> str:
+async def advisory_xact_lock(conn: Conn, scrub_lock: Any) -> str:
     return await conn.execute("SELECT pg_advisory_xact_lock($1)", scrub_lock)
 
 
-async def select_sync_outbox_withdrawn_by_scrubbed_through(
+async def withdrawn_to_scrub(
     conn: Conn, head: Any
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
@@ -146,7 +146,7 @@ async def select_sync_outbox_by_paths(conn: Conn) -> list[asyncpg.Record]:
     )
 
 
-async def select_sync_outbox_withdrawn_by_scrubbed_through_2(conn: Conn, head: Any) -> Any:
+async def scrub_pending(conn: Conn, head: Any) -> Any:
     return await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM sync_outbox_withdrawn WHERE scrubbed_through < $1)", head
     )

@@ -168,9 +168,9 @@ async def check_outbox(pool: asyncpg.Pool, config: Config, origin: str, report: 
                        peer_name: str | None) -> bool:
     """True when the whole chain is present and sound afterwards."""
     report.checked.append("outbox")
-    state = await QR.select_node_sync_state(pool)
+    state = await QR.export_head(pool)
     top = state["sequence"] if state else 0
-    rows = {r["sequence"]: r for r in await QR.select_sync_outbox_2(pool)}
+    rows = {r["sequence"]: r for r in await QR.outbox_bundles(pool)}
     sound: dict[int, VerifiedBundle] = {}
     bad: dict[int, str] = {}
     for seq in range(1, top + 1):
@@ -238,7 +238,7 @@ async def check_publication_state(pool: asyncpg.Pool, report: RepairReport) -> N
     """Replay our outbox: each local row's ``published`` must match its last record."""
     report.checked.append("publication state")
     last: dict[tuple[str, str], bool] = {}
-    for row in await QR.select_sync_outbox(pool):
+    for row in await QR.outbox_envelopes(pool):
         for _path, rec in _records(bytes(row["envelope"])):
             if rec.entity in TABLES:
                 last[(rec.entity, rec.id)] = not rec.deleted
@@ -248,14 +248,13 @@ async def check_publication_state(pool: asyncpg.Pool, report: RepairReport) -> N
             out_there = last.get((entity, r["id"]), False)
             if bool(r["published"]) == out_there:
                 continue
-            text = (
-                f"{entity} {r['id']} is live out there but marked withdrawn here; the "
-                "next export settles it (a tombstone if it is no longer public)"
-                if out_there
-                else f"{entity} {r['id']} is marked published but our outbox never sent it "
-                "(or withdrew it); the next export settles it"
-            )
-            report.add("publication_state", f"{entity}:{r['id']}", text, _status(report.dry_run))
+            text = (f"{entity} {r['id']} is live out there but marked withdrawn here; the "
+                    "next export settles it (a tombstone if it is no longer public)"
+                    if out_there else
+                    f"{entity} {r['id']} is marked published but our outbox never sent it "
+                    "(or withdrew it); the next export settles it")
+            report.add("publication_state", f"{entity}:{r['id']}", text,
+                       _status(report.dry_run))
             if not report.dry_run:
                 await QR.set_published(pool, table, r["id"], out_there)
 
@@ -269,10 +268,8 @@ def _records(envelope: bytes) -> list[tuple[str, Any]]:
 
 # --------------------------------------------------------------------------- received
 
-
-async def check_received(
-    pool: asyncpg.Pool, config: Config, origin: str, report: RepairReport, peer_name: str | None
-) -> None:
+async def check_received(pool: asyncpg.Pool, config: Config, origin: str,
+                         report: RepairReport, peer_name: str | None) -> None:
     report.checked.append("received chains")
     holes = await QR.select_sync_received_by_sequence(pool)
     recorded = {(r["origin"], r["sequence"]) for r in await QR.select_sync_gaps(pool)}
@@ -283,31 +280,25 @@ async def check_received(
     pending = await QR.select_sync_pending_by_exists(pool)
     if report.dry_run:
         for o, s in sorted(wanted):
-            report.add(
-                "received_gap",
-                f"{o} #{s}",
-                f"Bundle #{s} of origin {o} was never applied (a gap"
-                f"{'' if (o, s) in recorded else ', not recorded until now'}); "
-                "it would be fetched from the peers.",
-                "would_fix",
-            )
+            report.add("received_gap", f"{o} #{s}",
+                       f"Bundle #{s} of origin {o} was never applied (a gap"
+                       f"{'' if (o, s) in recorded else ', not recorded until now'}); "
+                       "it would be fetched from the peers.", "would_fix")
         for p in pending:
-            report.add(
-                "pending_trusted",
-                f"{p['origin']} #{p['sequence']}",
-                f"Bundle #{p['sequence']} of origin {p['origin']} waits in the queue "
-                "although its key is trusted now; it would be applied.",
-                "would_fix",
-            )
+            report.add("pending_trusted", f"{p['origin']} #{p['sequence']}",
+                       f"Bundle #{p['sequence']} of origin {p['origin']} waits in the queue "
+                       "although its key is trusted now; it would be applied.", "would_fix")
         return
-    peers = [p for p in await P.list_peers(pool) if peer_name is None or p["name"] == peer_name]
+    peers = [p for p in await P.list_peers(pool)
+             if peer_name is None or p["name"] == peer_name]
     if peer_name is not None and not peers:
         raise SyncError("not_found", f"no peer named {peer_name}")
     errors: list[str] = []
     if wanted:
         for peer in peers:
             try:
-                out = await TR.pull(pool, config, peer["name"], actor="repair", fetch_all_gaps=True)
+                out = await TR.pull(pool, config, peer["name"], actor="repair",
+                                    fetch_all_gaps=True)
                 errors += [e["message"] for e in out.errors]
             except (SyncError, ProtocolError) as exc:
                 errors.append(f"{peer['name']}: {exc.message}")
@@ -315,67 +306,46 @@ async def check_received(
     still = {(r["origin"], r["sequence"]) for r in await QR.select_sync_gaps(pool)}
     for o, s in sorted(wanted):
         if (o, s) in still:
-            report.add(
-                "received_gap",
-                f"{o} #{s}",
-                f"Bundle #{s} of origin {o} is still missing: no peer"
-                f"{' (' + peer_name + ')' if peer_name else ''} had it"
-                f"{'; ' + errors[0] if errors else ''}.",
-                "not_fixed",
-            )
+            report.add("received_gap", f"{o} #{s}",
+                       f"Bundle #{s} of origin {o} is still missing: no peer"
+                       f"{' (' + peer_name + ')' if peer_name else ''} had it"
+                       f"{'; ' + errors[0] if errors else ''}.", "not_fixed")
         else:
-            report.add(
-                "received_gap",
-                f"{o} #{s}",
-                f"Bundle #{s} of origin {o} was missing; fetched and applied.",
-                "fixed",
-            )
+            report.add("received_gap", f"{o} #{s}",
+                       f"Bundle #{s} of origin {o} was missing; fetched and applied.",
+                       "fixed")
     for p in pending:
         key = (p["origin"], p["sequence"])
-        report.add(
-            "pending_trusted",
-            f"{p['origin']} #{p['sequence']}",
-            f"Queued bundle #{p['sequence']} of origin {p['origin']} had a trusted key; re-applied."
-            if key in applied or key not in still
-            else "Queued bundle could not be applied.",
-            "fixed",
-        )
+        report.add("pending_trusted", f"{p['origin']} #{p['sequence']}",
+                   f"Queued bundle #{p['sequence']} of origin {p['origin']} had a trusted "
+                   "key; re-applied." if key in applied or key not in still else
+                   "Queued bundle could not be applied.", "fixed")
 
 
 async def check_chain_breaks(pool: asyncpg.Pool, report: RepairReport) -> None:
     report.checked.append("chain breaks")
     for b in await G.chain_breaks(pool, limit=100):
-        report.add(
-            "chain_break",
-            f"{b['origin']} #{b['sequence']}",
-            f"Origin {b['origin']} bundle #{b['sequence']} names a predecessor "
-            f"{(b['previous'] or '-')[:12]} but we hold {b['expected'][:12]}: "
-            "the origin rewrote its chain. Ask its operator; nothing is changed "
-            "here.",
-            "needs_operator",
-        )
+        report.add("chain_break", f"{b['origin']} #{b['sequence']}",
+                   f"Origin {b['origin']} bundle #{b['sequence']} names a predecessor "
+                   f"{(b['previous'] or '-')[:12]} but we hold {b['expected'][:12]}: "
+                   "the origin rewrote its chain. Ask its operator; nothing is changed "
+                   "here.", "needs_operator")
 
 
 # --------------------------------------------------------------------------- derived
-
 
 async def check_invite_maps(pool: asyncpg.Pool, report: RepairReport) -> None:
     report.checked.append("invite maps")
     rows = await QR.select_invite_map_cache_by_graph_version(pool)
     for r in rows:
-        _version, nodes = await invite_map.compute(
-            pool, viewer_id=r["viewer_id"], is_admin=r["is_admin"], depth=r["depth"]
-        )
+        _version, nodes = await invite_map.compute(pool, viewer_id=r["viewer_id"],
+                                                   is_admin=r["is_admin"], depth=r["depth"])
         if json.loads(r["nodes"]) == json.loads(json.dumps(nodes, default=str)):
             continue
-        report.add(
-            "invite_map_cache",
-            f"{r['viewer_id']} depth {r['depth']}",
-            f"The cached invite map of member {r['viewer_id']} (depth {r['depth']}) "
-            "differs from the source tables; dropped, it is recomputed on the next "
-            "view.",
-            _status(report.dry_run),
-        )
+        report.add("invite_map_cache", f"{r['viewer_id']} depth {r['depth']}",
+                   f"The cached invite map of member {r['viewer_id']} (depth {r['depth']}) "
+                   "differs from the source tables; dropped, it is recomputed on the next "
+                   "view.", _status(report.dry_run))
         if not report.dry_run:
             await QR.delete_invite_map_cache_by_viewer_id(pool, r["viewer_id"], r["depth"])
 
@@ -395,33 +365,22 @@ async def check_revoked(pool: asyncpg.Pool, report: RepairReport, drop: bool) ->
             for table in TABLES.values():
                 await QR.withdraw_rows_of_origin(pool, table, r["origin"])
             status = "fixed"
-            text = (
-                f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
-                f"{r['bundles']} bundle(s) we applied; withdrew {listing} of that "
-                "origin."
-            )
+            text = (f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
+                    f"{r['bundles']} bundle(s) we applied; withdrew {listing} of that "
+                    "origin.")
         else:
             status = "would_fix" if drop else "needs_operator"
-            text = (
-                f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
-                f"{r['bundles']} bundle(s) we applied; {listing} of that origin may "
-                "carry its records. Run with --drop-revoked to withdraw them."
-            )
+            text = (f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
+                    f"{r['bundles']} bundle(s) we applied; {listing} of that origin may "
+                    "carry its records. Run with --drop-revoked to withdraw them.")
         report.add("revoked_origin", f"{r['origin']}/{r['key_id']}", text, status)
 
 
 # --------------------------------------------------------------------------- entry point
 
-
-async def repair(
-    pool: asyncpg.Pool,
-    config: Config,
-    *,
-    dry_run: bool = False,
-    peer: str | None = None,
-    drop_revoked: bool = False,
-    actor: str = "cli",
-) -> RepairReport:
+async def repair(pool: asyncpg.Pool, config: Config, *, dry_run: bool = False,
+                 peer: str | None = None, drop_revoked: bool = False,
+                 actor: str = "cli") -> RepairReport:
     """Every check above, in order; logged as one ``repair`` sync job."""
     if peer is not None:
         await P.get_peer(pool, peer)  # a clean not_found before anything runs

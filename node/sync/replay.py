@@ -29,5 +29,5 @@ async def replay_trusted_pending(pool: asyncpg.Pool, our_origin: str) -> list[An
         except (ProtocolError, SyncError) as exc:
             log.warning("queued bundle refused on replay", extra={"error_code": exc.code})
         finally:
-            await QP.delete_sync_pending_by_id(pool, row["id"])
+            await QP.drop_pending(pool, row["id"])
     return results

@@ -55,12 +55,12 @@ async def revoke_key(pool: asyncpg.Pool, origin: str, key_id: str, *, own_key_id
         if await is_revoked(conn, origin, key_id):
             raise SyncError("already_revoked", f"key {key_id} of origin {origin} is "
                                                "already revoked")
-        known_origin = await QK.select_sync_trusted_keys_by_origin_2(conn, origin)
+        known_origin = await QK.origin_known(conn, origin)
         if not known_origin:
             raise SyncError("unknown_origin", f"this node knows no origin {origin} "
                                               "(see wb sync keys list)")
         trusted = await QK.delete_sync_trusted_keys_by_origin(conn, origin, key_id)
-        pending = await QK.with_sync_pending_by_origin(conn, origin, key_id)
+        pending = await QK.drop_pending_of_key(conn, origin, key_id)
         if trusted is None and not pending:
             raise SyncError("unknown_key", f"key {key_id} is neither trusted nor pending "
                                            f"for origin {origin} (see wb sync keys list)")
@@ -68,7 +68,7 @@ async def revoke_key(pool: asyncpg.Pool, origin: str, key_id: str, *, own_key_id
         details = {"actor": actor, "was_trusted": trusted is not None,
                    "source": trusted["source"] if trusted else None,
                    "pending_dropped": pending}
-        await QK.insert_audit_log(conn, f"{origin}:{key_id}", json.dumps(details))
+        await QK.audit_key_revoked(conn, f"{origin}:{key_id}", json.dumps(details))
     log.warning("signing key revoked", extra={"origin": origin, "key_id": key_id,
                                               "by": actor})
     return {"origin": origin, "key_id": key_id, **details}
@@ -81,7 +81,7 @@ async def unrevoke_key(pool: asyncpg.Pool, origin: str, key_id: str, *, actor: s
         status = await QK.delete_sync_key_revocations_by_origin(conn, origin, key_id)
         if status == "DELETE 0":
             raise SyncError("not_revoked", f"key {key_id} of origin {origin} is not revoked")
-        await QK.insert_audit_log_2(conn, f"{origin}:{key_id}", json.dumps({"actor": actor}))
+        await QK.audit_key_unrevoked(conn, f"{origin}:{key_id}", json.dumps({"actor": actor}))
     log.warning("key revocation removed", extra={"origin": origin, "key_id": key_id,
                                                  "by": actor})
 

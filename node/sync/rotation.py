@@ -105,7 +105,7 @@ def _switch_files(config: Config, old_key_id: str) -> Path:
 async def _ensure_history(conn: Any, origin: str, key: NodeKey) -> None:
     """``node_keys`` starts with the key in use (the origin's first key on old nodes)."""
     if await QK.count_node_keys(conn) == 0:
-        await QK.insert_node_keys(conn, key.key_id, key.public_key)
+        await QK.insert_first_node_key(conn, key.key_id, key.public_key)
 
 
 async def _resume(pool: asyncpg.Pool, config: Config) -> RotationResult | None:
@@ -127,7 +127,7 @@ async def _resume(pool: asyncpg.Pool, config: Config) -> RotationResult | None:
     previous = row["previous_key_id"]
     retired = _switch_files(config, previous)
     await QK.update_node_keys_set_retired_file_by_key_id(pool, previous, str(retired))
-    out = await QK.select_node_sync_state(pool)
+    out = await QK.own_origin_row(pool)
     digest = await QK.select_sync_outbox_by_sequence(pool, row["announced_sequence"])
     log.info("finished an interrupted key rotation", extra={"key_id": pending.key_id})
     return RotationResult(out["origin"], previous, pending.key_id, row["announced_sequence"],
@@ -162,31 +162,21 @@ async def rotate_key(pool: asyncpg.Pool, config: Config, *, actor: str = "cli"
                                   created_at=stamp, signed_at=stamp)
             await Q.store_outbox(conn, sequence, bundle.digest, "delta", 1, to_cbor(bundle))
             await Q.advance_state(conn, sequence, bundle.digest, 0)
-            await QK.insert_node_keys_2(conn, pair.key_id, pair.public_key, current.key_id, now,
-                                        sequence)
+            await QK.insert_rotated_node_key(conn, pair.key_id, pair.public_key, current.key_id,
+                                             now, sequence)
             await QK.update_node_keys_set_retired_at_by_key_id(
-                conn, current.key_id, now, str(retired_path(config, current.key_id))
-            )
-            await QK.insert_sync_trusted_keys_2(
-                conn, origin, pair.key_id, pair.public_key, actor, current.key_id
-            )
+                conn, current.key_id, now, str(retired_path(config, current.key_id)))
+            await QK.trust_own_rotated_key(conn, origin, pair.key_id, pair.public_key, actor,
+                                           current.key_id)
     except BaseException:
         _remove(nxt)
         raise
     retired = _switch_files(config, current.key_id)
-    log.info(
-        "signing key rotated",
-        extra={
-            "origin": origin,
-            "key_id": pair.key_id,
-            "previous_key_id": current.key_id,
-            "sequence": sequence,
-            "by": actor,
-        },
-    )
-    return RotationResult(
-        origin, current.key_id, pair.key_id, sequence, bundle.digest, str(retired)
-    )
+    log.info("signing key rotated", extra={"origin": origin, "key_id": pair.key_id,
+                                           "previous_key_id": current.key_id,
+                                           "sequence": sequence, "by": actor})
+    return RotationResult(origin, current.key_id, pair.key_id, sequence, bundle.digest,
+                          str(retired))
 
 
 async def key_history(pool: Any) -> list[asyncpg.Record]:
@@ -195,10 +185,8 @@ async def key_history(pool: Any) -> list[asyncpg.Record]:
 
 # --------------------------------------------------------------------------- importers
 
-
-async def accept_rotations(
-    conn: asyncpg.Connection, vb: VerifiedBundle, peer: str | None = None
-) -> list[str]:
+async def accept_rotations(conn: asyncpg.Connection, vb: VerifiedBundle,
+                           peer: str | None = None) -> list[str]:
     """Trust the keys announced in ``vb`` by a key trusted for its origin *here*.
 
     Runs in the import transaction, after verification. ``vb.key_id`` signed the bundle;
@@ -211,32 +199,21 @@ async def accept_rotations(
     announcements = rotation_announcements(vb)
     if not announcements:
         return []
-    signer_trusted = await QK.select_sync_trusted_keys_by_origin(conn, vb.origin, vb.key_id)
+    signer_trusted = await QK.is_key_trusted(conn, vb.origin, vb.key_id)
     if not signer_trusted:
-        log.warning(
-            "key record from an untrusted signer ignored",
-            extra={"origin": vb.origin, "key_id": vb.key_id},
-        )
+        log.warning("key record from an untrusted signer ignored",
+                    extra={"origin": vb.origin, "key_id": vb.key_id})
         return []
     added = []
     for a in announcements:
-        status = await QK.insert_sync_trusted_keys(
-            conn, a.origin, a.key_id, a.public_key, peer, a.previous_key_id
-        )
+        status = await QK.trust_rotated_key(conn, a.origin, a.key_id, a.public_key, peer,
+                                            a.previous_key_id)
         if status == "INSERT 0 0" and await QK.select_sync_key_revocations_by_origin(
-            conn, a.origin, a.key_id
-        ):
-            log.warning(
-                "rotation to a revoked key ignored", extra={"origin": a.origin, "key_id": a.key_id}
-            )
+            conn, a.origin, a.key_id):
+            log.warning("rotation to a revoked key ignored",
+                        extra={"origin": a.origin, "key_id": a.key_id})
         elif status != "INSERT 0 0":
             added.append(a.key_id)
-            log.info(
-                "rotated key trusted",
-                extra={
-                    "origin": a.origin,
-                    "key_id": a.key_id,
-                    "previous_key_id": a.previous_key_id,
-                },
-            )
+            log.info("rotated key trusted", extra={"origin": a.origin, "key_id": a.key_id,
+                                                   "previous_key_id": a.previous_key_id})
     return added

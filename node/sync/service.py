@@ -63,48 +63,23 @@ async def job(pool: asyncpg.Pool, kind: str, actor: str, peer: str | None = None
     finally:
         ms = int((time.perf_counter() - started) * 1000)
         try:
-            await QP.insert_sync_jobs(
-                pool,
-                ms,
-                j.actor,
-                j.peer,
-                j.kind,
-                j.result,
-                j.error_code,
-                j.bundle_bytes,
-                j.bundles,
-                j.records_in,
-                j.records_applied,
-                json.dumps(j.details),
-            )
+            await QP.insert_sync_jobs(pool, ms, j.actor, j.peer, j.kind, j.result, j.error_code,
+                                      j.bundle_bytes, j.bundles, j.records_in, j.records_applied,
+                                      json.dumps(j.details))
         except Exception:  # noqa: BLE001 - the job log must never hide the real outcome
             log.exception("could not log sync job")
         if metrics is not None:
             metrics.sync_jobs.labels(kind=kind, result=j.result).inc()
-        log.info(
-            "sync job",
-            extra={
-                "kind": kind,
-                "peer": peer,
-                "result": j.result,
-                "ms": ms,
-                "records": j.records_in,
-            },
-        )
+        log.info("sync job", extra={"kind": kind, "peer": peer, "result": j.result,
+                                    "ms": ms, "records": j.records_in})
 
 
 async def our_origin(pool: asyncpg.Pool, config: Config) -> str:
     return await ensure_state(pool, load_or_create_key(config))
 
 
-async def run_export(
-    pool: asyncpg.Pool,
-    config: Config,
-    *,
-    snapshot: bool = False,
-    actor: str = "cli",
-    metrics: Any = None,
-) -> ExportResult:
+async def run_export(pool: asyncpg.Pool, config: Config, *, snapshot: bool = False,
+                     actor: str = "cli", metrics: Any = None) -> ExportResult:
     async with job(pool, "export", actor, metrics=metrics) as j:
         res = await export(pool, config, snapshot=snapshot)
         j.result = "ok" if res.sequence else "noop"
@@ -115,42 +90,29 @@ async def run_export(
         return res
 
 
-async def run_import(
-    pool: asyncpg.Pool,
-    config: Config,
-    bundles: list[Bundle],
-    *,
-    kind: str = "import",
-    actor: str = "cli",
-    peer: str | None = None,
-    metrics: Any = None,
-    limits: Limits | None = None,
-) -> list[ImportResult]:
+async def run_import(pool: asyncpg.Pool, config: Config, bundles: list[Bundle], *,
+                     kind: str = "import", actor: str = "cli", peer: str | None = None,
+                     metrics: Any = None, limits: Limits | None = None
+                     ) -> list[ImportResult]:
     """Import ``bundles`` against ``limits`` (default: the node's, from its settings)."""
     origin = await our_origin(pool, config)
     limits = limits or limits_from_config(config)
     results: list[ImportResult] = []
     async with job(pool, kind, actor, peer, metrics=metrics) as j:
         for bundle in bundles:
-            res = await import_bundle(pool, bundle, our_origin=origin, peer=peer, limits=limits)
+            res = await import_bundle(pool, bundle, our_origin=origin, peer=peer,
+                                      limits=limits)
             j.add_import(res)
             results.append(res)
         outcomes = {r.result for r in results}
-        j.result = (
-            "pending"
-            if outcomes == {"pending"}
-            else "duplicate"
-            if outcomes == {"duplicate"}
-            else "ok"
-            if results
-            else "noop"
-        )
+        j.result = ("pending" if outcomes == {"pending"} else
+                    "duplicate" if outcomes == {"duplicate"} else
+                    "ok" if results else "noop")
         j.details = {"digests": [r.digest for r in results][:50]}
     return results
 
 
 # --------------------------------------------------------------------------- grace period
-
 
 def leaves_in_text(seconds: int) -> str:
     """``100`` -> ``"1 min 40 s"``; ``120`` -> ``"2 min"``; ``40`` -> ``"40 s"``."""
@@ -161,14 +123,10 @@ def leaves_in_text(seconds: int) -> str:
     return f"{minutes} min {rest} s" if rest else f"{minutes} min"
 
 
-async def publish_holds(
-    pool: asyncpg.Pool,
-    config: Config,
-    *,
-    requests: list[str] | tuple[str, ...] = (),
-    comments: list[str] | tuple[str, ...] = (),
-    users: list[str] | tuple[str, ...] = (),
-) -> dict[str, dict[str, Any]]:
+async def publish_holds(pool: asyncpg.Pool, config: Config, *,
+                        requests: list[str] | tuple[str, ...] = (),
+                        comments: list[str] | tuple[str, ...] = (),
+                        users: list[str] | tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """The given local records still inside the publishing grace period, keyed
     ``"kind:id"``: ``seconds`` left, ``text`` ("1 min 40 s") and ``published`` (an edit of
     a record that is already out, so undoing it means withdrawing the record)."""
@@ -179,9 +137,6 @@ async def publish_holds(
     for kind, ids in (("request", requests), ("comment", comments), ("user", users)):
         for row in await Q.held(pool, delay, kind, list(ids)):
             seconds = max(1, row["leaves_in"] or 1)
-            out[f"{kind}:{row['id']}"] = {
-                "seconds": seconds,
-                "text": leaves_in_text(seconds),
-                "published": bool(row["published"]),
-            }
+            out[f"{kind}:{row['id']}"] = {"seconds": seconds, "text": leaves_in_text(seconds),
+                                          "published": bool(row["published"])}
     return out
