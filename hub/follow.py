@@ -20,7 +20,6 @@ import asyncpg
 from hub import ingest as I
 from hub import queries as Q
 from hub import queries_delivery as QD
-from hub.errors import HubError
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
@@ -118,7 +117,7 @@ class Follower:
         try:
             checked = await I.run_check(data, CBOR_MEDIA_TYPE, self.limits)
             outcome = await I.store(self.pool, checked, data, peer=name, hops=1)
-        except (ProtocolError, HubError) as exc:
+        except (ProtocolError, I.Refused) as exc:
             log.info("bundle from upstream refused",
                      extra={"upstream": name, "error_code": exc.code})
             return
