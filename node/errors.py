@@ -64,6 +64,8 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
         "refused."),
     "internal_error": (500, "Something went wrong on the node; it was logged."),
     "invalid_account": (400, "Some fields need attention."),
+    "invalid_arguments": (400, "A copilot tool was called with missing, unknown or malformed "
+        "arguments."),
     "invalid_avatar": (400, "The photo is not a PNG, JPEG or WebP image Pillow can read."),
     "invalid_characters": (400, "The input contains characters that cannot be stored (a NUL "
         "byte)."),
@@ -156,6 +158,7 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_request": (404, "No sign-in request ...."),
     "unknown_session": (404, "That session is already closed."),
     "unknown_skin": (400, "No such skin."),
+    "unknown_tool": (404, "The copilot has no tool of that name."),
     "unknown_user": (404, "There is no member called ... on this node."),
     "use_post": (400, "Repairs run with POST (the Repair button)."),
     "user_not_found": (404, "No such member."),

@@ -43,6 +43,9 @@ def raised_codes(tree: ast.AST) -> list[tuple[int, str]]:
                           and re.fullmatch(r"[a-z][a-z0-9_]*", first.value)) else 1
         elif name in CODE_ARG:
             index = CODE_ARG[name]
+        elif (name.endswith("Error") and len(node.args) >= 2
+              and isinstance(node.args[0], ast.Constant) and type(node.args[0].value) is int):
+            index = 1  # any other (status, code, ...) error class, e.g. ToolError(AppError)
         else:
             continue
         keywords = {k.arg: k.value for k in node.keywords}
@@ -60,7 +63,7 @@ def raised_codes(tree: ast.AST) -> list[tuple[int, str]]:
             found.append((node.lineno, "".join(
                 re.escape(v.value) if isinstance(v, ast.Constant) else ".+"
                 for v in arg.values)))
-    return found
+    return sorted(found)
 
 
 def _unregistered(package: str, registry: dict[str, tuple[int, str]]) -> list[str]:
@@ -148,10 +151,11 @@ def test_scanner_finds_literals_defaults_fstrings_and_subclasses() -> None:
             "        super().__init__('plain message', 'not a code')\n"
             "class G(SyncError):\n"
             "    def __init__(self):\n"
-            "        super().__init__('equivocation', 'm')\n")
+            "        super().__init__('equivocation', 'm')\n"
+            "raise ToolError(404, 'unknown_tool', 'm')\n")
     assert raised_codes(ast.parse(code)) == [
         (2, "made_up"), (3, "not_found"), (4, "request_.+"), (5, "own_key"), (9, "wrong_code"),
-        (15, "equivocation")]
+        (15, "equivocation"), (16, "unknown_tool")]
 
 
 def test_the_ingest_pipeline_knows_no_http_status() -> None:
