@@ -10,7 +10,7 @@ from aiohttp import web
 from hub import ingest as I
 from hub import queries as Q
 from hub import typedefs as T
-from hub.api import limits_of
+from hub.api import http_refusal, limits_of
 from hub.errors import HubError
 from hub.web import ADMIN_COOKIE, require_admin, session_hash
 from service.ids import new_token, token_hash
@@ -67,15 +67,21 @@ async def approve(request: web.Request) -> web.Response:
     require_admin(request)
     form = await request.post()
     for_origin = str(form.get("for_origin", "")).strip() or None
-    await I.approve_key(request.app[T.pool_key], request.match_info["key_id"],
-                        limits=limits_of(request.app), for_origin=for_origin)
+    try:
+        await I.approve_key(request.app[T.pool_key], request.match_info["key_id"],
+                            limits=limits_of(request.app), for_origin=for_origin)
+    except I.Refused as exc:
+        raise http_refusal(exc) from None
     request.app[T.delivery_key].wake()
     raise web.HTTPSeeOther("/admin")
 
 
 async def discard(request: web.Request) -> web.Response:
     require_admin(request)
-    await I.discard_key(request.app[T.pool_key], request.match_info["key_id"])
+    try:
+        await I.discard_key(request.app[T.pool_key], request.match_info["key_id"])
+    except I.Refused as exc:
+        raise http_refusal(exc) from None
     raise web.HTTPSeeOther("/admin")
 
 

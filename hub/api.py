@@ -34,6 +34,17 @@ log = logging.getLogger("wb.hub.api")
 VERSION = "2"
 CBOR_TYPES = (CBOR_MEDIA_TYPE, "application/cbor")
 
+#: The ingest pipeline's results and refusals as HTTP: the one place they meet statuses.
+RESULT_STATUS = {"stored": 201, "duplicate": 200, "pending": 202}
+REFUSAL_STATUS = {"unsupported_media_type": 415, "verifier_unavailable": 503,
+                  "origin_blocked": 403, "revoked_key": 403, "equivocation": 409,
+                  "not_found": 404, "origin_ambiguous": 409, "origin_claim_unconfirmed": 409}
+
+
+def http_refusal(exc: I.Refused) -> HubError:
+    """A refusal of the pipeline as the HTTP error the views answer."""
+    return HubError(REFUSAL_STATUS.get(exc.code, 400), exc.code, exc.message, extra=exc.extra)
+
 
 def limits_of(app: web.Application, peer: T.Peer | None = None) -> Limits:
     """The hub's limits (``WB_MAX_BUNDLE_BYTES``), lowered to the peer's own bound."""
@@ -79,14 +90,15 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
     try:
         outcome = await I.ingest(pool, data, content_type, limits=limits, peer=peer.name,
                                  hops=_hops(request), verifier=app[T.executor_key])
-    except (HubError, ProtocolError) as exc:
+    except (I.Refused, ProtocolError) as exc:
         metrics.rejections.labels(exc.code).inc()
         with contextlib.suppress(Exception):
             await Q.count_error(pool, exc.code, exc.message, peer.name)
+        if isinstance(exc, I.Refused):
+            raise http_refusal(exc) from None
         raise
     metrics.ingest_seconds.observe(time.perf_counter() - started)
-    result = {201: "stored", 200: "duplicate", 202: "pending"}.get(outcome.status, "other")
-    metrics.ingest_bundles.labels(result).inc()
+    metrics.ingest_bundles.labels(outcome.result).inc()
     if outcome.stored_seq is not None:
         metrics.ingest_records.inc(outcome.extra.get("records", 0))
         app[T.broadcaster_key].advance(outcome.stored_seq)
@@ -97,7 +109,7 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
 async def post_bundle(request: web.Request) -> web.Response:
     peer = await require_peer(request)
     outcome = await _ingest(request, peer, request.headers.get("Content-Type", ""))
-    return web.json_response(outcome.body, status=outcome.status)
+    return web.json_response(outcome.body, status=RESULT_STATUS[outcome.result])
 
 
 # ------------------------------------------------------------------------- the log

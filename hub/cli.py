@@ -318,25 +318,24 @@ def keys_revoke(origin: str, key_id: str) -> None:
                    "origin other than its pushing peer's own (marked in `keys list`).")
 def keys_approve(key_id: str, for_origin: str | None) -> None:
     """Trust pending KEY_ID and replay the bundles it signed."""
-    from hub.errors import HubError
-    from hub.ingest import approve_key
+    from hub.ingest import Refused, approve_key
     from service.limits import limits_from_config
 
     limits = limits_from_config(Config())
     try:
         outcomes = run_with_pool(lambda pool: approve_key(pool, key_id, limits=limits,
                                                           for_origin=for_origin))
-    except HubError as exc:
+    except Refused as exc:
         hint = ""
         if exc.code == "origin_claim_unconfirmed":
             hint = " (re-run with --for-origin ORIGIN if you mean it)"
         elif exc.code == "origin_ambiguous":
             hint = " (re-run with --for-origin ORIGIN)"
         raise click.ClickException(f"{exc.code}: {exc.message}{hint}") from None
-    stored = sum(1 for o in outcomes if o.status < 300)
+    stored = sum(1 for o in outcomes if o.result != "refused")
     click.echo(f"key {key_id} trusted; {stored} of {len(outcomes)} parked bundle(s) stored")
     for o in outcomes:
-        if o.status >= 300:
+        if o.result == "refused":
             click.echo(f"  rejected: {o.body['error']['code']}: {o.body['error']['message']}")
 
 
@@ -344,12 +343,11 @@ def keys_approve(key_id: str, for_origin: str | None) -> None:
 @click.argument("key_id")
 def keys_discard(key_id: str) -> None:
     """Forget pending KEY_ID and the bundles it parked."""
-    from hub.errors import HubError
-    from hub.ingest import discard_key
+    from hub.ingest import Refused, discard_key
 
     try:
         n = run_with_pool(lambda pool: discard_key(pool, key_id))
-    except HubError as exc:
+    except Refused as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"key {key_id} discarded with {n} parked bundle(s)")
 

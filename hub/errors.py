@@ -1,47 +1,86 @@
-"""Hub errors with stable codes, rendered as {"error": {"code", "message"}} (or a page)."""
+"""Hub errors with stable codes, rendered as {"error": {"code", "message"}} (or a page).
+
+Every hub code is registered once in :data:`HUB_ERROR_CODES` with its status and meaning;
+``docs/hub-guide.md`` ("Error codes") lists them and ``tests/test_error_codes.py`` checks
+that every code raised in ``hub/`` is registered and documented. Verification failures use
+the protocol library's codes unchanged. In tests and under ``python3 -X dev`` an unknown
+code is refused at once (:data:`STRICT`).
+"""
 
 from __future__ import annotations
+
+import sys
+
+from protocol.errors import ERROR_DESCRIPTIONS
+
+#: code -> (HTTP status, meaning). ``consumer_too_slow`` is a stream frame (status 0).
+HUB_ERROR_CODES: dict[str, tuple[int, str]] = {
+    "unauthorized": (401, "missing or unknown bearer token"),
+    "peer_blocked": (403, "the peer is blocked by the operator"),
+    "origin_blocked": (403, "the bundle's origin is on the blocklist"),
+    "revoked_key": (403, "the bundle is signed by a key revoked on this hub"),
+    "forbidden": (403, "the web framework refused the request"),
+    "rate_limited": (429, "too many pushes from this peer (see `Retry-After`)"),
+    "bundle_too_large": (413, "body above the hub's limit"),
+    "unsupported_media_type": (415, "neither the CBOR envelope nor tar.gz"),
+    "equivocation": (409, "another bundle holds this origin's sequence (`kept_digest`)"),
+    "future_cursor": (400, "`since` beyond the head (`head`)"),
+    "outdated_cursor": (410, "`since` before the retained range (`oldest`)"),
+    "invalid_cursor": (400, "`since`/`limit` not a non-negative integer"),
+    "invalid_subscription": (400, "malformed subscription request"),
+    "invalid_origin": (400, "the admin form names no origin key id"),
+    "origin_ambiguous": (409, "the pending key signed for several origins; name the one"),
+    "origin_claim_unconfirmed": (409, "the pending key claims an origin its peer does not "
+                                      "hold; confirm the origin to approve it"),
+    "consumer_too_slow": (0, "the stream consumer fell behind; reconnect from `seq`"),
+    "csrf_failed": (403, "admin form without a valid CSRF token"),
+    "login_required": (401, "the admin page needs an admin session"),
+    "not_found": (404, "no such resource"),
+    "method_not_allowed": (405, "the route does not take this HTTP method"),
+    "http_error": (400, "another HTTP error of the web framework"),
+    "unknown_peer": (404, "v1: no peer of that name (and `WB_HUB_V1_AUTO_REGISTER` off)"),
+    "peer_key_mismatch": (400, "v1: the bundle is parked until its key is approved "
+        "(`pending_id` = key id)"),
+    "public_key_mismatch": (400, "v1: `X-WB-Public-Key` is not the bundle's signing key"),
+    "invalid_public_key": (400, "v1: `X-WB-Public-Key` is not base64 of 32 bytes"),
+    "invalid_peer": (400, "v1 auto-registration: the name is taken or not a valid peer name"),
+    "malformed_multipart": (400, "v1: the multipart body cannot be read"),
+    "missing_field": (422, "v1: the form has no `bundle` file field"),
+    "verifier_unavailable": (503, "a verification process died; retry"),
+    "database_unavailable": (503, "the hub cannot reach its database (see `Retry-After`)"),
+    "too_many_connections": (503, "the process is at `WB_MAX_CONNECTIONS`; the connection is "
+        "closed"),
+    "no_policy": (403, "the route declares no access policy, so it is refused"),
+    "metrics_token_required": (401, "WB_METRICS_TOKEN is set and was not sent as a bearer "
+                                    "token"),
+    "metrics_loopback_only": (403, "no WB_METRICS_TOKEN is set and the client is not local"),
+    "invalid_proof_request": (400, "a `/tlog/proof` parameter is missing or malformed"),
+    "unknown_tree_size": (404, "no signed checkpoint of that tree size"),
+    "not_in_log": (404, "no transparency-log leaf for that `hub_seq` or origin+sequence"),
+    "not_yet_in_checkpoint": (404, "the entry is logged after the asked checkpoint "
+                                   "(`leaf_index`); retry after the next one"),
+    "invalid_characters": (400, "the input contains characters that cannot be stored"),
+    "value_out_of_range": (400, "a number in the input is out of range"),
+    "internal_error": (500, "something went wrong on the hub; it was logged"),
+}
+
+#: Refuse unregistered codes (tests set it; ``python3 -X dev`` turns it on).
+STRICT = sys.flags.dev_mode
+
+
+def check_code(code: str) -> str:
+    """``code`` if it is registered (hub or protocol); in strict mode refuse it otherwise."""
+    if STRICT and code not in HUB_ERROR_CODES and code not in ERROR_DESCRIPTIONS:
+        raise ValueError(f"unregistered hub error code {code!r}: add it to "
+                         "hub.errors.HUB_ERROR_CODES and docs/hub-guide.md")
+    return code
 
 
 class HubError(Exception):
     def __init__(self, status: int, code: str, message: str, *, extra: dict | None = None):
+        check_code(code)
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.extra = extra or {}
-
-
-#: Hub-level codes (the protocol library's codes are used as they are for verification).
-HUB_ERROR_CODES: dict[str, str] = {
-    "unauthorized": "missing or unknown bearer token (401)",
-    "peer_blocked": "the peer is blocked by the operator (403)",
-    "origin_blocked": "the bundle's origin is on the blocklist (403)",
-    "rate_limited": "too many pushes from this peer; retry after Retry-After seconds (429)",
-    "bundle_too_large": "request body exceeds the hub's size limit (413)",
-    "unsupported_media_type": "Content-Type is neither the CBOR envelope nor tar.gz (415)",
-    "equivocation": "another bundle with the same origin and sequence is already stored (409)",
-    "future_cursor": "since= is beyond the newest hub sequence (400)",
-    "outdated_cursor": "since= is before the retained range; start from a snapshot (410)",
-    "invalid_cursor": "since= or limit= is not a non-negative integer (400)",
-    "invalid_subscription": "subscription fields are missing or malformed (400)",
-    "consumer_too_slow": "stream consumer fell too far behind and was disconnected",
-    "csrf_failed": "the admin form lacks a valid CSRF token (403)",
-    "login_required": "the admin page needs an admin session (401)",
-    "not_found": "no such resource (404)",
-    "unknown_peer": "v1: no peer of that name (404)",
-    "peer_key_mismatch": "v1: the bundle waits until its key is approved (400, pending_id)",
-    "public_key_mismatch": "v1: X-WB-Public-Key is not the bundle's signing key (400)",
-    "invalid_public_key": "v1: X-WB-Public-Key is not base64 of 32 bytes (400)",
-    "invalid_peer": "v1 auto-registration: the name is taken or invalid (400)",
-    "malformed_multipart": "v1: the multipart body cannot be read (400)",
-    "missing_field": "v1: the form has no bundle file field (422)",
-    "verifier_unavailable": "a verification process died; retry the push (503)",
-    "no_policy": "the route declares no access policy, so it is refused (403)",
-    "metrics_token_required": "WB_METRICS_TOKEN is set and was not sent as a bearer token (401)",
-    "metrics_loopback_only": "no WB_METRICS_TOKEN is set and the client is not local (403)",
-    "invalid_proof_request": "a /tlog/proof query parameter is missing or malformed (400)",
-    "unknown_tree_size": "this hub signed no checkpoint of the asked tree size (404)",
-    "not_in_log": "no transparency-log leaf for that hub_seq or origin+sequence (404)",
-    "not_yet_in_checkpoint": "the entry is logged but after the asked checkpoint (404)",
-}

@@ -19,7 +19,7 @@ import asyncpg
 
 from hub import ingest as I
 from hub import queries as Q
-from hub.errors import HubError
+from hub import queries_delivery as QD
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
@@ -69,12 +69,11 @@ class Follower:
     async def _follow(self, name: str) -> None:
         conn = await asyncpg.connect(self.url)
         try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(name)):
+            if not await QD.try_follow_lock(conn, _lock_key(name)):
                 return  # another hub process follows it
             failures = 0
             while True:
-                row = await conn.fetchrow("SELECT url, cursor FROM hub_upstreams WHERE name = $1",
-                                          name)
+                row = await QD.upstream_by_name(conn, name)
                 if row is None:
                     return
                 try:
@@ -118,7 +117,7 @@ class Follower:
         try:
             checked = await I.run_check(data, CBOR_MEDIA_TYPE, self.limits)
             outcome = await I.store(self.pool, checked, data, peer=name, hops=1)
-        except (ProtocolError, HubError) as exc:
+        except (ProtocolError, I.Refused) as exc:
             log.info("bundle from upstream refused",
                      extra={"upstream": name, "error_code": exc.code})
             return

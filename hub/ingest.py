@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from hub import queries as Q
-from hub.errors import HubError
+from hub.errors import check_code
 from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor
 from protocol.errors import ProtocolError
@@ -35,11 +35,25 @@ TARGZ_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/
 _SCOPE_RE = re.compile(rb"(?:^|\n)Sync-Scope: ([^\n]*)")
 
 
+class Refused(Exception):
+    """The pipeline refuses a bundle or an admin action. ``code`` is registered in
+    ``hub.errors.HUB_ERROR_CODES``; the views (``hub.api.http_refusal``) choose the HTTP
+    status, the pipeline knows none."""
+
+    def __init__(self, code: str, message: str, *, extra: dict[str, Any] | None = None):
+        check_code(code)
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+
+
 @dataclass
 class Outcome:
-    """What the hub answers: HTTP status and JSON body."""
+    """What happened to one bundle (``stored``, ``duplicate``, ``pending`` or
+    ``refused``) and the JSON body that tells it; the views map it to an HTTP status."""
 
-    status: int
+    result: str
     body: dict[str, Any]
     stored_seq: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -54,8 +68,8 @@ def decode(data: bytes, content_type: str, limits: Limits) -> Bundle:
         return from_targz(data, limits)
     if ctype in ("", "application/octet-stream"):
         return from_targz(data, limits) if data[:2] == b"\x1f\x8b" else from_cbor(data, limits)
-    raise HubError(415, "unsupported_media_type",
-                   f"send {CBOR_MEDIA_TYPE} or application/gzip, not {ctype}")
+    raise Refused("unsupported_media_type",
+                  f"send {CBOR_MEDIA_TYPE} or application/gzip, not {ctype}")
 
 
 def scope_of(data: bytes) -> str | None:
@@ -230,8 +244,8 @@ def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
         return ("ok", check(data, content_type, limits))
     except ProtocolError as exc:
         return ("protocol", exc.code, exc.message, exc.path)
-    except HubError as exc:
-        return ("hub", exc.status, exc.code, exc.message)
+    except Refused as exc:
+        return ("refused", exc.code, exc.message)
 
 
 def _warm_worker() -> int:
@@ -281,12 +295,12 @@ class VerifierPool:
                 self._executor = None
                 executor.shutdown(wait=False, cancel_futures=True)
             log.error("a verification process died; the pool was restarted")
-            raise HubError(503, "verifier_unavailable",
-                           "verification failed on our side; retry the push") from None
+            raise Refused("verifier_unavailable",
+                          "verification failed on our side; retry the push") from None
         if result[0] == "protocol":
             raise ProtocolError(result[1], result[2], result[3])
-        if result[0] == "hub":
-            raise HubError(result[1], result[2], result[3])
+        if result[0] == "refused":
+            raise Refused(result[1], result[2])
         return result[1]
 
     def shutdown(self) -> None:
@@ -305,7 +319,7 @@ async def run_check(data: bytes, content_type: str, limits: Limits,
 async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: Limits,
                  peer: str | None, hops: int = 0,
                  verifier: VerifierPool | None = None) -> Outcome:
-    """Verify and store one pushed bundle; raise HubError or ProtocolError on rejection."""
+    """Verify and store one pushed bundle; raise Refused or ProtocolError on rejection."""
     checked = await run_check(data, content_type, limits, verifier)
     return await store(pool, checked, data, peer=peer, hops=hops)
 
@@ -317,19 +331,19 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
     container = data if c.container is None else c.container
     async with pool.acquire() as conn:
         if await Q.is_blocked(conn, origin):
-            raise HubError(403, "origin_blocked", f"origin {origin} is blocked on this hub")
+            raise Refused("origin_blocked", f"origin {origin} is blocked on this hub")
         if await Q.is_revoked(conn, origin, key_id):
             log.warning("bundle signed by a revoked key refused",
                         extra={"origin": origin, "key_id": key_id, "digest": c.digest})
-            raise HubError(403, "revoked_key",
-                           f"key {key_id} of origin {origin} is revoked on this hub")
+            raise Refused("revoked_key",
+                          f"key {key_id} of origin {origin} is revoked on this hub")
         if not await Q.is_trusted(conn, origin, key_id):
             await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
                                 peer_name=peer, digest=c.digest, sequence=c.sequence,
                                 hops=hops, container=container)
             log.info("bundle parked: unknown key",
                      extra={"origin": origin, "key_id": key_id, "digest": c.digest})
-            return Outcome(202, {"status": "pending", "digest": c.digest, "origin": origin,
+            return Outcome("pending", {"status": "pending", "digest": c.digest, "origin": origin,
                                  "key_id": key_id, "sequence": c.sequence,
                                  "message": "signature valid; the key awaits the hub "
                                             "operator's approval"})
@@ -351,11 +365,11 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
             log.warning("equivocation rejected",
                         extra={"origin": origin, "sequence": c.sequence, "digest": c.digest,
                                "kept": result.kept_digest})
-            raise HubError(409, "equivocation",
-                           f"origin {origin} already published sequence {c.sequence} "
-                           f"as {result.kept_digest}; this different bundle was rejected "
-                           f"and recorded for the operator",
-                           extra={"kept_digest": result.kept_digest})
+            raise Refused("equivocation",
+                          f"origin {origin} already published sequence {c.sequence} "
+                          f"as {result.kept_digest}; this different bundle was rejected "
+                          f"and recorded for the operator",
+                          extra={"kept_digest": result.kept_digest})
         for new_key_id, public_key in c.rotations:
             await Q.trust_key(conn, origin, new_key_id, public_key, None)
         if peer is not None:
@@ -366,7 +380,7 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
             "digest": answer["digest"], "origin": answer["origin"],
             "sequence": answer["sequence"], "hub_seq": answer["seq"],
             "accepted": answer["record_count"], "withheld": answer["withheld_count"]}
-    return Outcome(200 if result.outcome == "duplicate" else 201, body,
+    return Outcome("duplicate" if result.outcome == "duplicate" else "stored", body,
                    stored_seq=result.hub_seq if result.outcome == "stored" else None,
                    extra={"records": len(c.columns[0])})
 
@@ -382,19 +396,19 @@ async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits,
         rows = await Q.find_pending_keys(conn, key_id, for_origin)
         if not rows:
             where = f" for origin {for_origin}" if for_origin else ""
-            raise HubError(404, "not_found", f"no pending key {key_id}{where}")
+            raise Refused("not_found", f"no pending key {key_id}{where}")
         if len(rows) > 1:
-            raise HubError(409, "origin_ambiguous",
-                           f"key {key_id} signed bundles for {len(rows)} origins "
-                           f"({', '.join(r['origin'] for r in rows)}); name the one to "
-                           f"approve it for")
+            raise Refused("origin_ambiguous",
+                          f"key {key_id} signed bundles for {len(rows)} origins "
+                          f"({', '.join(r['origin'] for r in rows)}); name the one to "
+                          f"approve it for")
         pending = rows[0]
         if pending["foreign_claim"] and for_origin != pending["origin"]:
-            raise HubError(409, "origin_claim_unconfirmed",
-                           f"key {key_id} claims origin {pending['origin']}, which is not "
-                           f"an origin of peer {pending['peer_name'] or '(none)'} that "
-                           f"pushed it: approving lets that peer publish as "
-                           f"{pending['origin']}; confirm the origin to approve it")
+            raise Refused("origin_claim_unconfirmed",
+                          f"key {key_id} claims origin {pending['origin']}, which is not "
+                          f"an origin of peer {pending['peer_name'] or '(none)'} that "
+                          f"pushed it: approving lets that peer publish as "
+                          f"{pending['origin']}; confirm the origin to approve it")
         await Q.trust_key(conn, pending["origin"], key_id, pending["public_key"],
                           pending["peer_name"])
         await Q.activate_pending_peer(conn, pending["peer_name"])
@@ -406,8 +420,8 @@ async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits,
             checked = await run_check(data, CBOR_MEDIA_TYPE, limits)
             outcomes.append(await store(pool, checked, data, peer=row["peer_name"],
                                         hops=row["hops"]))
-        except (HubError, ProtocolError) as exc:
-            outcomes.append(Outcome(getattr(exc, "status", 400),
+        except (Refused, ProtocolError) as exc:
+            outcomes.append(Outcome("refused",
                                     {"error": {"code": exc.code, "message": exc.message}}))
     await Q.drop_pending_key(pool, pending["origin"], key_id)
     return outcomes
@@ -416,7 +430,7 @@ async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits,
 async def discard_key(pool: asyncpg.Pool, key_id: str) -> int:
     pending = await Q.find_pending_key(pool, key_id)
     if pending is None:
-        raise HubError(404, "not_found", f"no pending key {key_id}")
+        raise Refused("not_found", f"no pending key {key_id}")
     parked = await Q.pending_bundles_of(pool, pending["origin"], key_id)
     await Q.drop_pending_key(pool, pending["origin"], key_id)
     return len(parked)

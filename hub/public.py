@@ -57,7 +57,7 @@ async def metrics(request: web.Request) -> web.Response:
     pool = app[T.pool_key]
     head, _ = await Q.log_state(pool)
     m.log_head.set(head)
-    m.pending_bundles.set(await pool.fetchval("SELECT count(*) FROM hub_pending_bundles"))
+    m.pending_bundles.set(await Q.count_pending_bundles(pool))
     m.subscriber_lag.clear()
     for s in await Q.subscriptions(pool):
         m.subscriber_lag.labels(s["id"], s["peer_name"]).set(s["lag"])

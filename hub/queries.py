@@ -7,215 +7,68 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from hub.queries_admin import (  # noqa: F401 (re-exported: callers use Q.<name>)
+    add_admin_token,
+    admin_session_valid,
+    admin_token_exists,
+    count_pending_bundles,
+    create_admin_session,
+    csrf_secret,
+    end_admin_session,
+)
+from hub.queries_delivery import (  # noqa: F401 (re-exported: callers use Q.<name>)
+    add_subscription,
+    add_upstream,
+    advance_cursor,
+    claim_subscriptions,
+    delivery_failed,
+    release_subscription,
+    remove_subscription,
+    subscriptions,
+    upstream_progress,
+    upstreams,
+)
+from hub.queries_public import (  # noqa: F401 (re-exported: callers use Q.<name>)
+    comments_for,
+    feed,
+    feed_of_origin,
+    latest_bundle_from,
+    origin_known,
+    search_records,
+)
+from hub.queries_trust import (  # noqa: F401 (re-exported: callers use Q.<name>)
+    activate_pending_peer,
+    add_peer,
+    add_pending_peer,
+    block_origin,
+    blocklist,
+    drop_pending_key,
+    find_pending_key,
+    find_pending_keys,
+    get_peer,
+    is_blocked,
+    is_revoked,
+    is_trusted,
+    list_peers,
+    park_bundle,
+    peer_by_token,
+    pending_bundles_of,
+    pending_keys,
+    remove_peer,
+    revoke_key,
+    set_peer_status,
+    touch_peer,
+    trust_key,
+    trusted_and_revoked_keys,
+    unblock_origin,
+)
+
 Conn = asyncpg.Connection | asyncpg.Pool
 #: ``scrub(container, {path: revision}) -> (container, removed paths)``: the stored
 #: envelope without the files at ``path`` whose record revision is at most ``revision``
 Scrub = Callable[[bytes, dict[str, int]], tuple[bytes, set[str]]]
 
 NOTIFY_CHANNEL = "wb_hub_log"
-
-
-# ------------------------------------------------------------------------- peers and trust
-
-async def add_peer(conn: Conn, name: str, kind: str, token_hash: str) -> None:
-    await conn.execute(
-        "INSERT INTO hub_peers (name, kind, token_hash) VALUES ($1, $2, $3)",
-        name, kind, token_hash)
-
-
-async def peer_by_token(conn: Conn, token_hash: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT name, kind, status, max_bundle_bytes, rate_per_minute FROM hub_peers "
-        "WHERE token_hash = $1", token_hash)
-
-
-async def list_peers(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT p.name, p.kind, p.status, p.created_at, p.last_push_at, p.pushes,
-                  coalesce(array_agg(k.origin || '/' || k.key_id ORDER BY k.origin)
-                           FILTER (WHERE k.key_id IS NOT NULL), '{}') AS keys
-             FROM hub_peers p LEFT JOIN hub_trusted_keys k ON k.peer_name = p.name
-            GROUP BY p.name ORDER BY p.name""")
-
-
-async def get_peer(conn: Conn, name: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT name, kind, status, created_at, last_push_at, pushes, max_bundle_bytes, "
-        "rate_per_minute FROM hub_peers WHERE name = $1", name)
-
-
-async def remove_peer(conn: Conn, name: str) -> bool:
-    return (await conn.execute("DELETE FROM hub_peers WHERE name = $1", name)) != "DELETE 0"
-
-
-async def set_peer_status(conn: Conn, name: str, status: str) -> bool:
-    done = await conn.execute("UPDATE hub_peers SET status = $2 WHERE name = $1", name, status)
-    return done != "UPDATE 0"
-
-
-async def add_pending_peer(conn: Conn, name: str, token_hash: str) -> bool:
-    """Register a v1 peer that introduced itself (auto-registration): status 'pending'.
-    False when the name is taken or invalid, or the token belongs to another peer."""
-    try:
-        done = await conn.execute(
-            """INSERT INTO hub_peers (name, kind, token_hash, status)
-               VALUES ($1, 'node', $2, 'pending') ON CONFLICT DO NOTHING""",
-            name, token_hash)
-    except asyncpg.CheckViolationError:
-        return False
-    return done == "INSERT 0 1"
-
-
-async def activate_pending_peer(conn: Conn, name: str | None) -> None:
-    """Approving the key a pending peer pushed approves the peer too."""
-    if name is not None:
-        await conn.execute(
-            "UPDATE hub_peers SET status = 'active' WHERE name = $1 AND status = 'pending'",
-            name)
-
-
-async def touch_peer(conn: Conn, name: str) -> None:
-    await conn.execute(
-        "UPDATE hub_peers SET last_push_at = now(), pushes = pushes + 1 WHERE name = $1", name)
-
-
-async def trust_key(conn: Conn, origin: str, key_id: str, public_key: bytes,
-                    peer_name: str | None) -> None:
-    await conn.execute(
-        """INSERT INTO hub_trusted_keys (origin, key_id, public_key, peer_name)
-           SELECT $1, $2, $3, $4
-            WHERE NOT EXISTS (SELECT 1 FROM hub_key_revocations
-                               WHERE origin = $1 AND key_id = $2)
-           ON CONFLICT (origin, key_id) DO NOTHING""",
-        origin, key_id, public_key, peer_name)
-
-
-async def is_revoked(conn: Conn, origin: str, key_id: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM hub_key_revocations WHERE origin = $1 AND key_id = $2)",
-        origin, key_id)
-
-
-async def revoke_key(pool: asyncpg.Pool, origin: str, key_id: str, actor: str) -> str | None:
-    """Withdraw trust in ``key_id`` for ``origin`` for good and drop its parked bundles.
-
-    Returns None when done, else why not: ``already_revoked`` or ``unknown_key`` (neither
-    trusted nor pending for the origin) or ``unknown_origin``."""
-    async with pool.acquire() as conn, conn.transaction():
-        if await is_revoked(conn, origin, key_id):
-            return "already_revoked"
-        known = await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM hub_trusted_keys WHERE origin = $1)
-                   OR EXISTS (SELECT 1 FROM hub_pending_keys WHERE origin = $1)""", origin)
-        if not known:
-            return "unknown_origin"
-        trusted = await conn.execute(
-            "DELETE FROM hub_trusted_keys WHERE origin = $1 AND key_id = $2", origin, key_id)
-        pending = await conn.execute(
-            "DELETE FROM hub_pending_keys WHERE origin = $1 AND key_id = $2", origin, key_id)
-        if trusted == "DELETE 0" and pending == "DELETE 0":
-            return "unknown_key"
-        await conn.execute(
-            "INSERT INTO hub_key_revocations (origin, key_id, actor) VALUES ($1, $2, $3)",
-            origin, key_id, actor)
-    return None
-
-
-async def trusted_and_revoked_keys(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT origin, key_id, 'trusted' AS status, peer_name AS via, approved_at AS at
-             FROM hub_trusted_keys
-           UNION ALL
-           SELECT origin, key_id, 'revoked', actor, revoked_at FROM hub_key_revocations
-           ORDER BY origin, at, key_id""")
-
-
-async def is_trusted(conn: Conn, origin: str, key_id: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM hub_trusted_keys WHERE origin = $1 AND key_id = $2)",
-        origin, key_id)
-
-
-async def is_blocked(conn: Conn, origin: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM hub_blocklist WHERE origin = $1)", origin)
-
-
-async def block_origin(conn: Conn, origin: str, reason: str) -> None:
-    await conn.execute(
-        "INSERT INTO hub_blocklist (origin, reason) VALUES ($1, $2) "
-        "ON CONFLICT (origin) DO UPDATE SET reason = EXCLUDED.reason", origin, reason)
-
-
-async def unblock_origin(conn: Conn, origin: str) -> None:
-    await conn.execute("DELETE FROM hub_blocklist WHERE origin = $1", origin)
-
-
-async def blocklist(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT origin, reason, created_at FROM hub_blocklist ORDER BY 1")
-
-
-# ------------------------------------------------------------------------- pending keys
-
-async def park_bundle(conn: asyncpg.Connection, *, origin: str, key_id: str,
-                      public_key: bytes, peer_name: str | None, digest: str,
-                      sequence: int | None, hops: int, container: bytes) -> None:
-    async with conn.transaction():
-        await conn.execute(
-            """INSERT INTO hub_pending_keys (origin, key_id, public_key, peer_name)
-               VALUES ($1, $2, $3, $4) ON CONFLICT (origin, key_id) DO NOTHING""",
-            origin, key_id, public_key, peer_name)
-        await conn.execute(
-            """INSERT INTO hub_pending_bundles
-                   (digest, origin, key_id, sequence, peer_name, hops, container)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (digest) DO NOTHING""",
-            digest, origin, key_id, sequence, peer_name, hops, container)
-
-
-#: A pending key "claims a foreign origin" when it is not the origin's own first key
-#: (``key_id <> origin``: nothing in the key itself ties it to the origin) and the origin
-#: is not one the pushing peer registered (a trusted key of that origin with that
-#: peer's name). Approving such a key lets whoever pushed it publish as that origin.
-_PENDING_KEYS = """
-SELECT k.origin, k.key_id, k.public_key, k.peer_name, k.first_seen_at,
-       (SELECT count(*) FROM hub_pending_bundles b
-         WHERE b.origin = k.origin AND b.key_id = k.key_id) AS bundles,
-       (k.key_id <> k.origin AND NOT EXISTS (
-            SELECT 1 FROM hub_trusted_keys t
-             WHERE t.origin = k.origin AND k.peer_name IS NOT NULL
-               AND t.peer_name = k.peer_name)) AS foreign_claim,
-       EXISTS (SELECT 1 FROM hub_trusted_keys t WHERE t.origin = k.origin) AS known_origin
-  FROM hub_pending_keys k
-"""
-
-
-async def pending_keys(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(_PENDING_KEYS + " ORDER BY k.first_seen_at, k.origin")
-
-
-async def find_pending_keys(conn: Conn, key_id: str,
-                            origin: str | None = None) -> list[asyncpg.Record]:
-    """Pending rows of ``key_id`` (one per origin it was seen signing for)."""
-    return await conn.fetch(
-        _PENDING_KEYS + " WHERE k.key_id = $1 AND ($2::text IS NULL OR k.origin = $2) "
-        "ORDER BY k.origin", key_id, origin)
-
-
-async def find_pending_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
-    rows = await find_pending_keys(conn, key_id)
-    return rows[0] if rows else None
-
-
-async def pending_bundles_of(conn: Conn, origin: str, key_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT digest, peer_name, hops, container FROM hub_pending_bundles
-            WHERE origin = $1 AND key_id = $2 ORDER BY sequence NULLS FIRST, received_at""",
-        origin, key_id)
-
-
-async def drop_pending_key(conn: Conn, origin: str, key_id: str) -> None:
-    await conn.execute("DELETE FROM hub_pending_keys WHERE origin = $1 AND key_id = $2",
-                       origin, key_id)
 
 
 # ------------------------------------------------------------------------- ingest
@@ -525,190 +378,3 @@ async def origins(conn: Conn) -> list[asyncpg.Record]:
                               FROM hub_trusted_keys k WHERE k.origin = o.origin), '{}')
                       AS public_keys
              FROM hub_origins o ORDER BY o.last_seen_at DESC""")
-
-
-# ------------------------------------------------------------------------- public index
-
-async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT origin, id, instance, title, status, body, created_at, updated_at, head
-             FROM hub_records WHERE entity = 'request' AND NOT deleted
-            ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
-
-
-async def feed_of_origin(conn: Conn, origin: str, *, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT origin, id, instance, title, status, body, created_at, updated_at, head
-             FROM hub_records WHERE entity = 'request' AND NOT deleted AND origin = $1
-            ORDER BY updated_at DESC, id LIMIT $2""", origin, limit)
-
-
-async def origin_known(conn: Conn, origin: str) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM hub_origins WHERE origin = $1)", origin))
-
-
-async def comments_for(conn: Conn, refs: list[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT origin, id, parent_ref, body, created_at, head FROM hub_records
-            WHERE entity = 'comment' AND NOT deleted AND parent_ref = ANY($1)
-            ORDER BY created_at, id""", refs)
-
-
-async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
-                         q: str | None, after: str | None, limit: int) -> list[asyncpg.Record]:
-    """Live public records, paged by (origin, entity, id) > after (``o|e|i``)."""
-    a = after.split("|", 2) if after else None
-    return await conn.fetch(
-        """SELECT origin, entity, id, revision, instance, updated_at, head, body, digest
-             FROM hub_records
-            WHERE NOT deleted AND ($1::text IS NULL OR origin = $1)
-              AND ($2::text IS NULL OR entity = $2)
-              AND ($3::text[] IS NULL OR NOT EXISTS (
-                       SELECT 1 FROM unnest($3::text[]) AS w(p)
-                        WHERE coalesce(title, '') NOT ILIKE w.p AND body NOT ILIKE w.p))
-              AND ($4::text IS NULL OR (origin, entity, id) > ($4, $5, $6))
-            ORDER BY origin, entity, id LIMIT $7""",
-        origin, entity, _like_words(q), a[0] if a and len(a) == 3 else None,
-        a[1] if a and len(a) == 3 else None, a[2] if a and len(a) == 3 else None, limit)
-
-
-def _like_words(q: str | None) -> list[str] | None:
-    """ILIKE patterns, one per word of ``q`` (every word must appear)."""
-    if not q:
-        return None
-    words = q.split()[:8]
-    esc = [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words]
-    return [f"%{w}%" for w in esc] or None
-
-
-async def latest_bundle_from(conn: Conn, peer: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT digest, origin, sequence, container, received_at, record_count
-             FROM hub_bundles WHERE received_from = $1
-            ORDER BY received_at DESC LIMIT 1""", peer)
-
-
-# ------------------------------------------------------------------------- subscriptions
-
-async def add_subscription(conn: Conn, *, sub_id: str, peer_name: str, mode: str,
-                           inbox_url: str | None, inbox_token: str | None,
-                           origins: list[str] | None, entities: list[str] | None,
-                           cursor: int) -> None:
-    await conn.execute(
-        """INSERT INTO hub_subscriptions (id, peer_name, mode, inbox_url, inbox_token,
-               origins, entities, cursor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        sub_id, peer_name, mode, inbox_url, inbox_token, origins, entities, cursor)
-
-
-async def subscriptions(conn: Conn, peer_name: str | None = None) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT s.id, s.peer_name, s.mode, s.inbox_url, s.origins, s.entities, s.cursor,
-                  s.failures, s.next_attempt_at, s.last_error, s.last_delivered_at,
-                  s.delivered, st.last_seq - s.cursor AS lag
-             FROM hub_subscriptions s CROSS JOIN hub_state st
-            WHERE $1::text IS NULL OR s.peer_name = $1 ORDER BY s.created_at""", peer_name)
-
-
-async def remove_subscription(conn: Conn, sub_id: str, peer_name: str | None = None) -> bool:
-    done = await conn.execute(
-        "DELETE FROM hub_subscriptions WHERE id = $1 AND ($2::text IS NULL OR peer_name = $2)",
-        sub_id, peer_name)
-    return done != "DELETE 0"
-
-
-async def claim_subscriptions(conn: Conn, limit: int, *,
-                              lease_seconds: float) -> list[asyncpg.Record]:
-    """Lease due push subscriptions that are behind the head (skipping ones another
-    process holds)."""
-    return await conn.fetch(
-        """UPDATE hub_subscriptions s
-              SET next_attempt_at = now() + make_interval(secs => $2)
-             FROM (SELECT id FROM hub_subscriptions
-                    WHERE mode = 'push' AND next_attempt_at <= now()
-                      AND cursor < (SELECT last_seq FROM hub_state WHERE id = 1)
-                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
-            WHERE s.id = due.id
-        RETURNING s.id, s.peer_name, s.inbox_url, s.inbox_token, s.origins, s.entities,
-                  s.cursor, s.failures""", limit, lease_seconds)
-
-
-async def advance_cursor(conn: Conn, sub_id: str, cursor: int, delivered: int, *,
-                         release: bool, lease_seconds: float = 0) -> None:
-    """Move the cursor forward (never back); release or renew the lease."""
-    await conn.execute(
-        """UPDATE hub_subscriptions SET cursor = greatest(cursor, $2),
-               failures = 0, last_error = NULL,
-               next_attempt_at = CASE WHEN $4 THEN now()
-                                      ELSE now() + make_interval(secs => $5) END,
-               delivered = delivered + $3,
-               last_delivered_at = CASE WHEN $3 > 0 THEN now() ELSE last_delivered_at END
-            WHERE id = $1""", sub_id, cursor, delivered, release, float(lease_seconds))
-
-
-async def release_subscription(conn: Conn, sub_id: str) -> None:
-    await conn.execute("UPDATE hub_subscriptions SET next_attempt_at = now() WHERE id = $1",
-                       sub_id)
-
-
-async def delivery_failed(conn: Conn, sub_id: str, cursor: int, error: str,
-                          delay_seconds: float) -> None:
-    """Keep the progress made, count the failure and schedule the retry."""
-    await conn.execute(
-        """UPDATE hub_subscriptions SET cursor = greatest(cursor, $2),
-               failures = failures + 1, last_error = $3,
-               next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1""",
-        sub_id, cursor, error[:300], float(delay_seconds))
-
-
-async def add_upstream(conn: Conn, name: str, url: str, cursor: int) -> None:
-    await conn.execute(
-        "INSERT INTO hub_upstreams (name, url, cursor) VALUES ($1, $2, $3) "
-        "ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url", name, url, cursor)
-
-
-async def upstreams(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT name, url, cursor, last_error, connected_at FROM hub_upstreams ORDER BY name")
-
-
-async def upstream_progress(conn: Conn, name: str, cursor: int | None,
-                            error: str | None = None, connected: bool = False) -> None:
-    await conn.execute(
-        """UPDATE hub_upstreams SET cursor = greatest(cursor, coalesce($2, cursor)),
-               last_error = $3,
-               connected_at = CASE WHEN $4 THEN now() ELSE connected_at END
-            WHERE name = $1""", name, cursor, error, connected)
-
-
-# ------------------------------------------------------------------------- admin
-
-async def add_admin_token(conn: Conn, token_hash: str) -> None:
-    await conn.execute("INSERT INTO hub_admin_tokens (token_hash) VALUES ($1)", token_hash)
-
-
-async def admin_token_exists(conn: Conn, token_hash: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM hub_admin_tokens WHERE token_hash = $1)", token_hash)
-
-
-async def create_admin_session(conn: Conn, id_hash: str, hours: int) -> None:
-    await conn.execute(
-        "DELETE FROM hub_admin_sessions WHERE expires_at < now()")
-    await conn.execute(
-        "INSERT INTO hub_admin_sessions (id_hash, expires_at) "
-        "VALUES ($1, now() + make_interval(hours => $2))", id_hash, hours)
-
-
-async def admin_session_valid(conn: Conn, id_hash: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM hub_admin_sessions WHERE id_hash = $1 "
-        "AND expires_at > now())", id_hash)
-
-
-async def end_admin_session(conn: Conn, id_hash: str) -> None:
-    await conn.execute("DELETE FROM hub_admin_sessions WHERE id_hash = $1", id_hash)
-
-
-async def csrf_secret(conn: Conn) -> str:
-    return await conn.fetchval("SELECT csrf_secret FROM hub_state WHERE id = 1")

@@ -32,8 +32,8 @@ from aiohttp import web
 from hub import ingest as I
 from hub import queries as Q
 from hub import typedefs as T
-from hub.api import _ingest, limits_of, read_body
-from hub.errors import HubError
+from hub.api import _ingest, http_refusal, limits_of, read_body
+from hub.errors import HubError, check_code
 from hub.web import protocol_status
 from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor, to_targz
@@ -56,6 +56,7 @@ class V1Error(Exception):
     """An answer in the original's error shape; ``detail`` is a text or an object."""
 
     def __init__(self, status: int, code: str, detail: Any, message: str | None = None):
+        check_code(code)
         super().__init__(message or str(detail))
         self.status = status
         self.code = code
@@ -78,7 +79,8 @@ def v1_errors(handler: V1Handler) -> V1Handler:
             return await handler(request)
         except V1Error as exc:
             return v1_answer(exc.status, exc.code, exc.detail, exc.message)
-        except HubError as exc:
+        except (HubError, I.Refused) as caught:
+            exc = http_refusal(caught) if isinstance(caught, I.Refused) else caught
             headers = {"Retry-After": str(exc.extra["retry_after"])} \
                 if "retry_after" in exc.extra else None
             resp = v1_answer(exc.status, exc.code, f"{exc.code}: {exc.message}", exc.message)
@@ -218,7 +220,7 @@ async def push(request: web.Request) -> web.Response:
     else:
         outcome = await _ingest(request, peer, CBOR_MEDIA_TYPE, data=envelope)
     body = outcome.body
-    if outcome.status == 202:
+    if outcome.result == "pending":
         raise V1Error(400, "peer_key_mismatch", {
             "error": "peer_key_mismatch",
             "message": f"key {body['key_id']} is not trusted for this peer yet; the bundle "
@@ -244,7 +246,7 @@ async def _park(app: web.Application, peer: T.Peer, envelope: bytes, limits: Any
                             public_key=checked.public_key, peer_name=peer.name,
                             digest=checked.digest, sequence=checked.sequence, hops=0,
                             container=envelope)
-    return I.Outcome(202, {"status": "pending", "digest": checked.digest,
+    return I.Outcome("pending", {"status": "pending", "digest": checked.digest,
                            "key_id": checked.key_id, "origin": checked.origin})
 
 

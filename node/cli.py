@@ -12,6 +12,7 @@ from typing import TypeVar
 import asyncpg
 import click
 
+from node import queries_ops as QO
 from service import db
 from service.dbcli import init_db_command
 from service.logs import setup_logging
@@ -87,8 +88,7 @@ def serve(host: str | None, port: int | None) -> None:
     app = create_app(config)
 
     async def announce(app: web.Application) -> None:
-        members = await app[T.pool_key].fetchval(
-            "SELECT count(*) FROM users WHERE origin IS NULL")
+        members = await QO.count_users_by_origin(app[T.pool_key])
         click.echo(f"WhiteBalloon node running at http://{host}:{port}/ "
                    f"(SITE_URL {config.site_url})")
         if members == 0:

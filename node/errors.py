@@ -1,6 +1,182 @@
-"""Domain errors with stable codes, mapped to HTTP answers by the error middleware."""
+"""Domain errors with stable codes, mapped to HTTP answers by the error middleware.
+
+Every code the node answers is registered once in :data:`NODE_ERROR_CODES` with its usual
+HTTP status and its meaning; ``docs/api.md`` ("Error codes") lists them all and
+``tests/test_error_codes.py`` checks both, and that every code raised in ``node/`` is
+here. The protocol library's codes (``protocol.errors.ERROR_CODES``) pass through as they
+are. In tests and under ``python3 -X dev`` an unknown code is refused at once
+(:data:`STRICT`); in production it is answered as given, never turned into a 500.
+"""
 
 from __future__ import annotations
+
+import sys
+
+from protocol.errors import ERROR_DESCRIPTIONS
+
+#: code -> (usual HTTP status, meaning). Sync refusals (``node.sync.errors.SyncError``)
+#: are here too, with the status the views give them.
+NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
+    "account_disabled": (409, "Enable the account before promoting it."),
+    "address_changed": (409, "This address is no longer the one in your notification settings."),
+    "admin_only": (403, "Only an admin may moderate comments."),
+    "admin_required": (403, "Only an admin may review publication requests."),
+    "already_completed": (409, "This request is already completed."),
+    "already_revoked": (409, "key ... of origin ... is already revoked"),
+    "already_signed_in": (409, "Sign out before registering a new member."),
+    "avatar_not_found": (404, "No such avatar."),
+    "bad_confirm_link": (404, "This confirmation link is not valid."),
+    "bad_unsubscribe_link": (404, "This unsubscribe link is not valid."),
+    "bundle_too_large": (413, "bundle is too large for this node (...); WB_MAX_BUNDLE_BYTES is "
+        "..."),
+    "cannot_change_scope": (403, "Only the owner or an admin may change the scope of this ...."),
+    "cannot_comment": (403, "Comments are closed on this request."),
+    "cannot_complete": (403, "Only the person who asked, or an admin, may complete this."),
+    "cannot_reopen": (403, "Only the request's author or an admin may reopen it."),
+    "code_required": (400, "Enter the code shown on the other device."),
+    "comment_not_found": (404, "No such comment."),
+    "confirm_link_expired": (410, "This confirmation link has expired; ask for a new one in your "
+        "notification settings."),
+    "confirm_too_soon": (429, "A confirmation link was sent less than a minute ago; check your "
+        "inbox first."),
+    "confirmation_required": (400, "Type rotate in the confirmation field to rotate the key."),
+    "copilot_disabled": (403, "The copilot is switched off; an admin can switch it on at "
+        "/admin/dedalus."),
+    "copilot_unavailable": (404, "The copilot is not available on this node."),
+    "csrf_failed": (403, "The form expired or did not come from this site. Reload the page and "
+        "try again."),
+    "equivocation": (409, "The origin signed two different bundles with the same sequence; "
+        "refused and recorded for the operator."),
+    "empty_message": (400, "Write a message first."),
+    "gateway_error": (502, "The AI gateway answered with an HTTP error."),
+    "gateway_key_missing": (502, "No API key is set for the AI gateway (an admin sets "
+        "it on /admin/dedalus)."),
+    "gateway_key_rejected": (502, "The AI gateway rejected the API key."),
+    "gateway_loop": (502, "The assistant kept calling tools without answering; stopped."),
+    "gateway_malformed": (502, "The AI gateway's answer could not be read."),
+    "gateway_not_configured": (502, "No AI gateway is configured on this node."),
+    "gateway_rate_limited": (502, "The AI gateway is rate limiting this node."),
+    "gateway_stream_broken": (502, "The AI gateway's stream broke off."),
+    "gateway_timeout": (502, "The AI gateway did not answer in time."),
+    "gateway_unreachable": (502, "The AI gateway cannot be reached."),
+    "http_error": (400, "Another HTTP error of the web framework."),
+    "impersonation": (409, "An imported record speaks for one of this node's own members; "
+        "refused."),
+    "internal_error": (500, "Something went wrong on the node; it was logged."),
+    "invalid_account": (400, "Some fields need attention."),
+    "invalid_arguments": (400, "A copilot tool was called with missing, unknown or malformed "
+        "arguments."),
+    "invalid_avatar": (400, "The photo is not a PNG, JPEG or WebP image Pillow can read."),
+    "invalid_characters": (400, "The input contains characters that cannot be stored (a NUL "
+        "byte)."),
+    "invalid_comment": (400, "Write something first."),
+    "invalid_cursor": (400, "That page link is not valid."),
+    "invalid_depth": (400, "Depth must be a whole number from 1 to ...."),
+    "invalid_email": (400, "That contact email does not look right."),
+    "invalid_feedback": (400, "Feedback is up or down."),
+    "invalid_field": (400, "... must be text."),
+    "invalid_item": (400, "Unknown record kind."),
+    "invalid_json": (400, "The body must be a JSON object."),
+    "invalid_key_id": (400, "... is not a 16-hex key id"),
+    "invalid_limit": (400, "limit must be between 1 and ...."),
+    "invalid_page": (400, "The page number must be a positive integer."),
+    "invalid_peer": (400, "Give the peer a short name (letters, digits, - _ .)."),
+    "invalid_request": (400, "Describe what you need help with."),
+    "invalid_role": (400, "Unknown role filter (admin or member)."),
+    "invalid_scope": (400, "Scope must be private or public."),
+    "invalid_status": (400, "status must be one of ... or all."),
+    "invalid_username": (400, "Choose a username of 2-32 letters, digits, '.', '_' or '-'."),
+    "invite_busy": (409, "This invite could not be used just now; try again."),
+    "invite_disabled": (410, "This invite was withdrawn by its creator."),
+    "invite_expired": (410, "This invite has expired. Ask for a new one."),
+    "invite_required": (403, "This node is invite-only: open the invite link you were given."),
+    "invite_unknown": (404, "This invite link is not valid. Ask for a new one."),
+    "invite_used_up": (410, "This invite has already been used up."),
+    "last_admin": (409, "This is the last admin of the node: promote another member first, then "
+        "try again."),
+    "login_required": (401, "Sign in first."),
+    "malformed_body": (400, "The form data could not be read (malformed body)."),
+    "mcp_origin_refused": (403, "Requests from this origin are refused."),
+    "mcp_token_invalid": (401, "This MCP token is unknown, revoked, or its admin is no longer an "
+        "admin."),
+    "mcp_token_required": (401, "Send an admin MCP token: Authorization: Bearer <token>."),
+    "mcp_unsupported_version": (400, "Unsupported MCP protocol version ...."),
+    "member_not_found": (404, "No such local member."),
+    "message_not_found": (404, "No such answer."),
+    "method_not_allowed": (405, "The route does not take this HTTP method."),
+    "metrics_loopback_only": (403, "No WB_METRICS_TOKEN is set and the client is not local."),
+    "metrics_token_required": (401, "WB_METRICS_TOKEN is set and was not sent as a bearer token."),
+    "no_policy": (403, "This route has no declared access policy."),
+    "no_relay": (409, "No mail relay is configured: set WB_SMTP_URL."),
+    "not_completed": (409, "Only a completed request can be reopened."),
+    "not_found": (404, "This invite has no photo."),
+    "not_open": (409, "This request is not open any more."),
+    "not_revoked": (409, "key ... of origin ... is not revoked"),
+    "nothing_selected": (400, "Select at least one record."),
+    "own_key": (409, "... is this node's current signing key; rotate it first (wb keys rotate), "
+        "then revoke the old one"),
+    "payload_too_large": (413, "The request body is over the node's size limit."),
+    "peer_exists": (409, "a peer named ... already exists"),
+    "peer_unreachable": (400, "... is not a directory"),
+    "pending_limit": (429, "A device waiting for approval may post at most ... requests; wait "
+        "for approval."),
+    "photo_too_large": (413, "The photo is larger than ... bytes."),
+    "photo_type": (400, "The photo must be a PNG, JPEG, GIF or WebP image."),
+    "proposal_not_found": (404, "No such pending proposal."),
+    "public_scope_off": (403, "This node publishes nothing (SYNC_PUBLIC_SCOPE=off); records "
+        "cannot be made public."),
+    "publication_request_decided": (409, "This request was already ...."),
+    "publication_request_not_found": (404, "No such publication request."),
+    "rate_limited": (429, "Too many attempts; wait a minute."),
+    "record_gone": (409, "The record no longer exists."),
+    "relay_failed": (502, "The mail relay refused or could not be reached."),
+    "remote_record": (403, "Records from other nodes are read-only here."),
+    "request_approved": (409, "This sign-in request is approved already; start a new sign-in."),
+    "request_denied": (409, "This sign-in request was denied; start a new sign-in."),
+    "request_expired": (409, "This sign-in request expired; start a new sign-in."),
+    "request_locked": (409, "Too many wrong codes: this sign-in request is locked."),
+    "request_not_found": (404, "No such request."),
+    "revoked_key": (409, "key ... of origin ... is revoked; remove the revocation first (wb sync "
+        "keys unrevoke ... ...)"),
+    "session_gone": (409, "The device that asked to sign in has signed out or expired; start a "
+        "new sign-in there."),
+    "session_not_approved": (403, "The feed is for approved members only."),
+    "sign_in_closed": (409, "This device's sign-in request is no longer waiting; start a new "
+        "sign-in before posting."),
+    "skin_not_found": (404, "No such skin file."),
+    "unauthorized": (401, "a registered hub peer's bearer token is required"),
+    "unchanged": (409, "'The comment is already ' + ('deleted.' if delete else 'visible.')"),
+    "unknown_action": (404, "Unknown action."),
+    "unknown_admin": (404, "No active local admin named ...."),
+    "unknown_feed": (404, "No such feed."),
+    "unknown_invite": (404, "No such invite of yours."),
+    "unknown_job": (404, "No such job (is the peer still configured?)."),
+    "unknown_key": (404, "That key is not pinned for this peer."),
+    "unknown_origin": (404, "this node knows no origin ... (see wb sync keys list)"),
+    "unknown_peer": (404, "No peer named ...."),
+    "unknown_pending": (404, "No such pending bundle."),
+    "unknown_request": (404, "No sign-in request ...."),
+    "unknown_session": (404, "That session is already closed."),
+    "unknown_skin": (400, "No such skin."),
+    "unknown_tool": (404, "The copilot has no tool of that name."),
+    "unknown_user": (404, "There is no member called ... on this node."),
+    "use_post": (400, "Repairs run with POST (the Repair button)."),
+    "user_not_found": (404, "No such member."),
+    "username_taken": (409, "The username ... is taken; choose another."),
+    "value_out_of_range": (400, "A number in the input is out of range."),
+    "wrong_code": (400, "The verification code does not match this sign-in request."),
+}
+
+#: Refuse unregistered codes (tests set it; ``python3 -X dev`` turns it on).
+STRICT = sys.flags.dev_mode
+
+
+def check_code(code: str) -> str:
+    """``code`` if it is registered (node or protocol); in strict mode refuse it otherwise."""
+    if STRICT and code not in NODE_ERROR_CODES and code not in ERROR_DESCRIPTIONS:
+        raise ValueError(f"unregistered node error code {code!r}: add it to "
+                         "node.errors.NODE_ERROR_CODES and docs/api.md")
+    return code
 
 
 class AppError(Exception):
@@ -8,6 +184,7 @@ class AppError(Exception):
 
     def __init__(self, status: int, code: str, message: str,
                  *, fields: dict[str, str] | None = None):
+        check_code(code)
         super().__init__(message)
         self.status = status
         self.code = code

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
+from node import queries_scheduler as QS
 from node import typedefs as T
 from service import outage
 
@@ -63,20 +64,11 @@ def backoff_seconds(failures: int, rng: random.Random | None = None) -> float:
 
 async def _claim(pool: asyncpg.Pool, job: Job, *, force: bool) -> str | None:
     """Claim the job for one run; return None when claimed, else why it was skipped."""
-    await pool.execute("INSERT INTO scheduler_jobs (id) VALUES ($1) ON CONFLICT DO NOTHING",
-                       job.id)
-    row = await pool.fetchrow(
-        """UPDATE scheduler_jobs
-              SET running_since = now(), last_started_at = now()
-            WHERE id = $1
-              AND (running_since IS NULL
-                   OR running_since < now() - make_interval(secs => $2))
-              AND ($3 OR (NOT paused AND (next_allowed_at IS NULL OR next_allowed_at <= now())))
-        RETURNING id""", job.id, job.timeout * 2, force)
+    await QS.ensure_job(pool, job.id)
+    row = await QS.claim_job(pool, job.id, job.timeout * 2, force)
     if row is not None:
         return None
-    state = await pool.fetchrow("SELECT paused, running_since, next_allowed_at "
-                                "FROM scheduler_jobs WHERE id = $1", job.id)
+    state = await QS.select_scheduler_jobs_by_id(pool, job.id)
     if state["running_since"] is not None:
         return "skipped: already running"
     if state["paused"]:
@@ -98,37 +90,27 @@ async def run_job(app: web.Application, job: Job, *, force: bool = False) -> str
         if isinstance(exc, asyncio.TimeoutError):
             code = "timeout"
         result = f"error: {code}"
-        failures = await pool.fetchval(
-            "UPDATE scheduler_jobs SET failures = failures + 1 WHERE id = $1 "
-            "RETURNING failures", job.id)
+        failures = await QS.count_failure(pool, job.id)
         delay = backoff_seconds(failures)
-        await pool.execute(
-            "UPDATE scheduler_jobs SET next_allowed_at = now() + make_interval(secs => $2) "
-            "WHERE id = $1", job.id, delay)
+        await QS.update_scheduler_jobs_set_next_allowed_at_by_id(pool, job.id, delay)
         log.warning("job failed", extra={"job": job.id, "result": result,
                                          "backoff_s": round(delay, 1)})
     else:
         result = f"ok: {summary}" if summary else "ok"
-        await pool.execute("UPDATE scheduler_jobs SET failures = 0, next_allowed_at = NULL "
-                           "WHERE id = $1", job.id)
+        await QS.reset_failures(pool, job.id)
     duration_ms = int((time.monotonic() - started) * 1000)
-    await pool.execute(
-        """UPDATE scheduler_jobs SET running_since = NULL, last_finished_at = now(),
-                  last_result = $2, last_duration_ms = $3, runs = runs + 1
-            WHERE id = $1""", job.id, result[:500], duration_ms)
+    await QS.finish_job(pool, job.id, result[:500], duration_ms)
     kind = job.id.split(":", 1)[0]
     app[T.metrics_key].sync_jobs.labels(kind, "error" if result.startswith("error") else "ok").inc()
     return result
 
 
 async def set_paused(pool: asyncpg.Pool, job_id: str, paused: bool) -> None:
-    await pool.execute(
-        "INSERT INTO scheduler_jobs (id, paused) VALUES ($1, $2) "
-        "ON CONFLICT (id) DO UPDATE SET paused = EXCLUDED.paused", job_id, paused)
+    await QS.set_job_paused(pool, job_id, paused)
 
 
 async def job_states(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    return await pool.fetch("SELECT * FROM scheduler_jobs ORDER BY id")
+    return await QS.select_scheduler_jobs(pool)
 
 
 def register_job(app: web.Application, job: Job) -> None:

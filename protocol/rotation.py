@@ -7,7 +7,7 @@ to a new key, the node publishes a ``key`` record, signed by its *current* key:
     Previous-Key-ID: <current key id> / Valid-From: <time>
 
 A receiver that trusts the current key for the origin may then trust the new key
-for the same origin (see ``keys.trust.TrustStore.accept_rotation``).
+for the same origin (node: ``node.sync.rotation.accept_rotations``; hub: ``hub.ingest``).
 """
 
 from __future__ import annotations

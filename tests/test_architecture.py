@@ -293,3 +293,125 @@ def test_function_level_and_relative_imports_count() -> None:
     for node in _import_nodes(rel):
         found |= _resolve("node.auth.service", node, False)
     assert found == {"node.auth.queries", "node.errors"}
+
+
+# ------------------------------------------------------------------ SQL lives in queries modules
+
+# asyncpg calls that run SQL text (a Connection, a Pool or a Transaction's connection).
+SQL_METHODS = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval",
+                         "copy_from_query", "copy_to_query", "copy_from_table", "copy_to_table",
+                         "copy_records_to_table", "cursor", "prepare"})
+SQL_PACKAGES = ("node", "hub")
+# Modules of node/ and hub/ allowed to hold SQL although they are not queries modules.
+# Plumbing only; every entry says why. (service/db.py's migrations, ops/ and tests/ are
+# outside SQL_PACKAGES: migrations are plumbing, ops is the operator's floor.)
+SQL_ALLOWLIST = {
+    # The session middleware resolves the cookie on every request; node/web.py is being
+    # merged into service/ web plumbing (#18, part 2b) and its two statements move with it.
+    "node.web",
+}
+
+
+def is_queries_module(module: str) -> bool:
+    """``queries.py``, ``queries_<concern>.py`` or anything in a ``queries`` package."""
+    parts = module.split(".")
+    return any(p == "queries" or p.startswith("queries_") for p in parts[1:])
+
+
+def _is_sql_text(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _is_sql_text(node.left) or _is_sql_text(node.right)
+    return False
+
+
+def sql_calls(tree: ast.AST) -> list[int]:
+    """Lines that hand an SQL string literal (or f-string, or concatenation) to asyncpg."""
+    lines = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SQL_METHODS and node.args
+                and _is_sql_text(node.args[0])):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_sql_only_in_queries_modules() -> None:
+    """Every feature is handlers + service + queries: SQL text outside a queries module
+    is a query someone will not find (node/sync once had 86 such statements)."""
+    problems = []
+    for module, path in MODULES.items():
+        if module.split(".")[0] not in SQL_PACKAGES or is_queries_module(module):
+            continue
+        if module in SQL_ALLOWLIST:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        problems += [f"{module}:{line}" for line in sql_calls(tree)]
+    assert not problems, "SQL outside a queries module:\n" + "\n".join(problems)
+
+
+def test_sql_allowlist_has_no_stale_entry() -> None:
+    for module in SQL_ALLOWLIST:
+        assert module in MODULES, f"{module} no longer exists"
+        assert sql_calls(ast.parse(MODULES[module].read_text())), f"{module} has no SQL left"
+
+
+def test_sql_check_catches_literals_fstrings_and_concatenation() -> None:
+    code = ("async def f(conn, pool, t):\n"
+            "    await conn.execute('DELETE FROM users')\n"
+            "    await pool.fetch(f'SELECT * FROM {t}')\n"
+            "    await conn.fetchval('SELECT ' + t)\n"
+            "    await Q.fetch_things(conn, 'name')\n"
+            "    await conn.execute(SQL)\n"
+            "    async with conn.transaction():\n"
+            "        await conn.executemany(\n"
+            "            'INSERT INTO x VALUES ($1)', rows)\n")
+    assert sql_calls(ast.parse(code)) == [2, 3, 4, 8]
+    assert is_queries_module("node.sync.queries_keys")
+    assert is_queries_module("hub.queries")
+    assert is_queries_module("node.auth.queries")
+    assert not is_queries_module("node.sync.importer")
+    assert not is_queries_module("queries")
+
+
+# ------------------------------------------------------------------ one room per concern
+
+MAX_MODULE_LINES = 600
+# Modules allowed to be longer, each with its reason. Runtime code has no entry.
+LONG_MODULES = {
+    # The conformance vector generator: one function per vector family, run by hand
+    # (`python3 -m conformance_tests.make_vectors`), never imported by node or hub.
+    # Splitting it by family is open work of #18.
+    "conformance_tests.make_vectors",
+    # The black-box hub conformance runner (one check per normative rule of
+    # docs/protocol.md section 13), a test tool, not runtime; same open work.
+    "conformance_tests.hub_runner",
+}
+
+
+def long_modules(limit: int = MAX_MODULE_LINES) -> dict[str, int]:
+    found = {}
+    for module, path in MODULES.items():
+        lines = len(path.read_text().splitlines())
+        if lines > limit:
+            found[module] = lines
+    return found
+
+
+def test_no_runtime_module_over_600_lines() -> None:
+    """A module past a few hundred lines holds more than one concern: split it (and
+    re-export the names other modules import)."""
+    too_long = {m: n for m, n in long_modules().items() if m not in LONG_MODULES}
+    assert not too_long, "\n".join(f"{m}: {n} lines" for m, n in sorted(too_long.items()))
+
+
+def test_long_module_allowlist_has_no_stale_entry() -> None:
+    stale = LONG_MODULES - set(long_modules())
+    assert not stale, f"no longer long, drop from LONG_MODULES: {sorted(stale)}"
+
+
+def test_size_check_can_fail() -> None:
+    assert long_modules(limit=100), "some module must be over 100 lines"

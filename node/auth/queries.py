@@ -323,3 +323,7 @@ async def disable_invite(conn: Conn, invite_id: str, by_user: str | None) -> asy
     return await conn.fetchrow(
         "UPDATE invites SET disabled = true WHERE id = $1 "
         "AND ($2::text IS NULL OR created_by = $2) RETURNING id", invite_id, by_user)
+
+
+async def auth_request_expiry(conn: Any, request_id: str) -> Any:
+    return await conn.fetchval("SELECT expires_at FROM auth_requests WHERE id = $1", request_id)

@@ -248,8 +248,7 @@ async def start_login(pool: asyncpg.Pool, config: Config, username: Any, *, ip: 
         await notifications.signin_waiting(conn, request_id)
         await q.audit(conn, "login.request", actor_id=user["id"], target=request_id, ip=ip,
                       details={"user_agent": user_agent[:120]})
-        expires_at = await conn.fetchval(
-            "SELECT expires_at FROM auth_requests WHERE id = $1", request_id)
+        expires_at = await q.auth_request_expiry(conn, request_id)
     log.info("login requested", extra={"user_id": user["id"], "request_id": request_id})
     return LoginStart(user_id=user["id"], cookie=cookie, request_id=request_id, code=code,
                       expires_at=expires_at)

@@ -17,6 +17,7 @@ from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import importer as I
 from node.sync import peers as P
+from node.sync import queries_peers as QP
 from node.sync import revocation as RV
 from node.sync import rotation as R
 from node.sync import service as S
@@ -359,19 +360,13 @@ def status_cmd(as_json: bool) -> None:
     """This node's origin and chain, gaps, equivocations, pending keys, recent jobs."""
     async def main(pool, config):
         origin = await S.our_origin(pool, config)
-        state = dict(await pool.fetchrow("SELECT * FROM node_sync_state"))
-        gaps = [dict(r) for r in await pool.fetch(
-            "SELECT origin, min(sequence) AS first, max(sequence) AS last, count(*) AS n "
-            "FROM sync_gaps GROUP BY origin")]
-        eq = [dict(r) for r in await pool.fetch(
-            "SELECT origin, sequence, known_digest, rejected_digest, peer, detected_at "
-            "FROM sync_equivocations ORDER BY detected_at DESC LIMIT 20")]
-        pend = await pool.fetchval("SELECT count(*) FROM sync_pending")
+        state = dict(await QP.sync_state(pool))
+        gaps = [dict(r) for r in await QP.count_sync_gaps(pool)]
+        eq = [dict(r) for r in await QP.select_sync_equivocations(pool)]
+        pend = await QP.count_sync_pending(pool)
         breaks = [dict(r) for r in await G.chain_breaks(pool)]
         keys = [dict(r) for r in await R.key_history(pool)]
-        jobs = [dict(r) for r in await pool.fetch(
-            "SELECT started_at, kind, peer, result, error_code, duration_ms, records_in, "
-            "records_applied, bundle_bytes FROM sync_jobs ORDER BY id DESC LIMIT 10")]
+        jobs = [dict(r) for r in await QP.select_sync_jobs(pool)]
         return {"origin": origin, "sequence": state["sequence"],
                 "last_digest": state["last_digest"], "gaps": gaps, "equivocations": eq,
                 "pending": pend, "jobs": jobs, "chain_breaks": breaks,

@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from node.sync import queries_peers as QP
 from protocol.verify import VerifiedBundle
 
 log = logging.getLogger("wb.node.sync")
@@ -37,15 +38,11 @@ async def check_previous(conn: asyncpg.Connection, vb: VerifiedBundle,
         return []
     broken: list[int] = []
     if sequence > 1:
-        before = await conn.fetchval(
-            "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2",
-            vb.origin, sequence - 1)
+        before = await QP.received_digest(conn, vb.origin, sequence - 1)
         if before is not None and before != vb.previous:
             await _record(conn, vb.origin, sequence, vb.previous, before, vb.digest, peer)
             broken.append(sequence)
-    after = await conn.fetchrow(
-        "SELECT digest, previous, peer FROM sync_received WHERE origin = $1 AND sequence = $2",
-        vb.origin, sequence + 1)
+    after = await QP.received_link(conn, vb.origin, sequence + 1)
     if after is not None and after["previous"] != vb.digest:
         await _record(conn, vb.origin, sequence + 1, after["previous"], vb.digest,
                       after["digest"], after["peer"])
@@ -55,28 +52,19 @@ async def check_previous(conn: asyncpg.Connection, vb: VerifiedBundle,
 
 async def _record(conn: asyncpg.Connection, origin: str, sequence: int, previous: str | None,
                   expected: str, digest: str, peer: str | None) -> None:
-    await conn.execute(
-        """INSERT INTO sync_chain_breaks (origin, sequence, previous, expected, digest, peer)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-        origin, sequence, previous, expected, digest, peer)
+    await QP.insert_sync_chain_breaks(conn, origin, sequence, previous, expected, digest, peer)
     log.error("chain break: Previous does not match the predecessor",
               extra={"origin": origin, "sequence": sequence, "peer": peer})
 
 
 async def chain_breaks(pool: Any, limit: int = 20) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT origin, sequence, previous, expected, digest, peer, detected_at "
-        "FROM sync_chain_breaks ORDER BY detected_at DESC LIMIT $1", limit)
+    return await QP.select_sync_chain_breaks(pool, limit)
 
 
 async def due_gaps(pool: Any, *, force: bool = False) -> dict[str, list[int]]:
     """Missing sequences to look for now, by origin (oldest first)."""
-    rows = await pool.fetch(
-        f"""SELECT origin, sequence FROM sync_gaps
-             WHERE $1 OR last_attempt_at IS NULL
-                OR last_attempt_at + make_interval(secs => least({BACKOFF_MAX_SECONDS},
-                       {BACKOFF_SECONDS} * power(2, least(attempts, 20)))) <= now()
-             ORDER BY origin, sequence LIMIT {MAX_GAPS_PER_RUN}""", force)
+    rows = await QP.due_gaps(pool, force, BACKOFF_SECONDS, BACKOFF_MAX_SECONDS,
+                             MAX_GAPS_PER_RUN)
     out: dict[str, list[int]] = {}
     for r in rows:
         out.setdefault(r["origin"], []).append(r["sequence"])
@@ -85,13 +73,9 @@ async def due_gaps(pool: Any, *, force: bool = False) -> dict[str, list[int]]:
 
 async def mark_attempt(pool: Any, origin: str, sequences: list[int]) -> None:
     """A look for these sequences is over; those still missing wait longer next time."""
-    await pool.execute(
-        "UPDATE sync_gaps SET attempts = attempts + 1, last_attempt_at = now() "
-        "WHERE origin = $1 AND sequence = ANY($2::bigint[])", origin, sequences)
+    await QP.update_sync_gaps_set_attempts_by_origin(pool, origin, sequences)
 
 
 async def remaining(pool: Any, origin: str, sequences: list[int]) -> set[int]:
-    rows = await pool.fetch(
-        "SELECT sequence FROM sync_gaps WHERE origin = $1 AND sequence = ANY($2::bigint[])",
-        origin, sequences)
+    rows = await QP.select_sync_gaps_by_origin(pool, origin, sequences)
     return {r["sequence"] for r in rows}

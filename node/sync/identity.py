@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from keys import KeyFileError, generate_keypair, load_signing_key
+from node.sync import queries_keys as QK
 from protocol.signature import key_id
 from service.settings import Config
 
@@ -48,13 +49,9 @@ def load_or_create_key(config: Config) -> NodeKey:
 
 async def ensure_state(conn: asyncpg.Connection | asyncpg.Pool, key: NodeKey) -> str:
     """Record the node's origin on first use; return the origin (fixed for life)."""
-    await conn.execute(
-        "INSERT INTO node_sync_state (origin) VALUES ($1) ON CONFLICT DO NOTHING", key.key_id)
-    origin = await conn.fetchval("SELECT origin FROM node_sync_state")
+    await QK.insert_node_sync_state(conn, key.key_id)
+    origin = await QK.own_origin(conn)
     # After a rotation the key in use is not the origin's first key: trust it for the
     # origin (never as an origin of its own).
-    await conn.execute(
-        "INSERT INTO sync_trusted_keys (origin, key_id, public_key, source) "
-        "VALUES ($1, $2, $3, 'self') ON CONFLICT DO NOTHING", origin, key.key_id,
-        key.public_key)
+    await QK.trust_own_key(conn, origin, key.key_id, key.public_key)
     return origin

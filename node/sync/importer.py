@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from node.sync import queries as Q
+from node.sync import queries_import as QI
 from node.sync.errors import SyncError
 from node.sync.gaps import check_previous
 from node.sync.impersonation import refuse_claims_on_our_members
@@ -95,10 +96,7 @@ class Resolver:
 
 
 async def load_trust(conn: Q.Conn) -> set[tuple[str, str]]:
-    rows = await conn.fetch(
-        """SELECT origin, key_id FROM sync_trusted_keys t
-            WHERE NOT EXISTS (SELECT 1 FROM sync_key_revocations r
-                               WHERE r.origin = t.origin AND r.key_id = t.key_id)""")
+    rows = await QI.select_sync_trusted_keys_by_exists(conn)
     return {(r["origin"], r["key_id"]) for r in rows}
 
 
@@ -131,11 +129,8 @@ async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
             return await _apply(conn, vb, our_origin, peer)
     except _Equivocation as exc:
         # Recorded outside the refused transaction, so the operator sees it.
-        await pool.execute(
-            """INSERT INTO sync_equivocations (origin, sequence, known_digest,
-                      rejected_digest, peer, manifest)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-            vb.origin, vb.sequence, exc.known, vb.digest, peer, vb.bundle.manifest)
+        await QI.insert_sync_equivocations(pool, vb.origin, vb.sequence, exc.known, vb.digest, peer,
+                                           vb.bundle.manifest)
         log.error("equivocation refused", extra={"origin": vb.origin,
                                                   "sequence": vb.sequence})
         raise
@@ -143,12 +138,8 @@ async def import_bundle(pool: asyncpg.Pool, bundle: Bundle, *, our_origin: str,
 
 async def _queue_pending(pool: asyncpg.Pool, vb: VerifiedBundle, peer: str | None
                          ) -> ImportResult:
-    await pool.execute(
-        """INSERT INTO sync_pending (id, digest, origin, key_id, public_key, sequence,
-                                     record_count, envelope, peer)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (digest) DO NOTHING""",
-        ulid(), vb.digest, vb.origin, vb.key_id, vb.public_key, vb.sequence,
-        len(vb.records), to_cbor(vb.bundle), peer)
+    await QI.insert_sync_pending(pool, ulid(), vb.digest, vb.origin, vb.key_id, vb.public_key,
+                                 vb.sequence, len(vb.records), to_cbor(vb.bundle), peer)
     log.warning("bundle signed by an unknown key queued for approval",
                 extra={"origin": vb.origin, "key_id": vb.key_id, "digest": vb.digest})
     return ImportResult("pending", vb.digest, vb.origin, vb.sequence, vb.schema_version,
@@ -158,18 +149,15 @@ async def _queue_pending(pool: asyncpg.Pool, vb: VerifiedBundle, peer: str | Non
 async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
                  peer: str | None) -> ImportResult:
     origin = vb.origin
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('wb-sync-origin:' || $1))",
-                       origin)
+    await QI.lock_origin(conn, origin)
     result = ImportResult("applied", vb.digest, origin, vb.sequence, vb.schema_version,
                           len(vb.records), bundle_bytes=vb.bundle.total_bytes)
-    if await conn.fetchval("SELECT 1 FROM sync_received WHERE digest = $1", vb.digest):
+    if await QI.select_sync_received_by_digest(conn, vb.digest):
         result.result = "duplicate"
         return result
     sequence = vb.sequence or 0
     if sequence:
-        known = await conn.fetchval(
-            "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2",
-            origin, sequence)
+        known = await QI.received_digest(conn, origin, sequence)
         if known is not None:
             raise _Equivocation(origin, sequence, known, vb.digest)
         result.gaps = await _record_gaps(conn, origin, sequence, peer)
@@ -197,12 +185,8 @@ async def _apply(conn: asyncpg.Connection, vb: VerifiedBundle, our_origin: str,
             await _requeue_local_comments(conn, origin, live + dead)
     result.skipped = result.records_in - result.applied_total
     await accept_rotations(conn, vb, peer)  # key records from a trusted signer
-    await conn.execute(
-        """INSERT INTO sync_received (origin, sequence, digest, previous, kind, schema_version,
-                  key_id, instance, record_count, peer)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        origin, sequence, vb.digest, vb.previous, vb.kind, vb.schema_version, vb.key_id,
-        vb.instance, len(vb.records), peer)
+    await QI.insert_sync_received(conn, origin, sequence, vb.digest, vb.previous, vb.kind,
+                                  vb.schema_version, vb.key_id, vb.instance, len(vb.records), peer)
     return result
 
 
@@ -212,11 +196,8 @@ async def _withdrawn(conn: asyncpg.Connection, origin: str,
     live = [rec for _, rec in records if not rec.deleted]
     if not live:
         return {}
-    rows = await conn.fetch(
-        """SELECT t.entity, t.origin_id, t.revision FROM sync_tombstones t
-             JOIN unnest($2::text[], $3::text[]) AS r(e, i)
-               ON t.origin = $1 AND t.entity = r.e AND t.origin_id = r.i""",
-        origin, [r.entity for r in live], [r.id for r in live])
+    rows = await QI.select_sync_tombstones(conn, origin, [r.entity for r in live],
+                                           [r.id for r in live])
     return {(r["entity"], r["origin_id"]): r["revision"] for r in rows}
 
 
@@ -226,16 +207,8 @@ async def _remember_tombstones(conn: asyncpg.Connection, vb: VerifiedBundle) -> 
     dead = [rec for _, rec in vb.records if rec.deleted]
     if not dead:
         return
-    await conn.execute(
-        """INSERT INTO sync_tombstones (origin, entity, origin_id, revision, sequence, digest)
-           SELECT $1, e, i, r, $5, $6 FROM unnest($2::text[], $3::text[], $4::bigint[])
-                  AS t(e, i, r)
-           ON CONFLICT (origin, entity, origin_id) DO UPDATE
-              SET revision = EXCLUDED.revision, sequence = EXCLUDED.sequence,
-                  digest = EXCLUDED.digest, withdrawn_at = now()
-            WHERE sync_tombstones.revision < EXCLUDED.revision""",
-        vb.origin, [r.entity for r in dead], [r.id for r in dead],
-        [r.revision for r in dead], vb.sequence, vb.digest)
+    await QI.insert_sync_tombstones(conn, vb.origin, [r.entity for r in dead], [r.id for r in dead],
+                                    [r.revision for r in dead], vb.sequence, vb.digest)
 
 
 class _Equivocation(SyncError):
@@ -249,19 +222,14 @@ class _Equivocation(SyncError):
 
 async def _record_gaps(conn: asyncpg.Connection, origin: str, sequence: int,
                        peer: str | None) -> list[int]:
-    await conn.execute("DELETE FROM sync_gaps WHERE origin = $1 AND sequence = $2",
-                       origin, sequence)
-    top = await conn.fetchval(
-        "SELECT max(sequence) FROM sync_received WHERE origin = $1 AND sequence > 0", origin)
+    await QI.delete_sync_gaps_by_origin(conn, origin, sequence)
+    top = await QI.last_received_sequence(conn, origin)
     top = top or 0
     if sequence <= top + 1:
         return []
     start = max(top + 1, sequence - MAX_GAP_ROWS)
     missing = list(range(start, sequence))
-    await conn.execute(
-        """INSERT INTO sync_gaps (origin, sequence, peer)
-           SELECT $1, s, $2 FROM unnest($3::bigint[]) AS s ON CONFLICT DO NOTHING""",
-        origin, peer, missing)
+    await QI.insert_sync_gaps(conn, origin, peer, missing)
     return missing
 
 
@@ -278,70 +246,27 @@ def _common(origin: str, recs: Iterable[Record]) -> tuple[list[Any], ...]:
 async def _upsert_users(conn: asyncpg.Connection, origin: str, recs: list[Record],
                         resolve: Resolver) -> int:
     ids, oids, instances, revs, updated, created = _common(origin, recs)
-    status = await conn.execute(
-        """INSERT INTO users (id, origin, origin_id, instance, username, display_name, bio,
-                              contact_email, share_contact, sync_scope, created_at,
-                              updated_at, revision)
-           SELECT m.id, $1, m.oid, m.instance, m.username, coalesce(m.display_name, ''),
-                  m.bio, m.email, m.email IS NOT NULL, 'public',
-                  coalesce(m.created, m.updated), m.updated, m.rev
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
-                         $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[])
-                  AS m(id, oid, instance, rev, updated, created, username, display_name, bio,
-                       email)
-           ON CONFLICT (id) DO UPDATE SET
-                  instance = EXCLUDED.instance, username = EXCLUDED.username,
-                  display_name = EXCLUDED.display_name, bio = EXCLUDED.bio,
-                  contact_email = EXCLUDED.contact_email,
-                  share_contact = EXCLUDED.share_contact, created_at = EXCLUDED.created_at,
-                  updated_at = EXCLUDED.updated_at, revision = EXCLUDED.revision,
-                  deleted_at = NULL
-            WHERE users.origin = EXCLUDED.origin AND users.revision < EXCLUDED.revision""",
-        origin, ids, oids, instances, revs, updated, created,
-        [r["Username"] for r in recs], [r.get("Display-Name") for r in recs],
-        [r.body for r in recs], [r.get("Contact-Email") for r in recs])
+    status = await QI.insert_users(conn, origin, ids, oids, instances, revs, updated, created,
+                                   [r["Username"] for r in recs],
+                                   [r.get("Display-Name") for r in recs], [r.body for r in recs],
+                                   [r.get("Contact-Email") for r in recs])
     applied = int(status.split()[-1])
     inviters = [(i, resolve(r.get("Invited-By"))) for i, r in zip(ids, recs, strict=True)
                 if r.get("Invited-By")]
     if inviters:
         a, b = zip(*inviters, strict=True)
-        await conn.execute(
-            """UPDATE users u SET invited_by = inv.id
-                 FROM unnest($1::text[], $2::text[]) AS m(id, inviter)
-                 JOIN users inv ON inv.id = m.inviter
-                WHERE u.id = m.id AND u.origin = $3""", list(a), list(b), origin)
+        await QI.update_users_set_invited_by_by_id(conn, list(a), list(b), origin)
     return applied
 
 
 async def _upsert_requests(conn: asyncpg.Connection, origin: str, recs: list[Record],
                            resolve: Resolver) -> int:
     ids, oids, instances, revs, updated, created = _common(origin, recs)
-    status = await conn.execute(
-        """INSERT INTO requests (id, origin, origin_id, instance, title, description, status,
-                                 created_by, sync_scope, created_at, updated_at,
-                                 completed_at, revision)
-           SELECT m.id, $1, m.oid, m.instance, m.title, m.description,
-                  CASE WHEN m.status IN ('open', 'completed') THEN m.status ELSE 'open' END,
-                  u.id, 'public', coalesce(m.created, m.updated), m.updated, m.completed,
-                  m.rev
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
-                         $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[],
-                         $12::timestamptz[])
-                  AS m(id, oid, instance, rev, updated, created, title, description, status,
-                       creator, completed)
-             LEFT JOIN users u ON u.id = m.creator
-           ON CONFLICT (id) DO UPDATE SET
-                  instance = EXCLUDED.instance, title = EXCLUDED.title,
-                  description = EXCLUDED.description, status = EXCLUDED.status,
-                  created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at,
-                  updated_at = EXCLUDED.updated_at, completed_at = EXCLUDED.completed_at,
-                  revision = EXCLUDED.revision, deleted_at = NULL
-            WHERE requests.origin = EXCLUDED.origin
-              AND requests.revision < EXCLUDED.revision""",
-        origin, ids, oids, instances, revs, updated, created,
-        [r["Title"] for r in recs], [r.body for r in recs], [r["Status"] for r in recs],
-        [resolve(r["Created-By"]) for r in recs],
-        [parse_time(r.get("Completed-At")) for r in recs])
+    status = await QI.insert_requests(conn, origin, ids, oids, instances, revs, updated, created,
+                                      [r["Title"] for r in recs], [r.body for r in recs],
+                                      [r["Status"] for r in recs],
+                                      [resolve(r["Created-By"]) for r in recs],
+                                      [parse_time(r.get("Completed-At")) for r in recs])
     return int(status.split()[-1])
 
 
@@ -350,78 +275,32 @@ async def _upsert_comments(conn: asyncpg.Connection, origin: str, recs: list[Rec
     """Comments attach to the request they reference (a local one for our origin);
     comments on requests this node does not have are skipped."""
     ids, oids, instances, revs, updated, created = _common(origin, recs)
-    status = await conn.execute(
-        """INSERT INTO comments (id, origin, origin_id, instance, request_id, created_by, body,
-                                 sync_scope, created_at, updated_at, revision)
-           SELECT m.id, $1, m.oid, m.instance, rq.id, u.id, m.body, 'public',
-                  coalesce(m.created, m.updated), m.updated, m.rev
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
-                         $7::timestamptz[], $8::text[], $9::text[], $10::text[])
-                  AS m(id, oid, instance, rev, updated, created, request, creator, body)
-             JOIN requests rq ON rq.id = m.request AND rq.deleted_at IS NULL
-                  AND (rq.origin IS NOT NULL OR rq.sync_scope = 'public')
-             LEFT JOIN users u ON u.id = m.creator
-           ON CONFLICT (id) DO UPDATE SET
-                  instance = EXCLUDED.instance, body = EXCLUDED.body,
-                  created_by = EXCLUDED.created_by, updated_at = EXCLUDED.updated_at,
-                  revision = EXCLUDED.revision, deleted_at = NULL
-            WHERE comments.origin = EXCLUDED.origin
-              AND comments.revision < EXCLUDED.revision
-              AND comments.request_id = EXCLUDED.request_id""",
-        origin, ids, oids, instances, revs, updated, created,
-        [resolve(r["Request"]) for r in recs], [resolve(r["Created-By"]) for r in recs],
-        [r.body for r in recs])
+    status = await QI.insert_comments(conn, origin, ids, oids, instances, revs, updated, created,
+                                      [resolve(r["Request"]) for r in recs],
+                                      [resolve(r["Created-By"]) for r in recs],
+                                      [r.body for r in recs])
     return int(status.split()[-1])
 
 
 async def _upsert_vouches(conn: asyncpg.Connection, origin: str, recs: list[Record],
                           resolve: Resolver) -> int:
-    status = await conn.execute(
-        """INSERT INTO sync_vouches (origin, origin_id, inviter, invitee, revision)
-           SELECT $1, m.oid, m.inviter, m.invitee, m.rev
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[])
-                  AS m(oid, inviter, invitee, rev)
-           ON CONFLICT (origin, origin_id) DO UPDATE SET
-                  inviter = EXCLUDED.inviter, invitee = EXCLUDED.invitee,
-                  revision = EXCLUDED.revision, deleted = false, updated_at = now()
-            WHERE sync_vouches.revision < EXCLUDED.revision""",
-        origin, [r.id for r in recs], [r["Inviter"] for r in recs],
-        [r["Invitee"] for r in recs], [r.revision for r in recs])
+    status = await QI.upsert_vouches(conn, origin, [r.id for r in recs],
+                                     [r["Inviter"] for r in recs], [r["Invitee"] for r in recs],
+                                     [r.revision for r in recs])
     return int(status.split()[-1])
 
 
 _UPSERTS = {"user": _upsert_users, "request": _upsert_requests,
             "comment": _upsert_comments, "vouch": _upsert_vouches}
 
-# Tombstones forget the content, keep the row (other rows may point at it) and keep
-# the revision so an older copy can never bring it back.
-_SCRUB = {
-    "user": "display_name = '', bio = '', contact_email = NULL, share_contact = false",
-    "request": "title = '', description = ''",
-    "comment": "body = ''",
-}
-
-
 async def _tombstone(conn: asyncpg.Connection, entity: str, origin: str,
                      recs: list[Record]) -> int:
     if entity == "vouch":
-        status = await conn.execute(
-            """INSERT INTO sync_vouches (origin, origin_id, revision, deleted)
-               SELECT $1, m.oid, m.rev, true
-                 FROM unnest($2::text[], $3::bigint[]) AS m(oid, rev)
-               ON CONFLICT (origin, origin_id) DO UPDATE SET deleted = true,
-                      inviter = NULL, invitee = NULL, revision = EXCLUDED.revision,
-                      updated_at = now()
-                WHERE sync_vouches.revision < EXCLUDED.revision""",
-            origin, [r.id for r in recs], [r.revision for r in recs])
+        status = await QI.tombstone_vouches(conn, origin, [r.id for r in recs],
+                                            [r.revision for r in recs])
         return int(status.split()[-1])
-    table = {"user": "users", "request": "requests", "comment": "comments"}[entity]
-    status = await conn.execute(
-        f"""UPDATE {table} t SET {_SCRUB[entity]}, deleted_at = now(), revision = m.rev,
-                   updated_at = m.updated
-              FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS m(id, rev, updated)
-             WHERE t.id = m.id AND t.origin = $1 AND t.revision < m.rev""",
-        origin, [local_id(origin, r.id) for r in recs], [r.revision for r in recs],
+    status = await QI.tombstone_rows(
+        conn, entity, origin, [local_id(origin, r.id) for r in recs], [r.revision for r in recs],
         [parse_time(r.updated_at) for r in recs])
     return int(status.split()[-1])
 
@@ -431,13 +310,7 @@ async def _requeue_local_comments(conn: asyncpg.Connection, origin: str,
     """Our comments on remote requests that just disappeared or reappeared must follow
     them: bump their revision so the next export tombstones or re-publishes them
     (``wb_track_change`` ignores the revision column, so nothing else moves)."""
-    await conn.execute(
-        """UPDATE comments c SET revision = c.revision + 1
-             FROM requests r
-            WHERE r.id = ANY($1::text[]) AND c.request_id = r.id AND c.origin IS NULL
-              AND c.sync_scope = 'public' AND c.deleted_at IS NULL
-              AND c.published = (r.deleted_at IS NOT NULL)""",
-        [local_id(origin, r.id) for r in recs])
+    await QI.update_comments_set_revision_by_id(conn, [local_id(origin, r.id) for r in recs])
 
 
 # --------------------------------------------------------------------------- pending queue
@@ -448,20 +321,14 @@ async def approve_pending(pool: asyncpg.Pool, pending_id: str, *, our_origin: st
     for that (origin, key), oldest sequence first."""
     from protocol.containers import from_cbor
 
-    row = await pool.fetchrow("SELECT * FROM sync_pending WHERE id = $1 OR digest = $1",
-                              pending_id)
+    row = await QI.select_sync_pending_by_id(pool, pending_id)
     if row is None:
         raise SyncError("not_found", f"no pending bundle {pending_id}")
     from node.sync.revocation import refuse_if_revoked
 
     await refuse_if_revoked(pool, row["origin"], row["key_id"])
-    await pool.execute(
-        """INSERT INTO sync_trusted_keys (origin, key_id, public_key, source, added_by)
-           VALUES ($1, $2, $3, 'approved', $4) ON CONFLICT DO NOTHING""",
-        row["origin"], row["key_id"], row["public_key"], actor)
-    queued = await pool.fetch(
-        "SELECT * FROM sync_pending WHERE origin = $1 AND key_id = $2 "
-        "ORDER BY sequence NULLS FIRST, received_at", row["origin"], row["key_id"])
+    await QI.trust_approved_key(pool, row["origin"], row["key_id"], row["public_key"], actor)
+    queued = await QI.select_sync_pending_by_origin(pool, row["origin"], row["key_id"])
     results = []
     for item in queued:
         bundle = from_cbor(bytes(item["envelope"]))
@@ -469,17 +336,14 @@ async def approve_pending(pool: asyncpg.Pool, pending_id: str, *, our_origin: st
             results.append(await import_bundle(pool, bundle, our_origin=our_origin,
                                                peer=item["peer"]))
         finally:
-            await pool.execute("DELETE FROM sync_pending WHERE id = $1", item["id"])
+            await QI.drop_pending(pool, item["id"])
     return results
 
 
 async def discard_pending(pool: asyncpg.Pool, pending_id: str) -> bool:
-    status = await pool.execute("DELETE FROM sync_pending WHERE id = $1 OR digest = $1",
-                                pending_id)
+    status = await QI.drop_pending_by_id_or_digest(pool, pending_id)
     return status != "DELETE 0"
 
 
 async def list_pending(pool: Q.Conn) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT id, digest, origin, key_id, sequence, record_count, peer, received_at "
-        "FROM sync_pending ORDER BY received_at")
+    return await QI.select_sync_pending(pool)

@@ -24,6 +24,7 @@ import logging
 
 import asyncpg
 
+from node.sync import queries_repair as QR
 from protocol.containers import from_cbor, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
@@ -42,24 +43,17 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
     """Withhold every withdrawn record from the stored bundles it is not yet known to be
     scrubbed from; return how many bundles changed. Run inside the caller's transaction
     (a transaction-level lock makes concurrent scrubs queue up instead of racing)."""
-    head = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM sync_outbox")
-    if not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM sync_outbox_withdrawn WHERE scrubbed_through < $1)",
-            head):
+    head = await QR.outbox_head(conn)
+    if not await QR.scrub_pending(conn, head):
         return 0
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", SCRUB_LOCK)
-    head = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM sync_outbox")
-    queued = await conn.fetch(
-        "SELECT path, scrubbed_through FROM sync_outbox_withdrawn "
-        "WHERE scrubbed_through < $1 FOR UPDATE", head)
+    await QR.advisory_xact_lock(conn, SCRUB_LOCK)
+    head = await QR.outbox_head(conn)
+    queued = await QR.withdrawn_to_scrub(conn, head)
     if not queued:
         return 0
     await _index(conn)
     since = min(r["scrubbed_through"] for r in queued)
-    rows = await conn.fetch(
-        "SELECT sequence, envelope FROM sync_outbox WHERE sequence > $1 AND sequence <= $2 "
-        "AND paths && $3::text[] ORDER BY sequence FOR UPDATE",
-        since, head, [r["path"] for r in queued])
+    rows = await QR.select_sync_outbox_by_sequence(conn, since, head, [r["path"] for r in queued])
     changed = 0
     for row in rows:
         gone = {r["path"] for r in queued if r["scrubbed_through"] < row["sequence"]}
@@ -70,12 +64,11 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
         # ``paths`` keeps listing the withheld file (the manifest does too): rewriting a
         # snapshot's 100,000-entry array and its index would double the cost, and a later
         # scrub that picks the bundle again finds the file already gone and writes nothing.
-        await conn.execute("UPDATE sync_outbox SET envelope = $2 WHERE sequence = $1",
-                           row["sequence"], to_cbor(bundle.withhold(withheld)))
+        await QR.update_sync_outbox_set_envelope_by_sequence(conn, row["sequence"],
+                                                             to_cbor(bundle.withhold(withheld)))
         changed += 1
-    await conn.execute(
-        "UPDATE sync_outbox_withdrawn SET scrubbed_through = $2 WHERE path = ANY($1::text[])",
-        [r["path"] for r in queued], head)
+    await QR.update_sync_outbox_withdrawn_set_scrubbed_through_by_path(
+        conn, [r["path"] for r in queued], head)
     if changed:
         log.info("withdrawn records scrubbed from the outbox",
                  extra={"records": len(queued), "bundles": changed})
@@ -92,11 +85,9 @@ def _tombstone(data: bytes) -> bool:
 
 async def _index(conn: asyncpg.Connection) -> None:
     """Record which paths each not-yet-indexed stored bundle holds."""
-    for row in await conn.fetch(
-            "SELECT sequence, envelope FROM sync_outbox WHERE paths IS NULL FOR UPDATE"):
+    for row in await QR.select_sync_outbox_by_paths(conn):
         files = sorted(from_cbor(bytes(row["envelope"]), STORED_LIMITS).files)
-        await conn.execute("UPDATE sync_outbox SET paths = $2 WHERE sequence = $1",
-                           row["sequence"], files)
+        await QR.update_sync_outbox_set_paths_by_sequence(conn, row["sequence"], files)
 
 
 async def scrub_outbox_now(pool: asyncpg.Pool) -> int:

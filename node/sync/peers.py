@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from node.sync import queries_peers as QP
 from node.sync.importer import SyncError
 from protocol.records import KEY_ID_RE
 from service.ids import token_hash, ulid
@@ -28,10 +29,7 @@ async def pin_key(conn: Any, origin: str, key_id: str | None = None, *,
     from node.sync.revocation import refuse_if_revoked
 
     await refuse_if_revoked(conn, origin, key_id)
-    await conn.execute(
-        """INSERT INTO sync_trusted_keys (origin, key_id, source, peer, added_by)
-           VALUES ($1, $2, 'pinned', $3, $4) ON CONFLICT DO NOTHING""",
-        origin, key_id, peer, actor)
+    await QP.pin_key(conn, origin, key_id, peer, actor)
 
 
 def parse_pin(text: str) -> tuple[str, str]:
@@ -51,12 +49,10 @@ async def add_peer(pool: asyncpg.Pool, name: str, kind: str, location: str, *,
     peer_id = ulid()
     async with pool.acquire() as conn, conn.transaction():
         try:
-            await conn.execute(
-                """INSERT INTO sync_peers (id, name, kind, location, api, token, token_hash,
-                                           schedule)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                peer_id, name, kind, location.rstrip("/") if kind == "hub" else location, api,
-                token, token_hash(inbox_token) if inbox_token else None, schedule)
+            await QP.insert_sync_peers(conn, peer_id, name, kind,
+                                       location.rstrip("/") if kind == "hub" else location, api,
+                                       token, token_hash(inbox_token) if inbox_token else None,
+                                       schedule)
         except asyncpg.UniqueViolationError:
             raise SyncError("peer_exists", f"a peer named {name!r} already exists") from None
         for pin in pins or []:
@@ -66,33 +62,29 @@ async def add_peer(pool: asyncpg.Pool, name: str, kind: str, location: str, *,
 
 
 async def get_peer(pool: Any, name: str) -> asyncpg.Record:
-    row = await pool.fetchrow("SELECT * FROM sync_peers WHERE name = $1", name)
+    row = await QP.select_sync_peers_by_name(pool, name)
     if row is None:
         raise SyncError("unknown_peer", f"no peer named {name!r} (see wb sync peers list)")
     return row
 
 
 async def list_peers(pool: Any) -> list[asyncpg.Record]:
-    return await pool.fetch("SELECT * FROM sync_peers ORDER BY name")
+    return await QP.select_sync_peers(pool)
 
 
 async def remove_peer(pool: asyncpg.Pool, name: str) -> bool:
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM sync_trusted_keys WHERE peer = $1 AND source = 'pinned'",
-                           name)
-        status = await conn.execute("DELETE FROM sync_peers WHERE name = $1", name)
+        await QP.unpin_all_keys(conn, name)
+        status = await QP.delete_sync_peers_by_name(conn, name)
     return status != "DELETE 0"
 
 
 async def peer_keys(pool: Any, name: str) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT origin, key_id, source FROM sync_trusted_keys WHERE peer = $1 ORDER BY origin",
-        name)
+    return await QP.select_sync_trusted_keys_by_peer(pool, name)
 
 
 async def peer_by_inbox_token(pool: Any, token: str) -> asyncpg.Record | None:
-    return await pool.fetchrow(
-        "SELECT * FROM sync_peers WHERE token_hash = $1 AND kind = 'hub'", token_hash(token))
+    return await QP.select_sync_peers_by_token_hash(pool, token_hash(token))
 
 
 def peer_public(row: Any, keys: list[Any] | None = None) -> dict[str, Any]:
@@ -115,8 +107,7 @@ async def record_outcome(pool: Any, name: str, error: str | None, **cursors: int
         assert col in ("cursor", "push_sequence")
         args.append(value)
         sets.append(f"{col} = GREATEST({col}, ${len(args)})")
-    await pool.execute(f"UPDATE sync_peers SET {', '.join(sets)} WHERE name = $1 "
-                       "AND $2::text IS NOT DISTINCT FROM $2::text", *args)
+    await QP.update_peer_outcome(pool, sets, args)
 
 
 async def update_peer(pool: asyncpg.Pool, name: str, *, location: str | None = None,
@@ -136,12 +127,8 @@ async def update_peer(pool: asyncpg.Pool, name: str, *, location: str | None = N
         if not location:
             raise SyncError("invalid_peer", "the location may not be empty")
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """UPDATE sync_peers SET location = coalesce($2, location), api = coalesce($3, api),
-                      token = CASE WHEN $6 THEN NULL ELSE coalesce($4, token) END,
-                      token_hash = coalesce($5, token_hash)
-                WHERE name = $1""",
-            name, location, api, token or None,
+        await QP.update_sync_peers_set_location_by_name(
+            conn, name, location, api, token or None,
             token_hash(inbox_token) if inbox_token else None, clear_token)
         for pin in pins or []:
             origin, kid = parse_pin(pin)
@@ -149,7 +136,5 @@ async def update_peer(pool: asyncpg.Pool, name: str, *, location: str | None = N
 
 
 async def unpin_key(pool: Any, name: str, origin: str, key_id: str) -> bool:
-    status = await pool.execute(
-        "DELETE FROM sync_trusted_keys WHERE peer = $1 AND origin = $2 AND key_id = $3 "
-        "AND source = 'pinned'", name, origin, key_id)
+    status = await QP.unpin_key(pool, name, origin, key_id)
     return status != "DELETE 0"

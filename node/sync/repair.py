@@ -35,6 +35,7 @@ import asyncpg
 from node.profiles import invite_map
 from node.sync import gaps as G
 from node.sync import peers as P
+from node.sync import queries_repair as QR
 from node.sync import transport as TR
 from node.sync.errors import SyncError
 from node.sync.replay import replay_trusted_pending
@@ -167,10 +168,9 @@ async def check_outbox(pool: asyncpg.Pool, config: Config, origin: str, report: 
                        peer_name: str | None) -> bool:
     """True when the whole chain is present and sound afterwards."""
     report.checked.append("outbox")
-    state = await pool.fetchrow("SELECT sequence, last_digest FROM node_sync_state")
+    state = await QR.export_head(pool)
     top = state["sequence"] if state else 0
-    rows = {r["sequence"]: r for r in await pool.fetch(
-        "SELECT sequence, digest, envelope FROM sync_outbox ORDER BY sequence")}
+    rows = {r["sequence"]: r for r in await QR.outbox_bundles(pool)}
     sound: dict[int, VerifiedBundle] = {}
     bad: dict[int, str] = {}
     for seq in range(1, top + 1):
@@ -198,8 +198,7 @@ async def check_outbox(pool: asyncpg.Pool, config: Config, origin: str, report: 
                    "The recorded head digest differs from the last bundle in the outbox.",
                    _status(report.dry_run))
         if not report.dry_run:
-            await pool.execute("UPDATE node_sync_state SET last_digest = $1",
-                               sound[top].digest)
+            await QR.update_node_sync_state_set_last_digest(pool, sound[top].digest)
     all_ok = True
     for seq, kind in sorted(bad.items()):
         what = "is missing" if kind == "outbox_missing" else "is damaged"
@@ -228,13 +227,8 @@ async def check_outbox(pool: asyncpg.Pool, config: Config, origin: str, report: 
                    f"Our bundle #{seq} {what}; restored from {source} (digest "
                    f"{vb.digest[:12]}, fits the chain).", _status(report.dry_run))
         if not report.dry_run:
-            await pool.execute(
-                """INSERT INTO sync_outbox (sequence, digest, kind, record_count, envelope)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (sequence) DO UPDATE SET digest = EXCLUDED.digest,
-                       kind = EXCLUDED.kind, record_count = EXCLUDED.record_count,
-                       envelope = EXCLUDED.envelope""",
-                seq, vb.digest, vb.kind, len(vb.records), to_cbor(vb.bundle))
+            await QR.insert_sync_outbox(pool, seq, vb.digest, vb.kind, len(vb.records),
+                                        to_cbor(vb.bundle))
         sound[seq] = vb
     # A dry run restored nothing: the publication check would read a broken chain.
     return all_ok and not (bad and report.dry_run)
@@ -244,13 +238,12 @@ async def check_publication_state(pool: asyncpg.Pool, report: RepairReport) -> N
     """Replay our outbox: each local row's ``published`` must match its last record."""
     report.checked.append("publication state")
     last: dict[tuple[str, str], bool] = {}
-    for row in await pool.fetch("SELECT envelope FROM sync_outbox ORDER BY sequence"):
+    for row in await QR.outbox_envelopes(pool):
         for _path, rec in _records(bytes(row["envelope"])):
             if rec.entity in TABLES:
                 last[(rec.entity, rec.id)] = not rec.deleted
     for entity, table in TABLES.items():
-        rows = await pool.fetch(
-            f"SELECT id, published FROM {table} WHERE origin IS NULL")  # noqa: S608
+        rows = await QR.local_publication_state(pool, table)
         for r in rows:
             out_there = last.get((entity, r["id"]), False)
             if bool(r["published"]) == out_there:
@@ -263,9 +256,7 @@ async def check_publication_state(pool: asyncpg.Pool, report: RepairReport) -> N
             report.add("publication_state", f"{entity}:{r['id']}", text,
                        _status(report.dry_run))
             if not report.dry_run:
-                await pool.execute(
-                    f"UPDATE {table} SET published = $2, published_revision = NULL "  # noqa: S608
-                    "WHERE id = $1", r["id"], out_there)
+                await QR.set_published(pool, table, r["id"], out_there)
 
 
 def _records(envelope: bytes) -> list[tuple[str, Any]]:
@@ -280,27 +271,13 @@ def _records(envelope: bytes) -> list[tuple[str, Any]]:
 async def check_received(pool: asyncpg.Pool, config: Config, origin: str,
                          report: RepairReport, peer_name: str | None) -> None:
     report.checked.append("received chains")
-    holes = await pool.fetch(
-        """SELECT r.origin, s AS sequence
-             FROM (SELECT origin, max(sequence) AS top FROM sync_received
-                    WHERE sequence > 0 GROUP BY origin) r,
-                  generate_series(1, r.top) AS s
-            WHERE NOT EXISTS (SELECT 1 FROM sync_received x
-                               WHERE x.origin = r.origin AND x.sequence = s)
-            ORDER BY 1, 2 LIMIT 10000""")
-    recorded = {(r["origin"], r["sequence"]) for r in await pool.fetch(
-        "SELECT origin, sequence FROM sync_gaps")}
+    holes = await QR.select_sync_received_by_sequence(pool)
+    recorded = {(r["origin"], r["sequence"]) for r in await QR.select_sync_gaps(pool)}
     wanted = {(h["origin"], h["sequence"]) for h in holes} | recorded
     new = [h for h in holes if (h["origin"], h["sequence"]) not in recorded]
     if new and not report.dry_run:
-        await pool.executemany(
-            "INSERT INTO sync_gaps (origin, sequence, peer) VALUES ($1, $2, NULL) "
-            "ON CONFLICT DO NOTHING", [(h["origin"], h["sequence"]) for h in new])
-    pending = await pool.fetch(
-        """SELECT p.origin, p.sequence FROM sync_pending p
-             JOIN sync_trusted_keys t ON t.origin = p.origin AND t.key_id = p.key_id
-            WHERE NOT EXISTS (SELECT 1 FROM sync_key_revocations v
-                               WHERE v.origin = p.origin AND v.key_id = p.key_id)""")
+        await QR.insert_sync_gaps(pool, [(h["origin"], h["sequence"]) for h in new])
+    pending = await QR.select_sync_pending_by_exists(pool)
     if report.dry_run:
         for o, s in sorted(wanted):
             report.add("received_gap", f"{o} #{s}",
@@ -326,8 +303,7 @@ async def check_received(pool: asyncpg.Pool, config: Config, origin: str,
             except (SyncError, ProtocolError) as exc:
                 errors.append(f"{peer['name']}: {exc.message}")
     applied = {(r.origin, r.sequence) for r in await replay_trusted_pending(pool, origin)}
-    still = {(r["origin"], r["sequence"]) for r in await pool.fetch(
-        "SELECT origin, sequence FROM sync_gaps")}
+    still = {(r["origin"], r["sequence"]) for r in await QR.select_sync_gaps(pool)}
     for o, s in sorted(wanted):
         if (o, s) in still:
             report.add("received_gap", f"{o} #{s}",
@@ -360,10 +336,7 @@ async def check_chain_breaks(pool: asyncpg.Pool, report: RepairReport) -> None:
 
 async def check_invite_maps(pool: asyncpg.Pool, report: RepairReport) -> None:
     report.checked.append("invite maps")
-    rows = await pool.fetch(
-        """SELECT c.viewer_id, c.depth, c.nodes, u.is_admin
-             FROM invite_map_cache c JOIN users u ON u.id = c.viewer_id
-            WHERE c.graph_version = (SELECT version FROM invite_graph_version)""")
+    rows = await QR.select_invite_map_cache_by_graph_version(pool)
     for r in rows:
         _version, nodes = await invite_map.compute(pool, viewer_id=r["viewer_id"],
                                                    is_admin=r["is_admin"], depth=r["depth"])
@@ -374,32 +347,23 @@ async def check_invite_maps(pool: asyncpg.Pool, report: RepairReport) -> None:
                    "differs from the source tables; dropped, it is recomputed on the next "
                    "view.", _status(report.dry_run))
         if not report.dry_run:
-            await pool.execute("DELETE FROM invite_map_cache WHERE viewer_id = $1 AND "
-                               "depth = $2", r["viewer_id"], r["depth"])
+            await QR.delete_invite_map_cache_by_viewer_id(pool, r["viewer_id"], r["depth"])
 
 
 async def check_revoked(pool: asyncpg.Pool, report: RepairReport, drop: bool) -> None:
     report.checked.append("revoked keys")
-    rows = await pool.fetch(
-        """SELECT v.origin, v.key_id, count(r.digest) AS bundles
-             FROM sync_key_revocations v
-             JOIN sync_received r ON r.origin = v.origin AND r.key_id = v.key_id
-            GROUP BY v.origin, v.key_id ORDER BY 1, 2""")
+    rows = await QR.count_sync_key_revocations(pool)
     for r in rows:
         counts = {}
         for entity, table in TABLES.items():
-            counts[entity] = await pool.fetchval(
-                f"SELECT count(*) FROM {table} WHERE origin = $1 "  # noqa: S608
-                "AND deleted_at IS NULL", r["origin"])
+            counts[entity] = await QR.count_live_rows_of_origin(pool, table, r["origin"])
         total = sum(counts.values())
         if not total:
             continue
         listing = ", ".join(f"{n} {e}(s)" for e, n in counts.items() if n)
         if drop and not report.dry_run:
             for table in TABLES.values():
-                await pool.execute(
-                    f"UPDATE {table} SET deleted_at = now() WHERE origin = $1 "  # noqa: S608
-                    "AND deleted_at IS NULL", r["origin"])
+                await QR.withdraw_rows_of_origin(pool, table, r["origin"])
             status = "fixed"
             text = (f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
                     f"{r['bundles']} bundle(s) we applied; withdrew {listing} of that "

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from node.sync import queries_peers as QP
 from node.sync.errors import SyncError
 from node.sync.importer import import_bundle
 from protocol.containers import from_cbor
@@ -19,10 +20,7 @@ log = logging.getLogger("wb.node.sync")
 async def replay_trusted_pending(pool: asyncpg.Pool, our_origin: str) -> list[Any]:
     """Import queued bundles whose key is trusted now (e.g. announced by a rotation that
     arrived after them), oldest sequence first; returns the import results."""
-    rows = await pool.fetch(
-        """SELECT p.id, p.envelope, p.peer FROM sync_pending p
-             JOIN sync_trusted_keys t ON t.origin = p.origin AND t.key_id = p.key_id
-            ORDER BY p.origin, p.sequence NULLS FIRST, p.received_at""")
+    rows = await QP.select_sync_pending(pool)
     results = []
     for row in rows:
         try:
@@ -31,5 +29,5 @@ async def replay_trusted_pending(pool: asyncpg.Pool, our_origin: str) -> list[An
         except (ProtocolError, SyncError) as exc:
             log.warning("queued bundle refused on replay", extra={"error_code": exc.code})
         finally:
-            await pool.execute("DELETE FROM sync_pending WHERE id = $1", row["id"])
+            await QP.drop_pending(pool, row["id"])
     return results

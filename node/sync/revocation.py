@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from node.sync import queries_keys as QK
 from node.sync.errors import SyncError
 from protocol.records import KEY_ID_RE
 
@@ -33,9 +34,7 @@ def _check_ids(origin: str, key_id: str) -> None:
 
 
 async def is_revoked(conn: Any, origin: str, key_id: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM sync_key_revocations WHERE origin = $1 AND key_id = $2)",
-        origin, key_id)
+    return await QK.select_sync_key_revocations_by_origin(conn, origin, key_id)
 
 
 async def refuse_if_revoked(conn: Any, origin: str, key_id: str) -> None:
@@ -56,32 +55,20 @@ async def revoke_key(pool: asyncpg.Pool, origin: str, key_id: str, *, own_key_id
         if await is_revoked(conn, origin, key_id):
             raise SyncError("already_revoked", f"key {key_id} of origin {origin} is "
                                                "already revoked")
-        known_origin = await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM sync_trusted_keys WHERE origin = $1)
-                   OR EXISTS (SELECT 1 FROM sync_pending WHERE origin = $1)
-                   OR EXISTS (SELECT 1 FROM sync_received WHERE origin = $1)""", origin)
+        known_origin = await QK.origin_known(conn, origin)
         if not known_origin:
             raise SyncError("unknown_origin", f"this node knows no origin {origin} "
                                               "(see wb sync keys list)")
-        trusted = await conn.fetchrow(
-            "DELETE FROM sync_trusted_keys WHERE origin = $1 AND key_id = $2 "
-            "RETURNING source, announced_by", origin, key_id)
-        pending = await conn.fetchval(
-            "WITH d AS (DELETE FROM sync_pending WHERE origin = $1 AND key_id = $2 "
-            "RETURNING 1) SELECT count(*) FROM d", origin, key_id)
+        trusted = await QK.delete_sync_trusted_keys_by_origin(conn, origin, key_id)
+        pending = await QK.drop_pending_of_key(conn, origin, key_id)
         if trusted is None and not pending:
             raise SyncError("unknown_key", f"key {key_id} is neither trusted nor pending "
                                            f"for origin {origin} (see wb sync keys list)")
-        await conn.execute(
-            "INSERT INTO sync_key_revocations (origin, key_id, actor) VALUES ($1, $2, $3)",
-            origin, key_id, actor)
+        await QK.insert_sync_key_revocations(conn, origin, key_id, actor)
         details = {"actor": actor, "was_trusted": trusted is not None,
                    "source": trusted["source"] if trusted else None,
                    "pending_dropped": pending}
-        await conn.execute(
-            "INSERT INTO audit_log (actor_id, action, target, details) "
-            "VALUES (NULL, 'sync.key_revoked', $1, $2::jsonb)",
-            f"{origin}:{key_id}", json.dumps(details))
+        await QK.audit_key_revoked(conn, f"{origin}:{key_id}", json.dumps(details))
     log.warning("signing key revoked", extra={"origin": origin, "key_id": key_id,
                                               "by": actor})
     return {"origin": origin, "key_id": key_id, **details}
@@ -91,27 +78,15 @@ async def unrevoke_key(pool: asyncpg.Pool, origin: str, key_id: str, *, actor: s
     """Remove a revocation; the key is *not* trusted again (pin or approve it)."""
     _check_ids(origin, key_id)
     async with pool.acquire() as conn, conn.transaction():
-        status = await conn.execute(
-            "DELETE FROM sync_key_revocations WHERE origin = $1 AND key_id = $2",
-            origin, key_id)
+        status = await QK.delete_sync_key_revocations_by_origin(conn, origin, key_id)
         if status == "DELETE 0":
             raise SyncError("not_revoked", f"key {key_id} of origin {origin} is not revoked")
-        await conn.execute(
-            "INSERT INTO audit_log (actor_id, action, target, details) "
-            "VALUES (NULL, 'sync.key_unrevoked', $1, $2::jsonb)",
-            f"{origin}:{key_id}", json.dumps({"actor": actor}))
+        await QK.audit_key_unrevoked(conn, f"{origin}:{key_id}", json.dumps({"actor": actor}))
     log.warning("key revocation removed", extra={"origin": origin, "key_id": key_id,
                                                  "by": actor})
 
 
 async def list_keys(conn: Any, origin: str | None = None) -> list[dict[str, Any]]:
     """Trusted and revoked keys, by origin (``status`` is trusted or revoked)."""
-    rows = await conn.fetch(
-        """SELECT origin, key_id, 'trusted' AS status, source, announced_by, peer,
-                  added_by AS actor, added_at AS at
-             FROM sync_trusted_keys WHERE $1::text IS NULL OR origin = $1
-           UNION ALL
-           SELECT origin, key_id, 'revoked', NULL, NULL, NULL, actor, revoked_at
-             FROM sync_key_revocations WHERE $1::text IS NULL OR origin = $1
-           ORDER BY origin, at, key_id""", origin)
+    rows = await QK.select_sync_trusted_keys(conn, origin)
     return [dict(r) for r in rows]

@@ -31,6 +31,7 @@ import asyncpg
 
 from keys import KeyFileError, generate_keypair, load_signing_key
 from node.sync import queries as Q
+from node.sync import queries_keys as QK
 from node.sync.identity import NodeKey, ensure_state, key_path, load_or_create_key
 from protocol.bundle import build_bundle
 from protocol.containers import to_cbor
@@ -103,10 +104,8 @@ def _switch_files(config: Config, old_key_id: str) -> Path:
 
 async def _ensure_history(conn: Any, origin: str, key: NodeKey) -> None:
     """``node_keys`` starts with the key in use (the origin's first key on old nodes)."""
-    if await conn.fetchval("SELECT count(*) FROM node_keys") == 0:
-        await conn.execute(
-            "INSERT INTO node_keys (key_id, public_key, previous_key_id) VALUES ($1, $2, NULL)",
-            key.key_id, key.public_key)
+    if await QK.count_node_keys(conn) == 0:
+        await QK.insert_first_node_key(conn, key.key_id, key.public_key)
 
 
 async def _resume(pool: asyncpg.Pool, config: Config) -> RotationResult | None:
@@ -120,18 +119,16 @@ async def _resume(pool: asyncpg.Pool, config: Config) -> RotationResult | None:
     except KeyFileError:
         _remove(nxt)
         return None
-    row = await pool.fetchrow("SELECT * FROM node_keys WHERE key_id = $1", pending.key_id)
+    row = await QK.select_node_keys_by_key_id(pool, pending.key_id)
     if row is None or row["announced_sequence"] is None:
         log.warning("dropping an unannounced next key", extra={"key_id": pending.key_id})
         _remove(nxt)
         return None
     previous = row["previous_key_id"]
     retired = _switch_files(config, previous)
-    await pool.execute("UPDATE node_keys SET retired_file = $2 WHERE key_id = $1",
-                       previous, str(retired))
-    out = await pool.fetchrow("SELECT origin FROM node_sync_state")
-    digest = await pool.fetchval("SELECT digest FROM sync_outbox WHERE sequence = $1",
-                                 row["announced_sequence"])
+    await QK.update_node_keys_set_retired_file_by_key_id(pool, previous, str(retired))
+    out = await QK.own_origin_row(pool)
+    digest = await QK.select_sync_outbox_by_sequence(pool, row["announced_sequence"])
     log.info("finished an interrupted key rotation", extra={"key_id": pending.key_id})
     return RotationResult(out["origin"], previous, pending.key_id, row["announced_sequence"],
                           digest or "", str(retired), resumed=True)
@@ -165,18 +162,12 @@ async def rotate_key(pool: asyncpg.Pool, config: Config, *, actor: str = "cli"
                                   created_at=stamp, signed_at=stamp)
             await Q.store_outbox(conn, sequence, bundle.digest, "delta", 1, to_cbor(bundle))
             await Q.advance_state(conn, sequence, bundle.digest, 0)
-            await conn.execute(
-                "INSERT INTO node_keys (key_id, public_key, previous_key_id, valid_from, "
-                "announced_sequence) VALUES ($1, $2, $3, $4, $5)",
-                pair.key_id, pair.public_key, current.key_id, now, sequence)
-            await conn.execute(
-                "UPDATE node_keys SET retired_at = $2, retired_file = $3 WHERE key_id = $1",
-                current.key_id, now, str(retired_path(config, current.key_id)))
-            await conn.execute(
-                """INSERT INTO sync_trusted_keys (origin, key_id, public_key, source, added_by,
-                                                  announced_by)
-                   VALUES ($1, $2, $3, 'self', $4, $5) ON CONFLICT DO NOTHING""",
-                origin, pair.key_id, pair.public_key, actor, current.key_id)
+            await QK.insert_rotated_node_key(conn, pair.key_id, pair.public_key, current.key_id,
+                                             now, sequence)
+            await QK.update_node_keys_set_retired_at_by_key_id(
+                conn, current.key_id, now, str(retired_path(config, current.key_id)))
+            await QK.trust_own_rotated_key(conn, origin, pair.key_id, pair.public_key, actor,
+                                           current.key_id)
     except BaseException:
         _remove(nxt)
         raise
@@ -189,9 +180,7 @@ async def rotate_key(pool: asyncpg.Pool, config: Config, *, actor: str = "cli"
 
 
 async def key_history(pool: Any) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT key_id, previous_key_id, valid_from, announced_sequence, retired_at, "
-        "retired_file FROM node_keys ORDER BY valid_from, key_id")
+    return await QK.select_node_keys(pool)
 
 
 # --------------------------------------------------------------------------- importers
@@ -210,26 +199,17 @@ async def accept_rotations(conn: asyncpg.Connection, vb: VerifiedBundle,
     announcements = rotation_announcements(vb)
     if not announcements:
         return []
-    signer_trusted = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM sync_trusted_keys WHERE origin = $1 AND key_id = $2)",
-        vb.origin, vb.key_id)
+    signer_trusted = await QK.is_key_trusted(conn, vb.origin, vb.key_id)
     if not signer_trusted:
         log.warning("key record from an untrusted signer ignored",
                     extra={"origin": vb.origin, "key_id": vb.key_id})
         return []
     added = []
     for a in announcements:
-        status = await conn.execute(
-            """INSERT INTO sync_trusted_keys (origin, key_id, public_key, source, peer,
-                                              added_by, announced_by)
-               SELECT $1, $2, $3, 'rotation', $4, 'rotation', $5
-                WHERE NOT EXISTS (SELECT 1 FROM sync_key_revocations
-                                   WHERE origin = $1 AND key_id = $2)
-               ON CONFLICT DO NOTHING""",
-            a.origin, a.key_id, a.public_key, peer, a.previous_key_id)
-        if status == "INSERT 0 0" and await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM sync_key_revocations "
-                "WHERE origin = $1 AND key_id = $2)", a.origin, a.key_id):
+        status = await QK.trust_rotated_key(conn, a.origin, a.key_id, a.public_key, peer,
+                                            a.previous_key_id)
+        if status == "INSERT 0 0" and await QK.select_sync_key_revocations_by_origin(
+            conn, a.origin, a.key_id):
             log.warning("rotation to a revoked key ignored",
                         extra={"origin": a.origin, "key_id": a.key_id})
         elif status != "INSERT 0 0":

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from node.sync import queries as Q
+from node.sync import queries_peers as QP
 from node.sync.export import ExportResult, export
 from node.sync.identity import ensure_state, load_or_create_key
 from node.sync.importer import ImportResult, SyncError, import_bundle
@@ -62,12 +63,9 @@ async def job(pool: asyncpg.Pool, kind: str, actor: str, peer: str | None = None
     finally:
         ms = int((time.perf_counter() - started) * 1000)
         try:
-            await pool.execute(
-                """INSERT INTO sync_jobs (duration_ms, actor, peer, kind, result, error_code,
-                          bundle_bytes, bundles, records_in, records_applied, details)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)""",
-                ms, j.actor, j.peer, j.kind, j.result, j.error_code, j.bundle_bytes,
-                j.bundles, j.records_in, j.records_applied, json.dumps(j.details))
+            await QP.insert_sync_jobs(pool, ms, j.actor, j.peer, j.kind, j.result, j.error_code,
+                                      j.bundle_bytes, j.bundles, j.records_in, j.records_applied,
+                                      json.dumps(j.details))
         except Exception:  # noqa: BLE001 - the job log must never hide the real outcome
             log.exception("could not log sync job")
         if metrics is not None:

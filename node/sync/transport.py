@@ -33,6 +33,7 @@ from node.sync import audit as A
 from node.sync import gaps as G
 from node.sync import peers as P
 from node.sync import queries as Q
+from node.sync import queries_peers as QP
 from node.sync.identity import load_or_create_key
 from node.sync.importer import ImportResult, SyncError, import_bundle
 from node.sync.outbox_scrub import scrub_outbox_now
@@ -369,9 +370,7 @@ async def _pull_dir(pool: asyncpg.Pool, origin: str, peer: Any, out: TransferRes
             continue
         res = await _import_one(pool, origin, peer, bundle, out, path.name)
         if res is not None and res.result != "pending":
-            await pool.execute(
-                "UPDATE sync_peers SET seen = array_append(seen, $2) WHERE name = $1",
-                peer["name"], path.name)
+            await QP.update_sync_peers_set_seen_by_name(pool, peer["name"], path.name)
 
 
 async def _pull_v1(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,
@@ -400,9 +399,7 @@ async def _pull_v1(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSessi
         return
     res = await _import_one(pool, origin, peer, bundle, out, "v1")
     if res is not None and res.result != "pending":
-        await pool.execute(
-            "UPDATE sync_peers SET seen = array_append(seen, $2) WHERE name = $1",
-            peer["name"], bundle.digest)
+        await QP.update_sync_peers_set_seen_by_name(pool, peer["name"], bundle.digest)
 
 
 async def _pull_hub(pool: asyncpg.Pool, origin: str, session: aiohttp.ClientSession,

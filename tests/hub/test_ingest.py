@@ -120,7 +120,7 @@ async def test_unknown_key_parks_bundle_then_approval_replays(hub_client, hub_po
     from protocol.limits import DEFAULT_LIMITS
 
     outcomes = await approve_key(hub_pool, stranger.origin, limits=DEFAULT_LIMITS)
-    assert [o.status for o in outcomes] == [201]
+    assert [o.result for o in outcomes] == ["stored"]  # the view answers it as 201
     assert await hub_pool.fetchval("SELECT count(*) FROM hub_records") == 2
     assert await hub_pool.fetchval("SELECT count(*) FROM hub_pending_bundles") == 0
     assert await Q.is_trusted(hub_pool, stranger.origin, stranger.origin)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from pathlib import Path
@@ -9,7 +8,6 @@ import pytest
 
 from keys import KeyFileError, generate_keypair, load_signing_key, public_key_text
 from keys.store import parse_key_file
-from keys.trust import MemoryTrustStore, PendingKey, TrustStore
 from protocol.errors import ProtocolError
 from protocol.rotation import make_key_record, rotation_announcements
 from protocol.signature import key_id
@@ -73,53 +71,21 @@ def test_load_errors(tmp_path: Path) -> None:
         parse_key_file(text.replace(good.key_id.encode(), b"0" * 16))
 
 
-def test_memory_trust_store_flow() -> None:
-    async def scenario() -> None:
-        first = small_bundle([request()])
-        origin = verify_bundle(first).origin
-        from tests.protocol.helpers import SEED_B, public_key_from_seed_b
+def test_rotation_announcement_hands_the_origin_to_the_new_key() -> None:
+    """The protocol half of rotation (the trust half is PostgreSQL: node
+    ``node.sync.rotation.accept_rotations``, hub ``hub.ingest``; tested there)."""
+    from tests.protocol.helpers import KEY_A, SEED_B, public_key_from_seed_b
 
-        store: TrustStore = MemoryTrustStore()
-        later = small_bundle([request()], seed=SEED_B, sequence=2, previous=first.digest)
-        snap = await store.snapshot()
-        with pytest.raises(ProtocolError) as e:
-            verify_bundle(later, trust=snap)
-        assert e.value.code == "untrusted_key"
-        new_id = key_id(public_key_from_seed_b())
-        await store.add_pending(PendingKey(origin, new_id, public_key_from_seed_b(), later.digest))
-        await store.add_pending(PendingKey(origin, new_id, None))  # idempotent
-        assert [k.key_id for k in await store.pending()] == [new_id]
-        await store.approve(origin, new_id)
-        assert await store.pending() == []
-        assert verify_bundle(later, trust=await store.snapshot()).key_id == new_id
-        await store.revoke(origin, new_id)
-        assert not await store.is_trusted(origin, new_id)
-        with pytest.raises(LookupError):
-            await store.approve(origin, new_id)
-        await store.add_pending(PendingKey(origin, "f" * 16, None))
-        await store.discard(origin, "f" * 16)
-        assert await store.pending(origin) == []
-
-    asyncio.run(scenario())
-
-
-def test_accept_rotation_requires_the_previous_key() -> None:
-    async def scenario() -> None:
-        from tests.protocol.helpers import KEY_A, SEED_B, public_key_from_seed_b
-
-        announce = make_key_record(origin=KEY_A, instance=INSTANCE,
-                                   new_public_key=public_key_from_seed_b(),
-                                   previous_key_id=KEY_A, revision=1, updated_at=T0)
-        verified = verify_bundle(small_bundle([announce]))
-        (ann,) = rotation_announcements(verified)
-        empty = MemoryTrustStore()
-        assert not await empty.accept_rotation(ann)
-        store = MemoryTrustStore({KEY_A: [KEY_A]})
-        assert await store.accept_rotation(ann)
-        snap = await store.snapshot([KEY_A])
-        assert snap(KEY_A, ann.key_id) and snap.keys_for(KEY_A) == {KEY_A, ann.key_id}
-        rotated = small_bundle([request()], seed=SEED_B, sequence=2, previous=verified.digest)
-        assert verify_bundle(rotated, trust=snap).origin == KEY_A
-        assert {k.via for k in await store.trusted_keys(KEY_A)} == {"operator", "rotation"}
-
-    asyncio.run(scenario())
+    announce = make_key_record(origin=KEY_A, instance=INSTANCE,
+                               new_public_key=public_key_from_seed_b(),
+                               previous_key_id=KEY_A, revision=1, updated_at=T0)
+    verified = verify_bundle(small_bundle([announce]))
+    (ann,) = rotation_announcements(verified)
+    assert ann.origin == KEY_A and ann.previous_key_id == KEY_A
+    assert ann.key_id == key_id(public_key_from_seed_b())
+    rotated = small_bundle([request()], seed=SEED_B, sequence=2, previous=verified.digest)
+    with pytest.raises(ProtocolError) as e:
+        verify_bundle(rotated, trust=lambda origin, kid: kid == KEY_A)
+    assert e.value.code == "untrusted_key"
+    trusted = {KEY_A, ann.key_id}
+    assert verify_bundle(rotated, trust=lambda origin, kid: kid in trusted).origin == KEY_A
