@@ -30,6 +30,7 @@ from hub.retention import Pruner
 from hub.stream import Broadcaster
 from service import db, outage
 from service.limits import limits_from_config
+from service.ratelimit import RateLimiter
 from service.settings import Config
 
 log = logging.getLogger("wb.hub")
@@ -147,7 +148,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app[T.options_key] = options
     app[T.limits_key] = limits
     app[T.metrics_key] = HubMetrics()
-    app[T.rate_limiter_key] = W.RateLimiter()
+    app[T.rate_limiter_key] = RateLimiter(max_keys=10_000)
     app[T.records_cache_key] = ResponseCache(options.api_cache_entries,
                                              options.api_cache_seconds)
     env = aiohttp_jinja2.setup(

@@ -28,12 +28,12 @@ from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
 from node.profiles import handlers as profiles_handlers
 from node.publication import handlers as publication_handlers
-from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
 from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
 from service import db, outage
 from service.limits import limits_from_config
+from service.ratelimit import RateLimiter
 from service.settings import Config
 
 log = logging.getLogger("wb.node")

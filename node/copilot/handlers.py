@@ -24,7 +24,7 @@ from node.copilot import mcp
 from node.copilot import queries as Q
 from node.copilot import service as S
 from node.errors import AppError
-from node.ratelimit import RateLimiter
+from service.ratelimit import RateLimiter
 
 log = logging.getLogger("wb.node.copilot")
 
