@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from service.db import client_data_error
@@ -105,3 +106,17 @@ def csrf_matches(sent: str, expected: str) -> bool:
 def cookie_hash(value: str, *, prefix: str = "") -> str:
     """What the database keeps of a session cookie: never the cookie itself."""
     return hashlib.sha256(f"{prefix}{value}".encode()).hexdigest()
+
+
+def client_session_ctx(key: web.AppKey[aiohttp.ClientSession], user_agent: str
+                       ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context holding the app's one outgoing HTTP session under ``key``."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=60, connect=10)
+        async with aiohttp.ClientSession(timeout=timeout,
+                                         headers={"User-Agent": user_agent}) as session:
+            app[key] = session
+            yield
+
+    return ctx
