@@ -9,6 +9,8 @@ memory, then measures, on one core:
 * parse    parse_record() alone over every file
 * digest   SHA-256 of every file
 * cbor     from_cbor() + verify_bundle() (what a hub does with a pushed bundle)
+* decode   from_cbor() alone (the strict CBOR layer over cbor2)
+* encode   to_cbor() alone (what a node does for every bundle it stores or pushes)
 
 and prints records/s (best of the rounds). Goal: >= 150,000 records/s for verify.
 """
@@ -136,6 +138,8 @@ def main() -> None:
         "parse": best_of(args.rounds, lambda: [parse_record(d) for d in bundle.files.values()]),
         "digest": best_of(args.rounds, lambda: [sha(d).hexdigest() for d in bundle.files.values()]),
         "cbor+verify": best_of(args.rounds, lambda: verify_bundle(from_cbor(cbor))),
+        "decode": best_of(args.rounds, lambda: from_cbor(cbor)),
+        "encode": best_of(args.rounds, lambda: to_cbor(bundle)),
     }
     rates = {name: round(n / seconds) for name, seconds in results.items()}
     if args.json:

@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
@@ -30,7 +29,9 @@ from hub.retention import Pruner
 from hub.stream import Broadcaster
 from service import db, outage
 from service.limits import limits_from_config
+from service.ratelimit import RateLimiter
 from service.settings import Config
+from service.web import client_session_ctx
 
 log = logging.getLogger("wb.hub")
 
@@ -54,9 +55,9 @@ async def bounded(what: str, step: Awaitable[None],
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[T.config_key]
-    url = await db.resolve_url(config["WB_HUB_DATABASE_URL"], config.path("WB_HUB_DATA_DIR"))
-    await db.migrate_url(url, "hub", MIGRATIONS)
-    pool = await db.create_pool(url, max_size=config.get_int("WB_DB_POOL_MAX"))
+    url, pool = await db.open_migrated(config["WB_HUB_DATABASE_URL"],
+                                       config.path("WB_HUB_DATA_DIR"), "hub", MIGRATIONS,
+                                       max_size=config.get_int("WB_DB_POOL_MAX"))
     # public reads (records API, stream catch-up) on connections of their own: under a
     # burst of pushes every pool connection is inside an ingest transaction, and a
     # reader queued behind them waited for seconds
@@ -67,14 +68,6 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await bounded("read pool", read_pool.close(), read_pool.terminate)
     await bounded("database pool", pool.close(), pool.terminate)
-
-
-async def client_ctx(app: web.Application) -> AsyncIterator[None]:
-    timeout = aiohttp.ClientTimeout(total=60, connect=10)
-    async with aiohttp.ClientSession(timeout=timeout,
-                                     headers={"User-Agent": "WhiteBalloon-hub"}) as session:
-        app[T.client_key] = session
-        yield
 
 
 async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -155,7 +148,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app[T.options_key] = options
     app[T.limits_key] = limits
     app[T.metrics_key] = HubMetrics()
-    app[T.rate_limiter_key] = W.RateLimiter()
+    app[T.rate_limiter_key] = RateLimiter(max_keys=10_000)
     app[T.records_cache_key] = ResponseCache(options.api_cache_entries,
                                              options.api_cache_seconds)
     env = aiohttp_jinja2.setup(
@@ -164,7 +157,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     env.globals["hub_url"] = config["WB_HUB_URL"].rstrip("/")
     app.cleanup_ctx.append(executor_ctx)
     app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(client_ctx)
+    app.cleanup_ctx.append(client_session_ctx(T.client_key, "WhiteBalloon-hub"))
     app.cleanup_ctx.append(broadcaster_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(follower_ctx)

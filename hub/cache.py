@@ -9,8 +9,8 @@ the head moves. A maximum age bounds staleness should a notification be lost.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
+
+from service.ttlcache import TTLCache
 
 
 class ResponseCache:
@@ -20,27 +20,21 @@ class ResponseCache:
     def __init__(self, entries: int, max_age: float) -> None:
         self.entries = entries
         self.max_age = max_age
-        self._items: OrderedDict[str, tuple[int, float, bytes]] = OrderedDict()
+        self._items: TTLCache[tuple[int, bytes]] = TTLCache(entries, max_age)
         self.inflight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str, head: int) -> bytes | None:
         item = self._items.get(key)
-        if item is None or item[0] != head or item[1] < time.monotonic():
+        if item is None or item[0] != head:
             self.misses += 1
             return None
-        self._items.move_to_end(key)
         self.hits += 1
-        return item[2]
+        return item[1]
 
     def put(self, key: str, head: int, body: bytes) -> None:
-        if self.entries <= 0 or self.max_age <= 0:
-            return
-        self._items[key] = (head, time.monotonic() + self.max_age, body)
-        self._items.move_to_end(key)
-        while len(self._items) > self.entries:
-            self._items.popitem(last=False)
+        self._items.put(key, (head, body))
 
     def clear(self) -> None:
         self._items.clear()

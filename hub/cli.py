@@ -12,8 +12,7 @@ from typing import TypeVar
 import asyncpg
 import click
 
-from service import db
-from service.dbcli import init_db_command
+from service.dbcli import command_pool, init_db_command
 from service.ids import new_token, token_hash
 from service.logs import setup_logging
 from service.settings import Config
@@ -28,15 +27,8 @@ def run_with_pool(fn: Callable[[asyncpg.Pool], Awaitable[R]], config: Config | N
     async def main() -> R:
         from hub.app import MIGRATIONS
 
-        try:
-            url = await db.resolve_url(config["WB_HUB_DATABASE_URL"],
-                                       config.path("WB_HUB_DATA_DIR"))
-            await db.migrate_url(url, "hub", MIGRATIONS)
-            pool = await db.create_pool(url, max_size=4)
-        except db.DatabaseError as exc:
-            raise click.ClickException(str(exc)) from None
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise click.ClickException(f"cannot reach the hub database: {exc}") from None
+        pool = await command_pool(config, "hub", "WB_HUB_DATABASE_URL", "WB_HUB_DATA_DIR",
+                                  MIGRATIONS)
         try:
             return await fn(pool)
         finally:

@@ -18,7 +18,7 @@ from service.settings import BY_NAME, TRUE_WORDS, Config
 if TYPE_CHECKING:  # these import this module: typed for the checker, no import cycle
     from hub.delivery import Delivery
     from hub.ingest import VerifierPool
-    from hub.web import RateLimiter
+    from service.ratelimit import RateLimiter
 
 _V = TypeVar("_V", int, float, bool)
 

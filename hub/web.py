@@ -3,12 +3,7 @@ admin sessions with CSRF, a per-peer rate limiter."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp_jinja2
@@ -18,52 +13,34 @@ from hub import queries as Q
 from hub import typedefs as T
 from hub.errors import HubError
 from protocol.errors import ProtocolError
-from service.db import client_data_error
+from service import web as plumbing
 from service.ids import token_hash
+from service.web import UNSAFE_METHODS, Handler
 
 log = logging.getLogger("wb.hub.web")
 
 ADMIN_COOKIE = "wb_hub_admin"
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def wants_json(request: web.Request) -> bool:
-    if request.path.startswith("/api/") or request.path.startswith("/.well-known/"):
-        return True
-    accept = request.headers.get("Accept", "")
-    return "application/json" in accept and "text/html" not in accept
+    return plumbing.wants_json(request, ("/api/", "/.well-known/"))
 
 
 def protocol_status(code: str) -> int:
     return 413 if code in ("bundle_too_large", "too_many_files") else 400
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except HubError as exc:
-        return _error(request, exc.status, exc.code, exc.message, exc.extra)
-    except ProtocolError as exc:
-        extra = {"path": exc.path} if exc.path else {}
-        return _error(request, protocol_status(exc.code), exc.code, exc.message, extra)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "bundle_too_large"}.get(exc.status, "http_error")
-        return _error(request, exc.status, code, exc.reason, {})
-    except Exception as exc:
-        bad_input = client_data_error(exc)
-        if bad_input is not None:
-            return _error(request, 400, bad_input[0], bad_input[1], {})
-        log.exception("unhandled error", extra={"path": request.path})
-        return _error(request, 500, "internal_error", "Something went wrong; it was logged.", {})
+def _classify(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
+    if isinstance(exc, HubError):
+        return exc.status, exc.code, exc.message, exc.extra
+    if isinstance(exc, ProtocolError):
+        return (protocol_status(exc.code), exc.code, exc.message,
+                {"path": exc.path} if exc.path else {})
+    return None
 
 
-def _error(request: web.Request, status: int, code: str, message: str,
-           extra: dict[str, Any]) -> web.StreamResponse:
+async def _error(request: web.Request, status: int, code: str, message: str,
+                 extra: dict[str, Any]) -> web.StreamResponse:
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
@@ -81,19 +58,12 @@ def _error(request: web.Request, status: int, code: str, message: str,
         return web.Response(status=status, text=f"{status} {code}: {message}\n")
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if isinstance(response, web.WebSocketResponse):
-        return response
-    h = response.headers
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "same-origin")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Content-Security-Policy",
-                 "default-src 'self'; style-src 'self'; script-src 'self'; "
-                 "frame-ancestors 'none'; form-action 'self'")
-    return response
+error_middleware = plumbing.error_middleware(
+    _error, _classify, log=log, internal_message="Something went wrong; it was logged.",
+    http_codes={413: "bundle_too_large"})
+headers_middleware = plumbing.headers_middleware(
+    "default-src 'self'; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'")
 
 
 # ------------------------------------------------------------------------- peers
@@ -112,36 +82,10 @@ async def require_peer(request: web.Request) -> T.Peer:
     return T.Peer(row["name"], row["kind"], row["max_bundle_bytes"], row["rate_per_minute"])
 
 
-class RateLimiter:
-    """Sliding one-minute window per key, in this process."""
-
-    def __init__(self, max_keys: int = 10_000) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self.max_keys = max_keys
-
-    def allow(self, key: str, limit: int, now: float | None = None) -> bool:
-        t = time.monotonic() if now is None else now
-        hits = self._hits.get(key)
-        if hits is None:
-            if len(self._hits) >= self.max_keys:
-                self._hits.clear()
-            hits = self._hits[key] = deque()
-        while hits and hits[0] <= t - 60.0:
-            hits.popleft()
-        if len(hits) >= limit:
-            return False
-        hits.append(t)
-        return True
-
-
 # ------------------------------------------------------------------------- admin
 
 def session_hash(value: str) -> str:
-    return hashlib.sha256(f"hub-admin:{value}".encode()).hexdigest()
-
-
-def csrf_for(secret: str, session: str) -> str:
-    return hmac.new(secret.encode(), f"csrf:{session}".encode(), hashlib.sha256).hexdigest()[:40]
+    return plumbing.cookie_hash(value, prefix="hub-admin:")
 
 
 @web.middleware
@@ -157,11 +101,11 @@ async def admin_middleware(request: web.Request, handler: Handler) -> web.Stream
     if cookie and len(cookie) <= 128 and await Q.admin_session_valid(pool, session_hash(cookie)):
         request[T.ADMIN] = session_hash(cookie)
         secret = await Q.csrf_secret(pool)
-        request[T.CSRF_TOKEN] = csrf_for(secret, cookie)
-        if request.method in UNSAFE:
+        request[T.CSRF_TOKEN] = plumbing.csrf_token(secret.encode(), cookie)
+        if request.method in UNSAFE_METHODS:
             form = await request.post()
             sent = str(form.get("csrf_token", "")) or request.headers.get("X-CSRF-Token", "")
-            if not hmac.compare_digest(sent, request[T.CSRF_TOKEN]):
+            if not plumbing.csrf_matches(sent, request[T.CSRF_TOKEN]):
                 raise HubError(403, "csrf_failed", "The form expired; reload and try again.")
     return await handler(request)
 

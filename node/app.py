@@ -12,7 +12,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
@@ -28,13 +27,14 @@ from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
 from node.profiles import handlers as profiles_handlers
 from node.publication import handlers as publication_handlers
-from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
 from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
 from service import db, outage
 from service.limits import limits_from_config
+from service.ratelimit import RateLimiter
 from service.settings import Config
+from service.web import client_session_ctx
 
 log = logging.getLogger("wb.node")
 
@@ -69,20 +69,12 @@ def load_csrf_secret(config: Config) -> bytes:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[T.config_key]
-    url = await db.resolve_url(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"))
-    await db.migrate_url(url, "node", MIGRATIONS)
-    pool = await db.create_pool(url, max_size=config.get_int("WB_DB_POOL_MAX"))
+    _url, pool = await db.open_migrated(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"),
+                                        "node", MIGRATIONS,
+                                        max_size=config.get_int("WB_DB_POOL_MAX"))
     app[T.pool_key] = pool
     yield
     await pool.close()
-
-
-async def client_ctx(app: web.Application) -> AsyncIterator[None]:
-    timeout = aiohttp.ClientTimeout(total=60, connect=10)
-    async with aiohttp.ClientSession(timeout=timeout,
-                                     headers={"User-Agent": "WhiteBalloon-node"}) as session:
-        app[T.client_key] = session
-        yield
 
 
 def create_app(config: Config | None = None) -> web.Application:
@@ -107,7 +99,7 @@ def create_app(config: Config | None = None) -> web.Application:
     )
     i18n.install(env)
     app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(client_ctx)
+    app.cleanup_ctx.append(client_session_ctx(T.client_key, "WhiteBalloon-node"))
 
     health.setup(app)
     openapi.setup(app)

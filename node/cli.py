@@ -14,7 +14,7 @@ import click
 
 from node import queries_ops as QO
 from service import db
-from service.dbcli import init_db_command
+from service.dbcli import command_pool, init_db_command
 from service.logs import setup_logging
 from service.settings import Config
 
@@ -40,14 +40,8 @@ def run_with_pool(fn: Callable[[asyncpg.Pool, Config], Awaitable[R]],
     async def main() -> R:
         from node.app import MIGRATIONS
 
-        try:
-            url = await db.resolve_url(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"))
-            await db.migrate_url(url, "node", MIGRATIONS)
-            pool = await db.create_pool(url, max_size=4)
-        except db.DatabaseError as exc:
-            raise click.ClickException(str(exc)) from None
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise click.ClickException(f"cannot reach the node database: {exc}") from None
+        pool = await command_pool(config, "node", "WB_DATABASE_URL", "WB_DATA_DIR",
+                                  MIGRATIONS)
         try:
             from node.publication.service import apply_mode
 

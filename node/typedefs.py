@@ -10,8 +10,8 @@ import asyncpg
 from aiohttp import web
 
 from node.metrics import NodeMetrics
-from node.ratelimit import RateLimiter
 from protocol.limits import Limits
+from service.ratelimit import RateLimiter
 from service.settings import Config
 
 

@@ -8,11 +8,8 @@ JSON from the same code path.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp_jinja2
@@ -22,14 +19,13 @@ from node import typedefs as T
 from node.canonical import link_base
 from node.errors import AppError, forbidden
 from node.skins import catalog as skin_catalog
-from service.db import client_data_error
+from service import web as plumbing
+from service.web import UNSAFE_METHODS, Handler
 
 log = logging.getLogger("wb.node.web")
 
 SESSION_COOKIE = "wb_session_id"
 ANON_CSRF_COOKIE = "wb_csrf"
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def csrf_exempt(handler: Handler) -> Handler:
@@ -41,10 +37,7 @@ def csrf_exempt(handler: Handler) -> Handler:
 def wants_json(request: web.Request) -> bool:
     # the API and the peers' inbox answer JSON whatever the client accepts (also when the
     # route policy refuses before the handler runs)
-    if request.path.startswith("/api/") or request.path == "/sync/inbox":
-        return True
-    accept = request.headers.get("Accept", "")
-    return "application/json" in accept and "text/html" not in accept
+    return plumbing.wants_json(request, ("/api/", "/sync/inbox"))
 
 
 def client_ip(request: web.Request) -> str:
@@ -83,12 +76,8 @@ def require_admin(request: web.Request) -> T.Viewer:
     return viewer
 
 
-def _csrf_for(secret: bytes, base: str) -> str:
-    return hmac.new(secret, f"csrf:{base}".encode(), hashlib.sha256).hexdigest()[:40]
-
-
 def session_hash(cookie_value: str) -> str:
-    return hashlib.sha256(cookie_value.encode()).hexdigest()
+    return plumbing.cookie_hash(cookie_value)
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, value: str,
@@ -173,25 +162,10 @@ def redirect(location: str) -> web.HTTPSeeOther:
 
 # --------------------------------------------------------------------------- middlewares
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except AppError as exc:
-        return await _error_response(request, exc.status, exc.code, exc.message, exc.fields)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
-        return await _error_response(request, exc.status, code, exc.reason, {})
-    except Exception as exc:
-        bad_input = client_data_error(exc)
-        if bad_input is not None:
-            return await _error_response(request, 400, bad_input[0], bad_input[1], {})
-        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
-        return await _error_response(request, 500, "internal_error",
-                                     "Something went wrong on our side. It was logged.", {})
+def _classify(exc: Exception) -> tuple[int, str, str, dict[str, Any]] | None:
+    if isinstance(exc, AppError):
+        return exc.status, exc.code, exc.message, exc.fields
+    return None
 
 
 async def _error_response(request: web.Request, status: int, code: str, message: str,
@@ -208,6 +182,11 @@ async def _error_response(request: web.Request, status: int, code: str, message:
     except Exception:
         log.exception("error page failed to render")
         return web.Response(status=status, text=f"{status} {code}: {message}\n")
+
+
+error_middleware = plumbing.error_middleware(
+    _error_response, _classify, log=log,
+    internal_message="Something went wrong on our side. It was logged.")
 
 
 @web.middleware
@@ -267,7 +246,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     else:
         new_anon = secrets.token_urlsafe(24)
         base = new_anon
-    expected = _csrf_for(secret, base)
+    expected = plumbing.csrf_token(secret, base)
     request[T.CSRF_TOKEN] = expected
     # Bearer-token endpoints (/mcp, /sync/inbox) neither check nor hand out CSRF cookies.
     exempt = getattr(getattr(request.match_info, "handler", None), "wb_csrf_exempt", False)
@@ -282,7 +261,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 value = form.get("csrf_token", "")
                 if not sent:
                     sent = value if isinstance(value, str) else ""
-            if new_anon is not None or not hmac.compare_digest(sent, expected):
+            if new_anon is not None or not plumbing.csrf_matches(sent, expected):
                 raise AppError(403, "csrf_failed",
                                "The form expired or did not come from this site. "
                                "Reload the page and try again.")
@@ -294,16 +273,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    h = response.headers
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "same-origin")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Content-Security-Policy",
-                 "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                 "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
-    if request.get(T.VIEWER) is not None:
-        h.setdefault("Cache-Control", "private, no-store")
-    return response
+headers_middleware = plumbing.headers_middleware(
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    no_store=lambda request: request.get(T.VIEWER) is not None)

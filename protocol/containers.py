@@ -22,6 +22,8 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 
+import cbor2
+
 from protocol.bundle import Bundle, bundle_from_files
 from protocol.checks import fail
 from protocol.errors import ProtocolError
@@ -37,156 +39,156 @@ FRAME_KEYS: tuple[str, ...] = ("op", "seq", "digest", "origin", "bundle", "code"
 _MAX_DEPTH = 4
 ORIGINAL_HUB_METADATA = "hub_metadata.json"
 
-# --------------------------------------------------------------------------- CBOR encoding
+# --------------------------------------------------------------------------- CBOR
+#
+# cbor2 does the encoding and decoding; this layer adds what the spec requires on top:
+# only the subset below is written; tags, indefinite lengths, duplicate keys, trailing
+# bytes and over-declared maps or arrays are refused with the spec's check names.
 
 CborValue = int | str | bytes | dict[str, "CborValue"]
 
 
-def _head(major: int, arg: int) -> bytes:
-    if arg < 24:
-        return bytes([(major << 5) | arg])
-    if arg < 0x100:
-        return bytes([(major << 5) | 24, arg])
-    if arg < 0x10000:
-        return bytes([(major << 5) | 25]) + arg.to_bytes(2, "big")
-    if arg < 0x100000000:
-        return bytes([(major << 5) | 26]) + arg.to_bytes(4, "big")
-    return bytes([(major << 5) | 27]) + arg.to_bytes(8, "big")
-
-
-def _encode(value: CborValue, out: list[bytes]) -> None:
+def _check_encodable(value: object) -> None:
+    kind = type(value)
+    if kind is bytes or kind is str:
+        return
+    if kind is int:
+        if value < 0:  # type: ignore[operator]
+            raise TypeError("negative integers are not used in WhiteBalloon CBOR")
+        return
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            _check_encodable(key)
+            if type(item) is not bytes:
+                _check_encodable(item)
+        return
     if isinstance(value, bool):
         raise TypeError("booleans are not used in WhiteBalloon CBOR")
-    if isinstance(value, int):
-        if value < 0:
-            raise TypeError("negative integers are not used in WhiteBalloon CBOR")
-        out.append(_head(0, value))
-    elif isinstance(value, bytes):
-        out.append(_head(2, len(value)))
-        out.append(value)
-    elif isinstance(value, str):
-        raw = value.encode("utf-8")
-        out.append(_head(3, len(raw)))
-        out.append(raw)
-    elif isinstance(value, dict):
-        out.append(_head(5, len(value)))
-        encoded = []
-        for key, item in value.items():
-            key_parts: list[bytes] = []
-            _encode(key, key_parts)
-            encoded.append((b"".join(key_parts), item))
-        # deterministic: keys sorted by the bytewise order of their encodings
-        encoded.sort(key=lambda pair: pair[0])
-        for key_bytes, item in encoded:
-            out.append(key_bytes)
-            _encode(item, out)
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__}")
+    raise TypeError(f"cannot encode {kind.__name__}")
 
 
 def cbor_encode(value: CborValue) -> bytes:
-    """Deterministic CBOR for the subset used here (uint, bytes, text, text-keyed maps)."""
-    out: list[bytes] = []
-    _encode(value, out)
-    return b"".join(out)
+    """Deterministic CBOR (RFC 8949 section 4.2.1: shortest heads, map keys sorted by their
+    encoded bytes) for the subset used here: uint, bytes, text, text-keyed maps."""
+    _check_encodable(value)
+    return cbor2.dumps(value, canonical=True)
 
 
-# --------------------------------------------------------------------------- CBOR decoding
+class _RefuseEveryTag(dict):  # type: ignore[type-arg]
+    """cbor2's table of tag decoders, answering every tag number with a refusal."""
+
+    def get(self, key: object, default: object = None) -> object:
+        return _refuse_tag
+
+    def __getitem__(self, key: object) -> object:
+        return _refuse_tag
+
+    def __contains__(self, key: object) -> bool:
+        return True
 
 
-class _Other:
-    """Placeholder for decoded CBOR values this protocol never uses (arrays, floats...)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+def _refuse_tag(*_args: object) -> object:
+    raise ValueError("CBOR tags are not allowed")
 
 
-class _Decoder:
-    def __init__(self, data: bytes, max_items: int) -> None:
-        self.data = data
-        self.pos = 0
-        self.max_items = max_items
+_NO_TAGS = _RefuseEveryTag()
 
-    def _need(self, n: int) -> None:
-        if self.pos + n > len(self.data):
-            fail("cbor.well_formed", "truncated CBOR")
 
-    def head(self) -> tuple[int, int]:
-        self._need(1)
-        initial = self.data[self.pos]
-        self.pos += 1
-        major, info = initial >> 5, initial & 0x1F
-        if info < 24:
-            return major, info
-        if info == 31:
-            fail("cbor.well_formed", "indefinite-length items are not allowed")
-        if info > 27:
-            fail("cbor.well_formed", f"reserved additional information {info}")
-        size = 1 << (info - 24)
-        self._need(size)
-        arg = int.from_bytes(self.data[self.pos : self.pos + size], "big")
-        self.pos += size
-        return major, arg
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    def item(self, depth: int) -> object:
-        if depth > _MAX_DEPTH:
-            fail("cbor.well_formed", "CBOR nested too deeply")
-        major, arg = self.head()
-        if major == 0:
-            return arg
-        if major == 1:
-            return _Other("negative integer")
+
+def _first_over_declared(data: bytes, max_items: int) -> int | None:
+    """Explain a refusal: the first map or array (in stream order, before any other
+    malformation) declaring more than ``max_items`` entries, from the item heads alone."""
+    pos, pending = 0, [1]  # entries still to read at each open nesting level
+    while pending and pos < len(data):
+        if len(pending) > _MAX_DEPTH + 1:
+            return None  # nested too deeply: malformed before any declaration
+        pending[-1] -= 1
+        major, info = data[pos] >> 5, data[pos] & 0x1F
+        pos += 1
+        if info > 27 or major == 6:
+            return None  # indefinite length, reserved, or a tag: malformed first
+        size = 0 if info < 24 else 1 << (info - 24)
+        arg = info if info < 24 else int.from_bytes(data[pos:pos + size], "big")
+        pos += size
         if major in (2, 3):
-            self._need(arg)
-            raw = self.data[self.pos : self.pos + arg]
-            self.pos += arg
-            if major == 2:
-                return raw
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                fail("cbor.well_formed", "text string is not UTF-8")
-        if major in (4, 5) and arg > self.max_items:
-            # checked on the declared size, before reading (or allocating) entries
-            fail("cbor.declared_count", f"map or array declares {arg} entries")
-        if major == 4:
-            self._need(arg)  # every element takes at least one byte
-            for _ in range(arg):
-                self.item(depth + 1)
-            return _Other("array")
-        if major == 5:
-            self._need(2 * arg)
-            result: dict[object, object] = {}
-            for _ in range(arg):
-                key = self.item(depth + 1)
-                if not isinstance(key, (str, int, bytes)):
-                    key = _Other("map or array key")  # refused by the shape checks
-                value = self.item(depth + 1)
-                if key in result:
-                    fail("cbor.duplicate_key", f"map key {str(key)[:60]!r} repeated")
-                    continue
-                result[key] = value
-            return result
-        if major == 6:
-            fail("cbor.well_formed", "CBOR tags are not allowed")
-        return _Other("simple value or float")
+            if major == 3 and not _is_utf8(data[pos:pos + arg]):
+                return None
+            pos += arg
+        elif major in (4, 5):
+            if arg > max_items:
+                return arg if pos <= len(data) else None
+            if pos + arg * (major - 3) > len(data):
+                return None  # too short for its entries: truncated
+            pending.append(arg * (major - 3))
+        while pending and pending[-1] == 0:
+            pending.pop()
+    return None
+
+
+def _check_counts(value: object, max_items: int) -> None:
+    if len(value) > max_items:  # type: ignore[arg-type]
+        fail("cbor.declared_count", f"map or array declares {len(value)} entries")  # type: ignore[arg-type]
+    items = value.values() if isinstance(value, dict) else value
+    for item in items:  # type: ignore[attr-defined]
+        if type(item) in (dict, list, tuple):
+            _check_counts(item, max_items)
+
+
+def _cbor2_decode(data: bytes, *, allow_duplicate_keys: bool) -> tuple[object, int]:
+    stream = io.BytesIO(data)
+    decoder = cbor2.CBORDecoder(stream, semantic_decoders=_NO_TAGS, tag_hook=_refuse_tag,
+                                max_depth=_MAX_DEPTH, allow_indefinite=False,
+                                allow_duplicate_keys=allow_duplicate_keys)
+    return decoder.decode(), stream.tell()
 
 
 def cbor_decode(data: bytes, max_items: int = DEFAULT_LIMITS.max_files) -> object:
     """Decode exactly one definite-length CBOR item; refuse truncation and trailing bytes.
 
     A map or array declaring more than ``max_items`` entries is refused
-    (``too_many_files``) before its entries are read.
+    (``too_many_files``) whether or not its entries follow.
     """
-    decoder = _Decoder(data, max_items)
-    value = decoder.item(0)
-    if decoder.pos != len(data):
-        fail("cbor.trailing", f"{len(data) - decoder.pos} bytes after the CBOR item")
+    try:
+        value, end = _cbor2_decode(data, allow_duplicate_keys=False)
+    except cbor2.CBORDecodeError as exc:
+        declared = _first_over_declared(data, max_items)
+        if declared is not None:
+            fail("cbor.declared_count", f"map or array declares {declared} entries")
+        if "Duplicate map key" not in str(exc):
+            fail("cbor.well_formed", str(exc)[:120])
+            raise AssertionError("terminal check") from exc
+        fail("cbor.duplicate_key", str(exc)[:120])
+        try:  # reached only with that check disabled (conformance_tests/test_one_problem)
+            value, end = _cbor2_decode(data, allow_duplicate_keys=True)
+        except cbor2.CBORDecodeError as again:
+            fail("cbor.well_formed", str(again)[:120])
+            raise AssertionError("terminal check") from again
+    if end != len(data):
+        fail("cbor.trailing", f"{len(data) - end} bytes after the CBOR item")
+    if type(value) in (dict, list, tuple):
+        _check_counts(value, max_items)
     return value
 
 
+_TYPE_NAMES = {bool: "simple value", float: "float", list: "array", tuple: "array",
+               type(None): "simple value"}
+
+
 def _type_name(value: object) -> str:
-    return value.kind if isinstance(value, _Other) else type(value).__name__
+    if type(value) is int and value < 0:  # type: ignore[operator]
+        return "negative integer"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _is_uint(value: object) -> bool:
+    return type(value) is int and value >= 0  # type: ignore[operator]
 
 
 def _as_bytes(value: object) -> bytes | None:
@@ -223,7 +225,7 @@ def _envelope_to_bundle(value: object) -> Bundle:
         if key not in value:
             fail("cbor.missing_field", f"envelope lacks {key!r}")
     version = value["v"]
-    if not isinstance(version, int):
+    if not _is_uint(version):
         fail("cbor.version_type", "envelope v must be an unsigned integer")
     elif version != ENVELOPE_VERSION:
         fail("cbor.version", f"envelope v={version}")
@@ -290,6 +292,16 @@ def encode_frame(frame: Frame) -> bytes:
     return cbor_encode(value)
 
 
+def _head(major: int, arg: int) -> bytes:
+    """A CBOR item head (RFC 8949 section 3) in its shortest form, for splicing frames."""
+    if arg < 24:
+        return bytes([(major << 5) | arg])
+    for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if arg < 1 << (8 * size):
+            return bytes([(major << 5) | extra]) + arg.to_bytes(size, "big")
+    raise ValueError("CBOR argument too large")
+
+
 def encode_bundle_frame(seq: int, digest: str, origin: str, envelope: bytes) -> bytes:
     """The ``bundle`` frame for an already encoded CBOR envelope, without decoding it.
 
@@ -323,7 +335,7 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
     op, seq = value.get("op"), value.get("seq")
     if op not in FRAME_OPS:
         raise ProtocolError("wrong_type", "frame op must be bundle, info or error")
-    if not isinstance(seq, int):
+    if not _is_uint(seq):
         raise ProtocolError("wrong_type", "frame seq must be an unsigned integer")
     texts: dict[str, str | None] = {}
     for name in ("digest", "origin", "code", "message"):
@@ -334,7 +346,7 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
     bundle = _envelope_to_bundle(value["bundle"]) if "bundle" in value else None
     if op == "bundle" and bundle is None:
         raise ProtocolError("wrong_type", "bundle frame lacks its bundle")
-    assert isinstance(op, str)
+    assert isinstance(op, str) and isinstance(seq, int)
     return Frame(op=op, seq=seq, bundle=bundle, **texts)
 
 

@@ -148,6 +148,16 @@ async def migrate_url(url: str, component: str, directory: Path) -> list[str]:
         await conn.close()
 
 
+async def open_migrated(url: str, data_dir: Path, component: str, migrations: Path, *,
+                        max_size: int) -> tuple[str, asyncpg.Pool]:
+    """Resolve ``url`` (empty: the embedded server in ``data_dir``), bring ``component``'s
+    schema up to date and open a pool: how both apps and their commands reach their
+    database. Returns the resolved URL and the pool."""
+    resolved = await resolve_url(url, data_dir)
+    await migrate_url(resolved, component, migrations)
+    return resolved, await create_pool(resolved, max_size=max_size)
+
+
 # SQLSTATEs that only client-supplied values can cause here: a NUL byte or text the
 # database can't store, and numbers too large for their column. Both apps answer them
 # as 400 with a stable code (the transaction that met them has rolled back).

@@ -1,4 +1,5 @@
-"""The `init-db` command, the same for node and hub apart from where their data lives."""
+"""Database plumbing of both apps' commands: ``init-db`` and the pool a command runs on,
+the same for node and hub apart from where their data lives."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import click
 
 from service import db
@@ -32,3 +34,17 @@ def init_db_command(component: str, url_setting: str, dir_setting: str,
         click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
 
     return init_db
+
+
+async def command_pool(config: Config, component: str, url_setting: str, dir_setting: str,
+                       migrations: Path) -> asyncpg.Pool:
+    """A small pool on ``component``'s migrated database for one command; a database that
+    cannot be reached is a one-line CLI error, not a traceback."""
+    try:
+        _url, pool = await db.open_migrated(config[url_setting], config.path(dir_setting),
+                                            component, migrations, max_size=4)
+    except db.DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise click.ClickException(f"cannot reach the {component} database: {exc}") from None
+    return pool

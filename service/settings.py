@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -243,20 +245,12 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a minimal ``.env`` file: ``NAME=value`` lines, ``#`` comments, optional quotes."""
-    values: dict[str, str] = {}
+    """The ``NAME=value`` pairs of a ``.env`` file, parsed by python-dotenv (quotes,
+    ``export``, comments), without variable expansion: a ``$`` in a secret stays a ``$``."""
     if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
+        return {}
+    return {name: value for name, value in dotenv_values(path, interpolate=False).items()
+            if value is not None}
 
 
 #: Old setting names still read (when the new name is not set) so that an upgrade does

@@ -24,7 +24,8 @@ from node.copilot import mcp
 from node.copilot import queries as Q
 from node.copilot import service as S
 from node.errors import AppError
-from node.ratelimit import RateLimiter
+from service.ratelimit import RateLimiter
+from service.sse import EventStream
 
 log = logging.getLogger("wb.node.copilot")
 
@@ -120,43 +121,6 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
     raise W.redirect("/admin/copilot")
 
 
-class _EventStream:
-    """Server-sent events on a POST response, opened on the first event.
-
-    Until something is sent the handler may still raise AppError (answered as a normal
-    JSON error with its status). A browser that went away does not stop the turn: it is
-    stored and audited all the same, and shows on the next page load.
-    """
-
-    def __init__(self, request: web.Request) -> None:
-        self.request = request
-        self.response: web.StreamResponse | None = None
-        self.gone = False
-
-    async def send(self, event: str, data: dict[str, Any]) -> None:
-        if self.gone:
-            return
-        try:
-            if self.response is None:
-                self.response = web.StreamResponse(headers={
-                    "Content-Type": "text/event-stream; charset=utf-8",
-                    "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-                await self.response.prepare(self.request)
-            await self.response.write(
-                f"event: {event}\ndata: {W.json_dumps(data)}\n\n".encode())
-        except (ConnectionResetError, ConnectionError, RuntimeError):
-            self.gone = True
-
-    async def finish(self) -> web.StreamResponse:
-        assert self.response is not None
-        if not self.gone:
-            try:
-                await self.response.write_eof()
-            except (ConnectionResetError, ConnectionError, RuntimeError):
-                pass
-        return self.response
-
-
 def _forget_turn(turns: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
     def done(task: asyncio.Future[Any]) -> None:
         turns.discard(task)
@@ -182,7 +146,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
                        fields={"message": "empty"})
     ctx = _ctx(request, viewer)
     S.check_rate(ctx)
-    stream = _EventStream(request)
+    stream = EventStream(request, dumps=W.json_dumps)
     await stream.send("start", {})
     # The turn runs as its own task so that a browser going away (which may cancel this
     # handler) does not cut it short: it is finished, stored and audited regardless.

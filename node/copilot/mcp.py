@@ -1,10 +1,11 @@
 """The copilot's tools over MCP: the streamable HTTP transport at ``/mcp``.
 
 The official ``mcp`` package serves this transport only through Starlette, which does
-not mount on aiohttp, so this is the small JSON-RPC 2.0 layer the transport needs,
-written against the spec (2025-11-25, the newest version of the ``mcp`` SDK in use,
-also answering 2025-06-18, 2025-03-26 and 2024-11-05 clients) and tested against the
-official Python client at each of those versions:
+not mount on aiohttp, so this is the small transport layer, written against the spec
+(2025-11-25, the newest version of the ``mcp`` SDK in use, also answering 2025-06-18,
+2025-03-26 and 2024-11-05 clients) and tested against the official Python client at
+each of those versions. Messages are validated with the SDK's JSON-RPC types
+(``mcp.types.JSONRPCRequest`` and friends):
 
 - POST /mcp carries one JSON-RPC message. Requests get one response, as
   ``application/json`` or, when the client accepts only ``text/event-stream``, as a
@@ -29,6 +30,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from mcp import types as mcp_types
+from pydantic import BaseModel, ValidationError
 
 from node import typedefs as T
 from node import web as W
@@ -36,6 +39,7 @@ from node.copilot import queries as Q
 from node.copilot import service as S
 from node.errors import AppError
 from service.ids import token_hash
+from service.sse import single_event
 
 log = logging.getLogger("wb.node.copilot.mcp")
 
@@ -116,9 +120,7 @@ async def _dispatch(request: web.Request, admin: Any, message: dict[str, Any]
                     ) -> dict[str, Any]:
     msg_id = message.get("id")
     method = message.get("method")
-    params = message.get("params") or {}
-    if not isinstance(params, dict):
-        return _rpc_error(msg_id, INVALID_PARAMS, "params must be an object")
+    params = message.get("params") or {}  # an object: checked by the SDK's types
     if method == "initialize":
         asked = params.get("protocolVersion")
         version = asked if asked in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[0]
@@ -169,32 +171,45 @@ def _wants_sse_only(request: web.Request) -> bool:
 async def _answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
     if not _wants_sse_only(request):
         return web.json_response(body, dumps=W.json_dumps)
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                       "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    await resp.write(f"event: message\ndata: {W.json_dumps(body)}\n\n".encode())
-    await resp.write_eof()
-    return resp
+    return await single_event(request, "message", body, dumps=W.json_dumps,
+                              cache_control="no-cache")
 
 
-def _valid_id(message: dict[str, Any]) -> bool:
-    msg_id = message.get("id")
-    return isinstance(msg_id, str | int) and not isinstance(msg_id, bool)
+def _invalid(errors: list[Any]) -> tuple[int, str]:
+    """The JSON-RPC error for a message the SDK's types refused."""
+    fields = {str(e["loc"][0]) for e in errors if e.get("loc")}
+    if fields == {"params"}:
+        return INVALID_PARAMS, "params must be an object"
+    if "id" in fields:
+        return INVALID_REQUEST, "A request id must be a string or an integer, never null."
+    if "method" in fields:
+        return INVALID_REQUEST, "method must be a string."
+    return INVALID_REQUEST, "Not a JSON-RPC 2.0 message."
 
 
 async def _one(request: web.Request, admin: Any, message: Any) -> dict[str, Any] | None:
-    """The answer to one message of a POST or a batch (None: nothing to answer)."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+    """The answer to one message of a POST or a batch (None: nothing to answer).
+
+    The ``mcp`` SDK's JSON-RPC types decide what the message is and whether it is valid;
+    a message with an ``id`` and a ``method`` is a request, never a notification (the
+    SDK's union would read ``"id": null`` as a notification with an extra field)."""
+    if not isinstance(message, dict):
         return _rpc_error(None, INVALID_REQUEST, "Not a JSON-RPC 2.0 message.")
     if "method" not in message:
-        return None  # a response to us (we send no requests): nothing to answer
-    if "id" not in message:
-        return None  # a notification
-    if not _valid_id(message):
-        return _rpc_error(None, INVALID_REQUEST,
-                          "A request id must be a string or an integer, never null.")
-    if not isinstance(message.get("method"), str):
-        return _rpc_error(message["id"], INVALID_REQUEST, "method must be a string.")
+        kind: type[BaseModel] = (mcp_types.JSONRPCError if "error" in message
+                                 else mcp_types.JSONRPCResponse)
+    elif "id" not in message:
+        kind = mcp_types.JSONRPCNotification
+    else:
+        kind = mcp_types.JSONRPCRequest
+    try:
+        kind.model_validate(message)
+    except ValidationError as exc:
+        code, text = _invalid(exc.errors())
+        msg_id = message["id"] if code == INVALID_PARAMS else None
+        return _rpc_error(msg_id, code, text)
+    if kind is not mcp_types.JSONRPCRequest:
+        return None  # a notification, or a response to us (we send no requests)
     return await _dispatch(request, admin, message)
 
 
@@ -213,10 +228,6 @@ async def mcp_post(request: web.Request) -> web.StreamResponse:
         return web.json_response(_rpc_error(None, PARSE_ERROR, "Parse error"), status=400)
     if isinstance(message, list):
         return await _batch(request, admin, message, version)
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return web.json_response(
-            _rpc_error(None, INVALID_REQUEST, "Send one JSON-RPC 2.0 message per POST."),
-            status=400)
     body = await _one(request, admin, message)
     if body is None:
         return web.Response(status=202)
@@ -243,12 +254,8 @@ async def _batch(request: web.Request, admin: Any, messages: list[Any],
         return web.Response(status=202)
     if not _wants_sse_only(request):
         return web.json_response(answers, dumps=W.json_dumps)
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                       "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    await resp.write(f"event: message\ndata: {W.json_dumps(answers)}\n\n".encode())
-    await resp.write_eof()
-    return resp
+    return await single_event(request, "message", answers, dumps=W.json_dumps,
+                              cache_control="no-cache")
 
 
 @W.csrf_exempt

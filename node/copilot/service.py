@@ -110,7 +110,7 @@ class ToolContext:
     admin_id: str | None
     via: str  # web | mcp | cli
     ip: str | None = None
-    limiter: Any = None  # node.ratelimit.RateLimiter or None (CLI)
+    limiter: Any = None  # service.ratelimit.RateLimiter or None (CLI)
 
 
 class ToolError(AppError):

@@ -7,7 +7,6 @@ API and CLI alike) and answer HTML, a redirect (PRG) or JSON from the same code 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import aiohttp_jinja2
@@ -20,6 +19,7 @@ from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
 from node.i18n import plural
 from node.requests import service as S
+from service.ttlcache import TTLCache
 
 log = logging.getLogger("wb.node.requests")
 
@@ -32,28 +32,7 @@ FEED_CACHE_MAX = 256
 SHARED_STATUSES = ("open", "completed")
 
 
-class FeedCache:
-    def __init__(self, ttl: float = FEED_CACHE_SECONDS, max_entries: int = FEED_CACHE_MAX):
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[tuple[Any, ...], tuple[float, Any]] = {}
-
-    def get(self, key: tuple[Any, ...]) -> Any:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: tuple[Any, ...], value: Any) -> None:
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-def _cache(request: web.Request) -> FeedCache:
+def _cache(request: web.Request) -> TTLCache[Any]:
     return request.app[T.extras_key]["requests_feed_cache"]
 
 
@@ -470,7 +449,7 @@ async def api_pending(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[T.extras_key]["requests_feed_cache"] = FeedCache()
+    app[T.extras_key]["requests_feed_cache"] = TTLCache(FEED_CACHE_MAX, FEED_CACHE_SECONDS)
     app.middlewares.append(_clear_cache_after_writes)
     r = app.router
     r.add_get("/", home, name="home")

@@ -201,3 +201,55 @@ def test_original_hub_download_layout() -> None:
     with pytest.raises(ProtocolError) as e:
         from_targz(clash, original_hub=True)
     assert e.value.code == "duplicate_path"
+
+
+ENVELOPE = {"v": 2, "manifest": b"", "sig": b"", "files": {}, "keys": {}}
+
+
+@pytest.mark.parametrize("tag", [0, 1, 2, 24, 258, 55799, 99999])
+def test_cbor2_refuses_every_tag_even_the_ones_it_knows(tag: int) -> None:
+    # cbor2 decodes tags 0/1 (dates), 2 (bignum), 258 (set), 55799 (self-describe) by
+    # itself; the strictness layer must refuse them all the same way
+    payload = "2026-01-01T00:00:00Z" if tag == 0 else 1 if tag in (1, 2) else b"x"
+    with pytest.raises(ProtocolError) as e:
+        from_cbor(cbor2.dumps({**ENVELOPE, "manifest": cbor2.CBORTag(tag, payload)}))
+    assert (e.value.code, e.value.check) == ("malformed_cbor", "cbor.well_formed")
+
+
+def test_cbor_refuses_what_cbor2_would_accept() -> None:
+    good = cbor2.dumps(ENVELOPE, canonical=True)
+    cases = {
+        good + b"\x00": "trailing_bytes",  # cbor2.loads ignores trailing bytes
+        b"\xbf" + good[1:] + b"\xff": "malformed_cbor",  # indefinite-length map
+        b"\xa6" + good[1:] + b"\x61v\x02": "duplicate_key",  # "v" twice
+        cbor2.dumps({**ENVELOPE, "v": True}): "wrong_type",  # a bool is not an unsigned int
+        cbor2.dumps({**ENVELOPE, "v": 2.0}): "wrong_type",
+        cbor2.dumps({**ENVELOPE, "files": [b"x"]}): "wrong_type",
+        # a simple value below 32 in two bytes is not well formed (RFC 8949 section 3.3)
+        cbor2.dumps(ENVELOPE)[:-1] + b"\xa1\x61a\xf8\x05": "malformed_cbor",
+    }
+    for data, code in cases.items():
+        with pytest.raises(ProtocolError) as e:
+            from_cbor(data)
+        assert e.value.code == code, data.hex()
+
+
+def test_declared_count_is_refused_complete_or_truncated() -> None:
+    limits = Limits(max_files=5)
+    files = {f"f{i}": b"x" for i in range(6)}
+    complete = cbor2.dumps({**ENVELOPE, "files": files}, canonical=True)
+    truncated = complete[: complete.index(b"\xa6") + 1]  # "files" declares 6, then nothing
+    for data in (complete, truncated):
+        with pytest.raises(ProtocolError) as e:
+            from_cbor(data, limits)
+        assert (e.value.code, e.value.check) == ("too_many_files", "cbor.declared_count")
+    # a malformation before the declaration is reported first, as the stream reads
+    with pytest.raises(ProtocolError) as e:
+        from_cbor(b"\xa5\xc1\x01" + truncated[1:], limits)
+    assert e.value.code == "malformed_cbor"
+
+
+def test_cbor_encoder_refuses_outside_the_subset() -> None:
+    for value in (True, -1, 1.5, None, [1], {"a": [1]}, {"a": {"b": -3}}):
+        with pytest.raises(TypeError):
+            cbor_encode(value)  # type: ignore[arg-type]
