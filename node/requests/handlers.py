@@ -19,6 +19,7 @@ from node import web as W
 from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
 from node.i18n import plural
+from node.pins import service as pins
 from node.requests import service as S
 
 log = logging.getLogger("wb.node.requests")
@@ -161,7 +162,8 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
         page = await _feed(request, actor, status=q.get("status", "open"),
                            search=q.get("q", ""), cursor=cursor)
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
-                "feed_html": _feed_html(request, page, cursor)}
+                "feed_html": _feed_html(request, page, cursor),
+                "pins": await pins.active(pool, actor)}
     # An unapproved device sees no feed: only its sign-in code and what it wrote itself.
     return {"own_pending": await S.own_pending(pool, actor, viewer.session_hash),
             "login": await _pending_login(request, viewer)}
