@@ -24,6 +24,7 @@ from node import web as W
 from node.admin import handlers as admin_handlers
 from node.auth import handlers as auth_handlers
 from node.copilot import handlers as copilot_handlers
+from node.drafts import handlers as drafts_handlers
 from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
 from node.pins import handlers as pins_handlers
@@ -48,7 +49,7 @@ MAX_BODY = 8 * 1024 * 1024
 # order their routes are added.
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
-            skins_handlers, pins_handlers)
+            skins_handlers, pins_handlers, drafts_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

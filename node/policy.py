@@ -51,6 +51,9 @@ ROUTES: dict[str, Policy] = {
     "notifications_address": P.MEMBER, "notifications_feed_new": P.MEMBER,
     "notifications_feed_revoke": P.MEMBER, "settings_skin": P.MEMBER,
     "api_pins": P.MEMBER,
+    "drafts": P.MEMBER, "draft_create": P.MEMBER, "draft_detail": P.MEMBER,
+    "draft_update": P.MEMBER, "draft_publish": P.MEMBER, "draft_delete": P.MEMBER,
+    "api_drafts": P.MEMBER, "api_draft_create": P.MEMBER,
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,

@@ -288,36 +288,51 @@ async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
     denying or expiring it discards it."""
     if actor is None or actor.user_id is None:
         raise AppError(401, "login_required", "Sign in first.")
+    async with pool.acquire() as conn, conn.transaction():
+        request_id = await insert_request_in(conn, actor, title=title,
+                                             description=description,
+                                             contact_email=contact_email,
+                                             sync_scope=sync_scope, session_hash=session_hash)
+    row = await Q.get_request(pool, request_id)
+    assert row is not None
+    return row
+
+
+async def insert_request_in(conn: asyncpg.Connection, actor: Actor, *, title: str,
+                            description: str, contact_email: str = "",
+                            sync_scope: str = "private",
+                            session_hash: str | None = None) -> str:
+    """Post a request inside the caller's transaction (a draft is published and removed in
+    one); answers the new request's id."""
+    if actor.user_id is None:
+        raise AppError(401, "login_required", "Sign in first.")
     title, description, contact, scope = validate_request(title, description, contact_email,
                                                           sync_scope)
     request_id = ulid()
     status = "open" if actor.active else "pending"
-    async with pool.acquire() as conn, conn.transaction():
-        bound = None
-        if not actor.active:
-            sign_in = await Q.live_sign_in(conn, session_hash) if session_hash else None
-            if sign_in is None:
-                raise conflict("sign_in_closed", "This device's sign-in request is no longer "
-                               "waiting; start a new sign-in before posting.")
-            bound = sign_in["id"]
-            if await Q.count_bound(conn, bound) >= MAX_PENDING_PER_SIGN_IN:
-                raise AppError(429, "pending_limit",
-                               f"A device waiting for approval may post at most "
-                               f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
-        # SYNC_PUBLIC_SCOPE: "public" at creation passes the same gate as a later change
-        # (refused when off; under admins the request starts private and a publication
-        # request waits for an admin).
-        if scope == "public" and \
-                await publication.gate(conn, actor, "request", request_id) != "apply":
-            scope = "private"
-        await Q.insert_request(conn, request_id=request_id, title=title,
-                               description=description, status=status,
-                               created_by=actor.user_id, contact_email=contact,
-                               sync_scope=scope, auth_request_id=bound)
+    bound = None
+    if not actor.active:
+        sign_in = await Q.live_sign_in(conn, session_hash) if session_hash else None
+        if sign_in is None:
+            raise conflict("sign_in_closed", "This device's sign-in request is no longer "
+                           "waiting; start a new sign-in before posting.")
+        bound = sign_in["id"]
+        if await Q.count_bound(conn, bound) >= MAX_PENDING_PER_SIGN_IN:
+            raise AppError(429, "pending_limit",
+                           f"A device waiting for approval may post at most "
+                           f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
+    # SYNC_PUBLIC_SCOPE: "public" at creation passes the same gate as a later change
+    # (refused when off; under admins the request starts private and a publication
+    # request waits for an admin).
+    if scope == "public" and \
+            await publication.gate(conn, actor, "request", request_id) != "apply":
+        scope = "private"
+    await Q.insert_request(conn, request_id=request_id, title=title,
+                           description=description, status=status,
+                           created_by=actor.user_id, contact_email=contact,
+                           sync_scope=scope, auth_request_id=bound)
     log.info("request posted", extra={"request_id": request_id, "status": status})
-    row = await Q.get_request(pool, request_id)
-    assert row is not None
-    return row
+    return request_id
 
 
 async def post_comment(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
