@@ -29,6 +29,7 @@ from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
 from node.pins import handlers as pins_handlers
 from node.profiles import handlers as profiles_handlers
+from node.promotions import handlers as promotions_handlers
 from node.publication import handlers as publication_handlers
 from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
@@ -49,7 +50,8 @@ MAX_BODY = 8 * 1024 * 1024
 # order their routes are added.
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
-            skins_handlers, pins_handlers, drafts_handlers)
+            skins_handlers, pins_handlers, drafts_handlers,
+            promotions_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

@@ -54,6 +54,7 @@ ROUTES: dict[str, Policy] = {
     "drafts": P.MEMBER, "draft_create": P.MEMBER, "draft_detail": P.MEMBER,
     "draft_update": P.MEMBER, "draft_publish": P.MEMBER, "draft_delete": P.MEMBER,
     "api_drafts": P.MEMBER, "api_draft_create": P.MEMBER,
+    "comment_promote": P.MEMBER,  # its author or an admin (checked in the service)
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,

@@ -20,6 +20,7 @@ from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
 from node.i18n import plural
 from node.pins import service as pins
+from node.promotions import service as promotions
 from node.requests import service as S
 
 log = logging.getLogger("wb.node.requests")
@@ -224,6 +225,8 @@ async def _detail_context(request: web.Request, actor: S.Actor | None,
                          comments=[c["id"] for c in thread.comments])
     return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS,
             "holds": holds,
+            "promotions": await promotions.links(request.app[T.pool_key], row["id"],
+                                                 [c["id"] for c in thread.comments]),
             "publication_requested": request.query.get("publication") == "requested"}
 
 
