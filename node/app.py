@@ -35,6 +35,7 @@ from node.ratelimit import RateLimiter
 from node.requests import handlers as requests_handlers
 from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
+from node.tags import handlers as tags_handlers
 from service import db, outage
 from service.limits import limits_from_config
 from service.settings import Config
@@ -51,7 +52,7 @@ MAX_BODY = 8 * 1024 * 1024
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
             skins_handlers, pins_handlers, drafts_handlers,
-            promotions_handlers)
+            promotions_handlers, tags_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

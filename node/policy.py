@@ -55,6 +55,9 @@ ROUTES: dict[str, Policy] = {
     "draft_update": P.MEMBER, "draft_publish": P.MEMBER, "draft_delete": P.MEMBER,
     "api_drafts": P.MEMBER, "api_draft_create": P.MEMBER,
     "comment_promote": P.MEMBER,  # its author or an admin (checked in the service)
+    "request_tags": P.MEMBER,  # its author or an admin (checked in the service)
+    "tags_css": P.MEMBER, "api_tags": P.MEMBER,
+    "admin_tags": P.ADMIN, "admin_tag_save": P.ADMIN, "admin_tag_delete": P.ADMIN,
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,

@@ -219,25 +219,29 @@ class FeedPage:
     next_cursor: str | None
     status: str
     search: str
+    tag: str = ""
 
 
 async def feed(pool: asyncpg.Pool, actor: Actor | None, *, status: str = "open",
-               search: str = "", cursor: str = "", limit: int = FEED_PAGE) -> FeedPage:
+               search: str = "", cursor: str = "", limit: int = FEED_PAGE,
+               tag: str = "") -> FeedPage:
     if actor is not None and not actor.active:
         raise forbidden("session_not_approved", "The feed is for approved members only.")
     if status not in Q.FEED_STATUSES:
         raise bad_request("invalid_status", "Unknown status filter.",
                           status="open, completed, pending or all")
     search = " ".join((search or "").split())[:200]
+    tag = (tag or "").strip().lower()[:32]
     before = decode_cursor(cursor)
     rows = await Q.feed(pool, viewer_id=actor.user_id if actor else None,
                         is_admin=bool(actor and actor.is_admin and actor.active),
-                        status=status, search=search, before=before, limit=limit + 1)
+                        status=status, search=search, before=before, limit=limit + 1,
+                        tag=tag)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
-    return FeedPage(rows, next_cursor, status, search)
+    return FeedPage(rows, next_cursor, status, search, tag)
 
 
 async def own_pending(pool: asyncpg.Pool, actor: Actor,
@@ -527,6 +531,8 @@ def request_json(actor: Actor | None, row: Any) -> dict[str, Any]:
     }
     if "comment_count" in row.keys():  # noqa: SIM118 (asyncpg Record)
         body["comment_count"] = row["comment_count"]
+    if "tags" in row.keys():  # noqa: SIM118 (asyncpg Record)
+        body["tags"] = list(row["tags"])
     if can_see_contact(actor, row):
         body["contact_email"] = row["contact_email"]
     if row["deleted_at"] is not None:
