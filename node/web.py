@@ -39,8 +39,8 @@ def csrf_exempt(handler: Handler) -> Handler:
 
 
 def wants_json(request: web.Request) -> bool:
-    if request.path.startswith("/api/"):
-        return True
+    if request.path.startswith("/api/") or request.path == "/sync/inbox":
+        return True  # machine endpoints answer JSON errors whatever the client accepts
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
 

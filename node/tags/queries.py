@@ -51,3 +51,18 @@ async def set_for_request(conn: asyncpg.Connection, request_id: str, names: list
     await conn.execute(
         "INSERT INTO request_tags (request_id, tag) SELECT $1, unnest($2::text[]) "
         "ON CONFLICT DO NOTHING", request_id, names)
+    await sync_header(conn, [request_id])
+
+
+async def sync_header(conn: Conn, request_ids: list[str]) -> None:
+    """requests.tags (the exported Tags header) from request_tags; an unchanged value
+    leaves the revision alone."""
+    await conn.execute(
+        "UPDATE requests r SET tags = coalesce((SELECT string_agg(t.tag, ' ' ORDER BY t.tag) "
+        "FROM request_tags t WHERE t.request_id = r.id), '') "
+        "WHERE r.id = ANY($1) AND r.origin IS NULL", request_ids)
+
+
+async def requests_with(conn: Conn, name: str) -> list[str]:
+    rows = await conn.fetch("SELECT request_id FROM request_tags WHERE tag = $1", name)
+    return [r["request_id"] for r in rows]

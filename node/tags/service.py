@@ -83,9 +83,12 @@ async def save_tag(pool: asyncpg.Pool, actor: RS.Actor | None, name: Any,
 
 async def delete_tag(pool: asyncpg.Pool, actor: RS.Actor | None, name: str) -> None:
     actor = _admin(actor)
+    name = parse_name(name)
     async with pool.acquire() as conn, conn.transaction():
-        if not await Q.delete(conn, parse_name(name)):
+        affected = await Q.requests_with(conn, name)
+        if not await Q.delete(conn, name):
             raise not_found("tag_not_found", "No such tag.")
+        await Q.sync_header(conn, affected)
         await RQ.audit(conn, actor_id=actor.user_id, action="tag.delete", target=name,
                        ip=actor.ip, details={"via": actor.via})
 

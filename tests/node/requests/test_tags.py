@@ -135,3 +135,42 @@ async def test_cli(node_db_url, tmp_path, pool):
     r = await asyncio.to_thread(wb, "tags", "remove", "food")
     assert r.exit_code == 0
     assert await pool.fetchval("SELECT count(*) FROM community_tags") == 0
+
+
+async def test_tags_travel_with_public_requests_as_a_header(member_factory, pool,
+                                                           node_client):
+    from node import typedefs as T
+    from node.sync.service import run_export
+    from protocol.containers import to_targz
+
+    config = node_client.server.app[T.config_key]
+    admin = await member_factory("ada", admin=True)
+    await pool.execute("UPDATE users SET sync_scope = 'public' WHERE id = $1", admin.user_id)
+    for name in ("food", "transport"):
+        await admin.post("/admin/tags", {"name": name, "colour": "#000080"})
+    public = await _request(pool, admin.user_id, "Soup run")
+    await pool.execute("UPDATE requests SET sync_scope = 'public' WHERE id = $1", public)
+    private = await _request(pool, admin.user_id, "Private soup")
+    await admin.post(f"/requests/{public}/tags", {"tags": ["transport", "food"]})
+    await admin.post(f"/requests/{private}/tags", {"tags": ["transport"]})
+    res = await run_export(pool, config, snapshot=True)
+    blob = res.envelope + to_targz(res.bundle)
+    assert b"\nTags: food transport\n" in blob and b"Private soup" not in blob
+
+    # a change of tags raises the revision, so the next delta carries it
+    before = await pool.fetchval("SELECT revision FROM requests WHERE id = $1", public)
+    await admin.post(f"/requests/{public}/tags", {"tags": ["food"]})
+    assert await pool.fetchval("SELECT revision FROM requests WHERE id = $1", public) \
+        == before + 1
+    # re-saving the same set changes nothing
+    await admin.post(f"/requests/{public}/tags", {"tags": ["food"]})
+    assert await pool.fetchval("SELECT revision FROM requests WHERE id = $1", public) \
+        == before + 1
+    res = await run_export(pool, config)
+    blob = res.envelope + to_targz(res.bundle)
+    assert b"\nTags: food\n" in blob
+    # deleting a tag from the list takes it off the header too
+    await admin.post("/admin/tags/food/delete")
+    assert await pool.fetchval("SELECT tags FROM requests WHERE id = $1", public) == ""
+    res = await run_export(pool, config)
+    assert b"Tags:" not in res.envelope + to_targz(res.bundle)
