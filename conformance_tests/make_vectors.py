@@ -941,6 +941,14 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             record_bytes(replace_line(good_req, "on Tuesday", "on Tuesday\u00a0")),
         ),
         (
+            "tags_bad_syntax",
+            "dir",
+            "invalid_header_value",
+            record_bytes(
+                replace_line(good_req, "\n\n", "\nTags: Food,Transport\n\n")
+            ),
+        ),
+        (
             "timestamp_feb_30",
             "dir",
             "invalid_header_value",
@@ -1169,6 +1177,27 @@ def valid_bundles() -> list[tuple[str, Bundle, dict[str, list[str]], bytes | Non
         kind="delta",
     )
     empty = build([], seed=SEED_C, origin=KEY_C)
+    # a request carrying the optional Tags header (#23), from a node of its own
+    tagged = build(
+        [
+            rec(
+                "request",
+                {
+                    "ID": "01J0REQTAGS",
+                    "Origin": KEY_C,
+                    "Instance": "https://c.example.org",
+                    "Title": "Soup for a family of four",
+                    "Status": "open",
+                    "Created-By": f"{KEY_C}/01J0USERDORA",
+                    "Created-At": T0,
+                    "Tags": "food school-run",
+                },
+                "Any evening this week.\n",
+            )
+        ],
+        seed=SEED_C,
+        origin=KEY_C,
+    )
     original_files = {
         p.relative_to(ORIGINAL).as_posix(): p.read_bytes()
         for p in sorted(ORIGINAL.rglob("*"))
@@ -1180,6 +1209,7 @@ def valid_bundles() -> list[tuple[str, Bundle, dict[str, list[str]], bytes | Non
         ("v2-delta-withheld", second, {}, SEED_A),
         ("v2-rotated-key", third, {KEY_A: [KEY_B]}, SEED_B),
         ("v2-empty", empty, {}, SEED_C),
+        ("v2-tags", tagged, {}, SEED_C),
         ("original-v1", original, {}, None),
     ]
 

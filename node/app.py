@@ -23,13 +23,17 @@ from node import web as W
 from node.admin import handlers as admin_handlers
 from node.auth import handlers as auth_handlers
 from node.copilot import handlers as copilot_handlers
+from node.drafts import handlers as drafts_handlers
 from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
+from node.pins import handlers as pins_handlers
 from node.profiles import handlers as profiles_handlers
+from node.promotions import handlers as promotions_handlers
 from node.publication import handlers as publication_handlers
 from node.requests import handlers as requests_handlers
 from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
+from node.tags import handlers as tags_handlers
 from service import db, outage
 from service.limits import limits_from_config
 from service.ratelimit import RateLimiter
@@ -47,7 +51,8 @@ MAX_BODY = 8 * 1024 * 1024
 # order their routes are added.
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
-            skins_handlers)
+            skins_handlers, pins_handlers, drafts_handlers,
+            promotions_handlers, tags_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

@@ -59,6 +59,7 @@ SCHEMAS: dict[str, Any] = {
             "origin": {"type": "object", "nullable": True},
             "can_complete": {"type": "boolean"},
             "comment_count": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
             "contact_email": NULLABLE_STR, "deleted_at": NULLABLE_STR}},
     "Comment": {
         "type": "object", "required": ["id", "request_id", "body", "created_at", "sync_scope"],
@@ -103,6 +104,8 @@ PATHS: dict[str, Any] = {
                     "type": "string", "enum": ["open", "completed", "pending", "all"]}},
                 {"name": "search", "in": "query", "required": False,
                  "schema": {"type": "string"}},
+                {"name": "tag", "in": "query", "required": False,
+                 "schema": {"type": "string"}},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                 {"name": "cursor", "in": "query", "required": False,
@@ -146,6 +149,34 @@ PATHS: dict[str, Any] = {
         "parameters": [ID],
         "responses": {"200": REQUEST_ANSWER, "404": error("`not_found`."),
                       "409": error("`already_completed`."), **SIGNED_IN}}},
+    "/api/pins": {"get": {
+        "summary": "Requests pinned above the feed, in order (docs/api.md)", "security": SESSION,
+        "responses": {"200": json_body({"type": "object", "required": ["pins"], "properties": {
+            "pins": {"type": "array", "items": {"type": "object"}}}}, "Running pins."),
+            **SIGNED_IN}}},
+    "/api/tags": {"get": {
+        "summary": "The community's tags with their colours", "security": SESSION,
+        "responses": {"200": json_body({"type": "object", "required": ["tags"], "properties": {
+            "tags": {"type": "array", "items": {"type": "object"}}}}, "Tags."),
+            **SIGNED_IN}}},
+    "/api/drafts": {
+        "get": {
+            "summary": "Your drafts of requests (yours alone)", "security": SESSION,
+            "responses": {"200": json_body({"type": "object", "required": ["drafts"],
+                                            "properties": {"drafts": {
+                                                "type": "array",
+                                                "items": {"type": "object"}}}}, "Drafts."),
+                          **SIGNED_IN}},
+        "post": {
+            "summary": "Save a new draft", "security": UNSAFE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": ref("NewRequest")},
+                "application/x-www-form-urlencoded": {"schema": ref("NewRequest")}}},
+            "responses": {"201": json_body({"type": "object", "required": ["draft"],
+                                            "properties": {"draft": {"type": "object"}}},
+                                           "The draft."),
+                          "400": error("`invalid_draft` with `fields`."),
+                          "409": error("`draft_limit`."), **SIGNED_IN}}},
     "/sync/inbox": {"post": {
         "summary": "A hub delivers one signed bundle (docs/protocol.md)",
         "security": [{"inboxToken": []}],

@@ -50,6 +50,14 @@ ROUTES: dict[str, Policy] = {
     "notifications_settings": P.MEMBER, "notifications_save": P.MEMBER,
     "notifications_address": P.MEMBER, "notifications_feed_new": P.MEMBER,
     "notifications_feed_revoke": P.MEMBER, "settings_skin": P.MEMBER,
+    "api_pins": P.MEMBER,
+    "drafts": P.MEMBER, "draft_create": P.MEMBER, "draft_detail": P.MEMBER,
+    "draft_update": P.MEMBER, "draft_publish": P.MEMBER, "draft_delete": P.MEMBER,
+    "api_drafts": P.MEMBER, "api_draft_create": P.MEMBER,
+    "comment_promote": P.MEMBER,  # its author or an admin (checked in the service)
+    "request_tags": P.MEMBER,  # its author or an admin (checked in the service)
+    "tags_css": P.MEMBER, "api_tags": P.MEMBER,
+    "admin_tags": P.ADMIN, "admin_tag_save": P.ADMIN, "admin_tag_delete": P.ADMIN,
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,
@@ -70,6 +78,8 @@ ROUTES: dict[str, Policy] = {
     "copilot_clear": P.ADMIN, "copilot_feedback": P.ADMIN, "copilot_decide": P.ADMIN,
     "dedalus": P.ADMIN, "dedalus_key": P.ADMIN, "dedalus_forget": P.ADMIN,
     "dedalus_switch": P.ADMIN,
+    "admin_pins": P.ADMIN, "admin_pin_add": P.ADMIN, "request_pin": P.ADMIN,
+    "request_unpin": P.ADMIN,
     # bearer tokens: a hub peer's inbox token, an admin's MCP token
     "sync_inbox": P.PEER, "mcp": P.PEER,
     # GET/DELETE /mcp only ever answer 405 with Allow: POST (no server-sent stream here)

@@ -24,7 +24,7 @@ COMMON_HEADERS: tuple[str, ...] = (
 
 _ENTITY_SPECIFIC: dict[str, tuple[str, ...]] = {
     "user": ("Username", "Display-Name", "Invited-By", "Created-At", "Contact-Email"),
-    "request": ("Title", "Status", "Created-By", "Created-At", "Completed-At"),
+    "request": ("Title", "Status", "Created-By", "Created-At", "Completed-At", "Tags"),
     "comment": ("Request", "Created-By", "Created-At"),
     "invite": (
         "Created-By",
@@ -94,6 +94,10 @@ INSTANCE_RE = re.compile(INSTANCE_PATTERN)
 URL_RE = INSTANCE_RE
 TOKEN_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 BOOL_RE = re.compile(r"true|false")
+#: ``Tags`` of a request: 1 to 8 tag names (lower-case letters, digits, hyphens; at most
+#: 32 characters each), separated by single spaces. Optional for readers.
+TAG_LIST_PATTERN = r"[a-z0-9][a-z0-9-]{0,31}(?: [a-z0-9][a-z0-9-]{0,31}){0,7}"
+TAG_LIST_RE = re.compile(TAG_LIST_PATTERN)
 PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
 #: Header names: ASCII letters and digits in hyphen-separated words, first letter upper.
 HEADER_NAME_RE = re.compile(r"[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
@@ -126,6 +130,7 @@ _VALUE_CHECKS: dict[str, _Check] = {
     "Expires-At": TIMESTAMP_RE.fullmatch,
     "Valid-From": TIMESTAMP_RE.fullmatch,
     "Status": TOKEN_RE.fullmatch,
+    "Tags": TAG_LIST_RE.fullmatch,
     "Max-Uses": COUNT_RE.fullmatch,
     "Use-Count": COUNT_RE.fullmatch,
     "Auto-Approve": BOOL_RE.fullmatch,

@@ -60,6 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_SKIN", "default",
             "The node's default skin (web_templates/static/skins/NAME.css; `wb skins list`). "
             "A member may choose another in account settings."),
+    Setting("WB_PINNED_REQUESTS_LIMIT", "3",
+            "How many requests admins may pin above the feed at once (pins are local; "
+            "`wb pins list`)."),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),

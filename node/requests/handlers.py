@@ -18,7 +18,10 @@ from node import web as W
 from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
 from node.i18n import plural
+from node.pins import service as pins
+from node.promotions import service as promotions
 from node.requests import service as S
+from node.tags import service as tags
 from service.ttlcache import TTLCache
 
 log = logging.getLogger("wb.node.requests")
@@ -47,23 +50,23 @@ async def _clear_cache_after_writes(request: web.Request, handler: W.Handler
 
 
 async def _feed(request: web.Request, actor: S.Actor | None, *, status: str, search: str,
-                cursor: str, limit: int = S.FEED_PAGE) -> S.FeedPage:
+                cursor: str, limit: int = S.FEED_PAGE, tag: str = "") -> S.FeedPage:
     """The feed page from the shared cache when it does not depend on the viewer."""
     if status not in SHARED_STATUSES:
         return await S.feed(request.app[T.pool_key], actor, status=status, search=search,
-                            cursor=cursor, limit=limit)
-    key = ("rows", status, search, cursor, limit)
+                            cursor=cursor, limit=limit, tag=tag)
+    key = ("rows", status, search, cursor, limit, tag)
     cache = _cache(request)
     page = cache.get(key)
     if page is None:
         page = await S.feed(request.app[T.pool_key], actor, status=status, search=search,
-                            cursor=cursor, limit=limit)
+                            cursor=cursor, limit=limit, tag=tag)
         cache.put(key, page)
     return page
 
 
 def _feed_html(request: web.Request, page: S.FeedPage, cursor: str) -> Markup:
-    key = ("html", page.status, page.search, cursor)
+    key = ("html", page.status, page.search, cursor, page.tag)
     shared = page.status in SHARED_STATUSES
     cache = _cache(request)
     html = cache.get(key) if shared else None
@@ -138,9 +141,11 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
     cursor = q.get("cursor", "")
     if viewer.active:
         page = await _feed(request, actor, status=q.get("status", "open"),
-                           search=q.get("q", ""), cursor=cursor)
+                           search=q.get("q", ""), cursor=cursor, tag=q.get("tag", ""))
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
-                "feed_html": _feed_html(request, page, cursor)}
+                "feed_html": _feed_html(request, page, cursor),
+                "pins": await pins.active(pool, actor),
+                "tag_catalog": await tags.catalog(pool)}
     # An unapproved device sees no feed: only its sign-in code and what it wrote itself.
     return {"own_pending": await S.own_pending(pool, actor, viewer.session_hash),
             "login": await _pending_login(request, viewer)}
@@ -201,6 +206,11 @@ async def _detail_context(request: web.Request, actor: S.Actor | None,
                          comments=[c["id"] for c in thread.comments])
     return {"req": row, "perm": S.permissions(actor, row), "thread": thread, "limits": _LIMITS,
             "holds": holds,
+            "promotions": await promotions.links(request.app[T.pool_key], row["id"],
+                                                 [c["id"] for c in thread.comments]),
+            "tags": {"all": await tags.catalog(request.app[T.pool_key]), "max":
+                     tags.MAX_PER_REQUEST,
+                     "mine": await tags.of_request(request.app[T.pool_key], row["id"])},
             "publication_requested": request.query.get("publication") == "requested"}
 
 
@@ -434,7 +444,7 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     q = request.query
     page = await _feed(request, actor, status=q.get("status", "open"),
                        search=q.get("search", q.get("q", "")), cursor=q.get("cursor", ""),
-                       limit=S.parse_limit(q.get("limit"), S.FEED_PAGE))
+                       limit=S.parse_limit(q.get("limit"), S.FEED_PAGE), tag=q.get("tag", ""))
     return web.json_response({"requests": [S.request_json(actor, r) for r in page.items],
                               "next_cursor": page.next_cursor}, dumps=W.json_dumps)
 

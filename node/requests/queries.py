@@ -27,7 +27,8 @@ _FEED_COLUMNS = """
     r.instance, r.created_by, r.contact_email, u.username AS creator_username,
     u.display_name AS creator_display_name, u.instance AS creator_instance,
     (SELECT count(*) FROM comments c
-      WHERE c.request_id = r.id AND c.deleted_at IS NULL) AS comment_count"""
+      WHERE c.request_id = r.id AND c.deleted_at IS NULL) AS comment_count,
+    ARRAY(SELECT t.tag FROM request_tags t WHERE t.request_id = r.id ORDER BY t.tag) AS tags"""
 
 FEED_STATUSES = ("open", "completed", "pending", "all")
 
@@ -48,10 +49,15 @@ def _status_where(status: str, viewer_id: str | None, is_admin: bool,
 
 
 async def feed(conn: Conn, *, viewer_id: str | None, is_admin: bool, status: str,
-               search: str, before: Cursor | None, limit: int) -> list[asyncpg.Record]:
+               search: str, before: Cursor | None, limit: int,
+               tag: str = "") -> list[asyncpg.Record]:
     """One page of the feed, newest first, keyset-paginated on (created_at, id)."""
     args: list[Any] = []
     where = ["r.deleted_at IS NULL", _status_where(status, viewer_id, is_admin, args)]
+    if tag:
+        args.append(tag)
+        where.append(f"EXISTS (SELECT 1 FROM request_tags t WHERE t.request_id = r.id "
+                     f"AND t.tag = ${len(args)})")
     if search:
         args.append(search)
         where.append(f"r.search @@ websearch_to_tsquery('simple', ${len(args)})")

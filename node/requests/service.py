@@ -219,25 +219,29 @@ class FeedPage:
     next_cursor: str | None
     status: str
     search: str
+    tag: str = ""
 
 
 async def feed(pool: asyncpg.Pool, actor: Actor | None, *, status: str = "open",
-               search: str = "", cursor: str = "", limit: int = FEED_PAGE) -> FeedPage:
+               search: str = "", cursor: str = "", limit: int = FEED_PAGE,
+               tag: str = "") -> FeedPage:
     if actor is not None and not actor.active:
         raise forbidden("session_not_approved", "The feed is for approved members only.")
     if status not in Q.FEED_STATUSES:
         raise bad_request("invalid_status", "Unknown status filter.",
                           status="open, completed, pending or all")
     search = " ".join((search or "").split())[:200]
+    tag = (tag or "").strip().lower()[:32]
     before = decode_cursor(cursor)
     rows = await Q.feed(pool, viewer_id=actor.user_id if actor else None,
                         is_admin=bool(actor and actor.is_admin and actor.active),
-                        status=status, search=search, before=before, limit=limit + 1)
+                        status=status, search=search, before=before, limit=limit + 1,
+                        tag=tag)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
-    return FeedPage(rows, next_cursor, status, search)
+    return FeedPage(rows, next_cursor, status, search, tag)
 
 
 async def own_pending(pool: asyncpg.Pool, actor: Actor,
@@ -288,36 +292,51 @@ async def create_request(pool: asyncpg.Pool, actor: Actor | None, *, title: str,
     denying or expiring it discards it."""
     if actor is None or actor.user_id is None:
         raise AppError(401, "login_required", "Sign in first.")
+    async with pool.acquire() as conn, conn.transaction():
+        request_id = await insert_request_in(conn, actor, title=title,
+                                             description=description,
+                                             contact_email=contact_email,
+                                             sync_scope=sync_scope, session_hash=session_hash)
+    row = await Q.get_request(pool, request_id)
+    assert row is not None
+    return row
+
+
+async def insert_request_in(conn: asyncpg.Connection, actor: Actor, *, title: str,
+                            description: str, contact_email: str = "",
+                            sync_scope: str = "private",
+                            session_hash: str | None = None) -> str:
+    """Post a request inside the caller's transaction (a draft is published and removed in
+    one); answers the new request's id."""
+    if actor.user_id is None:
+        raise AppError(401, "login_required", "Sign in first.")
     title, description, contact, scope = validate_request(title, description, contact_email,
                                                           sync_scope)
     request_id = ulid()
     status = "open" if actor.active else "pending"
-    async with pool.acquire() as conn, conn.transaction():
-        bound = None
-        if not actor.active:
-            sign_in = await Q.live_sign_in(conn, session_hash) if session_hash else None
-            if sign_in is None:
-                raise conflict("sign_in_closed", "This device's sign-in request is no longer "
-                               "waiting; start a new sign-in before posting.")
-            bound = sign_in["id"]
-            if await Q.count_bound(conn, bound) >= MAX_PENDING_PER_SIGN_IN:
-                raise AppError(429, "pending_limit",
-                               f"A device waiting for approval may post at most "
-                               f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
-        # SYNC_PUBLIC_SCOPE: "public" at creation passes the same gate as a later change
-        # (refused when off; under admins the request starts private and a publication
-        # request waits for an admin).
-        if scope == "public" and \
-                await publication.gate(conn, actor, "request", request_id) != "apply":
-            scope = "private"
-        await Q.insert_request(conn, request_id=request_id, title=title,
-                               description=description, status=status,
-                               created_by=actor.user_id, contact_email=contact,
-                               sync_scope=scope, auth_request_id=bound)
+    bound = None
+    if not actor.active:
+        sign_in = await Q.live_sign_in(conn, session_hash) if session_hash else None
+        if sign_in is None:
+            raise conflict("sign_in_closed", "This device's sign-in request is no longer "
+                           "waiting; start a new sign-in before posting.")
+        bound = sign_in["id"]
+        if await Q.count_bound(conn, bound) >= MAX_PENDING_PER_SIGN_IN:
+            raise AppError(429, "pending_limit",
+                           f"A device waiting for approval may post at most "
+                           f"{MAX_PENDING_PER_SIGN_IN} requests; wait for approval.")
+    # SYNC_PUBLIC_SCOPE: "public" at creation passes the same gate as a later change
+    # (refused when off; under admins the request starts private and a publication
+    # request waits for an admin).
+    if scope == "public" and \
+            await publication.gate(conn, actor, "request", request_id) != "apply":
+        scope = "private"
+    await Q.insert_request(conn, request_id=request_id, title=title,
+                           description=description, status=status,
+                           created_by=actor.user_id, contact_email=contact,
+                           sync_scope=scope, auth_request_id=bound)
     log.info("request posted", extra={"request_id": request_id, "status": status})
-    row = await Q.get_request(pool, request_id)
-    assert row is not None
-    return row
+    return request_id
 
 
 async def post_comment(pool: asyncpg.Pool, actor: Actor | None, request_id: str,
@@ -512,6 +531,8 @@ def request_json(actor: Actor | None, row: Any) -> dict[str, Any]:
     }
     if "comment_count" in row.keys():  # noqa: SIM118 (asyncpg Record)
         body["comment_count"] = row["comment_count"]
+    if "tags" in row.keys():  # noqa: SIM118 (asyncpg Record)
+        body["tags"] = list(row["tags"])
     if can_see_contact(actor, row):
         body["contact_email"] = row["contact_email"]
     if row["deleted_at"] is not None:

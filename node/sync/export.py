@@ -204,6 +204,7 @@ class RecordMaker:
             "Title": title, "Status": row["status"], "Created-By": self.ref(row["created_by"]),
             "Created-At": rfc3339(row["created_at"]),
             "Completed-At": rfc3339(row["completed_at"]),
+            "Tags": row.get("tags") or None,  # optional for readers (docs/protocol.md)
         })
         return self._record("request", fields, description)
 

@@ -31,7 +31,7 @@ _USER_FROM = "FROM users u LEFT JOIN users inv ON inv.id = u.invited_by AND inv.
 
 _REQUEST_COLS = f"""
     r.id, r.title, r.description, r.status, r.created_by, r.created_at, r.updated_at,
-    r.completed_at, r.revision, r.change_seq, r.published, r.published_revision,
+    r.completed_at, r.revision, r.change_seq, r.published, r.published_revision, r.tags,
     {REQUEST_LIVE} AS live"""
 
 _COMMENT_COLS = f"""

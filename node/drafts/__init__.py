@@ -1,0 +1,1 @@
+"""Drafts of requests: saved, edited and published later by their author alone."""

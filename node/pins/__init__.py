@@ -1,0 +1,1 @@
+"""Pinned requests: admins keep a few requests above the feed (local, never exported)."""
