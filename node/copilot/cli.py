@@ -15,6 +15,7 @@ import click
 from node.cli import run_with_pool
 from node.copilot import queries as Q
 from node.copilot import service as S
+from node.i18n import plural
 from service.settings import Config
 
 
@@ -53,7 +54,8 @@ def triage_cmd(limit: int, as_json: bool) -> None:
             click.echo(f"{r['id']}  @{r['requester'] or '-'}  {r['title'][:60]}  "
                        f"[{', '.join(r['reasons']) or 'in progress'}]")
             for h in r["suggested_helpers"]:
-                click.echo(f"    helper @{h['username']} ({h['invite_hops']} hop(s), "
+                hops = plural(h["invite_hops"], "%(num)d hop", "%(num)d hops")
+                click.echo(f"    helper @{h['username']} ({hops}, "
                            f"{h['similar_requests']} similar)")
 
     _emit(_run_tool("triage_requests", {"limit": limit}), as_json, human)
@@ -106,7 +108,7 @@ def sync_preview_cmd(snapshot: bool, as_json: bool) -> None:
     result = _run_tool("sync_preview", {"snapshot": snapshot})
 
     def human(r: dict[str, Any]) -> None:
-        click.echo(f"{r['kind']}: {r['records']} record(s) "
+        click.echo(f"{r['kind']}: {plural(r['records'], '%(num)d record', '%(num)d records')} "
                    + ", ".join(f"{k}={v}" for k, v in sorted(r["counts"].items())))
         for w in r["waiting"]:
             click.echo(f"waiting {w['entity']}:{w['id']}  leaves in "

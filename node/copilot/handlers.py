@@ -24,6 +24,7 @@ from node.copilot import mcp
 from node.copilot import queries as Q
 from node.copilot import service as S
 from node.errors import AppError
+from node.i18n import plural
 from service.ratelimit import RateLimiter
 from service.sse import EventStream
 
@@ -279,8 +280,8 @@ async def dedalus_key(request: web.Request) -> web.StreamResponse:
         await Q.insert_audit(conn, admin_id=viewer.user_id, via="web", tool="verify_key",
                              arguments={}, result_summary=f"key verified ({models} models)",
                              latency_ms=0, success=True)
-    return await _settings_page(request, note=f"Key verified: the gateway lists {models} "
-                                              "model(s).")
+    return await _settings_page(request, note="Key verified: the gateway lists "
+                                + plural(models, "%(num)d model.", "%(num)d models."))
 
 
 async def dedalus_forget(request: web.Request) -> web.StreamResponse:

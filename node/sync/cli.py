@@ -304,7 +304,8 @@ def keys_revoke(origin: str, key_id: str, yes: bool, as_json: bool) -> None:
     res = _run(main, as_json)
     _emit(as_json, res, f"Revoked key {key_id} of origin {origin}"
                         f"{'' if res['was_trusted'] else ' (was not trusted)'}; "
-                        f"{res['pending_dropped']} queued bundle(s) dropped.")
+                        + plural(res["pending_dropped"], "%(num)d queued bundle dropped.",
+                                 "%(num)d queued bundles dropped."))
 
 
 @keys_cmd.command("unrevoke")

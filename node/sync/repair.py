@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from node.i18n import plural
 from node.profiles import invite_map
 from node.sync import gaps as G
 from node.sync import peers as P
@@ -360,18 +361,20 @@ async def check_revoked(pool: asyncpg.Pool, report: RepairReport, drop: bool) ->
         total = sum(counts.values())
         if not total:
             continue
-        listing = ", ".join(f"{n} {e}(s)" for e, n in counts.items() if n)
+        listing = ", ".join(plural(n, f"%(num)d {e}", f"%(num)d {e}s")
+                            for e, n in counts.items() if n)
+        signed = plural(r["bundles"], "%(num)d bundle", "%(num)d bundles")
         if drop and not report.dry_run:
             for table in TABLES.values():
                 await QR.withdraw_rows_of_origin(pool, table, r["origin"])
             status = "fixed"
             text = (f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
-                    f"{r['bundles']} bundle(s) we applied; withdrew {listing} of that "
+                    f"{signed} we applied; withdrew {listing} of that "
                     "origin.")
         else:
             status = "would_fix" if drop else "needs_operator"
             text = (f"Origin {r['origin']}: key {r['key_id']} was revoked after it signed "
-                    f"{r['bundles']} bundle(s) we applied; {listing} of that origin may "
+                    f"{signed} we applied; {listing} of that origin may "
                     "carry its records. Run with --drop-revoked to withdraw them.")
         report.add("revoked_origin", f"{r['origin']}/{r['key_id']}", text, status)
 

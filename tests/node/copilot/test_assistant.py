@@ -151,7 +151,7 @@ async def test_dedalus_key_check_switch_and_rate_limit(copilot_client, gateway):
     assert await pool.fetchval("SELECT api_key FROM copilot_settings") is None
     r = await copilot_client.post("/admin/dedalus/key",
                                   data={"api_key": "good-key", "csrf_token": csrf})
-    assert r.status == 200 and "2 model(s)" in await r.text()
+    assert r.status == 200 and "2 models" in await r.text()
     row = await pool.fetchrow("SELECT * FROM copilot_settings")
     assert row["api_key"] == "good-key" and row["key_verified_at"] is not None
     page = await (await copilot_client.get("/admin/dedalus")).text()

@@ -171,7 +171,7 @@ async def test_rows_from_a_revoked_key_are_listed_and_dropped_on_request(nodes, 
     report = await repair(b.pool, b.config)
     assert [(f.kind, f.status) for f in report.findings] == [("revoked_origin",
                                                               "needs_operator")]
-    assert "2 request(s)" in report.findings[0].text
+    assert "2 requests" in report.findings[0].text
     live = "SELECT count(*) FROM requests WHERE origin = $1 AND deleted_at IS NULL"
     assert await b.pool.fetchval(live, a.origin) == 2
     report = await repair(b.pool, b.config, drop_revoked=True)
