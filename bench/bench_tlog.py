@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from hub import ingest as I  # noqa: E402
 from hub import queries as Q  # noqa: E402
-from hub import tlog_queries as TQ  # noqa: E402
+from hub import queries_tlog as TQ  # noqa: E402
 from hub.app import MIGRATIONS  # noqa: E402
 from protocol import tlog as L  # noqa: E402
 from protocol.containers import CBOR_MEDIA_TYPE, to_cbor  # noqa: E402

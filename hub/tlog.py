@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from hub import tlog_queries as TQ
+from hub import queries_tlog as TQ
 from hub import typedefs as T
 from hub import witness as WT
 from hub.errors import HubError
@@ -69,10 +69,8 @@ class Checkpointer:
         if self.session is None:
             return
         for url in self.witnesses:
-            done = await self.pool.fetchval(
-                "SELECT 1 FROM hub_tlog_cosignatures WHERE witness = $1 AND size = $2",
-                url, row["size"])
-            if done is None and row["size"] > 0:
+            done = await TQ.is_cosigned(self.pool, url, row["size"])
+            if not done and row["size"] > 0:
                 try:
                     await WT.submit(self.pool, self.session, url, row["size"],
                                     bytes(row["note"]))

@@ -23,7 +23,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from hub import tlog_queries as TQ
+from hub import queries_tlog as TQ
 from hub import typedefs as T
 from hub.tlog_signer import signer_key
 from protocol import tlog as L
@@ -94,8 +94,7 @@ async def add_checkpoint(request: web.Request) -> web.Response:
         return _text(403, exc.message + "\n")
     pool = request.app[T.pool_key]
     async with pool.acquire() as conn, conn.transaction():
-        kept = await conn.fetchrow(
-            "SELECT size, root FROM hub_witness_logs WHERE origin = $1 FOR UPDATE", cp.origin)
+        kept = await TQ.witnessed_log_for_update(conn, cp.origin)
         have = 0 if kept is None else kept["size"]
         if old != have:
             return _text(409, f"{have}\n", SIZE_TYPE)
@@ -108,11 +107,7 @@ async def add_checkpoint(request: web.Request) -> web.Response:
             log.warning("witness refused an inconsistent checkpoint",
                         extra={"log": cp.origin, "old": old, "size": cp.size})
             return _text(422, exc.message + "\n")
-        await conn.execute(
-            """INSERT INTO hub_witness_logs (origin, size, root, note) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (origin) DO UPDATE SET size = $2, root = $3, note = $4,
-                                                  updated_at = now()""",
-            cp.origin, cp.size, cp.root, note_bytes)
+        await TQ.save_witnessed_log(conn, cp.origin, cp.size, cp.root, note_bytes)
     signer = request.app[signer_key]
     sig = L.cosign(note.text, witness_name(signer.origin), signer.seed, int(time.time()))
     return _text(200, sig.line())
@@ -128,8 +123,7 @@ async def witness_key(request: web.Request) -> web.Response:
 async def submit(pool: asyncpg.Pool, session: aiohttp.ClientSession, url: str,
                  size: int, note: bytes) -> bool:
     """Ask the witness at ``url`` to cosign our checkpoint of ``size``; keep its line."""
-    last = await pool.fetchval("SELECT max(size) FROM hub_tlog_cosignatures "
-                               "WHERE witness = $1", url) or 0
+    last = await TQ.last_cosigned_size(pool, url)
     for _ in range(2):
         want = L.needed(lambda r, old=last: L.consistency_proof(r, old, size))
         have = await TQ.hashes(pool, want)
@@ -150,18 +144,15 @@ async def submit(pool: asyncpg.Pool, session: aiohttp.ClientSession, url: str,
                             extra={"witness": url, "status": r.status,
                                    "detail": text[:200].decode("utf-8", "replace")})
                 return False
-        await pool.execute(
-            "INSERT INTO hub_tlog_cosignatures (witness, size, line) VALUES ($1, $2, $3) "
-            "ON CONFLICT DO NOTHING", url, size, text.decode().strip("\n"))
+        await TQ.save_cosignature(pool, url, size, text.decode().strip("\n"))
         return True
     return False
 
 
 async def cosigned(pool: asyncpg.Pool, size: int, note: bytes) -> bytes:
     """The note with every cosignature line the witnesses gave for ``size``."""
-    lines = await pool.fetch("SELECT line FROM hub_tlog_cosignatures WHERE size = $1 "
-                             "ORDER BY witness", size)
-    return note + b"".join(r["line"].encode() + b"\n" for r in lines)
+    lines = await TQ.cosignature_lines(pool, size)
+    return note + b"".join(line.encode() + b"\n" for line in lines)
 
 
 def setup(app: web.Application) -> None:

@@ -32,9 +32,13 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "cannot_change_scope": (403, "Only the owner or an admin may change the scope of this ...."),
     "cannot_comment": (403, "Comments are closed on this request."),
     "cannot_complete": (403, "Only the person who asked, or an admin, may complete this."),
+    "cannot_promote": (403, "Only the comment's author or an admin may promote it."),
     "cannot_reopen": (403, "Only the request's author or an admin may reopen it."),
+    "cannot_tag": (403, "Only the request's author or an admin may tag it."),
     "code_required": (400, "Enter the code shown on the other device."),
+    "comment_already_promoted": (409, "This comment is a request already."),
     "comment_not_found": (404, "No such comment."),
+    "comment_remote": (409, "A comment from another community cannot be promoted here."),
     "confirm_link_expired": (410, "This confirmation link has expired; ask for a new one in your "
         "notification settings."),
     "confirm_too_soon": (429, "A confirmation link was sent less than a minute ago; check your "
@@ -45,6 +49,9 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "copilot_unavailable": (404, "The copilot is not available on this node."),
     "csrf_failed": (403, "The form expired or did not come from this site. Reload the page and "
         "try again."),
+    "draft_limit": (409, "You keep ... drafts already; publish or delete one first."),
+    "draft_not_found": (404, "No such draft."),
+    "ends_at_past": (400, "The end of a pin lies in the future."),
     "equivocation": (409, "The origin signed two different bundles with the same sequence; "
         "refused and recorded for the operator."),
     "empty_message": (400, "Write a message first."),
@@ -69,10 +76,13 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_avatar": (400, "The photo is not a PNG, JPEG or WebP image Pillow can read."),
     "invalid_characters": (400, "The input contains characters that cannot be stored (a NUL "
         "byte)."),
+    "invalid_colour": (400, "A colour is #rrggbb."),
     "invalid_comment": (400, "Write something first."),
     "invalid_cursor": (400, "That page link is not valid."),
     "invalid_depth": (400, "Depth must be a whole number from 1 to ...."),
+    "invalid_draft": (400, "Please fix the highlighted fields."),
     "invalid_email": (400, "That contact email does not look right."),
+    "invalid_ends_at": (400, "ends_at is an ISO date or date-time."),
     "invalid_feedback": (400, "Feedback is up or down."),
     "invalid_field": (400, "... must be text."),
     "invalid_item": (400, "Unknown record kind."),
@@ -81,10 +91,13 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_limit": (400, "limit must be between 1 and ...."),
     "invalid_page": (400, "The page number must be a positive integer."),
     "invalid_peer": (400, "Give the peer a short name (letters, digits, - _ .)."),
+    "invalid_position": (400, "The position is a whole number from 1 to ...."),
     "invalid_request": (400, "Describe what you need help with."),
+    "invalid_request_id": (400, "Name the request to pin."),
     "invalid_role": (400, "Unknown role filter (admin or member)."),
     "invalid_scope": (400, "Scope must be private or public."),
     "invalid_status": (400, "status must be one of ... or all."),
+    "invalid_tag": (400, "A tag is 1-32 lower-case letters, digits or hyphens."),
     "invalid_username": (400, "Choose a username of 2-32 letters, digits, '.', '_' or '-'."),
     "invite_busy": (409, "This invite could not be used just now; try again."),
     "invite_disabled": (410, "This invite was withdrawn by its creator."),
@@ -108,10 +121,12 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "metrics_token_required": (401, "WB_METRICS_TOKEN is set and was not sent as a bearer token."),
     "no_policy": (403, "This route has no declared access policy."),
     "no_relay": (409, "No mail relay is configured: set WB_SMTP_URL."),
+    "not_auditable": (409, "peer ... is not a v2 hub: only v2 hubs keep a transparency log"),
     "not_completed": (409, "Only a completed request can be reopened."),
     "not_found": (404, "This invite has no photo."),
     "not_open": (409, "This request is not open any more."),
     "not_revoked": (409, "key ... of origin ... is not revoked"),
+    "note_too_long": (400, "A pin's note has at most ... characters."),
     "nothing_selected": (400, "Select at least one record."),
     "own_key": (409, "... is this node's current signing key; rotate it first (wb keys rotate), "
         "then revoke the old one"),
@@ -122,6 +137,9 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
         "for approval."),
     "photo_too_large": (413, "The photo is larger than ... bytes."),
     "photo_type": (400, "The photo must be a PNG, JPEG, GIF or WebP image."),
+    "pin_forbidden": (403, "Only admins pin requests."),
+    "pin_limit_reached": (409, "At most ... requests can be pinned; unpin one first."),
+    "pin_not_found": (404, "This request is not pinned."),
     "proposal_not_found": (404, "No such pending proposal."),
     "public_scope_off": (403, "This node publishes nothing (SYNC_PUBLIC_SCOPE=off); records "
         "cannot be made public."),
@@ -136,6 +154,7 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "request_expired": (409, "This sign-in request expired; start a new sign-in."),
     "request_locked": (409, "Too many wrong codes: this sign-in request is locked."),
     "request_not_found": (404, "No such request."),
+    "request_not_open": (409, "Only open requests can be pinned."),
     "revoked_key": (409, "key ... of origin ... is revoked; remove the revocation first (wb sync "
         "keys unrevoke ... ...)"),
     "session_gone": (409, "The device that asked to sign in has signed out or expired; start a "
@@ -144,6 +163,12 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "sign_in_closed": (409, "This device's sign-in request is no longer waiting; start a new "
         "sign-in before posting."),
     "skin_not_found": (404, "No such skin file."),
+    "tag_colour_contrast": (400, "Neither black nor white text reaches the minimum contrast on "
+        "...; choose a lighter or darker colour."),
+    "tag_limit": (409, "A community keeps at most ... tags."),
+    "tag_not_found": (404, "No such tag."),
+    "tags_admin_only": (403, "Only admins manage the tag list."),
+    "too_many_tags": (400, "A request carries at most ... tags."),
     "unauthorized": (401, "a registered hub peer's bearer token is required"),
     "unchanged": (409, "'The comment is already ' + ('deleted.' if delete else 'visible.')"),
     "unknown_action": (404, "Unknown action."),
@@ -158,6 +183,7 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_request": (404, "No sign-in request ...."),
     "unknown_session": (404, "That session is already closed."),
     "unknown_skin": (400, "No such skin."),
+    "unknown_tag": (400, "Not in this community's list: ...."),
     "unknown_tool": (404, "The copilot has no tool of that name."),
     "unknown_user": (404, "There is no member called ... on this node."),
     "use_post": (400, "Repairs run with POST (the Repair button)."),

@@ -28,6 +28,7 @@ import aiohttp
 import asyncpg
 
 from node.sync import peers as P
+from node.sync import queries_audit as Q
 from node.sync.errors import SyncError
 from protocol import tlog as L
 
@@ -70,19 +71,14 @@ async def record_ack(conn: Conn, peer: str, answer: dict[str, Any]) -> None:
     if not isinstance(hub_seq, int) or not isinstance(answer.get("digest"), str) \
             or not isinstance(answer.get("origin"), str):
         return
-    await conn.execute(
-        """INSERT INTO sync_hub_acks (peer, hub_seq, origin, sequence, digest)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
-        peer, hub_seq, answer["origin"], answer.get("sequence"), answer["digest"])
+    await Q.insert_ack(conn, peer, hub_seq, answer["origin"], answer.get("sequence"),
+                       answer["digest"])
 
 
 async def record_skipped(conn: Conn, peer: str, skipped: list[int]) -> None:
     """``hub_seq`` values a pulled page skipped: each must be absent from the tree."""
     if skipped:
-        await conn.execute(
-            """INSERT INTO sync_hub_acks (peer, hub_seq, origin, sequence, digest)
-               SELECT $1, s, '', NULL, '' FROM unnest($2::bigint[]) AS s
-               ON CONFLICT DO NOTHING""", peer, skipped)
+        await Q.insert_skipped(conn, peer, skipped)
 
 
 MAX_SKIPPED = 10_000
@@ -97,27 +93,18 @@ def skipped_of(since: int, seqs: list[int], following: int) -> list[int]:
 
 async def incidents(conn: Conn, peer: str | None = None, limit: int = 50
                     ) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, peer, kind, message, evidence, detected_at FROM sync_hub_incidents "
-        "WHERE $1::text IS NULL OR peer = $1 ORDER BY id DESC LIMIT $2", peer, limit)
+    return await Q.select_incidents(conn, peer, limit)
 
 
 async def latest_checkpoints(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT l.peer, p.location, l.verifier, l.size, l.note, l.checked_at "
-        "FROM sync_hub_logs l JOIN sync_peers p ON p.name = l.peer "
-        "WHERE l.note IS NOT NULL ORDER BY l.peer")
+    return await Q.select_latest_checkpoints(conn)
 
 
 async def _incident(conn: Conn, report: AuditReport, kind: str, message: str,
                     evidence: dict[str, Any]) -> None:
-    dup = await conn.fetchval(
-        "SELECT 1 FROM sync_hub_incidents WHERE peer = $1 AND kind = $2 AND evidence = $3",
-        report.peer, kind, json.dumps(evidence))
+    dup = await Q.incident_exists(conn, report.peer, kind, json.dumps(evidence))
     if dup is None:
-        await conn.execute(
-            "INSERT INTO sync_hub_incidents (peer, kind, message, evidence) "
-            "VALUES ($1, $2, $3, $4)", report.peer, kind, message, json.dumps(evidence))
+        await Q.insert_incident(conn, report.peer, kind, message, json.dumps(evidence))
         log.warning("hub audit incident", extra={"peer": report.peer, "kind": kind,
                                                  "detail": message})
     report.incidents.append({"kind": kind, "message": message, "evidence": evidence})
@@ -181,7 +168,7 @@ async def audit_hub(pool: asyncpg.Pool, peer: asyncpg.Record, session: aiohttp.C
     hub that other nodes saw (gossip): each must be consistent with ours."""
     name, base = peer["name"], peer["location"].rstrip("/")
     report = AuditReport(name)
-    kept = await pool.fetchrow("SELECT * FROM sync_hub_logs WHERE peer = $1", name)
+    kept = await Q.select_hub_log(pool, name)
     if kept is None:
         status, body = await _get(session, f"{base}/tlog/key")
         if status != 200:
@@ -192,9 +179,8 @@ async def audit_hub(pool: asyncpg.Pool, peer: asyncpg.Record, session: aiohttp.C
         except L.TlogError as exc:
             report.error = f"the hub's log key is malformed: {exc.message}"
             return report
-        await pool.execute("INSERT INTO sync_hub_logs (peer, verifier) VALUES ($1, $2) "
-                           "ON CONFLICT DO NOTHING", name, verifier.text())
-        kept = await pool.fetchrow("SELECT * FROM sync_hub_logs WHERE peer = $1", name)
+        await Q.insert_hub_log(pool, name, verifier.text())
+        kept = await Q.select_hub_log(pool, name)
     verifier = L.parse_verifier(kept["verifier"])
     status, note = await _get(session, f"{base}/tlog/checkpoint")
     if status != 200:
@@ -266,21 +252,14 @@ async def _check_against(pool: asyncpg.Pool, session: aiohttp.ClientSession, bas
             return kept  # an older checkpoint served again: consistent, keep ours
     if not adopt:
         return kept
-    await pool.execute(
-        "UPDATE sync_hub_logs SET size = $2, root = $3, note = $4, checked_at = now() "
-        "WHERE peer = $1", report.peer, cp.size, cp.root, note)
-    return await pool.fetchrow("SELECT * FROM sync_hub_logs WHERE peer = $1", report.peer)
+    await Q.update_hub_log_checkpoint(pool, report.peer, cp.size, cp.root, note)
+    return await Q.select_hub_log(pool, report.peer)
 
 
 async def _check_acks(pool: asyncpg.Pool, session: aiohttp.ClientSession, base: str,
                       report: AuditReport, kept: asyncpg.Record, delay: float) -> None:
     size, root, note = kept["size"], bytes(kept["root"]), bytes(kept["note"]).decode()
-    rows = await pool.fetch(
-        """SELECT hub_seq, origin, sequence, digest,
-                  extract(epoch FROM now() - acked_at) AS age
-             FROM sync_hub_acks
-            WHERE peer = $1 AND included_at IS NULL AND flagged_at IS NULL
-            ORDER BY hub_seq LIMIT 500""", report.peer)
+    rows = await Q.select_unchecked_acks(pool, report.peer)
     for row in rows:
         skipped = row["digest"] == ""
         status, body = await _json(session, f"{base}/tlog/proof/inclusion",
@@ -319,13 +298,11 @@ async def _check_acks(pool: asyncpg.Pool, session: aiohttp.ClientSession, base: 
                                 f"hub_seq {row['hub_seq']} was acknowledged for "
                                 f"{row['digest']} but the signed log holds another bundle",
                                 evidence)
-            await pool.execute("UPDATE sync_hub_acks SET included_at = now() "
-                               "WHERE peer = $1 AND hub_seq = $2", report.peer, row["hub_seq"])
+            await Q.mark_ack_included(pool, report.peer, row["hub_seq"])
             report.included += 1
             continue
         if skipped and code == "not_in_log":
-            await pool.execute("UPDATE sync_hub_acks SET included_at = now() "
-                               "WHERE peer = $1 AND hub_seq = $2", report.peer, row["hub_seq"])
+            await Q.mark_ack_included(pool, report.peer, row["hub_seq"])
             continue
         if row["age"] >= delay and not skipped:
             evidence["acknowledged"] = {"origin": row["origin"], "sequence": row["sequence"],
@@ -340,8 +317,7 @@ async def _check_acks(pool: asyncpg.Pool, session: aiohttp.ClientSession, base: 
 
 
 async def _flag(pool: asyncpg.Pool, peer: str, hub_seq: int) -> None:
-    await pool.execute("UPDATE sync_hub_acks SET flagged_at = now() "
-                       "WHERE peer = $1 AND hub_seq = $2", peer, hub_seq)
+    await Q.mark_ack_flagged(pool, peer, hub_seq)
 
 
 # ------------------------------------------------------------------------- service

@@ -13,6 +13,11 @@ async def all_tags(conn: Conn) -> list[asyncpg.Record]:
         "WHERE rt.tag = t.name) AS uses FROM community_tags t ORDER BY t.name")
 
 
+async def lock_catalog(conn: Conn) -> str:
+    """Serialises saves so two admins cannot both add the last tag under the limit."""
+    return await conn.execute("LOCK TABLE community_tags IN SHARE ROW EXCLUSIVE MODE")
+
+
 async def count(conn: Conn) -> int:
     return await conn.fetchval("SELECT count(*) FROM community_tags")
 

@@ -72,7 +72,7 @@ async def save_tag(pool: asyncpg.Pool, actor: RS.Actor | None, name: Any,
     name = parse_name(name)
     colour, text = parse_colour(colour)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("LOCK TABLE community_tags IN SHARE ROW EXCLUSIVE MODE")
+        await Q.lock_catalog(conn)
         if not await Q.exists(conn, name) and await Q.count(conn) >= MAX_TAGS:
             raise conflict("tag_limit", f"A community keeps at most {MAX_TAGS} tags.")
         row = await Q.upsert(conn, name, colour, text)

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub import queries as HQ
+from hub import queries_tlog as TQ
 from hub import tlog as HT
-from hub import tlog_queries as TQ
 from hub import typedefs as HTD
 from hub.app import create_app
 from hub.retention import prune

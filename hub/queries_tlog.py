@@ -1,4 +1,5 @@
-"""SQL of the transparency log (hub_tlog_*). The tree math is :mod:`protocol.tlog`.
+"""SQL of the transparency log (hub_tlog_*) and of its witnesses (hub_tlog_cosignatures,
+hub_witness_logs). The tree math is :mod:`protocol.tlog`.
 
 Leaves are appended by the trigger ``hub_tlog_append`` on ``hub_log`` (migration 0007),
 inside the ingest transaction and in commit order, with no extra round trip.
@@ -134,3 +135,44 @@ async def save_checkpoint(conn: Conn, size: int, root: bytes, note: bytes,
     await conn.execute(
         "INSERT INTO hub_tlog_checkpoints (size, root, note, last_hub_seq) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING", size, root, note, last_hub_seq)
+
+
+# ------------------------------------------------------------------ witnesses (hub/witness.py)
+
+async def is_cosigned(conn: Conn, witness: str, size: int) -> bool:
+    return await conn.fetchval(
+        "SELECT 1 FROM hub_tlog_cosignatures WHERE witness = $1 AND size = $2",
+        witness, size) is not None
+
+
+async def last_cosigned_size(conn: Conn, witness: str) -> int:
+    return await conn.fetchval("SELECT max(size) FROM hub_tlog_cosignatures "
+                               "WHERE witness = $1", witness) or 0
+
+
+async def save_cosignature(conn: Conn, witness: str, size: int, line: str) -> None:
+    await conn.execute(
+        "INSERT INTO hub_tlog_cosignatures (witness, size, line) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING", witness, size, line)
+
+
+async def cosignature_lines(conn: Conn, size: int) -> list[str]:
+    rows = await conn.fetch("SELECT line FROM hub_tlog_cosignatures WHERE size = $1 "
+                            "ORDER BY witness", size)
+    return [r["line"] for r in rows]
+
+
+async def witnessed_log_for_update(conn: asyncpg.Connection,
+                                   origin: str) -> asyncpg.Record | None:
+    """The witness's kept checkpoint of ``origin``, locked until the transaction ends."""
+    return await conn.fetchrow(
+        "SELECT size, root FROM hub_witness_logs WHERE origin = $1 FOR UPDATE", origin)
+
+
+async def save_witnessed_log(conn: Conn, origin: str, size: int, root: bytes,
+                             note: bytes) -> None:
+    await conn.execute(
+        """INSERT INTO hub_witness_logs (origin, size, root, note) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (origin) DO UPDATE SET size = $2, root = $3, note = $4,
+                                              updated_at = now()""",
+        origin, size, root, note)
