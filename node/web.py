@@ -221,6 +221,20 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+async def read_json_object(request: web.Request) -> dict[str, Any] | None:
+    """The JSON object sent as ``application/json`` (None for any other body, so the caller
+    reads its form): one place answers 400 ``invalid_json`` for bad JSON or a non-object."""
+    if request.content_type != "application/json":
+        return None
+    try:
+        data = await request.json()
+    except ValueError:
+        raise AppError(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise AppError(400, "invalid_json", "Send a JSON object.")
+    return data
+
+
 async def read_form(request: web.Request) -> Any:
     """``request.post()``, with a malformed body answered as 400 ``malformed_body``."""
     try:

@@ -32,13 +32,8 @@ def json_client(request: web.Request) -> bool:
 
 async def read_input(request: web.Request) -> tuple[dict[str, Any], dict[str, Any]]:
     """The request's fields (JSON object or form) and its uploaded files."""
-    if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except ValueError:
-            raise AppError(400, "invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise AppError(400, "invalid_json", "The body must be a JSON object.")
+    body = await W.read_json_object(request)
+    if body is not None:
         return body, {}
     form = await request.post()
     data = {k: v for k, v in form.items() if isinstance(v, str)}

@@ -10,7 +10,7 @@ from aiohttp import web
 from node import typedefs as T
 from node import web as W
 from node.drafts import service as S
-from node.errors import AppError, bad_request
+from node.errors import AppError
 from node.requests import service as RS
 
 FLASH = {"saved": "Draft saved. Only you can see it.", "deleted": "Draft deleted."}
@@ -22,13 +22,8 @@ def _actor(request: web.Request) -> RS.Actor | None:
 
 
 async def _input(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise bad_request("invalid_json", "Send a JSON object.")
+    data = await W.read_json_object(request)
+    if data is not None:
         return data
     return {k: v for k, v in (await W.read_form(request)).items() if isinstance(v, str)}
 

@@ -11,7 +11,7 @@ from node import scheduler
 from node import typedefs as T
 from node import web as W
 from node.canonical import link_base
-from node.errors import AppError, bad_request
+from node.errors import AppError
 from node.notifications import mailer
 from node.notifications import service as S
 from service import atom
@@ -27,13 +27,8 @@ UNSUBSCRIBE_WHAT = {"comment": "comments on your requests",
 
 async def _input(request: web.Request) -> dict[str, Any]:
     """Form fields, or a JSON object (``true`` / ``"on"`` both switch on)."""
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise bad_request("invalid_json", "Send a JSON object.")
+    data = await W.read_json_object(request)
+    if data is not None:
         return data
     form = await W.read_form(request)
     return {key: form.get(key) for key in form}

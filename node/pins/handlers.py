@@ -25,13 +25,8 @@ def _limit(request: web.Request) -> int:
 
 
 async def _input(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise bad_request("invalid_json", "Send a JSON object.")
+    data = await W.read_json_object(request)
+    if data is not None:
         return data
     return dict(await W.read_form(request))
 

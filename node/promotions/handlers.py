@@ -6,7 +6,6 @@ from aiohttp import web
 
 from node import typedefs as T
 from node import web as W
-from node.errors import bad_request
 from node.promotions import service as S
 from node.requests import service as RS
 
@@ -14,14 +13,8 @@ from node.requests import service as RS
 async def promote(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
     actor = RS.Actor.of(W.viewer_of(request), W.client_ip(request))
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise bad_request("invalid_json", "Send a JSON object.")
-    else:
+    data = await W.read_json_object(request)
+    if data is None:
         data = dict(await W.read_form(request))
     row = await S.promote(request.app[T.pool_key], actor, request.match_info["id"],
                           title=data.get("title") or "")

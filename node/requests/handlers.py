@@ -86,13 +86,8 @@ def _actor(request: web.Request) -> S.Actor | None:
 
 async def _input(request: web.Request) -> dict[str, Any]:
     """Form fields or a JSON object, as plain strings/lists."""
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise bad_request("invalid_json", "Send a JSON object.")
+    data = await W.read_json_object(request)
+    if data is not None:
         return data
     form = await request.post()
     out: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from node import typedefs as T
 from node import web as W
-from node.errors import AppError, bad_request
+from node.errors import AppError
 from node.requests import service as RS
 from node.tags import service as S
 
@@ -21,13 +21,8 @@ def _actor(request: web.Request) -> RS.Actor | None:
 
 
 async def _input(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise bad_request("invalid_json", "Send a JSON object.")
+    data = await W.read_json_object(request)
+    if data is not None:
         return data
     form = await W.read_form(request)
     return {"name": form.get("name", ""), "colour": form.get("colour", ""),
