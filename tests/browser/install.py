@@ -67,13 +67,17 @@ def ensure_go(gopath: str) -> str:
     """The ``go`` binary with the Go reference code (golang.org/x/mod/sumdb) under
     ``gopath``, installing Debian's golang-go and golang-golang-x-mod-dev when missing
     (the transparency-log interop tests build the reference offline)."""
-    ready = (shutil.which("go") is not None
-             and os.path.isdir(os.path.join(gopath, "src/golang.org/x/mod/sumdb/tlog")))
-    if not ready:
+    def ready() -> bool:
+        return (shutil.which("go") is not None
+                and os.path.isdir(os.path.join(gopath, "src/golang.org/x/mod/sumdb/tlog")))
+
+    if not ready():
         if gopath != "/usr/share/gocode":
             raise Missing(f"WB_GOPATH={gopath} holds no golang.org/x/mod/sumdb")
-        _apt_install("golang-go", "golang-golang-x-mod-dev", who="the Go interop tests",
-                     hint="or set WB_GOPATH")
+        with _one_installer("apt"):  # never beside the Chromium install (dpkg's lock)
+            if not ready():
+                _apt_install("golang-go", "golang-golang-x-mod-dev",
+                             who="the Go interop tests", hint="or set WB_GOPATH")
     go = shutil.which("go")
     if go is None:
         raise Missing("apt-get installed golang-go but `go` is still not on PATH")
