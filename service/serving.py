@@ -117,10 +117,16 @@ class GuardedHandler(RequestHandler):
         self.wb_since = 0.0
 
     def wb_evictable(self) -> bool:
-        """No request in progress: waiting for (the rest of) the next request's headers."""
+        """No request in progress: waiting for (the rest of) the next request's headers.
+        A connection accepted in the same burst whose handler task has not run yet has no
+        waiter, but it has not completed a request either (``_request_count`` 0): it is
+        as evictable as one that is waiting (under load the accept loop runs ahead)."""
+        if self.transport is None or self._messages:
+            return False
         waiter = self._waiter
-        return (self.transport is not None and waiter is not None and not waiter.done()
-                and not self._messages)
+        if waiter is not None:
+            return not waiter.done()
+        return self._request_count == 0
 
     def wb_evict(self) -> None:
         """Close to make room for a new connection (its slot is released now)."""
