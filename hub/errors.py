@@ -4,14 +4,12 @@ Every hub code is registered once in :data:`HUB_ERROR_CODES` with its status and
 ``docs/hub-guide.md`` ("Error codes") lists them and ``tests/test_error_codes.py`` checks
 that every code raised in ``hub/`` is registered and documented. Verification failures use
 the protocol library's codes unchanged. In tests and under ``python3 -X dev`` an unknown
-code is refused at once (:data:`STRICT`).
+code is refused at once (``service.errors.STRICT``).
 """
 
 from __future__ import annotations
 
-import sys
-
-from protocol.errors import ERROR_DESCRIPTIONS
+from service.errors import code_checker
 
 #: code -> (HTTP status, meaning). ``consumer_too_slow`` is a stream frame (status 0).
 HUB_ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -64,16 +62,8 @@ HUB_ERROR_CODES: dict[str, tuple[int, str]] = {
     "internal_error": (500, "something went wrong on the hub; it was logged"),
 }
 
-#: Refuse unregistered codes (tests set it; ``python3 -X dev`` turns it on).
-STRICT = sys.flags.dev_mode
-
-
-def check_code(code: str) -> str:
-    """``code`` if it is registered (hub or protocol); in strict mode refuse it otherwise."""
-    if STRICT and code not in HUB_ERROR_CODES and code not in ERROR_DESCRIPTIONS:
-        raise ValueError(f"unregistered hub error code {code!r}: add it to "
-                         "hub.errors.HUB_ERROR_CODES and docs/hub-guide.md")
-    return code
+check_code = code_checker("hub", HUB_ERROR_CODES,
+                          "hub.errors.HUB_ERROR_CODES and docs/hub-guide.md")
 
 
 class HubError(Exception):

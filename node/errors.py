@@ -5,14 +5,12 @@ HTTP status and its meaning; ``docs/api.md`` ("Error codes") lists them all and
 ``tests/test_error_codes.py`` checks both, and that every code raised in ``node/`` is
 here. The protocol library's codes (``protocol.errors.ERROR_CODES``) pass through as they
 are. In tests and under ``python3 -X dev`` an unknown code is refused at once
-(:data:`STRICT`); in production it is answered as given, never turned into a 500.
+(``service.errors.STRICT``); in production it is answered as given, never turned into a 500.
 """
 
 from __future__ import annotations
 
-import sys
-
-from protocol.errors import ERROR_DESCRIPTIONS
+from service.errors import code_checker
 
 #: code -> (usual HTTP status, meaning). Sync refusals (``node.sync.errors.SyncError``)
 #: are here too, with the status the views give them.
@@ -193,16 +191,8 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "wrong_code": (400, "The verification code does not match this sign-in request."),
 }
 
-#: Refuse unregistered codes (tests set it; ``python3 -X dev`` turns it on).
-STRICT = sys.flags.dev_mode
-
-
-def check_code(code: str) -> str:
-    """``code`` if it is registered (node or protocol); in strict mode refuse it otherwise."""
-    if STRICT and code not in NODE_ERROR_CODES and code not in ERROR_DESCRIPTIONS:
-        raise ValueError(f"unregistered node error code {code!r}: add it to "
-                         "node.errors.NODE_ERROR_CODES and docs/api.md")
-    return code
+check_code = code_checker("node", NODE_ERROR_CODES,
+                          "node.errors.NODE_ERROR_CODES and docs/api.md")
 
 
 class AppError(Exception):

@@ -11,14 +11,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-import hub.errors
-import node.errors
+import service.errors
 from service.settings import Config
 from tests.pg import TestServer
 
 # Tests refuse an error code that is not in the node's or hub's registry at once.
-node.errors.STRICT = True
-hub.errors.STRICT = True
+service.errors.STRICT = True
 
 # `wb` commands run in-process (CliRunner) and node processes started by tests read the
 # environment: no publishing grace period there either unless a test sets one.
