@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,18 +35,34 @@ from ops.demo import NodeInfo, federate, hub_proc, node_proc, prepare_node  # no
 from service import db  # noqa: E402
 
 
-async def main(url: str | None, changes: int) -> None:
+@dataclass
+class Network:
+    """A hub and two nodes (A, C) as real ``wb`` processes on their own databases."""
+
+    hub: Any
+    procs: list[Any]
+    a: asyncpg.Pool
+    c: asyncpg.Pool
+    actor: Any  # a public member of A, for node.requests.service calls
+
+
+@contextlib.asynccontextmanager
+async def three_party_network(url: str | None, prefix: str) -> AsyncIterator[Network]:
+    """Start hub, A and C (federated through the hub) and stop and drop them all after;
+    ``url`` is a PostgreSQL that allows CREATE DATABASE (None: an embedded one)."""
     from tests.pg import TestServer, with_database
 
+    # transport latency, not the publishing grace period (``wb demo`` holds changes 10 s)
+    os.environ.setdefault("WB_PUBLISH_DELAY", "0")
     server = None
     if url is None:
         server = TestServer()
         url = server.url
-    tmp = Path(tempfile.mkdtemp(prefix="wb-bench-e2e-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     admin = await asyncpg.connect(url)
-    names = [f"wb_bench_e2e_{n}" for n in ("hub", "a", "c")]
+    names = [f"{prefix.replace('-', '_')}_{n}" for n in ("hub", "a", "c")]
     for n in names:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{n}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{n}"')
     hub_url, a_url, c_url = (with_database(url, n) for n in names)
     nodes = [NodeInfo("alpha", a_url, tmp / "alpha"), NodeInfo("gamma", c_url, tmp / "gamma")]
@@ -61,7 +82,24 @@ async def main(url: str | None, changes: int) -> None:
         from tests.factories import create_user
 
         ann = await create_user(a, "ann", scope="public")
-        actor = reqs.Actor(ann, False, True)
+        yield Network(hub, procs, a, c, reqs.Actor(ann, False, True))
+    finally:
+        for p in reversed(procs):
+            await asyncio.to_thread(p.stop)
+        await a.close()
+        await c.close()
+        for n in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+        await admin.close()
+        if server is not None:
+            server.close()
+
+
+async def main(url: str | None, changes: int) -> None:
+    from node.requests import service as reqs
+
+    async with three_party_network(url, "wb-bench-e2e") as net:
+        a, c, actor = net.a, net.c, net.actor
         await asyncio.sleep(2)  # let C's stream connect and the member go out first
         times = []
         for i in range(changes):
@@ -80,16 +118,6 @@ async def main(url: str | None, changes: int) -> None:
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
         print(f"{changes} changes A -> hub -> C: p50 {p50 * 1000:.0f} ms, "
               f"p95 {p95 * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms (goal p95 < 2000 ms)")
-    finally:
-        for p in reversed(procs):
-            await asyncio.to_thread(p.stop)
-        await a.close()
-        await c.close()
-        for n in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-        await admin.close()
-        if server is not None:
-            server.close()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,45 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
 
+from bench.bench_e2e import three_party_network  # noqa: E402
 from bench.bench_hub_stream import rss_mb  # noqa: E402
-from ops.demo import NodeInfo, federate, hub_proc, node_proc, prepare_node  # noqa: E402
-from service import db  # noqa: E402
 
 
 async def main(url: str | None, minutes: float, rate: float) -> None:
-    from tests.pg import TestServer, with_database
+    from node.requests import service as reqs
 
-    server = None
-    if url is None:
-        server = TestServer()
-        url = server.url
-    tmp = Path(tempfile.mkdtemp(prefix="wb-soak-"))
-    admin = await asyncpg.connect(url)
-    names = [f"wb_soak_{n}" for n in ("hub", "a", "c")]
-    for n in names:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{n}"')
-    hub_url, a_url, c_url = (with_database(url, n) for n in names)
-    nodes = [NodeInfo("alpha", a_url, tmp / "alpha"), NodeInfo("gamma", c_url, tmp / "gamma")]
-    for n in nodes:
-        await prepare_node(n)
-    hub = hub_proc("hub", hub_url, tmp / "hub", log_path=tmp / "hub.log")
-    await federate(hub_url, hub.url, nodes)
-    procs = [hub] + [node_proc(n.name, n.db_url, n.data_dir, log_path=tmp / f"{n.name}.log")
-                     for n in nodes]
-    a = await db.create_pool(a_url, max_size=2)
-    c = await db.create_pool(c_url, max_size=2)
-    try:
-        for p in procs:
-            p.start()
-        await asyncio.gather(*(p.wait_ready() for p in procs))
-        from node.requests import service as reqs
-        from tests.factories import create_user
-
-        ann = await create_user(a, "ann", scope="public")
-        actor = reqs.Actor(ann, False, True)
+    async with three_party_network(url, "wb-soak") as net:
+        a, c, actor, hub, procs = net.a, net.c, net.actor, net.hub, net.procs
         deadline = time.monotonic() + minutes * 60
         created = reads = 0
 
@@ -104,16 +74,6 @@ async def main(url: str | None, minutes: float, rate: float) -> None:
                 later = [r[i] for r in rows[1:]]
                 print(f"{name}: minute 1 {later[0]:.1f} MB -> end {later[-1]:.1f} MB "
                       f"(max {max(later):.1f}, growth {later[-1] / later[0] - 1:+.1%})")
-    finally:
-        for p in reversed(procs):
-            await asyncio.to_thread(p.stop)
-        await a.close()
-        await c.close()
-        for n in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-        await admin.close()
-        if server is not None:
-            server.close()
 
 
 if __name__ == "__main__":
