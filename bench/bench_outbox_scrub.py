@@ -42,22 +42,19 @@ async def timed(label: str, coro) -> float:
 
 
 async def main(url: str | None) -> None:
-    server = TestServer() if url is None else None
-    base = url or server.url
-    srv = server or TestServer.__new__(TestServer)
-    if url is not None:
-        srv._tmp, srv.url, srv.templates, srv.created = None, url, {}, []
+    srv = TestServer(url)
     tpl = await srv.template("node", MIGRATIONS)
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-scrub-"))
     try:
         a_url = await srv.new_database(tpl)
-        config = Config({"WB_DATABASE_URL": a_url, "WB_DATA_DIR": str(tmp / "a")}, environ={})
+        config = Config({"WB_DATABASE_URL": a_url, "WB_DATA_DIR": str(tmp / "a"),
+                     "WB_PUBLISH_DELAY": "0"}, environ={})
         pool = await db.create_pool(a_url)
         await our_origin(pool, config)
         await pool.execute(SEED_SQL)
         res = await run_export(pool, config, snapshot=True)
         print(f"snapshot of {res.record_count} records, "
-              f"{len(res.envelope or b'') / 1e6:.1f} MB ({base})")
+              f"{len(res.envelope or b'') / 1e6:.1f} MB ({srv.url})")
         for i in range(20):
             await pool.execute("UPDATE requests SET title = title || '!' WHERE id = $1",
                                f"R{i + 1}")
@@ -77,11 +74,7 @@ async def main(url: str | None) -> None:
         await timed("no-op scrub before a push", scrub_outbox_now(pool))
         await pool.close()
     finally:
-        if server is not None:
-            server.close()
-        else:
-            for name in list(srv.created):
-                await srv._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await srv.aclose()
 
 
 if __name__ == "__main__":

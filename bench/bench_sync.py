@@ -68,23 +68,21 @@ def remote_bundle(n: int):
 
 
 async def main(url: str | None) -> None:
-    server = TestServer() if url is None else None
-    base = url or server.url
-    srv = server or TestServer.__new__(TestServer)
-    if url is not None:
-        srv._tmp, srv.url, srv.templates, srv.created = None, url, {}, []
+    srv = TestServer(url)
     tpl = await srv.template("node", MIGRATIONS)
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-sync-"))
     try:
         a_url, b_url = await srv.new_database(tpl), await srv.new_database(tpl)
-        ca = Config({"WB_DATABASE_URL": a_url, "WB_DATA_DIR": str(tmp / "a")}, environ={})
-        cb = Config({"WB_DATABASE_URL": b_url, "WB_DATA_DIR": str(tmp / "b")}, environ={})
+        ca = Config({"WB_DATABASE_URL": a_url, "WB_DATA_DIR": str(tmp / "a"),
+                     "WB_PUBLISH_DELAY": "0"}, environ={})
+        cb = Config({"WB_DATABASE_URL": b_url, "WB_DATA_DIR": str(tmp / "b"),
+                     "WB_PUBLISH_DELAY": "0"}, environ={})
         pa, pb = await db.create_pool(a_url), await db.create_pool(b_url)
         await our_origin(pa, ca)
         await our_origin(pb, cb)
         t = time.perf_counter()
         await pa.execute(SEED_SQL)
-        print(f"seeded 100,000 public records in {time.perf_counter() - t:.1f} s ({base})")
+        print(f"seeded 100,000 public records in {time.perf_counter() - t:.1f} s ({srv.url})")
 
         for round_ in ("cold", "warm"):
             await pa.execute("UPDATE requests SET title = title || '!' WHERE id = ANY($1)",
@@ -109,11 +107,7 @@ async def main(url: str | None) -> None:
         await pa.close()
         await pb.close()
     finally:
-        if server is not None:
-            server.close()
-        else:
-            for name in list(srv.created):
-                await srv._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await srv.aclose()
 
 
 if __name__ == "__main__":

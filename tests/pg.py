@@ -28,9 +28,10 @@ def with_database(url: str, name: str) -> str:
 
 
 class TestServer:
-    def __init__(self) -> None:
+    def __init__(self, url: str | None = None) -> None:
+        """``url``: an external PostgreSQL (else WB_TEST_DATABASE_URL, else embedded)."""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        external = os.environ.get("WB_TEST_DATABASE_URL", "")
+        external = url or os.environ.get("WB_TEST_DATABASE_URL", "")
         if external:
             self.url = external
         else:
@@ -75,13 +76,20 @@ class TestServer:
         name = urlsplit(url).path.lstrip("/")
         await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def close(self) -> None:
-        async def drop_all() -> None:
-            for name in reversed(self.created):
-                await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async def _drop_all(self) -> None:
+        for name in reversed(self.created):
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def close(self) -> None:
         if self._tmp is None:
-            asyncio.run(drop_all())
+            asyncio.run(self._drop_all())
         else:
             self._server.cleanup()
             self._tmp.cleanup()
+
+    async def aclose(self) -> None:
+        """``close`` from inside a running event loop (the benchmarks)."""
+        if self._tmp is None:
+            await self._drop_all()
+        else:
+            self.close()
