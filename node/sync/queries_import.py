@@ -88,20 +88,21 @@ async def insert_sync_received(
 
 
 async def select_sync_tombstones(
-    conn: Conn, origin: Any, value1: Any, value2: Any
+    conn: Conn, origin: Any, entities: Any, origin_ids: Any
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT t.entity, t.origin_id, t.revision FROM sync_tombstones t
              JOIN unnest($2::text[], $3::text[]) AS r(e, i)
                ON t.origin = $1 AND t.entity = r.e AND t.origin_id = r.i""",
         origin,
-        value1,
-        value2,
+        entities,
+        origin_ids,
     )
 
 
 async def insert_sync_tombstones(
-    conn: Conn, origin: Any, value1: Any, value2: Any, value3: Any, sequence: Any, digest: Any
+    conn: Conn, origin: Any, entities: Any, origin_ids: Any, revisions: Any, sequence: Any,
+    digest: Any,
 ) -> str:
     return await conn.execute(
         """INSERT INTO sync_tombstones (origin, entity, origin_id, revision, sequence, digest)
@@ -112,9 +113,9 @@ async def insert_sync_tombstones(
                   digest = EXCLUDED.digest, withdrawn_at = now()
             WHERE sync_tombstones.revision < EXCLUDED.revision""",
         origin,
-        value1,
-        value2,
-        value3,
+        entities,
+        origin_ids,
+        revisions,
         sequence,
         digest,
     )
@@ -151,10 +152,10 @@ async def insert_users(
     revs: Any,
     updated: Any,
     created: Any,
-    value7: Any,
-    value8: Any,
-    value9: Any,
-    value10: Any,
+    usernames: Any,
+    display_names: Any,
+    bios: Any,
+    emails: Any,
 ) -> str:
     return await conn.execute(
         """INSERT INTO users (id, origin, origin_id, instance, username, display_name, bio,
@@ -182,10 +183,10 @@ async def insert_users(
         revs,
         updated,
         created,
-        value7,
-        value8,
-        value9,
-        value10,
+        usernames,
+        display_names,
+        bios,
+        emails,
     )
 
 
@@ -198,11 +199,11 @@ async def insert_requests(
     revs: Any,
     updated: Any,
     created: Any,
-    value7: Any,
-    value8: Any,
-    value9: Any,
-    value10: Any,
-    value11: Any,
+    titles: Any,
+    descriptions: Any,
+    statuses: Any,
+    creators: Any,
+    completed: Any,
 ) -> str:
     return await conn.execute(
         """INSERT INTO requests (id, origin, origin_id, instance, title, description, status,
@@ -233,11 +234,11 @@ async def insert_requests(
         revs,
         updated,
         created,
-        value7,
-        value8,
-        value9,
-        value10,
-        value11,
+        titles,
+        descriptions,
+        statuses,
+        creators,
+        completed,
     )
 
 
@@ -250,9 +251,9 @@ async def insert_comments(
     revs: Any,
     updated: Any,
     created: Any,
-    value7: Any,
-    value8: Any,
-    value9: Any,
+    request_ids: Any,
+    creators: Any,
+    bodies: Any,
 ) -> str:
     return await conn.execute(
         """INSERT INTO comments (id, origin, origin_id, instance, request_id, created_by, body,
@@ -279,14 +280,14 @@ async def insert_comments(
         revs,
         updated,
         created,
-        value7,
-        value8,
-        value9,
+        request_ids,
+        creators,
+        bodies,
     )
 
 
 async def upsert_vouches(
-    conn: Conn, origin: Any, value1: Any, value2: Any, value3: Any, value4: Any
+    conn: Conn, origin: Any, oids: Any, inviters: Any, invitees: Any, revs: Any
 ) -> str:
     return await conn.execute(
         """INSERT INTO sync_vouches (origin, origin_id, inviter, invitee, revision)
@@ -298,10 +299,10 @@ async def upsert_vouches(
                   revision = EXCLUDED.revision, deleted = false, updated_at = now()
             WHERE sync_vouches.revision < EXCLUDED.revision""",
         origin,
-        value1,
-        value2,
-        value3,
-        value4,
+        oids,
+        inviters,
+        invitees,
+        revs,
     )
 
 
@@ -375,7 +376,7 @@ async def update_users_set_invited_by_by_id(conn: Conn, a: Any, b: Any, origin: 
     )
 
 
-async def tombstone_vouches(conn: Conn, origin: Any, value1: Any, value2: Any) -> str:
+async def tombstone_vouches(conn: Conn, origin: Any, oids: Any, revs: Any) -> str:
     return await conn.execute(
         """INSERT INTO sync_vouches (origin, origin_id, revision, deleted)
                SELECT $1, m.oid, m.rev, true
@@ -385,8 +386,8 @@ async def tombstone_vouches(conn: Conn, origin: Any, value1: Any, value2: Any) -
                       updated_at = now()
                 WHERE sync_vouches.revision < EXCLUDED.revision""",
         origin,
-        value1,
-        value2,
+        oids,
+        revs,
     )
 
 
