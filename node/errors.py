@@ -177,6 +177,7 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_key": (404, "That key is not pinned for this peer."),
     "unknown_origin": (404, "this node knows no origin ... (see wb sync keys list)"),
     "unknown_peer": (404, "No peer named ...."),
+    "unknown_role": (400, "The role is one of reviewer, house_manager."),
     "unknown_pending": (404, "No such pending bundle."),
     "unknown_request": (404, "No sign-in request ...."),
     "unknown_session": (404, "That session is already closed."),

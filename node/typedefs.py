@@ -25,6 +25,12 @@ class Viewer:
     is_admin: bool
     status: str  # "pending" (half-authenticated) or "active"
     session_hash: str
+    #: designations an admin granted (node.profiles.service.ROLES): "reviewer", "house_manager"
+    roles: frozenset[str] = frozenset()
+
+    def has_role(self, role: str) -> bool:
+        """An active member holding ``role`` (admins hold every role)."""
+        return self.active and (self.is_admin or role in self.roles)
 
     @property
     def active(self) -> bool:

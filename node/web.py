@@ -199,7 +199,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         row = await pool.fetchrow(
             """SELECT s.id_hash, s.status, s.last_seen_at < now() - interval '60 seconds'
                       AS stale, u.id, u.username, u.display_name, u.is_admin,
-                      (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin
+                      (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin,
+                      ARRAY(SELECT mr.role FROM member_roles mr WHERE mr.user_id = u.id)
+                      AS roles
                  FROM sessions s JOIN users u ON u.id = s.user_id
                 WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
                   AND NOT u.disabled AND u.origin IS NULL""",
@@ -213,7 +215,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             request[T.VIEWER] = T.Viewer(
                 user_id=row["id"], username=row["username"],
                 display_name=row["display_name"] or row["username"],
-                is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"])
+                is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"],
+                roles=frozenset(row["roles"]))
             request[T.SKIN] = row["skin"]
     return await handler(request)
 

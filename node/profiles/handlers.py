@@ -117,7 +117,7 @@ async def admin_profile(request: web.Request, *, error: str = "",
         raise not_found("member_not_found", "No such local member.")
     detail = await Q.admin_detail(pool, account["id"])
     inviter = await Q.user_by_id(pool, account["invited_by"]) if account["invited_by"] else None
-    ctx = {"account": account, "inviter": inviter, **detail,
+    ctx = {"account": account, "inviter": inviter, **detail, "role_names": S.ROLES,
            "invites": await Q.invites_sent(pool, account["id"]),
            "flash": "" if error else request.query.get("done", "")[:200], "error": error}
     return W.render(request, P + "admin_profile.html", ctx, status=status)

@@ -205,7 +205,7 @@ async def admin_detail(conn: Conn, user_id: str) -> dict[str, Any]:
         "JOIN invites i ON i.id = u.invite_id LEFT JOIN users c ON c.id = i.created_by "
         "WHERE u.id = $1", user_id)
     return {"requests": requests, "comments": comments, "sessions": sessions,
-            "invite_used": used}
+            "invite_used": used, "roles": await roles_of(conn, user_id)}
 
 
 async def lock_admins(conn: asyncpg.Connection) -> list[str]:
@@ -220,6 +220,37 @@ async def set_admin(conn: Conn, user_id: str, is_admin: bool) -> bool:
     row = await conn.fetchrow(
         "UPDATE users SET is_admin = $2 WHERE id = $1 AND origin IS NULL "
         "AND is_admin IS DISTINCT FROM $2 RETURNING id", user_id, is_admin)
+    return row is not None
+
+
+async def roles_of(conn: Conn, user_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT role FROM member_roles WHERE user_id = $1 ORDER BY role",
+                            user_id)
+    return [r["role"] for r in rows]
+
+
+async def members_with_role(conn: Conn, role: str | None = None) -> list[asyncpg.Record]:
+    """Local live members holding ``role`` (every role when None), oldest grant first."""
+    return await conn.fetch(
+        """SELECT mr.role, mr.granted_at, u.id, u.username, u.display_name, g.username AS granted_by
+             FROM member_roles mr JOIN users u ON u.id = mr.user_id
+             LEFT JOIN users g ON g.id = mr.granted_by
+            WHERE ($1::text IS NULL OR mr.role = $1) AND u.origin IS NULL
+              AND NOT u.disabled AND u.deleted_at IS NULL
+            ORDER BY mr.role, mr.granted_at, u.username""", role)
+
+
+async def grant_role(conn: Conn, user_id: str, role: str, granted_by: str | None) -> bool:
+    row = await conn.fetchrow(
+        "INSERT INTO member_roles (user_id, role, granted_by) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING user_id", user_id, role, granted_by)
+    return row is not None
+
+
+async def revoke_role(conn: Conn, user_id: str, role: str) -> bool:
+    row = await conn.fetchrow(
+        "DELETE FROM member_roles WHERE user_id = $1 AND role = $2 RETURNING user_id",
+        user_id, role)
     return row is not None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from node.errors import AppError, conflict, not_found
+from node.errors import AppError, bad_request, conflict, not_found
 from node.profiles import avatars
 from node.profiles import queries as Q
 from node.requests import service as requests_service
@@ -198,7 +198,43 @@ async def reset_avatar(pool: asyncpg.Pool, data_dir: Path, target_id: str, actor
 
 # --------------------------------------------------------------------------- admin
 
-ADMIN_ACTIONS = ("promote", "demote", "disable", "enable", "reset-avatar")
+#: designations an admin grants on top of membership (migration 0239): a reviewer may
+#: approve other members' waiting sign-ins; a house manager may keep recurring requests.
+#: Admins hold every role. Local state, never exported.
+ROLES = {"reviewer": "Reviewer", "house_manager": "House manager"}
+ROLE_ACTIONS = {f"{verb}-{role.replace('_', '-')}": (verb == "grant", role)
+                for role in ROLES for verb in ("grant", "revoke")}
+ADMIN_ACTIONS = ("promote", "demote", "disable", "enable", "reset-avatar", *ROLE_ACTIONS)
+
+
+def parse_role(value: str) -> str:
+    role = value.strip().lower().replace("-", "_")
+    if role not in ROLES:
+        raise bad_request("unknown_role", f"The role is one of {', '.join(ROLES)}.",
+                          role=f"One of {', '.join(ROLES)}.")
+    return role
+
+
+async def set_role(pool: asyncpg.Pool, *, target_id: str, role: str, grant: bool,
+                   actor: Actor) -> bool:
+    """Grant or revoke ``role`` (audited as ``profile.role-grant`` / ``profile.role-revoke``);
+    True when something changed. Only live accounts receive a role."""
+    role = parse_role(role)
+    async with pool.acquire() as conn, conn.transaction():
+        target = await Q.user_by_id(conn, target_id)
+        if target is None:
+            raise not_found("member_not_found", "No such local member.")
+        if grant and (target["disabled"] or target["deleted_at"]):
+            raise conflict("account_disabled", "Enable the account before giving it a role.")
+        if grant:
+            changed = await Q.grant_role(conn, target_id, role, actor.user_id)
+        else:
+            changed = await Q.revoke_role(conn, target_id, role)
+        if changed:
+            await Q.audit(conn, f"profile.role-{'grant' if grant else 'revoke'}",
+                          actor_id=actor.user_id, target=target_id, ip=actor.ip,
+                          details={"username": target["username"], "role": role})
+    return changed
 
 
 async def admin_action(pool: asyncpg.Pool, data_dir: Path, *, action: str, target_id: str,
@@ -212,6 +248,11 @@ async def admin_action(pool: asyncpg.Pool, data_dir: Path, *, action: str, targe
     if action == "reset-avatar":
         had = await reset_avatar(pool, data_dir, target_id, actor)
         return "Avatar removed." if had else "That member had no avatar."
+    if action in ROLE_ACTIONS:
+        grant, role = ROLE_ACTIONS[action]
+        if not await set_role(pool, target_id=target_id, role=role, grant=grant, actor=actor):
+            return "Nothing to change."
+        return f"{ROLES[role]} role {'given' if grant else 'removed'}."
     async with pool.acquire() as conn, conn.transaction():
         admins = await Q.lock_admins(conn)
         removes_admin = target_id in admins and action in ("demote", "disable")
