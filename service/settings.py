@@ -195,7 +195,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Who may let data leave the node: members (a member marks their own records "
             "public), admins (a member's \"make public\" waits for an admin's approval on "
             "/sync/review) or off (nothing is public; what was leaves as a tombstone). "
-            "Changes are audited at start-up."),
+            "This is the node's initial mode: an admin may switch the mode in force on "
+            "/sync/review, and that choice stays until this setting changes. Every change "
+            "is audited."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("WB_SYNC_AUDIT_DELAY", "300",
             "Seconds a hub has to include an acknowledged push in a signed checkpoint before "
