@@ -89,9 +89,10 @@ async def apply_mode(pool: asyncpg.Pool, config: Config, *,
         await Q.lock_mode_row(conn)
         state = await Q.get_state(conn)
         before = state["mode"] if state is not None else None
+        changed = False
         if state is None or state["configured"] != configured:
             await Q.set_mode(conn, configured, configured=configured, source="setting")
-        changed = before is not None and before != configured
+            changed = before is not None and before != configured
         extra: dict[str, Any] = {"lowered": False, "republished": 0}
         if changed:
             assert before is not None

@@ -1,0 +1,292 @@
+"""The admin's switch of SYNC_PUBLIC_SCOPE (#20, "sync exposure"): /sync/review's form, the
+JSON API and ``wb sync public-scope MODE`` change the mode in force, audited; the setting
+is the initial value and wins again only when it changes; lowering keeps what is public
+public and lists it. Written from the hostile side: anonymous, member, unapproved device,
+no CSRF token, bad values, two admins at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from node.publication import service as P
+from node.sync.service import run_export
+from ops.cli import root
+from tests.conftest import make_node_config
+
+
+@pytest.fixture
+def node_config(node_db_url, tmp_path, request):
+    mode = getattr(request, "param", "members")
+    return make_node_config(node_db_url, tmp_path / "node", SYNC_PUBLIC_SCOPE=mode,
+                            WB_PUBLISH_DELAY="0")
+
+
+async def _mode(pool) -> str:
+    return await pool.fetchval("SELECT mode FROM node_public_scope")
+
+
+async def _audits(pool) -> list[dict]:
+    rows = await pool.fetch("SELECT actor_id, ip, details FROM audit_log "
+                            "WHERE action = 'sync.public_scope' ORDER BY id")
+    return [dict(json.loads(r["details"]), actor_id=r["actor_id"], ip=r["ip"]) for r in rows]
+
+
+async def _wb(args, node_config, mode=None):
+    env = {"WB_DATABASE_URL": node_config["WB_DATABASE_URL"],
+           "WB_DATA_DIR": node_config["WB_DATA_DIR"], "SESSION_SECRET": "x",
+           "SYNC_PUBLIC_SCOPE": mode or node_config["SYNC_PUBLIC_SCOPE"],
+           "WB_PUBLISH_DELAY": "0"}
+    return await asyncio.to_thread(CliRunner().invoke, root, args, env=env)
+
+
+async def _api(member, payload: dict):
+    """The JSON API as a script calls it: a JSON body, the CSRF header, Accept JSON."""
+    return await member.client.post("/sync/review/mode", json=payload,
+                                    headers={"X-CSRF-Token": member.csrf,
+                                             "Accept": "application/json"})
+
+
+async def _public_request(member, title: str = "Ladder") -> str:
+    r = await member.post("/requests", {"title": title, "description": "need a ladder",
+                                        "sync_scope": "public", "confirm": "1"})
+    assert r.status == 303, await r.text()
+    return r.headers["Location"].rsplit("/", 1)[1]
+
+
+async def test_anonymous_member_and_unapproved_device_cannot_switch(
+        member_factory, aiohttp_client, node_client, pool):
+    ann = await member_factory("ann")
+    # an admin's account whose sign-in on this device is not approved yet
+    half = await member_factory("boss", admin=True, status="pending")
+    anonymous = await aiohttp_client(node_client.server)
+    assert await _mode(pool) == "members"
+    for who in (ann, half):
+        r = await who.post("/sync/review/mode", {"mode": "off"}, json_reply=True)
+        assert r.status in (401, 403), r.status
+        r = await _api(who, {"mode": "off"})
+        assert r.status in (401, 403), r.status
+        r = await who.client.get("/sync/review", headers={"Accept": "application/json"})
+        assert r.status in (401, 403)
+    r = await ann.post("/sync/review/mode", {"mode": "off"}, json_reply=True)
+    assert (await r.json())["error"]["code"] == "admin_only"  # the route policy
+    r = await anonymous.post("/sync/review/mode", data={"mode": "off"},
+                             headers={"Accept": "application/json"}, allow_redirects=False)
+    assert r.status in (401, 403)
+    r = await anonymous.post("/sync/review/mode", data={"mode": "off"}, allow_redirects=False)
+    assert r.status in (303, 401, 403) and r.headers.get("Location", "/login").startswith(
+        "/login")
+    assert await _mode(pool) == "members" and await _audits(pool) == []
+
+
+async def test_admin_switches_through_page_json_api_and_cli(member_factory, pool,
+                                                            node_config):
+    ann = await member_factory("ann")
+    boss = await member_factory("boss", admin=True)
+    # the page shows the three modes side by side, members in force, from the setting
+    page = await (await boss.client.get("/sync/review")).text()
+    assert 'action="/sync/review/mode"' in page
+    for m in ("members", "admins", "off"):
+        assert f'name="mode" value="{m}"' in page
+    assert 'value="members" checked' in page and "From the node's setting" in page
+
+    # page (plain form): members -> admins
+    r = await boss.post("/sync/review/mode", {"mode": "admins"})
+    assert r.status == 303 and r.headers["Location"] == "/sync/review?done=mode"
+    assert await _mode(pool) == "admins"
+    page = await (await boss.client.get("/sync/review?done=mode")).text()
+    assert "SYNC_PUBLIC_SCOPE is admins now." in page and 'value="admins" checked' in page
+    assert "Set by boss" in page and "setting says <code>members</code>" in page
+    # the member's pages follow at once: "make public" asks an admin now
+    home = await (await ann.client.get("/")).text()
+    assert 'id="scope-review-note"' in home
+
+    # JSON API: admins -> off, with the X-CSRF-Token header
+    r = await _api(boss, {"mode": "off"})
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    assert body["mode"] == "off" and body["previous"] == "admins" and body["changed"]
+    assert body["lowered"] and body["source"] == "admin" and body["changed_by"] == "boss"
+    assert body["configured"] == "members"
+    home = await (await ann.client.get("/")).text()
+    assert 'id="scope-off-note"' in home and 'value="public"' not in home
+    r = await ann.post("/requests", {"title": "x", "description": "y", "sync_scope": "public"},
+                       json_reply=True)
+    assert r.status == 403 and (await r.json())["error"]["code"] == "public_scope_off"
+    # the review page's JSON says where the mode comes from
+    r = await boss.client.get("/sync/review", headers={"Accept": "application/json"})
+    body = await r.json()
+    assert (body["mode"], body["source"], body["changed_by"]) == ("off", "admin", "boss")
+
+    # CLI: off -> members (the same service; the operator has no user id)
+    r = await _wb(["sync", "public-scope", "members", "--json"], node_config)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["mode"] == "members" and out["previous"] == "off" and out["changed"]
+    assert await _mode(pool) == "members"
+    r = await _wb(["sync", "public-scope"], node_config)
+    assert r.exit_code == 0 and "SYNC_PUBLIC_SCOPE=members (set by an admin" in r.output
+    r = await _wb(["sync", "public-scope", "everyone"], node_config)
+    assert r.exit_code == 2 and await _mode(pool) == "members"
+
+    audits = await _audits(pool)
+    assert [(a["from"], a["to"], a["via"], a["source"]) for a in audits] == [
+        ("members", "admins", "web", "admin"), ("admins", "off", "web", "admin"),
+        ("off", "members", "cli", "admin")]
+    assert [a["actor_id"] for a in audits] == [boss.user_id, boss.user_id, None]
+    assert audits[0]["ip"] == "127.0.0.1" and audits[1]["lowered"] and not audits[2]["lowered"]
+
+
+async def test_lowering_keeps_public_records_public_and_lists_them(member_factory, pool,
+                                                                   node_config):
+    ann = await member_factory("ann")
+    boss = await member_factory("boss", admin=True)
+    out_there = await _public_request(ann, "Ladder")
+    res = await run_export(pool, node_config)
+    assert res.counts.get("request") == 1
+    marked = await _public_request(ann, "Wheelbarrow")  # public, not exported yet
+
+    # members -> admins through the page: redirected to the list of what is still public
+    r = await boss.post("/sync/review/mode", {"mode": "admins"})
+    assert r.status == 303
+    assert r.headers["Location"] == "/sync/review?done=lowered&count=2#still-public"
+    page = await (await boss.client.get(r.headers["Location"])).text()
+    assert "2 records are still public: they stay public until withdrawn" in page
+    assert "Ladder" in page and "Wheelbarrow" in page
+    assert 'action="/sync/review/withdraw-all"' in page
+    for rid in (out_there, marked):
+        assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id = $1",
+                                   rid) == "public"
+    # under admins what was public keeps leaving (nothing silently withdrawn)
+    res = await run_export(pool, node_config)
+    assert res.counts.get("request") == 1  # the wheelbarrow
+
+    # admins -> off through the JSON API: the answer lists them too
+    r = await _api(boss, {"mode": "off"})
+    body = await r.json()
+    assert body["lowered"] and body["still_public"] == 2
+    assert {x["id"] for x in body["still_public_records"]["request"]} == {out_there, marked}
+    # still marked public; the export now carries only their tombstones
+    assert await pool.fetchval("SELECT count(*) FROM requests WHERE sync_scope = 'public'"
+                               ) == 2
+    res = await run_export(pool, node_config)
+    assert res.counts == {"request_tombstones": 2}
+
+    # withdraw all from the page, then raising again publishes nothing
+    r = await boss.post("/sync/review/withdraw-all")
+    assert r.status == 303 and "count=2" in r.headers["Location"]
+    r = await _api(boss, {"mode": "members"})
+    assert (await r.json())["still_public"] == 0
+    res = await run_export(pool, node_config)
+    assert res.sequence is None
+
+
+async def test_raising_from_off_through_the_switch_publishes_again(member_factory, pool,
+                                                                   node_config):
+    ann = await member_factory("ann")
+    boss = await member_factory("boss", admin=True)
+    rid = await _public_request(ann)
+    await run_export(pool, node_config)
+    await _api(boss, {"mode": "off"})
+    assert (await run_export(pool, node_config)).counts == {"request_tombstones": 1}
+    r = await boss.post("/sync/review/mode", {"mode": "members"})
+    assert r.headers["Location"] == "/sync/review?done=mode"
+    assert (await run_export(pool, node_config)).counts == {"request": 1}
+    assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id = $1", rid) == "public"
+
+
+async def test_csrf_less_posts_are_refused_and_change_nothing(member_factory, pool):
+    boss = await member_factory("boss", admin=True)
+    client = boss.client
+    r = await client.post("/sync/review/mode", data={"mode": "off"}, allow_redirects=False)
+    assert r.status == 403
+    r = await client.post("/sync/review/mode", data={"mode": "off", "csrf_token": "forged"},
+                          headers={"Accept": "application/json"}, allow_redirects=False)
+    assert r.status == 403
+    r = await client.post("/sync/review/mode", json={"mode": "off"},
+                          headers={"Accept": "application/json"})
+    assert r.status == 403
+    r = await client.post("/sync/review/mode", json={"mode": "off"},
+                          headers={"X-CSRF-Token": "forged"})
+    assert r.status == 403
+    assert await _mode(pool) == "members" and await _audits(pool) == []
+
+
+@pytest.mark.parametrize("payload", [
+    {"mode": "everyone"}, {"mode": ""}, {}, {"mode": 2}, {"mode": None}, {"mode": ["off"]},
+    {"mode": "members; off"}])
+async def test_a_bad_mode_is_400_and_changes_nothing(member_factory, pool, payload):
+    boss = await member_factory("boss", admin=True)
+    r = await _api(boss, payload)
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"]["code"] == "invalid_public_scope"
+    if all(isinstance(v, str) for v in payload.values()):  # the plain form too
+        r = await boss.post("/sync/review/mode", payload, json_reply=True)
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_public_scope"
+        r = await boss.post("/sync/review/mode", payload)
+        assert r.status == 400 and "members, admins, off" in await r.text()
+    assert await _mode(pool) == "members" and await _audits(pool) == []
+
+
+async def test_choosing_the_mode_in_force_writes_nothing(member_factory, pool):
+    boss = await member_factory("boss", admin=True)
+    before = await pool.fetchrow("SELECT * FROM node_public_scope")
+    r = await boss.post("/sync/review/mode", {"mode": "members"})
+    assert r.headers["Location"] == "/sync/review?done=unchanged"
+    r = await _api(boss, {"mode": "members"})
+    assert (await r.json())["changed"] is False
+    assert await pool.fetchrow("SELECT * FROM node_public_scope") == before
+    assert await _audits(pool) == []
+
+
+async def test_the_setting_is_the_initial_value_and_wins_only_when_it_changes(
+        member_factory, pool, node_config):
+    boss = await member_factory("boss", admin=True)
+    await _api(boss, {"mode": "off"})
+    # a restart (or any CLI command) with the same setting keeps the admin's choice
+    out = await P.apply_mode(pool, node_config)
+    assert out["mode"] == "off" and not out["changed"] and out["source"] == "admin"
+    r = await _wb(["sync", "review", "list", "--json"], node_config)
+    assert r.exit_code == 0 and await _mode(pool) == "off"
+    assert len(await _audits(pool)) == 1
+    # the operator changes the setting: it wins, audited as coming from the setting
+    admins = make_node_config(node_config["WB_DATABASE_URL"], node_config.path("WB_DATA_DIR"),
+                              SYNC_PUBLIC_SCOPE="admins")
+    out = await P.apply_mode(pool, admins)
+    assert out["mode"] == "admins" and out["changed"] and out["source"] == "setting"
+    last = (await _audits(pool))[-1]
+    assert (last["from"], last["to"], last["source"], last["actor_id"]) == (
+        "off", "admins", "setting", None)
+    # and from then on the admin may switch again, which again survives restarts
+    await _api(boss, {"mode": "members"})
+    assert (await P.apply_mode(pool, admins))["mode"] == "members"
+
+
+async def test_two_admins_at_once_leave_a_consistent_audit_chain(member_factory, pool):
+    ann = await member_factory("ann", admin=True)
+    boss = await member_factory("boss", admin=True)
+    results = await asyncio.gather(
+        _api(ann, {"mode": "off"}),
+        _api(boss, {"mode": "admins"}))
+    assert [r.status for r in results] == [200, 200]
+    audits = await _audits(pool)
+    assert audits[0]["from"] == "members"
+    if len(audits) == 2:
+        assert audits[1]["from"] == audits[0]["to"]
+    assert await _mode(pool) == audits[-1]["to"]
+
+
+@pytest.mark.parametrize("node_config", ["off"], indirect=True)
+async def test_a_node_started_off_can_be_raised_by_an_admin(member_factory, pool):
+    ann = await member_factory("ann")
+    boss = await member_factory("boss", admin=True)
+    r = await ann.post("/requests", {"title": "x", "description": "y", "sync_scope": "public"},
+                       json_reply=True)
+    assert r.status == 403
+    r = await boss.post("/sync/review/mode", {"mode": "members"})
+    assert r.status == 303 and await _mode(pool) == "members"
+    rid = await _public_request(ann)
+    assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id = $1", rid) == "public"
