@@ -116,6 +116,9 @@ async def test_admin_switches_through_page_json_api_and_cli(member_factory, pool
     r = await ann.post("/requests", {"title": "x", "description": "y", "sync_scope": "public"},
                        json_reply=True)
     assert r.status == 403 and (await r.json())["error"]["code"] == "public_scope_off"
+    # the sync control center shows the mode in force and links to the switch
+    control = await (await boss.client.get("/admin/sync-control")).text()
+    assert "SYNC_PUBLIC_SCOPE=off" in control and "/sync/review#public-scope-mode" in control
     # the review page's JSON says where the mode comes from
     r = await boss.client.get("/sync/review", headers={"Accept": "application/json"})
     body = await r.json()
