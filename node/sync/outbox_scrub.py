@@ -75,6 +75,15 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
     return changed
 
 
+def still_held(envelope: bytes, withdrawn: set[str]) -> list[str]:
+    """The withdrawn record files a stored bundle still carries (tombstones excepted)."""
+    try:
+        files = from_cbor(envelope, STORED_LIMITS).files
+    except ProtocolError:
+        return []
+    return sorted(p for p in files if p in withdrawn and not _tombstone(files[p]))
+
+
 def _tombstone(data: bytes) -> bool:
     """A tombstone must keep travelling: it is how peers learn to forget the record."""
     try:

@@ -81,13 +81,27 @@ async def insert_sync_outbox(
                    VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (sequence) DO UPDATE SET digest = EXCLUDED.digest,
                        kind = EXCLUDED.kind, record_count = EXCLUDED.record_count,
-                       envelope = EXCLUDED.envelope""",
+                       envelope = EXCLUDED.envelope, paths = NULL""",
         seq,
         digest,
         kind,
         records,
         bundle,
     )
+
+
+async def withdrawn_paths(conn: Conn) -> dict[str, int]:
+    """Record paths withdrawn since they were published, each with the outbox sequence
+    it is known to be scrubbed through (node.sync.outbox_scrub)."""
+    return {r["path"]: r["scrubbed_through"] for r in await conn.fetch(
+        "SELECT path, scrubbed_through FROM sync_outbox_withdrawn")}
+
+
+async def rewind_scrub(conn: Conn, paths: list[str], before: int) -> str:
+    """These paths are not known to be scrubbed from bundle ``before + 1`` on."""
+    return await conn.execute(
+        "UPDATE sync_outbox_withdrawn SET scrubbed_through = least(scrubbed_through, $2) "
+        "WHERE path = ANY($1::text[])", paths, before)
 
 
 async def select_sync_gaps(conn: Conn) -> list[asyncpg.Record]:
