@@ -75,12 +75,16 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
     return changed
 
 
-def still_held(envelope: bytes, withdrawn: set[str]) -> list[str]:
-    """The withdrawn record files a stored bundle still carries (tombstones excepted)."""
+def record_files(envelope: bytes) -> dict[str, bytes]:
+    """The record files a stored bundle carries ({} when it does not decode)."""
     try:
-        files = from_cbor(envelope, STORED_LIMITS).files
+        return from_cbor(envelope, STORED_LIMITS).files
     except ProtocolError:
-        return []
+        return {}
+
+
+def still_held(files: dict[str, bytes], withdrawn: set[str]) -> list[str]:
+    """The withdrawn record files a stored bundle still carries (tombstones excepted)."""
     return sorted(p for p in files if p in withdrawn and not _tombstone(files[p]))
 
 

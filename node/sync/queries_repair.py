@@ -97,6 +97,18 @@ async def withdrawn_paths(conn: Conn) -> dict[str, int]:
         "SELECT path, scrubbed_through FROM sync_outbox_withdrawn")}
 
 
+async def outbox_paths(conn: Conn) -> dict[int, list[str] | None]:
+    """The scrub's index: the record paths each stored bundle holds (None: not indexed)."""
+    return {r["sequence"]: r["paths"] for r in await conn.fetch(
+        "SELECT sequence, paths FROM sync_outbox")}
+
+
+async def reset_outbox_paths(conn: Conn, sequences: list[int]) -> str:
+    """Forget the index of these bundles; the next scrub re-reads them."""
+    return await conn.execute("UPDATE sync_outbox SET paths = NULL "
+                              "WHERE sequence = ANY($1::bigint[])", sequences)
+
+
 async def rewind_scrub(conn: Conn, paths: list[str], before: int) -> str:
     """These paths are not known to be scrubbed from bundle ``before + 1`` on."""
     return await conn.execute(

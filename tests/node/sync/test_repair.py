@@ -284,3 +284,27 @@ async def test_a_stale_head_digest_is_fixed_and_a_chain_break_is_listed(nodes):
     [finding] = json.loads(r.output)["findings"]
     assert finding["kind"] == "chain_break" and finding["status"] == "needs_operator"
     assert await b.pool.fetchval("SELECT count(*) FROM sync_chain_breaks") == 1
+
+
+async def test_a_damaged_scrub_index_is_rebuilt_and_the_withdrawn_record_withheld(nodes):
+    """The scrub finds bundles through their path index (derived data): an index that
+    lost an entry let a withdrawn record stay in the outbox."""
+    from node.sync.outbox_scrub import scrub_outbox_now
+
+    a, _b = nodes
+    await _chain(a, 2)
+    await scrub_outbox_now(a.pool)  # indexes nothing yet: nothing is withdrawn
+    await a.pool.execute("UPDATE sync_outbox SET paths = '{}'")  # the damage
+    await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R1'")
+    await scrub_outbox_now(a.pool)
+    assert "requests/R1.sync.txt" in from_cbor((await _outbox(a.pool))[1]).files  # missed
+
+    dry = await repair(a.pool, a.config, dry_run=True)
+    assert sorted(_kinds(dry, "would_fix")) == ["outbox_index", "outbox_index",
+                                                "outbox_withdrawn"]
+    report = await repair(a.pool, a.config)
+    assert sorted(_kinds(report, "fixed")) == ["outbox_index", "outbox_index",
+                                               "outbox_withdrawn"], report.text()
+    assert "requests/R1.sync.txt" not in from_cbor((await _outbox(a.pool))[1]).files
+    assert (await repair(a.pool, a.config)).findings == []
+    assert (await run_export(a.pool, a.config)).counts == {"request_tombstones": 1}
