@@ -12,6 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from node import typedefs as T
 from node.publication import service as P
 from node.sync.service import run_export
 from ops.cli import root
@@ -293,3 +294,61 @@ async def test_a_node_started_off_can_be_raised_by_an_admin(member_factory, pool
     assert r.status == 303 and await _mode(pool) == "members"
     rid = await _public_request(ann)
     assert await pool.fetchval("SELECT sync_scope FROM requests WHERE id = $1", rid) == "public"
+
+
+async def _outcome(pool, rid: str) -> str:
+    scope = await pool.fetchval("SELECT sync_scope FROM requests WHERE id = $1", rid)
+    asked = await pool.fetchval("SELECT count(*) FROM publication_requests WHERE record_id = $1 "
+                                "AND status = 'pending'", rid)
+    return "public" if scope == "public" else ("requested" if asked else "private")
+
+
+@pytest.mark.parametrize("node_config", ["members", "admins", "off"], indirect=True)
+async def test_the_four_paths_agree_in_every_mode(member_factory, pool, node_config):
+    """Making a record public through the page, the JSON API, the CLI and the copilot tool:
+    for the same kind of actor every path ends the same way, in each mode."""
+    from node.copilot import service as copilot
+
+    mode = node_config["SYNC_PUBLIC_SCOPE"]
+    ann = await member_factory("ann")
+    boss = await member_factory("boss", admin=True)
+    app = ann.client.server.app
+    rids = {}
+    for path in ("m-page", "m-json", "a-page", "a-json", "a-cli", "a-copilot"):
+        r = await ann.post("/requests", {"title": path, "description": "x"})
+        rids[path] = r.headers["Location"].rsplit("/", 1)[1]
+
+    async def page(who, rid):
+        r = await who.post(f"/requests/{rid}/scope", {"sync_scope": "public", "confirm": "1"})
+        return r.status
+
+    async def api(who, rid):
+        r = await who.post("/sync/scope", {"item": [f"request:{rid}"],
+                                           "sync_scope": "public"}, json_reply=True)
+        return r.status
+
+    statuses = {"m-page": await page(ann, rids["m-page"]),
+                "m-json": await api(ann, rids["m-json"]),
+                "a-page": await page(boss, rids["a-page"]),
+                "a-json": await api(boss, rids["a-json"])}
+    r = await _wb(["copilot", "set-scope", "request", rids["a-cli"], "public", "--json"],
+                  node_config)
+    statuses["a-cli"] = r.exit_code
+    ctx = copilot.ToolContext(app[T.pool_key], app[T.config_key], boss.user_id, "web")
+    try:
+        await copilot.run_tool(ctx, "set_scope", {"kind": "request", "id": rids["a-copilot"],
+                                                  "scope": "public"}, rate_limited=False)
+        statuses["a-copilot"] = 0
+    except Exception as exc:  # noqa: BLE001 - the refusal is the outcome compared
+        statuses["a-copilot"] = getattr(exc, "code", repr(exc))
+    outcomes = {p: await _outcome(pool, rid) for p, rid in rids.items()}
+    member = {"members": "public", "admins": "requested", "off": "private"}[mode]
+    admin = {"members": "public", "admins": "public", "off": "private"}[mode]
+    assert outcomes == {"m-page": member, "m-json": member, "a-page": admin,
+                        "a-json": admin, "a-cli": admin, "a-copilot": admin}, statuses
+    if mode == "off":  # refused everywhere, with the same code
+        assert statuses["m-page"] == statuses["a-page"] == 403
+        assert statuses["m-json"] == statuses["a-json"] == 403
+        assert statuses["a-cli"] == 1 and statuses["a-copilot"] == "public_scope_off"
+    else:
+        assert statuses["a-cli"] == 0 and statuses["a-copilot"] == 0
