@@ -33,8 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PREFERRED_HOST", "",
             "The node's one canonical address (host[:port], or a URL for another scheme). "
             "Set: invite links, QR codes and shown addresses use it, and a page asked for "
-            "under another host answers 308 to it (not /healthz, /readyz, /metrics or the "
-            "peer inbox), so the session cookie exists for this host only. Behind a proxy "
+            "under another host answers 308 to it (not /healthz, /readyz, /metrics, the "
+            "peer inbox or /mcp), so the session cookie exists for this host only. Behind a proxy "
             "the host is X-Forwarded-Host when WB_TRUST_PROXY is on."),
     Setting("SESSION_SECRET", "",
             "Secret used to derive CSRF tokens. Empty: a random one is generated and kept "
