@@ -133,14 +133,22 @@ async def test_admin_switches_through_page_json_api_and_cli(member_factory, pool
     assert await _mode(pool) == "members"
     r = await _wb(["sync", "public-scope"], node_config)
     assert r.exit_code == 0 and "SYNC_PUBLIC_SCOPE=members (set by an admin" in r.output
+    # lowering from the CLI says what stays public
+    await _public_request(ann)
+    r = await _wb(["sync", "public-scope", "admins"], node_config)
+    assert r.exit_code == 0 and "1 local record marked public." in r.output
+    assert "They stay public until withdrawn: wb sync review withdraw-all." in r.output
+    r = await _wb(["sync", "public-scope", "members"], node_config)
+    assert r.exit_code == 0
     r = await _wb(["sync", "public-scope", "everyone"], node_config)
     assert r.exit_code == 2 and await _mode(pool) == "members"
 
     audits = await _audits(pool)
     assert [(a["from"], a["to"], a["via"], a["source"]) for a in audits] == [
         ("members", "admins", "web", "admin"), ("admins", "off", "web", "admin"),
-        ("off", "members", "cli", "admin")]
-    assert [a["actor_id"] for a in audits] == [boss.user_id, boss.user_id, None]
+        ("off", "members", "cli", "admin"), ("members", "admins", "cli", "admin"),
+        ("admins", "members", "cli", "admin")]
+    assert [a["actor_id"] for a in audits] == [boss.user_id, boss.user_id, None, None, None]
     assert audits[0]["ip"] == "127.0.0.1" and audits[1]["lowered"] and not audits[2]["lowered"]
 
 
@@ -233,6 +241,34 @@ async def test_a_bad_mode_is_400_and_changes_nothing(member_factory, pool, paylo
         r = await boss.post("/sync/review/mode", payload)
         assert r.status == 400 and "members, admins, off" in await r.text()
     assert await _mode(pool) == "members" and await _audits(pool) == []
+
+
+async def test_a_malformed_json_body_is_400_and_changes_nothing(member_factory, pool):
+    boss = await member_factory("boss", admin=True)
+    for raw in (b'{"mode": "off"', b'["off"]', b'"off"'):
+        r = await boss.client.post("/sync/review/mode", data=raw,
+                                   headers={"X-CSRF-Token": boss.csrf,
+                                            "Content-Type": "application/json",
+                                            "Accept": "application/json"})
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json", raw
+    assert await _mode(pool) == "members" and await _audits(pool) == []
+
+
+def test_the_docs_put_the_three_modes_side_by_side():
+    """docs/operator-guide.md explains how to decide when data can safely leave, with the
+    three modes as columns of one table; docs/settings.md says how the setting and the
+    admin's switch relate."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    guide = (docs / "operator-guide.md").read_text()
+    section = guide.split("## How to decide when data can safely leave", 1)[1].split("\n## ")[0]
+    header = next(line for line in section.splitlines() if line.startswith("| |"))
+    assert [c.strip() for c in header.strip("|").split("|")][1:] == [
+        "`members` (default)", "`admins`", "`off`"]
+    assert "/sync/review" in section and "wb sync public-scope MODE" in section
+    settings = (docs / "settings.md").read_text()
+    assert "## SYNC_PUBLIC_SCOPE: the setting and the admin's switch" in settings
 
 
 async def test_choosing_the_mode_in_force_writes_nothing(member_factory, pool):
