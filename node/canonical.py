@@ -19,9 +19,13 @@ from aiohttp import web
 from node import typedefs as T
 from service.settings import Config
 
-# Routes that answer under any host name: health and metrics for monitors, the inbox for
-# hubs (peer API). Named routes, so a new path cannot slip out of the list by a typo.
-EXEMPT_ROUTES = frozenset({"healthz", "readyz", "metrics", "sync_inbox"})
+# Routes that answer under any host name: health and metrics for monitors, the bearer
+# APIs (the inbox for hubs, /mcp for MCP hosts: a redirect would make clients drop their
+# Authorization header, and no cookie is involved). Named routes, so a new path cannot
+# slip out of the list by a typo; tests/node/test_preferred_host.py holds the list
+# against every PEER and METRICS route of node.policy.
+EXEMPT_ROUTES = frozenset({"healthz", "readyz", "metrics", "sync_inbox", "mcp", "mcp_get",
+                           "mcp_delete"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 

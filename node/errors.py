@@ -90,6 +90,7 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_page": (400, "The page number must be a positive integer."),
     "invalid_peer": (400, "Give the peer a short name (letters, digits, - _ .)."),
     "invalid_position": (400, "The position is a whole number from 1 to ...."),
+    "invalid_public_scope": (400, "mode must be one of members, admins, off."),
     "invalid_request": (400, "Describe what you need help with."),
     "invalid_request_id": (400, "Name the request to pin."),
     "invalid_role": (400, "Unknown role filter (admin or member)."),

@@ -63,7 +63,7 @@ ROUTES: dict[str, Policy] = {
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,
     "admin": P.ADMIN, "admin_requests": P.ADMIN, "admin_audit": P.ADMIN,
     "admin_mail": P.ADMIN, "admin_mail_retry": P.ADMIN, "admin_skins": P.ADMIN,
-    "sync_review": P.ADMIN, "sync_review_withdraw_all": P.ADMIN,
+    "sync_review": P.ADMIN, "sync_review_withdraw_all": P.ADMIN, "sync_review_mode": P.ADMIN,
     "sync_review_approve": P.ADMIN, "sync_review_decline": P.ADMIN,
     "sync_control_repair": P.ADMIN, "sync_control_repair_run": P.ADMIN,
     "admin_sessions": P.ADMIN, "admin_session_revoke": P.ADMIN,

@@ -58,3 +58,5 @@ VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
 CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
 WAITING_APPROVALS = web.RequestKey("wb_waiting_approvals", int)  # admins: for the nav badge
 SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")
+# SYNC_PUBLIC_SCOPE in force (read with the session; an admin may change it at any time)
+PUBLIC_SCOPE: web.RequestKey[str | None] = web.RequestKey("wb_public_scope")

@@ -101,9 +101,18 @@ def template_context(request: web.Request) -> dict[str, Any]:
         "site_url": link_base(config),
         "request_path": request.path,
         "waiting_approvals": request.get(T.WAITING_APPROVALS, 0),
-        "public_scope": config["SYNC_PUBLIC_SCOPE"].strip().lower() or "members",
+        "public_scope": public_scope(request),
         **skin_context(request),
     }
+
+
+def public_scope(request: web.Request) -> str:
+    """SYNC_PUBLIC_SCOPE in force, for what a page offers (the service decides again on
+    every change): read with the session, else as this process last saw it, else the
+    setting."""
+    mode = request.get(T.PUBLIC_SCOPE) or request.app[T.extras_key].get("public_scope")
+    return mode or request.app[T.config_key]["SYNC_PUBLIC_SCOPE"].strip().lower() \
+        or "members"
 
 
 def skin_context(request: web.Request) -> dict[str, Any]:
@@ -201,7 +210,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                       AS stale, u.id, u.username, u.display_name, u.is_admin,
                       (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin,
                       ARRAY(SELECT mr.role FROM member_roles mr WHERE mr.user_id = u.id)
-                      AS roles
+                      AS roles,
+                      (SELECT ps.mode FROM node_public_scope ps) AS public_scope
                  FROM sessions s JOIN users u ON u.id = s.user_id
                 WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
                   AND NOT u.disabled AND u.origin IS NULL""",
@@ -218,6 +228,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                 is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"],
                 roles=frozenset(row["roles"]))
             request[T.SKIN] = row["skin"]
+            request[T.PUBLIC_SCOPE] = row["public_scope"]
     return await handler(request)
 
 

@@ -33,8 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PREFERRED_HOST", "",
             "The node's one canonical address (host[:port], or a URL for another scheme). "
             "Set: invite links, QR codes and shown addresses use it, and a page asked for "
-            "under another host answers 308 to it (not /healthz, /readyz, /metrics or the "
-            "peer inbox), so the session cookie exists for this host only. Behind a proxy "
+            "under another host answers 308 to it (not /healthz, /readyz, /metrics, the "
+            "peer inbox or /mcp), so the session cookie exists for this host only. Behind a proxy "
             "the host is X-Forwarded-Host when WB_TRUST_PROXY is on."),
     Setting("SESSION_SECRET", "",
             "Secret used to derive CSRF tokens. Empty: a random one is generated and kept "
@@ -195,7 +195,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Who may let data leave the node: members (a member marks their own records "
             "public), admins (a member's \"make public\" waits for an admin's approval on "
             "/sync/review) or off (nothing is public; what was leaves as a tombstone). "
-            "Changes are audited at start-up."),
+            "This is the node's initial mode: an admin may switch the mode in force on "
+            "/sync/review, and that choice stays until this setting changes. Every change "
+            "is audited."),
     Setting("WB_SYNC_INTERVAL", "60", "Seconds between scheduled push/pull runs per peer."),
     Setting("WB_SYNC_AUDIT_DELAY", "300",
             "Seconds a hub has to include an acknowledged push in a signed checkpoint before "

@@ -30,17 +30,29 @@ def register(root: click.Group) -> None:
 
 
 @click.command("public-scope")
+@click.argument("mode", required=False, type=click.Choice(S.MODES))
 @json_option
-def public_scope_cmd(as_json: bool) -> None:
-    """Show SYNC_PUBLIC_SCOPE in force (and put the configured value in force, audited)."""
+def public_scope_cmd(mode: str | None, as_json: bool) -> None:
+    """Show SYNC_PUBLIC_SCOPE in force, or change it to MODE (members, admins, off).
+
+    MODE is the admin's switch of /sync/review: audited, and in force until the setting
+    changes. Without MODE, a changed setting is put in force (audited), as at start-up."""
     async def main(pool, config: Config):
+        if mode is not None:
+            return await S.set_mode(pool, Actor.cli(), mode)
         return await S.apply_mode(pool, config, actor="cli")
 
     res = run_with_pool(main)
+    source = ("set by an admin" + (f" ({res['changed_by']})" if res["changed_by"] else "")
+              + f"; the setting says {res['configured']}") if res["source"] == "admin" \
+        else "from the setting"
     lines = [f"SYNC_PUBLIC_SCOPE={res['mode']}" + (f" (was {res['previous']})"
-                                                   if res["changed"] else ""),
+                                                   if res["changed"] else "")
+             + f" ({source})",
              res["explain"], plural(res["still_public"], "%(num)d local record marked public.",
                                     "%(num)d local records marked public.")]
+    if res["lowered"] and res["still_public"]:
+        lines.append("They stay public until withdrawn: wb sync review withdraw-all.")
     _out(as_json, res, "\n".join(lines))
 
 

@@ -17,10 +17,28 @@ async def lock_mode(conn: asyncpg.Connection) -> str | None:
     return await conn.fetchval("SELECT mode FROM node_public_scope FOR UPDATE")
 
 
-async def set_mode(conn: Conn, mode: str) -> None:
+async def get_state(conn: Conn) -> asyncpg.Record | None:
+    """The mode in force, the setting last seen at start-up, who set the mode and when."""
+    return await conn.fetchrow(
+        "SELECT s.mode, s.configured, s.source, s.changed_at, u.username AS changed_by "
+        "FROM node_public_scope s LEFT JOIN users u ON u.id = s.changed_by")
+
+
+async def set_mode(conn: Conn, mode: str, *, configured: str | None = None,
+                   source: str = "setting", changed_by: str | None = None) -> None:
+    """Write the mode in force. ``configured`` (the setting seen at start-up) is kept as
+    it was unless given."""
     await conn.execute(
-        "INSERT INTO node_public_scope (id, mode) VALUES (true, $1) "
-        "ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, changed_at = now()", mode)
+        "INSERT INTO node_public_scope (id, mode, configured, source, changed_by) "
+        "VALUES (true, $1, coalesce($2, $1), $3, $4) "
+        "ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, changed_at = now(), "
+        "configured = coalesce($2, node_public_scope.configured), "
+        "source = EXCLUDED.source, changed_by = EXCLUDED.changed_by",
+        mode, configured, source, changed_by)
+
+
+async def set_configured(conn: Conn, configured: str) -> None:
+    await conn.execute("UPDATE node_public_scope SET configured = $1", configured)
 
 
 async def lock_mode_row(conn: asyncpg.Connection) -> None:

@@ -2,8 +2,9 @@
 
 ``gate`` is called by ``node.requests.service.change_scope`` (the function behind the
 scope pages, the JSON API, the CLI and the copilot tool) and by request creation, so the
-four paths cannot disagree. The mode in force lives in ``node_public_scope``; the node
-writes it from the setting at start-up (``apply_mode``) and audits every change.
+four paths cannot disagree. The mode in force lives in ``node_public_scope``: the setting
+is the initial value (``apply_mode`` at start-up), an admin may change it (``set_mode``),
+and every change is audited.
 """
 
 from __future__ import annotations
@@ -46,36 +47,99 @@ async def current_mode(conn: Q.Conn) -> str:
     return await Q.get_mode(conn) or DEFAULT_MODE
 
 
+def parse_mode(value: object) -> str:
+    """An admin's choice of mode: one of MODES, else 400 ``invalid_public_scope``."""
+    mode = value.strip().lower() if isinstance(value, str) else ""
+    if mode not in MODES:
+        raise bad_request("invalid_public_scope",
+                          f"mode must be one of {', '.join(MODES)}.",
+                          mode=f"Choose {', '.join(MODES)}.")
+    return mode
+
+
+async def _change(conn: asyncpg.Connection, before: str, mode: str, *,
+                  actor_id: str | None, ip: str | None, via: str, source: str
+                  ) -> dict[str, Any]:
+    """Audit a change of the mode in force (already written) and make records that were
+    tombstoned under ``off`` due for publishing again when it is raised from ``off``."""
+    republished = await Q.make_public_rows_dirty(conn) if before == "off" else 0
+    still = len(await Q.public_ids(conn))
+    lowered = RANK[mode] < RANK[before]
+    await Q.audit(conn, actor_id=actor_id, action="sync.public_scope", target=mode, ip=ip,
+                  details={"via": via, "source": source, "from": before, "to": mode,
+                           "lowered": lowered, "still_public": still,
+                           "republished": republished})
+    log.warning("SYNC_PUBLIC_SCOPE changed", extra={"from": before, "to": mode,
+                                                    "via": via, "still_public": still})
+    return {"still_public": still, "lowered": lowered, "republished": republished}
+
+
 async def apply_mode(pool: asyncpg.Pool, config: Config, *,
                      actor: str = "config") -> dict[str, Any]:
-    """Put the configured mode in force; audit it when it differs from the one before.
+    """At start-up (and before every CLI command): the setting is the node's initial mode.
 
-    Lowering never silently keeps publishing: the answer names how many records are still
-    public (the review page lists them with "withdraw all"). Raising from ``off`` makes
-    the public records that were tombstoned due for publishing again.
+    The mode in force is written from ``SYNC_PUBLIC_SCOPE`` on a fresh node and whenever
+    the setting differs from the one seen last time (the operator changed it: the setting
+    wins, audited). With the same setting as last time an admin's choice on /sync/review
+    stays in force. Lowering never silently keeps publishing: the answer names how many
+    records are still public (the review page lists them with "withdraw all").
     """
-    mode = configured_mode(config)
+    configured = configured_mode(config)
     async with pool.acquire() as conn, conn.transaction():
         await Q.lock_mode_row(conn)
-        before = await Q.get_mode(conn)
-        changed = before is not None and before != mode
-        if before != mode:
-            await Q.set_mode(conn, mode)
-        republished = 0
-        if changed and before == "off":
-            republished = await Q.make_public_rows_dirty(conn)
-        still = len(await Q.public_ids(conn))
+        state = await Q.get_state(conn)
+        before = state["mode"] if state is not None else None
+        changed = False
+        if state is None or state["configured"] != configured:
+            await Q.set_mode(conn, configured, configured=configured, source="setting")
+            changed = before is not None and before != configured
+        extra: dict[str, Any] = {"lowered": False, "republished": 0}
         if changed:
             assert before is not None
-            await Q.audit(conn, actor_id=None, action="sync.public_scope", target=mode,
-                          ip=None, details={"via": actor, "from": before, "to": mode,
-                                            "lowered": RANK[mode] < RANK[before],
-                                            "still_public": still,
-                                            "republished": republished})
-            log.warning("SYNC_PUBLIC_SCOPE changed", extra={"from": before, "to": mode,
-                                                            "still_public": still})
-    return {"mode": mode, "previous": before or mode, "changed": changed,
-            "still_public": still, "explain": EXPLAIN[mode]}
+            extra = await _change(conn, before, configured, actor_id=None, ip=None,
+                                  via=actor, source="setting")
+        else:
+            extra["still_public"] = len(await Q.public_ids(conn))
+        return dict(await _describe(conn), previous=before or configured, changed=changed,
+                    **extra)
+
+
+async def set_mode(pool: asyncpg.Pool, actor: Any, value: object) -> dict[str, Any]:
+    """An admin changes the mode in force (page, JSON API, ``wb sync public-scope MODE``).
+
+    It stays in force across restarts until the operator changes ``SYNC_PUBLIC_SCOPE``.
+    Audited as ``sync.public_scope`` (who, from, to); choosing the mode in force changes
+    nothing and writes nothing."""
+    if actor is None or not actor.active or not actor.is_admin:
+        raise forbidden("admin_required", "Only an admin may change SYNC_PUBLIC_SCOPE.")
+    mode = parse_mode(value)
+    async with pool.acquire() as conn, conn.transaction():
+        await Q.lock_mode_row(conn)
+        before = await current_mode(conn)
+        extra: dict[str, Any] = {"lowered": False, "republished": 0}
+        if before != mode:
+            await Q.set_mode(conn, mode, source="admin", changed_by=actor.user_id)
+            extra = await _change(conn, before, mode, actor_id=actor.user_id, ip=actor.ip,
+                                  via=actor.via, source="admin")
+        else:
+            extra["still_public"] = len(await Q.public_ids(conn))
+        return dict(await _describe(conn), previous=before, changed=before != mode, **extra)
+
+
+async def _describe(conn: asyncpg.Connection) -> dict[str, Any]:
+    state = await Q.get_state(conn)
+    assert state is not None
+    return {"mode": state["mode"], "explain": EXPLAIN[state["mode"]],
+            "source": state["source"], "configured": state["configured"],
+            "changed_by": state["changed_by"], "changed_at": state["changed_at"]}
+
+
+async def mode_state(conn: asyncpg.Connection) -> dict[str, Any]:
+    """The mode in force and where it comes from (for the review page and the CLI)."""
+    if await Q.get_state(conn) is None:
+        return {"mode": DEFAULT_MODE, "explain": EXPLAIN[DEFAULT_MODE], "source": "setting",
+                "configured": None, "changed_by": None, "changed_at": None}
+    return await _describe(conn)
 
 
 async def gate(conn: asyncpg.Connection, actor: Any, kind: str, record_id: str) -> str:

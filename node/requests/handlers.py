@@ -278,7 +278,7 @@ def _needs_confirmation(request: web.Request, data: dict[str, Any], scope: str,
                         current: str) -> bool:
     """Making something public from a plain form asks once, on a page of its own (with
     JavaScript the form asks with a dialog and sends confirm=1; JSON clients decide)."""
-    mode = request.app[T.config_key]["SYNC_PUBLIC_SCOPE"].strip().lower()
+    mode = W.public_scope(request)
     return (scope == "public" and current != "public" and mode != "off"  # off: a plain 403
             and not W.wants_json(request) and request.content_type != "application/json"
             and data.get("confirm") != "1")

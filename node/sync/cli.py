@@ -419,8 +419,9 @@ def rotate_key_cmd(yes: bool, as_json: bool) -> None:
 @json_option
 def repair_cmd(dry_run: bool, peer: str | None, drop_revoked: bool, as_json: bool) -> None:
     """Check the node's sync state and fix what can be fixed: our outbox (every bundle,
-    continuous chain, publication flags), gaps in what we received (fetched from peers),
-    queued bundles whose key is trusted now, cached invite maps, rows from revoked keys.
+    continuous chain, nothing withdrawn still in it, publication flags), gaps in what we
+    received (fetched from peers), queued bundles whose key is trusted now, cached invite
+    maps, rows from revoked keys.
     Exit status 2 when something is left that repair could not fix."""
     from node.sync.repair import repair
 

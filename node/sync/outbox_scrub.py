@@ -75,6 +75,19 @@ async def scrub_outbox(conn: asyncpg.Connection) -> int:
     return changed
 
 
+def record_files(envelope: bytes) -> dict[str, bytes]:
+    """The record files a stored bundle carries ({} when it does not decode)."""
+    try:
+        return from_cbor(envelope, STORED_LIMITS).files
+    except ProtocolError:
+        return {}
+
+
+def still_held(files: dict[str, bytes], withdrawn: set[str]) -> list[str]:
+    """The withdrawn record files a stored bundle still carries (tombstones excepted)."""
+    return sorted(p for p in files if p in withdrawn and not _tombstone(files[p]))
+
+
 def _tombstone(data: bytes) -> bool:
     """A tombstone must keep travelling: it is how peers learn to forget the record."""
     try:

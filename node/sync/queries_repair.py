@@ -81,13 +81,39 @@ async def insert_sync_outbox(
                    VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (sequence) DO UPDATE SET digest = EXCLUDED.digest,
                        kind = EXCLUDED.kind, record_count = EXCLUDED.record_count,
-                       envelope = EXCLUDED.envelope""",
+                       envelope = EXCLUDED.envelope, paths = NULL""",
         seq,
         digest,
         kind,
         records,
         bundle,
     )
+
+
+async def withdrawn_paths(conn: Conn) -> dict[str, int]:
+    """Record paths withdrawn since they were published, each with the outbox sequence
+    it is known to be scrubbed through (node.sync.outbox_scrub)."""
+    return {r["path"]: r["scrubbed_through"] for r in await conn.fetch(
+        "SELECT path, scrubbed_through FROM sync_outbox_withdrawn")}
+
+
+async def outbox_paths(conn: Conn) -> dict[int, list[str] | None]:
+    """The scrub's index: the record paths each stored bundle holds (None: not indexed)."""
+    return {r["sequence"]: r["paths"] for r in await conn.fetch(
+        "SELECT sequence, paths FROM sync_outbox")}
+
+
+async def reset_outbox_paths(conn: Conn, sequences: list[int]) -> str:
+    """Forget the index of these bundles; the next scrub re-reads them."""
+    return await conn.execute("UPDATE sync_outbox SET paths = NULL "
+                              "WHERE sequence = ANY($1::bigint[])", sequences)
+
+
+async def rewind_scrub(conn: Conn, paths: list[str], before: int) -> str:
+    """These paths are not known to be scrubbed from bundle ``before + 1`` on."""
+    return await conn.execute(
+        "UPDATE sync_outbox_withdrawn SET scrubbed_through = least(scrubbed_through, $2) "
+        "WHERE path = ANY($1::text[])", paths, before)
 
 
 async def select_sync_gaps(conn: Conn) -> list[asyncpg.Record]:

@@ -7,6 +7,10 @@ reports. The kinds, in the order they run:
   chain is in ``sync_outbox``, decodes, has the digest it is filed under and names its
   predecessor. A missing or damaged link is restored byte for byte from a copy whose
   digest fits the chain: ``WB_DATA_DIR/bundles``, a directory peer, or a hub peer.
+- ``outbox_index`` / ``outbox_withdrawn``: the scrub's path index of each stored bundle
+  lists every record in it, and no stored bundle still carries a record withdrawn since
+  it was signed where the scrub believes it gone (a bundle just restored, a damaged
+  index); the index is rebuilt and the file withheld again.
 - ``publication_state``: each local row's ``published`` flag agrees with what our outbox
   last said about it (live or tombstone). A row that disagrees is marked for the next
   export, so a withdrawn record that is still live out there gets its tombstone.
@@ -39,6 +43,7 @@ from node.sync import peers as P
 from node.sync import queries_repair as QR
 from node.sync import transport as TR
 from node.sync.errors import SyncError
+from node.sync.outbox_scrub import record_files, scrub_outbox_now, still_held
 from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.bundle import Bundle
@@ -240,7 +245,17 @@ async def check_publication_state(pool: asyncpg.Pool, report: RepairReport) -> N
     report.checked.append("publication state")
     last: dict[tuple[str, str], bool] = {}
     for row in await QR.outbox_envelopes(pool):
-        for _path, rec in _records(bytes(row["envelope"])):
+        vb = _verified(bytes(row["envelope"]))
+        if vb is None:
+            continue
+        # A file our outbox withheld after a withdrawal (node.sync.outbox_scrub) left
+        # live with this bundle: peers hold it until a tombstone follows. Tombstones are
+        # never withheld. Reading it as "never sent" would drop the tombstone.
+        for path in vb.withheld:
+            key = _path_key(path)
+            if key is not None:
+                last[key] = True
+        for _path, rec in vb.records:
             if rec.entity in TABLES:
                 last[(rec.entity, rec.id)] = not rec.deleted
     for entity, table in TABLES.items():
@@ -260,11 +275,64 @@ async def check_publication_state(pool: asyncpg.Pool, report: RepairReport) -> N
                 await QR.set_published(pool, table, r["id"], out_there)
 
 
-def _records(envelope: bytes) -> list[tuple[str, Any]]:
+def _verified(envelope: bytes) -> VerifiedBundle | None:
     try:
-        return verify_bundle(from_cbor(envelope), trust=lambda _o, _k: True).records
+        return verify_bundle(from_cbor(envelope), trust=lambda _o, _k: True)
     except ProtocolError:
-        return []
+        return None
+
+
+_DIRS = {f"{table}/": entity for entity, table in TABLES.items()}
+
+
+def _path_key(path: str) -> tuple[str, str] | None:
+    """``requests/R1.sync.txt`` -> ``("request", "R1")``."""
+    for prefix, entity in _DIRS.items():
+        if path.startswith(prefix) and path.endswith(".sync.txt"):
+            return entity, path[len(prefix):-len(".sync.txt")]
+    return None
+
+
+async def check_outbox_withdrawn(pool: asyncpg.Pool, report: RepairReport) -> None:
+    """Nothing withdrawn is still in our outbox. A bundle restored byte for byte above
+    can carry a record made private or deleted since, in a part of the outbox the scrub
+    bookkeeping believes clean; so can a bundle whose path index (``paths``, derived data
+    the scrub searches) lost an entry. A peer added later would receive it. The index is
+    rebuilt and the file withheld again (the signature holds). Scrubs still pending run
+    before any push anyway."""
+    report.checked.append("withdrawn records in the outbox")
+    withdrawn = await QR.withdrawn_paths(pool)
+    index = await QR.outbox_paths(pool)
+    found = False
+    for row in await QR.outbox_bundles(pool):
+        seq = row["sequence"]
+        files = record_files(bytes(row["envelope"]))
+        indexed = index.get(seq)
+        if indexed is not None and not set(files) <= set(indexed):
+            report.add("outbox_index", f"outbox #{seq}",
+                       f"The scrub's index of our bundle #{seq} misses some of its records; "
+                       "a withdrawal would not reach them. Rebuilt from the bundle.",
+                       _status(report.dry_run))
+            if not report.dry_run:
+                await QR.reset_outbox_paths(pool, [seq])
+        # only where the scrub believes the bundle clean: a pending scrub runs anyway
+        clean = {p for p, through in withdrawn.items() if through >= seq}
+        held = still_held(files, clean) if clean else []
+        if not held:
+            continue
+        found = True
+        report.add("outbox_withdrawn", f"outbox #{seq}",
+                   f"Our bundle #{seq} still carries " + plural(
+                       len(held), "%(num)d record", "%(num)d records")
+                   + f" withdrawn since ({', '.join(held[:5])}"
+                   + (", ..." if len(held) > 5 else "") + "); a peer added later would "
+                   "receive it. Withheld from the stored bundle (its signature still holds).",
+                   _status(report.dry_run))
+        if not report.dry_run:
+            await QR.reset_outbox_paths(pool, [seq])
+            await QR.rewind_scrub(pool, held, seq - 1)
+    if found and not report.dry_run:
+        await scrub_outbox_now(pool)
 
 
 # --------------------------------------------------------------------------- received
@@ -391,6 +459,7 @@ async def repair(pool: asyncpg.Pool, config: Config, *, dry_run: bool = False,
     origin = await our_origin(pool, config)
     async with job(pool, "repair", actor, peer) as j:
         chain_ok = await check_outbox(pool, config, origin, report, peer)
+        await check_outbox_withdrawn(pool, report)
         if chain_ok:
             await check_publication_state(pool, report)
         await check_received(pool, config, origin, report, peer)

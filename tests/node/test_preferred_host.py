@@ -138,3 +138,87 @@ async def test_feed_links_and_llms_txt_use_the_preferred_host(make_client):
     assert (await r.json())["feed_url"].startswith(f"http://{PREF}/feeds/mine.atom?token=")
     text = await (await client.get("/llms.txt")).text()
     assert f"http://{PREF}/feeds/requests.atom" in text and "node.test" not in text
+
+
+def test_every_bearer_and_metrics_route_is_exempt_from_the_redirect():
+    """A peer API route added later must answer under any host too."""
+    from node.canonical import EXEMPT_ROUTES
+    from node.policy import ROUTES
+    from service.policy import Policy
+
+    machine = {name for name, p in ROUTES.items() if p in (Policy.PEER, Policy.METRICS)}
+    assert machine <= EXEMPT_ROUTES
+    assert EXEMPT_ROUTES - machine <= {"healthz", "readyz", "mcp_get", "mcp_delete"}
+
+
+async def test_the_mcp_endpoint_answers_under_any_host(make_client):
+    client = await make_client(PREFERRED_HOST=PREF)
+    r = await client.post("/mcp", json={}, headers={"Host": "10.0.0.7"},
+                          allow_redirects=False)
+    assert r.status == 401  # reached the bearer check, not redirected
+
+
+async def test_cookies_exist_for_the_preferred_host_only(make_client):
+    """No cookie is ever set under another name (it answers 308 first), and the cookies
+    set under the preferred host are host-only (no Domain attribute)."""
+    client = await make_client(PREFERRED_HOST=PREF)
+    r = await client.get("/api/csrf", headers={"Host": "alias.example"},
+                         allow_redirects=False)
+    assert r.status == 308 and "Set-Cookie" not in r.headers
+    r = await client.get("/login", headers={"Host": "alias.example"}, allow_redirects=False)
+    assert r.status == 308 and "Set-Cookie" not in r.headers
+    r = await client.get("/api/csrf")
+    csrf = (await r.json())["csrf_token"]
+    cookies = r.headers.getall("Set-Cookie")
+    assert cookies and all("domain=" not in c.lower() for c in cookies)
+    r = await client.post("/auth/register", json={"username": "ada"},
+                          headers={"X-CSRF-Token": csrf, "Accept": "application/json"})
+    assert r.status == 201, await r.text()
+    cookies = r.headers.getall("Set-Cookie")
+    assert any(c.startswith("wb_session_id=") for c in cookies)
+    assert all("domain=" not in c.lower() for c in cookies)
+
+
+async def test_e_mails_link_to_the_preferred_host(aiohttp_client, node_db_url, tmp_path):
+    from node.app import create_app
+    from node.notifications import service as NS
+    from tests.node.notifications.conftest import mail_config, run_outbox, start_relay
+
+    relay, controller = start_relay()
+    try:
+        config = mail_config(node_db_url, tmp_path, relay, PREFERRED_HOST=PREF,
+                             SITE_URL="http://node.test")
+        client = await aiohttp_client(create_app(config), headers={"Host": PREF})
+        app = client.server.app
+        pool = app[T.pool_key]
+        olga = await create_user(pool, "olga")
+        await pool.execute("INSERT INTO notification_prefs (user_id, email, "
+                           "email_confirmed_at, on_status) VALUES ($1, 'olga@example.org', "
+                           "now(), true)", olga)
+        await pool.execute("INSERT INTO requests (id, title, description, created_by, status) "
+                           "VALUES ('R1', 'Ladder', 'roof', $1, 'completed')", olga)
+        async with pool.acquire() as conn:
+            await NS.request_status_changed(conn, "R1", None)
+        await run_outbox(app)
+        [msg] = relay.messages
+        text = msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        for body in (text, html):
+            assert f"http://{PREF}/requests/R1" in body and "node.test" not in body
+        assert msg["List-Unsubscribe"].startswith(
+            f"<http://{PREF}/notifications/unsubscribe?token=")
+    finally:
+        controller.stop()
+
+
+async def test_without_a_preferred_host_the_cli_falls_back_to_site_url(node_db_url,
+                                                                      tmp_path):
+    env = {"WB_DATABASE_URL": node_db_url, "WB_DATA_DIR": str(tmp_path / "node"),
+           "SESSION_SECRET": "x", "SITE_URL": "http://node.test"}
+    runner = CliRunner()
+    out = await asyncio.to_thread(runner.invoke, root, ["create-admin", "ada"], env=env)
+    assert out.exit_code == 0, out.output
+    out = await asyncio.to_thread(runner.invoke, root, ["create-invite", "--by", "ada"],
+                                  env=env)
+    assert out.exit_code == 0, out.output
+    assert out.output.strip().splitlines()[0].startswith("http://node.test/register/")

@@ -140,3 +140,30 @@ async def test_wb_skins_set_for_a_member_and_for_the_node(node_db_url, tmp_path)
     assert env_file.read_text() == "SITE_NAME=Ours\nWB_SKIN=high-contrast\n"
     r = CliRunner().invoke(root, ["skins", "set", "neon", "--env-file", str(env_file)])
     assert r.exit_code == 1 and "unknown_skin" in r.output
+
+
+def test_wb_skins_list_and_check_the_shipped_skins():
+    """`wb skins list` names every shipped skin with WB_SKIN marked; `wb skins check`
+    (no name: all of them) passes with the contrast coloraide computed; an unknown name
+    is refused."""
+    skins = catalog.catalog()
+    r = CliRunner().invoke(root, ["skins", "list", "--json"], env={"WB_SKIN": "dark"})
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.output)
+    assert body["default"] == "dark"
+    assert {s["name"]: s["file"] for s in body["skins"]} == {
+        n: s.file_name for n, s in skins.items()}
+    assert [s["name"] for s in body["skins"] if s["default"]] == ["dark"]
+    r = CliRunner().invoke(root, ["skins", "list"], env={"WB_SKIN": "dark"})
+    assert r.exit_code == 0 and re.search(r"^\* dark\b", r.output, re.M)
+
+    r = CliRunner().invoke(root, ["skins", "check", "--json"])
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.output)
+    assert body["ok"] and {s["name"] for s in body["skins"]} == set(skins)
+    for s in body["skins"]:
+        assert s["contrast"] and all(c["ratio"] >= 4.5 for c in s["contrast"])
+    r = CliRunner().invoke(root, ["skins", "check", "high-contrast"])
+    assert r.exit_code == 0 and r.output.startswith("high-contrast: ok (lowest contrast")
+    r = CliRunner().invoke(root, ["skins", "check", "neon"])
+    assert r.exit_code == 1 and "unknown_skin" in r.output

@@ -217,3 +217,94 @@ async def test_the_control_center_shows_the_report_and_its_repair_button_fixes(
                                data={"csrf_token": csrf, "peer": "nobody"},
                                headers={"Accept": "application/json"})
     assert r.status == 404 and (await r.json())["error"]["code"] == "unknown_peer"
+
+
+async def test_repair_after_a_withdrawal_keeps_the_tombstone_due(nodes):
+    """A page withdraws a record and scrubs it from the stored bundles at once; until the
+    next export it is live out there. Repair must not read the withheld file as "never
+    sent" and clear the flag: that would leave the record live at every peer forever."""
+    from node.sync.outbox_scrub import scrub_outbox_now
+
+    a, _b = nodes
+    await _chain(a, 1)
+    await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R1'")
+    assert await scrub_outbox_now(a.pool) == 1
+    report = await repair(a.pool, a.config)
+    assert report.findings == [], report.text()
+    res = await run_export(a.pool, a.config)
+    assert res.counts == {"request_tombstones": 1}
+
+
+async def test_a_restored_bundle_does_not_bring_a_withdrawn_record_back(nodes, tmp_path):
+    """Restoring #1 byte for byte from a peer's copy would put back a record withdrawn
+    since; repair withholds it again before any peer can pull it."""
+    from node.sync.outbox_scrub import scrub_outbox_now
+    from protocol.verify import verify_bundle
+
+    a, _b = nodes
+    shared = tmp_path / "shared"
+    await P.add_peer(a.pool, "drop", "dir", str(shared))
+    await _chain(a, 2)
+    await TR.push(a.pool, a.config, "drop")  # the peer keeps #1 with R1 in it
+    await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R1'")
+    await scrub_outbox_now(a.pool)
+    await a.pool.execute("DELETE FROM sync_outbox WHERE sequence = 1")
+
+    dry = await repair(a.pool, a.config, dry_run=True)
+    assert _kinds(dry, "would_fix") == ["outbox_missing"]
+    report = await repair(a.pool, a.config)
+    assert _kinds(report, "fixed") == ["outbox_missing", "outbox_withdrawn"], report.text()
+    one = from_cbor((await _outbox(a.pool))[1])
+    assert "requests/R1.sync.txt" not in one.files
+    vb = verify_bundle(one, trust=lambda _o, _k: True)
+    assert vb.withheld == ["requests/R1.sync.txt"]  # the signature still holds
+    again = await repair(a.pool, a.config)
+    assert again.findings == [], again.text()
+    assert (await run_export(a.pool, a.config)).counts == {"request_tombstones": 1}
+
+
+async def test_a_stale_head_digest_is_fixed_and_a_chain_break_is_listed(nodes):
+    a, b = nodes
+    await _chain(a, 2)
+    head = await a.pool.fetchval("SELECT last_digest FROM node_sync_state")
+    await a.pool.execute("UPDATE node_sync_state SET last_digest = $1", "ab" * 32)
+    dry = await repair(a.pool, a.config, dry_run=True)
+    assert [(f.kind, f.status) for f in dry.findings] == [("outbox_chain", "would_fix")]
+    assert await a.pool.fetchval("SELECT last_digest FROM node_sync_state") == "ab" * 32
+    report = await repair(a.pool, a.config)
+    assert [(f.kind, f.status) for f in report.findings] == [("outbox_chain", "fixed")]
+    assert await a.pool.fetchval("SELECT last_digest FROM node_sync_state") == head
+
+    # another origin rewrote its chain: listed for the operator, nothing changed
+    await b.pool.execute(
+        "INSERT INTO sync_chain_breaks (origin, sequence, previous, expected, digest, peer) "
+        "VALUES ($1, 3, $2, $3, $4, 'drop')", a.origin, "cd" * 32, "ef" * 32, "01" * 32)
+    r = await _wb(b, "--json")
+    assert r.exit_code == 2, r.output
+    [finding] = json.loads(r.output)["findings"]
+    assert finding["kind"] == "chain_break" and finding["status"] == "needs_operator"
+    assert await b.pool.fetchval("SELECT count(*) FROM sync_chain_breaks") == 1
+
+
+async def test_a_damaged_scrub_index_is_rebuilt_and_the_withdrawn_record_withheld(nodes):
+    """The scrub finds bundles through their path index (derived data): an index that
+    lost an entry let a withdrawn record stay in the outbox."""
+    from node.sync.outbox_scrub import scrub_outbox_now
+
+    a, _b = nodes
+    await _chain(a, 2)
+    await scrub_outbox_now(a.pool)  # indexes nothing yet: nothing is withdrawn
+    await a.pool.execute("UPDATE sync_outbox SET paths = '{}'")  # the damage
+    await a.pool.execute("UPDATE requests SET sync_scope = 'private' WHERE id = 'R1'")
+    await scrub_outbox_now(a.pool)
+    assert "requests/R1.sync.txt" in from_cbor((await _outbox(a.pool))[1]).files  # missed
+
+    dry = await repair(a.pool, a.config, dry_run=True)
+    assert sorted(_kinds(dry, "would_fix")) == ["outbox_index", "outbox_index",
+                                                "outbox_withdrawn"]
+    report = await repair(a.pool, a.config)
+    assert sorted(_kinds(report, "fixed")) == ["outbox_index", "outbox_index",
+                                               "outbox_withdrawn"], report.text()
+    assert "requests/R1.sync.txt" not in from_cbor((await _outbox(a.pool))[1]).files
+    assert (await repair(a.pool, a.config)).findings == []
+    assert (await run_export(a.pool, a.config)).counts == {"request_tombstones": 1}
