@@ -52,3 +52,4 @@ VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
 CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
 WAITING_APPROVALS = web.RequestKey("wb_waiting_approvals", int)  # admins: for the nav badge
 SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")
+UNREAD_MESSAGES = web.RequestKey("wb_unread_messages", int)  # direct messages: the nav badge

@@ -101,6 +101,8 @@ def template_context(request: web.Request) -> dict[str, Any]:
         "site_url": link_base(config),
         "request_path": request.path,
         "waiting_approvals": request.get(T.WAITING_APPROVALS, 0),
+        "messages_on": config.get_bool("WB_MESSAGES"),
+        "unread_messages": request.get(T.UNREAD_MESSAGES, 0),
         "public_scope": config["SYNC_PUBLIC_SCOPE"].strip().lower() or "members",
         **skin_context(request),
     }
@@ -199,7 +201,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         row = await pool.fetchrow(
             """SELECT s.id_hash, s.status, s.last_seen_at < now() - interval '60 seconds'
                       AS stale, u.id, u.username, u.display_name, u.is_admin,
-                      (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin
+                      (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin,
+                      (SELECT count(*) FROM messages m WHERE m.recipient_id = u.id
+                          AND m.read_at IS NULL) AS unread_messages
                  FROM sessions s JOIN users u ON u.id = s.user_id
                 WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
                   AND NOT u.disabled AND u.origin IS NULL""",
@@ -215,6 +219,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                 display_name=row["display_name"] or row["username"],
                 is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"])
             request[T.SKIN] = row["skin"]
+            # direct messages' nav badge: folded into this query, no round trip of its own
+            request[T.UNREAD_MESSAGES] = row["unread_messages"]
     return await handler(request)
 
 
