@@ -197,6 +197,7 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "member_blocked": (409, "You blocked this member; unblock them to write."),
     "message_rate_limited": (429, "You are sending messages too quickly; wait a minute."),
     "message_refused": (403, "This message could not be delivered."),
+    "message_streams_limit": (429, "Too many open message pages; close some and reload."),
     "message_self": (400, "You cannot write to yourself."),
     "message_too_long": (400, "A message has at most 4,000 characters."),
     "messages_disabled": (404, "Direct messages are not switched on in this community."),

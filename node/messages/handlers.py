@@ -184,6 +184,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     if thread_id:
         await S.conversation_exists(pool, viewer.user_id, thread_id)
     notifier = live.notifier(request.app)
+    if notifier.open_for(viewer.user_id) >= live.MAX_STREAMS_PER_MEMBER:
+        raise AppError(429, "message_streams_limit",
+                       "Too many open message pages; close some and reload.")
     wake = notifier.subscribe(viewer.user_id)
     stream = EventStream(request, dumps=W.json_dumps)
     loop = asyncio.get_running_loop()

@@ -17,6 +17,9 @@ from node import typedefs as T
 
 POLL_SECONDS = 20.0  # also the keep-alive comment's period
 MAX_STREAM_SECONDS = 600.0  # then the browser's EventSource reconnects
+# open streams per member and process: each holds a connection (WB_MAX_CONNECTIONS), so one
+# member cannot use them up
+MAX_STREAMS_PER_MEMBER = 8
 
 
 class Notifier:
@@ -28,6 +31,9 @@ class Notifier:
         event = asyncio.Event()
         self._waiters.setdefault(member_id, set()).add(event)
         return event
+
+    def open_for(self, member_id: str) -> int:
+        return len(self._waiters.get(member_id, ()))
 
     def unsubscribe(self, member_id: str, event: asyncio.Event) -> None:
         waiters = self._waiters.get(member_id)
