@@ -128,7 +128,7 @@ async def send(pool: asyncpg.Pool, sender_id: str, *, body: Any, to: Any = None,
         tid = await Q.thread_for_pair(conn, ulid(), low, high)
         row = await Q.insert_message(conn, message_id=ulid(), thread_id=tid,
                                      sender_id=sender_id, recipient_id=other["id"], body=text)
-    log.info("message sent", extra={"thread": tid, "message": row["id"]})
+    log.info("message sent", extra={"conversation_id": tid, "message_id": row["id"]})
     if notifier is not None:
         notifier.wake(sender_id, other["id"])
     return row
@@ -229,7 +229,7 @@ async def report(pool: asyncpg.Pool, member_id: str, message_id: Any,
         raise not_found("direct_message_not_found", "No such message.")
     row = await Q.insert_report(pool, report_id=ulid(), message_id=mid,
                                 reporter_id=member_id, reason=text)
-    log.info("message reported", extra={"report": row["id"], "message": mid})
+    log.info("message reported", extra={"report_id": row["id"], "message_id": mid})
     return {"id": row["id"], "message_id": mid, "created_at": row["created_at"],
             "conversation_id": message["thread_id"]}
 
@@ -251,7 +251,7 @@ async def resolve(pool: asyncpg.Pool, admin_id: str | None, report_id: str,
         if rid and await Q.report_exists(pool, rid):
             raise conflict("report_resolved", "This report is resolved already.")
         raise not_found("report_not_found", "No such report.")
-    log.info("message report resolved", extra={"report": rid})
+    log.info("message report resolved", extra={"report_id": rid})
     return row
 
 
