@@ -297,3 +297,40 @@ async def test_switched_off_by_default(node_db_url, tmp_path, aiohttp_client):
     r = await admin_client.get("/admin/messages/reports", headers={"Accept": "application/json"})
     assert r.status == 404
     assert await pool.fetchval("SELECT count(*) FROM messages") == 0
+
+
+async def test_the_nav_count_costs_the_feed_no_round_trip(member_factory, pool, node_client,
+                                                          monkeypatch):
+    """The unread count rides on the session query: the feed page makes as many database
+    calls with messages on (and unread ones waiting) as with messages off."""
+    import asyncpg
+
+    ann = await member_factory("ann")
+    bob = await member_factory("bob")
+    r = await bob.api_post("/api/messages", {"to": "ann", "body": "hi"})
+    assert r.status == 201
+    calls: list[str] = []
+    for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+        original = getattr(asyncpg.connection.Connection, name)
+
+        def counted(self, *args, _original=original, **kw):
+            calls.append(str(args[0])[:60] if args else "")
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(asyncpg.connection.Connection, name, counted)
+    config = node_client.server.app[T.config_key]
+
+    async def feed_calls(switch: str) -> int:
+        monkeypatch.setitem(config._values, "WB_MESSAGES", switch)  # noqa: SLF001
+        await ann.client.get("/")  # warm any cache
+        calls.clear()
+        page = await (await ann.client.get("/")).text()
+        assert ('id="nav-unread"' in page) == (switch == "true")
+        return len(calls)
+
+    on, off = await feed_calls("true"), await feed_calls("false")
+    assert on == off and on > 0
+    page = await (await ann.client.get("/")).text()
+    monkeypatch.setitem(config._values, "WB_MESSAGES", "true")  # noqa: SLF001
+    page = await (await ann.client.get("/")).text()
+    assert _nav_unread(page) == "1"
