@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from typing import Any
 
 import asyncpg
@@ -65,11 +66,20 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _has_controls(text: str) -> bool:
+    """NUL and other control characters, lone surrogates (PostgreSQL refuses some; none
+    is ever meant); emoji joiners and other format characters are fine."""
+    return any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in text)
+
+
 def clean_body(value: Any) -> str:
     body = _text(value, "body").replace("\r\n", "\n").strip()
     if not body:
         raise bad_request("invalid_message", "Write a message first.",
                           body="Write a message first.")
+    if _has_controls(body):
+        raise bad_request("invalid_message", "The message contains characters that cannot "
+                          "be shown.", body="Remove the control characters.")
     if len(body) > BODY_MAX:
         raise bad_request("message_too_long",
                           f"A message has at most {BODY_MAX:,} characters.",
@@ -220,8 +230,9 @@ async def report(pool: asyncpg.Pool, member_id: str, message_id: Any,
     """The recipient reports a message: admins may read that message's body."""
     mid = _check_id(_text(message_id, "message_id").strip(), "direct_message_not_found")
     text = _text(reason, "reason").strip()
-    if len(text) > REASON_MAX:
-        raise bad_request("invalid_report", f"A reason has at most {REASON_MAX} characters.",
+    if len(text) > REASON_MAX or _has_controls(text):
+        raise bad_request("invalid_report", f"A reason has at most {REASON_MAX} characters "
+                          "and no control characters.",
                           reason=f"At most {REASON_MAX} characters.")
     message = await Q.message_for_recipient(pool, mid, member_id)
     if message is None:
@@ -243,8 +254,9 @@ async def resolve(pool: asyncpg.Pool, admin_id: str | None, report_id: str,
                   resolution: Any = "") -> asyncpg.Record:
     rid = report_id if _ID.match(report_id or "") else None
     text = _text(resolution, "resolution").strip()
-    if len(text) > REASON_MAX:
-        raise bad_request("invalid_report", f"A note has at most {REASON_MAX} characters.",
+    if len(text) > REASON_MAX or _has_controls(text):
+        raise bad_request("invalid_report", f"A note has at most {REASON_MAX} characters "
+                          "and no control characters.",
                           resolution=f"At most {REASON_MAX} characters.")
     row = await Q.resolve_report(pool, rid, admin_id, text) if rid else None
     if row is None:

@@ -74,9 +74,11 @@ async def test_write_read_and_reply_without_js(member_factory, pool):
     r = await ann.client.get("/messages/new?to=bob", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"] == f"/messages/{tid}"
     # JSON API: the same actions
-    r = await ann.api_post("/api/messages", {"to": "bob", "body": "via the API"})
+    family = "via the API \U0001F469\u200D\U0001F467"  # an emoji joiner is fine
+    r = await ann.api_post("/api/messages", {"to": "bob", "body": family})
     assert r.status == 201
     msg = (await r.json())["message"]
+    assert msg["body"] == family
     assert msg["conversation_id"] == tid and msg["mine"] and msg["read_at"] is None
     assert await _count(pool, "message_threads") == 1
 
@@ -158,6 +160,9 @@ async def test_a_report_opens_that_message_and_nothing_else(member_factory, pool
     r = await bob.post("/messages/report", {"message_id": msgs[0]["id"],
                                             "reason": "x" * 501}, json_reply=True)
     assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_report"
+    r = await bob.post("/messages/report", {"message_id": msgs[0]["id"],
+                                            "reason": "nul\x00"}, json_reply=True)
+    assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_report"
     r = await bob.post("/messages/report", {"message_id": msgs[0]["id"], "reason": "rude"})
     assert r.status == 303 and r.headers["Location"] == f"/messages/{tid}?done=reported"
     r = await bob.post("/messages/report", {"message_id": msgs[0]["id"]}, json_reply=True)
@@ -224,6 +229,12 @@ async def test_bad_input_is_a_precise_refusal_and_nothing_is_written(member_fact
              ({"to": "gone", "body": "x"}, 404, "recipient_not_found"),
              ({"to": "../admin", "body": "x"}, 400, "recipient_not_found"),
              ({"to": "ann", "body": "x"}, 400, "message_self"),
+             ({"to": "bob", "body": "nul \x00 byte"}, 400, "invalid_message"),
+             ({"to": "bob", "body": "lone \ud800 surrogate"}, 400, "invalid_message"),
+             ({"to": "bob", "body": "bell \x07"}, 400, "invalid_message"),
+             ({"to": "bob\x00", "body": "x"}, 400, "recipient_not_found"),
+             ({"to": ["bob"], "body": "x"}, 400, "invalid_field"),
+             ({"body": "x"}, 400, "recipient_not_found"),
              ({"to": "bob", "body": ["x"]}, 400, "invalid_field"),
              ({"to": "bob", "body": {"a": 1}}, 400, "invalid_field")]
     for payload, status, code in cases:
@@ -334,3 +345,37 @@ async def test_the_nav_count_costs_the_feed_no_round_trip(member_factory, pool, 
     monkeypatch.setitem(config._values, "WB_MESSAGES", "true")  # noqa: SLF001
     page = await (await ann.client.get("/")).text()
     assert _nav_unread(page) == "1"
+
+
+async def test_no_get_route_shows_an_admin_an_unreported_conversation(member_factory,
+                                                                       node_client):
+    """Every GET route of the node, as HTML and JSON, as an admin who is in no
+    conversation: the bodies of ann and bob's messages appear nowhere."""
+    ann = await member_factory("ann")
+    bob = await member_factory("bob")
+    ada = await member_factory("ada", admin=True)
+    tid = await _thread(ann, "bob", f"secret one {MARKER}")
+    r = await bob.post(f"/messages/{tid}", {"body": f"secret two {MARKER}"})
+    assert r.status == 303
+    seen = set()
+    for ident in (tid, ann.user_id, bob.user_id):
+        params = {"id": ident, "username": "ann", "name": "x", "user_id": ann.user_id}
+        for route in node_client.server.app.router.routes():
+            if route.method != "GET" or route.resource is None:
+                continue
+            path = re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: params.get(m.group(1), "x"),
+                          route.resource.canonical)
+            if path in ("/static", "/messages/events"):  # files; a member's own stream
+                continue
+            for suffix in ("", f"?conversation={tid}", "?status=all"):
+                for accept in ("text/html", "application/json"):
+                    r = await ada.client.get(path + suffix, headers={"Accept": accept},
+                                             allow_redirects=False)
+                    assert r.status < 500, (path, r.status)
+                    assert MARKER not in await r.text(errors="replace"), path + suffix
+                    seen.add(r.status)
+    assert 200 in seen and 404 in seen
+    r = await ada.get_json(f"/messages/events?conversation={tid}")
+    assert r.status == 404
+    # the probe is not vacuous: a participant's same request shows them
+    assert MARKER in await (await ann.client.get(f"/messages/{tid}")).text()
