@@ -77,6 +77,8 @@ async def test_live_message_reaches_the_open_conversation(signed_in_context, liv
     await ann.click("#message-form button[type=submit]")
     await inbox.wait_for_selector("#nav-unread", state="visible")
     assert await inbox.inner_text("#nav-unread") == "1\nunread"
+    await inbox.click("#new-messages a")
+    await inbox.wait_for_selector(f"#c-{tid}.unread")
     assert errors == []
     for ctx in (ann_ctx, bob_ctx):  # no EventSource reconnecting while the server stops
         await ctx.close()

@@ -14,10 +14,28 @@
   var after = list ? (parseInt(list.getAttribute("data-after"), 10) || 0) : 0;
   var otherName = (document.title.split(" · ")[0] || "").trim();
 
+  var inbox = document.getElementById("conversations") ||
+    document.getElementById("no-conversations");
+  var shownUnread = badge ? (parseInt(badge.firstChild.nodeValue, 10) || 0) : 0;
+
   function setUnread(count) {
-    if (!badge) { return; }
-    badge.firstChild.nodeValue = String(count);
-    badge.hidden = !count;
+    if (badge) {
+      badge.firstChild.nodeValue = String(count);
+      badge.hidden = !count;
+    }
+    // the inbox is not rebuilt in place: say that there is something new
+    if (inbox && count > shownUnread && !document.getElementById("new-messages")) {
+      var note = document.createElement("p");
+      note.className = "flash";
+      note.id = "new-messages";
+      note.setAttribute("role", "status");
+      var link = document.createElement("a");
+      link.href = "/messages";
+      link.textContent = "New messages: show them";
+      note.appendChild(link);
+      inbox.parentNode.insertBefore(note, inbox);
+    }
+    shownUnread = Math.min(shownUnread, count);
   }
 
   function append(m) {
