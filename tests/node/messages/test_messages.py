@@ -104,6 +104,7 @@ async def test_every_route_refuses_who_may_not_use_it(member_factory, pool, aioh
     posts = [("/messages", {"to": "ann", "body": "x"}), (f"/messages/{tid}", {"body": "x"}),
              ("/api/messages", {"to": "ann", "body": "x"}),
              ("/messages/block", {"username": "ann"}),
+             ("/messages/unblock", {"username": "ann"}),
              ("/messages/report", {"message_id": mids[0]}),
              ("/admin/messages/reports/01ABCDEFGHJKMNPQRSTVWXYZ00/resolve", {})]
     before = await _count(pool, "messages")

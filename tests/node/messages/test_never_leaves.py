@@ -157,3 +157,24 @@ async def test_the_admin_cli_shows_the_reported_message_only(member_factory, poo
 def _commands(help_text: str) -> list[str]:
     lines = help_text.split("Commands:", 1)[1].strip().splitlines()
     return [line.split()[0] for line in lines if line.strip()]
+
+
+async def test_a_backup_keeps_messages_in_its_dump_only(member_factory, pool, node_client,
+                                                        tmp_path):
+    """A backup must restore messages, so its database dump holds them; nothing else in
+    the archive (manifest, keys, uploads) carries a body."""
+    import tarfile
+
+    from ops.backup import create_backup
+
+    await _seed(member_factory, pool)
+    archive = tmp_path / "backup.tar.gz"
+    await create_backup(node_client.server.app[T.config_key], archive)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile()]
+        assert "database.dump" in {m.name for m in members}
+        for member in members:
+            if member.name == "database.dump":
+                continue
+            data = tar.extractfile(member).read()
+            assert MARKER.encode() not in data and REPORTED.encode() not in data, member.name
