@@ -5,6 +5,7 @@ stream (``GET /messages/events``, server-sent events) and the admins' report que
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ FLASH = {"blocked": "Blocked. Neither of you can write to the other now.",
          "unblocked": "Unblocked.", "reported": "Reported. An admin will read that message.",
          "resolved": "Report resolved."}
 _ID = r"{id:[0-9A-Za-z]{26}}"
+_BACK = re.compile(r"/messages/[0-9A-Za-z]{26}")  # where a block form may send one back
 
 
 def _member(request: web.Request) -> T.Viewer:
@@ -146,10 +148,8 @@ async def block(request: web.Request) -> web.StreamResponse:
     if W.wants_json(request):
         return web.json_response({"username": other["username"], "blocked": not unblock})
     back = data.get("back", "")
-    target = back if isinstance(back, str) and back.startswith("/messages/") \
-        and "//" not in back and "\\" not in back else "/messages"
-    sep = "&" if "?" in target else "?"
-    raise W.redirect(f"{target}{sep}done={'unblocked' if unblock else 'blocked'}")
+    target = back if isinstance(back, str) and _BACK.fullmatch(back) else "/messages"
+    raise W.redirect(f"{target}?done={'unblocked' if unblock else 'blocked'}")
 
 
 async def report(request: web.Request) -> web.StreamResponse:

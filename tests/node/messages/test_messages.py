@@ -208,8 +208,10 @@ async def test_blocks_work_both_ways_and_the_blocked_one_learns_nothing(member_f
     assert r.status == 409 and (await r.json())["error"]["code"] == "member_blocked"
     assert await _count(pool, "messages") == before
     # an open redirect through "back" is not followed
-    r = await bob.post("/messages/block", {"username": "ann", "back": "//evil.test/x"})
-    assert r.headers["Location"] == "/messages?done=blocked"
+    for back in ("//evil.test/x", "/messages/\r\nSet-Cookie: a=b", f"/messages/{tid}/../x",
+                 "https://evil.test/messages/"):
+        r = await bob.post("/messages/block", {"username": "ann", "back": back})
+        assert r.status == 303 and r.headers["Location"] == "/messages?done=blocked", back
     r = await bob.post("/messages/block", {"username": "bob"}, json_reply=True)
     assert r.status == 400 and (await r.json())["error"]["code"] == "block_self"
     assert "ann" in (await (await bob.get_json("/messages")).json())["blocked"]
