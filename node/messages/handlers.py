@@ -173,6 +173,11 @@ def _cursor(value: str) -> int:
     return int(value)
 
 
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``unread`` (the nav count) whenever it changes and, with
     ``?conversation=ID&after=SEQ``, each new ``message`` of that conversation (read as it
@@ -187,7 +192,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     if notifier.open_for(viewer.user_id) >= live.MAX_STREAMS_PER_MEMBER:
         raise AppError(429, "message_streams_limit",
                        "Too many open message pages; close some and reload.")
-    wake = notifier.subscribe(viewer.user_id)
+    wake = notifier.subscribe(viewer.user_id, lambda: _connected(request))
     stream = EventStream(request, dumps=W.json_dumps)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + live.MAX_STREAM_SECONDS
@@ -196,6 +201,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await stream.send("ready", {"after": after})
         while not notifier.closing and not stream.gone:
             wake.clear()
+            if not _connected(request):
+                break
             if not await S.session_alive(pool, viewer.session_hash):
                 await stream.send("closed", {"reason": "signed_out"})
                 break

@@ -10,6 +10,7 @@ the server does not wait for them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -25,17 +26,30 @@ MAX_STREAMS_PER_MEMBER = 8
 class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._alive: dict[asyncio.Event, Callable[[], bool]] = {}
         self.closing = False
 
-    def subscribe(self, member_id: str) -> asyncio.Event:
+    def subscribe(self, member_id: str,
+                  alive: Callable[[], bool] = lambda: True) -> asyncio.Event:
+        """``alive`` says whether the stream's client is still connected."""
         event = asyncio.Event()
+        self._alive[event] = alive
         self._waiters.setdefault(member_id, set()).add(event)
         return event
 
     def open_for(self, member_id: str) -> int:
-        return len(self._waiters.get(member_id, ()))
+        """The member's streams whose client is still connected; the others are woken so
+        they end now instead of at their next poll."""
+        count = 0
+        for event in self._waiters.get(member_id, ()):
+            if self._alive.get(event, lambda: True)():
+                count += 1
+            else:
+                event.set()
+        return count
 
     def unsubscribe(self, member_id: str, event: asyncio.Event) -> None:
+        self._alive.pop(event, None)
         waiters = self._waiters.get(member_id)
         if waiters is not None:
             waiters.discard(event)

@@ -129,6 +129,17 @@ async def test_one_member_cannot_hold_every_connection(member_factory):
         r = await ann.get_json("/messages/events")
         assert r.status == 429
         assert (await r.json())["error"]["code"] == "message_streams_limit"
+        # a tab closed: its place is free as soon as the server saw the connection go
+        # (not at the stream's next poll)
+        streams.pop().close()
+        notifier = live.notifier(ann.client.server.app)
+        deadline = time.monotonic() + TIMEOUT
+        while notifier.open_for(ann.user_id) >= live.MAX_STREAMS_PER_MEMBER:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)  # until the server processed the disconnect
+        s = await ann.client.get("/messages/events")
+        assert s.status == 200 and (await next_event(s))[0] == "ready"
+        streams.append(s)
     finally:
         for s in streams:
             s.close()
