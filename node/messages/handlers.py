@@ -188,6 +188,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     thread_id = request.query.get("conversation", "")
     if thread_id:
         await S.conversation_exists(pool, viewer.user_id, thread_id)
+    if request.method == "HEAD":  # headers only: no stream to hold open
+        return web.Response(content_type="text/event-stream",
+                            headers={"Cache-Control": "no-store"})
     notifier = live.notifier(request.app)
     if notifier.open_for(viewer.user_id) >= live.MAX_STREAMS_PER_MEMBER:
         raise AppError(429, "message_streams_limit",

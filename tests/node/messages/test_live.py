@@ -14,6 +14,10 @@ from node.messages import live
 TIMEOUT = 15.0
 
 
+def notifier_of(member) -> live.Notifier:
+    return live.notifier(member.client.server.app)
+
+
 async def next_event(resp, wanted: tuple[str, ...] = ()) -> tuple[str, dict]:
     """The next event (of one of ``wanted`` kinds), or fail after TIMEOUT."""
     event, data = None, None
@@ -129,6 +133,8 @@ async def test_one_member_cannot_hold_every_connection(member_factory):
         r = await ann.get_json("/messages/events")
         assert r.status == 429
         assert (await r.json())["error"]["code"] == "message_streams_limit"
+        r = await ann.client.head("/messages/events")  # answered at once, holds nothing
+        assert r.status == 200 and notifier_of(ann).streams() == live.MAX_STREAMS_PER_MEMBER
         # a tab closed: its place is free as soon as the server saw the connection go
         # (not at the stream's next poll)
         streams.pop().close()
