@@ -24,6 +24,7 @@ from node.admin import handlers as admin_handlers
 from node.auth import handlers as auth_handlers
 from node.copilot import handlers as copilot_handlers
 from node.drafts import handlers as drafts_handlers
+from node.messages import handlers as messages_handlers
 from node.metrics import NodeMetrics
 from node.notifications import handlers as notifications_handlers
 from node.pins import handlers as pins_handlers
@@ -52,7 +53,7 @@ MAX_BODY = 8 * 1024 * 1024
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
             skins_handlers, pins_handlers, drafts_handlers,
-            promotions_handlers, tags_handlers)
+            promotions_handlers, tags_handlers, messages_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

@@ -7,6 +7,7 @@ import click
 from node import cli as base
 from node.auth import cli as auth_cli
 from node.copilot import cli as copilot_cli
+from node.messages import cli as messages_cli
 from node.notifications import cli as notifications_cli
 from node.pins import cli as pins_cli
 from node.profiles import cli as profiles_cli
@@ -18,7 +19,7 @@ from node.tags import cli as tags_cli
 
 FEATURE_CLIS = (auth_cli, requests_cli, profiles_cli, sync_cli, copilot_cli,
                 notifications_cli, publication_cli, skins_cli, pins_cli,
-                tags_cli)
+                tags_cli, messages_cli)
 
 
 def register(root: click.Group) -> None:

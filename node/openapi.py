@@ -90,6 +90,10 @@ SCHEMAS: dict[str, Any] = {
 REQUEST_ANSWER = json_body({"type": "object", "required": ["request"],
                         "properties": {"request": ref("Request")}}, "The request.")
 
+MESSAGE_IN = {"type": "object", "required": ["to", "body"], "properties": {
+    "to": {"type": "string", "description": "the member's username"},
+    "body": {"type": "string", "maxLength": 4000}}}
+
 PATHS: dict[str, Any] = {
     "/api/csrf": {"get": {
         "summary": "The CSRF token to send as X-CSRF-Token on unsafe requests",
@@ -177,6 +181,33 @@ PATHS: dict[str, Any] = {
                                            "The draft."),
                           "400": error("`invalid_draft` with `fields`."),
                           "409": error("`draft_limit`."), **SIGNED_IN}}},
+    "/api/messages": {
+        "get": {
+            "summary": "Your conversations, newest first (WB_MESSAGES; docs/api.md)",
+            "security": SESSION,
+            "responses": {"200": json_body({"type": "object",
+                                            "required": ["conversations", "unread"],
+                                            "properties": {
+                                                "conversations": {"type": "array",
+                                                                  "items": {"type": "object"}},
+                                                "unread": {"type": "integer"},
+                                                "blocked": {"type": "array",
+                                                            "items": {"type": "string"}}}},
+                                           "Conversations."),
+                          "404": error("`messages_disabled`."), **SIGNED_IN}},
+        "post": {
+            "summary": "Write to a member (`to`, `body`)", "security": UNSAFE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": MESSAGE_IN},
+                "application/x-www-form-urlencoded": {"schema": MESSAGE_IN}}},
+            "responses": {"201": json_body({"type": "object", "required": ["message"],
+                                            "properties": {"message": {"type": "object"}}},
+                                           "The message."),
+                          "400": error("`invalid_message`, `message_too_long`, "
+                                       "`message_self`."),
+                          "404": error("`recipient_not_found`, `messages_disabled`."),
+                          "409": error("`member_blocked`: you blocked them."),
+                          "429": error("`message_rate_limited`."), **SIGNED_IN}}},
     "/sync/inbox": {"post": {
         "summary": "A hub delivers one signed bundle (docs/protocol.md)",
         "security": [{"inboxToken": []}],

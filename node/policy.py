@@ -58,6 +58,12 @@ ROUTES: dict[str, Policy] = {
     "request_tags": P.MEMBER,  # its author or an admin (checked in the service)
     "tags_css": P.MEMBER, "api_tags": P.MEMBER,
     "admin_tags": P.ADMIN, "admin_tag_save": P.ADMIN, "admin_tag_delete": P.ADMIN,
+    # direct messages (WB_MESSAGES): participants only (checked in the service)
+    "messages": P.MEMBER, "message_send": P.MEMBER, "message_new": P.MEMBER,
+    "messages_events": P.MEMBER, "message_block": P.MEMBER, "message_unblock": P.MEMBER,
+    "message_report": P.MEMBER, "message_thread": P.MEMBER, "message_reply": P.MEMBER,
+    "api_messages": P.MEMBER, "api_message_send": P.MEMBER,
+    "admin_message_reports": P.ADMIN, "admin_message_report_resolve": P.ADMIN,
     # admins
     "request_reopen": P.MEMBER,  # its author or an admin (checked in the service)
     "comment_delete": P.ADMIN, "comment_restore": P.ADMIN,

@@ -60,3 +60,4 @@ WAITING_APPROVALS = web.RequestKey("wb_waiting_approvals", int)  # admins: for t
 SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")
 # SYNC_PUBLIC_SCOPE in force (read with the session; an admin may change it at any time)
 PUBLIC_SCOPE: web.RequestKey[str | None] = web.RequestKey("wb_public_scope")
+UNREAD_MESSAGES = web.RequestKey("wb_unread_messages", int)  # direct messages: the nav badge

@@ -102,6 +102,8 @@ def template_context(request: web.Request) -> dict[str, Any]:
         "request_path": request.path,
         "waiting_approvals": request.get(T.WAITING_APPROVALS, 0),
         "public_scope": public_scope(request),
+        "messages_on": config.get_bool("WB_MESSAGES"),
+        "unread_messages": request.get(T.UNREAD_MESSAGES, 0),
         **skin_context(request),
     }
 
@@ -211,7 +213,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                       (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin,
                       ARRAY(SELECT mr.role FROM member_roles mr WHERE mr.user_id = u.id)
                       AS roles,
-                      (SELECT ps.mode FROM node_public_scope ps) AS public_scope
+                      (SELECT ps.mode FROM node_public_scope ps) AS public_scope,
+                      (SELECT count(*) FROM messages m WHERE m.recipient_id = u.id
+                          AND m.read_at IS NULL) AS unread_messages
                  FROM sessions s JOIN users u ON u.id = s.user_id
                 WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
                   AND NOT u.disabled AND u.origin IS NULL""",
@@ -229,6 +233,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                 roles=frozenset(row["roles"]))
             request[T.SKIN] = row["skin"]
             request[T.PUBLIC_SCOPE] = row["public_scope"]
+            # direct messages' nav badge: folded into this query, no round trip of its own
+            request[T.UNREAD_MESSAGES] = row["unread_messages"]
     return await handler(request)
 
 

@@ -63,6 +63,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_PINNED_REQUESTS_LIMIT", "3",
             "How many requests admins may pin above the feed at once (pins are local; "
             "`wb pins list`)."),
+    Setting("WB_MESSAGES", "false",
+            "Direct messages between members (off by default): true switches on /messages "
+            "for full members. Messages stay on this node (never exported, fed, published "
+            "or shown to the copilot); admins read only reported ones (`wb messages "
+            "reports`)."),
+    Setting("WB_MESSAGES_PER_MINUTE", "20",
+            "How many direct messages one member may send per minute (per node process)."),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),

@@ -1,0 +1,1 @@
+"""Direct messages between members: local, private, blockable and reportable."""
