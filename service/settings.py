@@ -63,6 +63,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_PINNED_REQUESTS_LIMIT", "3",
             "How many requests admins may pin above the feed at once (pins are local; "
             "`wb pins list`)."),
+    Setting("WB_TIME_ZONE", "UTC",
+            "The community's time zone (IANA name, e.g. Europe/Berlin): recurring request "
+            "templates are due at their local time of day in it. The node refuses to start "
+            "with an unknown zone."),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),
