@@ -6,10 +6,12 @@ fields are a precise 400 that writes nothing, and a template never leaves the no
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from node import typedefs as T
+from node.copilot import service as copilot
 from node.recurring import service as S
 from node.sync.service import run_export
 from protocol.containers import to_targz
@@ -272,3 +274,8 @@ async def test_a_template_never_leaves_the_node(people, pool, node_client):
                                f"%{MARKER}%") == 1
     res = await run_export(pool, app[T.config_key], snapshot=True)
     assert MARKER.encode() not in res.envelope + to_targz(res.bundle)
+    # nor do the copilot's read tools see the template (or the draft it made)
+    ctx = copilot.ToolContext(pool, app[T.config_key], people["ada"].user_id, "web")
+    for tool in ("triage_requests", "suggest_scope_changes", "sync_preview"):
+        result = await copilot.run_tool(ctx, tool, {}, rate_limited=False)
+        assert MARKER not in json.dumps(result, default=str), tool
