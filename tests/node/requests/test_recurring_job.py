@@ -326,3 +326,54 @@ def test_weekly_on_chosen_days():
     assert C.latest_due(cad, zone, now, at(2026, 1, 1)) == at(2026, 3, 2, 18)
     assert C.next_after(cad, zone, now) == at(2026, 3, 5, 18)
     assert C.count_between(cad, zone, at(2026, 2, 16, 18), at(2026, 3, 2, 18)) == 3
+
+
+async def _wb(args, db_url, tmp_path, **env):
+    from click.testing import CliRunner
+
+    from ops.cli import root
+
+    full = {"WB_DATABASE_URL": db_url, "WB_DATA_DIR": str(tmp_path / "node"),
+            "SESSION_SECRET": "x", **env}
+    return await asyncio.to_thread(CliRunner().invoke, root, args, env=full)
+
+
+async def test_wb_recurring_list_run_pause_resume(node_db_url, tmp_path):
+    import json
+
+    pool = await asyncpg.create_pool(node_db_url, min_size=1, max_size=2)
+    try:
+        hana = await _manager(pool)
+        tid = await _template(pool, hana, at(2026, 3, 1), title="Rent reminder",
+                              cadence="monthly", month_day="31", time_of_day="09:00")
+        r = await _wb(["recurring", "list"], node_db_url, tmp_path)
+        assert r.exit_code == 0, r.output
+        assert tid in r.output and "monthly on day 31 at 09:00" in r.output
+        assert "@hana" in r.output
+        r = await _wb(["recurring", "list", "--json"], node_db_url, tmp_path,
+                      WB_TIME_ZONE="Europe/Berlin")
+        [row] = json.loads(r.output)["templates"]
+        assert row["time_zone"] == "Europe/Berlin" and row["cadence"] == "monthly"
+        # April has no 31st: the 30th, 09:00 Berlin (07:00 UTC); twice run, made once
+        for _ in range(2):
+            r = await _wb(["recurring", "run", "--at", "2026-04-30T07:05:00+00:00"],
+                          node_db_url, tmp_path, WB_TIME_ZONE="Europe/Berlin")
+            assert r.exit_code == 0, r.output
+        assert await pool.fetchval("SELECT array_agg(occurrence_start) FROM "
+                                   "recurring_occurrences") == [at(2026, 4, 30, 7)]
+        r = await _wb(["recurring", "pause", tid], node_db_url, tmp_path)
+        assert r.exit_code == 0 and f"{tid}: paused" in r.output
+        r = await _wb(["recurring", "run", "--at", "2026-05-31T08:00:00"], node_db_url,
+                      tmp_path)
+        assert "drafts 0" in r.output
+        r = await _wb(["recurring", "resume", tid], node_db_url, tmp_path)
+        assert r.exit_code == 0 and f"{tid}: resumed" in r.output
+        r = await _wb(["recurring", "pause", "nope"], node_db_url, tmp_path)
+        assert r.exit_code == 1 and "recurring_not_found" in r.output
+        r = await _wb(["recurring", "run", "--at", "yesterday"], node_db_url, tmp_path)
+        assert r.exit_code == 2
+        r = await _wb(["recurring", "list"], node_db_url, tmp_path, WB_TIME_ZONE="Mars/Base")
+        assert r.exit_code == 1 and "WB_TIME_ZONE" in r.output
+        assert await pool.fetchval("SELECT count(*) FROM request_drafts") == 1
+    finally:
+        await pool.close()
