@@ -109,9 +109,10 @@ def _list(data: dict[str, Any], name: str) -> list[str]:
 
 def _weekdays(values: list[str]) -> tuple[int, ...] | None:
     by_name = {v: k for k, v in C.WEEKDAYS.items()}
+    by_name.update({v.lower(): k for k, v in C.WEEKDAY_NAMES.items()})
     days = set()
     for v in values:
-        day = by_name.get(v[:3]) if not v.isdigit() else int(v)
+        day = by_name.get(v) if not v.isdigit() else int(v)
         if day not in C.WEEKDAYS:
             return None
         days.add(day)
@@ -199,6 +200,8 @@ async def save(pool: asyncpg.Pool, actor: RS.Actor | None, data: dict[str, Any],
                template_id: str | None = None, *, now: dt.datetime | None = None) -> str:
     """Create (``template_id`` None) or edit a template; answers its id."""
     actor = require_manager(actor)
+    if template_id is not None:  # someone else's template: 404 whatever the fields say
+        await _visible(pool, actor, template_id)
     values = validate(data)
     now = now or utcnow()
     async with pool.acquire() as conn, conn.transaction():
