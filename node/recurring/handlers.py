@@ -58,7 +58,7 @@ async def _page(request: web.Request, template: Any, *, values: dict[str, Any] |
     ctx: dict[str, Any] = {
         "template": template, "values": values or {"cadence": "weekly", "mode": "draft"},
         "errors": error.fields if error else {}, "error": error, "limits": LIMITS,
-        "flash": FLASH.get(request.query.get("done", ""), ""), "time_zone": zone.key,
+        "flash": FLASH.get(request.query.get("done", ""), ""), "time_zone": zone.key, "zone": zone,
         "weekdays": C.WEEKDAYS, "weekday_names": C.WEEKDAY_NAMES,
         "catalog": await TS.catalog(pool), "modes": S.MODES,
     }
