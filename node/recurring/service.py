@@ -337,13 +337,22 @@ async def materialise_due(pool: asyncpg.Pool, config: Config,
     zone = zone_of(config)
     now = now or utcnow()
     counts = {"drafts": 0, "requests": 0, "skipped": 0}
+    failed: Exception | None = None
     for t in await Q.active(pool):
         due = C.latest_due(C.Cadence.of(t), zone, now, t["anchor_at"])
-        if due is None or await Q.has_occurrence(pool, t["id"], due):
+        try:
+            if due is None or await Q.has_occurrence(pool, t["id"], due):
+                continue
+            outcome = await materialise(pool, t["id"], zone, now)
+        except Exception as exc:  # rolled back whole; the others still get their turn
+            log.warning("recurring occurrence failed", extra={"template_id": t["id"]},
+                        exc_info=True)
+            failed = failed or exc
             continue
-        outcome = await materialise(pool, t["id"], zone, now)
         if outcome is not None:
             counts[{"draft": "drafts", "request": "requests"}.get(outcome, "skipped")] += 1
+    if failed is not None:
+        raise failed  # the job records the failure and backs off; the next run retries
     return counts
 
 

@@ -113,20 +113,26 @@ async def test_the_job_and_a_forced_run_race_and_make_one(node_client, node_pool
 async def test_a_rolled_back_run_leaves_nothing_and_the_next_run_makes_it(
         node_pool, config, monkeypatch):
     hana = await _manager(node_pool)
-    await _template(node_pool, hana, at(2026, 3, 1), mode="publish")
+    broken = await _template(node_pool, hana, at(2026, 3, 1), mode="publish")
+    fine = await _template(node_pool, hana, at(2026, 3, 1), mode="publish", title="Fine")
     real = RQ.finish_occurrence
 
-    async def crash(*args, **kw):
-        raise RuntimeError("power cut between the request and the log")
+    async def crash(conn, template_id, *args, **kw):
+        if template_id == broken:
+            raise RuntimeError("power cut between the request and the log")
+        return await real(conn, template_id, *args, **kw)
 
     monkeypatch.setattr(RQ, "finish_occurrence", crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError):  # the job records the error and backs off
         await S.materialise_due(node_pool, config, at(2026, 3, 2, 8, 1))
-    assert await _count(node_pool, "SELECT count(*) FROM requests") == 0
-    assert await _count(node_pool, "SELECT count(*) FROM recurring_occurrences") == 0
+    # the broken one left nothing; the other template still got its turn
+    assert await _count(node_pool, "SELECT count(*) FROM requests") == 1
+    assert await node_pool.fetchval("SELECT template_id FROM recurring_occurrences") == fine
     monkeypatch.setattr(RQ, "finish_occurrence", real)
     assert (await S.materialise_due(node_pool, config, at(2026, 3, 2, 8, 2)))["requests"] == 1
-    assert await _count(node_pool, "SELECT count(*) FROM requests") == 1
+    assert await _count(node_pool, "SELECT count(*) FROM requests") == 2
+    assert await _count(node_pool, "SELECT count(*) FROM recurring_occurrences "
+                        "WHERE template_id = $1", broken) == 1
 
 
 KILLED = textwrap.dedent("""
@@ -206,6 +212,16 @@ async def test_pause_resume_and_edit_never_make_the_past(node_pool, config):
     assert (await S.materialise_due(node_pool, config, at(2026, 3, 4, 12, 1)))["drafts"] == 0
     assert await _count(node_pool, "SELECT count(*) FROM recurring_occurrences "
                         "WHERE template_id = $1", late) == 0
+
+
+async def test_template_limit_holds_under_a_race(node_pool, monkeypatch):
+    hana = await _manager(node_pool)
+    monkeypatch.setattr(S, "MAX_TEMPLATES", 2)
+    results = await asyncio.gather(*(_template(node_pool, hana, at(2026, 3, 1), title=f"T{i}")
+                                     for i in range(5)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 3 and all(r.code == "recurring_limit" for r in refused)
+    assert await _count(node_pool, "SELECT count(*) FROM recurring_templates") == 2
 
 
 async def test_owner_without_the_role_is_logged_as_skipped(node_pool, config):
