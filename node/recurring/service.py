@@ -32,6 +32,7 @@ from node.errors import AppError, conflict, forbidden, not_found
 from node.publication import service as publication
 from node.recurring import cadence as C
 from node.recurring import queries as Q
+from node.requests import queries as RQ
 from node.requests import service as RS
 from node.tags import queries as TQ
 from node.tags import service as TS
@@ -83,6 +84,15 @@ async def _visible(conn: Q.Conn, actor: RS.Actor, template_id: str, *,
     if row is None or not (actor.is_admin or row["owner_id"] == actor.user_id):
         raise not_found("recurring_not_found", "No such recurring request.")
     return row
+
+
+async def _audit_other(conn: asyncpg.Connection, actor: RS.Actor, row: Any,
+                       action: str) -> None:
+    """An admin (or the CLI) acting on someone else's template is audited."""
+    if actor.user_id != row["owner_id"]:
+        await RQ.audit(conn, actor_id=actor.user_id, action=f"recurring.{action}",
+                       target=f"recurring:{row['id']}", ip=actor.ip,
+                       details={"via": actor.via, "owner": row["owner_username"]})
 
 
 # --------------------------------------------------------------------------- validation
@@ -209,6 +219,7 @@ async def save(pool: asyncpg.Pool, actor: RS.Actor | None, data: dict[str, Any],
         if template_id is not None:
             row = await _visible(conn, actor, template_id, for_update=True)
             await Q.update(conn, template_id=row["id"], now=now, values=values)
+            await _audit_other(conn, actor, row, "update")
             return row["id"]
         if actor.user_id is None:
             raise AppError(401, "login_required", "A recurring request belongs to a "
@@ -231,6 +242,7 @@ async def set_paused(pool: asyncpg.Pool, actor: RS.Actor | None, template_id: st
     async with pool.acquire() as conn, conn.transaction():
         row = await _visible(conn, actor, template_id, for_update=True)
         await Q.set_paused(conn, row["id"], paused, now or utcnow())
+        await _audit_other(conn, actor, row, "pause" if paused else "resume")
     return await get(pool, actor, row["id"])
 
 
@@ -240,6 +252,7 @@ async def delete(pool: asyncpg.Pool, actor: RS.Actor | None, template_id: str) -
     async with pool.acquire() as conn, conn.transaction():
         row = await _visible(conn, actor, template_id, for_update=True)
         await Q.delete(conn, row["id"])
+        await _audit_other(conn, actor, row, "delete")
 
 
 # --------------------------------------------------------------------------- reads

@@ -44,7 +44,7 @@ async def people(member_factory, pool, aiohttp_client, node_client):
     anon = await aiohttp_client(node_client.server)
     token = (await (await anon.get("/api/csrf")).json())["csrf_token"]
     return {"hana": hana, "omar": other, "rita": rita, "mel": mel, "ada": ada, "wes": wes,
-            "anon": (anon, token)}
+            "anon": (anon, token), "pool": pool}
 
 
 def _who(people, name):
@@ -165,6 +165,13 @@ async def test_a_house_manager_lists_only_their_own_and_an_admin_everything(peop
     # an admin manages anyone's template
     r = await ada.post(f"/recurring/{b}/pause", json_reply=True)
     assert r.status == 200 and (await r.json())["template"]["paused"] is True
+    audit = await people["pool"].fetchrow("SELECT * FROM audit_log WHERE action = "
+                                          "'recurring.pause'")
+    assert audit["actor_id"] == ada.user_id and audit["target"] == f"recurring:{b}"
+    # the owner's own changes are theirs to make, not audited
+    await hana.post(f"/recurring/{a}/pause")
+    assert await people["pool"].fetchval("SELECT count(*) FROM audit_log WHERE action "
+                                         "LIKE 'recurring.%'") == 1
     r = await ada.api_post("/api/recurring", GOOD)
     assert r.status == 201
 
