@@ -297,3 +297,17 @@ async def test_a_template_never_leaves_the_node(people, pool, node_client):
     for tool in ("triage_requests", "suggest_scope_changes", "sync_preview"):
         result = await copilot.run_tool(ctx, tool, {}, rate_limited=False)
         assert MARKER not in json.dumps(result, default=str), tool
+
+
+@pytest.mark.parametrize("raw, code", [
+    (b"{not json", "invalid_json"), (b"[1, 2]", "invalid_json"),
+    (b'{"title": "a\\u0000b", "description": "x", "cadence": "daily", '
+     b'"time_of_day": "08:00"}', "invalid_characters"),
+])
+async def test_malformed_bodies_are_a_clear_400(people, pool, raw, code):
+    hana = people["hana"]
+    r = await hana.client.post("/api/recurring", data=raw,
+                               headers={"X-CSRF-Token": hana.csrf,
+                                        "Content-Type": "application/json"})
+    assert r.status == 400 and (await r.json())["error"]["code"] == code
+    assert await _count(pool, "recurring_templates") == 0
