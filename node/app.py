@@ -31,6 +31,7 @@ from node.pins import handlers as pins_handlers
 from node.profiles import handlers as profiles_handlers
 from node.promotions import handlers as promotions_handlers
 from node.publication import handlers as publication_handlers
+from node.recurring import handlers as recurring_handlers
 from node.requests import handlers as requests_handlers
 from node.skins import handlers as skins_handlers
 from node.sync import handlers as sync_handlers
@@ -53,7 +54,8 @@ MAX_BODY = 8 * 1024 * 1024
 FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
             skins_handlers, pins_handlers, drafts_handlers,
-            promotions_handlers, tags_handlers, messages_handlers)
+            promotions_handlers, tags_handlers, messages_handlers,
+            recurring_handlers)
 
 
 def load_csrf_secret(config: Config) -> bytes:

@@ -12,6 +12,7 @@ from node.notifications import cli as notifications_cli
 from node.pins import cli as pins_cli
 from node.profiles import cli as profiles_cli
 from node.publication import cli as publication_cli
+from node.recurring import cli as recurring_cli
 from node.requests import cli as requests_cli
 from node.skins import cli as skins_cli
 from node.sync import cli as sync_cli
@@ -19,7 +20,7 @@ from node.tags import cli as tags_cli
 
 FEATURE_CLIS = (auth_cli, requests_cli, profiles_cli, sync_cli, copilot_cli,
                 notifications_cli, publication_cli, skins_cli, pins_cli,
-                tags_cli, messages_cli)
+                tags_cli, messages_cli, recurring_cli)
 
 
 def register(root: click.Group) -> None:

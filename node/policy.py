@@ -57,6 +57,11 @@ ROUTES: dict[str, Policy] = {
     "comment_promote": P.MEMBER,  # its author or an admin (checked in the service)
     "request_tags": P.MEMBER,  # its author or an admin (checked in the service)
     "tags_css": P.MEMBER, "api_tags": P.MEMBER,
+    # house managers and admins (the role is checked in the service)
+    "recurring": P.MEMBER, "recurring_create": P.MEMBER, "recurring_detail": P.MEMBER,
+    "recurring_update": P.MEMBER, "recurring_pause": P.MEMBER, "recurring_resume": P.MEMBER,
+    "recurring_delete": P.MEMBER, "api_recurring": P.MEMBER, "api_recurring_create": P.MEMBER,
+    "api_recurring_detail": P.MEMBER,
     "admin_tags": P.ADMIN, "admin_tag_save": P.ADMIN, "admin_tag_delete": P.ADMIN,
     # direct messages (WB_MESSAGES): participants only (checked in the service)
     "messages": P.MEMBER, "message_send": P.MEMBER, "message_new": P.MEMBER,

@@ -70,6 +70,10 @@ SETTINGS: tuple[Setting, ...] = (
             "reports`)."),
     Setting("WB_MESSAGES_PER_MINUTE", "20",
             "How many direct messages one member may send per minute (per node process)."),
+    Setting("WB_TIME_ZONE", "UTC",
+            "The community's time zone (IANA name, e.g. Europe/Berlin): recurring request "
+            "templates are due at their local time of day in it. The node refuses to start "
+            "with an unknown zone."),
     Setting("WB_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR).", "both"),
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),

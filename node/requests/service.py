@@ -17,11 +17,26 @@ from typing import Any
 
 import asyncpg
 
-from node import typedefs as T
 from node.errors import AppError, bad_request, conflict, forbidden, not_found
 from node.notifications import service as notifications
 from node.publication import service as publication
 from node.requests import queries as Q
+from node.requests.permissions import (  # noqa: F401 (re-exported: RS.<name>)
+    Actor,
+    can_change_scope,
+    can_comment,
+    can_complete,
+    can_moderate,
+    can_see_contact,
+    can_view,
+    permissions,
+)
+from node.requests.permissions import is_owner as _is_owner
+from node.requests.shapes import (  # noqa: F401 (re-exported: RS.<name>)
+    comment_json,
+    creator_of,
+    request_json,
+)
 from node.sync.outbox_scrub import scrub_outbox
 from service.ids import ulid
 
@@ -39,85 +54,6 @@ MAX_PENDING_PER_SIGN_IN = 10
 SCOPES = ("private", "public")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ID = re.compile(r"^[0-9A-Za-z_.:-]{1,80}$")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a signed-in viewer, or an operator at the CLI (admin, no user id)."""
-
-    user_id: str | None
-    is_admin: bool
-    active: bool
-    ip: str | None = None
-    via: str = "web"
-
-    @classmethod
-    def of(cls, viewer: T.Viewer | None, ip: str | None = None) -> Actor | None:
-        if viewer is None:
-            return None
-        return cls(viewer.user_id, viewer.is_admin, viewer.active, ip)
-
-    @classmethod
-    def cli(cls) -> Actor:
-        return cls(None, True, True, None, "cli")
-
-
-# --------------------------------------------------------------------------- permissions
-
-def _is_owner(actor: Actor | None, row: Any) -> bool:
-    return actor is not None and actor.user_id is not None and row["created_by"] == actor.user_id
-
-
-def can_view(actor: Actor | None, req: Any) -> bool:
-    """Members-only: an unapproved device sees nothing here (its own writing is listed
-    from its sign-in request, never through this check)."""
-    if actor is None or not actor.active:
-        return False
-    if req["deleted_at"] is not None:
-        return actor.is_admin
-    if req["status"] == "pending":
-        return _is_owner(actor, req) or actor.is_admin
-    return True
-
-
-def can_complete(actor: Actor | None, req: Any) -> bool:
-    return (actor is not None and actor.active and req["status"] == "open"
-            and req["origin"] is None and req["deleted_at"] is None
-            and (actor.is_admin or _is_owner(actor, req)))
-
-
-def can_comment(actor: Actor | None, req: Any) -> bool:
-    return (actor is not None and actor.active and actor.user_id is not None
-            and req["deleted_at"] is None and req["status"] != "pending")
-
-
-def can_change_scope(actor: Actor | None, owner: str | None, origin: str | None) -> bool:
-    if actor is None or not actor.active or origin is not None:
-        return False
-    return actor.is_admin or (actor.user_id is not None and owner == actor.user_id)
-
-
-def can_see_contact(actor: Actor | None, req: Any) -> bool:
-    return (actor is not None and actor.active
-            and (_is_owner(actor, req) or actor.is_admin))
-
-
-def can_moderate(actor: Actor | None) -> bool:
-    return actor is not None and actor.active and actor.is_admin
-
-
-def permissions(actor: Actor | None, req: Any) -> dict[str, bool]:
-    return {
-        "can_complete": can_complete(actor, req),
-        "can_comment": can_comment(actor, req),
-        "can_change_scope": can_change_scope(actor, req["created_by"], req["origin"]),
-        "can_see_contact": can_see_contact(actor, req),
-        "can_reopen": (can_moderate(actor) or (_is_owner(actor, req) and actor is not None
-                                               and actor.active))
-                      and req["status"] == "completed" and req["origin"] is None,
-        "can_moderate": can_moderate(actor),
-        "is_owner": _is_owner(actor, req),
-    }
 
 
 # --------------------------------------------------------------------------- validation
@@ -502,52 +438,3 @@ async def set_scope(pool: asyncpg.Pool, actor: Actor | None,
                     items: list[tuple[str, str]], scope: str) -> int:
     """``change_scope``, answering only how many records changed."""
     return (await change_scope(pool, actor, items, scope)).changed
-
-
-# --------------------------------------------------------------------------- JSON shapes
-
-def creator_of(row: Any) -> dict[str, Any] | None:
-    if row["created_by"] is None:
-        return None
-    return {"id": row["created_by"], "username": row["creator_username"],
-            "display_name": row["creator_display_name"] or row["creator_username"],
-            "instance": row["creator_instance"]}
-
-
-def request_json(actor: Actor | None, row: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": row["id"],
-        "title": row["title"],
-        "description": row["description"],
-        "status": row["status"],
-        "creator": creator_of(row),
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "completed_at": row["completed_at"],
-        "sync_scope": row["sync_scope"],
-        "origin": None if row["origin"] is None else {
-            "origin": row["origin"], "id": row["origin_id"], "instance": row["instance"]},
-        "can_complete": can_complete(actor, row),
-    }
-    if "comment_count" in row.keys():  # noqa: SIM118 (asyncpg Record)
-        body["comment_count"] = row["comment_count"]
-    if "tags" in row.keys():  # noqa: SIM118 (asyncpg Record)
-        body["tags"] = list(row["tags"])
-    if can_see_contact(actor, row):
-        body["contact_email"] = row["contact_email"]
-    if row["deleted_at"] is not None:
-        body["deleted_at"] = row["deleted_at"]
-    return body
-
-
-def comment_json(row: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": row["id"], "request_id": row["request_id"], "body": row["body"],
-        "creator": creator_of(row), "created_at": row["created_at"],
-        "sync_scope": row["sync_scope"],
-        "origin": None if row["origin"] is None else {"origin": row["origin"],
-                                                      "instance": row["instance"]},
-    }
-    if row["deleted_at"] is not None:
-        body["deleted_at"] = row["deleted_at"]
-    return body

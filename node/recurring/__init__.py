@@ -1,0 +1,1 @@
+"""Recurring request templates: house managers keep requests that come back on a cadence."""
