@@ -100,7 +100,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
             raise AppError(429, "rate_limited", "Too many attempts; wait a minute.")
         decision = await svc.approve(request.app[T.pool_key], request.app[T.config_key],
                                      request_id, actor_id=viewer.user_id,
-                                     ip=W.client_ip(request), code=code or None)
+                                     ip=W.client_ip(request), code=code or None,
+                                     note=data.get("note"))
     except AppError as exc:
         if json_client(request):
             raise
@@ -116,8 +117,10 @@ async def approve(request: web.Request) -> web.StreamResponse:
 
 async def deny(request: web.Request) -> web.StreamResponse:
     viewer = W.require_admin(request)
+    data, _ = await read_input(request)
     decision = await svc.deny(request.app[T.pool_key], request.match_info["request_id"],
-                              actor_id=viewer.user_id, ip=W.client_ip(request))
+                              actor_id=viewer.user_id, ip=W.client_ip(request),
+                              note=data.get("note"))
     request.app[T.metrics_key].logins.labels("denied").inc()
     if json_client(request):
         return web.json_response({"status": "denied", "request_id": decision.request_id})
