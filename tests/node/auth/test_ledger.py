@@ -18,6 +18,7 @@ from node.copilot import service as CS
 from node.sync.service import run_export
 from ops.cli import root
 from protocol.containers import to_targz
+from tests.factories import create_user
 from tests.node.auth.helpers import bootstrap_admin
 
 MARKER = "LEDGER-PRIVATE-NOTE-7c1"
@@ -210,3 +211,27 @@ async def test_ledger_notes_never_leave_the_node(node_pool, node_config, devices
     for name in ("triage_requests", "suggest_scope_changes", "sync_preview"):
         out = await CS.run_tool(ctx, name, {}, rate_limited=False)
         assert MARKER not in repr(out), name
+
+
+async def test_racing_deciders_on_one_sign_in_leave_one_decision(node_pool, node_config,
+                                                                 devices):
+    """A reviewer approving while an admin denies (and the operator approves): one wins,
+    the others get a 409, and the ledger holds exactly one row."""
+    [(rid, code)] = await _members(node_pool, node_config, devices, 1)
+    invite_admin = await node_pool.fetchval("SELECT id FROM users WHERE username='ada'")
+    rita = await create_user(node_pool, "rita")
+    await node_pool.execute("INSERT INTO member_roles (user_id, role) VALUES ($1, 'reviewer')",
+                            rita)
+    results = await asyncio.gather(
+        A.approve(node_pool, node_config, rid, actor_id=rita, ip=None, code=code,
+                  vouch=A.Voucher(rita, False, True, False)),
+        A.deny(node_pool, rid, actor_id=invite_admin, ip=None),
+        A.approve(node_pool, node_config, rid, actor_id=None, ip=None, code=code),
+        return_exceptions=True)
+    won = [r for r in results if isinstance(r, A.Decision)]
+    lost = [r for r in results if not isinstance(r, A.Decision)]
+    assert len(won) == 1 and len(lost) == 2, results
+    assert all(getattr(e, "status", None) == 409 for e in lost), lost
+    entries, problems = await ledger.verify_database(node_pool)
+    assert problems == [] and len(entries) == 1
+    assert entries[0]["decision"] == won[0].status
