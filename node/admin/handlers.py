@@ -14,6 +14,7 @@ from node import typedefs as T
 from node import web as W
 from node.admin import queries as AQ
 from node.auth import queries as q
+from node.auth import queries_review as QR
 from node.auth import service as svc
 from node.auth.handlers import answer, json_client, read_input, waiting_devices
 from node.errors import AppError
@@ -70,7 +71,8 @@ async def _approvals_context(request: web.Request) -> dict[str, Any]:
     wrote = await q.written_by(pool, [r["id"] for r in pending])
     for r in pending:  # what this very device wrote (bound to its sign-in request)
         r["wrote"] = wrote.get(r["id"], [])
-    return {"pending": pending, "sessions": await q.live_sessions(pool)}
+    return {"pending": pending, "sessions": await q.live_sessions(pool),
+            "ledger_head": await QR.ledger_head(pool)}
 
 
 async def sessions_page(request: web.Request) -> web.StreamResponse:

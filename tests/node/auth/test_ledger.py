@@ -137,6 +137,8 @@ async def test_admin_downloads_the_ledger_with_its_checksum(node_pool, node_conf
         assert "attachment" in r.headers["Content-Disposition"]
         assert r.headers["X-Ledger-Rows"] == "4"
     assert f"# sha256-chain-head: {head}" in text and "# rows: 4" in text
+    status, page = await admin.get("/admin/sessions")
+    assert f"4 decisions recorded; chain head <code>{head}</code>" in page
     entries, problems = ledger.parse(text)
     assert problems == [] and ledger.verify(entries) == [] and entries[-1]["hash"] == head
     status, body = await admin.get_json("/admin/approvals/ledger.txt")
