@@ -193,7 +193,7 @@ async def approve(pool: asyncpg.Pool, config: Config, request_id: str, *,
                 reviewer_id=actor_id, capacity=capacity, decision="approved", note=note)
             await q.audit(conn, "login.approve", actor_id=actor_id, target=request_id, ip=ip,
                           details={"user_id": req["user_id"], "via": via,
-                                   "by": "member" if capacity == "own_device" else capacity,
+                                   "by": capacity,
                                    "ledger": entry["seq"]})
     if wrong is not None:  # the attempt count is committed; now tell the client
         raise wrong
