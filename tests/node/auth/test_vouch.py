@@ -153,7 +153,7 @@ async def test_permissions_of_every_review_route(devices, node_pool):
         "SELECT attempts FROM auth_requests WHERE id=$1", rid) == 0
     # the admin may decide on the queue too, but with the code
     status, body = await w["admin"].get_json(QUEUE)
-    assert {r["id"] for r in body["pending"]} == {rid, own["request_id"]}
+    assert [r["id"] for r in body["pending"]] == [rid, own["request_id"]]  # oldest first
     status, body = await w["admin"].post_json(f"{QUEUE}/{rid}/approve", {})
     assert status == 400 and body["error"]["code"] == "code_required"
     status, body = await w["admin"].post_json(f"{QUEUE}/{rid}/approve", {"code": code})
