@@ -142,8 +142,11 @@ async def test_permissions_of_every_review_route(devices, node_pool):
     status, html = await w["carl"].get(QUEUE)
     assert status == 403 and code not in html
     # the ledger is for admins only, reviewers included
-    status, body = await w["rita"].get_json("/admin/approvals/ledger.txt")
-    assert status == 403 and body["error"]["code"] == "admin_only"
+    for who in ("rita", "carl"):
+        status, body = await w[who].get_json("/admin/approvals/ledger.txt")
+        assert status == 403 and body["error"]["code"] == "admin_only", who
+        status, text = await w[who].get("/admin/approvals/ledger.txt")
+        assert status == 403 and "sha256-chain-head" not in text, who
     status, body = await w["admin"].get_json("/admin/approvals/ledger.txt")
     assert status == 200 and body["rows"] == 0
     # nothing of the above decided anything
