@@ -237,3 +237,21 @@ async def test_racing_deciders_on_one_sign_in_leave_one_decision(node_pool, node
     entries, problems = await ledger.verify_database(node_pool)
     assert problems == [] and len(entries) == 1
     assert entries[0]["decision"] == won[0].status
+
+
+async def test_the_operator_decides_with_a_note_from_the_shell(node_pool, node_config, devices,
+                                                               wb):
+    [(first, code), (second, _)] = await _members(node_pool, node_config, devices, 2)
+    result = await wb("session", "approve", first, "--code", code, "--note", "phoned her")
+    assert result.exit_code == 0, result.output
+    result = await wb("session", "deny", second, "--note", "x" * 501)
+    assert result.exit_code != 0  # a note over 500 characters: nothing decided
+    assert await node_pool.fetchval("SELECT status FROM auth_requests WHERE id=$1",
+                                    second) == "pending"
+    result = await wb("session", "deny", second, "--note", "not her")
+    assert result.exit_code == 0, result.output
+    rows = await node_pool.fetch("SELECT reviewer, reviewer_id, capacity, decision, note "
+                                 "FROM approval_ledger ORDER BY seq")
+    assert [tuple(r) for r in rows] == [("(operator)", None, "operator", "approved",
+                                         "phoned her"),
+                                        ("(operator)", None, "operator", "denied", "not her")]

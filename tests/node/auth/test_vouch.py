@@ -172,6 +172,8 @@ async def test_a_reviewer_never_approves_their_own_or_an_admins_sign_in(devices,
     _, adm = await admins.login("ada")
     status, body = await w["rita"].get_json(QUEUE)
     assert [r["id"] for r in body["pending"]] == [w["login"]["request_id"]]
+    status, body = await mine.get_json("/login/pending")  # she is not offered to herself
+    assert body["approvers"]["reviewers"] == [] and body["approvers"]["own_device"]
     for login, error in ((own, "own_sign_in"), (adm, "admin_sign_in")):
         rid = login["request_id"]
         status, body = await w["rita"].post_json(f"{QUEUE}/{rid}/approve",
