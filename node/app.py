@@ -22,6 +22,7 @@ from node import typedefs as T
 from node import web as W
 from node.admin import handlers as admin_handlers
 from node.auth import handlers as auth_handlers
+from node.auth import review as review_handlers
 from node.copilot import handlers as copilot_handlers
 from node.drafts import handlers as drafts_handlers
 from node.messages import handlers as messages_handlers
@@ -51,7 +52,7 @@ MAX_BODY = 8 * 1024 * 1024
 
 # Feature packages, each with ``setup(app)`` that adds its routes, state and jobs; in the
 # order their routes are added.
-FEATURES = (auth_handlers, requests_handlers, profiles_handlers, sync_handlers,
+FEATURES = (auth_handlers, review_handlers, requests_handlers, profiles_handlers, sync_handlers,
             admin_handlers, copilot_handlers, notifications_handlers, publication_handlers,
             skins_handlers, pins_handlers, drafts_handlers,
             promotions_handlers, tags_handlers, messages_handlers,

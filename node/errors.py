@@ -19,6 +19,8 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "address_changed": (409, "This address is no longer the one in your notification settings."),
     "admin_only": (403, "Only an admin may moderate comments."),
     "admin_required": (403, "Only an admin may review publication requests."),
+    "admin_sign_in": (403, "An admin's sign-in is approved by another admin or the "
+                           "admin's own device, never by a reviewer."),
     "already_completed": (409, "This request is already completed."),
     "already_revoked": (409, "key ... of origin ... is already revoked"),
     "already_signed_in": (409, "Sign out before registering a new member."),
@@ -136,6 +138,8 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "nothing_selected": (400, "Select at least one record."),
     "own_key": (409, "... is this node's current signing key; rotate it first (wb keys rotate), "
         "then revoke the old one"),
+    "own_sign_in": (403, "Your own sign-in is approved from your own device, an admin "
+                         "or a reviewer, not from the reviewers' queue."),
     "payload_too_large": (413, "The request body is over the node's size limit."),
     "peer_exists": (409, "a peer named ... already exists"),
     "peer_unreachable": (400, "... is not a directory"),
@@ -163,6 +167,8 @@ NODE_ERROR_CODES: dict[str, tuple[int, str]] = {
     "request_locked": (409, "Too many wrong codes: this sign-in request is locked."),
     "request_not_found": (404, "No such request."),
     "request_not_open": (409, "Only open requests can be pinned."),
+    "reviewer_only": (403, "Only reviewers and admins (and inviters, when enabled) "
+                           "approve other members' sign-ins."),
     "revoked_key": (409, "key ... of origin ... is revoked; remove the revocation first (wb sync "
         "keys unrevoke ... ...)"),
     "session_gone": (409, "The device that asked to sign in has signed out or expired; start a "

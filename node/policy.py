@@ -37,6 +37,10 @@ ROUTES: dict[str, Policy] = {
     "api_requests_pending": P.DEVICE,
     # members
     "auth_devices": P.MEMBER, "auth_approve": P.MEMBER, "auth_deny": P.MEMBER,
+    # reviewers (and inviters when enabled) decide OTHER members' sign-ins (checked in
+    # node.auth.approval: reviewer_only, own_sign_in, admin_sign_in)
+    "review_signins": P.MEMBER, "review_signin_approve": P.MEMBER,
+    "review_signin_deny": P.MEMBER, "admin_approvals_ledger": P.ADMIN,
     "invite_new": P.MEMBER, "auth_invites": P.MEMBER, "auth_invite_disable": P.MEMBER,
     "invite_created": P.MEMBER,  # the creator's own new invite (checked in the handler)
     "request_detail": P.MEMBER, "api_request_detail": P.MEMBER, "api_requests": P.MEMBER,

@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Lifetime of a login verification request (and its half-authenticated session)."),
     Setting("WB_CODE_MAX_ATTEMPTS", "5",
             "Wrong verification codes allowed per login request before it is locked."),
+    Setting("WB_INVITER_MAY_APPROVE", "false",
+            "Let whoever invited a member approve (or deny) that member's waiting sign-ins "
+            "with the code, besides the member's own devices, admins and reviewers."),
     Setting("WB_LOGIN_RATE_PER_MINUTE", "10",
             "Login and code-entry attempts allowed per client address per minute."),
     Setting("WB_MAX_UPLOAD_BYTES", "2097152", "Largest accepted upload (invite photo, avatar)."),

@@ -14,6 +14,7 @@ from node import typedefs as T
 from node import web as W
 from node.admin import queries as AQ
 from node.auth import queries as q
+from node.auth import queries_review as QR
 from node.auth import service as svc
 from node.auth.handlers import answer, json_client, read_input, waiting_devices
 from node.errors import AppError
@@ -70,7 +71,8 @@ async def _approvals_context(request: web.Request) -> dict[str, Any]:
     wrote = await q.written_by(pool, [r["id"] for r in pending])
     for r in pending:  # what this very device wrote (bound to its sign-in request)
         r["wrote"] = wrote.get(r["id"], [])
-    return {"pending": pending, "sessions": await q.live_sessions(pool)}
+    return {"pending": pending, "sessions": await q.live_sessions(pool),
+            "ledger_head": await QR.ledger_head(pool)}
 
 
 async def sessions_page(request: web.Request) -> web.StreamResponse:
@@ -100,7 +102,8 @@ async def approve(request: web.Request) -> web.StreamResponse:
             raise AppError(429, "rate_limited", "Too many attempts; wait a minute.")
         decision = await svc.approve(request.app[T.pool_key], request.app[T.config_key],
                                      request_id, actor_id=viewer.user_id,
-                                     ip=W.client_ip(request), code=code or None)
+                                     ip=W.client_ip(request), code=code or None,
+                                     note=data.get("note"))
     except AppError as exc:
         if json_client(request):
             raise
@@ -116,8 +119,10 @@ async def approve(request: web.Request) -> web.StreamResponse:
 
 async def deny(request: web.Request) -> web.StreamResponse:
     viewer = W.require_admin(request)
+    data, _ = await read_input(request)
     decision = await svc.deny(request.app[T.pool_key], request.match_info["request_id"],
-                              actor_id=viewer.user_id, ip=W.client_ip(request))
+                              actor_id=viewer.user_id, ip=W.client_ip(request),
+                              note=data.get("note"))
     request.app[T.metrics_key].logins.labels("denied").inc()
     if json_client(request):
         return web.json_response({"status": "denied", "request_id": decision.request_id})

@@ -1,9 +1,11 @@
-"""``wb create-admin``, ``wb create-invite`` and ``wb session list|approve|deny|expire``."""
+"""``wb create-admin``, ``wb create-invite`` and
+``wb session list|approve|deny|expire|ledger``."""
 
 from __future__ import annotations
 
 import click
 
+from node.auth import ledger
 from node.auth import queries as q
 from node.auth import service as svc
 from node.canonical import link_base
@@ -100,11 +102,12 @@ def session_list(show_all: bool) -> None:
 @session_group.command("approve")
 @click.argument("request_id")
 @click.option("--code", default=None, help="Check the code the member reads to you.")
-def session_approve(request_id: str, code: str | None) -> None:
+@click.option("--note", default="", help="A note for the approval ledger.")
+def session_approve(request_id: str, code: str | None, note: str) -> None:
     """Approve sign-in request REQUEST_ID: its device becomes fully signed in."""
     async def main(pool, config):
         return await svc.approve(pool, config, request_id, actor_id=None, ip=None, code=code,
-                                 via="cli")
+                                 via="cli", note=note)
 
     d = _run(main)
     click.echo(f"approved {d.request_id}: {d.username} is signed in on that device"
@@ -115,10 +118,11 @@ def session_approve(request_id: str, code: str | None) -> None:
 
 @session_group.command("deny")
 @click.argument("request_id")
-def session_deny(request_id: str) -> None:
+@click.option("--note", default="", help="A note for the approval ledger.")
+def session_deny(request_id: str, note: str) -> None:
     """Deny sign-in request REQUEST_ID and sign its device out."""
     async def main(pool, config):
-        return await svc.deny(pool, request_id, actor_id=None, ip=None, via="cli")
+        return await svc.deny(pool, request_id, actor_id=None, ip=None, via="cli", note=note)
 
     d = _run(main)
     click.echo(f"denied {d.request_id} ({d.username})")
@@ -133,6 +137,43 @@ def session_expire() -> None:
     r = _run(main)
     click.echo(f"expired {plural(r['expired_requests'], '%(num)d request', '%(num)d requests')}, "
                f"deleted {plural(r['deleted_sessions'], '%(num)d session', '%(num)d sessions')}")
+
+
+@session_group.command("ledger")
+@click.option("--verify", is_flag=True,
+              help="Check the hash chain; exit 1 naming the first row that does not fit.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the ledger to FILE instead of printing it.")
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="With --verify: check a downloaded ledger FILE instead "
+              "of the database.")
+def session_ledger(verify: bool, output: str | None, input_file: str | None) -> None:
+    """Print the approval ledger (every sign-in decision, hash-chained) or verify it."""
+    if input_file is not None:
+        if not verify:
+            raise click.UsageError("--input needs --verify")
+        with open(input_file, encoding="utf-8") as f:
+            entries, problems = ledger.parse(f.read())
+        problems = problems + ledger.verify(entries)
+    else:
+        async def main(pool, config):
+            return await ledger.verify_database(pool)
+
+        entries, problems = _run(main)
+        if output:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(ledger.render(entries))
+            click.echo(f"wrote {plural(len(entries), '%(num)d row', '%(num)d rows')} to "
+                       f"{output}; chain head {ledger.head(entries)}", err=True)
+        elif not verify:
+            click.echo(ledger.render(entries), nl=False)
+    if verify:
+        for problem in problems:
+            click.echo(f"ledger: {problem}", err=True)
+        if problems:
+            raise SystemExit(1)
+        click.echo(f"ledger ok: {plural(len(entries), '%(num)d row', '%(num)d rows')}, "
+                   f"chain head {ledger.head(entries)}")
 
 
 def register(root: click.Group) -> None:

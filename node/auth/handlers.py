@@ -14,7 +14,7 @@ from aiohttp import web
 
 from node import typedefs as T
 from node import web as W
-from node.auth import qr
+from node.auth import approval, qr
 from node.auth import queries as q
 from node.auth import service as svc
 from node.canonical import link_base
@@ -141,10 +141,13 @@ async def login_pending(request: web.Request) -> web.StreamResponse:
     pending = await q.latest_login_for_session(_pool(request), viewer.session_hash)
     if pending is not None and pending["status"] != "pending":
         pending["code"] = None  # a dead request's code is of no use to anyone
-    body = {"status": "pending", "login": pending}
     from node.admin.queries import waiting_member_context
 
     who = await waiting_member_context(_pool(request), viewer.user_id, viewer.session_hash)
+    who.update(await approval.approvers(_pool(request), _config(request), viewer.user_id))
+    body = {"status": "pending", "login": pending,
+            "approvers": {"own_device": who["other_device"], "admins": who["admins"],
+                          "reviewers": who["reviewers"], "inviter": who["inviter"]}}
     return answer(request, "node/auth/pending.html",
                   {"login": pending, "flash": _FLASH.get(request.query.get("done", ""), ""),
                    **who}, body)

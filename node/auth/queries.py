@@ -163,7 +163,7 @@ async def session_counts(conn: Conn) -> dict[str, int]:
 
 AUTH_REQUEST_COLUMNS = ("r.id, r.user_id, r.session_hash, r.code, r.status, r.attempts, "
                         "r.created_at, r.expires_at, r.decided_at, r.decided_by, r.ip, "
-                        "r.user_agent, u.username, u.is_admin")
+                        "r.user_agent, u.username, u.is_admin, u.invited_by")
 
 
 async def insert_auth_request(conn: Conn, *, request_id: str, user_id: str, session_hash: str,

@@ -8,7 +8,6 @@ stable code and change nothing.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import logging
 import re
 import secrets
@@ -19,8 +18,15 @@ from typing import Any
 import asyncpg
 
 from node.auth import queries as q
+from node.auth.approval import (  # noqa: F401 (re-exported: handlers, CLI, tests)
+    Decision,
+    Voucher,
+    WrongCode,
+    approve,
+    deny,
+    session_lifetime,
+)
 from node.errors import AppError, bad_request, conflict, not_found
-from node.i18n import plural
 from node.notifications import service as notifications
 from node.web import session_hash
 from service.ids import new_token, token_hash, ulid
@@ -43,10 +49,6 @@ PHOTO_TYPES = {  # extension -> magic-bytes test
     "webp": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP",
 }
 PHOTO_NAME = re.compile(r"^[A-Za-z0-9_-]{20,64}\.(png|jpg|gif|webp)$")
-
-
-def session_lifetime(config: Config) -> dt.timedelta:
-    return dt.timedelta(days=config.get_int("WB_SESSION_DAYS"))
 
 
 def request_lifetime(config: Config) -> dt.timedelta:
@@ -252,105 +254,6 @@ async def start_login(pool: asyncpg.Pool, config: Config, username: Any, *, ip: 
     log.info("login requested", extra={"user_id": user["id"], "request_id": request_id})
     return LoginStart(user_id=user["id"], cookie=cookie, request_id=request_id, code=code,
                       expires_at=expires_at)
-
-
-@dataclass(frozen=True)
-class Decision:
-    request_id: str
-    user_id: str
-    username: str
-    status: str  # approved | denied
-    promoted_requests: int = 0
-
-
-class WrongCode(AppError):
-    def __init__(self, attempts_left: int, locked: bool):
-        if locked:
-            super().__init__(423, "request_locked",
-                             "Too many wrong codes: this sign-in request is locked. "
-                             "Start a new sign-in on the other device.")
-        else:
-            super().__init__(400, "wrong_code",
-                             "That code is not right. " + plural(
-                                 attempts_left, "%(num)d attempt left.",
-                                 "%(num)d attempts left."),
-                             fields={"code": "does not match"})
-        self.locked = locked
-
-
-def _not_pending(req: asyncpg.Record) -> AppError:
-    status = req["status"]
-    if status == "pending":
-        status = "expired"
-    return conflict(f"request_{status}", f"This sign-in request is {status}; "
-                    "start a new sign-in on the other device.")
-
-
-async def approve(pool: asyncpg.Pool, config: Config, request_id: str, *,
-                  actor_id: str | None, ip: str | None, code: str | None = None,
-                  same_member: str | None = None, via: str = "web") -> Decision:
-    """Approve a login request and make its session fully authenticated.
-
-    ``same_member`` (the approving member's id) restricts approval to that member's own
-    requests and requires the code; admins and the CLI pass ``same_member=None`` and may
-    pass a code to check it. A wrong code counts an attempt and locks at the limit.
-    """
-    if same_member is not None and not code:
-        raise bad_request("code_required", "Enter the code shown on the other device.",
-                          code="required")
-    max_attempts = config.get_int("WB_CODE_MAX_ATTEMPTS")
-    wrong: WrongCode | None = None
-    async with pool.acquire() as conn, conn.transaction():
-        req = await q.auth_request(conn, request_id, for_update=True)
-        if req is None or (same_member is not None and req["user_id"] != same_member):
-            raise not_found("unknown_request", f"No sign-in request {request_id!r}.")
-        if req["status"] != "pending" or req["expires_at"] <= dt.datetime.now(dt.UTC):
-            raise _not_pending(req)
-        if code is not None and code != "":
-            given = code.strip().replace(" ", "") if isinstance(code, str) else ""
-            if not hmac.compare_digest(given.encode(), req["code"].encode()):
-                row = await q.count_wrong_code(conn, request_id, max_attempts)
-                locked = row is not None and row["status"] == "locked"
-                left = max(0, max_attempts - (row["attempts"] if row else max_attempts))
-                await q.audit(conn, "login.lock" if locked else "login.wrong_code",
-                              actor_id=actor_id, target=request_id, ip=ip,
-                              details={"attempts": row["attempts"] if row else None,
-                                       "via": via})
-                wrong = WrongCode(left, locked)
-        if wrong is None:
-            if await q.decide_auth_request(conn, request_id, "approved", actor_id) is None:
-                raise _not_pending(req)
-            if not await q.activate_session(conn, req["session_hash"], session_lifetime(config)):
-                raise conflict("session_gone", "The device that asked to sign in has signed "
-                               "out or expired; start a new sign-in there.")
-            promoted = await q.promote_pending_requests(conn, request_id)
-            await q.audit(conn, "login.approve", actor_id=actor_id, target=request_id, ip=ip,
-                          details={"user_id": req["user_id"], "via": via,
-                                   "by": "member" if same_member else "admin"})
-    if wrong is not None:  # the attempt count is committed; now tell the client
-        raise wrong
-    log.info("login approved", extra={"request_id": request_id, "via": via})
-    return Decision(request_id=request_id, user_id=req["user_id"], username=req["username"],
-                    status="approved", promoted_requests=promoted)
-
-
-async def deny(pool: asyncpg.Pool, request_id: str, *, actor_id: str | None, ip: str | None,
-               same_member: str | None = None, via: str = "web") -> Decision:
-    """Deny a login request and revoke its half-authenticated session."""
-    async with pool.acquire() as conn, conn.transaction():
-        req = await q.auth_request(conn, request_id, for_update=True)
-        if req is None or (same_member is not None and req["user_id"] != same_member):
-            raise not_found("unknown_request", f"No sign-in request {request_id!r}.")
-        if await q.decide_auth_request(conn, request_id, "denied", actor_id) is None:
-            raise _not_pending(req)
-        await q.revoke_session(conn, req["session_hash"])
-        discarded = await q.discard_pending_requests(conn, request_id)
-        await q.audit(conn, "login.deny", actor_id=actor_id, target=request_id, ip=ip,
-                      details={"user_id": req["user_id"], "via": via,
-                               "discarded_requests": discarded})
-    log.info("login denied", extra={"request_id": request_id, "via": via})
-    return Decision(request_id=request_id, user_id=req["user_id"], username=req["username"],
-                    status="denied")
 
 
 async def logout(pool: asyncpg.Pool, sess_hash: str, *, actor_id: str | None,
