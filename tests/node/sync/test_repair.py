@@ -61,6 +61,11 @@ async def test_deleted_and_corrupted_outbox_bundles_are_restored_byte_for_byte(n
 
     dry = await repair(a.pool, a.config, dry_run=True)
     assert _kinds(dry, "would_fix") == ["outbox_missing", "outbox_corrupt"]
+    r = await _wb(a, "--dry-run", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["dry_run"] is True
+    assert [f["status"] for f in json.loads(r.output)["findings"]] == ["would_fix"] * 2
+    r = await _wb(a, "--dry-run")  # plain language
+    assert r.exit_code == 0 and "bundle #2 is missing" in r.output, r.output
     assert set(await _outbox(a.pool)) == {1, 3}  # nothing changed
 
     r = await _wb(a, "--json")
@@ -174,8 +179,12 @@ async def test_rows_from_a_revoked_key_are_listed_and_dropped_on_request(nodes, 
     assert "2 requests" in report.findings[0].text
     live = "SELECT count(*) FROM requests WHERE origin = $1 AND deleted_at IS NULL"
     assert await b.pool.fetchval(live, a.origin) == 2
-    report = await repair(b.pool, b.config, drop_revoked=True)
-    assert [(f.kind, f.status) for f in report.findings] == [("revoked_origin", "fixed")]
+    r = await _wb(b)  # plain language, exit status 2: something needs the operator
+    assert r.exit_code == 2 and "--drop-revoked" in r.output, r.output
+    r = await _wb(b, "--drop-revoked", "--json")
+    assert r.exit_code == 0, r.output
+    assert [(f["kind"], f["status"]) for f in json.loads(r.output)["findings"]] == [
+        ("revoked_origin", "fixed")]
     assert await b.pool.fetchval(live, a.origin) == 0
 
 
