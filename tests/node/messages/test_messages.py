@@ -382,3 +382,24 @@ async def test_no_get_route_shows_an_admin_an_unreported_conversation(member_fac
     assert r.status == 404
     # the probe is not vacuous: a participant's same request shows them
     assert MARKER in await (await ann.client.get(f"/messages/{tid}")).text()
+
+
+async def test_racing_reports_make_one_and_a_disabled_member_gets_no_reply(member_factory,
+                                                                           pool):
+    ann = await member_factory("ann")
+    bob = await member_factory("bob")
+    tid = await _thread(ann, "bob", "hello")
+    mid = await pool.fetchval("SELECT id FROM messages")
+    results = await asyncio.gather(*(MS.report(pool, bob.user_id, mid, f"r{i}")
+                                     for i in range(4)))
+    assert len({r["id"] for r in results}) == 1
+    assert await _count(pool, "message_reports") == 1
+    # ann's account is disabled (suspended): her session is gone and bob cannot reply
+    await pool.execute("UPDATE users SET disabled = true WHERE id = $1", ann.user_id)
+    r = await ann.get_json("/messages")
+    assert r.status == 401
+    r = await bob.post(f"/messages/{tid}", {"body": "are you there?"}, json_reply=True)
+    assert r.status == 403 and (await r.json())["error"]["code"] == "message_refused"
+    r = await bob.api_post("/api/messages", {"to": "ann", "body": "hello?"})
+    assert r.status == 404 and (await r.json())["error"]["code"] == "recipient_not_found"
+    assert await _count(pool, "messages") == 1
