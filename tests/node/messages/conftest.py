@@ -50,11 +50,15 @@ def member_factory(aiohttp_client, node_client):
     app = node_client.server.app
     pool = app[T.pool_key]
 
-    async def make(username: str, *, admin: bool = False, status: str = "active") -> Member:
+    async def make(username: str, *, admin: bool = False, status: str = "active",
+                   roles: tuple[str, ...] = ()) -> Member:
         client = node_client if not getattr(make, "used", False) else \
             await aiohttp_client(node_client.server)
         make.used = True
         user_id = await create_user(pool, username, admin=admin)
+        for role in roles:  # node.profiles.service.ROLES, e.g. "reviewer"
+            await pool.execute("INSERT INTO member_roles (user_id, role) VALUES ($1, $2)",
+                               user_id, role)
         csrf = await sign_in(client, user_id, status=status)
         return Member(client, user_id, csrf, username)
 

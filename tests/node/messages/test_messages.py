@@ -88,7 +88,7 @@ async def test_every_route_refuses_who_may_not_use_it(member_factory, pool, aioh
     ann = await member_factory("ann")
     bob = await member_factory("bob")
     cat = await member_factory("cat")  # another member, not in the conversation
-    rev = await member_factory("rev")  # a reviewer is a plain member for now
+    rev = await member_factory("rev", roles=("reviewer",))  # the role grants nothing here
     ada = await member_factory("ada", admin=True)
     wes = await member_factory("wes", status="pending")  # an unapproved device
     tid = await _thread(ann, "bob", f"first {MARKER}")
