@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
     envvar="WB_CONFORMANCE_VERIFIER",
     default="",
     metavar="CMD",
-    help='External verifier command template, e.g. "mytool verify --json {trust_args} {path}". '
+    help='External verifier command template, e.g. "mytool verify --json {trust_args} '
+    '{limits_args} {path}". '
     "Default: this implementation's verifier. See conformance_tests/README.md.",
 )
 @click.option(

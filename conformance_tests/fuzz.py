@@ -22,7 +22,6 @@ import io
 import json
 import random
 import re
-import shlex
 import subprocess
 import tarfile
 import tempfile
@@ -31,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance_tests.bundles import verifier_command
 from protocol.containers import cbor_encode
 from protocol.errors import ProtocolError
 from protocol.paths import KEY_PATH_RE, unsafe_reason
@@ -234,13 +234,7 @@ def run_verifier(cmd: str, path: Path, trusted: dict[str, list[str]],
         except ProtocolError as exc:
             return (False, exc.code), str(exc)
         return (True, None), "valid"
-    args: list[str] = []
-    trust_args = [a for keys in trusted.values() for k in keys for a in ("--trust-key-id", k)]
-    for token in shlex.split(cmd):
-        if token == "{trust_args}":
-            args.extend(trust_args)
-        else:
-            args.append(token.replace("{path}", str(path)))
+    args = verifier_command(cmd, path, trusted)  # {limits_args}: none, the defaults
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -213,17 +213,30 @@ def _bytes_map(value: object, what: str) -> dict[str, bytes]:
     return out
 
 
+_ABSENT: dict[str, object] = {"v": ENVELOPE_VERSION, "files": {}, "keys": {}}
+
+
 def _envelope_to_bundle(value: object) -> Bundle:
     """Shape checks of a decoded envelope, in the order of protocol.checks."""
     if not isinstance(value, dict):
-        fail("cbor.top_map", f"envelope must be a map, not {_type_name(value)}")
-        raise AssertionError("terminal check")
+        # only inside a stream frame: a top-level envelope starts with a map head
+        # (from_cbor refuses anything else as container.kind)
+        raise ProtocolError("wrong_type", f"envelope must be a map, not {_type_name(value)}")
     for key in value:
         if key not in ENVELOPE_KEYS:
             fail("cbor.unknown_field", f"unknown envelope key {str(key)[:60]!r}")
     for key in ENVELOPE_KEYS:
         if key not in value:
             fail("cbor.missing_field", f"envelope lacks {key!r}")
+    # (with cbor.missing_field disabled: an absent map is empty, an absent v is 2, an
+    # absent manifest or sig is an absent file)
+    if "manifest" not in value:
+        fail("bundle.manifest_present", "envelope has no manifest")
+        raise AssertionError("terminal check")
+    if "sig" not in value:
+        fail("bundle.signature_present", "envelope has no sig")
+        raise AssertionError("terminal check")
+    value = {**_ABSENT, **value}
     version = value["v"]
     if not _is_uint(version):
         fail("cbor.version_type", "envelope v must be an unsigned integer")
@@ -246,21 +259,44 @@ def _bundle_to_envelope(bundle: Bundle) -> dict[str, CborValue]:
     }
 
 
-def _cbor_cap(limits: Limits) -> int:
-    # bundle bytes plus per-file framing (path key + headers)
-    return limits.max_bundle_bytes + 512 * limits.max_files + 4096
-
-
 def to_cbor(bundle: Bundle) -> bytes:
     """Deterministic CBOR envelope of ``bundle``."""
     return cbor_encode(_bundle_to_envelope(bundle))
 
 
 def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
-    """Decode a CBOR envelope strictly. Verification is a separate step."""
-    if len(data) > _cbor_cap(limits):
-        fail("cbor.size", f"{len(data)}-byte CBOR envelope")
+    """Decode a CBOR envelope strictly. Verification is a separate step.
+
+    An envelope is a CBOR map: input whose first byte is not a map head (major type 5)
+    is ``unknown_container`` (``container.kind``), also when a transport declared the
+    CBOR media type."""
+    if not is_cbor_map(data):
+        fail("container.kind", "not a CBOR map (first byte not a0-bf)")
+        raise AssertionError("terminal check")
+    if len(data) > limits.container_bytes:
+        fail("cbor.size", f"{len(data)}-byte CBOR envelope > {limits.container_bytes}")
     return _envelope_to_bundle(cbor_decode(data, limits.max_files))
+
+
+def is_gzip(data: bytes) -> bool:
+    return data[:2] == b"\x1f\x8b"
+
+
+def is_cbor_map(data: bytes) -> bool:
+    return bool(data) and data[0] >> 5 == 5
+
+
+def from_bytes(data: bytes, limits: Limits = DEFAULT_LIMITS, *,
+               original_hub: bool = False) -> Bundle:
+    """Read a container detected by its content, never its name (docs/protocol.md
+    section 7): gzip magic ``1f 8b`` is tar.gz, a CBOR map head (``a0``-``bf``) is a
+    CBOR envelope, anything else is ``unknown_container``."""
+    if is_gzip(data):
+        return from_targz(data, limits, original_hub=original_hub)
+    if is_cbor_map(data):
+        return from_cbor(data, limits)
+    fail("container.kind", "neither gzip data nor a CBOR map")
+    raise AssertionError("terminal check")
 
 
 # --------------------------------------------------------------------------- stream frames
@@ -324,7 +360,7 @@ _KEY_BUNDLE, _KEY_DIGEST, _KEY_ORIGIN = _text("bundle"), _text("digest"), _text(
 
 
 def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
-    if len(data) > _cbor_cap(limits) + 4096:
+    if len(data) > limits.container_bytes + 4096:
         raise ProtocolError("bundle_too_large", f"{len(data)}-byte frame")
     value = cbor_decode(data, limits.max_files)
     if not isinstance(value, dict):
@@ -417,8 +453,8 @@ def from_targz(
     and adds ``hub_metadata.json``: identical duplicates are merged and that file is
     dropped. Duplicates with different bytes are still refused.
     """
-    if len(data) > limits.max_bundle_bytes + 512 * limits.max_files:
-        fail("targz.size", f"{len(data)}-byte archive")
+    if len(data) > limits.container_bytes:
+        fail("targz.size", f"{len(data)}-byte archive > {limits.container_bytes}")
     raw = _gunzip(data, limits)
     files: dict[str, bytes] = {}
     members = 0

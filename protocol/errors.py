@@ -38,7 +38,8 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "missing_signature_header": "bundle.sig lacks a required header",
     "unsupported_signature_version": "Signature-Version is not 1",
     "bad_base64": "Public-Key or Signature is not valid base64",
-    "bad_public_key": "Public-Key is not 32 bytes or the signature not 64 bytes",
+    "bad_public_key": "(no longer produced by verification: a key or signature of the "
+    "wrong length is `bad_signature`)",
     "key_id_mismatch": "Key-ID is not the key id of Public-Key (or .pub file disagrees)",
     "manifest_digest_mismatch": "Manifest-Digest is not the SHA-256 of manifest.sync.txt",
     "bad_signature": "Ed25519 signature does not verify over the manifest bytes",

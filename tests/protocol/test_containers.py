@@ -51,9 +51,11 @@ def test_cbor_is_deterministic_and_standard() -> None:
     [
         (lambda d: d[:-1], "malformed_cbor"),
         (lambda d: d + b"\x00", "trailing_bytes"),
-        (lambda d: b"", "malformed_cbor"),
-        (lambda d: b"\x1c", "malformed_cbor"),
-        (lambda d: cbor2.dumps([1, 2]), "wrong_type"),
+        # an envelope is a CBOR map: any other first byte is not a CBOR envelope at all
+        # (container.kind), whether detected by content or declared by a media type
+        (lambda d: b"", "unknown_container"),
+        (lambda d: b"\x1c", "unknown_container"),
+        (lambda d: cbor2.dumps([1, 2]), "unknown_container"),
         (lambda d: cbor2.dumps({"v": 2}), "wrong_type"),
         (lambda d: cbor2.dumps({"v": 2, "manifest": b"", "sig": b"", "files": {}, "keys": {},
                                 "x": 1}), "unknown_field"),
@@ -65,8 +67,11 @@ def test_cbor_is_deterministic_and_standard() -> None:
                                 "keys": {}}), "wrong_type"),
         (lambda d: cbor2.dumps({"v": -2, "manifest": b"", "sig": b"", "files": {}, "keys": {}}),
          "wrong_type"),
-        # a tag is not well formed in an envelope (docs/protocol.md section 7)
-        (lambda d: cbor2.dumps(cbor2.CBORTag(24, d)), "malformed_cbor"),
+        # a tag is not well formed in an envelope (docs/protocol.md section 7); at the
+        # top level it is not a map head either
+        (lambda d: cbor2.dumps(cbor2.CBORTag(24, d)), "unknown_container"),
+        (lambda d: cbor2.dumps({"v": 2, "manifest": cbor2.CBORTag(24, b""), "sig": b"",
+                                "files": {}, "keys": {}}), "malformed_cbor"),
     ],
 )
 def test_cbor_rejections(mutate, code: str) -> None:  # type: ignore[no-untyped-def]
