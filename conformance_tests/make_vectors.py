@@ -692,6 +692,29 @@ def invalid_cases() -> list[Case]:
         del env["keys"]
         return cbor_encode(env)  # type: ignore[arg-type]
 
+    def key_record_with_body() -> Files:
+        kr = make_key_record(
+            origin=KEY_A,
+            instance=INSTANCE_A,
+            new_public_key=public_key_from_seed(SEED_B),
+            previous_key_id=KEY_A,
+            revision=1,
+            updated_at=T0,
+        )
+        return with_record(kr.path, render_record(kr) + b"new key from Tuesday\n")
+
+    def v1_invite(old: str, new: str) -> Callable[[], Files]:
+        def make() -> Files:
+            files = v1_files()
+            path = "invites/invite_81b672.sync.txt"
+            files[path] = replace_line((ORIGINAL / path).read_bytes(), old, new)
+            files = {p: d for p, d in files.items()
+                     if p.endswith(".sync.txt") and p != "manifest.sync.txt"}
+            entries = sorted((p, hashlib.sha256(d).hexdigest()) for p, d in files.items())
+            return signed(files, manifest="".join(f"{d}  {p}\n" for p, d in entries).encode())
+
+        return make
+
     def tombstone_with_title() -> Files:
         t = make_tombstone(
             "request", "01J0REQ1", origin=KEY_A, instance=INSTANCE_A, revision=2, updated_at=T0
@@ -1205,7 +1228,15 @@ def invalid_cases() -> list[Case]:
         ("record_over_limit", "dir", "record_too_large", base, {"max_record_bytes": 256}),
         ("header_over_line_limit", "dir", "header_too_large", base, {"max_headers": 10}),
         ("header_over_byte_limit", "dir", "header_too_large", base, {"max_header_bytes": 256}),
+        ("tar_over_archive_limit", "targz", "bundle_too_large", base_targz,
+         {"max_archive_bytes": 4096}),
         ("tombstone_with_entity_header", "dir", "malformed_record", tombstone_with_title),
+        # issue 19's remaining points, one vector each
+        ("cbor_files_holds_manifest", "cbor", "invalid_path",
+         lambda: cbor_files({**record_files(), "manifest.sync.txt": b"x\n"})),
+        ("key_record_with_body", "dir", "malformed_record", key_record_with_body),
+        ("schema1_invite_max_uses_word", "dir", "invalid_header_value",
+         v1_invite("Max-Uses: 1", "Max-Uses: many")),
         (
             "request_without_status",
             "dir",

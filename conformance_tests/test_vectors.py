@@ -131,3 +131,4 @@ def test_invalid_vector(case: dict) -> None:
     with pytest.raises(ProtocolError) as info:
         verify_bundle(read_bundle(target, limits), limits=limits)
     assert info.value.code == case["code"], str(info.value)
+

@@ -22,9 +22,11 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "unknown_container": "input is neither a bundle directory, CBOR envelope nor tar.gz",
     "not_found": "the bundle path does not exist or cannot be read",
     # limits
-    "bundle_too_large": "bundle (or its decompressed archive) exceeds max_bundle_bytes",
+    "bundle_too_large": "bundle exceeds max_bundle_bytes, its container max_container_bytes, "
+    "or its decompressed archive max_archive_bytes or the compression ratio",
     "too_many_files": "bundle holds more files than max_files",
-    "record_too_large": "a file exceeds max_record_bytes",
+    "record_too_large": "a file exceeds max_record_bytes (bundle.sig: max_signature_bytes, "
+    "a key file: max_key_file_bytes)",
     "manifest_too_large": "manifest.sync.txt exceeds max_manifest_bytes",
     "header_too_large": "a header block exceeds max_header_bytes or max_headers",
     # paths

@@ -258,3 +258,28 @@ def test_cbor_encoder_refuses_outside_the_subset() -> None:
     for value in (True, -1, 1.5, None, [1], {"a": [1]}, {"a": {"b": -3}}):
         with pytest.raises(TypeError):
             cbor_encode(value)  # type: ignore[arg-type]
+
+
+def test_container_cap_is_max_container_bytes_for_both_containers() -> None:
+    from protocol.containers import from_bytes
+
+    for data in (to_cbor(BUNDLE), to_targz(BUNDLE)):
+        assert from_bytes(data, Limits(max_container_bytes=len(data))) == BUNDLE
+        with pytest.raises(ProtocolError) as e:
+            from_bytes(data, Limits(max_container_bytes=len(data) - 1))
+        assert e.value.code == "bundle_too_large"
+        assert e.value.check in ("cbor.size", "targz.size")
+    # detection comes first: an oversized input that is no container is unknown_container
+    with pytest.raises(ProtocolError) as e:
+        from_bytes(b"[" * 5000, Limits(max_container_bytes=10))
+    assert e.value.code == "unknown_container"
+
+
+def test_an_envelope_lacking_a_field_is_wrong_type_whichever_field() -> None:
+    env = {"v": 2, "manifest": BUNDLE.manifest, "sig": BUNDLE.sig, "files": BUNDLE.files,
+           "keys": BUNDLE.keys}
+    for key in env:
+        partial = {k: v for k, v in env.items() if k != key}
+        with pytest.raises(ProtocolError) as e:
+            from_cbor(cbor2.dumps(partial))
+        assert (e.value.code, e.value.check) == ("wrong_type", "cbor.missing_field")
