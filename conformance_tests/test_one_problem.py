@@ -73,7 +73,7 @@ def test_limits_of_a_vector_are_known_positive_integers() -> None:
 
 def test_limits_from_mapping_refuses_bad_input() -> None:
     for bad in ({"max_flies": 3}, {"max_files": 0}, {"max_files": -1}, {"max_files": "x"},
-                {"max_files": 2.5}, {"max_files": True}):
+                {"max_files": 2.5}, {"max_files": True}, {"max_files": "\u0663"}):
         with pytest.raises(ValueError):
             limits_from_mapping(bad)
     assert limits_from_mapping({"max_files": "7"}).max_files == 7

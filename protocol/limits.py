@@ -72,8 +72,8 @@ def limits_from_mapping(values: Mapping[str, object], base: Limits = DEFAULT_LIM
     for name, value in values.items():
         if name not in known:
             raise ValueError(f"unknown limit {name!r} (known: {', '.join(sorted(known))})")
-        if type(value) is str and value.isdigit():
-            value = int(value)
+        if type(value) is str and value.isascii() and value.isdigit():
+            value = int(value)  # ASCII digits only (int() would also take other digits)
         if type(value) is not int or value <= 0:
             raise ValueError(f"limit {name} must be a positive integer, not {value!r}")
         changes[name] = value

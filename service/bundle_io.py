@@ -100,8 +100,9 @@ def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, *
         raise ProtocolError("unknown_container", f"{target} is not a file or directory")
     # detection is by content only (docs/protocol.md section 7): the name never decides;
     # past the container cap only the first bytes are needed to name the check
-    data = _read_capped(target, limits.container_bytes, oversize_ok=True)
-    if len(data) > limits.container_bytes:
+    cap = limits.container_bytes
+    data = _read_capped(target, 2 if info.st_size > cap else cap, oversize_ok=True)
+    if info.st_size > cap or len(data) > cap:
         data = data[:2]
         if is_gzip(data):
             fail("targz.size", f"{target} is larger than {limits.container_bytes} bytes")

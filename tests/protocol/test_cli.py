@@ -281,3 +281,19 @@ def test_wb_sync_verify_honours_the_limits_of_every_vector(wb: click.Group) -> N
                           capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == case["code"]
+
+
+def test_an_oversized_container_file_is_judged_from_its_first_bytes(tmp_path: Path) -> None:
+    """Past max_container_bytes only the first bytes are read, to name the check."""
+    from protocol.errors import ProtocolError
+    from protocol.limits import Limits
+
+    limits = Limits(max_container_bytes=64)
+    for name, data, check in (("b.cbor", to_cbor(BUNDLE), "cbor.size"),
+                              ("b.tar.gz", to_targz(BUNDLE), "targz.size"),
+                              ("b.txt", b"not a container" * 10, "container.kind")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ProtocolError) as e:
+            read_bundle(path, limits)
+        assert e.value.check == check, name
