@@ -674,6 +674,11 @@ def invalid_cases() -> list[Case]:
     def base_targz() -> bytes:
         return to_targz(bundle_from_files(base()))
 
+    def tar_with_directories() -> bytes:
+        files = bundle_from_files(base()).to_files()
+        entries: list[tuple[tarfile.TarInfo, bytes | None]] = [(_dir("./"), None)] * 1001
+        return tar_gz(entries + [(reg(p), d) for p, d in files.items()])
+
     def empty_targz() -> bytes:
         return to_targz(build([], seed=SEED_C, origin=KEY_C))
 
@@ -1216,7 +1221,9 @@ def invalid_cases() -> list[Case]:
         ("tar_over_container_limit", "targz", "bundle_too_large", base_targz,
          {"max_container_bytes": 1024}),
         ("tar_not_a_tar", "targz", "malformed_archive", not_a_tar),
-        ("tar_too_many_members", "targz", "too_many_files", base_targz, {"max_files": 8}),
+        # 9 files within max_files 9, and 1001 directory entries: 1010 members > 9 + 1000
+        ("tar_too_many_members", "targz", "too_many_files", tar_with_directories,
+         {"max_files": 9}),
         # the largest member is bundle.sig: over max(max_record_bytes,
         # max_manifest_bytes), within max_signature_bytes
         ("tar_member_over_cap", "targz", "record_too_large", empty_targz,

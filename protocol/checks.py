@@ -41,7 +41,7 @@ CHECKS: tuple[Check, ...] = (
        "input is not a directory, gzip data (`1f 8b`) or a CBOR map (first byte `a0`-`bf`)",
        True),
     # -- container: CBOR envelope (section 7)
-    _C("cbor.size", "bundle_too_large", "envelope larger than the container cap", True),
+    _C("cbor.size", "bundle_too_large", "envelope larger than the container cap"),
     _C("cbor.well_formed", "malformed_cbor",
        "truncated item, indefinite length, reserved value, tag, non-UTF-8 text, "
        "nesting deeper than 4", True),
@@ -56,13 +56,13 @@ CHECKS: tuple[Check, ...] = (
     _C("cbor.types", "wrong_type",
        "`manifest`/`sig` not byte strings; `files`/`keys` not maps of text to bytes"),
     # -- container: tar.gz (section 7)
-    _C("targz.size", "bundle_too_large", "compressed archive larger than the container cap",
-       True),
+    _C("targz.size", "bundle_too_large", "compressed archive larger than the container cap"),
     _C("targz.gzip", "malformed_archive", "not a complete gzip stream", True),
     _C("targz.inflate", "bundle_too_large",
-       "inflates beyond max_archive_bytes, or beyond the ratio limit", True),
+       "inflates beyond max_archive_bytes, or beyond the ratio limit"),
     _C("targz.tar", "malformed_archive", "not a readable tar stream", True),
-    _C("targz.member_count", "too_many_files", "more than max_files regular members", True),
+    _C("targz.member_count", "too_many_files",
+       "more than max_files + 1000 members, or more than max_files regular members"),
     _C("targz.member_type", "unsafe_archive_member",
        "a link, device, FIFO or other non-regular, non-directory member"),
     _C("targz.member_path", "unsafe_path", "an unsafe member name (section 5)"),

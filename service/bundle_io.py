@@ -101,13 +101,17 @@ def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, *
     # detection is by content only (docs/protocol.md section 7): the name never decides;
     # past the container cap only the first bytes are needed to name the check
     cap = limits.container_bytes
-    data = _read_capped(target, 2 if info.st_size > cap else cap, oversize_ok=True)
-    if info.st_size > cap or len(data) > cap:
-        data = data[:2]
-        if is_gzip(data):
-            fail("targz.size", f"{target} is larger than {limits.container_bytes} bytes")
-        elif is_cbor_map(data):
-            fail("cbor.size", f"{target} is larger than {limits.container_bytes} bytes")
+    if info.st_size > cap:
+        head = _read_capped(target, 2, oversize_ok=True)[:2]
+        if is_gzip(head):
+            fail("targz.size", f"{target} is larger than {cap} bytes")
+        elif is_cbor_map(head):
+            fail("cbor.size", f"{target} is larger than {cap} bytes")
+        else:
+            return from_bytes(head, limits)  # container.kind
+        cap = info.st_size  # only with that check disabled (the one-problem proof)
+    # (a file that grew meanwhile is cut at cap + 1 bytes: the container's size check)
+    data = _read_capped(target, cap, oversize_ok=True)
     return from_bytes(data, limits, original_hub=original_hub)
 
 
