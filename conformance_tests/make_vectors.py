@@ -1218,10 +1218,6 @@ def invalid_cases() -> list[Case]:
         ("cbor_over_container_limit", "cbor", "bundle_too_large", base_cbor,
          {"max_container_bytes": 1024}),
         ("cbor_missing_keys", "cbor", "wrong_type", cbor_missing_keys),
-        # a bundle of three files, under max_files 4: only the envelope's own map of five
-        # keys declares more entries than max_files
-        ("cbor_map_over_max_files", "cbor", "too_many_files",
-         lambda: to_cbor(build([], seed=SEED_C, origin=KEY_C)), {"max_files": 4}),
         ("tar_over_container_limit", "targz", "bundle_too_large", base_targz,
          {"max_container_bytes": 1024}),
         ("tar_not_a_tar", "targz", "malformed_archive", not_a_tar),

@@ -46,7 +46,8 @@ CHECKS: tuple[Check, ...] = (
        "truncated item, indefinite length, reserved value, tag, non-UTF-8 text, "
        "nesting deeper than 4", True),
     _C("cbor.declared_count", "too_many_files",
-       "a map or array declares more than max_files entries (before reading them)", True),
+       "a map or array declares more than max(max_files, 5) entries (before reading them)",
+       True),
     _C("cbor.duplicate_key", "duplicate_key", "a map repeats a key"),
     _C("cbor.trailing", "trailing_bytes", "bytes after the top-level item"),
     _C("cbor.unknown_field", "unknown_field", "a top-level key other than the five"),

@@ -273,7 +273,9 @@ def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
         raise AssertionError("terminal check")
     if len(data) > limits.container_bytes:
         fail("cbor.size", f"{len(data)}-byte CBOR envelope > {limits.container_bytes}")
-    return _envelope_to_bundle(cbor_decode(data, limits.max_files))
+    # the envelope's own five keys never count against max_files: a bundle of fewer
+    # files than that must read in every container (docs/protocol.md section 7)
+    return _envelope_to_bundle(cbor_decode(data, max(limits.max_files, len(ENVELOPE_KEYS))))
 
 
 def is_gzip(data: bytes) -> bool:
@@ -360,7 +362,7 @@ _KEY_BUNDLE, _KEY_DIGEST, _KEY_ORIGIN = _text("bundle"), _text("digest"), _text(
 def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
     if len(data) > limits.container_bytes + 4096:
         raise ProtocolError("bundle_too_large", f"{len(data)}-byte frame")
-    value = cbor_decode(data, limits.max_files)
+    value = cbor_decode(data, max(limits.max_files, len(FRAME_KEYS)))
     if not isinstance(value, dict):
         raise ProtocolError("wrong_type", "frame must be a map")
     for key in value:
