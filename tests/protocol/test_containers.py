@@ -22,6 +22,7 @@ from protocol.containers import (
 )
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
+from protocol.signature import key_id, public_key_from_seed
 from protocol.verify import verify_bundle
 from tests.protocol.helpers import small_bundle
 
@@ -283,3 +284,19 @@ def test_an_envelope_lacking_a_field_is_wrong_type_whichever_field() -> None:
         with pytest.raises(ProtocolError) as e:
             from_cbor(cbor2.dumps(partial))
         assert (e.value.code, e.value.check) == ("wrong_type", "cbor.missing_field")
+
+
+def test_the_envelope_keys_do_not_count_against_a_small_max_files() -> None:
+    """Found by the fuzzer: a bundle of fewer than five files under max_files = its file
+    count reads in every container (the envelope's own map has five keys)."""
+    from protocol.containers import from_bytes
+    from tests.protocol.helpers import SEED_B
+
+    small = small_bundle([], seed=SEED_B, origin=key_id(public_key_from_seed(SEED_B)))
+    assert small.file_count == 3
+    for data in (to_cbor(small), to_targz(small)):
+        assert verify_bundle(from_bytes(data, Limits(max_files=3)),
+                             limits=Limits(max_files=3)).digest == small.digest
+        with pytest.raises(ProtocolError) as e:
+            verify_bundle(from_bytes(data, Limits(max_files=2)), limits=Limits(max_files=2))
+        assert e.value.code == "too_many_files"
