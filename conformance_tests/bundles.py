@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,11 +109,41 @@ class Vector:
     code: str
     container: str      # dir | cbor | tar.gz (as stored)
     path: Path
+    #: verifier limits the vector is judged under (empty: the defaults)
+    limits: dict[str, int] = field(default_factory=dict)
 
 
-def invalid_vectors() -> list[Vector]:
+def invalid_vectors(*, default_limits_only: bool = False) -> list[Vector]:
+    """The invalid vectors; ``default_limits_only`` leaves out those judged under lowered
+    limits (valid bundles under the defaults, so a live hub or node must accept them)."""
     cases = json.loads((VECTORS / "cases.json").read_text())["cases"]
-    return [Vector(c["name"], c["code"], c["container"], VECTORS / c["path"]) for c in cases]
+    return [Vector(c["name"], c["code"], c["container"], VECTORS / c["path"],
+                   c.get("limits", {}))
+            for c in cases if not (default_limits_only and c.get("limits"))]
+
+
+def verifier_command(template: str, path: Path, trusted: dict[str, list[str]],
+            limits: dict[str, int] | None = None) -> list[str]:
+    """The argument list of a verifier command template (conformance_tests/README.md):
+    ``{path}``, ``{trust_args}`` (``--trust-key-id ID`` pairs) and ``{limits_args}``
+    (``--limit NAME=VALUE`` pairs)."""
+    trust_args = [
+        arg for keys in trusted.values() for kid in keys for arg in ("--trust-key-id", kid)
+    ]
+    limits_args = [
+        arg for name, value in sorted((limits or {}).items())
+        for arg in ("--limit", f"{name}={value}")
+    ]
+    out: list[str] = []
+    for token in shlex.split(template):
+        if token == "{trust_args}":
+            out.extend(trust_args)
+        elif token == "{limits_args}":
+            out.extend(limits_args)
+        else:
+            out.append(token.replace("{path}", str(path)))
+    return out
+
 
 
 def raw_targz(directory: Path) -> bytes:

@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
     envvar="WB_CONFORMANCE_VERIFIER",
     default="",
     metavar="CMD",
-    help='External verifier command template, e.g. "mytool verify --json {trust_args} {path}". '
+    help='External verifier command template, e.g. "mytool verify --json {trust_args} '
+    '{limits_args} {path}". '
     "Default: this implementation's verifier. See conformance_tests/README.md.",
 )
 @click.option(
@@ -46,8 +47,9 @@ def conformance_vectors(verifier: str, keyword: str, junit: str | None) -> None:
 
 @click.command("fuzz")
 @click.option("--verifier", required=True, metavar="CMD",
-              help='Verifier command template, e.g. "mytool verify --json {trust_args} {path}" '
-              '(conformance_tests/README.md), or "reference" for this implementation.')
+              help='Verifier command template, e.g. "mytool verify --json {trust_args} '
+              '{limits_args} {path}" (conformance_tests/README.md), or "reference" for this '
+              'implementation.')
 @click.option("--against", default="reference", show_default=True, metavar="CMD",
               help="The second verifier (same template); default: this implementation, "
               "in-process.")

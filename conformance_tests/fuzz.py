@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance_tests.bundles import verifier_command
 from protocol.containers import cbor_encode
 from protocol.errors import ProtocolError
 from protocol.paths import KEY_PATH_RE, unsafe_reason
@@ -222,25 +223,23 @@ def write_container(files: Files, container: str, target: Path) -> Path:
 
 
 def run_verifier(cmd: str, path: Path, trusted: dict[str, list[str]],
-                 timeout: float = 60) -> tuple[Verdict, str]:
-    """The verdict of ``cmd`` (or the in-process reference) on the bundle at ``path``."""
+                 timeout: float = 60, limits: dict[str, int] | None = None
+                 ) -> tuple[Verdict, str]:
+    """The verdict of ``cmd`` (or the in-process reference) on the bundle at ``path``,
+    under ``limits`` (the defaults for the others)."""
     if cmd == REFERENCE:
+        from protocol.limits import limits_from_mapping
         from protocol.verify import verify_bundle
         from service.bundle_io import read_bundle
 
+        chosen = limits_from_mapping(limits or {})
         try:
-            verify_bundle(read_bundle(path),
+            verify_bundle(read_bundle(path, chosen), limits=chosen,
                           trust=lambda o, k: k == o or k in trusted.get(o, []))
         except ProtocolError as exc:
             return (False, exc.code), str(exc)
         return (True, None), "valid"
-    args: list[str] = []
-    trust_args = [a for keys in trusted.values() for k in keys for a in ("--trust-key-id", k)]
-    for token in shlex.split(cmd):
-        if token == "{trust_args}":
-            args.extend(trust_args)
-        else:
-            args.append(token.replace("{path}", str(path)))
+    args = verifier_command(cmd, path, trusted, limits)
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -266,29 +265,34 @@ class Disagreement:
     verdicts: tuple[Verdict, Verdict]
     outputs: tuple[str, str]
     reproducer: Path | None = None
+    limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class FuzzReport:
     seed: int
     cases: int = 0
+    #: cases judged under a lowered limit
+    limited: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     disagreements: list[Disagreement] = field(default_factory=list)
 
     def summary(self) -> str:
         codes = ", ".join(f"{k} {v}" for k, v in sorted(self.verdicts.items()))
-        lines = [f"fuzz seed {self.seed}: {self.cases} cases, "
-                 f"{len(self.disagreements)} disagreements ({codes})"]
+        lines = [f"fuzz seed {self.seed}: {self.cases} cases ({self.limited} under a lowered "
+                 f"limit), {len(self.disagreements)} disagreements ({codes})"]
         for d in self.disagreements:
             lines.append(
-                f"  DISAGREE {d.base} {d.mutations} {d.containers[0]}->{d.verdicts[0]} "
+                f"  DISAGREE {d.base} {d.mutations} {d.limits or ''} "
+                f"{d.containers[0]}->{d.verdicts[0]} "
                 f"{d.containers[1]}->{d.verdicts[1]} reproducer: {d.reproducer}"
             )
         return "\n".join(lines)
 
 
 def _judge(files: Files, containers: tuple[str, str], commands: tuple[str, str],
-           trusted: dict[str, list[str]]) -> tuple[tuple[Verdict, Verdict], tuple[str, str]]:
+           trusted: dict[str, list[str]], limits: dict[str, int] | None = None
+           ) -> tuple[tuple[Verdict, Verdict], tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="wb-fuzz-") as tmp:
         verdicts: list[Verdict] = []
         outputs: list[str] = []
@@ -296,7 +300,7 @@ def _judge(files: Files, containers: tuple[str, str], commands: tuple[str, str],
             where = Path(tmp) / str(i)
             where.mkdir()
             verdict, output = run_verifier(cmd, write_container(files, container, where),
-                                           trusted)
+                                           trusted, limits=limits)
             verdicts.append(verdict)
             outputs.append(output)
     return (verdicts[0], verdicts[1]), (outputs[0], outputs[1])
@@ -314,7 +318,8 @@ def _apply(base: Files, mutations: list[Mutation], seed: bytes | None = None) ->
 
 
 def _shrink(name: str, base: Files, mutations: list[Mutation], containers: tuple[str, str],
-            commands: tuple[str, str], trusted: dict[str, list[str]]) -> list[Mutation]:
+            commands: tuple[str, str], trusted: dict[str, list[str]],
+            limits: dict[str, int] | None = None) -> list[Mutation]:
     """Drop mutations one at a time while the two verdicts still differ."""
     current = list(mutations)
     changed = True
@@ -325,7 +330,7 @@ def _shrink(name: str, base: Files, mutations: list[Mutation], containers: tuple
             files = _apply(base, trial, SIGNING_SEEDS.get(name))
             if not all(encodable(files, c) for c in containers):
                 continue
-            verdicts, _ = _judge(files, containers, commands, trusted)
+            verdicts, _ = _judge(files, containers, commands, trusted, limits)
             if verdicts[0] != verdicts[1]:
                 current, changed = trial, True
                 break
@@ -341,7 +346,7 @@ def _write_reproducer(out: Path, n: int, d: Disagreement, files: Files,
         where.mkdir()
         write_container(files, container, where)
     (target / "report.json").write_text(json.dumps({
-        "seed": seed, "base": d.base, "mutations": d.mutations,
+        "seed": seed, "base": d.base, "mutations": d.mutations, "limits": d.limits,
         "commands": list(commands), "containers": list(d.containers),
         "verdicts": [list(v) for v in d.verdicts], "outputs": list(d.outputs),
         "files_sha256": {p: hashlib.sha256(b).hexdigest() for p, b in sorted(files.items())},
@@ -349,14 +354,45 @@ def _write_reproducer(out: Path, n: int, d: Disagreement, files: Files,
     return target
 
 
+#: limits the fuzzer lowers to the edge of a case (those that judge a bundle the same
+#: way in every container; the container caps are container-specific by design)
+LIMIT_PROBES = ("max_files", "max_bundle_bytes", "max_manifest_bytes", "max_signature_bytes",
+                "max_record_bytes", "max_key_file_bytes", "max_header_bytes", "max_headers")
+
+
+def pick_limits(files: Files, rng: random.Random) -> dict[str, int]:
+    """One limit set at (or one below) what ``files`` needs, so either side of the edge
+    is tried; every verifier must apply it the same way (``{limits_args}``)."""
+    name = rng.choice(LIMIT_PROBES)
+    edge = rng.choice((-1, 0))
+    keys = [d for p, d in files.items() if KEY_PATH_RE.fullmatch(p)]
+    records = [d for p, d in files.items()
+               if p not in ("manifest.sync.txt", "bundle.sig") and not KEY_PATH_RE.fullmatch(p)]
+    need = {
+        "max_files": len(files),
+        "max_bundle_bytes": sum(map(len, files.values())),
+        "max_manifest_bytes": len(files.get("manifest.sync.txt", b"")),
+        "max_signature_bytes": len(files.get("bundle.sig", b"")),
+        "max_record_bytes": max(map(len, records), default=1),
+        "max_key_file_bytes": max(map(len, keys), default=1),
+        "max_header_bytes": rng.randrange(150, 600),
+        "max_headers": rng.randrange(8, 15),
+    }[name]
+    return {name: max(1, need + edge)}
+
+
 def fuzz(verifier: str, against: str = REFERENCE, *, seed: int = 0, seconds: float = 30.0,
          max_cases: int | None = None, out: Path | None = None,
          progress: Callable[[str], None] | None = None) -> FuzzReport:
-    """Run the differential loop until ``seconds`` or ``max_cases``, whichever comes first."""
+    """Run the differential loop until ``seconds`` or ``max_cases``, whichever comes first.
+
+    When both commands take ``{limits_args}`` (or are the reference), a quarter of the
+    cases are judged under one lowered limit (:func:`pick_limits`)."""
     rng = random.Random(seed)
     seeds = valid_seeds()
     report = FuzzReport(seed=seed)
     commands = (verifier, against)
+    with_limits = all(c == REFERENCE or "{limits_args}" in shlex.split(c) for c in commands)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and (max_cases is None or report.cases < max_cases):
         name, base, trusted = rng.choice(seeds)
@@ -365,6 +401,7 @@ def fuzz(verifier: str, against: str = REFERENCE, *, seed: int = 0, seconds: flo
         ]
         if name in SIGNING_SEEDS and rng.random() < 0.7:
             mutations.append(("reseal", 0))
+        limit_seed = rng.randrange(2**32)
         files = _apply(base, mutations, SIGNING_SEEDS.get(name))
         usable = [c for c in CONTAINERS if encodable(files, c)]
         if not usable:
@@ -373,20 +410,22 @@ def fuzz(verifier: str, against: str = REFERENCE, *, seed: int = 0, seconds: flo
         if len(usable) > 1:
             while containers[1] == containers[0]:
                 containers = (containers[0], rng.choice(usable))
-        verdicts, outputs = _judge(files, containers, commands, trusted)
+        lrng = random.Random(limit_seed)
+        limits = pick_limits(files, lrng) if with_limits and lrng.random() < 0.25 else {}
+        verdicts, outputs = _judge(files, containers, commands, trusted, limits)
         report.cases += 1
+        report.limited += bool(limits)
         label = "valid" if verdicts[0][0] else str(verdicts[0][1])
         report.verdicts[label] = report.verdicts.get(label, 0) + 1
         if verdicts[0] != verdicts[1]:
-            small = _shrink(name, base, mutations, containers, commands, trusted)
+            small = _shrink(name, base, mutations, containers, commands, trusted, limits)
             files = _apply(base, small, SIGNING_SEEDS.get(name))
-            verdicts, outputs = _judge(files, containers, commands, trusted)
-            d = Disagreement(name, small, containers, verdicts, outputs)
+            verdicts, outputs = _judge(files, containers, commands, trusted, limits)
+            d = Disagreement(name, small, containers, verdicts, outputs, limits=limits)
             if out is not None:
                 d.reproducer = _write_reproducer(out, len(report.disagreements), d, files,
                                                  commands, seed)
             report.disagreements.append(d)
             if progress:
-                progress(f"disagreement: {name} {small} {containers} {verdicts}")
+                progress(f"disagreement: {name} {small} {limits} {containers} {verdicts}")
     return report
-

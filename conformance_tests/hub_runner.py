@@ -774,7 +774,8 @@ def _signer_of(archive: bytes) -> bytes | None:
 # --------------------------------------------------------------------------- the table
 
 def _invalid_targz() -> list[Vector]:
-    return [v for v in invalid_vectors() if v.path.name.endswith(".tar.gz")]
+    return [v for v in invalid_vectors(default_limits_only=True)
+            if v.path.name.endswith(".tar.gz")]
 
 
 def checks(profile: str) -> list[CheckDef]:
@@ -813,7 +814,7 @@ def checks(profile: str) -> list[CheckDef]:
         CheckDef("ingest.idempotent", "c_idempotent", ("ingest.cbor",)),
         *[CheckDef(f"invalid.{v.name}", "c_invalid", up,
                    writes="nothing (a parked bundle for untrusted_key)", vector=v)
-          for v in invalid_vectors()],
+          for v in invalid_vectors(default_limits_only=True)],
         CheckDef("ingest.unsupported_media_type", "c_media_type", up),
         CheckDef("scope.private_withheld", "c_private", first,
                  writes="a bundle whose private files the hub must withhold"),

@@ -28,12 +28,14 @@ from pathlib import Path
 
 from protocol.bundle import Bundle, build_bundle, bundle_from_files
 from protocol.checks import CHECK_BY_ID, CHECKS
-from protocol.containers import cbor_encode, from_cbor, from_targz, to_cbor, to_targz
+from protocol.containers import cbor_encode, to_cbor, to_targz
 from protocol.errors import ProtocolError
+from protocol.limits import limits_from_mapping
 from protocol.records import Record, make_record, make_tombstone, render_record
 from protocol.rotation import make_key_record
 from protocol.signature import b64, key_id, public_key_file, public_key_from_seed, sign_manifest
 from protocol.verify import verify_bundle
+from service.bundle_io import read_bundle
 
 HERE = Path(__file__).resolve().parent
 VECTORS = HERE / "vectors"
@@ -285,8 +287,13 @@ def text_key(text: str) -> bytes:
 # --------------------------------------------------------------------------- cases
 
 
-def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
-    """(name, container, expected code, builder). container: dir | cbor | targz."""
+Case = tuple[str, str, str, Callable[[], Files | bytes]] | tuple[
+    str, str, str, Callable[[], Files | bytes], dict[str, int]]
+
+
+def invalid_cases() -> list[Case]:
+    """(name, container, expected code, builder[, limits]). container: dir | cbor | targz.
+    ``limits``: the verifier limits the case is judged under (default: the defaults)."""
     base = base_files
     req = "requests/01J0REQ1.sync.txt"
     user = "users/01J0USERALICE.sync.txt"
@@ -631,6 +638,95 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         manifest = "".join(f"{d}  {p}\n" for p, d in entries).encode()
         return signed(files, manifest=manifest)
 
+    def v1_invalid_user_id() -> Files:
+        # schema-1 user "-1" (not an ID: it starts with "-") at its schema-1 path
+        files = v1_files()
+        user = files.pop("users/user_1.sync.txt")
+        files["users/user_-1.sync.txt"] = replace_line(user, "ID: 1\n", "ID: -1\n")
+        files = {p: d for p, d in files.items() if p.endswith(".sync.txt")
+                 and p != "manifest.sync.txt"}
+        entries = sorted((p, hashlib.sha256(d).hexdigest()) for p, d in files.items())
+        return signed(files, manifest="".join(f"{d}  {p}\n" for p, d in entries).encode())
+
+    def short_key() -> Files:
+        # the bundle of origin key_id(short), whose bundle.sig names that key and its
+        # (correct) Key-ID: nothing but the key's length is wrong, so it cannot verify
+        short = bytes(range(31))
+        kid = key_id(short)
+        files = {
+            r.path: render_record(r)
+            for r in (rec(r.entity, {**dict(r.headers), "Origin": kid}, r.body)
+                      for r in records_a())
+        }
+        files = signed(files, origin=kid)
+        files = sig_with(files, f"Public-Key: {b64(public_key_from_seed(SEED_A))}",
+                         f"Public-Key: {b64(short)}")
+        return sig_with(files, f"Key-ID: {KEY_A}", f"Key-ID: {kid}")
+
+    def short_signature() -> Files:
+        files = base()
+        lines = files["bundle.sig"].decode().split("\n")
+        raw = __import__("base64").b64decode(lines[5].split(": ")[1])
+        lines[5] = f"Signature: {b64(raw[:63])}"
+        files["bundle.sig"] = "\n".join(lines).encode()
+        return files
+
+    def base_targz() -> bytes:
+        return to_targz(bundle_from_files(base()))
+
+    def tar_with_directories() -> bytes:
+        files = bundle_from_files(base()).to_files()
+        entries: list[tuple[tarfile.TarInfo, bytes | None]] = [(_dir("./"), None)] * 1001
+        return tar_gz(entries + [(reg(p), d) for p, d in files.items()])
+
+    def empty_targz() -> bytes:
+        return to_targz(build([], seed=SEED_C, origin=KEY_C))
+
+    def not_a_tar() -> bytes:
+        # a complete gzip stream whose content is not a tar archive
+        return gzip.compress(b"manifest.sync.txt is not a tar header\n" * 20, mtime=0)
+
+    def cbor_array() -> bytes:
+        # the envelope's five values in an array: not a map, so not a CBOR envelope
+        env = envelope(base_files())
+        items = b"".join(cbor_encode(env[k]) for k in ("v", "manifest", "sig", "files", "keys"))  # type: ignore[arg-type]
+        return b"\x85" + items
+
+    def cbor_missing_keys() -> bytes:
+        env = envelope(base_files())
+        del env["keys"]
+        return cbor_encode(env)  # type: ignore[arg-type]
+
+    def key_record_with_body() -> Files:
+        kr = make_key_record(
+            origin=KEY_A,
+            instance=INSTANCE_A,
+            new_public_key=public_key_from_seed(SEED_B),
+            previous_key_id=KEY_A,
+            revision=1,
+            updated_at=T0,
+        )
+        return with_record(kr.path, render_record(kr) + b"new key from Tuesday\n")
+
+    def v1_invite(old: str, new: str) -> Callable[[], Files]:
+        def make() -> Files:
+            files = v1_files()
+            path = "invites/invite_81b672.sync.txt"
+            files[path] = replace_line((ORIGINAL / path).read_bytes(), old, new)
+            files = {p: d for p, d in files.items()
+                     if p.endswith(".sync.txt") and p != "manifest.sync.txt"}
+            entries = sorted((p, hashlib.sha256(d).hexdigest()) for p, d in files.items())
+            return signed(files, manifest="".join(f"{d}  {p}\n" for p, d in entries).encode())
+
+        return make
+
+    def tombstone_with_title() -> Files:
+        t = make_tombstone(
+            "request", "01J0REQ1", origin=KEY_A, instance=INSTANCE_A, revision=2, updated_at=T0
+        )
+        return with_record(t.path, replace_line(
+            render_record(t), "Deleted: true\n", "Deleted: true\nTitle: gone\n"))
+
     def v1_change(old: str, new: str) -> Callable[[], Files]:
         return lambda: v1_files(lambda d: replace_line(d, old, new))
 
@@ -658,11 +754,13 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
         ("noncanonical_base64_signature", "dir", "bad_base64", noncanonical("Signature")),
         ("noncanonical_base64_public_key", "dir", "bad_base64", noncanonical("Public-Key")),
         (
+            # a 31-byte key with its own (correct) Key-ID: it cannot verify (sig.ed25519)
             "short_public_key",
             "dir",
-            "bad_public_key",
-            sig_line("Public-Key:", f"Public-Key: {b64(bytes(31))}"),
+            "bad_signature",
+            short_key,
         ),
+        ("short_signature", "dir", "bad_signature", short_signature),
         ("missing_signed_at", "dir", "missing_signature_header", drop_sig_line("Signed-At:")),
         ("missing_key_id", "dir", "missing_signature_header", drop_sig_line("Key-ID:")),
         (
@@ -860,13 +958,15 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             sig_line("Signed-At:", "Signed-At: 2026-02-30T03:04:06+00:00"),
         ),
         (
+            # a perfectly good bundle.sig, over a lowered max_signature_bytes
             "signature_oversized",
             "dir",
             "record_too_large",
-            sig_append("X-Padding: " + "x" * 4096),
+            base,
+            {"max_signature_bytes": 256},
         ),
         ("key_file_malformed", "dir", "malformed_key_file", key_file(b"Key-ID: nope\n")),
-        ("key_file_oversized", "dir", "record_too_large", key_file(b"x" * 4097)),
+        ("key_file_oversized", "dir", "record_too_large", base, {"max_key_file_bytes": 64}),
         (
             "manifest_crlf",
             "dir",
@@ -1110,6 +1210,46 @@ def invalid_cases() -> list[tuple[str, str, str, Callable[[], Files | bytes]]]:
             v1_change("Comment-ID: 2", "Comment-ID: -2"),
         ),
         ("schema1_duplicate_comment", "dir", "duplicate_record", v1_duplicate_comment),
+        ("schema1_invalid_id", "dir", "invalid_id", v1_invalid_user_id),
+        # -- third wave: the checks that had no single-problem vector. A case may carry
+        # verifier limits (cases.json "limits"), which a verifier MUST apply: a valid
+        # bundle over a lowered limit has exactly one problem, in a few kilobytes.
+        ("container_cbor_array", "cbor", "unknown_container", cbor_array),
+        ("cbor_over_container_limit", "cbor", "bundle_too_large", base_cbor,
+         {"max_container_bytes": 1024}),
+        ("cbor_missing_keys", "cbor", "wrong_type", cbor_missing_keys),
+        ("tar_over_container_limit", "targz", "bundle_too_large", base_targz,
+         {"max_container_bytes": 1024}),
+        ("tar_not_a_tar", "targz", "malformed_archive", not_a_tar),
+        # 9 files within max_files 9, and 1001 directory entries: 1010 members > 9 + 1000
+        ("tar_too_many_members", "targz", "too_many_files", tar_with_directories,
+         {"max_files": 9}),
+        # the largest member is bundle.sig: over max(max_record_bytes,
+        # max_manifest_bytes), within max_signature_bytes
+        ("tar_member_over_cap", "targz", "record_too_large", empty_targz,
+         {"max_record_bytes": 256, "max_manifest_bytes": 256}),
+        ("too_many_files", "dir", "too_many_files", base, {"max_files": 8}),
+        ("bundle_over_limit", "dir", "bundle_too_large", base, {"max_bundle_bytes": 2048}),
+        ("manifest_over_limit", "dir", "manifest_too_large", base,
+         {"max_manifest_bytes": 256}),
+        ("record_over_limit", "dir", "record_too_large", base, {"max_record_bytes": 256}),
+        ("header_over_line_limit", "dir", "header_too_large", base, {"max_headers": 10}),
+        ("header_over_byte_limit", "dir", "header_too_large", base, {"max_header_bytes": 256}),
+        ("tar_over_archive_limit", "targz", "bundle_too_large", base_targz,
+         {"max_archive_bytes": 4096}),
+        ("tombstone_with_entity_header", "dir", "malformed_record", tombstone_with_title),
+        # issue 19's remaining points, one vector each
+        ("cbor_files_holds_manifest", "cbor", "invalid_path",
+         lambda: cbor_files({**record_files(), "manifest.sync.txt": b"x\n"})),
+        ("key_record_with_body", "dir", "malformed_record", key_record_with_body),
+        ("schema1_invite_max_uses_word", "dir", "invalid_header_value",
+         v1_invite("Max-Uses: 1", "Max-Uses: many")),
+        (
+            "request_without_status",
+            "dir",
+            "missing_header",
+            record_bytes(replace_line(good_req, "Status: open\n", "")),
+        ),
     ]
 
 
@@ -1297,8 +1437,9 @@ def generate(out: Path) -> None:
         )
     (out / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 
-    cases: list[dict[str, str]] = []
-    for name, container, code, make in invalid_cases():
+    cases: list[dict[str, object]] = []
+    for name, container, code, make, *rest in invalid_cases():
+        limits = rest[0] if rest else {}
         data = make()
         if container == "dir":
             assert isinstance(data, dict)
@@ -1308,12 +1449,15 @@ def generate(out: Path) -> None:
             assert isinstance(data, bytes)
             rel = f"invalid/{name}.{'cbor' if container == 'cbor' else 'tar.gz'}"
             (out / rel).write_bytes(data)
-        check = _failing_check(data, container)
+        check = _failing_check(out / rel, limits)
         if check is None or CHECK_BY_ID[check].code != code:
             raise SystemExit(f"{name}: expected {code}, the reference says {check}")
-        cases.append(
-            {"name": name, "path": rel, "container": container, "code": code, "check": check}
-        )
+        case: dict[str, object] = {
+            "name": name, "path": rel, "container": container, "code": code, "check": check
+        }
+        if limits:
+            case["limits"] = limits
+        cases.append(case)
     # the family, in the order of docs/protocol.md section 6: each check with the
     # vectors that fail it (and pass every check before it)
     family = [
@@ -1330,8 +1474,10 @@ def generate(out: Path) -> None:
             {
                 "about": "Invalid bundles: each must be rejected with the given error code "
                 "(docs/protocol.md lists the codes). Each has exactly one problem: the "
-                "check it fails (docs/protocol.md section 6). 'checks' lists every check "
-                "in order with its vectors.",
+                "check it fails (docs/protocol.md section 6). A case with 'limits' MUST "
+                "be judged under those limits (the others at their defaults; "
+                "docs/protocol.md section 8). 'checks' lists every check in order with its "
+                "vectors.",
                 "cases": cases,
                 "checks": family,
             },
@@ -1341,16 +1487,12 @@ def generate(out: Path) -> None:
     )
 
 
-def _failing_check(data: Files | bytes, container: str) -> str | None:
-    """The id of the check the reference fails ``data`` with (None: it verifies)."""
+def _failing_check(path: Path, limits: dict[str, int]) -> str | None:
+    """The id of the check the reference fails the vector at ``path`` with, under
+    ``limits`` (None: it verifies)."""
+    chosen = limits_from_mapping(limits)
     try:
-        if isinstance(data, dict):
-            bundle = bundle_from_files(data)
-        elif container == "cbor":
-            bundle = from_cbor(data)
-        else:
-            bundle = from_targz(data)
-        verify_bundle(bundle)
+        verify_bundle(read_bundle(path, chosen), limits=chosen)
     except ProtocolError as exc:
         return exc.check
     return None

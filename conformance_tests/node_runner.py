@@ -78,7 +78,7 @@ class NodeRunner:
         await self.report.run("inbox.garbage", self.c_garbage)
         await self.report.run("inbox.forged_file", self.c_forged)
         await self.report.run("inbox.equivocation", self.c_equivocation)
-        for v in invalid_vectors():
+        for v in invalid_vectors(default_limits_only=True):
             if vector_body(v, prefer="cbor") is not None:
                 await self.report.run(f"inbox.invalid.{v.name}", lambda v=v: self.c_invalid(v))
 

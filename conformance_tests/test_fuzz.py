@@ -15,7 +15,7 @@ from pathlib import Path
 from conformance_tests.fuzz import MUTATIONS, _apply, fuzz, reseal, run_verifier, valid_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = f"{sys.executable} -m ops.cli sync verify --json {{trust_args}} {{path}}"
+CLI = f"{sys.executable} -m ops.cli sync verify --json {{trust_args}} {{limits_args}} {{path}}"
 
 
 def test_reference_agrees_with_itself_under_reencoding() -> None:
@@ -25,6 +25,9 @@ def test_reference_agrees_with_itself_under_reencoding() -> None:
     # the cases reach deep checks, not only digests: several distinct verdicts
     assert report.verdicts.get("valid", 0) > 0
     assert len(report.verdicts) >= 12, report.verdicts
+    # a quarter of the cases sit at the edge of one limit, valid and invalid
+    assert 100 < report.limited < 200
+    assert report.verdicts.get("too_many_files", 0) > 0
 
 
 def test_cli_verifier_agrees_with_the_reference(tmp_path: Path) -> None:
@@ -71,4 +74,30 @@ def test_wb_conformance_fuzz_cli(tmp_path: Path) -> None:
          "--seed", "1", "--max-cases", "30", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "30 cases, 0 disagreements" in proc.stdout
+    assert "30 cases (" in proc.stdout and ", 0 disagreements" in proc.stdout
+
+
+def test_limits_reach_a_verifier_only_through_limits_args(tmp_path: Path) -> None:
+    """A verifier that ignores its limits disagrees, and the reproducer names them; a
+    template without {limits_args} is never given a limited case (it cannot apply it)."""
+    ignorer = tmp_path / "ignorer.py"
+    ignorer.write_text(
+        f"import json, sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "from protocol.errors import ProtocolError\n"
+        "from protocol.verify import verify_bundle\n"
+        "from service.bundle_io import read_bundle\n"
+        "try:\n"
+        "    verify_bundle(read_bundle(sys.argv[-1]), trust=lambda o, k: True)\n"
+        "except ProtocolError as exc:\n"
+        "    print(json.dumps({'code': exc.code}))\n"
+        "    sys.exit(1)\n")
+    report = fuzz(f"{sys.executable} {ignorer} {{limits_args}} {{path}}", "reference",
+                  seed=19, seconds=600, max_cases=40, out=tmp_path / "out")
+    assert report.limited and report.disagreements, report.summary()
+    limited = [d for d in report.disagreements if d.limits]
+    assert limited, report.summary()
+    saved = json.loads((limited[0].reproducer / "report.json").read_text())
+    assert saved["limits"] == limited[0].limits
+    plain = fuzz(f"{sys.executable} {ignorer} {{path}}", "reference", seed=19, seconds=600,
+                 max_cases=5)
+    assert plain.limited == 0

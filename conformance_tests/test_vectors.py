@@ -3,7 +3,7 @@
 By default the verifier is this implementation (``protocol.verify``). Set
 ``WB_CONFORMANCE_VERIFIER`` to a command template to test another one, e.g.::
 
-    WB_CONFORMANCE_VERIFIER="wb sync verify --json {trust_args} {path}" \\
+    WB_CONFORMANCE_VERIFIER="wb sync verify --json {trust_args} {limits_args} {path}" \\
         python -m pytest conformance_tests/test_vectors.py
 
 The contract is in ``conformance_tests/README.md``.
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance_tests.bundles import verifier_command
+
 VECTORS = Path(__file__).resolve().parent / "vectors"
 EXPECTED = json.loads((VECTORS / "expected.json").read_text())
 CASES = json.loads((VECTORS / "cases.json").read_text())
@@ -30,21 +32,14 @@ VALID = [(case, path) for case in EXPECTED["cases"] for path in case["paths"]]
 INVALID = CASES["cases"]
 
 
-def _command(path: Path, trusted: dict[str, list[str]]) -> list[str]:
-    trust_args = [
-        arg for keys in trusted.values() for kid in keys for arg in ("--trust-key-id", kid)
-    ]
-    out: list[str] = []
-    for token in shlex.split(EXTERNAL):
-        if token == "{trust_args}":
-            out.extend(trust_args)
-        else:
-            out.append(token.replace("{path}", str(path)))
-    return out
-
-
-def _run_external(path: Path, trusted: dict[str, list[str]]) -> tuple[int, dict | None, str]:
-    proc = subprocess.run(_command(path, trusted), capture_output=True, text=True, timeout=120)
+def _run_external(path: Path, trusted: dict[str, list[str]],
+                  limits: dict[str, int] | None = None) -> tuple[int, dict | None, str]:
+    if limits:
+        assert "{limits_args}" in shlex.split(EXTERNAL), (
+            "this vector is judged under lowered limits: the verifier template needs "
+            "{limits_args} (conformance_tests/README.md)")
+    proc = subprocess.run(verifier_command(EXTERNAL, path, trusted, limits), capture_output=True,
+                          text=True, timeout=120)
     try:
         data = json.loads(proc.stdout)
     except ValueError:
@@ -121,16 +116,19 @@ def test_valid_vector(case: dict, path: str) -> None:
 def test_invalid_vector(case: dict) -> None:
     target = VECTORS / case["path"]
     if EXTERNAL:
-        code, data, output = _run_external(target, {})
+        code, data, output = _run_external(target, {}, case.get("limits"))
         assert code != 0, f"invalid bundle accepted: {output}"
         assert data is not None, f"no JSON object on stdout: {output}"
         assert data.get("code") == case["code"], output
         return
 
     from protocol.errors import ProtocolError
+    from protocol.limits import limits_from_mapping
     from protocol.verify import verify_bundle
     from service.bundle_io import read_bundle
 
+    limits = limits_from_mapping(case.get("limits", {}))
     with pytest.raises(ProtocolError) as info:
-        verify_bundle(read_bundle(target))
+        verify_bundle(read_bundle(target, limits), limits=limits)
     assert info.value.code == case["code"], str(info.value)
+

@@ -18,6 +18,7 @@ import click
 from keys.store import KeyFileError, generate_keypair, load_signing_key, public_key_text
 from protocol.bundle import Bundle
 from protocol.errors import ProtocolError
+from protocol.limits import Limits, limits_from_mapping
 from protocol.manifest import parse_manifest
 from protocol.records import Record, parse_record
 from protocol.schema1 import parse_schema1_record
@@ -193,15 +194,25 @@ def register(root: click.Group) -> None:
     help="Also trust this signing key for any origin (repeatable). By default only an "
     "origin's own first key (key id == origin) is trusted.",
 )
-def sync_verify(path: str, as_json: bool, trust_key_ids: tuple[str, ...]) -> None:
+@click.option(
+    "--limit",
+    "limit_args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Verify under a lowered (or raised) limit, e.g. max_files=8 (repeatable; names "
+    "and defaults: docs/protocol.md section 8). Conformance vectors use it.",
+)
+def sync_verify(path: str, as_json: bool, trust_key_ids: tuple[str, ...],
+                limit_args: tuple[str, ...]) -> None:
     """Verify a bundle (directory, .cbor or .tar.gz). Exit 0 only when valid."""
     extra = frozenset(trust_key_ids)
 
     def trust(origin: str, key_id: str) -> bool:
         return key_id == origin or key_id in extra
 
+    limits = _limits(limit_args)
     try:
-        verified = verify_bundle(read_bundle(path), trust=trust)
+        verified = verify_bundle(read_bundle(path, limits), trust=trust, limits=limits)
     except ProtocolError as exc:
         if as_json:
             _echo_json({"valid": False, **exc.to_dict()})
@@ -212,6 +223,19 @@ def sync_verify(path: str, as_json: bool, trust_key_ids: tuple[str, ...]) -> Non
         _echo_json(summary)
     else:
         _print_summary(summary)
+
+
+def _limits(args: tuple[str, ...]) -> Limits:
+    values: dict[str, object] = {}
+    for arg in args:
+        name, sep, value = arg.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{arg!r} is not NAME=VALUE", param_hint="--limit")
+        values[name.strip()] = value.strip()
+    try:
+        return limits_from_mapping(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--limit") from None
 
 
 def _write(writer: Callable[[Bundle, str], object], bundle: Bundle, target: str) -> object:

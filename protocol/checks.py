@@ -36,29 +36,34 @@ _C = Check
 
 #: Every check, in evaluation order.
 CHECKS: tuple[Check, ...] = (
+    # -- container detection (section 7)
+    _C("container.kind", "unknown_container",
+       "input is not a directory, gzip data (`1f 8b`) or a CBOR map (first byte `a0`-`bf`)",
+       True),
     # -- container: CBOR envelope (section 7)
-    _C("cbor.size", "bundle_too_large", "envelope larger than the CBOR cap", True),
+    _C("cbor.size", "bundle_too_large", "envelope larger than the container cap"),
     _C("cbor.well_formed", "malformed_cbor",
        "truncated item, indefinite length, reserved value, tag, non-UTF-8 text, "
        "nesting deeper than 4", True),
     _C("cbor.declared_count", "too_many_files",
-       "a map or array declares more than max_files entries (before reading them)", True),
+       "a map or array declares more than max(max_files, 5) entries (before reading them)",
+       True),
     _C("cbor.duplicate_key", "duplicate_key", "a map repeats a key"),
     _C("cbor.trailing", "trailing_bytes", "bytes after the top-level item"),
-    _C("cbor.top_map", "wrong_type", "the top-level item is not a map", True),
     _C("cbor.unknown_field", "unknown_field", "a top-level key other than the five"),
-    _C("cbor.missing_field", "wrong_type", "one of the five top-level keys is absent", True),
+    _C("cbor.missing_field", "wrong_type", "one of the five top-level keys is absent"),
     _C("cbor.version_type", "wrong_type", "`v` is not an unsigned integer"),
     _C("cbor.version", "unsupported_container_version", "`v` is not 2"),
     _C("cbor.types", "wrong_type",
        "`manifest`/`sig` not byte strings; `files`/`keys` not maps of text to bytes"),
     # -- container: tar.gz (section 7)
-    _C("targz.size", "bundle_too_large", "compressed archive larger than the tar cap", True),
+    _C("targz.size", "bundle_too_large", "compressed archive larger than the container cap"),
     _C("targz.gzip", "malformed_archive", "not a complete gzip stream", True),
     _C("targz.inflate", "bundle_too_large",
-       "inflates beyond max_archive_bytes, or beyond the ratio limit", True),
+       "inflates beyond max_archive_bytes, or beyond the ratio limit"),
     _C("targz.tar", "malformed_archive", "not a readable tar stream", True),
-    _C("targz.member_count", "too_many_files", "more than max_files regular members", True),
+    _C("targz.member_count", "too_many_files",
+       "more than max_files + 1000 members, or more than max_files regular members"),
     _C("targz.member_type", "unsafe_archive_member",
        "a link, device, FIFO or other non-regular, non-directory member"),
     _C("targz.member_path", "unsafe_path", "an unsafe member name (section 5)"),
@@ -72,9 +77,9 @@ CHECKS: tuple[Check, ...] = (
     _C("limits.files", "too_many_files", "more than max_files files"),
     _C("limits.bundle_bytes", "bundle_too_large", "more than max_bundle_bytes in total"),
     _C("limits.manifest_bytes", "manifest_too_large", "manifest larger than max_manifest_bytes"),
-    _C("limits.signature_bytes", "record_too_large", "bundle.sig larger than 4096 bytes"),
+    _C("limits.signature_bytes", "record_too_large", "bundle.sig larger than max_signature_bytes"),
     _C("limits.record_bytes", "record_too_large", "a record file larger than max_record_bytes"),
-    _C("limits.key_file_bytes", "record_too_large", "a key file larger than 4096 bytes"),
+    _C("limits.key_file_bytes", "record_too_large", "a key file larger than max_key_file_bytes"),
     # -- 2. paths
     _C("paths.unsafe", "unsafe_path", "a file path that is unsafe (section 5)"),
     _C("paths.record", "invalid_path", "a file path that is not a record path"),
@@ -89,13 +94,15 @@ CHECKS: tuple[Check, ...] = (
     _C("sig.order", "malformed_signature", "the six headers are not in their fixed order"),
     _C("sig.version", "unsupported_signature_version", "Signature-Version is not 1"),
     _C("sig.base64", "bad_base64", "Public-Key or Signature is not canonical base64"),
-    _C("sig.lengths", "bad_public_key", "Public-Key not 32 bytes or Signature not 64 bytes"),
     _C("sig.key_id", "key_id_mismatch", "Key-ID is not the key id of Public-Key"),
     _C("sig.digest_syntax", "malformed_signature", "Manifest-Digest is not 64 lowercase hex"),
     _C("sig.signed_at", "malformed_signature", "Signed-At is not a valid RFC 3339 time"),
     # -- 4, 5. digest and signature
-    _C("sig.manifest_digest", "manifest_digest_mismatch", "Manifest-Digest differs"),
-    _C("sig.ed25519", "bad_signature", "the Ed25519 signature does not verify"),
+    _C("sig.manifest_digest", "manifest_digest_mismatch",
+       "Manifest-Digest differs (compared as the 32 bytes its hex encodes)"),
+    _C("sig.ed25519", "bad_signature",
+       "Public-Key not 32 bytes, Signature not 64 bytes, or the Ed25519 signature does "
+       "not verify"),
     # -- 6. manifest and trust
     _C("manifest.utf8", "not_utf8", "manifest is not UTF-8"),
     _C("manifest.nul", "nul_byte", "manifest holds NUL"),
@@ -161,7 +168,8 @@ CHECKS: tuple[Check, ...] = (
     _C("schema1.required", "missing_header", "a required schema-1 header is absent", True),
     _C("schema1.schema_2", "schema_mismatch", "Schema-Version is 2"),
     _C("schema1.schema_version", "unsupported_schema", "Schema-Version is not 1 or 2"),
-    _C("schema1.id", "invalid_id", "ID does not match the ID grammar"),
+    _C("schema1.id", "invalid_id",
+       "ID does not match the ID grammar (the mapped records' ID is not judged again)"),
     _C("schema1.path", "path_mismatch", "record is not at <entity>s/<entity>_<ID>.sync.txt"),
     _C("schema1.public", "not_public", "Sync-Scope is not public"),
     _C("schema1.time", "malformed_schema1", "a time that is not ISO 8601 / RFC 3339", True),
@@ -215,9 +223,11 @@ def limits_table() -> str:
     """The Markdown table of the default limits that docs/protocol.md section 8 embeds."""
     from dataclasses import fields
 
-    from protocol.limits import DEFAULT_LIMITS
+    from protocol.limits import DEFAULT_LIMITS, DERIVED_DEFAULTS
 
     lines = ["| limit | default |", "|---|---|"]
     for f in fields(DEFAULT_LIMITS):
-        lines.append(f"| `{f.name}` | {getattr(DEFAULT_LIMITS, f.name):,} |")
+        value = getattr(DEFAULT_LIMITS, f.name)
+        shown = f"`{DERIVED_DEFAULTS[f.name]}`" if value is None else f"{value:,}"
+        lines.append(f"| `{f.name}` | {shown} |")
     return "\n".join(lines) + "\n"

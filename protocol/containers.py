@@ -8,27 +8,26 @@ CBOR envelope (deterministic encoding, RFC 8949 section 4.2.1)::
 
     {"v": 2, "manifest": bstr, "sig": bstr, "files": {path: bstr}, "keys": {key_id: bstr}}
 
-tar.gz: regular files only, the bundle directory's files at the archive root
-(``manifest.sync.txt``, ``bundle.sig``, ``public_keys/...``, ``users/...``). Readers
-also accept every file under one common top directory, ``./`` prefixes and directory
-entries, so archives made by ``tar czf x.tar.gz bundle/`` or by the original hub read.
+tar.gz: :mod:`protocol.targz` (re-exported here). :func:`from_bytes` detects the
+container by content (docs/protocol.md section 7).
 """
 
 from __future__ import annotations
 
-import gzip
 import io
-import tarfile
-import zlib
 from dataclasses import dataclass
 
 import cbor2
 
-from protocol.bundle import Bundle, bundle_from_files
+from protocol.bundle import Bundle
 from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.paths import MANIFEST_PATH, unsafe_reason
+from protocol.targz import (  # noqa: F401 (re-exported: protocol.containers.<name>)
+    ORIGINAL_HUB_METADATA,
+    from_targz,
+    to_targz,
+)
 
 CBOR_MEDIA_TYPE = "application/vnd.whiteballoon.bundle+cbor"
 ENVELOPE_VERSION = 2
@@ -37,7 +36,6 @@ FRAME_OPS: tuple[str, ...] = ("bundle", "info", "error")
 FRAME_KEYS: tuple[str, ...] = ("op", "seq", "digest", "origin", "bundle", "code", "message")
 
 _MAX_DEPTH = 4
-ORIGINAL_HUB_METADATA = "hub_metadata.json"
 
 # --------------------------------------------------------------------------- CBOR
 #
@@ -213,17 +211,30 @@ def _bytes_map(value: object, what: str) -> dict[str, bytes]:
     return out
 
 
+_ABSENT: dict[str, object] = {"v": ENVELOPE_VERSION, "files": {}, "keys": {}}
+
+
 def _envelope_to_bundle(value: object) -> Bundle:
     """Shape checks of a decoded envelope, in the order of protocol.checks."""
     if not isinstance(value, dict):
-        fail("cbor.top_map", f"envelope must be a map, not {_type_name(value)}")
-        raise AssertionError("terminal check")
+        # only inside a stream frame: a top-level envelope starts with a map head
+        # (from_cbor refuses anything else as container.kind)
+        raise ProtocolError("wrong_type", f"envelope must be a map, not {_type_name(value)}")
     for key in value:
         if key not in ENVELOPE_KEYS:
             fail("cbor.unknown_field", f"unknown envelope key {str(key)[:60]!r}")
     for key in ENVELOPE_KEYS:
         if key not in value:
             fail("cbor.missing_field", f"envelope lacks {key!r}")
+    # (with cbor.missing_field disabled: an absent map is empty, an absent v is 2, an
+    # absent manifest or sig is an absent file)
+    if "manifest" not in value:
+        fail("bundle.manifest_present", "envelope has no manifest")
+        raise AssertionError("terminal check")
+    if "sig" not in value:
+        fail("bundle.signature_present", "envelope has no sig")
+        raise AssertionError("terminal check")
+    value = {**_ABSENT, **value}
     version = value["v"]
     if not _is_uint(version):
         fail("cbor.version_type", "envelope v must be an unsigned integer")
@@ -246,21 +257,46 @@ def _bundle_to_envelope(bundle: Bundle) -> dict[str, CborValue]:
     }
 
 
-def _cbor_cap(limits: Limits) -> int:
-    # bundle bytes plus per-file framing (path key + headers)
-    return limits.max_bundle_bytes + 512 * limits.max_files + 4096
-
-
 def to_cbor(bundle: Bundle) -> bytes:
     """Deterministic CBOR envelope of ``bundle``."""
     return cbor_encode(_bundle_to_envelope(bundle))
 
 
 def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
-    """Decode a CBOR envelope strictly. Verification is a separate step."""
-    if len(data) > _cbor_cap(limits):
-        fail("cbor.size", f"{len(data)}-byte CBOR envelope")
-    return _envelope_to_bundle(cbor_decode(data, limits.max_files))
+    """Decode a CBOR envelope strictly. Verification is a separate step.
+
+    An envelope is a CBOR map: input whose first byte is not a map head (major type 5)
+    is ``unknown_container`` (``container.kind``), also when a transport declared the
+    CBOR media type."""
+    if not is_cbor_map(data):
+        fail("container.kind", "not a CBOR map (first byte not a0-bf)")
+        raise AssertionError("terminal check")
+    if len(data) > limits.container_bytes:
+        fail("cbor.size", f"{len(data)}-byte CBOR envelope > {limits.container_bytes}")
+    # the envelope's own five keys never count against max_files: a bundle of fewer
+    # files than that must read in every container (docs/protocol.md section 7)
+    return _envelope_to_bundle(cbor_decode(data, max(limits.max_files, len(ENVELOPE_KEYS))))
+
+
+def is_gzip(data: bytes) -> bool:
+    return data[:2] == b"\x1f\x8b"
+
+
+def is_cbor_map(data: bytes) -> bool:
+    return bool(data) and data[0] >> 5 == 5
+
+
+def from_bytes(data: bytes, limits: Limits = DEFAULT_LIMITS, *,
+               original_hub: bool = False) -> Bundle:
+    """Read a container detected by its content, never its name (docs/protocol.md
+    section 7): gzip magic ``1f 8b`` is tar.gz, a CBOR map head (``a0``-``bf``) is a
+    CBOR envelope, anything else is ``unknown_container``."""
+    if is_gzip(data):
+        return from_targz(data, limits, original_hub=original_hub)
+    if is_cbor_map(data):
+        return from_cbor(data, limits)
+    fail("container.kind", "neither gzip data nor a CBOR map")
+    raise AssertionError("terminal check")
 
 
 # --------------------------------------------------------------------------- stream frames
@@ -324,9 +360,9 @@ _KEY_BUNDLE, _KEY_DIGEST, _KEY_ORIGIN = _text("bundle"), _text("digest"), _text(
 
 
 def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
-    if len(data) > _cbor_cap(limits) + 4096:
+    if len(data) > limits.container_bytes + 4096:
         raise ProtocolError("bundle_too_large", f"{len(data)}-byte frame")
-    value = cbor_decode(data, limits.max_files)
+    value = cbor_decode(data, max(limits.max_files, len(FRAME_KEYS)))
     if not isinstance(value, dict):
         raise ProtocolError("wrong_type", "frame must be a map")
     for key in value:
@@ -348,138 +384,3 @@ def decode_frame(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Frame:
         raise ProtocolError("wrong_type", "bundle frame lacks its bundle")
     assert isinstance(op, str) and isinstance(seq, int)
     return Frame(op=op, seq=seq, bundle=bundle, **texts)
-
-
-# --------------------------------------------------------------------------- tar.gz
-
-
-def to_targz(bundle: Bundle) -> bytes:
-    """Deterministic tar.gz: regular files at the archive root, sorted, zeroed metadata."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, data in bundle.to_files().items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
-
-
-def _gunzip(data: bytes, limits: Limits) -> bytes:
-    """Inflate every gzip member with hard bounds (size and compression ratio)."""
-    if len(data) < 2 or data[:2] != b"\x1f\x8b":
-        fail("targz.gzip", "not gzip data")
-    out = bytearray()
-    remaining = data
-    chunk = 64 * 1024
-    while remaining:
-        inflater = zlib.decompressobj(wbits=31)
-        pending = remaining
-        while True:
-            try:
-                piece = inflater.decompress(pending, chunk)
-            except zlib.error as exc:
-                fail("targz.gzip", f"gzip: {exc}")
-                raise AssertionError("terminal check") from None
-            out += piece
-            if len(out) > limits.max_archive_bytes:
-                fail("targz.inflate", f"archive inflates beyond {limits.max_archive_bytes} bytes")
-            consumed = len(data) - len(inflater.unused_data) - len(inflater.unconsumed_tail)
-            if len(out) > limits.ratio_check_after and len(
-                out
-            ) > limits.max_compression_ratio * max(consumed, 1):
-                fail("targz.inflate", "compression ratio too high (gzip bomb)")
-            if inflater.eof:
-                break
-            pending = inflater.unconsumed_tail
-            if not pending and not piece:
-                fail("targz.gzip", "truncated gzip stream")
-        remaining = inflater.unused_data
-        if remaining and remaining.strip(b"\x00") == b"":
-            break  # zero padding after the last member
-    return bytes(out)
-
-
-def from_targz(
-    data: bytes,
-    limits: Limits = DEFAULT_LIMITS,
-    *,
-    original_hub: bool = False,
-) -> Bundle:
-    """Read a tar.gz bundle in memory. Never extracts; refuses links, devices, FIFOs,
-    absolute or ``..`` paths, duplicate names and decompression bombs.
-
-    ``original_hub=True`` reads the download of the original hub's
-    ``/api/v1/sync/<peer>/bundle``, which stores each file twice (identical bytes)
-    and adds ``hub_metadata.json``: identical duplicates are merged and that file is
-    dropped. Duplicates with different bytes are still refused.
-    """
-    if len(data) > limits.max_bundle_bytes + 512 * limits.max_files:
-        fail("targz.size", f"{len(data)}-byte archive")
-    raw = _gunzip(data, limits)
-    files: dict[str, bytes] = {}
-    members = 0
-    try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-            for member in tar:
-                members += 1
-                if members > limits.max_files + 1000:
-                    fail("targz.member_count", "archive has too many members")
-                name = member.name
-                while name.startswith("./"):
-                    name = name[2:]
-                if member.isdir():
-                    # "." is the archive root itself (tar czf b.tar.gz -C bundle .)
-                    if name not in (".", ""):
-                        reason = unsafe_reason(name.rstrip("/"))
-                        if reason is not None:
-                            fail("targz.member_path", reason, name[:200])
-                    continue
-                if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
-                    kind = "link" if member.issym() or member.islnk() else "special file"
-                    fail("targz.member_type", f"archive holds a {kind}", name[:200])
-                    continue
-                reason = unsafe_reason(name)
-                if reason is not None:
-                    fail("targz.member_path", reason, name[:200])
-                    continue
-                if len(files) >= limits.max_files:
-                    fail("targz.member_count", f"more than {limits.max_files} files")
-                if member.size > max(limits.max_record_bytes, limits.max_manifest_bytes):
-                    fail("targz.member_size", f"{member.size} bytes", name)
-                if name in files and not original_hub:
-                    fail("targz.duplicate", "name appears twice in the archive", name)
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    fail("targz.tar", "unreadable member", name)
-                    continue
-                content = handle.read()
-                if len(content) != member.size:
-                    fail("targz.tar", "truncated member", name)
-                if name in files and files[name] != content:
-                    fail("targz.duplicate", "name appears twice, differently", name)
-                    continue
-                files[name] = content
-    except ProtocolError:
-        raise
-    except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError) as exc:
-        fail("targz.tar", f"tar: {exc}")
-        raise AssertionError("terminal check") from None
-    if original_hub:
-        files.pop(ORIGINAL_HUB_METADATA, None)
-    return bundle_from_files(_strip_top_dir(files))
-
-
-def _strip_top_dir(files: dict[str, bytes]) -> dict[str, bytes]:
-    if MANIFEST_PATH in files or not files:
-        return files
-    tops = {path.split("/", 1)[0] for path in files}
-    if len(tops) == 1:
-        top = tops.pop()
-        if all("/" in path for path in files) and f"{top}/{MANIFEST_PATH}" in files:
-            return {path.split("/", 1)[1]: data for path, data in files.items()}
-    return files

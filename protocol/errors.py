@@ -22,9 +22,11 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "unknown_container": "input is neither a bundle directory, CBOR envelope nor tar.gz",
     "not_found": "the bundle path does not exist or cannot be read",
     # limits
-    "bundle_too_large": "bundle (or its decompressed archive) exceeds max_bundle_bytes",
+    "bundle_too_large": "bundle exceeds max_bundle_bytes, its container max_container_bytes, "
+    "or its decompressed archive max_archive_bytes or the compression ratio",
     "too_many_files": "bundle holds more files than max_files",
-    "record_too_large": "a file exceeds max_record_bytes",
+    "record_too_large": "a file exceeds max_record_bytes (bundle.sig: max_signature_bytes, "
+    "a key file: max_key_file_bytes)",
     "manifest_too_large": "manifest.sync.txt exceeds max_manifest_bytes",
     "header_too_large": "a header block exceeds max_header_bytes or max_headers",
     # paths
@@ -38,7 +40,8 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "missing_signature_header": "bundle.sig lacks a required header",
     "unsupported_signature_version": "Signature-Version is not 1",
     "bad_base64": "Public-Key or Signature is not valid base64",
-    "bad_public_key": "Public-Key is not 32 bytes or the signature not 64 bytes",
+    "bad_public_key": "(no longer produced by verification: a key or signature of the "
+    "wrong length is `bad_signature`)",
     "key_id_mismatch": "Key-ID is not the key id of Public-Key (or .pub file disagrees)",
     "manifest_digest_mismatch": "Manifest-Digest is not the SHA-256 of manifest.sync.txt",
     "bad_signature": "Ed25519 signature does not verify over the manifest bytes",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from itertools import compress
 
 from protocol.checks import fail
 from protocol.errors import ProtocolError
@@ -53,185 +52,13 @@ from protocol.record_grammar import (  # noqa: F401 (re-exported: protocol.recor
     TOKEN_RE,
     URL_RE,
 )
-
-_new_slots = object.__new__
-
-
-class _RecordSlots:
-    """Storage of :class:`Record`. The parser fills an instance of this (mutable)
-    class with plain attribute stores and then turns it into a Record by assigning
-    ``__class__`` (same layout): far cheaper than one ``object.__setattr__`` per slot.
-    """
-
-    __slots__ = ("entity", "body", "_names", "_values", "_index", "_headers", "_raw")
-
-    entity: str
-    body: str
-    _names: tuple[str, ...]
-    _values: tuple[str | None, ...]
-    _index: Mapping[str, int]
-    _headers: tuple[tuple[str, str], ...] | None
-    #: the exact bytes this record was parsed from (canonical by construction), or None
-    _raw: bytes | None
-
-
-class Record(_RecordSlots):
-    """One record: its entity, its ordered headers (``Entity`` first) and its body.
-
-    Immutable and hashable; equal when entity, headers and body are equal. Build
-    records with :func:`make_record`, :func:`make_tombstone` or :func:`parse_record`;
-    the constructor itself does not validate.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, entity: str, headers: tuple[tuple[str, str], ...], body: str = "") -> None:
-        headers = tuple(headers)
-        init = object.__setattr__
-        init(self, "entity", entity)
-        init(self, "body", body)
-        init(self, "_names", tuple(name for name, _ in headers))
-        init(self, "_values", tuple(value for _, value in headers))
-        init(self, "_index", {name: i for i, (name, _) in enumerate(headers)})
-        init(self, "_headers", headers)
-        init(self, "_raw", None)
-
-    @classmethod
-    def _from_groups(
-        cls,
-        entity: str,
-        names: tuple[str, ...],
-        index: Mapping[str, int],
-        values: tuple[str | None, ...],
-        body: str,
-        raw: bytes | None = None,
-    ) -> Record:
-        """Fast constructor for the parser: ``values`` aligned with ``names``, ``None``
-        for absent optional headers; ``headers`` is materialised on first use.
-        ``raw``, when given, must be the canonical rendering of the record."""
-        rec = _new_slots(_RecordSlots)
-        rec.entity = entity
-        rec.body = body
-        rec._names = names
-        rec._values = values
-        rec._index = index
-        rec._headers = None
-        rec._raw = raw
-        rec.__class__ = Record
-        return rec  # type: ignore[return-value]
-
-    @property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        headers = self._headers
-        if headers is None:
-            values = self._values
-            headers = tuple(compress(zip(self._names, values, strict=True), values))  # type: ignore[arg-type]
-            object.__setattr__(self, "_headers", headers)
-        return headers
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Record is immutable (cannot set {name})")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"Record is immutable (cannot delete {name})")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Record):
-            return NotImplemented
-        return (
-            self.entity == other.entity
-            and self.body == other.body
-            and self.headers == other.headers
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.entity, self.headers, self.body))
-
-    def __repr__(self) -> str:
-        return f"Record(entity={self.entity!r}, headers={self.headers!r}, body={self.body!r})"
-
-    def __reduce__(self) -> tuple[type[Record], tuple[str, tuple[tuple[str, str], ...], str]]:
-        return (Record, (self.entity, self.headers, self.body))
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        i = self._index.get(name)
-        if i is None:
-            return default
-        value = self._values[i]
-        return default if value is None else value
-
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-    @property
-    def id(self) -> str:
-        return self["ID"]
-
-    @property
-    def origin(self) -> str:
-        return self["Origin"]
-
-    @property
-    def instance(self) -> str:
-        return self["Instance"]
-
-    @property
-    def revision(self) -> int:
-        return int(self["Revision"])
-
-    @property
-    def updated_at(self) -> str:
-        return self["Updated-At"]
-
-    @property
-    def scope(self) -> str:
-        return self["Sync-Scope"]
-
-    @property
-    def deleted(self) -> bool:
-        return self.get("Deleted") == "true"
-
-    @property
-    def schema_version(self) -> int:
-        return int(self["Schema-Version"])
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """Identity of the record: ``(origin, entity, id)``."""
-        return (self["Origin"], self.entity, self["ID"])
-
-    @property
-    def ref(self) -> str:
-        """Cross-node reference ``origin/id`` as used by ``Request:``, ``Created-By:``..."""
-        return f"{self['Origin']}/{self['ID']}"
-
-    @property
-    def path(self) -> str:
-        return record_path(self.entity, self["ID"])
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(self.headers)
-
-
-def record_path(entity: str, record_id: str) -> str:
-    """Path of a schema-2 record inside a bundle: ``<entity>s/<id>.sync.txt``."""
-    return f"{entity}s/{record_id}.sync.txt"
-
-
-def render_record(rec: Record) -> bytes:
-    """Canonical bytes of a record."""
-    raw = rec._raw
-    if raw is not None:
-        return raw
-    head = "\n".join(f"{name}: {value}" for name, value in rec.headers)
-    return f"{head}\n\n{rec.body}".encode()
-
+from protocol.record_model import (  # noqa: F401 (re-exported: protocol.records.<name>)
+    Record,
+    _new_slots,
+    _RecordSlots,
+    record_path,
+    render_record,
+)
 
 # --------------------------------------------------------------------------- parsing
 

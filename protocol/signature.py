@@ -24,6 +24,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from protocol.checks import fail
 from protocol.errors import ProtocolError
+from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.records import DATE_TIME_PATTERN, HEADER_NAME_RE, KEY_ID_RE
 
 SIGNATURE_VERSION = "1"
@@ -38,6 +39,7 @@ SIGNATURE_HEADERS: tuple[str, ...] = (
 #: RFC 3339 with calendar validity, "Z" or a "+hh:mm"/"-hh:mm" offset (hh 00-23, mm 00-59)
 SIGNED_AT_RE = re.compile(DATE_TIME_PATTERN + r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_HEX_RE = re.compile(r"[0-9A-Fa-f]{64}")
 _PATH = "bundle.sig"
 #: canonical standard base64 of 32 bytes
 PUBLIC_KEY_B64_RE = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
@@ -146,10 +148,14 @@ def sign_manifest(manifest_bytes: bytes, seed: bytes, signed_at: str) -> bytes:
     return render_signature(sig)
 
 
-def parse_signature(data: bytes) -> Signature:
+def parse_signature(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Signature:
     """Parse ``bundle.sig`` strictly: exactly the six headers, once each, in order, every
-    line (also the last) ending in LF. Evaluates the ``sig.*`` checks in order."""
-    if len(data) > _MAX_SIG_BYTES:
+    line (also the last) ending in LF. Evaluates the ``sig.*`` checks in order.
+
+    The lengths of the key (32 bytes) and the signature (64) are judged by
+    :func:`verify_signature` (``sig.ed25519``): a key or signature of another length
+    cannot verify, so a separate check could never fail alone."""
+    if len(data) > limits.max_signature_bytes:
         fail("limits.signature_bytes", "bundle.sig is too large", _PATH)
     try:
         text = data.decode("utf-8")
@@ -198,10 +204,6 @@ def parse_signature(data: bytes) -> Signature:
         )
     public = strict_b64decode(headers["Public-Key"], "Public-Key")
     signature = strict_b64decode(headers["Signature"], "Signature")
-    if len(public) != 32:
-        fail("sig.lengths", "Public-Key is not 32 bytes", _PATH)
-    if len(signature) != 64:
-        fail("sig.lengths", "Signature is not 64 bytes", _PATH)
     kid = headers["Key-ID"]
     if not KEY_ID_RE.fullmatch(kid) or kid != key_id(public):
         fail("sig.key_id", "Key-ID is not the key id of Public-Key", _PATH)
@@ -228,10 +230,22 @@ def verify_signature(sig: Signature | bytes, manifest_bytes: bytes) -> Signature
     """
     if isinstance(sig, bytes):
         sig = parse_signature(sig)
-    if hashlib.sha256(manifest_bytes).hexdigest() != sig.manifest_digest:
+    # compared as the bytes the hex encodes: sig.digest_syntax has judged the spelling
+    if _hex_bytes(sig.manifest_digest) != hashlib.sha256(manifest_bytes).digest():
         fail("sig.manifest_digest", "Manifest-Digest does not match the manifest", _PATH)
-    try:
-        VerifyKey(sig.public_key).verify(manifest_bytes, sig.signature)
-    except (BadSignatureError, CryptoError, ValueError):
-        fail("sig.ed25519", "Ed25519 signature does not verify", _PATH)
+    if len(sig.public_key) != 32:
+        fail("sig.ed25519", "Public-Key is not 32 bytes", _PATH)
+    elif len(sig.signature) != 64:
+        fail("sig.ed25519", "Signature is not 64 bytes", _PATH)
+    else:
+        try:
+            VerifyKey(sig.public_key).verify(manifest_bytes, sig.signature)
+        except (BadSignatureError, CryptoError, ValueError):
+            fail("sig.ed25519", "Ed25519 signature does not verify", _PATH)
     return sig
+
+
+def _hex_bytes(text: str) -> bytes | None:
+    if len(text) != 64 or not _HEX_RE.fullmatch(text):
+        return None
+    return bytes.fromhex(text)

@@ -53,7 +53,6 @@ __all__ = [
 #: ``trust(origin, key_id) -> bool``
 TrustFn = Callable[[str, str], bool]
 
-_MAX_SIG_BYTES = 4096
 _PATHS_RE = re.compile(r"(?:" + RECORD_PATH_RE.pattern + r"\n)+")
 
 
@@ -107,8 +106,9 @@ def verify_bundle(
         fail("limits.bundle_bytes", f"{total} bytes > {limits.max_bundle_bytes}")
     if len(bundle.manifest) > limits.max_manifest_bytes:
         fail("limits.manifest_bytes", f"{len(bundle.manifest)} bytes", "manifest.sync.txt")
-    if len(bundle.sig) > _MAX_SIG_BYTES:
-        fail("limits.signature_bytes", "bundle.sig is larger than 4096 bytes", "bundle.sig")
+    if len(bundle.sig) > limits.max_signature_bytes:
+        fail("limits.signature_bytes",
+             f"bundle.sig is larger than {limits.max_signature_bytes} bytes", "bundle.sig")
     max_record = limits.max_record_bytes
     if bundle.files and max(map(len, bundle.files.values())) > max_record:
         for path in sorted(bundle.files):
@@ -116,7 +116,7 @@ def verify_bundle(
             if size > max_record:
                 fail("limits.record_bytes", f"{size} bytes > {max_record}", path)
     for kid in sorted(bundle.keys):
-        if len(bundle.keys[kid]) > _MAX_SIG_BYTES:
+        if len(bundle.keys[kid]) > limits.max_key_file_bytes:
             fail("limits.key_file_bytes", "key file too large", f"public_keys/{kid}.pub")
 
     # 2. paths (each check over every file, in path order)
@@ -130,7 +130,7 @@ def verify_bundle(
             keys = {k: v for k, v in keys.items() if k != kid}
 
     # 3-5. signature file, manifest digest, Ed25519
-    sig = parse_signature(bundle.sig)
+    sig = parse_signature(bundle.sig, limits)
     verify_signature(sig, bundle.manifest)
 
     # 6. manifest and trust
@@ -293,7 +293,7 @@ def peek_origin(bundle: Bundle, limits: Limits = DEFAULT_LIMITS) -> tuple[str, s
     Lets a caller load the trust entries for one origin before calling
     :func:`verify_bundle`. Never act on the result otherwise.
     """
-    sig = parse_signature(bundle.sig)
+    sig = parse_signature(bundle.sig, limits)
     manifest = parse_manifest(bundle.manifest, limits)
     origin = manifest.origin if manifest.version == 2 and manifest.origin else sig.key_id
     return origin, sig.key_id

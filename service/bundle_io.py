@@ -14,9 +14,11 @@ import stat
 from pathlib import Path
 
 from protocol.bundle import Bundle, bundle_from_files
-from protocol.containers import from_cbor, from_targz, to_cbor, to_targz
+from protocol.checks import fail
+from protocol.containers import from_bytes, is_cbor_map, is_gzip, to_cbor, to_targz
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.paths import MANIFEST_PATH, SIGNATURE_PATH
 
 CBOR_SUFFIXES = (".cbor",)
 TARGZ_SUFFIXES = (".tar.gz", ".tgz")
@@ -32,21 +34,27 @@ def container_kind(path: str | os.PathLike[str]) -> str:
     return "dir"
 
 
-def _read_capped(path: Path, cap: int) -> bytes:
+def _read_capped(path: Path, cap: int, *, oversize_ok: bool = False) -> bytes:
+    """At most ``cap + 1`` bytes of ``path``; more than ``cap`` is ``bundle_too_large``
+    (a file that grew while the bundle was read) unless ``oversize_ok``."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         raise ProtocolError("not_found", f"cannot open {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(cap + 1)
-    if len(data) > cap:
+    if len(data) > cap and not oversize_ok:
         raise ProtocolError("bundle_too_large", f"{path} is larger than {cap} bytes")
     return data
 
 
 def read_bundle_dir(path: Path, limits: Limits = DEFAULT_LIMITS) -> Bundle:
-    files: dict[str, bytes] = {}
-    total = 0
+    """The directory view, judged in the order of docs/protocol.md section 6: the
+    listing first (sizes from ``lstat``, nothing read), then the presence of the
+    manifest and the signature, the file count and the total size; only then are the
+    files read (at most ``max_bundle_bytes`` in all). The per-file limits and
+    everything after them are :func:`protocol.verify.verify_bundle`'s."""
+    sizes: dict[str, int] = {}
     for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
         for name in sorted(dirnames + filenames):
             full = Path(dirpath) / name
@@ -56,17 +64,18 @@ def read_bundle_dir(path: Path, limits: Limits = DEFAULT_LIMITS) -> Bundle:
                 continue
             if not stat.S_ISREG(info.st_mode):
                 raise ProtocolError("unsafe_archive_member", "not a regular file", rel)
-            if len(files) >= limits.max_files:
-                raise ProtocolError("too_many_files", f"more than {limits.max_files} files")
-            cap = max(limits.max_record_bytes, limits.max_manifest_bytes)
-            if info.st_size > cap:
-                raise ProtocolError("record_too_large", f"{info.st_size} bytes", rel)
-            total += info.st_size
-            if total > limits.max_bundle_bytes:
-                raise ProtocolError(
-                    "bundle_too_large", f"more than {limits.max_bundle_bytes} bytes"
-                )
-            files[rel] = _read_capped(full, cap)
+            sizes[rel] = info.st_size
+    for required, check in ((MANIFEST_PATH, "bundle.manifest_present"),
+                            (SIGNATURE_PATH, "bundle.signature_present")):
+        if required not in sizes:
+            fail(check, f"bundle has no {required}")
+            raise AssertionError("terminal check")
+    if len(sizes) > limits.max_files:
+        fail("limits.files", f"{len(sizes)} files > {limits.max_files}")
+    total = sum(sizes.values())
+    if total > limits.max_bundle_bytes:
+        fail("limits.bundle_bytes", f"{total} bytes > {limits.max_bundle_bytes}")
+    files = {rel: _read_capped(path / rel, size) for rel, size in sorted(sizes.items())}
     return bundle_from_files(files)
 
 
@@ -89,14 +98,21 @@ def read_bundle(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS, *
         return read_bundle_dir(target, limits)
     if not stat.S_ISREG(info.st_mode):
         raise ProtocolError("unknown_container", f"{target} is not a file or directory")
-    cap = limits.max_bundle_bytes + 512 * limits.max_files + 4096
-    data = _read_capped(target, cap)
-    if data[:2] == b"\x1f\x8b":
-        return from_targz(data, limits, original_hub=original_hub)
-    if data[:1] and data[0] >> 5 == 5:  # CBOR major type 5: a map
-        return from_cbor(data, limits)
-    # detection is by content only (docs/protocol.md section 7): the name never decides
-    raise ProtocolError("unknown_container", f"{target} is neither CBOR nor tar.gz")
+    # detection is by content only (docs/protocol.md section 7): the name never decides;
+    # past the container cap only the first bytes are needed to name the check
+    cap = limits.container_bytes
+    if info.st_size > cap:
+        head = _read_capped(target, 2, oversize_ok=True)[:2]
+        if is_gzip(head):
+            fail("targz.size", f"{target} is larger than {cap} bytes")
+        elif is_cbor_map(head):
+            fail("cbor.size", f"{target} is larger than {cap} bytes")
+        else:
+            return from_bytes(head, limits)  # container.kind
+        cap = info.st_size  # only with that check disabled (the one-problem proof)
+    # (a file that grew meanwhile is cut at cap + 1 bytes: the container's size check)
+    data = _read_capped(target, cap, oversize_ok=True)
+    return from_bytes(data, limits, original_hub=original_hub)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -54,7 +54,7 @@ async def test_correct_fake_v1_hub_passes_every_check(aiohttp_client, tmp_path):
     out = report.out.getvalue()
     assert report.failures == [] and report.skipped == [], out
     assert {r.name for r in report.results} == V1_NAMES
-    assert len([n for n in V1_NAMES if n.startswith("v1.invalid.")]) == 10
+    assert len([n for n in V1_NAMES if n.startswith("v1.invalid.")]) == 11
     # the original takes multipart only: the raw check reports that, and passes
     raw = next(r for r in report.results if r.name == "v1.push_raw")
     assert "refused cleanly (422)" in raw.detail
@@ -147,7 +147,9 @@ async def test_cli_list_prints_needs_and_writes_without_contacting_anything():
     result = await asyncio.to_thread(cli, "--list")
     assert "subscriptions.lifecycle\n    needs: hub.reachable, --subscriber-token" in \
         result.output
-    assert {f"invalid.{v.name}" for v in invalid_vectors()} <= set(result.output.split())
+    listed = set(result.output.split())
+    assert {f"invalid.{v.name}" for v in invalid_vectors(default_limits_only=True)} <= listed
+    assert "invalid.too_many_files" not in listed  # judged under lowered limits only
 
 
 async def test_cli_v1_run_with_junit_marks_skips(aiohttp_client, tmp_path):

@@ -197,3 +197,103 @@ def test_real_wb_entry_point_has_the_commands() -> None:
     # attached by ops.cli itself now, not patched in by node/sync/cli under an ImportError guard
     assert "rotate" in root.commands["keys"].commands  # type: ignore[attr-defined]
     assert "demo" in root.commands
+
+
+@pytest.mark.parametrize("kind", ["dir", "cbor", "targz"])
+def test_verify_applies_limits_given_on_the_command_line(
+    wb: click.Group, containers: dict[str, Path], kind: str
+) -> None:
+    path = str(containers[kind])
+    code, out = run(wb, "sync", "verify", "--json", "--limit", "max_files=3", path)
+    assert code == 1 and json.loads(out)["code"] == "too_many_files"
+    code, out = run(wb, "sync", "verify", "--json", "--limit", "max_signature_bytes=100", path)
+    assert code == 1 and json.loads(out)["code"] == "record_too_large"
+    code, out = run(wb, "sync", "verify", "--json", "--limit", "max_container_bytes=100", path)
+    if kind == "dir":  # a directory is not a container: the cap does not apply
+        assert code == 0, out
+    else:
+        assert code == 1 and json.loads(out)["code"] == "bundle_too_large"
+    # raising a limit never makes the bundle invalid
+    code, out = run(wb, "sync", "verify", "--json", "--limit", "max_files=100000", path)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("arg", ["max_files", "max_files=", "max_files=0", "max_files=-1",
+                                 "max_files=x", "max_flies=3", "=3"])
+def test_verify_refuses_a_malformed_limit(wb: click.Group, containers: dict[str, Path],
+                                          arg: str) -> None:
+    code, out = run(wb, "sync", "verify", "--json", "--limit", arg, str(containers["cbor"]))
+    assert code == 2 and "--limit" in out
+
+
+def test_directory_reader_judges_in_check_order(tmp_path: Path) -> None:
+    """Presence, then count, then total size, then per-file limits (section 6), whatever
+    the order the file system lists the files in."""
+    from protocol.errors import ProtocolError
+    from protocol.limits import Limits
+
+    def code(path: Path, limits: Limits) -> str | None:
+        from protocol.verify import verify_bundle
+
+        try:
+            verify_bundle(read_bundle(path, limits), limits=limits)
+        except ProtocolError as exc:
+            return exc.code
+        return None
+
+    target = tmp_path / "b"
+    write_bundle_dir(BUNDLE, target)
+    big = target / "users" / "01HBIG.sync.txt"
+    big.write_bytes(b"x" * 5000)
+    assert code(target, Limits(max_files=3, max_record_bytes=1000)) == "too_many_files"
+    assert code(target, Limits(max_bundle_bytes=4000, max_record_bytes=1000)) == \
+        "bundle_too_large"
+    assert code(target, Limits(max_record_bytes=1000)) == "record_too_large"
+    (target / "manifest.sync.txt").unlink()
+    assert code(target, Limits(max_files=3, max_bundle_bytes=10)) == "missing_manifest"
+
+
+def test_wb_sync_verify_honours_the_limits_of_every_vector(wb: click.Group) -> None:
+    """Through the external verifier contract (conformance_tests/README.md): with
+    {limits_args} `wb sync verify` gives each vector judged under limits its code (in
+    process, the arguments the template expands to; one run in a subprocess), and
+    without them it accepts the bundle (its only problem is the lowered limit)."""
+    import subprocess
+    import sys
+
+    from conformance_tests.bundles import VECTORS, verifier_command
+
+    cases = json.loads((VECTORS / "cases.json").read_text())["cases"]
+    limited = [case for case in cases if case.get("limits")]
+    assert len(limited) >= 13
+    template = "wb sync verify --json {limits_args} {path}"
+    for case in limited:
+        args = verifier_command(template, VECTORS / case["path"], {}, case["limits"])
+        assert "--limit" in args
+        code, out = run(wb, *args[1:])
+        assert code == 1 and json.loads(out)["code"] == case["code"], (case["name"], out)
+        code, out = run(wb, *verifier_command(template, VECTORS / case["path"], {})[1:])
+        assert code == 0, (case["name"], out)
+    case = limited[0]
+    command = f"{sys.executable} -m ops.cli sync verify --json {{limits_args}} {{path}}"
+    proc = subprocess.run(verifier_command(command, VECTORS / case["path"], {},
+                                           case["limits"]),
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 1 and json.loads(proc.stdout)["code"] == case["code"]
+
+
+def test_an_oversized_container_file_is_judged_from_its_first_bytes(tmp_path: Path) -> None:
+    """Past max_container_bytes only the first bytes are read, to name the check."""
+    from protocol.errors import ProtocolError
+    from protocol.limits import Limits
+
+    limits = Limits(max_container_bytes=64)
+    for name, data, check in (("b.cbor", to_cbor(BUNDLE), "cbor.size"),
+                              ("b.tar.gz", to_targz(BUNDLE), "targz.size"),
+                              ("b.txt", b"not a container" * 10, "container.kind")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ProtocolError) as e:
+            read_bundle(path, limits)
+        assert e.value.check == check, name

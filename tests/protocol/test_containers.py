@@ -22,6 +22,7 @@ from protocol.containers import (
 )
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
+from protocol.signature import key_id, public_key_from_seed
 from protocol.verify import verify_bundle
 from tests.protocol.helpers import small_bundle
 
@@ -51,9 +52,11 @@ def test_cbor_is_deterministic_and_standard() -> None:
     [
         (lambda d: d[:-1], "malformed_cbor"),
         (lambda d: d + b"\x00", "trailing_bytes"),
-        (lambda d: b"", "malformed_cbor"),
-        (lambda d: b"\x1c", "malformed_cbor"),
-        (lambda d: cbor2.dumps([1, 2]), "wrong_type"),
+        # an envelope is a CBOR map: any other first byte is not a CBOR envelope at all
+        # (container.kind), whether detected by content or declared by a media type
+        (lambda d: b"", "unknown_container"),
+        (lambda d: b"\x1c", "unknown_container"),
+        (lambda d: cbor2.dumps([1, 2]), "unknown_container"),
         (lambda d: cbor2.dumps({"v": 2}), "wrong_type"),
         (lambda d: cbor2.dumps({"v": 2, "manifest": b"", "sig": b"", "files": {}, "keys": {},
                                 "x": 1}), "unknown_field"),
@@ -65,8 +68,11 @@ def test_cbor_is_deterministic_and_standard() -> None:
                                 "keys": {}}), "wrong_type"),
         (lambda d: cbor2.dumps({"v": -2, "manifest": b"", "sig": b"", "files": {}, "keys": {}}),
          "wrong_type"),
-        # a tag is not well formed in an envelope (docs/protocol.md section 7)
-        (lambda d: cbor2.dumps(cbor2.CBORTag(24, d)), "malformed_cbor"),
+        # a tag is not well formed in an envelope (docs/protocol.md section 7); at the
+        # top level it is not a map head either
+        (lambda d: cbor2.dumps(cbor2.CBORTag(24, d)), "unknown_container"),
+        (lambda d: cbor2.dumps({"v": 2, "manifest": cbor2.CBORTag(24, b""), "sig": b"",
+                                "files": {}, "keys": {}}), "malformed_cbor"),
     ],
 )
 def test_cbor_rejections(mutate, code: str) -> None:  # type: ignore[no-untyped-def]
@@ -253,3 +259,44 @@ def test_cbor_encoder_refuses_outside_the_subset() -> None:
     for value in (True, -1, 1.5, None, [1], {"a": [1]}, {"a": {"b": -3}}):
         with pytest.raises(TypeError):
             cbor_encode(value)  # type: ignore[arg-type]
+
+
+def test_container_cap_is_max_container_bytes_for_both_containers() -> None:
+    from protocol.containers import from_bytes
+
+    for data in (to_cbor(BUNDLE), to_targz(BUNDLE)):
+        assert from_bytes(data, Limits(max_container_bytes=len(data))) == BUNDLE
+        with pytest.raises(ProtocolError) as e:
+            from_bytes(data, Limits(max_container_bytes=len(data) - 1))
+        assert e.value.code == "bundle_too_large"
+        assert e.value.check in ("cbor.size", "targz.size")
+    # detection comes first: an oversized input that is no container is unknown_container
+    with pytest.raises(ProtocolError) as e:
+        from_bytes(b"[" * 5000, Limits(max_container_bytes=10))
+    assert e.value.code == "unknown_container"
+
+
+def test_an_envelope_lacking_a_field_is_wrong_type_whichever_field() -> None:
+    env = {"v": 2, "manifest": BUNDLE.manifest, "sig": BUNDLE.sig, "files": BUNDLE.files,
+           "keys": BUNDLE.keys}
+    for key in env:
+        partial = {k: v for k, v in env.items() if k != key}
+        with pytest.raises(ProtocolError) as e:
+            from_cbor(cbor2.dumps(partial))
+        assert (e.value.code, e.value.check) == ("wrong_type", "cbor.missing_field")
+
+
+def test_the_envelope_keys_do_not_count_against_a_small_max_files() -> None:
+    """Found by the fuzzer: a bundle of fewer than five files under max_files = its file
+    count reads in every container (the envelope's own map has five keys)."""
+    from protocol.containers import from_bytes
+    from tests.protocol.helpers import SEED_B
+
+    small = small_bundle([], seed=SEED_B, origin=key_id(public_key_from_seed(SEED_B)))
+    assert small.file_count == 3
+    for data in (to_cbor(small), to_targz(small)):
+        assert verify_bundle(from_bytes(data, Limits(max_files=3)),
+                             limits=Limits(max_files=3)).digest == small.digest
+        with pytest.raises(ProtocolError) as e:
+            verify_bundle(from_bytes(data, Limits(max_files=2)), limits=Limits(max_files=2))
+        assert e.value.code == "too_many_files"

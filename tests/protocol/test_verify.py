@@ -176,3 +176,47 @@ def test_records_are_kept_as_received_bytes() -> None:
     v = verify_bundle(BUNDLE)
     for path, rec in v.records:
         assert render_record(rec) == BUNDLE.files[path]
+
+
+def test_each_check_runs_over_all_files_before_the_next() -> None:
+    """docs/protocol.md section 6: an unlisted file is found before a tampered one,
+    whatever their paths (files.listed precedes files.digest)."""
+    files = BUNDLE.to_files()
+    tampered = next(p for p in sorted(BUNDLE.files))
+    files[tampered] = files[tampered] + b"x"
+    files["users/zzzz.sync.txt"] = render_record(user("zzzz"))
+    assert codeof(bundle_from_files(files)) == "unlisted_file"
+    files["aaas/aaaa.sync.txt"] = files.pop("users/zzzz.sync.txt")
+    assert codeof(bundle_from_files(files)) == "unlisted_file"
+
+
+def test_a_key_or_signature_of_the_wrong_length_is_a_bad_signature() -> None:
+    """Merged into sig.ed25519: a key of 31 bytes with its own Key-ID cannot verify."""
+    from protocol.signature import b64, key_id
+
+    good = BUNDLE.sig.decode()
+    lines = dict(line.split(": ", 1) for line in good.splitlines())
+    for short in (bytes(31), bytes(33)):
+        sig = good.replace(lines["Public-Key"], b64(short)).replace(
+            lines["Key-ID"], key_id(short))
+        b = Bundle(BUNDLE.manifest, sig.encode(), BUNDLE.files, BUNDLE.keys)
+        assert codeof(b) == "bad_signature"
+    raw = __import__("base64").b64decode(lines["Signature"])
+    for sig_bytes in (raw[:63], raw + b"\x00"):
+        sig = good.replace(lines["Signature"], b64(sig_bytes))
+        b = Bundle(BUNDLE.manifest, sig.encode(), BUNDLE.files, BUNDLE.keys)
+        assert codeof(b) == "bad_signature"
+    # a manifest digest that differs still comes first
+    sig = good.replace(lines["Public-Key"], b64(bytes(31))).replace(
+        lines["Key-ID"], key_id(bytes(31))).replace(lines["Manifest-Digest"], "0" * 64)
+    b = Bundle(BUNDLE.manifest, sig.encode(), BUNDLE.files, BUNDLE.keys)
+    assert codeof(b) == "manifest_digest_mismatch"
+
+
+def test_signature_and_key_file_limits_are_limits() -> None:
+    assert codeof(BUNDLE, limits=Limits(max_signature_bytes=len(BUNDLE.sig) - 1)) == \
+        "record_too_large"
+    verify_bundle(BUNDLE, limits=Limits(max_signature_bytes=len(BUNDLE.sig)))
+    size = max(map(len, BUNDLE.keys.values()))
+    assert codeof(BUNDLE, limits=Limits(max_key_file_bytes=size - 1)) == "record_too_large"
+    verify_bundle(BUNDLE, limits=Limits(max_key_file_bytes=size))
