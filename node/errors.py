@@ -10,6 +10,8 @@ are. In tests and under ``python3 -X dev`` an unknown code is refused at once
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.errors import code_checker
 
 #: code -> (usual HTTP status, meaning). Sync refusals (``node.sync.errors.SyncError``)
@@ -242,6 +244,16 @@ class AppError(Exception):
 
 def bad_request(code: str, message: str, **fields: str) -> AppError:
     return AppError(400, code, message, fields=fields)
+
+
+def text_field(value: Any, name: str) -> str:
+    """A form or JSON field that must be text: None (absent) is empty, anything but a
+    string is 400 ``invalid_field`` naming the field (a JSON list or number, say)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise bad_request("invalid_field", f"{name} must be a string.", **{name: "Not text."})
+    return value
 
 
 def forbidden(code: str = "forbidden", message: str = "You may not do that.") -> AppError:

@@ -50,3 +50,52 @@ async def sign_in(client, user_id: str, *, status: str = "active") -> str:
     r = await client.get("/api/csrf")
     assert r.status == 200, await r.text()
     return (await r.json())["csrf_token"]
+
+
+class Member:
+    """A signed-in test client of the node app: posts carry its CSRF token."""
+
+    def __init__(self, client, user_id: str, csrf: str, username: str):
+        self.client = client
+        self.user_id = user_id
+        self.csrf = csrf
+        self.username = username
+
+    async def post(self, path: str, data: dict | None = None, *, json_reply: bool = False,
+                   **kw):
+        headers = {"Accept": "application/json"} if json_reply else {}
+        body = dict(data or {})
+        body["csrf_token"] = self.csrf
+        return await self.client.post(path, data=body, headers=headers,
+                                      allow_redirects=False, **kw)
+
+    async def api_post(self, path: str, payload: dict):
+        return await self.client.post(path, json=payload, allow_redirects=False,
+                                      headers={"X-CSRF-Token": self.csrf,
+                                               "Accept": "application/json"})
+
+    async def get_json(self, path: str):
+        return await self.client.get(path, headers={"Accept": "application/json"},
+                                     allow_redirects=False)
+
+
+def member_maker(aiohttp_client, node_client):
+    """make(username, admin=False, status='active', roles=()): a signed-in Member of the
+    same app (the first on ``node_client`` itself, the others on clients of their own)."""
+    from node import typedefs as T
+
+    pool = node_client.server.app[T.pool_key]
+
+    async def make(username: str, *, admin: bool = False, status: str = "active",
+                   roles: tuple[str, ...] = ()) -> Member:
+        client = node_client if not getattr(make, "used", False) else \
+            await aiohttp_client(node_client.server)
+        make.used = True
+        user_id = await create_user(pool, username, admin=admin)
+        for role in roles:  # node.profiles.service.ROLES, e.g. "reviewer"
+            await pool.execute("INSERT INTO member_roles (user_id, role) VALUES ($1, $2)",
+                               user_id, role)
+        csrf = await sign_in(client, user_id, status=status)
+        return Member(client, user_id, csrf, username)
+
+    return make

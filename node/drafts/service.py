@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from node.drafts import queries as Q
-from node.errors import AppError, conflict, forbidden, not_found
+from node.errors import AppError, conflict, forbidden, not_found, text_field
 from node.requests import queries as RQ
 from node.requests import service as RS
 from service.ids import ulid
@@ -39,13 +39,7 @@ def _check_id(value: str) -> str:
 
 
 def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise AppError(400, "invalid_field", f"{name} must be a string.",
-                       fields={name: "Not text."})
-    return value
+    return text_field(data.get(name, ""), name)
 
 
 def validate(data: dict[str, Any]) -> dict[str, str]:

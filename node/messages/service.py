@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from node.errors import AppError, bad_request, conflict, not_found
+from node.errors import AppError, bad_request, conflict, not_found, text_field
 from node.messages import queries as Q
 from node.messages.live import Notifier
 from service.ids import ulid
@@ -57,15 +57,6 @@ def _check_id(value: str, code: str = "conversation_not_found") -> str:
     return value
 
 
-def _text(value: Any, name: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise AppError(400, "invalid_field", f"{name} must be a string.",
-                       fields={name: "Not text."})
-    return value
-
-
 def _has_controls(text: str) -> bool:
     """NUL and other control characters, lone surrogates (PostgreSQL refuses some; none
     is ever meant); emoji joiners and other format characters are fine."""
@@ -73,7 +64,7 @@ def _has_controls(text: str) -> bool:
 
 
 def clean_body(value: Any) -> str:
-    body = _text(value, "body").replace("\r\n", "\n").strip()
+    body = text_field(value, "body").replace("\r\n", "\n").strip()
     if not body:
         raise bad_request("invalid_message", "Write a message first.",
                           body="Write a message first.")
@@ -92,7 +83,7 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 
 
 async def recipient(pool: asyncpg.Pool, sender_id: str, username: Any) -> asyncpg.Record:
-    name = _text(username, "to").strip().lstrip("@")
+    name = text_field(username, "to").strip().lstrip("@")
     if not _USERNAME.match(name):
         raise bad_request("recipient_not_found", "Name the member to write to.",
                           to="Choose a member.")
@@ -210,7 +201,7 @@ async def unblock(pool: asyncpg.Pool, member_id: str, username: Any) -> asyncpg.
 
 
 async def _someone(pool: asyncpg.Pool, member_id: str, username: Any) -> asyncpg.Record:
-    name = _text(username, "username").strip().lstrip("@")
+    name = text_field(username, "username").strip().lstrip("@")
     row = await Q.member_by_username(pool, name) if _USERNAME.match(name) else None
     if row is None:
         raise not_found("recipient_not_found", "No member by that name.")
@@ -228,8 +219,8 @@ async def blocked(pool: asyncpg.Pool, member_id: str) -> list[asyncpg.Record]:
 async def report(pool: asyncpg.Pool, member_id: str, message_id: Any,
                  reason: Any = "") -> dict[str, Any]:
     """The recipient reports a message: admins may read that message's body."""
-    mid = _check_id(_text(message_id, "message_id").strip(), "direct_message_not_found")
-    text = _text(reason, "reason").strip()
+    mid = _check_id(text_field(message_id, "message_id").strip(), "direct_message_not_found")
+    text = text_field(reason, "reason").strip()
     if len(text) > REASON_MAX or _has_controls(text):
         raise bad_request("invalid_report", f"A reason has at most {REASON_MAX} characters "
                           "and no control characters.",
@@ -253,7 +244,7 @@ async def reports(pool: asyncpg.Pool, *, open_only: bool = True) -> list[asyncpg
 async def resolve(pool: asyncpg.Pool, admin_id: str | None, report_id: str,
                   resolution: Any = "") -> asyncpg.Record:
     rid = report_id if _ID.match(report_id or "") else None
-    text = _text(resolution, "resolution").strip()
+    text = text_field(resolution, "resolution").strip()
     if len(text) > REASON_MAX or _has_controls(text):
         raise bad_request("invalid_report", f"A note has at most {REASON_MAX} characters "
                           "and no control characters.",

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from node import typedefs as T
 from node import web as W
 from node.auth import queries as auth_queries
-from node.errors import AppError, bad_request
+from node.errors import AppError, bad_request, text_field
 from node.i18n import plural
 from node.pins import service as pins
 from node.promotions import service as promotions
@@ -98,12 +98,7 @@ async def _input(request: web.Request) -> dict[str, Any]:
 
 
 def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise bad_request("invalid_field", f"{name} must be a string.", **{name: "Not text."})
-    return value
+    return text_field(data.get(name, ""), name)
 
 
 def _fragment(request: web.Request, template: str, ctx: dict[str, Any]) -> str:
