@@ -379,9 +379,13 @@ def test_sql_check_catches_literals_fstrings_and_concatenation() -> None:
 
 # ------------------------------------------------------------------ one room per concern
 
-MAX_MODULE_LINES = 600
+MAX_MODULE_LINES = 520
 # Modules allowed to be longer, each with its reason. Runtime code has no entry.
 LONG_MODULES = {
+    # Split in progress on another branch (#18); the lead removes these at merge.
+    # (node.auth.service, split there too, is 512 lines: under the limit already.)
+    "node.requests.service",
+    "protocol.records",
     # The conformance vector generator: one function per vector family, run by hand
     # (`python3 -m conformance_tests.make_vectors`), never imported by node or hub.
     # Splitting it by family is open work of #18.
@@ -401,7 +405,7 @@ def long_modules(limit: int = MAX_MODULE_LINES) -> dict[str, int]:
     return found
 
 
-def test_no_runtime_module_over_600_lines() -> None:
+def test_no_runtime_module_over_520_lines() -> None:
     """A module past a few hundred lines holds more than one concern: split it (and
     re-export the names other modules import)."""
     too_long = {m: n for m, n in long_modules().items() if m not in LONG_MODULES}
