@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from aiohttp import web
 
+from service.errors import CodedError
 from service.settings import Config
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,14 +58,9 @@ policies_key = web.AppKey("wb_route_policies", dict)
 ROUTE_POLICY: web.RequestKey[Policy | None] = web.RequestKey("wb_route_policy")
 
 
-class PolicyDenied(Exception):
-    """A request refused by the route policy: status, stable code, message."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class PolicyDenied(CodedError):
+    """A request refused by the route policy: status, stable code, message (turned into
+    the app's own error by ``policy_middleware``)."""
 
 
 def route_names(app: web.Application) -> Iterator[tuple[str | None, str, str]]:
