@@ -44,16 +44,6 @@ class Policy(enum.StrEnum):
     METRICS = "metrics"
 
 
-#: What each policy lets through, for the docs and the route table in docs/api.md.
-DESCRIPTIONS: dict[Policy, str] = {
-    Policy.PUBLIC: "anyone; an unapproved device is treated as anonymous",
-    Policy.DEVICE: "anyone; an unapproved device sees only its own sign-in and what it wrote",
-    Policy.MEMBER: "an approved member session",
-    Policy.ADMIN: "an approved admin session",
-    Policy.PEER: "a peer's bearer token (checked by the handler)",
-    Policy.METRICS: "bearer WB_METRICS_TOKEN, or loopback when no token is set",
-}
-
 policies_key = web.AppKey("wb_route_policies", dict)
 ROUTE_POLICY: web.RequestKey[Policy | None] = web.RequestKey("wb_route_policy")
 
