@@ -9,7 +9,7 @@ code is refused at once (``service.errors.STRICT``).
 
 from __future__ import annotations
 
-from service.errors import code_checker
+from service.errors import CodedError, code_checker
 
 #: code -> (HTTP status, meaning). ``consumer_too_slow`` is a stream frame (status 0).
 HUB_ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -66,11 +66,9 @@ check_code = code_checker("hub", HUB_ERROR_CODES,
                           "hub.errors.HUB_ERROR_CODES and docs/hub-guide.md")
 
 
-class HubError(Exception):
+class HubError(CodedError):
+    """A hub answer with a registered code; ``extra`` joins the JSON ``error`` object."""
+
     def __init__(self, status: int, code: str, message: str, *, extra: dict | None = None):
-        check_code(code)
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, check_code(code), message)
         self.extra = extra or {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.errors import code_checker
+from service.errors import CodedError, code_checker
 
 #: code -> (usual HTTP status, meaning). Sync refusals (``node.sync.errors.SyncError``)
 #: are here too, with the status the views give them.
@@ -229,16 +229,13 @@ check_code = code_checker("node", NODE_ERROR_CODES,
                           "node.errors.NODE_ERROR_CODES and docs/api.md")
 
 
-class AppError(Exception):
-    """A failure the client caused or may see: status, stable code, human message."""
+class AppError(CodedError):
+    """A failure the client caused or may see: status, stable code, human message, and
+    the form fields it concerns."""
 
     def __init__(self, status: int, code: str, message: str,
                  *, fields: dict[str, str] | None = None):
-        check_code(code)
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, check_code(code), message)
         self.fields = fields or {}
 
 

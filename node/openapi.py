@@ -19,13 +19,6 @@ API_PREFIXES = ("/api/",)
 API_PATHS = frozenset({"/sync/inbox", "/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
-def _error_or_page(description: str) -> dict[str, Any]:
-    """Outside /api/ errors are JSON only when the client accepts application/json."""
-    return {"description": description, "content": {
-        "application/json": {"schema": ref("Error")},
-        "text/html": {"schema": {"type": "string"}}}}
-
-
 NULLABLE_STR = {"type": "string", "nullable": True}
 SESSION = [{"session": []}]
 UNSAFE = [{"session": [], "csrf": []}]

@@ -16,7 +16,7 @@ async def ensure_job(conn: Conn, id: Any) -> str:
 
 
 async def claim_job(
-    conn: Conn, id: Any, value1: Any, force: Any
+    conn: Conn, id: Any, lease_seconds: Any, force: Any
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """UPDATE scheduler_jobs
@@ -27,7 +27,7 @@ async def claim_job(
               AND ($3 OR (NOT paused AND (next_allowed_at IS NULL OR next_allowed_at <= now())))
         RETURNING id""",
         id,
-        value1,
+        lease_seconds,
         force,
     )
 
@@ -39,14 +39,14 @@ async def select_scheduler_jobs_by_id(conn: Conn, id: Any) -> asyncpg.Record | N
 
 
 async def finish_job(
-    conn: Conn, id: Any, value1: Any, duration_ms: Any
+    conn: Conn, id: Any, result: Any, duration_ms: Any
 ) -> str:
     return await conn.execute(
         """UPDATE scheduler_jobs SET running_since = NULL, last_finished_at = now(),
                   last_result = $2, last_duration_ms = $3, runs = runs + 1
             WHERE id = $1""",
         id,
-        value1,
+        result,
         duration_ms,
     )
 

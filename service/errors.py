@@ -1,6 +1,7 @@
 """Stable error codes: each app keeps its registry (code -> HTTP status and meaning) next to
-its error class; this is the one check that a raised code is registered. The protocol's
-codes count as registered everywhere (verification failures pass through unchanged)."""
+its error class; this is the one check that a raised code is registered, and
+:class:`CodedError` the one shape of an answered failure. The protocol's codes count as
+registered everywhere (verification failures pass through unchanged)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,16 @@ def code_checker(component: str, registry: Mapping[str, object],
         return code
 
     return check_code
+
+
+class CodedError(Exception):
+    """A failure answered to the client: HTTP status, stable code, human message.
+
+    The node's ``AppError``, the hub's ``HubError`` and the route policy's ``PolicyDenied``
+    are this shape; each app's subclass checks the code against its own registry."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from aiohttp import web
 
+from service.errors import CodedError
 from service.settings import Config
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,28 +44,13 @@ class Policy(enum.StrEnum):
     METRICS = "metrics"
 
 
-#: What each policy lets through, for the docs and the route table in docs/api.md.
-DESCRIPTIONS: dict[Policy, str] = {
-    Policy.PUBLIC: "anyone; an unapproved device is treated as anonymous",
-    Policy.DEVICE: "anyone; an unapproved device sees only its own sign-in and what it wrote",
-    Policy.MEMBER: "an approved member session",
-    Policy.ADMIN: "an approved admin session",
-    Policy.PEER: "a peer's bearer token (checked by the handler)",
-    Policy.METRICS: "bearer WB_METRICS_TOKEN, or loopback when no token is set",
-}
-
 policies_key = web.AppKey("wb_route_policies", dict)
 ROUTE_POLICY: web.RequestKey[Policy | None] = web.RequestKey("wb_route_policy")
 
 
-class PolicyDenied(Exception):
-    """A request refused by the route policy: status, stable code, message."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class PolicyDenied(CodedError):
+    """A request refused by the route policy: status, stable code, message (turned into
+    the app's own error by ``policy_middleware``)."""
 
 
 def route_names(app: web.Application) -> Iterator[tuple[str | None, str, str]]:

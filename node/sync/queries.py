@@ -42,8 +42,6 @@ _COMMENT_COLS = f"""
     {COMMENT_LIVE} AS live"""
 _COMMENT_FROM = "FROM comments c JOIN requests r ON r.id = c.request_id"
 
-DIRTY = "origin IS NULL AND published_revision IS DISTINCT FROM revision"
-
 
 def _dirty(alias: str) -> str:
     """The predicate of the *_sync_dirty partial indexes, for a table alias."""

@@ -21,7 +21,7 @@ async def select_sync_trusted_keys_by_exists(conn: Conn) -> list[asyncpg.Record]
 
 async def insert_sync_pending(
     conn: Conn,
-    value0: Any,
+    pending_id: Any,
     digest: Any,
     origin: Any,
     key_id: Any,
@@ -35,7 +35,7 @@ async def insert_sync_pending(
         """INSERT INTO sync_pending (id, digest, origin, key_id, public_key, sequence,
                                      record_count, envelope, peer)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (digest) DO NOTHING""",
-        value0,
+        pending_id,
         digest,
         origin,
         key_id,
@@ -306,14 +306,14 @@ async def upsert_vouches(
     )
 
 
-async def update_comments_set_revision_by_id(conn: Conn, value0: Any) -> str:
+async def update_comments_set_revision_by_id(conn: Conn, request_ids: Any) -> str:
     return await conn.execute(
         """UPDATE comments c SET revision = c.revision + 1
              FROM requests r
             WHERE r.id = ANY($1::text[]) AND c.request_id = r.id AND c.origin IS NULL
               AND c.sync_scope = 'public' AND c.deleted_at IS NULL
               AND c.published = (r.deleted_at IS NOT NULL)""",
-        value0,
+        request_ids,
     )
 
 

@@ -177,11 +177,11 @@ async def insert_sync_key_revocations(conn: Conn, origin: Any, key_id: Any, acto
     )
 
 
-async def audit_key_revoked(conn: Conn, value0: Any, details: Any) -> str:
+async def audit_key_revoked(conn: Conn, target: Any, details: Any) -> str:
     return await conn.execute(
         "INSERT INTO audit_log (actor_id, action, target, details) "
         "VALUES (NULL, 'sync.key_revoked', $1, $2::jsonb)",
-        value0,
+        target,
         details,
     )
 
@@ -192,12 +192,12 @@ async def delete_sync_key_revocations_by_origin(conn: Conn, origin: Any, key_id:
     )
 
 
-async def audit_key_unrevoked(conn: Conn, value0: Any, value1: Any) -> str:
+async def audit_key_unrevoked(conn: Conn, target: Any, details: Any) -> str:
     return await conn.execute(
         "INSERT INTO audit_log (actor_id, action, target, details) "
         "VALUES (NULL, 'sync.key_unrevoked', $1, $2::jsonb)",
-        value0,
-        value1,
+        target,
+        details,
     )
 
 

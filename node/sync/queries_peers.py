@@ -65,7 +65,8 @@ async def delete_sync_peers_by_name(conn: Conn, name: Any) -> str:
 
 
 async def update_sync_peers_set_location_by_name(
-    conn: Conn, name: Any, location: Any, api: Any, value3: Any, value4: Any, clear_token: Any
+    conn: Conn, name: Any, location: Any, api: Any, token: Any, inbox_token_hash: Any,
+    clear_token: Any,
 ) -> str:
     return await conn.execute(
         """UPDATE sync_peers SET location = coalesce($2, location), api = coalesce($3, api),
@@ -75,8 +76,8 @@ async def update_sync_peers_set_location_by_name(
         name,
         location,
         api,
-        value3,
-        value4,
+        token,
+        inbox_token_hash,
         clear_token,
     )
 
@@ -86,10 +87,10 @@ async def insert_sync_peers(
     peer_id: Any,
     name: Any,
     kind: Any,
-    value3: Any,
+    location: Any,
     api: Any,
     token: Any,
-    value6: Any,
+    inbox_token_hash: Any,
     schedule: Any,
 ) -> str:
     return await conn.execute(
@@ -99,21 +100,21 @@ async def insert_sync_peers(
         peer_id,
         name,
         kind,
-        value3,
+        location,
         api,
         token,
-        value6,
+        inbox_token_hash,
         schedule,
     )
 
 
 async def received_link(
-    conn: Conn, origin: Any, value1: Any
+    conn: Conn, origin: Any, sequence: Any
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT digest, previous, peer FROM sync_received WHERE origin = $1 AND sequence = $2",
         origin,
-        value1,
+        sequence,
     )
 
 
@@ -159,9 +160,9 @@ async def select_sync_gaps_by_origin(
     )
 
 
-async def received_digest(conn: Conn, origin: Any, value1: Any) -> Any:
+async def received_digest(conn: Conn, origin: Any, sequence: Any) -> Any:
     return await conn.fetchval(
-        "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2", origin, value1
+        "SELECT digest FROM sync_received WHERE origin = $1 AND sequence = $2", origin, sequence
     )
 
 

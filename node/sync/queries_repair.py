@@ -57,11 +57,11 @@ async def count_sync_key_revocations(conn: Conn) -> list[asyncpg.Record]:
     )
 
 
-async def insert_sync_gaps(conn: Conn, value0: Any) -> None:
+async def insert_sync_gaps(conn: Conn, origin_sequences: Any) -> None:
     return await conn.executemany(
         "INSERT INTO sync_gaps (origin, sequence, peer) VALUES ($1, $2, NULL) "
         "ON CONFLICT DO NOTHING",
-        value0,
+        origin_sequences,
     )
 
 
@@ -145,23 +145,23 @@ async def withdrawn_to_scrub(
 
 
 async def select_sync_outbox_by_sequence(
-    conn: Conn, since: Any, head: Any, value2: Any
+    conn: Conn, since: Any, head: Any, paths: Any
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT sequence, envelope FROM sync_outbox WHERE sequence > $1 AND sequence <= $2 "
         "AND paths && $3::text[] ORDER BY sequence FOR UPDATE",
         since,
         head,
-        value2,
+        paths,
     )
 
 
 async def update_sync_outbox_withdrawn_set_scrubbed_through_by_path(
-    conn: Conn, value0: Any, head: Any
+    conn: Conn, paths: Any, head: Any
 ) -> str:
     return await conn.execute(
         "UPDATE sync_outbox_withdrawn SET scrubbed_through = $2 WHERE path = ANY($1::text[])",
-        value0,
+        paths,
         head,
     )
 

@@ -39,11 +39,13 @@ import asyncpg
 from node.i18n import plural
 from node.profiles import invite_map
 from node.sync import gaps as G
+from node.sync import peer_http as H
 from node.sync import peers as P
 from node.sync import queries_repair as QR
 from node.sync import transport as TR
 from node.sync.errors import SyncError
 from node.sync.outbox_scrub import record_files, scrub_outbox_now, still_held
+from node.sync.gap_fill import GAP_MAX_PAGES
 from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.bundle import Bundle
@@ -148,11 +150,11 @@ async def _from_hub(peer: Any, origin: str, sequence: int) -> list[tuple[str, Bu
     since = 0
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
-            for _ in range(TR.GAP_MAX_PAGES):
-                status, body, _ = await TR._request(  # noqa: SLF001 - same package
+            for _ in range(GAP_MAX_PAGES):
+                status, body, _ = await H.request(
                     s, "GET", f"{peer['location']}/api/v2/bundles",
                     params={"origin": origin, "since": str(since), "limit": "500"},
-                    headers={**TR._headers(peer), "Accept": "application/json"})  # noqa: SLF001
+                    headers=H.json_headers(peer))
                 if status != 200:
                     return []
                 page = json.loads(body)
@@ -165,7 +167,7 @@ async def _from_hub(peer: Any, origin: str, sequence: int) -> list[tuple[str, Bu
                     return []
                 since = nxt
     except (aiohttp.ClientError, TimeoutError, ValueError, ProtocolError, SyncError,
-            TR.TransientError):
+            H.TransientError):
         return []
     return []
 
