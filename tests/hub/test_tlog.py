@@ -195,3 +195,22 @@ async def test_stream_with_checkpoints_shows_a_signed_size_covering_every_frame(
     frames = [await frame() for _ in range(4)]
     assert [f.op for f in frames] == ["info", "bundle", "bundle", "bundle"]
     await ws.close()
+
+
+async def test_the_witness_endpoint_is_rate_limited_per_address(make_hub, hub_config):
+    """A flood of cosigning requests gets 429 before the body is read or a signature is
+    checked; within the limit the witness answers as usual (here 404: not a log it
+    witnesses). The limit is WB_HUB_WITNESS_RATE_PER_MINUTE."""
+    client = await make_hub(T.HubOptions.from_config(hub_config,
+                                                     witness_rate_per_minute=3))
+    stranger = L.Checkpoint("other.example/log", 1, b"\0" * 32).body()
+    note = L.Note(stranger, (L.sign_note(stranger, "other.example/log",
+                                         b"\x03" * 32),)).encode()
+    statuses = [(await client.post("/tlog/witness/add-checkpoint",
+                                   data=b"old 0\n\n" + note)).status for _ in range(5)]
+    assert statuses == [404, 404, 404, 429, 429]
+    r = await client.post("/tlog/witness/add-checkpoint", data=b"garbage")
+    assert r.status == 429 and r.headers["Retry-After"] == "60"
+    # other routes are not counted against it
+    assert (await client.get("/tlog/witness/key")).status == 200
+    assert T.HubOptions().witness_rate_per_minute == 60  # the documented default
