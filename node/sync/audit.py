@@ -392,6 +392,23 @@ async def audit(pool: asyncpg.Pool, config: Any, name: str | None = None, *,
     return reports
 
 
+async def check_streamed(pool: asyncpg.Pool, config: Any, peer: Any,
+                         session: aiohttp.ClientSession, note: bytes) -> AuditReport | None:
+    """A checkpoint the hub's stream sent (an ``info`` frame, code ``checkpoint``): checked
+    against the one kept and kept when newer (the first one pins the hub's key through a
+    full audit). Never fails the stream: a hub out of reach is checked at the next pull."""
+    try:
+        if (await Q.select_hub_log(pool, peer["name"])) is None:
+            return await audit_hub(pool, peer, session, policy=policy_of(config),
+                                   extra_notes=[note])
+        return await check_checkpoint(pool, peer, session, note, policy=policy_of(config),
+                                      adopt=True)
+    except (HubUnreachable, asyncpg.PostgresError, L.TlogError, ValueError) as exc:
+        log.warning("streamed checkpoint not checked",
+                    extra={"peer": peer["name"], "error": str(exc)})
+        return None
+
+
 async def audit_after_pull(pool: asyncpg.Pool, config: Any, peer: Any,
                            session: aiohttp.ClientSession) -> None:
     """The audit a pull of a v2 hub ends with: never fails the pull."""

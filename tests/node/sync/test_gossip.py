@@ -17,10 +17,13 @@ from node.sync import gossip as G
 from node.sync import peers as P
 from node.sync import transport as TR
 from protocol import tlog as L
-from tests.node.sync.test_hub_audit import _chain, hubbed  # noqa: F401 - fixture
+from tests.node.sync import test_hub_audit as THA
 
 SEED = b"\x07" * 32
 LOG = "fork.example/log"
+
+hubbed = THA.hubbed  # the fixture: two nodes on one real hub
+_chain = THA._chain
 
 
 def _entries(tag: str, n: int, first: int = 1) -> list[bytes]:
@@ -174,7 +177,7 @@ async def test_an_honest_hub_shown_at_two_sizes_raises_no_incident(two_nodes,
 
 
 async def test_honest_real_hub_and_gossip_never_raise_an_incident(
-        hubbed, aiohttp_client):  # noqa: F811
+        hubbed, aiohttp_client):
     a, b, hub, pool, _ = hubbed
     ca = await aiohttp_client(create_node(a.config))
     cb = await aiohttp_client(create_node(b.config))
