@@ -134,9 +134,27 @@ async def fetch(session: aiohttp.ClientSession, source: str) -> list[bytes]:
     return notes
 
 
+def _newest_per_hub(notes: list[bytes], logs: list[tuple[Any, L.NoteVerifier]]
+                    ) -> list[tuple[Any, L.Checkpoint, bytes]]:
+    """The largest note of each of our hubs' logs among ``notes`` (signed by the key we
+    pinned); other notes prove nothing to us. One per hub and source: a source cannot
+    make us ask a hub for more than one consistency proof per round."""
+    best: dict[str, tuple[Any, L.Checkpoint, bytes]] = {}
+    for note in notes:
+        for row, verifier in logs:
+            try:
+                cp, _ = L.verify_checkpoint(note, verifier)
+            except L.TlogError:
+                continue  # another hub's log, or not signed by the key we pinned
+            kept = best.get(row["peer"])
+            if kept is None or cp.size > kept[1].size:
+                best[row["peer"]] = (row, cp, note)
+    return list(best.values())
+
+
 async def exchange(pool: asyncpg.Pool, config: Any,
                    session: aiohttp.ClientSession) -> GossipResult:
-    """One gossip round: ask every source, check every note of one of our hubs' logs."""
+    """One gossip round: ask every source, check its newest note of each of our hubs."""
     result = GossipResult()
     logs = [(r, L.parse_verifier(r["verifier"])) for r in await A.latest_checkpoints(pool)]
     if not logs:
@@ -150,31 +168,26 @@ async def exchange(pool: asyncpg.Pool, config: Any,
             result.errors[source] = str(exc)
             await Q.source_asked(pool, source, 0, str(exc)[:300])
             continue
-        matched = 0
-        for note in notes:
-            for row, verifier in logs:
-                try:
-                    cp, _ = L.verify_checkpoint(note, verifier)
-                except L.TlogError:
-                    continue  # another hub's log, or not signed by the key we pinned
-                matched += 1
-                seen = await Q.select_gossip(pool, source, row["peer"])
-                if seen is not None and seen["size"] == cp.size \
-                        and bytes(seen["root"]) == cp.root:
-                    continue
-                try:
-                    peer = await P.get_peer(pool, row["peer"])
-                    report = await A.check_checkpoint(pool, peer, session, note,
-                                                      policy=policy, adopt=False,
-                                                      source=source)
-                except A.HubUnreachable as exc:
-                    result.errors[row["peer"]] = str(exc)
-                    continue  # checked again next round
-                if report.error is not None and not report.incidents:
-                    continue
-                result.checked += 1
-                result.incidents += report.incidents
-                await Q.upsert_gossip(pool, source, row["peer"], cp.size, cp.root, note)
+        newest = _newest_per_hub(notes, logs)
+        matched = len(newest)
+        for row, cp, note in newest:
+            seen = await Q.select_gossip(pool, source, row["peer"])
+            if seen is not None and seen["size"] == cp.size \
+                    and bytes(seen["root"]) == cp.root:
+                continue
+            try:
+                peer = await P.get_peer(pool, row["peer"])
+                report = await A.check_checkpoint(pool, peer, session, note,
+                                                  policy=policy, adopt=False,
+                                                  source=source)
+            except A.HubUnreachable as exc:
+                result.errors[row["peer"]] = str(exc)
+                continue  # checked again next round
+            if report.error is not None and not report.incidents:
+                continue
+            result.checked += 1
+            result.incidents += report.incidents
+            await Q.upsert_gossip(pool, source, row["peer"], cp.size, cp.root, note)
         await Q.source_asked(pool, source, matched, None)
     return result
 

@@ -77,7 +77,15 @@ def fake_hub(views: dict[str, View]) -> web.Application:
         return web.json_response({"error": {"code": "not_in_log"}}, status=404)
 
     app = web.Application()
+    app["asked"] = []
     app.router.add_get("/{view}/tlog/{what:.+}", tlog)
+
+    @web.middleware
+    async def count(request: web.Request, handler):
+        app["asked"].append(request.path)
+        return await handler(request)
+
+    app.middlewares.append(count)
     return app
 
 
@@ -279,3 +287,33 @@ async def _control_json(client, n) -> dict:
     r = await client.get("/admin/sync-control", headers={"Accept": "application/json"})
     assert r.status == 200
     return await r.json()
+
+
+async def test_a_source_cannot_make_us_flood_the_hub_with_proof_requests(
+        two_nodes, aiohttp_client):
+    """A node that answers with every old checkpoint of our hub: only its newest one is
+    checked (one consistency proof per hub and source per round), and only once."""
+    (a, ca), _ = two_nodes
+    view = View(_entries("a", 9))
+    hub_app = fake_hub({"a": view})
+    hub = await aiohttp_client(hub_app)
+    await P.add_peer(a.pool, "hub", "hub", str(hub.make_url("/a")).rstrip("/"))
+    view.size = 4  # the hub showed us size 4 at our audit; it has signed up to 9
+    await A.audit(a.pool, a.config, "hub")
+    view.size = 9
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.json_response({"checkpoints": [
+            {"note": view.notes[n].decode()} for n in range(1, 10)]})
+
+    app = web.Application()
+    app.router.add_get(G.PATH, serve)
+    chatty = await aiohttp_client(app)
+    a.config._values["WB_SYNC_GOSSIP_PEERS"] = str(chatty.make_url(""))  # noqa: SLF001
+    hub_app["asked"].clear()
+    assert "checked 1" in await _gossip(ca)
+    assert [p for p in hub_app["asked"] if "consistency" in p] == ["/a/tlog/proof/consistency"]
+    assert await G.source_states(a.pool) and await A.incidents(a.pool) == []
+    hub_app["asked"].clear()
+    assert "checked 0" in await _gossip(ca)  # the same newest note: not asked again
+    assert hub_app["asked"] == []
