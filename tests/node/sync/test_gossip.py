@@ -147,9 +147,13 @@ async def test_a_split_view_is_caught_by_scheduled_gossip_with_both_notes(
         # nothing adopted from gossip: the node keeps what its hub showed it
         assert await n.pool.fetchval("SELECT size FROM sync_hub_logs") == views[own].size
     # the sync control center shows the incident (both notes) and the gossip exchange
+    source_b = str(cb.make_url("")).rstrip("/")
     body = await _control_json(ca, a)
     assert [i["kind"] for i in body["hub_incidents"]] == ["fork"]
     assert body["gossip"][0]["notes"] == 1 and body["gossip"][0]["error"] is None
+    html = await (await ca.get("/admin/sync-control")).text()  # works without JavaScript
+    assert f"Gossip with <code>{source_b}</code>: 1 checkpoint(s)" in html
+    assert f"Told by the node <code>{source_b}</code>" in html and "(fork)" in html
     # the same notes are not checked (nor recorded) again
     assert "checked 0" in await _gossip(ca)
     assert await a.pool.fetchval("SELECT count(*) FROM sync_hub_incidents") == 1
