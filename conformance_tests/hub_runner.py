@@ -39,6 +39,7 @@ import aiohttp
 from conformance_tests import v1wire as W
 from conformance_tests.bundles import Identity, Vector, invalid_vectors, vector_body
 from conformance_tests.report import CheckFailed, Report, expect
+from conformance_tests.tlog_runner import TlogRunner
 from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, from_cbor, from_targz, to_targz
 from protocol.signature import parse_signature
@@ -112,6 +113,7 @@ class HubRunner:
             self.a.counter = self.a.sequence * 1000
         self.marker = f"PRIVATE{uuid.uuid4().hex}"  # only ever in private records
         self.pushed: dict[str, int] = {}   # digest -> hub_seq of our accepted bundles
+        self._tlog_runner: TlogRunner | None = None
         self.start_head = 0
         self.approved: set[str] = set()
 
@@ -260,6 +262,29 @@ class HubRunner:
 
     # ----------------------------------------------------------------- v2 suite
 
+
+    def _tlog(self) -> TlogRunner:
+        if self._tlog_runner is None:
+            self._tlog_runner = TlogRunner(self.base, self.report, self.http)
+        return self._tlog_runner
+
+    async def c_tlog_key(self) -> str:
+        return await self._tlog().key_check()
+
+    async def c_tlog_checkpoint(self) -> str:
+        return await self._tlog().checkpoint()
+
+    async def c_tlog_tiles(self) -> str:
+        return await self._tlog().tiles()
+
+    async def c_tlog_inclusion(self) -> str:
+        return await self._tlog().inclusion()
+
+    async def c_tlog_consistency(self) -> str:
+        return await self._tlog().consistency()
+
+    async def c_tlog_bad_requests(self) -> str:
+        return await self._tlog().bad_requests()
 
     async def c_reachable(self) -> str:
         self.start_head = await self.head()
@@ -838,6 +863,13 @@ def checks(profile: str) -> list[CheckDef]:
         CheckDef("scope.never_forwarded", "c_private_never_forwarded", first),
         CheckDef("subscriptions.lifecycle", "c_subscriptions", up, ("subscriber_token",),
                  writes="a subscription of the subscriber peer, deleted again"),
+        # the transparency log (conformance_tests/tlog_runner.py), over what this run pushed
+        CheckDef("tlog.key", "c_tlog_key", up),
+        CheckDef("tlog.checkpoint", "c_tlog_checkpoint", ("tlog.key", "log.visible")),
+        CheckDef("tlog.tiles", "c_tlog_tiles", ("tlog.checkpoint",)),
+        CheckDef("tlog.inclusion", "c_tlog_inclusion", ("tlog.tiles",)),
+        CheckDef("tlog.consistency", "c_tlog_consistency", ("tlog.tiles",)),
+        CheckDef("tlog.bad_requests", "c_tlog_bad_requests", up),
     ]
 
 

@@ -1,8 +1,11 @@
 """SQL of the transparency log (hub_tlog_*) and of its witnesses (hub_tlog_cosignatures,
 hub_witness_logs). The tree math is :mod:`protocol.tlog`.
 
-Leaves are appended by the trigger ``hub_tlog_append`` on ``hub_log`` (migration 0007),
-inside the ingest transaction and in commit order, with no extra round trip.
+Leaves are appended by the trigger ``hub_tlog_append`` on ``hub_log`` (migrations 0007,
+0020), inside the ingest transaction and in commit order, with no extra round trip; the
+trigger writes only the leaf. :func:`extend` hashes the leaves beyond the tree (leaf and
+subtree hashes, the frontier) in batches, before each checkpoint is signed:
+``hub_tlog_state`` is the hashed prefix of the leaves, the tree the next checkpoint signs.
 """
 
 from __future__ import annotations
@@ -37,49 +40,90 @@ async def state(conn: Conn) -> TreeState:
     return TreeState(row["size"], _frontier(bytes(row["frontier"])), row["last_hub_seq"])
 
 
-_APPEND = """
-WITH s AS (UPDATE hub_tlog_state SET size = $1, frontier = $2, last_hub_seq = $3 WHERE id = 1),
-     l AS (INSERT INTO hub_tlog_leaves (idx, hub_seq, origin, sequence, entry)
-           SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::bigint[],
-                                $8::bytea[]))
+_HASHED = """
+WITH s AS (UPDATE hub_tlog_state SET size = $1, frontier = $2, last_hub_seq = $3 WHERE id = 1)
 INSERT INTO hub_tlog_hashes (level, idx, hash)
-SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[])
+SELECT * FROM unnest($4::smallint[], $5::bigint[], $6::bytea[])
 """
 
+_LEAVES = """
+INSERT INTO hub_tlog_leaves (idx, hub_seq, origin, sequence, entry)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[])
+"""
 
-async def _write(conn: asyncpg.Connection, st: TreeState,
-                 facts: list[tuple[int, str, int | None, str]]) -> None:
+EXTEND_BATCH = 20_000  # leaves hashed per transaction
+
+
+async def _hash(conn: asyncpg.Connection, st: TreeState,
+                leaves: list[tuple[int, bytes]]) -> TreeState:
+    """Hash ``leaves`` ((hub_seq, entry), from index ``st.size`` on) into the tree."""
     size, frontier = st.size, st.frontier
-    leaves: tuple[list, list, list, list, list] = ([], [], [], [], [])
     hashes: tuple[list, list, list] = ([], [], [])
-    for hub_seq, origin, sequence, digest in facts:
-        entry = L.leaf_entry(hub_seq, origin, sequence, digest)
+    for _, entry in leaves:
         rows, frontier = L.append_stored(size, frontier, L.leaf_hash(entry))
-        for column, value in zip(leaves, (size, hub_seq, origin, sequence, entry), strict=True):
-            column.append(value)
         for level, idx, h in rows:
             hashes[0].append(level)
             hashes[1].append(idx)
             hashes[2].append(h)
         size += 1
-    await conn.execute(_APPEND, size, b"".join(frontier), facts[-1][0], *leaves, *hashes)
+    await conn.execute(_HASHED, size, b"".join(frontier), leaves[-1][0], *hashes)
+    return TreeState(size, frontier, leaves[-1][0])
+
+
+async def _write(conn: asyncpg.Connection, st: TreeState,
+                 facts: list[tuple[int, str, int | None, str]]) -> None:
+    """Append leaves for ``facts`` (hub_seq, origin, sequence, digest) and hash them."""
+    entries = [L.leaf_entry(*f) for f in facts]
+    await conn.execute(_LEAVES, list(range(st.size, st.size + len(facts))),
+                       [f[0] for f in facts], [f[1] for f in facts], [f[2] for f in facts],
+                       entries)
+    await _hash(conn, st, [(f[0], e) for f, e in zip(facts, entries, strict=True)])
+
+
+async def extend(conn: asyncpg.Connection) -> int:
+    """Hash every leaf beyond the tree; the number hashed. Processes of one hub take
+    turns on the ``hub_tlog_state`` row lock; ingest never waits for it."""
+    done = 0
+    while True:
+        async with conn.transaction():
+            row = await conn.fetchrow("SELECT size, frontier, last_hub_seq FROM hub_tlog_state "
+                                      "WHERE id = 1 FOR UPDATE")
+            st = TreeState(row["size"], _frontier(bytes(row["frontier"])), row["last_hub_seq"])
+            rows = await conn.fetch(
+                "SELECT idx, hub_seq, entry FROM hub_tlog_leaves WHERE idx >= $1 "
+                "ORDER BY idx LIMIT $2", st.size, EXTEND_BATCH)
+            if not rows:
+                return done
+            assert rows[0]["idx"] == st.size and rows[-1]["idx"] == st.size + len(rows) - 1
+            await _hash(conn, st, [(r["hub_seq"], bytes(r["entry"])) for r in rows])
+        done += len(rows)
+        if len(rows) < EXTEND_BATCH:
+            return done
 
 
 async def catch_up(conn: asyncpg.Connection) -> int:
-    """Append every retained log entry the tree lacks (a hub upgraded with a log)."""
+    """Append a leaf for every retained log entry beyond the last leaf (a hub upgraded
+    with a log, a trigger once disabled), in log order, then hash them; the number of
+    leaves appended."""
     async with conn.transaction():
         last = await conn.fetchval("SELECT last_seq FROM hub_state WHERE id = 1 FOR UPDATE")
-        st = await state(conn)
-        if st.last_hub_seq >= last:
-            return 0
-        rows = await conn.fetch(
-            """SELECT l.seq, l.origin, b.sequence, l.digest
-                 FROM hub_log l JOIN hub_bundles b USING (digest)
-                WHERE l.seq > $1 ORDER BY l.seq""", st.last_hub_seq)
-        if rows:
-            await _write(conn, st, [(r["seq"], r["origin"], r["sequence"], r["digest"])
-                                    for r in rows])
-        return len(rows)
+        top = await conn.fetchrow(
+            "SELECT idx, hub_seq FROM hub_tlog_leaves ORDER BY idx DESC LIMIT 1")
+        size, seq = (0, 0) if top is None else (top["idx"] + 1, top["hub_seq"])
+        added = 0
+        if seq < last:
+            rows = await conn.fetch(
+                """SELECT l.seq, l.origin, b.sequence, l.digest
+                     FROM hub_log l JOIN hub_bundles b USING (digest)
+                    WHERE l.seq > $1 ORDER BY l.seq""", seq)
+            if rows:
+                facts = [(r["seq"], r["origin"], r["sequence"], r["digest"]) for r in rows]
+                await conn.execute(_LEAVES, list(range(size, size + len(facts))),
+                                   [f[0] for f in facts], [f[1] for f in facts],
+                                   [f[2] for f in facts], [L.leaf_entry(*f) for f in facts])
+                added = len(rows)
+    await extend(conn)
+    return added
 
 
 async def hashes(conn: Conn, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

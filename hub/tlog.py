@@ -1,7 +1,8 @@
 """The hub's transparency log: signing key, checkpoints, proofs, tiles and their routes.
 
-The tree is appended inside the ingest transaction by the trigger ``hub_tlog_append``
-on ``hub_log`` (migration 0007): every path that logs an entry logs a leaf. Here: the
+Leaves are appended inside the ingest transaction by the trigger ``hub_tlog_append``
+on ``hub_log`` (migrations 0007, 0020): every path that logs an entry logs a leaf; the
+hashes are computed before each checkpoint (``queries_tlog.extend``). Here: the
 log's Ed25519 key (a 0600 file, made on first start), a job that signs a C2SP
 checkpoint whenever the tree grew (at most every ``WB_HUB_CHECKPOINT_INTERVAL``
 seconds), and the public routes under ``/tlog/`` (checkpoint, verifier key, inclusion
@@ -33,7 +34,10 @@ __all__ = ["LogSigner", "log_origin", "signer_from_config", "signer_key"]
 
 
 async def checkpoint_now(pool: asyncpg.Pool, signer: LogSigner) -> asyncpg.Record:
-    """Sign the current tree if it grew since the newest checkpoint; the newest one."""
+    """Hash the leaves ingest appended since, sign the tree if it grew since the newest
+    checkpoint; the newest one."""
+    async with pool.acquire() as conn:
+        await TQ.extend(conn)
     latest = await TQ.latest_checkpoint(pool)
     st = await TQ.state(pool)
     if latest is None or st.size > latest["size"]:

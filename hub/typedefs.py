@@ -72,6 +72,7 @@ class HubOptions:
     retention_days: float = _default("retention_days", float)  # 0: forever
     prune_interval: float = _default("prune_interval", float)  # 0: never
     v1_auto_register: bool = _default("v1_auto_register", bool)  # unknown v1 peers: pending
+    witness_rate_per_minute: int = _default("witness_rate_per_minute", int)  # per address
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HubOptions:
@@ -102,6 +103,7 @@ read_pool_key = web.AppKey("read_pool", asyncpg.Pool)  # public reads, apart fro
 client_key = web.AppKey("client", aiohttp.ClientSession)
 metrics_key = web.AppKey("metrics", HubMetrics)
 rate_limiter_key: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+witness_limiter_key: web.AppKey[RateLimiter] = web.AppKey("witness_limiter")
 broadcaster_key = web.AppKey("broadcaster", Broadcaster)
 delivery_key: web.AppKey[Delivery] = web.AppKey("delivery")
 database_url_key = web.AppKey("database_url", str)

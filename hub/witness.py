@@ -6,6 +6,9 @@ and a consistency proof from the newest checkpoint this hub cosigned of that log
 never cosigns two checkpoints that do not extend each other. The witness key is the
 hub's log key under the name ``<log origin>/witness`` (``GET /tlog/witness/key``).
 
+Cosigning requests are limited per client address (``WB_HUB_WITNESS_RATE_PER_MINUTE``,
+429 beyond): each costs a signature check and a row lock.
+
 As a log: after each new checkpoint the checkpoint job submits it to every witness in
 ``WB_HUB_WITNESSES`` (URLs) and keeps the cosignature lines; ``/tlog/checkpoint``
 serves the note with them, so a node can require N cosignatures from witnesses it names
@@ -27,6 +30,7 @@ from hub import queries_tlog as TQ
 from hub import typedefs as T
 from hub.tlog_signer import signer_key
 from protocol import tlog as L
+from service.ratelimit import RateLimiter
 
 log = logging.getLogger("wb.hub.witness")
 
@@ -73,6 +77,12 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], bytes]:
 
 
 async def add_checkpoint(request: web.Request) -> web.Response:
+    limit = request.app[T.options_key].witness_rate_per_minute
+    if limit > 0 and not request.app[T.witness_limiter_key].allow(request.remote or "", limit):
+        # checked before the body is read: a flood costs no signature check, no lock
+        return web.Response(status=429, text="too many cosigning requests; retry later\n",
+                            content_type="text/plain",
+                            headers={"Retry-After": "60", "Cache-Control": "no-store"})
     logs = witnessed_logs(request.app[T.config_key]["WB_HUB_WITNESS_LOGS"])
     if request.content_length is None:
         return _text(411, "send a Content-Length\n")
@@ -156,6 +166,7 @@ async def cosigned(pool: asyncpg.Pool, size: int, note: bytes) -> bytes:
 
 
 def setup(app: web.Application) -> None:
+    app[T.witness_limiter_key] = RateLimiter(window_seconds=60.0, max_keys=10_000)
     app.router.add_post("/tlog/witness/add-checkpoint", add_checkpoint,
                         name="tlog_witness_add")
     app.router.add_get("/tlog/witness/key", witness_key, name="tlog_witness_key")

@@ -23,6 +23,7 @@ ROUTES: dict[str, Policy] = {
     "healthz": P.PUBLIC, "readyz": P.PUBLIC, "openapi": P.PUBLIC, "static": P.PUBLIC,
     "favicon": P.PUBLIC, "llms_txt": P.PUBLIC, "feed_public": P.PUBLIC,
     "skin_file": P.PUBLIC,  # the skins' CSS, like /static
+    "sync_checkpoints": P.PUBLIC,  # hub-signed checkpoints for gossip (public statements)
     # a signed or secret token in the URL is the credential (checked in the handler)
     "feed_member": P.PUBLIC, "notifications_confirm": P.PUBLIC,
     "notifications_unsubscribe": P.PUBLIC, "notifications_unsubscribe_post": P.PUBLIC,

@@ -1,12 +1,18 @@
-"""Backups of a node: one tar.gz holding a database dump, keys, uploads and a manifest.
+"""Backups of a node or a hub: one tar.gz holding a database dump, keys, uploads and a
+manifest.
 
-Archive layout::
+Archive layout (node)::
 
-    manifest.json        format, version, created_at, schema_migrations, files (sha256)
+    manifest.json        format, version, component, created_at, schema_migrations, files
     database.dump        pg_dump --format=custom of the node database
     keys/...             WB_DATA_DIR/keys (private keys: restored 0600)
     uploads/...          WB_DATA_DIR/uploads (avatars, invite photos)
     session_secret       WB_DATA_DIR/session_secret when present (restored 0600)
+
+A hub's (``--hub``): the hub database, ``WB_HUB_DATA_DIR/keys`` and ``log.key``, the key
+that signs its transparency log (``WB_HUB_LOG_KEY``, default ``WB_HUB_DATA_DIR/log.key``;
+restored 0600 to the configured path). A hub restored without it would sign a new log,
+which every auditing node treats as another hub (docs/transparency.md).
 
 Restore reads and checks the whole archive in a scratch directory before it touches the
 database or the data directory: every file must be listed with a matching SHA-256 and
@@ -54,6 +60,33 @@ _CHUNK = 1 << 20
 
 class BackupError(Exception):
     """A backup or restore problem; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """What one component's backup holds and where its settings put it."""
+
+    name: str  # node | hub
+    url_setting: str
+    dir_setting: str
+    trees: tuple[str, ...]  # directories of the data directory, file by file
+    files: tuple[str, ...]  # loose files (see ``loose_files`` for their place on disk)
+    secret: tuple[str, ...]  # top-level names restored owner-only
+
+    def loose_files(self, config: Config) -> dict[str, Path]:
+        """Archive name -> file on disk of the loose files."""
+        data_dir = config.path(self.dir_setting)
+        out = {name: data_dir / name for name in self.files}
+        if self.name == "hub" and config["WB_HUB_LOG_KEY"].strip():
+            out["log.key"] = Path(config["WB_HUB_LOG_KEY"].strip())
+        return out
+
+
+NODE = Component("node", "WB_DATABASE_URL", "WB_DATA_DIR", DATA_TREES, DATA_FILES,
+                 SECRET_TOP)
+HUB = Component("hub", "WB_HUB_DATABASE_URL", "WB_HUB_DATA_DIR", ("keys",), ("log.key",),
+                ("keys", "log.key"))
+COMPONENTS = {c.name: c for c in (NODE, HUB)}
 
 
 @dataclass(frozen=True)
@@ -116,10 +149,11 @@ def sha256_file(path: Path) -> str:
 
 # --------------------------------------------------------------------------- backup
 
-def _data_files(data_dir: Path) -> list[tuple[str, Path]]:
+def _data_files(data_dir: Path, comp: Component = NODE,
+                config: Config | None = None) -> list[tuple[str, Path]]:
     """(archive path, file) for keys/, uploads/ and loose secret files, sorted."""
     found: list[tuple[str, Path]] = []
-    for tree in DATA_TREES:
+    for tree in comp.trees:
         root = data_dir / tree
         if not root.is_dir():
             continue
@@ -129,20 +163,22 @@ def _data_files(data_dir: Path) -> list[tuple[str, Path]]:
                                   f"points to before backing up")
             if path.is_file():
                 found.append((path.relative_to(data_dir).as_posix(), path))
-    for name in DATA_FILES:
-        path = data_dir / name
+    loose = comp.loose_files(config) if config is not None \
+        else {name: data_dir / name for name in comp.files}
+    for name, path in loose.items():
         if path.is_file() and not path.is_symlink():
             found.append((name, path))
     return found
 
 
-async def _migration_versions(url: str) -> list[dict[str, Any]]:
+async def _migration_versions(url: str, comp: Component = NODE) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(url, timeout=10)
     try:
         exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
         if not exists:
-            raise BackupError("the node database has no schema_migrations table: it was never "
-                              "initialised (run `wb init-db`), so there is nothing to back up")
+            raise BackupError(f"the {comp.name} database has no schema_migrations table: it "
+                              f"was never initialised (run `wb init-db`), so there is nothing "
+                              f"to back up")
         rows = await conn.fetch("SELECT component, version, name FROM schema_migrations "
                                 "ORDER BY component, version")
     finally:
@@ -150,31 +186,34 @@ async def _migration_versions(url: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def create_backup(config: Config, output: Path) -> dict[str, Any]:
-    """Write a backup archive of the node to ``output`` (mode 0600); return its manifest."""
+async def create_backup(config: Config, output: Path, *,
+                        component: str = "node") -> dict[str, Any]:
+    """Write a backup archive of the node (or hub) to ``output`` (mode 0600); return its
+    manifest."""
     import asyncio
 
-    data_dir = config.path("WB_DATA_DIR")
-    url = await db.resolve_url(config["WB_DATABASE_URL"], data_dir)
+    comp = COMPONENTS[component]
+    data_dir = config.path(comp.dir_setting)
+    url = await db.resolve_url(config[comp.url_setting], data_dir)
     try:
-        migrations = await _migration_versions(url)
+        migrations = await _migration_versions(url, comp)
     except (OSError, asyncpg.PostgresError) as exc:
-        raise BackupError(f"cannot reach the node database: {exc}") from None
+        raise BackupError(f"cannot reach the {comp.name} database: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="wb-backup-") as tmp:
         dump = Path(tmp) / DUMP
         target, env = libpq_target(url)
         await asyncio.to_thread(
             _run, [pg_tool("pg_dump"), "--format=custom", "--file", str(dump),
                    "--dbname", target], env, "pg_dump")
-        entries = [(DUMP, dump), *_data_files(data_dir)]
+        entries = [(DUMP, dump), *_data_files(data_dir, comp, config)]
         files = [{"path": name, "sha256": sha256_file(path), "size": path.stat().st_size,
                   "mode": oct(path.stat().st_mode & 0o777)} for name, path in entries]
         manifest = {
             "format": FORMAT,
             "version": VERSION,
-            "component": "node",
+            "component": comp.name,
             "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "site_url": config.site_url,
+            "site_url": config.site_url if comp is NODE else config["WB_HUB_URL"],
             "schema_migrations": migrations,
             "files": files,
         }
@@ -210,17 +249,20 @@ def _write_archive(output: Path, manifest: dict[str, Any],
 
 # --------------------------------------------------------------------------- restore
 
-def _safe_path(name: str) -> bool:
+def _safe_path(name: str, comp: Component = NODE) -> bool:
     p = PurePosixPath(name)
     return (not p.is_absolute() and len(p.parts) > 0
             and all(part not in (".", "..") and _SAFE_PART.match(part) for part in p.parts)
-            and (p.parts[0] in DATA_TREES and len(p.parts) > 1
-                 or name in DATA_FILES or name == DUMP))
+            and (p.parts[0] in comp.trees and len(p.parts) > 1
+                 or name in comp.files or name == DUMP))
 
 
-def _check_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
+def _check_manifest(manifest: Any, comp: Component = NODE) -> dict[str, dict[str, Any]]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError("not a WhiteBalloon backup: manifest.json has the wrong format")
+    if manifest.get("component", "node") != comp.name:
+        raise BackupError(f"this is a backup of a {manifest.get('component')!r}, not of a "
+                          f"{comp.name}" + (" (add --hub)" if comp is NODE else ""))
     if manifest.get("version") != VERSION:
         raise BackupError(f"backup format version {manifest.get('version')!r} is not supported "
                           f"by this WhiteBalloon (expects {VERSION})")
@@ -230,7 +272,7 @@ def _check_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
     listed: dict[str, dict[str, Any]] = {}
     for entry in files:
         name = entry.get("path") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not _safe_path(name) or name in listed:
+        if not isinstance(name, str) or not _safe_path(name, comp) or name in listed:
             raise BackupError(f"manifest.json lists an unsafe or duplicate path: {name!r}")
         if not re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256", ""))):
             raise BackupError(f"manifest.json has no valid sha256 for {name}")
@@ -242,7 +284,7 @@ def _check_manifest(manifest: Any) -> dict[str, dict[str, Any]]:
     return listed
 
 
-def verify_archive(archive: Path, scratch: Path) -> dict[str, Any]:
+def verify_archive(archive: Path, scratch: Path, comp: Component = NODE) -> dict[str, Any]:
     """Unpack ``archive`` into ``scratch`` checking every file; return the manifest.
 
     Raises BackupError naming the first problem; on error ``scratch`` may hold partial
@@ -264,7 +306,7 @@ def verify_archive(archive: Path, scratch: Path) -> dict[str, Any]:
                 manifest = json.loads(raw.read(4 * _CHUNK))
             except ValueError:
                 raise BackupError("manifest.json is not valid JSON") from None
-            listed = _check_manifest(manifest)
+            listed = _check_manifest(manifest, comp)
             seen: set[str] = set()
             for member in tar:
                 name = member.name
@@ -298,14 +340,16 @@ def verify_archive(archive: Path, scratch: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_migrations_known(manifest: dict[str, Any]) -> None:
+def _check_migrations_known(manifest: dict[str, Any], comp: Component = NODE) -> None:
+    from hub.app import MIGRATIONS as HUB_MIGRATIONS
     from node.app import MIGRATIONS
 
-    known = {m.version for m in db.load_migrations(MIGRATIONS)}
+    known = {m.version for m in db.load_migrations(MIGRATIONS if comp is NODE
+                                                   else HUB_MIGRATIONS)}
     newer = sorted(int(m["version"]) for m in manifest["schema_migrations"]
-                   if m.get("component") == "node" and int(m["version"]) not in known)
+                   if m.get("component") == comp.name and int(m["version"]) not in known)
     if newer:
-        raise BackupError(f"the backup has node migration(s) {newer} that this version of "
+        raise BackupError(f"the backup has {comp.name} migration(s) {newer} that this version of "
                           f"WhiteBalloon does not know: upgrade the code first")
 
 
@@ -325,38 +369,44 @@ async def database_has_data(conn: asyncpg.Connection) -> list[str]:
     return full
 
 
-def _files_present(data_dir: Path) -> list[str]:
+def _files_present(data_dir: Path, comp: Component = NODE,
+                   loose: dict[str, Path] | None = None) -> list[str]:
     present = []
-    for tree in DATA_TREES:
+    for tree in comp.trees:
         root = data_dir / tree
         if root.is_dir() and any(p.is_file() for p in root.rglob("*")):
             present.append(tree)
-    present += [n for n in DATA_FILES if (data_dir / n).exists()]
+    loose = loose or {n: data_dir / n for n in comp.files}
+    present += [n for n, path in loose.items() if path.exists()]
     return present
 
 
-async def restore_backup(config: Config, archive: Path, *, force: bool = False) -> RestoreResult:
+async def restore_backup(config: Config, archive: Path, *, force: bool = False,
+                         component: str = "node") -> RestoreResult:
     """Restore ``archive`` into the configured database and data directory."""
     import asyncio
 
-    data_dir = config.path("WB_DATA_DIR")
+    comp = COMPONENTS[component]
+    data_dir = config.path(comp.dir_setting)
     data_dir.mkdir(parents=True, exist_ok=True)
+    loose = comp.loose_files(config)
     with tempfile.TemporaryDirectory(prefix=".wb-restore-", dir=data_dir) as tmp:
         scratch = Path(tmp)
-        manifest = await asyncio.to_thread(verify_archive, archive, scratch)
-        _check_migrations_known(manifest)
-        url = await db.resolve_url(config["WB_DATABASE_URL"], data_dir)
+        manifest = await asyncio.to_thread(verify_archive, archive, scratch, comp)
+        _check_migrations_known(manifest, comp)
+        url = await db.resolve_url(config[comp.url_setting], data_dir)
         try:
             conn = await asyncpg.connect(url, timeout=10)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise BackupError(f"cannot reach the node database: {exc}") from None
+            raise BackupError(f"cannot reach the {comp.name} database: {exc}") from None
         try:
             full = await database_has_data(conn)
-            occupied = _files_present(data_dir)
+            occupied = _files_present(data_dir, comp, loose)
             if (full or occupied) and not force:
                 what = [f"tables with rows: {', '.join(full[:5])}"] if full else []
                 what += [f"existing {', '.join(occupied)} in {data_dir}"] if occupied else []
-                raise BackupError("refusing to restore over a node that already has data ("
+                raise BackupError(f"refusing to restore over a {comp.name} that already has "
+                                  "data ("
                                   + "; ".join(what) + "). Restore into an empty database and "
                                   "data directory, or pass --force to replace them (existing "
                                   "files are moved aside, not deleted)")
@@ -374,7 +424,7 @@ async def restore_backup(config: Config, archive: Path, *, force: bool = False) 
                 await conn.execute(f'DROP SCHEMA "{aside}" CASCADE')
         finally:
             await conn.close()
-        moved = _install_files(scratch, data_dir, manifest)
+        moved = _install_files(scratch, data_dir, manifest, comp, loose)
     log.info("backup restored", extra={"path": str(archive), "files": len(manifest["files"])})
     return RestoreResult(manifest=manifest, moved_aside=moved)
 
@@ -405,23 +455,29 @@ async def _put_schema_back(conn: asyncpg.Connection, aside: str | None) -> None:
             await conn.execute("CREATE SCHEMA public")
 
 
-def _install_files(scratch: Path, data_dir: Path, manifest: dict[str, Any]) -> list[str]:
+def _install_files(scratch: Path, data_dir: Path, manifest: dict[str, Any],
+                   comp: Component = NODE, loose: dict[str, Path] | None = None) -> list[str]:
     """Move verified files into place; existing keys/uploads are moved aside first."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     moved: list[str] = []
-    for top in (*DATA_TREES, *DATA_FILES):
-        current = data_dir / top
+    loose = loose or {n: data_dir / n for n in comp.files}
+    for current in (*(data_dir / t for t in comp.trees), *loose.values()):
         if current.exists() or current.is_symlink():
-            aside = data_dir / f"{top}.before-restore-{stamp}"
+            aside = current.with_name(f"{current.name}.before-restore-{stamp}")
             current.rename(aside)
             moved.append(str(aside))
     for entry in manifest["files"]:
         name = entry["path"]
         if name == DUMP:
             continue
-        dest = data_dir / name
+        dest = loose.get(name, data_dir / name)
         top = PurePosixPath(name).parts[0]
-        secret = top in SECRET_TOP
+        secret = top in comp.secret
+        if name in loose:  # may be outside the data directory (WB_HUB_LOG_KEY)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(scratch / name, dest)
+            os.chmod(dest, 0o600 if secret else 0o644)
+            continue
         dirmode = 0o700 if secret else 0o755
         for parent in reversed(dest.relative_to(data_dir).parents[:-1]):
             d = data_dir / parent

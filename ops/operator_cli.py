@@ -41,16 +41,21 @@ def _default_backup_name() -> str:
 @click.command("backup")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Archive to write (default: ./wb-backup-<UTC time>.tar.gz).")
-def backup(output: Path | None) -> None:
+@click.option("--hub", is_flag=True,
+              help="Back up the hub instead (WB_HUB_DATABASE_URL, WB_HUB_DATA_DIR/keys and "
+                   "the transparency-log key WB_HUB_LOG_KEY).")
+def backup(output: Path | None, hub: bool) -> None:
     """Back up the node: database dump, keys, uploads, with a checksummed manifest.
 
-    The archive holds the node's private keys: it is written 0600; store it encrypted.
+    The archive holds the node's (or hub's) private keys: it is written 0600; store it
+    encrypted.
     """
     from ops import backup as B
 
     target = (output or Path(_default_backup_name())).expanduser().resolve()
     try:
-        manifest = asyncio.run(B.create_backup(Config(), target))
+        manifest = asyncio.run(B.create_backup(Config(), target,
+                                               component="hub" if hub else "node"))
     except B.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {target} ({len(manifest['files'])} files, "
@@ -62,15 +67,19 @@ def backup(output: Path | None) -> None:
 @click.option("--force", is_flag=True,
               help="Replace a database or data directory that already holds data "
                    "(existing keys and uploads are moved aside, not deleted).")
-def restore(archive: Path, force: bool) -> None:
+@click.option("--hub", is_flag=True,
+              help="Restore a `wb backup --hub` archive into WB_HUB_DATABASE_URL and "
+                   "WB_HUB_DATA_DIR (the log key to WB_HUB_LOG_KEY, 0600).")
+def restore(archive: Path, force: bool, hub: bool) -> None:
     """Restore a `wb backup` archive into the configured database and WB_DATA_DIR.
 
-    Every checksum is verified before anything is changed. Stop the node first.
+    Every checksum is verified before anything is changed. Stop the node (or hub) first.
     """
     from ops import backup as B
 
     try:
-        result = asyncio.run(B.restore_backup(Config(), archive, force=force))
+        result = asyncio.run(B.restore_backup(Config(), archive, force=force,
+                                              component="hub" if hub else "node"))
     except B.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     m = result.manifest
@@ -78,7 +87,8 @@ def restore(archive: Path, force: bool) -> None:
                f"({len(m['files'])} files)")
     for path in result.moved_aside:
         click.echo(f"previous data moved aside to {path}")
-    click.echo("next: `wb init-db` applies any newer migrations, then start the node")
+    click.echo("next: `wb hub init-db` applies any newer migrations, then start the hub" if hub
+               else "next: `wb init-db` applies any newer migrations, then start the node")
 
 
 def register(root: click.Group) -> None:

@@ -190,6 +190,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_WITNESSES", "",
             "Base URLs (comma-separated) of hubs that witness this hub's log; each new "
             "checkpoint is sent to them and served with their cosignatures.", "hub"),
+    Setting("WB_HUB_WITNESS_RATE_PER_MINUTE", "60",
+            "Cosigning requests (POST /tlog/witness/add-checkpoint) a witness hub accepts "
+            "per client address per minute, per hub process; more get 429 (0: no limit).",
+            "hub"),
     Setting("WB_HUB_V1_AUTO_REGISTER", "false",
             "Let an unknown peer of the original (v1) API register itself with its first "
             "push or pull (bearer token and X-WB-Public-Key). It waits as `pending`: its "
@@ -222,6 +226,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_SYNC_WITNESS_QUORUM", "0",
             "Cosignatures from WB_SYNC_WITNESSES a hub checkpoint needs before the hub "
             "audit trusts it (0: the hub's own signature suffices)."),
+    Setting("WB_SYNC_GOSSIP_INTERVAL", "300",
+            "Seconds between checkpoint gossip rounds: the node asks other nodes for the "
+            "newest signed checkpoint they hold of each hub and checks it against its own "
+            "(a split view becomes a fork incident). 0: no gossip (GET /sync/checkpoints "
+            "answers 404). See docs/transparency.md."),
+    Setting("WB_SYNC_GOSSIP_PEERS", "",
+            "Base URLs (comma-separated) of nodes to exchange hub checkpoints with, asked "
+            "before the instances of the origins this node trusts (16 nodes per round)."),
     Setting("ENABLE_COPILOT", "false",
             "Allow the copilot to be switched on by an admin (off unless set)."),
     Setting("DEDALUS_API_KEY", "",

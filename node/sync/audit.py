@@ -219,12 +219,16 @@ async def audit_hub(pool: asyncpg.Pool, peer: asyncpg.Record, session: aiohttp.C
 
 async def _check_against(pool: asyncpg.Pool, session: aiohttp.ClientSession, base: str,
                          report: AuditReport, kept: asyncpg.Record, cp: L.Checkpoint,
-                         note: bytes, *, adopt: bool) -> asyncpg.Record | None:
-    """Check ``cp`` against the kept checkpoint; keep it if it is newer and ``adopt``."""
+                         note: bytes, *, adopt: bool,
+                         source: str | None = None) -> asyncpg.Record | None:
+    """Check ``cp`` against the kept checkpoint; keep it if it is newer and ``adopt``.
+    ``source``: the node that told us of ``note`` (gossip), named in the evidence."""
     old_note = None if kept["note"] is None else bytes(kept["note"])
     old_size, old_root = kept["size"], None if kept["root"] is None else bytes(kept["root"])
     evidence = {"checkpoint_a": None if old_note is None else old_note.decode(),
                 "checkpoint_b": note.decode(), "verifier": kept["verifier"]}
+    if source is not None:
+        evidence["gossip_source"] = source
     if old_note is None:
         pass
     elif cp.size == old_size:
@@ -238,6 +242,8 @@ async def _check_against(pool: asyncpg.Pool, session: aiohttp.ClientSession, bas
             else (cp.root, old_root)
         status, body = await _json(session, f"{base}/tlog/proof/consistency",
                                    old=small, size=big)
+        if status >= 500 or status == 429:  # unavailable, not a refusal: ask again later
+            raise HubUnreachable(f"{base}/tlog/proof/consistency answered {status}")
         try:
             if status != 200:
                 raise L.TlogError(f"the hub gave no consistency proof ({status})")
@@ -254,6 +260,40 @@ async def _check_against(pool: asyncpg.Pool, session: aiohttp.ClientSession, bas
         return kept
     await Q.update_hub_log_checkpoint(pool, report.peer, cp.size, cp.root, note)
     return await Q.select_hub_log(pool, report.peer)
+
+
+async def check_checkpoint(pool: asyncpg.Pool, peer: Any, session: aiohttp.ClientSession,
+                           note: bytes, *, policy: Policy, adopt: bool,
+                           source: str | None = None) -> AuditReport:
+    """Check one signed checkpoint of ``peer``'s log against the one kept: a note the
+    hub streamed (``adopt``: kept when newer, consistent and cosigned as the policy asks)
+    or one another node told us of (``source``: never adopted, a fork is evidence).
+    The hub's key must be pinned already (by :func:`audit_hub`)."""
+    report = AuditReport(peer["name"])
+    kept = await Q.select_hub_log(pool, peer["name"])
+    if kept is None or kept["note"] is None:
+        report.error = "no checkpoint of this hub kept yet: run the audit first"
+        return report
+    try:
+        cp, parsed = L.verify_checkpoint(note, L.parse_verifier(kept["verifier"]))
+    except L.TlogError as exc:
+        if source is None:  # the hub itself sent it: its own answer is the evidence
+            await _incident(pool, report, "bad_checkpoint",
+                            f"the hub streamed a checkpoint that does not verify: "
+                            f"{exc.message}", {"note": note.decode("utf-8", "replace"),
+                                               "verifier": kept["verifier"]})
+        else:
+            report.error = f"not a checkpoint of this hub's log: {exc.message}"
+        return report
+    if adopt and policy.quorum > 0 \
+            and L.count_cosignatures(parsed, policy.witnesses) < policy.quorum:
+        adopt = False
+    current = await _check_against(pool, session, peer["location"].rstrip("/"), report,
+                                   kept, cp, note, adopt=adopt, source=source)
+    if current is not None:
+        report.size = current["size"]
+        report.checkpoint = bytes(current["note"]).decode()
+    return report
 
 
 async def _check_acks(pool: asyncpg.Pool, session: aiohttp.ClientSession, base: str,
@@ -350,6 +390,23 @@ async def audit(pool: asyncpg.Pool, config: Any, name: str | None = None, *,
         if session is None:
             await own.close()
     return reports
+
+
+async def check_streamed(pool: asyncpg.Pool, config: Any, peer: Any,
+                         session: aiohttp.ClientSession, note: bytes) -> AuditReport | None:
+    """A checkpoint the hub's stream sent (an ``info`` frame, code ``checkpoint``): checked
+    against the one kept and kept when newer (the first one pins the hub's key through a
+    full audit). Never fails the stream: a hub out of reach is checked at the next pull."""
+    try:
+        if (await Q.select_hub_log(pool, peer["name"])) is None:
+            return await audit_hub(pool, peer, session, policy=policy_of(config),
+                                   extra_notes=[note])
+        return await check_checkpoint(pool, peer, session, note, policy=policy_of(config),
+                                      adopt=True)
+    except (HubUnreachable, asyncpg.PostgresError, L.TlogError, ValueError) as exc:
+        log.warning("streamed checkpoint not checked",
+                    extra={"peer": peer["name"], "error": str(exc)})
+        return None
 
 
 async def audit_after_pull(pool: asyncpg.Pool, config: Any, peer: Any,

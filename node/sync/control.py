@@ -23,6 +23,7 @@ from node.i18n import plural
 from node.scheduler import JOB_ACTOR, job_states, jobs_key, run_job, set_paused
 from node.sync import audit as A
 from node.sync import gaps as G
+from node.sync import gossip
 from node.sync import importer as I
 from node.sync import peers as P
 from node.sync import queries as Q
@@ -86,6 +87,8 @@ async def _control_context(request: web.Request) -> tuple[dict[str, Any], dict[s
         "hub_incidents": [dict(r) | {"evidence": json.loads(r["evidence"])}
                           for r in await A.incidents(pool)],
         "hub_logs": await A.latest_checkpoints(pool),
+        "gossip": await gossip.source_states(pool),
+        "gossip_interval": gossip.interval(config),
         "key_history": await R.key_history(pool),
         "scheduler_on": config.get_bool("WB_SCHEDULER"),
         "interval": config.get_int("WB_SYNC_INTERVAL"),
@@ -102,6 +105,7 @@ async def _control_context(request: web.Request) -> tuple[dict[str, Any], dict[s
             "hub_incidents": ctx["hub_incidents"],
             "hub_checkpoints": [{"peer": r["peer"], "size": r["size"],
                                  "note": bytes(r["note"]).decode()} for r in ctx["hub_logs"]],
+            "gossip": [dict(r) for r in ctx["gossip"]],
             "pending": [dict(r) for r in ctx["pending"]]}
     return ctx, body
 

@@ -62,9 +62,10 @@ async def _inbox(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from node.sync import control, repair_web, scheduling
+    from node.sync import control, gossip, repair_web, scheduling
 
     app.router.add_post("/sync/inbox", inbox, name="sync_inbox")
     scheduling.setup(app)
     control.setup(app)
     repair_web.setup(app)
+    gossip.setup(app)

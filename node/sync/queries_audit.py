@@ -85,3 +85,44 @@ async def mark_ack_included(conn: Conn, peer: str, hub_seq: int) -> str:
 async def mark_ack_flagged(conn: Conn, peer: str, hub_seq: int) -> str:
     return await conn.execute("UPDATE sync_hub_acks SET flagged_at = now() "
                               "WHERE peer = $1 AND hub_seq = $2", peer, hub_seq)
+
+
+# ------------------------------------------------------- gossip (node/sync/gossip.py)
+
+async def select_gossip(conn: Conn, source: str, peer: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT size, root FROM sync_hub_gossip "
+                               "WHERE source = $1 AND peer = $2", source, peer)
+
+
+async def upsert_gossip(conn: Conn, source: str, peer: str, size: int, root: bytes,
+                        note: bytes) -> str:
+    return await conn.execute(
+        """INSERT INTO sync_hub_gossip (source, peer, size, root, note)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (source, peer) DO UPDATE
+              SET size = $3, root = $4, note = $5, checked_at = now()""",
+        source, peer, size, root, note)
+
+
+async def source_asked(conn: Conn, source: str, notes: int, error: str | None) -> str:
+    return await conn.execute(
+        """INSERT INTO sync_gossip_sources (source, notes, error) VALUES ($1, $2, $3)
+           ON CONFLICT (source) DO UPDATE SET asked_at = now(), notes = $2, error = $3""",
+        source, notes, error)
+
+
+async def select_gossip_sources(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT source, asked_at, notes, error FROM sync_gossip_sources "
+                            "ORDER BY source")
+
+
+async def select_trusted_instances(conn: Conn, own: str, limit: int) -> list[str]:
+    """Instances of origins this node trusts (pinned or approved keys), the most recently
+    heard from first: the nodes likely to share our hubs."""
+    rows = await conn.fetch(
+        """SELECT r.instance FROM sync_received r
+            WHERE r.instance IS NOT NULL AND r.origin <> $1
+              AND EXISTS (SELECT 1 FROM sync_trusted_keys k WHERE k.origin = r.origin
+                            AND k.source IN ('pinned', 'approved'))
+            GROUP BY r.instance ORDER BY max(r.received_at) DESC LIMIT $2""", own, limit)
+    return [r["instance"] for r in rows]

@@ -211,7 +211,10 @@ async def _stream_once(app: web.Application, name: str, status: dict[str, Any]) 
     headers = {"Authorization": f"Bearer {peer['token']}"} if peer["token"] else {}
     cursor = peer["cursor"]
     connected = False
-    async with rt.ws_client.ws_connect(stream_url(peer["location"]), params={"since": str(cursor)},
+    # checkpoints=1: the hub sends each newer signed checkpoint as an info frame; each is
+    # checked against the one kept (docs/transparency.md, "What the hub publishes")
+    async with rt.ws_client.ws_connect(stream_url(peer["location"]),
+                                       params={"since": str(cursor), "checkpoints": "1"},
                                        headers=headers, heartbeat=20,
                                        max_msg_size=64 * 1024 * 1024) as ws:
         async for msg in ws:
@@ -223,6 +226,9 @@ async def _stream_once(app: web.Application, name: str, status: dict[str, Any]) 
             if frame.op == "info":
                 connected = True
                 status.update(state="live", since=frame.seq, error=None)
+                if frame.code == "checkpoint" and frame.message:
+                    await A.check_streamed(pool, config, peer, app[T.client_key],
+                                           frame.message.encode())
                 continue
             if frame.op == "error":
                 status.update(state="down", error=f"{frame.code}: {frame.message}")

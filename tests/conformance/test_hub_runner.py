@@ -33,7 +33,9 @@ async def test_hub_v2_all_checks_pass(live_hub):
     assert limited and not {f"invalid.{n}" for n in limited} & names
     assert {"ingest.first_bundle", "ingest.idempotent", "cursor.future", "stream.resume",
             "stream.live", "scope.private_withheld", "chain.gap", "chain.equivocation",
-            "subscriptions.lifecycle"} <= names
+            "subscriptions.lifecycle", "tlog.key", "tlog.checkpoint", "tlog.tiles",
+            "tlog.inclusion", "tlog.consistency", "tlog.bad_requests"} <= names
+    assert all(report.status_of(n) == "passed" for n in names if n.startswith("tlog."))
     assert report.exit_code == 0
     # the hub really holds what the runner pushed, and nothing private
     pool = live_hub.server.app[HT.pool_key]

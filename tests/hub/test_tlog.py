@@ -118,6 +118,12 @@ async def test_a_log_older_than_the_tree_is_caught_up_on_start(
     await pool.execute("DELETE FROM hub_tlog_hashes; DELETE FROM hub_tlog_leaves; "
                        "UPDATE hub_tlog_state SET size = 0, frontier = '', last_hub_seq = 0")
     assert (await push(second, peer, origin.many(1))).status == 201
+    assert [r["hub_seq"] for r in await pool.fetch(
+        "SELECT hub_seq FROM hub_tlog_leaves ORDER BY idx")] == [1, 2, 3, 4]
+    # the ingest appended only leaves: the next checkpoint hashes them and signs
+    assert await pool.fetchval("SELECT size FROM hub_tlog_state") == 0
+    cp, _, _ = await _checkpoint(second)
+    assert cp.size == 4 and cp.root == naive_root(await _leaves(pool))
     state = await pool.fetchrow("SELECT size, last_hub_seq FROM hub_tlog_state")
     assert (state["size"], state["last_hub_seq"]) == (4, 4)
 
@@ -150,7 +156,8 @@ async def test_equivocation_and_duplicates_add_no_leaf(hub_client, hub_pool, pee
     twin = Origin(origin.seed)  # same key, a second history
     assert (await push(hub_client, peer, twin.bundle([twin.request(title="Other")]))).status \
         == 409
-    assert await hub_pool.fetchval("SELECT size FROM hub_tlog_state") == 1
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_tlog_leaves") == 1
+    assert (await _checkpoint(hub_client))[0].size == 1
     assert (await Q.log_state(hub_pool))[0] == 1
 
 
@@ -195,3 +202,56 @@ async def test_stream_with_checkpoints_shows_a_signed_size_covering_every_frame(
     frames = [await frame() for _ in range(4)]
     assert [f.op for f in frames] == ["info", "bundle", "bundle", "bundle"]
     await ws.close()
+
+
+async def test_the_witness_endpoint_is_rate_limited_per_address(make_hub, hub_config):
+    """A flood of cosigning requests gets 429 before the body is read or a signature is
+    checked; within the limit the witness answers as usual (here 404: not a log it
+    witnesses). The limit is WB_HUB_WITNESS_RATE_PER_MINUTE."""
+    client = await make_hub(T.HubOptions.from_config(hub_config,
+                                                     witness_rate_per_minute=3))
+    stranger = L.Checkpoint("other.example/log", 1, b"\0" * 32).body()
+    note = L.Note(stranger, (L.sign_note(stranger, "other.example/log",
+                                         b"\x03" * 32),)).encode()
+    statuses = [(await client.post("/tlog/witness/add-checkpoint",
+                                   data=b"old 0\n\n" + note)).status for _ in range(5)]
+    assert statuses == [404, 404, 404, 429, 429]
+    r = await client.post("/tlog/witness/add-checkpoint", data=b"garbage")
+    assert r.status == 429 and r.headers["Retry-After"] == "60"
+    # other routes are not counted against it
+    assert (await client.get("/tlog/witness/key")).status == 200
+    assert T.HubOptions().witness_rate_per_minute == 60  # the documented default
+
+
+async def test_concurrent_ingest_and_checkpoints_build_one_tree_in_commit_order(
+        hub_client, hub_pool, peer, origin):
+    """The ingest transaction appends only the leaf; the checkpoint job hashes the leaves
+    later. Pushes committing side by side while checkpoints are signed meanwhile: the
+    leaves follow hub_seq with no gap or duplicate, the final tree is the log's, and every
+    checkpoint signed on the way is a prefix of it (consistency proofs verify)."""
+    import asyncio
+
+    bundles = [origin.many(1) for _ in range(16)]
+    signer = hub_client.server.app[HT.signer_key]
+    done = asyncio.Event()
+    sizes: set[int] = set()
+
+    async def sign_meanwhile() -> None:
+        while not done.is_set():
+            sizes.add((await HT.checkpoint_now(hub_pool, signer))["size"])
+            await asyncio.sleep(0)
+
+    signing = asyncio.create_task(sign_meanwhile())
+    answers = await asyncio.gather(*(push(hub_client, peer, b) for b in bundles))
+    done.set()
+    await signing
+    assert sorted(r.status for r in answers) == [201] * 16
+    rows = await hub_pool.fetch("SELECT idx, hub_seq FROM hub_tlog_leaves ORDER BY idx")
+    assert [(r["idx"], r["hub_seq"]) for r in rows] == [(i, i + 1) for i in range(16)]
+    final, _, _ = await _checkpoint(hub_client)
+    assert final.size == 16 and final.root == naive_root(await _leaves(hub_pool))
+    for size in sorted(sizes - {0, 16}):
+        old = L.parse_checkpoint(L.parse_note(await (await hub_client.get(
+            f"/tlog/checkpoints/{size}")).read()).text)
+        body = await (await hub_client.get(f"/tlog/proof/consistency?old={size}")).json()
+        L.verify_consistency(size, old.root, 16, final.root, _h(body["proof"]))

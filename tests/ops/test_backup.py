@@ -190,3 +190,72 @@ async def test_not_a_backup_is_refused(pg, tmp_path, data_dir):
         assert "does not start with manifest.json" in r.output
     finally:
         await pg.drop(url)
+
+
+def hub_env(db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {"WB_HUB_DATABASE_URL": db_url, "WB_HUB_DATA_DIR": str(data_dir),
+           "WB_HUB_URL": "http://hub.test", "WB_HUB_LOG_KEY": ""}
+    env.update(extra)
+    return env
+
+
+async def test_hub_backup_carries_the_log_key_and_restores_it_0600(pg, hub_db_url, tmp_path):
+    """The transparency-log key is what makes the restored hub the same log to every
+    auditing node: it is in `wb backup --hub`, and `wb restore --hub` puts it back 0600
+    (also at a WB_HUB_LOG_KEY outside the data directory), with the hub's checkpoints."""
+    from hub.tlog_signer import signer_from_config
+    from service.settings import Config
+
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    config = Config(hub_env(hub_db_url, hub_dir), environ={}, dotenv=hub_dir / "no.env")
+    signer = signer_from_config(config)  # what `wb hub serve` does on first start
+    note = signer.sign(0, bytes(32))
+    conn = await asyncpg.connect(hub_db_url)
+    try:
+        await conn.execute("INSERT INTO hub_tlog_checkpoints (size, root, note) "
+                           "VALUES (0, $1, $2)", bytes(32), note)
+    finally:
+        await conn.close()
+    (hub_dir / "keys").mkdir(mode=0o700)
+    (hub_dir / "keys" / "signing.key").write_bytes(KEY_BYTES)
+    archive = tmp_path / "hub.tar.gz"
+    r = await wb(["backup", "--hub", "-o", str(archive)], hub_env(hub_db_url, hub_dir))
+    assert r.exit_code == 0, r.output
+    assert mode(archive) == 0o600
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest["component"] == "hub"
+    assert {f["path"] for f in manifest["files"]} == {"database.dump", "log.key",
+                                                      "keys/signing.key"}
+    # a node restore refuses a hub backup (and the other way round)
+    node_url = await pg.new_database()
+    try:
+        r = await wb(["restore", str(archive)], node_env(node_url, tmp_path / "n"))
+        assert r.exit_code == 1 and "backup of a 'hub'" in r.output and "--hub" in r.output
+    finally:
+        await pg.drop(node_url)
+
+    for outside in (False, True):
+        empty_url = await pg.new_database()
+        new_dir = tmp_path / f"restored-{outside}"
+        key_path = tmp_path / f"secrets-{outside}" / "hub-log.key" if outside \
+            else new_dir / "log.key"
+        env = hub_env(empty_url, new_dir,
+                      WB_HUB_LOG_KEY=str(key_path) if outside else "")
+        try:
+            r = await wb(["restore", "--hub", str(archive)], env)
+            assert r.exit_code == 0, r.output
+            assert "wb hub init-db" in r.output
+            assert mode(key_path) == 0o600
+            again = signer_from_config(Config(env, environ={}, dotenv=new_dir / "no.env"))
+            assert again.public_key == signer.public_key  # the same log key, not a new one
+            assert mode(new_dir / "keys" / "signing.key") == 0o600
+            conn = await asyncpg.connect(empty_url)
+            try:
+                assert bytes(await conn.fetchval(
+                    "SELECT note FROM hub_tlog_checkpoints WHERE size = 0")) == note
+            finally:
+                await conn.close()
+        finally:
+            await pg.drop(empty_url)

@@ -197,6 +197,7 @@ OPS = st.lists(st.one_of(
     st.tuples(st.just("pull"), st.just(0)),
     st.tuples(st.just("prune"), st.integers(0, 12)),
     st.tuples(st.just("audit"), st.just(0)),
+    st.tuples(st.just("gossip"), st.just(0)),
     st.tuples(st.just("restart"), st.just(0))), min_size=1, max_size=10)
 
 
@@ -204,8 +205,9 @@ OPS = st.lists(st.one_of(
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
 def test_honest_hub_never_raises_an_incident(pg, ops) -> None:
-    """Random pushes, pulls, prunes, audits and hub restarts on an honest hub: no
-    incident, and every acknowledged push ends up proven included."""
+    """Random pushes, pulls, prunes, audits, checkpoint gossip between the two nodes and
+    hub restarts on an honest hub: no incident, and every acknowledged push ends up
+    proven included."""
     import tempfile
     from pathlib import Path
 
@@ -258,6 +260,17 @@ def test_honest_hub_never_raises_an_incident(pg, ops) -> None:
                     for n in (a, b):
                         await n.pool.execute("UPDATE sync_peers SET location = $1",
                                              str(hub.make_url("")).rstrip("/"))
+                elif op == "gossip":  # each node checks the other's newest checkpoint
+                    for n, other in ((a, b), (b, a)):
+                        note = await other.pool.fetchval("SELECT note FROM sync_hub_logs")
+                        if note is None or await n.pool.fetchval(
+                                "SELECT note FROM sync_hub_logs") is None:
+                            continue
+                        r = await A.check_checkpoint(
+                            n.pool, await P.get_peer(n.pool, "hub"), hub.session,
+                            bytes(note), policy=A.Policy(), adopt=False,
+                            source=f"http://{other.name}.test")
+                        assert r.incidents == [] and r.error is None, (ops, r.as_json())
                 else:
                     for n in (a, b):
                         for r in await A.audit(n.pool, n.config, "hub"):
