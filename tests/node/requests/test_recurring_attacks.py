@@ -56,3 +56,20 @@ async def test_a_lone_surrogate_in_json_is_a_400(hana, pool, field):
     body = await r.json()
     assert r.status == 400 and body["error"]["code"] == "invalid_json", body
     assert await _count(pool, "recurring_templates") == 0
+
+
+@pytest.mark.parametrize("patch", [{"weekdays": 5}, {"tags": 7}, {"weekdays": [1, 2]}])
+async def test_a_json_body_to_the_page_route_is_a_400_whatever_its_types(hana, pool, patch):
+    """/recurring (not /api/) with a JSON body and no Accept header: the error used to be
+    shown on the form, filled with the raw JSON values; a number where the form expects a
+    list of days or tags made the page itself fail (500)."""
+    tid = (await (await hana.api_post("/api/recurring", GOOD)).json())["template"]["id"]
+    before = await pool.fetchrow("SELECT * FROM recurring_templates WHERE id = $1", tid)
+    for path in ("/recurring", f"/recurring/{tid}"):
+        r = await hana.client.post(path, json={**GOOD, "cadence": "hourly", **patch},
+                                   headers={"X-CSRF-Token": hana.csrf},
+                                   allow_redirects=False)
+        text = await r.text()
+        assert r.status == 400 and "invalid_cadence" in text, (path, r.status, text[:300])
+    assert await _count(pool, "recurring_templates") == 1
+    assert await pool.fetchrow("SELECT * FROM recurring_templates WHERE id = $1", tid) == before
