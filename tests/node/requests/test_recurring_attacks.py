@@ -73,3 +73,22 @@ async def test_a_json_body_to_the_page_route_is_a_400_whatever_its_types(hana, p
         assert r.status == 400 and "invalid_cadence" in text, (path, r.status, text[:300])
     assert await _count(pool, "recurring_templates") == 1
     assert await pool.fetchrow("SELECT * FROM recurring_templates WHERE id = $1", tid) == before
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00+00:00", "0001-01-01T01:00:00+00:00"])
+async def test_wb_recurring_run_at_the_ends_of_the_calendar_is_a_usage_error(node_db_url,
+                                                                           tmp_path, when):
+    """`--at` is the operator's: a date at the calendar's ends overflowed the date search
+    inside the run (a traceback); it is refused before anything runs."""
+    import asyncpg
+
+    from tests.node.requests.test_recurring_job import _manager, _template, _wb, at
+
+    pool = await asyncpg.create_pool(node_db_url, min_size=1, max_size=2)
+    try:
+        await _template(pool, await _manager(pool), at(2026, 3, 1), cadence="daily")
+        r = await _wb(["recurring", "run", "--at", when], node_db_url, tmp_path)
+        assert r.exit_code == 2 and "--at" in r.output, r.output
+        assert await pool.fetchval("SELECT count(*) FROM recurring_occurrences") == 0
+    finally:
+        await pool.close()
