@@ -110,3 +110,41 @@ async def test_a_lone_surrogate_in_a_json_body_is_a_400_and_decides_nothing(devi
     assert await node_pool.fetchval("SELECT count(*) FROM approval_ledger") == 0
     assert await node_pool.fetchval("SELECT attempts FROM auth_requests WHERE id = $1",
                                     rid) == 0
+
+
+async def test_a_demoted_reviewer_and_a_newly_promoted_admin_are_seen_at_once(devices,
+                                                                             node_pool):
+    """Roles and admin status are read on every request and at decision time: a reviewer
+    whose role an admin takes away is refused on her very next post from the same open
+    session, and a member promoted to admin while his sign-in waits is no longer hers to
+    approve (nor, once demoted again, out of reach)."""
+    admin = await bootstrap_admin(devices)
+    rita = await _reviewer(devices, admin, node_pool)
+    rita_id = await node_pool.fetchval("SELECT id FROM users WHERE username = 'rita'")
+    invite = await admin.invite()
+    _, bob = await devices().register("bob", token=invite["token"])
+    laptop = devices()
+    _, login = await laptop.login("bob")
+    rid, code = login["request_id"], login["code"]
+    # promoted while waiting: an admin's sign-in, not a reviewer's to decide
+    status, _ = await admin.post_json(f"/admin/profiles/{bob['user_id']}/promote")
+    assert status == 200
+    status, body = await rita.post_json(f"{QUEUE}/{rid}/approve", {"code": code})
+    assert status == 403 and body["error"]["code"] == "admin_sign_in"
+    assert (await rita.get_json(QUEUE))[1]["pending"] == []
+    status, _ = await admin.post_json(f"/admin/profiles/{bob['user_id']}/demote")
+    assert status == 200
+    assert [r["id"] for r in (await rita.get_json(QUEUE))[1]["pending"]] == [rid]
+    # the role taken away: her open session is refused at once, everywhere on the queue
+    status, _ = await admin.post_json(f"/admin/profiles/{rita_id}/revoke-reviewer")
+    assert status == 200
+    for path, payload in ((f"{QUEUE}/{rid}/approve", {"code": code}),
+                          (f"{QUEUE}/{rid}/deny", {})):
+        status, body = await rita.post_json(path, payload)
+        assert status == 403 and body["error"]["code"] == "reviewer_only", path
+    status, body = await rita.get_json(QUEUE)
+    assert status == 403 and body["error"]["code"] == "reviewer_only"
+    assert await laptop.whoami() == "pending"
+    assert await node_pool.fetchval("SELECT count(*) FROM approval_ledger") == 0
+    assert await node_pool.fetchval("SELECT attempts FROM auth_requests WHERE id = $1",
+                                    rid) == 0
