@@ -149,9 +149,10 @@ def parse(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
     stated_head = stated_rows = None
-    # "\n" only: a note may hold U+2028, NEL and the like, which json.dumps leaves as they
-    # are and str.splitlines() would break a row on
-    for line in text.replace("\r\n", "\n").split("\n"):
+    # line feeds and carriage returns only (json.dumps escapes both inside a row): a note
+    # may hold U+2028, NEL and the like, which it leaves as they are and which
+    # str.splitlines() would break a row on
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if line.startswith("# sha256-chain-head: "):
             stated_head = line.split(": ", 1)[1].strip()
         elif line.startswith("# rows: "):
