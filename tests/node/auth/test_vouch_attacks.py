@@ -148,3 +148,15 @@ async def test_a_demoted_reviewer_and_a_newly_promoted_admin_are_seen_at_once(de
     assert await node_pool.fetchval("SELECT count(*) FROM approval_ledger") == 0
     assert await node_pool.fetchval("SELECT attempts FROM auth_requests WHERE id = $1",
                                     rid) == 0
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_a_copy_saved_with_any_line_end_still_verifies(eol):
+    entries = _chain()
+    entries[1]["note"] = "called\u2028her\x85twice"
+    entries[1]["hash"] = ledger.entry_hash(entries[1]["prev_hash"], entries[1])
+    entries[2]["prev_hash"] = entries[1]["hash"]
+    entries[2]["hash"] = ledger.entry_hash(entries[2]["prev_hash"], entries[2])
+    parsed, problems = ledger.parse(ledger.render(entries).replace("\n", eol))
+    assert problems == [] and ledger.verify(parsed) == [] and len(parsed) == 3
+    assert parsed[1]["note"] == "called\u2028her\x85twice"
