@@ -8,6 +8,7 @@ JSON from the same code path.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 from typing import Any
@@ -252,6 +253,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any] | None:
         raise AppError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise AppError(400, "invalid_json", "Send a JSON object.")
+    try:  # "\ud800" is valid JSON, yet half a UTF-16 pair: no UTF-8, a 500 at the database
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise AppError(400, "invalid_json", "The body holds text that is not valid Unicode "
+                       "(half of a UTF-16 surrogate pair).") from None
     return data
 
 

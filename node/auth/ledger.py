@@ -130,13 +130,29 @@ def render(entries: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the keys of a row in the downloaded text: the hashed fields and the two hashes
+ROW_KEYS = frozenset((*FIELDS, "prev_hash", "hash"))
+
+
+def _row(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object without a repeated key (a reader would see one value, the verifier
+    the other)."""
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        raise ValueError("a key appears twice")
+    return row
+
+
 def parse(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     """Entries of a downloaded ledger, and problems with the file itself (a line that is
     not an entry, a header that does not match the rows)."""
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
     stated_head = stated_rows = None
-    for line in text.splitlines():
+    # line feeds and carriage returns only (json.dumps escapes both inside a row): a note
+    # may hold U+2028, NEL and the like, which it leaves as they are and which
+    # str.splitlines() would break a row on
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if line.startswith("# sha256-chain-head: "):
             stated_head = line.split(": ", 1)[1].strip()
         elif line.startswith("# rows: "):
@@ -145,13 +161,16 @@ def parse(text: str) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         else:
             try:
-                item = json.loads(line)
+                item = json.loads(line, object_pairs_hook=_row)
                 if not isinstance(item, dict):
                     raise ValueError
                 entries.append(item)
             except ValueError:
                 problems.append(f"row {len(entries) + 1}: not a ledger entry")
                 break
+            if set(item) != ROW_KEYS:  # a field the hash does not cover, or one missing
+                problems.append(f"row {len(entries)}: not a ledger entry (its fields are "
+                                "not the ledger's)")
     if stated_rows is not None and stated_rows != str(len(entries)):
         problems.append(f"header: says {stated_rows} rows, the file holds {len(entries)}")
     if stated_head is not None and stated_head != head(entries):

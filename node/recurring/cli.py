@@ -68,6 +68,9 @@ def run_cmd(at: str) -> None:
                                      param_hint="--at") from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
+        if not 1970 <= when.year <= 9998:  # the date search needs room either side
+            raise click.BadParameter("a date-time between the years 1970 and 9998",
+                                     param_hint="--at")
 
     async def main(pool, config: Config):
         _zone(config)

@@ -50,6 +50,12 @@ async def _input(request: web.Request) -> dict[str, Any]:
     return out
 
 
+def _json_body(request: web.Request) -> bool:
+    """A JSON client, or a JSON body: its errors are answered in JSON, never shown on the
+    form (whose fields expect a form's strings and lists, not any JSON value)."""
+    return W.wants_json(request) or request.content_type == "application/json"
+
+
 async def _page(request: web.Request, template: Any, *, values: dict[str, Any] | None = None,
                 error: AppError | None = None, status: int = 200,
                 rows: list[Any] | None = None) -> web.StreamResponse:
@@ -96,7 +102,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         new_id = await S.save(pool, actor, data, now=_now(request))
     except AppError as exc:
-        if W.wants_json(request) or request.path.startswith("/api/") \
+        if _json_body(request) or request.path.startswith("/api/") \
                 or exc.status not in (400, 409):
             raise
         return await _page(request, None, values=data, error=exc, status=exc.status)
@@ -121,7 +127,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     try:
         await S.save(pool, actor, data, template_id, now=_now(request))
     except AppError as exc:
-        if W.wants_json(request) or exc.status not in (400, 409):
+        if _json_body(request) or exc.status not in (400, 409):
             raise
         row = await S.get(pool, actor, template_id)
         return await _page(request, row, values=data, error=exc, status=exc.status)

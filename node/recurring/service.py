@@ -117,12 +117,18 @@ def _list(data: dict[str, Any], name: str) -> list[str]:
     return [str(v).strip().lower() for v in value if str(v).strip()]
 
 
+def _number(value: str) -> int | None:
+    """A short number in ASCII digits, else None: ``str.isdigit`` also accepts "²" and
+    other digits ``int`` refuses, and ``int`` refuses more than 4300 digits (a 500 each)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 4 else None
+
+
 def _weekdays(values: list[str]) -> tuple[int, ...] | None:
     by_name = {v: k for k, v in C.WEEKDAYS.items()}
     by_name.update({v.lower(): k for k, v in C.WEEKDAY_NAMES.items()})
     days = set()
     for v in values:
-        day = by_name.get(v) if not v.isdigit() else int(v)
+        day = _number(v) if v.isdigit() else by_name.get(v)
         if day not in C.WEEKDAYS:
             return None
         days.add(day)
@@ -147,10 +153,10 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
             weekdays = days
     elif kind == "monthly":
         raw = _text(data, "month_day").strip()
-        if not raw.isdigit() or not 1 <= int(raw) <= 31:
+        if not 1 <= (_number(raw) or 0) <= 31:
             errors["month_day"] = ("invalid_month_day", "A day of the month, 1 to 31.")
         else:
-            month_day = int(raw)
+            month_day = _number(raw)
     match = _TIME.match(_text(data, "time_of_day").strip())
     if match is None:
         errors["time_of_day"] = ("invalid_time_of_day", "A time of day such as 08:30.")

@@ -118,7 +118,8 @@ async def test_every_page_fits_a_phone_and_passes_axe(browser, live_app, axe_sou
                         "/invite/new", "/auth/devices", "/settings/account", "/sync/scope"],
              "admin": ["/admin", "/admin/sessions", "/admin/requests", "/admin/sync-control",
                        "/admin/profiles", "/admin/audit", "/sync/public", "/sync/scope",
-                       "/admin/copilot", "/admin/dedalus", "/invite/map"]}[role]
+                       "/admin/copilot", "/admin/dedalus", "/invite/map",
+                       "/review/sign-ins", "/recurring"]}[role]
     user = {"anonymous": None, "waiting": community.newcomer_id, "member": community.member_id,
             "admin": community.admin_id}[role]
     status = "pending" if role == "waiting" else "active"
