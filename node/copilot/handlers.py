@@ -36,13 +36,8 @@ def _json_client(request: web.Request) -> bool:
 
 
 async def _input(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except ValueError:
-            raise AppError(400, "invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise AppError(400, "invalid_json", "The body must be a JSON object.")
+    body = await W.read_json_object(request)
+    if body is not None:
         return body
     form = await request.post()
     return {k: v for k, v in form.items() if isinstance(v, str)}

@@ -24,12 +24,9 @@ def _actor(request: web.Request) -> Actor:
 
 
 async def _note(request: web.Request) -> str:
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise bad_request("invalid_json", "The body is not valid JSON.") from None
-        value = data.get("note", "") if isinstance(data, dict) else None
+    data = await W.read_json_object(request)
+    if data is not None:
+        value = data.get("note", "")
     else:
         value = (await W.read_form(request)).get("note", "")
     if not isinstance(value, str):

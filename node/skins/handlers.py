@@ -26,11 +26,8 @@ async def skin_file(request: web.Request) -> web.StreamResponse:
 async def choose(request: web.Request) -> web.StreamResponse:
     viewer = W.require_active(request)
     if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            data = None
-        value = data.get("skin") if isinstance(data, dict) else None
+        data = await W.read_json_object(request)
+        value = data.get("skin") if data is not None else None
         if not isinstance(value, str):
             from node.errors import bad_request
             raise bad_request("invalid_json", "Send {\"skin\": NAME}.")

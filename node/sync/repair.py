@@ -44,8 +44,8 @@ from node.sync import peers as P
 from node.sync import queries_repair as QR
 from node.sync import transport as TR
 from node.sync.errors import SyncError
-from node.sync.outbox_scrub import record_files, scrub_outbox_now, still_held
 from node.sync.gap_fill import GAP_MAX_PAGES
+from node.sync.outbox_scrub import record_files, scrub_outbox_now, still_held
 from node.sync.replay import replay_trusted_pending
 from node.sync.service import job, our_origin
 from protocol.bundle import Bundle
