@@ -13,6 +13,7 @@ from node.metrics import NodeMetrics
 from protocol.limits import Limits
 from service.ratelimit import RateLimiter
 from service.settings import Config
+from service.tablecache import TableWatch
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ client_key = web.AppKey("client", aiohttp.ClientSession)
 csrf_secret_key = web.AppKey("csrf_secret", bytes)
 rate_limiter_key = web.AppKey("rate_limiter", RateLimiter)
 metrics_key = web.AppKey("metrics", NodeMetrics)
+# change counters of the tables the caches read (LISTEN/NOTIFY; service.tablecache)
+table_watch_key = web.AppKey("table_watch", TableWatch)
 # feature modules may park their own state here
 extras_key: web.AppKey[dict[str, Any]] = web.AppKey("extras", dict)
 
