@@ -11,6 +11,8 @@ session or the member, never shared.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import asyncpg
@@ -48,6 +50,18 @@ def setup(app: web.Application) -> None:
     app[caches_key] = {name: StampedCache(watch, tables, size)
                        for name, tables in TABLES.items()}
     app.middlewares.append(stale_after_writes)
+
+
+def valid_until(request: web.Request, deadline: float) -> None:
+    """What this request read stops being true at ``deadline`` (``time.monotonic()``): a
+    pin that ends, a sign-in that expires. A page cached whole is dropped by then."""
+    request[T.VALID_UNTIL] = min(deadline, request.get(T.VALID_UNTIL, deadline))
+
+
+def page_ttl(request: web.Request) -> float:
+    """How long a whole page rendered for this request may be kept: PAGE_SECONDS, or less
+    when something on it ends sooner (``valid_until``)."""
+    return min(PAGE_SECONDS, request.get(T.VALID_UNTIL, math.inf) - time.monotonic())
 
 
 def page_stamp(request: web.Request, viewer: T.Viewer) -> Stamp | None:

@@ -55,3 +55,5 @@ VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("wb_viewer")
 CSRF_TOKEN = web.RequestKey("wb_csrf_token", str)
 WAITING_APPROVALS = web.RequestKey("wb_waiting_approvals", int)  # admins: for the nav badge
 SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")
+# time.monotonic() by which something this request read ends (node.caches.valid_until)
+VALID_UNTIL = web.RequestKey("wb_valid_until", float)

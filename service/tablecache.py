@@ -179,26 +179,33 @@ class StampedCache(Generic[V]):
         return self.watch.stamp(self.tables)
 
     def get(self, key: Hashable, stamp: Stamp | None) -> V | None:
+        found = self.get_until(key, stamp)
+        return None if found is None else found[0]
+
+    def get_until(self, key: Hashable, stamp: Stamp | None) -> tuple[V, float] | None:
+        """The value and its deadline (``time.monotonic()``; inf: none)."""
         if stamp is None:
             return None
         item = self._items.get(key)
         if item is None:
             return None
-        if item[0] != stamp or item[1] < time.monotonic():
+        if item[0] != stamp or item[1] <= time.monotonic():
             del self._items[key]
             return None
         self._items.move_to_end(key)
-        return item[2]
+        return item[2], item[1]
 
     def put(self, key: Hashable, stamp: Stamp | None, value: V,
-            ttl: float | None = None) -> None:
-        if stamp is None or self.max_entries <= 0:
-            return
+            ttl: float | None = None) -> float:
+        """Store ``value``; returns its deadline (also when nothing is stored)."""
         deadline = time.monotonic() + ttl if ttl is not None else float("inf")
+        if stamp is None or self.max_entries <= 0:
+            return deadline
         self._items[key] = (stamp, deadline, value)
         self._items.move_to_end(key)
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)
+        return deadline
 
     def discard(self, key: Hashable) -> None:
         self._items.pop(key, None)
@@ -207,12 +214,17 @@ class StampedCache(Generic[V]):
                    ttl: float | None = None) -> V:
         """The cached value, or ``loader()``'s, stored under the counters taken before it
         ran (a write that lands meanwhile makes the stored answer stale at once)."""
+        return (await self.load_until(key, loader, ttl))[0]
+
+    async def load_until(self, key: Hashable, loader: Callable[[], Awaitable[V]],
+                         ttl: float | None = None) -> tuple[V, float]:
+        """``load``, with the answer's deadline (``time.monotonic()``; inf: none)."""
         stamp = self.stamp()
-        value = self.get(key, stamp)
-        if value is None:
+        found = self.get_until(key, stamp)
+        if found is None:
             value = await loader()
-            self.put(key, stamp, value, ttl)
-        return value
+            return value, self.put(key, stamp, value, ttl)
+        return found
 
     def clear(self) -> None:
         self._items.clear()

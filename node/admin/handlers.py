@@ -37,8 +37,10 @@ async def approvals_badge(request: web.Request, handler: W.Handler) -> web.Strea
             and not request.path.startswith(("/static/", "/api/"))):
         # held a second at most: a sign-in request stops waiting when it expires
         pool = request.app[T.pool_key]
-        request[T.WAITING_APPROVALS] = await caches.get(request.app, "approvals").load(
+        count, until = await caches.get(request.app, "approvals").load_until(
             "waiting", lambda: AQ.waiting_approvals(pool), ttl=1.0)
+        request[T.WAITING_APPROVALS] = count
+        caches.valid_until(request, until)
     return await handler(request)
 
 

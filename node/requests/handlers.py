@@ -162,13 +162,14 @@ async def _pins(request: web.Request, actor: S.Actor) -> list[Any]:
     pool = request.app[T.pool_key]
     cache = caches.get(request.app, "pins")
     stamp = cache.stamp()
-    rows = cache.get("active", stamp)
-    if rows is None:
+    found = cache.get_until("active", stamp)
+    if found is None:
         rows = await pins.active(pool, actor)
         ends = [r["ends_at"] for r in rows if r["ends_at"] is not None]
         ttl = (min(ends) - dt.datetime.now(dt.UTC)).total_seconds() if ends else None
-        cache.put("active", stamp, rows, ttl=ttl)
-    return rows
+        found = rows, cache.put("active", stamp, rows, ttl=ttl)
+    caches.valid_until(request, found[1])
+    return found[0]
 
 
 # Feedback after a redirect to the start page (?done=...): fixed texts, never echoed input.
@@ -196,7 +197,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     ctx["limits"] = _LIMITS
     ctx["flash"] = flash
     response = W.render(request, "node/home.html", ctx)
-    pages.put(key, stamp, response.body, ttl=caches.PAGE_SECONDS)
+    pages.put(key, stamp, response.body, ttl=caches.page_ttl(request))
     return response
 
 
