@@ -73,6 +73,9 @@ SETTINGS: tuple[Setting, ...] = (
             "table they were read from changes (LISTEN/NOTIFY, any process); the cache of "
             "members' start pages holds ~20 kB an entry. 0: no cache.",
             "node"),
+    Setting("WB_EVENT_LOOP", "auto",
+            "Event loop of `wb serve`: auto (uvloop when installed: pip install "
+            "'whiteballoon[fast]'), asyncio or uvloop.", "node"),
     Setting("WB_DB_RETRY_AFTER", "5",
             "Seconds sent in Retry-After with the 503 database_unavailable answers given "
             "while the database cannot be reached.", "both"),

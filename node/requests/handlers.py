@@ -6,13 +6,11 @@ API and CLI alike) and answer HTML, a redirect (PRG) or JSON from the same code 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from markupsafe import Markup
 
 from node import caches
 from node import typedefs as T
@@ -20,71 +18,12 @@ from node import web as W
 from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request
 from node.i18n import plural
-from node.pins import service as pins
 from node.promotions import service as promotions
+from node.requests import cached
 from node.requests import service as S
 from node.tags import service as tags
 
 log = logging.getLogger("wb.node.requests")
-
-
-# Feed pages that look the same to every member (open / completed) are cached in the
-# process until one of the tables they are read from changes (node.caches: any process,
-# any path). The HTML fragment shows relative times ("5 minutes ago"), so it is also
-# re-rendered at least every caches.PAGE_SECONDS.
-SHARED_STATUSES = ("open", "completed")
-
-
-Stamp = tuple[int, ...] | None
-
-
-async def _feed(request: web.Request, actor: S.Actor | None, *, status: str, search: str,
-                cursor: str, limit: int = S.FEED_PAGE, tag: str = ""
-                ) -> tuple[S.FeedPage, Stamp]:
-    """The feed page, from the shared cache when it does not depend on the viewer, and
-    the stamp it is valid under (None: not shareable) for what is derived from it."""
-    pool = request.app[T.pool_key]
-    cache = caches.get(request.app, "feed")
-    shared = status in SHARED_STATUSES and actor is not None and actor.active
-    key = ("rows", status, search, cursor, limit, tag)
-    stamp = cache.stamp() if shared else None
-    page = cache.get(key, stamp)
-    if page is None:
-        page = await S.feed(pool, actor, status=status, search=search, cursor=cursor,
-                            limit=limit, tag=tag)
-        cache.put(key, stamp, page)
-    return page, stamp
-
-
-def _feed_html(request: web.Request, page: S.FeedPage, cursor: str, stamp: Stamp) -> Markup:
-    cache = caches.get(request.app, "feed")
-    key = ("html", page.status, page.search, cursor, page.tag)
-    html = cache.get(key, stamp)
-    if html is None:
-        env = aiohttp_jinja2.get_env(request.app)
-        rendered = env.get_template("node/requests/_feed.html").render(
-            {"page": page, "page_cursor": cursor})
-        html = Markup(rendered)  # noqa: S704 (output of an autoescaping template)
-        cache.put(key, stamp, html, ttl=caches.PAGE_SECONDS)
-    return html
-
-
-def _feed_items_json(request: web.Request, actor: S.Actor | None, page: S.FeedPage,
-                     key: tuple[Any, ...], stamp: Stamp) -> str:
-    """The ``requests`` array of /api/requests, encoded. Each item is encoded once as a
-    member who neither wrote it nor is an admin sees it (shared, cached with the page);
-    an item whose view differs for this actor (its author, an admin: ``can_complete``,
-    ``contact_email``) is encoded for this request only."""
-    cache = caches.get(request.app, "feed")
-    plain: list[str] | None = cache.get(("json", *key), stamp)
-    if plain is None:
-        plain = [W.json_dumps(S.request_json(S.MEMBER, r)) for r in page.items]
-        cache.put(("json", *key), stamp, plain)
-    if actor is not None:
-        plain = [W.json_dumps(S.request_json(actor, r))
-                 if actor.is_admin or r["created_by"] == actor.user_id else text
-                 for r, text in zip(page.items, plain, strict=True)]
-    return "[" + ",".join(plain) + "]"
 
 
 def _actor(request: web.Request) -> S.Actor | None:
@@ -142,34 +81,15 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
     q = request.query
     cursor = q.get("cursor", "")
     if viewer.active:
-        page, stamp = await _feed(request, actor, status=q.get("status", "open"),
+        page, stamp = await cached.feed(request, actor, status=q.get("status", "open"),
                                   search=q.get("q", ""), cursor=cursor, tag=q.get("tag", ""))
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
-                "feed_html": _feed_html(request, page, cursor, stamp),
-                "pins": await _pins(request, actor),
-                "tag_catalog": await caches.get(request.app, "tags").load(
-                    "catalog", lambda: tags.catalog(pool))}
+                "feed_html": cached.feed_html(request, page, cursor, stamp),
+                "pins": await cached.pins(request, actor),
+                "tag_catalog": await cached.tag_catalog(request)}
     # An unapproved device sees no feed: only its sign-in code and what it wrote itself.
     return {"own_pending": await S.own_pending(pool, actor, viewer.session_hash),
             "login": await _pending_login(request, viewer)}
-
-
-async def _pins(request: web.Request, actor: S.Actor) -> list[Any]:
-    """The running pins (the same for every member), cached until a pin, request or user
-    changes or the first of them ends."""
-    if not actor.active:
-        return []
-    pool = request.app[T.pool_key]
-    cache = caches.get(request.app, "pins")
-    stamp = cache.stamp()
-    found = cache.get_until("active", stamp)
-    if found is None:
-        rows = await pins.active(pool, actor)
-        ends = [r["ends_at"] for r in rows if r["ends_at"] is not None]
-        ttl = (min(ends) - dt.datetime.now(dt.UTC)).total_seconds() if ends else None
-        found = rows, cache.put("active", stamp, rows, ttl=ttl)
-    caches.valid_until(request, found[1])
-    return found[0]
 
 
 # Feedback after a redirect to the start page (?done=...): fixed texts, never echoed input.
@@ -478,12 +398,10 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     status, search = q.get("status", "open"), q.get("search", q.get("q", ""))
     cursor, tag = q.get("cursor", ""), q.get("tag", "")
     limit = S.parse_limit(q.get("limit"), S.FEED_PAGE)
-    page, stamp = await _feed(request, actor, status=status, search=search, cursor=cursor,
+    page, stamp = await cached.feed(request, actor, status=status, search=search, cursor=cursor,
                               limit=limit, tag=tag)
-    items = _feed_items_json(request, actor, page, (status, search, cursor, limit, tag),
-                             stamp)
-    body = f'{{"requests":{items},"next_cursor":{W.json_dumps(page.next_cursor)}}}'
-    return web.Response(text=body, content_type="application/json")
+    body = cached.feed_body(request, actor, page, (status, search, cursor, limit, tag), stamp)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def api_pending(request: web.Request) -> web.StreamResponse:
