@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -153,7 +154,7 @@ async def load(base: str, cookie: str, paths: list[str], clients: int, duration:
 
 
 def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float,
-            rate: float = 0.0) -> None:
+            rate: float = 0.0, label: str = "wrk") -> str:
     """One wrk thread (the server needs the other core), ``clients`` connections;
     with ``rate``, each connection pauses so that about ``rate`` requests/s are offered."""
     wrk = shutil.which("wrk")
@@ -169,7 +170,8 @@ def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float,
                         url], check=True, capture_output=True)
     out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{int(duration)}s", "--latency",
                           "-H", header, *pace, url], check=True, capture_output=True, text=True)
-    print(f"== wrk {url}\n{out.stdout}")
+    print(f"== {label} {url}\n{out.stdout}")
+    return out.stdout
 
 
 def report(results: dict[str, list[tuple[float, float]]], duration: float) -> None:
@@ -205,6 +207,10 @@ async def main() -> None:
     ap.add_argument("--rate", type=float, default=0.0,
                     help="with --wrk: pace the connections to offer about this many "
                          "requests/s (latency at a target rate, not at saturation)")
+    ap.add_argument("--half", action="store_true",
+                    help="with --wrk: after each saturation run, offer half its rate and "
+                         "report that run too ('== wrk-half'; issue 24: p99 at 50%% of "
+                         "saturation)")
     ap.add_argument("--wrk", action="store_true",
                     help="drive the load with wrk (Debian package) instead of the Python "
                          "client, which itself needs most of a core")
@@ -245,8 +251,12 @@ async def main() -> None:
         print(f"{args.clients} clients for {args.duration:.0f} s against {', '.join(paths)}")
         if args.wrk:
             for path in paths:
-                run_wrk(base + path, cookie, args.clients, args.duration, args.warmup,
-                        args.rate)
+                out = run_wrk(base + path, cookie, args.clients, args.duration, args.warmup,
+                              args.rate)
+                if args.half:  # the same path again, offered half the rate just measured
+                    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                    run_wrk(base + path, cookie, args.clients, args.duration, 0,
+                            rps / 2, label="wrk-half")
         else:
             results = await load(base, cookie, paths, args.clients, args.duration,
                                  args.warmup)
