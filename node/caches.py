@@ -87,10 +87,19 @@ async def init_connection(watch: TableWatch, conn: asyncpg.Connection) -> None:
 
 @web.middleware
 async def stale_after_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """After any state-changing request, nothing cached is served again (whatever it
-    wrote, by whatever path)."""
-    try:
+    """After a state-changing request, nothing cached is served again (whatever it wrote,
+    by whatever path). A refused one (4xx: nothing written, the house rule) leaves the
+    caches alone, so a flood of refused posts cannot keep them cold."""
+    if request.method not in UNSAFE_METHODS:
         return await handler(request)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except Exception as exc:
+        status = getattr(exc, "status", 500)
+        raise
     finally:
-        if request.method in UNSAFE_METHODS:
+        if not 400 <= status < 500:
             request.app[T.table_watch_key].changed()

@@ -38,6 +38,8 @@ log = logging.getLogger("wb.cache")
 
 CHANNEL = "wb_table_changed"
 RECONNECT_SECONDS = 1.0
+PROBE_SECONDS = 10.0
+PROBE_TIMEOUT = 5.0
 
 V = TypeVar("V")
 Stamp = tuple[int, ...]
@@ -73,6 +75,9 @@ class TableWatch:
         self._conn: asyncpg.Connection | None = None
         self._connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.probe_seconds = PROBE_SECONDS
+        self.probe_timeout = PROBE_TIMEOUT
         self._closed = False
         # statements the query logger must not count (e.g. the session's last-seen touch)
         self.ignored: set[str] = set()
@@ -128,21 +133,41 @@ class TableWatch:
             log.info("cache listener reconnected")
             return
 
+    async def _watchdog(self) -> None:
+        """A connection can die without the socket saying so (a dropped network path):
+        every PROBE_SECONDS the listener must answer a query within PROBE_TIMEOUT, or it
+        is closed, which turns the caches off until a new one listens."""
+        while not self._closed:
+            await asyncio.sleep(self.probe_seconds)
+            conn = self._conn
+            if conn is None or conn.is_closed():
+                continue
+            try:
+                async with asyncio.timeout(self.probe_timeout):
+                    await conn.fetchval("SELECT 1")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                log.warning("cache listener stopped answering: caches are off until a new "
+                            "one listens")
+                conn.terminate()  # its termination listener turns the caches off
+
     async def start(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
         """Open the listening connection (retried in the background if it fails)."""
         self._connect = connect
+        loop = asyncio.get_running_loop()
+        self._probe = loop.create_task(self._watchdog())
         try:
             await self._listen()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             log.warning("cache listener could not connect: caches are off until it does")
-            self._task = asyncio.get_running_loop().create_task(self._reconnect())
+            self._task = loop.create_task(self._reconnect())
 
     async def close(self) -> None:
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.remove_termination_listener(self._on_lost)

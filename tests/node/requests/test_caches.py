@@ -309,3 +309,46 @@ def test_a_stamped_entry_dies_with_its_tables_its_deadline_or_its_epoch() -> Non
     watch.changed("a")
     cache.put("k", stamp, "old")
     assert cache.get("k", cache.stamp()) is None
+
+
+class _Silent(asyncpg.Connection):
+    """A connection whose network path can drop without a FIN: queries never return."""
+
+    silent = False
+
+    async def fetchval(self, *args, **kwargs):
+        if self.silent:
+            await asyncio.sleep(3600)
+        return await super().fetchval(*args, **kwargs)
+
+
+async def test_a_listener_that_stops_answering_turns_the_caches_off(node_db_url):
+    watch = TableWatch()
+    watch.probe_seconds, watch.probe_timeout = 0.05, 0.2
+    await watch.start(lambda: asyncpg.connect(node_db_url, connection_class=_Silent))
+    try:
+        assert watch.live and watch.stamp(("requests",)) is not None
+        conn = watch._conn
+        await asyncio.sleep(0.2)  # a few probes answered: still listening
+        assert watch.live
+        conn.silent = True
+        await _until(lambda: not watch.live)
+        assert watch.stamp(("requests",)) is None
+        assert conn.is_closed()
+    finally:
+        await watch.close()
+
+
+async def test_refused_posts_leave_the_caches_warm_and_others_do_not(member_factory,
+                                                                     node_client, pool):
+    mel = await member_factory("mel")
+    watch = _watch(node_client)
+    stamp = watch.stamp(())
+    for data in ({"csrf_token": "forged", "description": "x"}, {"csrf_token": mel.csrf}):
+        r = await mel.client.post("/requests", data=data, allow_redirects=False)
+        assert 400 <= r.status < 500
+    assert watch.stamp(()) == stamp  # nothing written, nothing dropped
+    assert await pool.fetchval("SELECT count(*) FROM requests") == 0
+    r = await mel.post("/requests", {"description": "Soup for two"})
+    assert r.status == 303
+    assert watch.stamp(()) != stamp
