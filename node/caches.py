@@ -81,7 +81,7 @@ def page_stamp(request: web.Request, viewer: T.Viewer) -> Stamp | None:
 
 async def init_connection(watch: TableWatch, conn: asyncpg.Connection) -> None:
     """Pool ``init``: every statement that writes through this process moves the counters
-    at once (before the trigger's notification arrives)."""
+    on the loop's next turn (before the trigger's notification arrives)."""
     conn.add_query_logger(watch.query_logger)
 
 

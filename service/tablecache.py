@@ -8,9 +8,11 @@ a bounded LRU whose entries carry the counters they were computed under.
   the web app, a CLI command, a job, a sync import; the dedicated listening connection
   receives it a moment after the commit;
 * every statement that writes, sent through this process's pool (``query_logger``, added
-  to each pooled connection): the counter moves as soon as the statement returns, so a
-  page read right after a write made in this process never sees the old answer, even
-  before the notification arrives;
+  to each pooled connection): asyncpg calls it on the event loop's next turn after the
+  statement returns, so any later request of this process (a redirect's GET, a test's
+  next call) never sees the old answer, even before the notification arrives. (Code that
+  writes and then reads a cache in the same step, without yielding, would: none does;
+  the request that wrote also makes everything stale when it ends, ``changed()``);
 * ``changed()`` with no table (an *epoch*): after every state-changing request and on each
   (re)connection of the listener, every entry of every cache is stale.
 

@@ -82,7 +82,8 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
     cursor = q.get("cursor", "")
     if viewer.active:
         page, stamp = await cached.feed(request, actor, status=q.get("status", "open"),
-                                  search=q.get("q", ""), cursor=cursor, tag=q.get("tag", ""))
+                                        search=q.get("q", ""), cursor=cursor,
+                                        tag=q.get("tag", ""))
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
                 "feed_html": cached.feed_html(request, page, cursor, stamp),
                 "pins": await cached.pins(request, actor),
@@ -398,8 +399,8 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     status, search = q.get("status", "open"), q.get("search", q.get("q", ""))
     cursor, tag = q.get("cursor", ""), q.get("tag", "")
     limit = S.parse_limit(q.get("limit"), S.FEED_PAGE)
-    page, stamp = await cached.feed(request, actor, status=status, search=search, cursor=cursor,
-                              limit=limit, tag=tag)
+    page, stamp = await cached.feed(request, actor, status=status, search=search,
+                                    cursor=cursor, limit=limit, tag=tag)
     body = cached.feed_body(request, actor, page, (status, search, cursor, limit, tag), stamp)
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
