@@ -91,7 +91,8 @@ class TableWatch:
     def stamp(self, tables: tuple[str, ...]) -> Stamp | None:
         """The counters ``tables`` have now (None: caching is off until the listener is
         back). Take it *before* reading, store the answer under it."""
-        if self._conn is None:
+        conn = self._conn
+        if conn is None or conn.is_closed():  # closed: before its termination callback
             return None
         get = self._versions.get
         return (self._epoch, *[get(t, 0) for t in tables])

@@ -290,7 +290,11 @@ def test_written_tables_knows_what_may_write() -> None:
 def test_a_stamped_entry_dies_with_its_tables_its_deadline_or_its_epoch() -> None:
     watch = TableWatch()
     assert watch.stamp(("a",)) is None  # not listening: no caching at all
-    watch._conn = object()  # type: ignore[assignment]  (listening, for this unit test)
+    class Open:
+        def is_closed(self) -> bool:
+            return False
+
+    watch._conn = Open()  # type: ignore[assignment]  (listening, for this unit test)
     cache: StampedCache[str] = StampedCache(watch, ("a", "b"), 10)
     stamp = cache.stamp()
     cache.put("k", stamp, "v")
