@@ -174,6 +174,27 @@ def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float,
     return out.stdout
 
 
+async def wait_bare(port: int, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit("the bare handler did not start")
+
+
+def bare_run(port: int, duration: float, label: str, path: str) -> None:
+    """bench/limits.py's bare JSON handler, as limits.py drives it (wrk -t2 -c64), just
+    before or after a node run: the baseline of the same minute ('== bare-before /')."""
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{max(1, round(duration))}s", "--latency",
+                          f"http://127.0.0.1:{port}/"], check=True, capture_output=True,
+                         text=True)
+    print(f"== {label} {path}\n{out.stdout}")
+
+
 def report(results: dict[str, list[tuple[float, float]]], duration: float) -> None:
     total = 0
     for path, samples in results.items():
@@ -211,6 +232,10 @@ async def main() -> None:
                     help="with --wrk: after each saturation run, offer half its rate and "
                          "report that run too ('== wrk-half'; issue 24: p99 at 50%% of "
                          "saturation)")
+    ap.add_argument("--bare", action="store_true",
+                    help="with --wrk: run bench/limits.py's bare JSON handler too, and "
+                         "measure it just before and after each path ('== bare-before' / "
+                         "'== bare-after'), for a ratio to the same minute's baseline")
     ap.add_argument("--wrk", action="store_true",
                     help="drive the load with wrk (Debian package) instead of the Python "
                          "client, which itself needs most of a core")
@@ -219,6 +244,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-"))
     admin_url = args.database_url
     proc = None
+    bare = None
     bench_url = ""
     try:
         if admin_url:
@@ -249,10 +275,22 @@ async def main() -> None:
         paths = {"feed": ["/"], "api": ["/api/requests"],
                  "both": ["/", "/api/requests"]}[args.only]
         print(f"{args.clients} clients for {args.duration:.0f} s against {', '.join(paths)}")
+        bare = None
+        if args.wrk and args.bare:  # the bare handler of limits.py, measured around each run
+            bare_port = free_port()
+            # started once, before the load: a blocking spawn is fine here
+            bare = subprocess.Popen([sys.executable,  # noqa: ASYNC220
+                                     str(ROOT / "bench" / "limits.py"),
+                                     "--serve-json", str(bare_port)])
+            await wait_bare(bare_port)
         if args.wrk:
             for path in paths:
+                if bare is not None:
+                    bare_run(bare_port, args.duration / 2, "bare-before", path)
                 out = run_wrk(base + path, cookie, args.clients, args.duration, args.warmup,
                               args.rate)
+                if bare is not None:
+                    bare_run(bare_port, args.duration / 2, "bare-after", path)
                 if args.half:  # the same path again, offered half the rate just measured
                     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
                     run_wrk(base + path, cookie, args.clients, args.duration, 0,
@@ -262,6 +300,9 @@ async def main() -> None:
                                  args.warmup)
             report(results, args.duration)
     finally:
+        if bare is not None:
+            bare.terminate()
+            bare.wait(10)
         if proc is not None:
             proc.send_signal(signal.SIGINT)
             try:

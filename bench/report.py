@@ -46,6 +46,15 @@ def _wrk_blocks(out: str, label: str = "wrk") -> dict[str, dict[str, float]]:
     return res
 
 
+def _bare_blocks(out: str, label: str) -> dict[str, float]:
+    """bench_feed.py --bare output: the bare handler's requests/s next to each path."""
+    res: dict[str, float] = {}
+    for block in out.split(f"== {label} ")[1:]:
+        path, _, body = block.partition("\n")
+        res[path.strip()] = float(re.search(r"Requests/sec:\s+([\d.]+)", body).group(1))
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -66,10 +75,14 @@ def main() -> None:
     hub_out = _run(["bench/bench_hub.py", *db, "--bundles", "20" if q else "60"], 900)
     hub_rps = float(re.search(r"([\d,]+) records/s", hub_out).group(1).replace(",", ""))
     feed_out = _run(["bench/bench_feed.py", *db, "--wrk", "--duration", "8" if q else "20",
-                     "--warmup", "2", "--half", "--requests", "2000" if q else "10000",
+                     "--warmup", "2", "--half", "--bare",
+                     "--requests", "2000" if q else "10000",
                      "--comments", "10000" if q else "50000"], 900)
     feed = _wrk_blocks(feed_out)
     half = _wrk_blocks(feed_out, "wrk-half")
+    # the bare handler measured just before and after each path (same minute)
+    before, after = _bare_blocks(feed_out, "bare-before"), _bare_blocks(feed_out, "bare-after")
+    near = {p: (before[p] + after[p]) / 2 for p in feed}
 
     bare = limits["json"]["requests_per_s"]
     rows = [
@@ -81,6 +94,10 @@ def main() -> None:
          "bare aiohttp JSON handler", bare, ">= 0.15"),
         ("`GET /api/requests`, 64 connections (req/s)",
          feed["/api/requests"]["requests_per_s"], "bare aiohttp JSON handler", bare, ">= 0.15"),
+        ("feed page `/` (req/s)", feed["/"]["requests_per_s"],
+         "bare JSON handler, the same minute", near["/"], ">= 0.15"),
+        ("`GET /api/requests` (req/s)", feed["/api/requests"]["requests_per_s"],
+         "bare JSON handler, the same minute", near["/api/requests"], ">= 0.15"),
         ("`GET /api/requests` (req/s)", feed["/api/requests"]["requests_per_s"],
          "bare handler, same-size page (20 items)", limits["json"]["page_requests_per_s"],
          "(payload-matched)"),
