@@ -356,3 +356,23 @@ async def test_refused_posts_leave_the_caches_warm_and_others_do_not(member_fact
     r = await mel.post("/requests", {"description": "Soup for two"})
     assert r.status == 303
     assert watch.stamp(()) != stamp
+
+
+async def test_a_members_own_change_and_a_waiting_sign_in_show_on_the_cached_page(
+        member_factory, node_client, outside):
+    ada = await member_factory("ada", admin=True)
+    assert '<a href="/profile">Ada</a>' in await _page(ada)
+    assert 'class="count"' not in await _page(ada)  # cached now
+    r = await ada.post("/settings/account", {"display_name": "Ada L.", "scope": "private"})
+    assert r.status == 303
+    assert '<a href="/profile">Ada L.</a>' in await _page(ada)
+    # a device of someone else starts signing in (another process wrote it)
+    other = await outside.fetchval(
+        "INSERT INTO users (id, username) VALUES ($1, 'bob') RETURNING id", ulid())
+    await outside.execute("INSERT INTO sessions (id_hash, user_id, status, expires_at) "
+                          "VALUES ('h-bob', $1, 'pending', now() + interval '1 day')", other)
+    await _notified(node_client, outside,
+                    "INSERT INTO auth_requests (id, user_id, session_hash, code, expires_at) "
+                    "VALUES ($1, $2, 'h-bob', '123456', now() + interval '1 hour')",
+                    ulid(), other, table="auth_requests")
+    assert '1 sign-in waits for approval' in await _page(ada)
