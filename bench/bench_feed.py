@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -153,7 +154,7 @@ async def load(base: str, cookie: str, paths: list[str], clients: int, duration:
 
 
 def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float,
-            rate: float = 0.0) -> None:
+            rate: float = 0.0, label: str = "wrk") -> str:
     """One wrk thread (the server needs the other core), ``clients`` connections;
     with ``rate``, each connection pauses so that about ``rate`` requests/s are offered."""
     wrk = shutil.which("wrk")
@@ -169,7 +170,29 @@ def run_wrk(url: str, cookie: str, clients: int, duration: float, warmup: float,
                         url], check=True, capture_output=True)
     out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{int(duration)}s", "--latency",
                           "-H", header, *pace, url], check=True, capture_output=True, text=True)
-    print(f"== wrk {url}\n{out.stdout}")
+    print(f"== {label} {url}\n{out.stdout}")
+    return out.stdout
+
+
+async def wait_bare(port: int, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit("the bare handler did not start")
+
+
+def bare_run(port: int, duration: float, label: str, path: str) -> None:
+    """bench/limits.py's bare JSON handler, as limits.py drives it (wrk -t2 -c64), just
+    before or after a node run: the baseline of the same minute ('== bare-before /')."""
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{max(1, round(duration))}s", "--latency",
+                          f"http://127.0.0.1:{port}/"], check=True, capture_output=True,
+                         text=True)
+    print(f"== {label} {path}\n{out.stdout}")
 
 
 def report(results: dict[str, list[tuple[float, float]]], duration: float) -> None:
@@ -205,6 +228,14 @@ async def main() -> None:
     ap.add_argument("--rate", type=float, default=0.0,
                     help="with --wrk: pace the connections to offer about this many "
                          "requests/s (latency at a target rate, not at saturation)")
+    ap.add_argument("--half", action="store_true",
+                    help="with --wrk: after each saturation run, offer half its rate and "
+                         "report that run too ('== wrk-half'; issue 24: p99 at 50%% of "
+                         "saturation)")
+    ap.add_argument("--bare", action="store_true",
+                    help="with --wrk: run bench/limits.py's bare JSON handler too, and "
+                         "measure it just before and after each path ('== bare-before' / "
+                         "'== bare-after'), for a ratio to the same minute's baseline")
     ap.add_argument("--wrk", action="store_true",
                     help="drive the load with wrk (Debian package) instead of the Python "
                          "client, which itself needs most of a core")
@@ -213,6 +244,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-"))
     admin_url = args.database_url
     proc = None
+    bare = None
     bench_url = ""
     try:
         if admin_url:
@@ -243,15 +275,34 @@ async def main() -> None:
         paths = {"feed": ["/"], "api": ["/api/requests"],
                  "both": ["/", "/api/requests"]}[args.only]
         print(f"{args.clients} clients for {args.duration:.0f} s against {', '.join(paths)}")
+        bare = None
+        if args.wrk and args.bare:  # the bare handler of limits.py, measured around each run
+            bare_port = free_port()
+            # started once, before the load: a blocking spawn is fine here
+            bare = subprocess.Popen([sys.executable,  # noqa: ASYNC220
+                                     str(ROOT / "bench" / "limits.py"),
+                                     "--serve-json", str(bare_port)])
+            await wait_bare(bare_port)
         if args.wrk:
             for path in paths:
-                run_wrk(base + path, cookie, args.clients, args.duration, args.warmup,
-                        args.rate)
+                if bare is not None:
+                    bare_run(bare_port, args.duration / 2, "bare-before", path)
+                out = run_wrk(base + path, cookie, args.clients, args.duration, args.warmup,
+                              args.rate)
+                if bare is not None:
+                    bare_run(bare_port, args.duration / 2, "bare-after", path)
+                if args.half:  # the same path again, offered half the rate just measured
+                    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                    run_wrk(base + path, cookie, args.clients, args.duration, 0,
+                            rps / 2, label="wrk-half")
         else:
             results = await load(base, cookie, paths, args.clients, args.duration,
                                  args.warmup)
             report(results, args.duration)
     finally:
+        if bare is not None:
+            bare.terminate()
+            bare.wait(10)
         if proc is not None:
             proc.send_signal(signal.SIGINT)
             try:

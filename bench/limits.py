@@ -141,7 +141,17 @@ def _serve_json(port: int) -> None:
     app = web.Application()
     app.router.add_get("/", handler)
     app.router.add_get("/page", page)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    factory = _loop_factory()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
+                loop=factory() if factory else None)
+
+
+def _loop_factory():  # noqa: ANN202
+    """The bare handler runs on the event loop ``wb serve`` would pick (WB_EVENT_LOOP,
+    uvloop when installed): a baseline on a slower loop would flatter the node's ratio."""
+    from service.serving import event_loop_factory
+
+    return event_loop_factory(os.environ.get("WB_EVENT_LOOP", "auto").strip().lower())
 
 
 def _wait_port(port: int, deadline: float) -> None:
@@ -403,7 +413,8 @@ def main() -> None:
         return
     res = run(args.only, args.quick, args.database_url)
     res["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                      "load": [round(x, 2) for x in os.getloadavg()]}
+                      "load": [round(x, 2) for x in os.getloadavg()],
+                      "event_loop": "uvloop" if _loop_factory() else "asyncio"}
     if args.json:
         print(json.dumps(res))
         return

@@ -6,6 +6,7 @@ when the app starts (database, outbound HTTP client), so tests build the real ap
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -13,11 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
+import asyncpg
 import jinja2
 from aiohttp import web
 
 import web_templates
-from node import canonical, csrf_api, health, i18n, jobs, openapi, policy, scheduler
+from node import caches, canonical, csrf_api, health, i18n, jobs, openapi, policy, scheduler
 from node import typedefs as T
 from node import web as W
 from node.admin import handlers as admin_handlers
@@ -78,12 +80,19 @@ def load_csrf_secret(config: Config) -> bytes:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[T.config_key]
-    _url, pool = await db.open_migrated(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"),
-                                        "node", MIGRATIONS,
-                                        max_size=config.get_int("WB_DB_POOL_MAX"))
+    watch = app[T.table_watch_key]
+    url, pool = await db.open_migrated(config["WB_DATABASE_URL"], config.path("WB_DATA_DIR"),
+                                       "node", MIGRATIONS,
+                                       max_size=config.get_int("WB_DB_POOL_MAX"),
+                                       init=functools.partial(caches.init_connection, watch),
+                                       reset_session=False)
     app[T.pool_key] = pool
-    yield
-    await pool.close()
+    await watch.start(functools.partial(asyncpg.connect, url))
+    try:
+        yield
+    finally:
+        await watch.close()
+        await pool.close()
 
 
 def create_app(config: Config | None = None) -> web.Application:
@@ -101,6 +110,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app[T.rate_limiter_key] = RateLimiter(config.get_int("WB_LOGIN_RATE_PER_MINUTE"), 60.0)
     app[T.metrics_key] = NodeMetrics()
     app[T.extras_key] = {}
+    caches.setup(app)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml", "svg"]),

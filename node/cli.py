@@ -77,6 +77,7 @@ def serve(host: str | None, port: int | None) -> None:
     port = config.get_int("WB_PORT")
     try:
         limits = serving.ConnectionLimits.from_config(config)
+        loop_factory = serving.event_loop_factory(config["WB_EVENT_LOOP"].strip().lower())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     app = create_app(config)
@@ -94,7 +95,7 @@ def serve(host: str | None, port: int | None) -> None:
         gc.freeze()
 
     app.on_startup.append(announce)
-    serving.run(app, host, port, limits)
+    serving.run(app, host, port, limits, loop_factory=loop_factory)
 
 
 def _node_migrations() -> Path:

@@ -13,6 +13,7 @@ from node.metrics import NodeMetrics
 from protocol.limits import Limits
 from service.ratelimit import RateLimiter
 from service.settings import Config
+from service.tablecache import TableWatch
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ client_key = web.AppKey("client", aiohttp.ClientSession)
 csrf_secret_key = web.AppKey("csrf_secret", bytes)
 rate_limiter_key = web.AppKey("rate_limiter", RateLimiter)
 metrics_key = web.AppKey("metrics", NodeMetrics)
+# change counters of the tables the caches read (LISTEN/NOTIFY; service.tablecache)
+table_watch_key = web.AppKey("table_watch", TableWatch)
 # feature modules may park their own state here
 extras_key: web.AppKey[dict[str, Any]] = web.AppKey("extras", dict)
 
@@ -61,3 +64,5 @@ SKIN: web.RequestKey[str | None] = web.RequestKey("wb_skin")
 # SYNC_PUBLIC_SCOPE in force (read with the session; an admin may change it at any time)
 PUBLIC_SCOPE: web.RequestKey[str | None] = web.RequestKey("wb_public_scope")
 UNREAD_MESSAGES = web.RequestKey("wb_unread_messages", int)  # direct messages: the nav badge
+# time.monotonic() by which something this request read ends (node.caches.valid_until)
+VALID_UNTIL = web.RequestKey("wb_valid_until", float)

@@ -8,14 +8,19 @@ JSON from the same code path.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from node import caches
+from node import queries_web as QW
 from node import typedefs as T
 from node.canonical import link_base
 from node.errors import AppError, forbidden
@@ -201,41 +206,60 @@ error_middleware = plumbing.error_middleware(
     internal_message="Something went wrong on our side. It was logged.")
 
 
+# Last-seen is kept to the minute: a write per page view would halve the throughput of
+# every signed-in page. Migration 0290's trigger and the cache's query logger both leave
+# that statement out, so the touch does not make every cached session stale.
+TOUCH_EVERY = 60.0
+
+
+@dataclass
+class _Session:
+    viewer: T.Viewer
+    skin: str | None
+    touched: float  # time.monotonic() of the last-seen stored in the database
+    public_scope: str | None  # SYNC_PUBLIC_SCOPE in force (an admin may switch it)
+    unread_messages: int  # direct messages' nav badge
+
+
+async def _session(app: web.Application, id_hash: str) -> _Session | None:
+    """The live session of this cookie hash, from the viewer cache until a session, user
+    or skin changes (or it expires)."""
+    pool = app[T.pool_key]
+    cache = caches.get(app, "viewer")
+    stamp = cache.stamp()
+    found = cache.get(id_hash, stamp)
+    now = time.monotonic()
+    if found is None:
+        row = await QW.session_by_hash(pool, id_hash)
+        if row is None:
+            return None
+        found = _Session(
+            T.Viewer(user_id=row["id"], username=row["username"],
+                     display_name=row["display_name"] or row["username"],
+                     is_admin=row["is_admin"], status=row["status"],
+                     session_hash=row["id_hash"], roles=frozenset(row["roles"])),
+            row["skin"], now - row["seen_ago"], row["public_scope"], row["unread_messages"])
+        cache.put(id_hash, stamp, found, ttl=row["expires_in"])
+    if now - found.touched >= TOUCH_EVERY:
+        found.touched = now
+        app[T.table_watch_key].ignored.add(QW.TOUCH_SESSION)
+        await QW.touch_session(pool, id_hash)
+    return found
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the session cookie to a Viewer (or None) and touch last-seen."""
     request[T.VIEWER] = None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and len(cookie) <= 128:
-        pool = request.app[T.pool_key]
-        row = await pool.fetchrow(
-            """SELECT s.id_hash, s.status, s.last_seen_at < now() - interval '60 seconds'
-                      AS stale, u.id, u.username, u.display_name, u.is_admin,
-                      (SELECT ms.skin FROM member_skins ms WHERE ms.user_id = u.id) AS skin,
-                      ARRAY(SELECT mr.role FROM member_roles mr WHERE mr.user_id = u.id)
-                      AS roles,
-                      (SELECT ps.mode FROM node_public_scope ps) AS public_scope,
-                      (SELECT count(*) FROM messages m WHERE m.recipient_id = u.id
-                          AND m.read_at IS NULL) AS unread_messages
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                WHERE s.id_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-                  AND NOT u.disabled AND u.origin IS NULL""",
-            session_hash(cookie))
-        if row is not None:
-            if row["stale"]:
-                # Last-seen is kept to the minute: a write per page view would halve
-                # the throughput of every signed-in page.
-                await pool.execute("UPDATE sessions SET last_seen_at = now() WHERE id_hash = $1",
-                                   row["id_hash"])
-            request[T.VIEWER] = T.Viewer(
-                user_id=row["id"], username=row["username"],
-                display_name=row["display_name"] or row["username"],
-                is_admin=row["is_admin"], status=row["status"], session_hash=row["id_hash"],
-                roles=frozenset(row["roles"]))
-            request[T.SKIN] = row["skin"]
-            request[T.PUBLIC_SCOPE] = row["public_scope"]
-            # direct messages' nav badge: folded into this query, no round trip of its own
-            request[T.UNREAD_MESSAGES] = row["unread_messages"]
+        found = await _session(request.app, session_hash(cookie))
+        if found is not None:
+            request[T.VIEWER] = found.viewer
+            request[T.SKIN] = found.skin
+            request[T.PUBLIC_SCOPE] = found.public_scope
+            # direct messages' nav badge: folded into the session query, no round trip
+            request[T.UNREAD_MESSAGES] = found.unread_messages
     return await handler(request)
 
 
@@ -272,6 +296,13 @@ async def read_form(request: web.Request) -> Any:
                        "The form data could not be read (malformed body).") from exc
 
 
+@functools.lru_cache(maxsize=4096)
+def _csrf_token(secret: bytes, base: str) -> str:
+    """An HMAC per request and session is ~3% of a cached page: the token of a session
+    (or anonymous cookie) never changes, so recent ones are kept."""
+    return plumbing.csrf_token(secret, base)
+
+
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every state-changing request that relies on cookies must carry the CSRF token."""
@@ -286,7 +317,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     else:
         new_anon = secrets.token_urlsafe(24)
         base = new_anon
-    expected = plumbing.csrf_token(secret, base)
+    expected = _csrf_token(secret, base)
     request[T.CSRF_TOKEN] = expected
     # Bearer-token endpoints (/mcp, /sync/inbox) neither check nor hand out CSRF cookies.
     exempt = getattr(getattr(request.match_info, "handler", None), "wb_csrf_exempt", False)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,8 +225,29 @@ async def start(app: web.Application, host: str, port: int, limits: ConnectionLi
     return runner
 
 
-def run(app: web.Application, host: str, port: int, limits: ConnectionLimits) -> None:
-    """``web.run_app`` with the bounds above; SIGINT, SIGTERM and SIGHUP stop it cleanly."""
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on: uvloop's when ``choice`` is ``uvloop``, or ``auto``
+    and uvloop is installed (the optional ``fast`` extra); None: asyncio's own."""
+    if choice not in EVENT_LOOPS:
+        raise ValueError(f"event loop must be one of {', '.join(EVENT_LOOPS)}, not {choice!r}")
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ValueError("uvloop is not installed (pip install uvloop)") from None
+        return None
+    return uvloop.new_event_loop
+
+
+def run(app: web.Application, host: str, port: int, limits: ConnectionLimits, *,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
+    """``web.run_app`` with the bounds above; SIGINT, SIGTERM and SIGHUP stop it cleanly.
+    ``loop_factory``: see ``event_loop_factory`` (None: asyncio's loop)."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -238,4 +260,5 @@ def run(app: web.Application, host: str, port: int, limits: ConnectionLimits) ->
         finally:
             await runner.cleanup()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())

@@ -78,6 +78,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_LOG_FORMAT", "text", "Log format: text or json (one JSON object per line).",
             "both"),
     Setting("WB_DB_POOL_MAX", "10", "Maximum connections in the database pool.", "both"),
+    Setting("WB_CACHE_ENTRIES", "1024",
+            "Entries in each of the node's in-process caches (signed-in sessions, the "
+            "feed's pages and their JSON, pins, tags, the approvals badge), held until a "
+            "table they were read from changes (LISTEN/NOTIFY, any process); the cache of "
+            "members' start pages holds ~20 kB an entry. 0: no cache.",
+            "node"),
+    Setting("WB_EVENT_LOOP", "auto",
+            "Event loop of `wb serve`: auto (uvloop when installed: pip install "
+            "'whiteballoon[fast]'), asyncio or uvloop.", "node"),
     Setting("WB_DB_RETRY_AFTER", "5",
             "Seconds sent in Retry-After with the 503 database_unavailable answers given "
             "while the database cannot be reached.", "both"),

@@ -305,11 +305,7 @@ SQL_PACKAGES = ("node", "hub")
 # Modules of node/ and hub/ allowed to hold SQL although they are not queries modules.
 # Plumbing only; every entry says why. (service/db.py's migrations, ops/ and tests/ are
 # outside SQL_PACKAGES: migrations are plumbing, ops is the operator's floor.)
-SQL_ALLOWLIST = {
-    # The session middleware resolves the cookie on every request; node/web.py is being
-    # merged into service/ web plumbing (#18, part 2b) and its two statements move with it.
-    "node.web",
-}
+SQL_ALLOWLIST: dict[str, str] = {}  # none left: node/web.py's session SQL is in node/queries_web.py
 
 
 def is_queries_module(module: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from node import caches
 from node import typedefs as T
 from node import web as W
 from node.admin import queries as AQ
@@ -35,7 +36,12 @@ async def approvals_badge(request: web.Request, handler: W.Handler) -> web.Strea
     viewer = W.viewer_of(request)
     if (viewer is not None and viewer.active and viewer.is_admin and request.method == "GET"
             and not request.path.startswith(("/static/", "/api/"))):
-        request[T.WAITING_APPROVALS] = await AQ.waiting_approvals(request.app[T.pool_key])
+        # held a second at most: a sign-in request stops waiting when it expires
+        pool = request.app[T.pool_key]
+        count, until = await caches.get(request.app, "approvals").load_until(
+            "waiting", lambda: AQ.waiting_approvals(pool), ttl=1.0)
+        request[T.WAITING_APPROVALS] = count
+        caches.valid_until(request, until)
     return await handler(request)
 
 

@@ -11,73 +11,19 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from markupsafe import Markup
 
+from node import caches
 from node import typedefs as T
 from node import web as W
 from node.auth import queries as auth_queries
 from node.errors import AppError, bad_request, text_field
 from node.i18n import plural
-from node.pins import service as pins
 from node.promotions import service as promotions
+from node.requests import cached
 from node.requests import service as S
 from node.tags import service as tags
-from service.ttlcache import TTLCache
 
 log = logging.getLogger("wb.node.requests")
-
-
-# Feed pages that look the same to every member (open / completed) are cached in the
-# process for a moment: every write through this app clears the cache at once, and
-# changes made elsewhere (CLI, sync import, approval) show within FEED_CACHE_SECONDS.
-FEED_CACHE_SECONDS = 1.0
-FEED_CACHE_MAX = 256
-SHARED_STATUSES = ("open", "completed")
-
-
-def _cache(request: web.Request) -> TTLCache[Any]:
-    return request.app[T.extras_key]["requests_feed_cache"]
-
-
-@web.middleware
-async def _clear_cache_after_writes(request: web.Request, handler: W.Handler
-                                    ) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    finally:
-        if request.method in W.UNSAFE_METHODS:
-            _cache(request).clear()
-
-
-async def _feed(request: web.Request, actor: S.Actor | None, *, status: str, search: str,
-                cursor: str, limit: int = S.FEED_PAGE, tag: str = "") -> S.FeedPage:
-    """The feed page from the shared cache when it does not depend on the viewer."""
-    if status not in SHARED_STATUSES:
-        return await S.feed(request.app[T.pool_key], actor, status=status, search=search,
-                            cursor=cursor, limit=limit, tag=tag)
-    key = ("rows", status, search, cursor, limit, tag)
-    cache = _cache(request)
-    page = cache.get(key)
-    if page is None:
-        page = await S.feed(request.app[T.pool_key], actor, status=status, search=search,
-                            cursor=cursor, limit=limit, tag=tag)
-        cache.put(key, page)
-    return page
-
-
-def _feed_html(request: web.Request, page: S.FeedPage, cursor: str) -> Markup:
-    key = ("html", page.status, page.search, cursor, page.tag)
-    shared = page.status in SHARED_STATUSES
-    cache = _cache(request)
-    html = cache.get(key) if shared else None
-    if html is None:
-        env = aiohttp_jinja2.get_env(request.app)
-        rendered = env.get_template("node/requests/_feed.html").render(
-            {"page": page, "page_cursor": cursor})
-        html = Markup(rendered)  # noqa: S704 (output of an autoescaping template)
-        if shared:
-            cache.put(key, html)
-    return html
 
 
 def _actor(request: web.Request) -> S.Actor | None:
@@ -130,12 +76,13 @@ async def _home_context(request: web.Request, actor: S.Actor) -> dict[str, Any]:
     q = request.query
     cursor = q.get("cursor", "")
     if viewer.active:
-        page = await _feed(request, actor, status=q.get("status", "open"),
-                           search=q.get("q", ""), cursor=cursor, tag=q.get("tag", ""))
+        page, stamp = await cached.feed(request, actor, status=q.get("status", "open"),
+                                        search=q.get("q", ""), cursor=cursor,
+                                        tag=q.get("tag", ""))
         return {"page": page, "statuses": ("open", "completed", "pending", "all"),
-                "feed_html": _feed_html(request, page, cursor),
-                "pins": await pins.active(pool, actor),
-                "tag_catalog": await tags.catalog(pool)}
+                "feed_html": cached.feed_html(request, page, cursor, stamp),
+                "pins": await cached.pins(request, actor),
+                "tag_catalog": await cached.tag_catalog(request)}
     # An unapproved device sees no feed: only its sign-in code and what it wrote itself.
     return {"own_pending": await S.own_pending(pool, actor, viewer.session_hash),
             "login": await _pending_login(request, viewer)}
@@ -150,12 +97,24 @@ HOME_FLASH = {"joined": "Welcome! You are a member now: ask for help or offer it
 async def home(request: web.Request) -> web.StreamResponse:
     actor = _actor(request)
     flash = HOME_FLASH.get(request.query.get("done", ""), "")
-    if actor is None:
+    viewer = W.viewer_of(request)
+    if actor is None or viewer is None:
         return W.render(request, "node/home.html", {"flash": flash})
+    # A member's start page is kept whole for this session and this address (it shows
+    # the member, the session's CSRF token, the feed, pins and tags) until a table it
+    # was read from changes, PAGE_SECONDS at most.
+    pages = caches.get(request.app, "pages")
+    key = (viewer.session_hash, request.path_qs)
+    stamp = caches.page_stamp(request, viewer) if viewer.active else None
+    body = pages.get(key, stamp)
+    if body is not None:
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
     ctx = await _home_context(request, actor)
     ctx["limits"] = _LIMITS
     ctx["flash"] = flash
-    return W.render(request, "node/home.html", ctx)
+    response = W.render(request, "node/home.html", ctx)
+    pages.put(key, stamp, response.body, ttl=caches.page_ttl(request))
+    return response
 
 
 _LIMITS = {"title": S.TITLE_MAX, "description": S.DESCRIPTION_MAX, "comment": S.COMMENT_MAX}
@@ -432,11 +391,13 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
     actor = _actor(request)
     q = request.query
-    page = await _feed(request, actor, status=q.get("status", "open"),
-                       search=q.get("search", q.get("q", "")), cursor=q.get("cursor", ""),
-                       limit=S.parse_limit(q.get("limit"), S.FEED_PAGE), tag=q.get("tag", ""))
-    return web.json_response({"requests": [S.request_json(actor, r) for r in page.items],
-                              "next_cursor": page.next_cursor}, dumps=W.json_dumps)
+    status, search = q.get("status", "open"), q.get("search", q.get("q", ""))
+    cursor, tag = q.get("cursor", ""), q.get("tag", "")
+    limit = S.parse_limit(q.get("limit"), S.FEED_PAGE)
+    page, stamp = await cached.feed(request, actor, status=status, search=search,
+                                    cursor=cursor, limit=limit, tag=tag)
+    body = cached.feed_body(request, actor, page, (status, search, cursor, limit, tag), stamp)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def api_pending(request: web.Request) -> web.StreamResponse:
@@ -449,8 +410,6 @@ async def api_pending(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[T.extras_key]["requests_feed_cache"] = TTLCache(FEED_CACHE_MAX, FEED_CACHE_SECONDS)
-    app.middlewares.append(_clear_cache_after_writes)
     r = app.router
     r.add_get("/", home, name="home")
     r.add_post("/requests", create_request, name="request_create")

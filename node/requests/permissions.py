@@ -36,6 +36,10 @@ class Actor:
         return cls(None, True, True, None, "cli")
 
 
+#: A member who neither wrote a record nor is an admin: how a shared cache encodes it.
+MEMBER = Actor(None, False, True)
+
+
 # --------------------------------------------------------------------------- permissions
 
 def is_owner(actor: Actor | None, row: Any) -> bool:

@@ -22,6 +22,7 @@ from node.notifications import service as notifications
 from node.publication import service as publication
 from node.requests import queries as Q
 from node.requests.permissions import (  # noqa: F401 (re-exported: RS.<name>)
+    MEMBER,
     Actor,
     can_change_scope,
     can_comment,

@@ -167,6 +167,46 @@ async def test_node_answers_503_while_its_database_is_stopped_and_recovers(
     assert gate.outages == 1
 
 
+async def test_a_cached_member_page_is_not_served_while_the_database_is_away(
+        aiohttp_client, stoppable, tmp_path):
+    """The node's caches (#24) stop with their listening connection: a member whose
+    session and start page were cached gets the 503 like everyone else, then the page."""
+    from node import typedefs as T
+    from node.app import create_app
+    from tests.factories import create_user, sign_in
+
+    config = make_node_config(stoppable.url, tmp_path / "node", WB_DB_RETRY_AFTER="7")
+    client = await aiohttp_client(create_app(config))
+    app = client.server.app
+    await sign_in(client, await create_user(app[T.pool_key], "mel"))
+    html = {"Accept": "text/html"}
+    for _ in range(2):  # the second one from the caches
+        async with client.get("/", headers=html) as r:
+            assert r.status == 200 and "Mel" in await r.text()
+    watch = app[T.table_watch_key]
+    assert watch.live
+
+    await asyncio.to_thread(stoppable.stop)
+
+    async def listener_gone() -> bool:
+        return not watch.live
+
+    await until(listener_gone, "the cache listener to see its connection close")
+    async with client.get("/", headers=html) as r:
+        assert_unavailable(r.status, r.headers, await r.text(), json_body=None)
+    async with client.get("/api/requests") as r:
+        assert_unavailable(r.status, r.headers, await r.text(), json_body=await r.json())
+
+    await asyncio.to_thread(stoppable.start)
+
+    async def page_back() -> bool:
+        async with client.get("/", headers=html) as r:
+            return r.status == 200 and "Mel" in await r.text()
+
+    await until(page_back, "the member's page to come back")
+    await until(lambda: asyncio.sleep(0, watch.live), "the cache listener to reconnect")
+
+
 async def test_hub_answers_503_while_its_database_is_stopped_and_recovers(
         aiohttp_client, stoppable, wb_logs, tmp_path):
     from hub.typedefs import HubOptions
