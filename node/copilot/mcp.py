@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from mcp import types as mcp_types
 from pydantic import BaseModel, ValidationError
 
 from node import typedefs as T
@@ -187,6 +186,21 @@ def _invalid(errors: list[Any]) -> tuple[int, str]:
     return INVALID_REQUEST, "Not a JSON-RPC 2.0 message."
 
 
+def sdk_types() -> Any:
+    """``mcp.types``, imported on first use (or at start-up with ENABLE_COPILOT set): the
+    ``mcp`` package loads its whole client and server stack (Starlette, uvicorn, httpx,
+    jsonschema...), and a node process holding it spent about 12% more CPU in a sync
+    import (docs/benchmarks.md, #18), copilot or not."""
+    from mcp import types
+
+    return types
+
+
+async def _load_sdk(app: web.Application) -> None:
+    if app[T.config_key].get_bool("ENABLE_COPILOT"):
+        sdk_types()  # the first MCP request does not wait for the import
+
+
 async def _one(request: web.Request, admin: Any, message: Any) -> dict[str, Any] | None:
     """The answer to one message of a POST or a batch (None: nothing to answer).
 
@@ -195,6 +209,7 @@ async def _one(request: web.Request, admin: Any, message: Any) -> dict[str, Any]
     SDK's union would read ``"id": null`` as a notification with an extra field)."""
     if not isinstance(message, dict):
         return _rpc_error(None, INVALID_REQUEST, "Not a JSON-RPC 2.0 message.")
+    mcp_types = sdk_types()
     if "method" not in message:
         kind: type[BaseModel] = (mcp_types.JSONRPCError if "error" in message
                                  else mcp_types.JSONRPCResponse)
@@ -270,6 +285,7 @@ async def mcp_other(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    app.on_startup.append(_load_sdk)
     app.router.add_post("/mcp", mcp_post, name="mcp")
     app.router.add_get("/mcp", mcp_other, name="mcp_get")
     app.router.add_delete("/mcp", mcp_other, name="mcp_delete")
