@@ -72,6 +72,7 @@ class HubOptions:
     retention_days: float = _default("retention_days", float)  # 0: forever
     prune_interval: float = _default("prune_interval", float)  # 0: never
     v1_auto_register: bool = _default("v1_auto_register", bool)  # unknown v1 peers: pending
+    malloc_trim_interval: float = _default("malloc_trim_interval", float)  # 0: never
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HubOptions:
