@@ -20,8 +20,9 @@ lint:  ## ruff, and mypy on the pure protocol package
 serve:  ## run a node on the embedded database
 	wb serve
 
-docs:  ## regenerate .env.example and docs/cli.md (then the table in docs/settings.md)
+docs:  ## regenerate .env.example, the table in docs/settings.md and docs/cli.md
 	$(PY) -m service.settings_docs > .env.example
+	$(PY) -m service.settings_docs --markdown docs/settings.md
 	$(PY) -m ops.cli_docs > docs/cli.md
 
 screenshots:  ## refresh docs/screenshots/ (admin console, approvals, feed; desktop and phone)

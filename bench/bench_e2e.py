@@ -47,9 +47,12 @@ class Network:
 
 
 @contextlib.asynccontextmanager
-async def three_party_network(url: str | None, prefix: str) -> AsyncIterator[Network]:
+async def three_party_network(url: str | None, prefix: str,
+                              hub_env: dict[str, str] | None = None,
+                              verify_processes: int = 0) -> AsyncIterator[Network]:
     """Start hub, A and C (federated through the hub) and stop and drop them all after;
-    ``url`` is a PostgreSQL that allows CREATE DATABASE (None: an embedded one)."""
+    ``url`` is a PostgreSQL that allows CREATE DATABASE (None: an embedded one);
+    ``hub_env`` adds variables to the hub process's environment only."""
     from tests.pg import TestServer, with_database
 
     # transport latency, not the publishing grace period (``wb demo`` holds changes 10 s)
@@ -69,6 +72,8 @@ async def three_party_network(url: str | None, prefix: str) -> AsyncIterator[Net
     for n in nodes:
         await prepare_node(n)
     hub = hub_proc("hub", hub_url, tmp / "hub", log_path=tmp / "hub.log")
+    hub.env.update(hub_env or {})
+    hub.args[hub.args.index("--verify-processes") + 1] = str(verify_processes)
     await federate(hub_url, hub.url, nodes)
     procs = [hub] + [node_proc(n.name, n.db_url, n.data_dir, log_path=tmp / f"{n.name}.log")
                      for n in nodes]

@@ -7,13 +7,22 @@ a reader loops over the hub's records API and A's requests page, and the RSS of 
 process is printed once a minute. Ends with each process's growth after the first minute;
 memory that keeps rising there is unbounded growth.
 
-    python bench/soak.py [--minutes 10] [--rate 5] [POSTGRES_URL]
+    python bench/soak.py [--minutes 10] [--rate 5] [--hub-env NAME=VALUE ...]
+                         [--trace DIR] [POSTGRES_URL]
+
+``--hub-env`` sets a variable in the hub's environment only (``MALLOC_ARENA_MAX=2``,
+``WB_HUB_STREAM_CACHE_ENTRIES=64``...). ``--trace DIR`` runs the hub with
+``bench/memtrace/sitecustomize.py``: at every sample the hub writes a line of allocator
+figures and (from minute 1) a tracemalloc snapshot to DIR; compare two minutes
+with ``python bench/memtrace/compare.py DIR 2 10``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,10 +36,22 @@ from bench.bench_e2e import three_party_network  # noqa: E402
 from bench.bench_hub_stream import rss_mb  # noqa: E402
 
 
-async def main(url: str | None, minutes: float, rate: float) -> None:
+def hub_environment(pairs: list[str], trace: str | None) -> dict[str, str]:
+    env = dict(pair.split("=", 1) for pair in pairs)
+    if trace is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (
+            str(ROOT / "bench" / "memtrace"), os.environ.get("PYTHONPATH"))))
+        env["WB_BENCH_MEMTRACE_DIR"] = str(Path(trace).resolve())
+    return env
+
+
+async def main(url: str | None, minutes: float, rate: float,
+               hub_env: dict[str, str], prefix: str = "wb-soak",
+               verify_processes: int = 0) -> None:
     from node.requests import service as reqs
 
-    async with three_party_network(url, "wb-soak") as net:
+    tracing = "WB_BENCH_MEMTRACE_DIR" in hub_env
+    async with three_party_network(url, prefix, hub_env, verify_processes) as net:
         a, c, actor, hub, procs = net.a, net.c, net.actor, net.hub, net.procs
         deadline = time.monotonic() + minutes * 60
         created = reads = 0
@@ -57,6 +78,8 @@ async def main(url: str | None, minutes: float, rate: float) -> None:
             start = time.monotonic()
             while True:
                 row = [rss_mb(p.proc.pid) for p in procs]
+                if tracing:  # snapshot n is taken at minute n
+                    os.kill(procs[0].proc.pid, signal.SIGUSR1)
                 rows.append(row)
                 arrived = await c.fetchval("SELECT count(*) FROM requests WHERE title "
                                            "LIKE 'soak %'")
@@ -81,5 +104,15 @@ if __name__ == "__main__":
     parser.add_argument("url", nargs="?", default=None)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=5.0, help="requests created per second")
+    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable for the hub process only (repeatable)")
+    parser.add_argument("--trace", metavar="DIR",
+                        help="tracemalloc snapshots and allocator figures of the hub")
+    parser.add_argument("--verify-processes", type=int, default=0,
+                        help="the hub's verification processes (0: threads, as `wb demo`)")
+    parser.add_argument("--prefix", default="wb-soak",
+                        help="database name prefix (two soaks at once need two)")
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.minutes, args.rate))
+    asyncio.run(main(args.url, args.minutes, args.rate,
+                     hub_environment(args.hub_env, args.trace), args.prefix,
+                     args.verify_processes))

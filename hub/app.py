@@ -27,7 +27,7 @@ from hub.ingest import VerifierPool
 from hub.metrics import HubMetrics
 from hub.retention import Pruner
 from hub.stream import Broadcaster
-from service import db, outage
+from service import db, malloc_trim, outage
 from service.limits import limits_from_config
 from service.ratelimit import RateLimiter
 from service.settings import Config
@@ -162,6 +162,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(follower_ctx)
     app.cleanup_ctx.append(pruner_ctx)
+    app.cleanup_ctx.append(malloc_trim.trim_ctx(options.malloc_trim_interval))
     app.on_shutdown.append(_close_streams)
 
     for feature in FEATURES:

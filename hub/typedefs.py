@@ -73,6 +73,7 @@ class HubOptions:
     prune_interval: float = _default("prune_interval", float)  # 0: never
     v1_auto_register: bool = _default("v1_auto_register", bool)  # unknown v1 peers: pending
     witness_rate_per_minute: int = _default("witness_rate_per_minute", int)  # per address
+    malloc_trim_interval: float = _default("malloc_trim_interval", float)  # 0: never
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HubOptions:

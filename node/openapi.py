@@ -174,6 +174,40 @@ PATHS: dict[str, Any] = {
                                            "The draft."),
                           "400": error("`invalid_draft` with `fields`."),
                           "409": error("`draft_limit`."), **SIGNED_IN}}},
+    "/api/recurring": {
+        "get": {
+            "summary": "Recurring request templates you keep (all of them for admins; house "
+                       "managers and admins only)", "security": SESSION,
+            "responses": {"200": json_body({"type": "object",
+                                            "required": ["templates", "time_zone"],
+                                            "properties": {
+                                                "templates": {"type": "array",
+                                                              "items": {"type": "object"}},
+                                                "time_zone": {"type": "string"}}},
+                                           "Templates."),
+                          "403": error("`house_manager_only`."), **SIGNED_IN}},
+        "post": {
+            "summary": "Keep a new recurring template (cadence, local time, draft or publish)",
+            "security": UNSAFE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+            "responses": {"201": json_body({"type": "object", "required": ["template", "log"],
+                                            "properties": {"template": {"type": "object"},
+                                                           "log": {"type": "array"}}},
+                                           "The template."),
+                          "400": error("`invalid_recurring`, `invalid_cadence`, ... with "
+                                       "`fields`."),
+                          "403": error("`house_manager_only`."),
+                          "409": error("`recurring_limit`."), **SIGNED_IN}}},
+    "/api/recurring/{id}": {"get": {
+        "summary": "One template and the log of what it made", "security": SESSION,
+        "parameters": [ID],
+        "responses": {"200": json_body({"type": "object", "required": ["template", "log"],
+                                        "properties": {"template": {"type": "object"},
+                                                       "log": {"type": "array"}}},
+                                       "The template."),
+                      "404": error("`recurring_not_found`."), **SIGNED_IN}}},
     "/api/messages": {
         "get": {
             "summary": "Your conversations, newest first (WB_MESSAGES; docs/api.md)",

@@ -175,6 +175,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(0: no cache).", "hub"),
     Setting("WB_HUB_API_CACHE_SECONDS", "5",
             "Longest a cached public API answer is served.", "hub"),
+    Setting("WB_HUB_MALLOC_TRIM_INTERVAL", "60",
+            "Seconds between returns of the C heap's free pages to the operating system "
+            "(glibc `malloc_trim`; without it RSS kept growing by free heap memory under "
+            "steady load). 0: never.", "hub"),
     Setting("WB_HUB_RETENTION_DAYS", "30",
             "Days the hub keeps log entries and their bundles (the latest bundle of each "
             "origin is always kept); older cursors get 410 outdated_cursor. 0: keep "

@@ -24,7 +24,22 @@ def env_example() -> str:
     return "\n".join(out)
 
 
+START, END = "<!-- settings-table:start -->\n", "<!-- settings-table:end -->"
+
+
+def rewrite_table(text: str) -> str:
+    """``text`` (docs/settings.md) with the table between its markers made anew."""
+    head, rest = text.split(START, 1)
+    _old, tail = rest.split(END, 1)
+    return head + START + settings_markdown() + END + tail
+
+
 if __name__ == "__main__":
     import sys
+    from pathlib import Path
 
-    sys.stdout.write(env_example())
+    if sys.argv[1:2] == ["--markdown"]:  # rewrite the table of the given settings.md
+        path = Path(sys.argv[2])
+        path.write_text(rewrite_table(path.read_text()))
+    else:
+        sys.stdout.write(env_example())
