@@ -57,11 +57,7 @@ async def review_approve(request: web.Request) -> web.StreamResponse:
         return form_error(request, exc, "node/auth/review.html",
                           await _context(request, v, failed_id=request_id,
                                          values={"note": data.get("note", "")}))
-    request.app[T.metrics_key].logins.labels("approved").inc()
-    if json_client(request):
-        return web.json_response({"status": "approved", "request_id": decision.request_id,
-                                  "ledger_row": decision.ledger_seq})
-    raise W.redirect(f"{QUEUE}?done=approved")
+    return _decided(request, "approved", decision)
 
 
 async def review_deny(request: web.Request) -> web.StreamResponse:
@@ -70,11 +66,16 @@ async def review_deny(request: web.Request) -> web.StreamResponse:
     decision = await A.deny(request.app[T.pool_key], request.match_info["request_id"],
                             actor_id=v.user_id, ip=W.client_ip(request), vouch=v,
                             note=data.get("note"))
-    request.app[T.metrics_key].logins.labels("denied").inc()
+    return _decided(request, "denied", decision)
+
+
+def _decided(request: web.Request, status: str, decision: Any) -> web.StreamResponse:
+    """Count the decision, then answer JSON or go back to the queue."""
+    request.app[T.metrics_key].logins.labels(status).inc()
     if json_client(request):
-        return web.json_response({"status": "denied", "request_id": decision.request_id,
+        return web.json_response({"status": status, "request_id": decision.request_id,
                                   "ledger_row": decision.ledger_seq})
-    raise W.redirect(f"{QUEUE}?done=denied")
+    raise W.redirect(f"{QUEUE}?done={status}")
 
 
 async def ledger_download(request: web.Request) -> web.StreamResponse:

@@ -371,7 +371,6 @@ async def test_a_stream_that_skips_a_logged_entry_is_caught(hubbed, node_client,
     a, b, hub, pool, _ = hubbed
     await _chain(a, 3)
     await TR.push(a.pool, a.config, "hub")
-    real = str(hub.make_url("")).rstrip("/")
     rows = {r["seq"]: r for r in await HQ.log_after(pool, 0, 10)}
 
     async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -385,15 +384,7 @@ async def test_a_stream_that_skips_a_logged_entry_is_caught(hubbed, node_client,
         await ws.close()
         return ws
 
-    async def tlog(request: web.Request) -> web.Response:
-        async with hub.session.get(real + request.path_qs) as r:
-            return web.Response(body=await r.read(), status=r.status,
-                                content_type=r.content_type)
-
-    app = web.Application()
-    app.router.add_get("/api/v2/stream", stream)
-    app.router.add_get("/tlog/{tail:.*}", tlog)
-    front = await aiohttp_client(app)
+    front = await stream_front(aiohttp_client, hub, stream)
     napp = node_client.server.app
     npool = napp[NT.pool_key]
     await P.add_peer(npool, "hub", "hub", str(front.make_url("")).rstrip("/"))
@@ -479,3 +470,21 @@ async def test_wb_sync_audit_prints_the_evidence_and_exits_1(hubbed, monkeypatch
     assert other.decode().split("\n")[2] in result.output  # the conflicting root
     result = await wb("sync", "audit", "nope")
     assert result.exit_code == 1 and "nope" in result.output
+
+
+async def stream_front(aiohttp_client, hub, stream):
+    """A lying hub in front of the real one: ``stream`` answers /api/v2/stream, and
+    /tlog/... passes through to the real hub (its checkpoints and proofs)."""
+    from aiohttp import web
+
+    real = str(hub.make_url("")).rstrip("/")
+
+    async def tlog(request: web.Request) -> web.Response:
+        async with hub.session.get(real + request.path_qs) as r:
+            return web.Response(body=await r.read(), status=r.status,
+                                content_type=r.content_type)
+
+    app = web.Application()
+    app.router.add_get("/api/v2/stream", stream)
+    app.router.add_get("/tlog/{tail:.*}", tlog)
+    return await aiohttp_client(app)

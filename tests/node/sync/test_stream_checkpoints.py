@@ -89,7 +89,6 @@ async def test_a_streamed_fork_or_a_bad_note_is_an_incident(
     npool = napp[NT.pool_key]
     await _chain(a, 2)
     await TR.push(a.pool, a.config, "hub")
-    real = str(hub.make_url("")).rstrip("/")
     signer = hub.server.app[HT.signer_key]
     honest = await (await hub.get("/tlog/checkpoint")).read()
     forked = signer.sign(2, b"\x42" * 32)  # same size, another root: a fork
@@ -108,15 +107,7 @@ async def test_a_streamed_fork_or_a_bad_note_is_an_incident(
         await ws.close()
         return ws
 
-    async def tlog(request: web.Request) -> web.Response:
-        async with hub.session.get(real + request.path_qs) as r:
-            return web.Response(body=await r.read(), status=r.status,
-                                content_type=r.content_type)
-
-    app = web.Application()
-    app.router.add_get("/api/v2/stream", stream)
-    app.router.add_get("/tlog/{tail:.*}", tlog)
-    front = await aiohttp_client(app)
+    front = await THA.stream_front(aiohttp_client, hub, stream)
     await P.add_peer(npool, "hub", "hub", str(front.make_url("")).rstrip("/"),
                      api="v2")
     await npool.execute("UPDATE sync_peers SET cursor = 2")
