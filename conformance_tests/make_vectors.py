@@ -416,15 +416,14 @@ def invalid_cases() -> list[Case]:
         files[f"public_keys/{KEY_A}.pub"] = f"Key-ID: {KEY_A}\nPublic-Key: {b64(other)}\n".encode()
         return files
 
+    def rotation_to_b() -> Record:
+        """Key A's first rotation record, to key B (the key vectors' common record)."""
+        return make_key_record(origin=KEY_A, instance=INSTANCE_A,
+                               new_public_key=public_key_from_seed(SEED_B),
+                               previous_key_id=KEY_A, revision=1, updated_at=T0)
+
     def bad_key_record() -> Files:
-        kr = make_key_record(
-            origin=KEY_A,
-            instance=INSTANCE_A,
-            new_public_key=public_key_from_seed(SEED_B),
-            previous_key_id=KEY_A,
-            revision=1,
-            updated_at=T0,
-        )
+        kr = rotation_to_b()
         data = replace_line(
             render_record(kr),
             f"Public-Key: {b64(public_key_from_seed(SEED_B))}",
@@ -698,14 +697,7 @@ def invalid_cases() -> list[Case]:
         return cbor_encode(env)  # type: ignore[arg-type]
 
     def key_record_with_body() -> Files:
-        kr = make_key_record(
-            origin=KEY_A,
-            instance=INSTANCE_A,
-            new_public_key=public_key_from_seed(SEED_B),
-            previous_key_id=KEY_A,
-            revision=1,
-            updated_at=T0,
-        )
+        kr = rotation_to_b()
         return with_record(kr.path, render_record(kr) + b"new key from Tuesday\n")
 
     def v1_invite(old: str, new: str) -> Callable[[], Files]:

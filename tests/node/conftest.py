@@ -1,9 +1,11 @@
+"""Fixtures shared by the node's feature tests: the app's pool and signed-in members."""
+
 from __future__ import annotations
 
 import pytest
 
 from node import typedefs as T
-from tests.factories import Member, member_maker  # noqa: F401  (Member: for tests)
+from tests.factories import member_maker
 
 
 @pytest.fixture
@@ -13,5 +15,6 @@ def pool(node_client):
 
 @pytest.fixture
 def member_factory(aiohttp_client, node_client):
-    """Signed-in clients of the same app: make(username, admin=False, status='active')."""
+    """Signed-in clients of the same app: make(username, admin=False, status='active',
+    roles=())."""
     return member_maker(aiohttp_client, node_client)
