@@ -24,6 +24,7 @@ from node import queries_web as QW
 from node import typedefs as T
 from node.canonical import link_base
 from node.errors import AppError, forbidden
+from node.requests.permissions import Actor
 from node.skins import catalog as skin_catalog
 from service import web as plumbing
 from service.web import UNSAFE_METHODS, Handler
@@ -56,6 +57,11 @@ def client_ip(request: web.Request) -> str:
 
 def viewer_of(request: web.Request) -> T.Viewer | None:
     return request.get(T.VIEWER)
+
+
+def actor(request: web.Request) -> Actor | None:
+    """Who acts in this request (None when no one is signed in), for the services."""
+    return Actor.of(viewer_of(request), client_ip(request))
 
 
 def require_viewer(request: web.Request) -> T.Viewer:
@@ -283,6 +289,20 @@ async def read_json_object(request: web.Request) -> dict[str, Any] | None:
         raise AppError(400, "invalid_json", "The body holds text that is not valid Unicode "
                        "(half of a UTF-16 surrogate pair).") from None
     return data
+
+
+async def read_fields(request: web.Request, lists: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON object sent, or the form's text fields (the last value of each, files left
+    out); the fields named in ``lists`` are lists of every text value given."""
+    data = await read_json_object(request)
+    if data is not None:
+        return data
+    form = await read_form(request)
+    out: dict[str, Any] = {k: v for k, v in form.items()
+                           if isinstance(v, str) and k not in lists}
+    for name in lists:
+        out[name] = [v for v in form.getall(name, []) if isinstance(v, str)]
+    return out
 
 
 async def read_form(request: web.Request) -> Any:

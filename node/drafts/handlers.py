@@ -17,20 +17,9 @@ FLASH = {"saved": "Draft saved. Only you can see it.", "deleted": "Draft deleted
 LIMITS = {"title": RS.TITLE_MAX, "description": RS.DESCRIPTION_MAX}
 
 
-def _actor(request: web.Request) -> RS.Actor | None:
-    return RS.Actor.of(W.viewer_of(request), W.client_ip(request))
-
-
-async def _input(request: web.Request) -> dict[str, Any]:
-    data = await W.read_json_object(request)
-    if data is not None:
-        return data
-    return {k: v for k, v in (await W.read_form(request)).items() if isinstance(v, str)}
-
-
 async def drafts(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    rows = await S.mine(request.app[T.pool_key], _actor(request))
+    rows = await S.mine(request.app[T.pool_key], W.actor(request))
     return await W.respond(request, "node/drafts/index.html",
                            {"drafts": rows, "flash": FLASH.get(request.query.get("done", ""),
                                                                ""), "limits": LIMITS,
@@ -48,9 +37,9 @@ async def _edit_page(request: web.Request, draft: Any, *, values: dict[str, Any]
 
 async def create(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    data = await _input(request)
+    data = await W.read_fields(request)
     try:
-        row = await S.save(request.app[T.pool_key], _actor(request), data)
+        row = await S.save(request.app[T.pool_key], W.actor(request), data)
     except AppError as exc:
         if W.wants_json(request) or exc.status not in (400, 409):
             raise
@@ -62,7 +51,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def detail(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    row = await S.get(request.app[T.pool_key], _actor(request), request.match_info["id"])
+    row = await S.get(request.app[T.pool_key], W.actor(request), request.match_info["id"])
     if W.wants_json(request):
         return web.json_response({"draft": S.draft_json(row)}, dumps=W.json_dumps)
     return await _edit_page(request, row)
@@ -71,8 +60,8 @@ async def detail(request: web.Request) -> web.StreamResponse:
 async def update(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
     pool = request.app[T.pool_key]
-    actor = _actor(request)
-    data = await _input(request)
+    actor = W.actor(request)
+    data = await W.read_fields(request)
     draft_id = request.match_info["id"]
     try:
         row = await S.save(pool, actor, data, draft_id)
@@ -90,7 +79,7 @@ async def update(request: web.Request) -> web.StreamResponse:
 
 async def _publish(request: web.Request, draft_id: str) -> web.StreamResponse:
     pool = request.app[T.pool_key]
-    actor = _actor(request)
+    actor = W.actor(request)
     try:
         row = await S.publish(pool, actor, draft_id)
     except AppError as exc:
@@ -111,7 +100,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
 
 async def delete(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    await S.delete(request.app[T.pool_key], _actor(request), request.match_info["id"])
+    await S.delete(request.app[T.pool_key], W.actor(request), request.match_info["id"])
     if W.wants_json(request):
         return web.json_response({"deleted": request.match_info["id"]})
     raise W.redirect("/drafts?done=deleted")

@@ -35,13 +35,6 @@ def _pool(request: web.Request) -> Any:
     return request.app[T.pool_key]
 
 
-async def _input(request: web.Request) -> dict[str, Any]:
-    data = await W.read_json_object(request)
-    if data is not None:
-        return data
-    return {k: v for k, v in (await W.read_form(request)).items() if isinstance(v, str)}
-
-
 def _flash(request: web.Request) -> str:
     return FLASH.get(request.query.get("done", ""), "")
 
@@ -120,7 +113,7 @@ def _limiter(request: web.Request) -> RateLimiter:
 async def send(request: web.Request) -> web.StreamResponse:
     """A first message (``to`` + ``body``) or a reply (``POST /messages/{id}``)."""
     viewer = _member(request)
-    data = await _input(request)
+    data = await W.read_fields(request)
     thread_id = request.match_info.get("id")
     try:
         row = await S.send(_pool(request), viewer.user_id, body=data.get("body"),
@@ -141,7 +134,7 @@ async def send(request: web.Request) -> web.StreamResponse:
 
 async def block(request: web.Request) -> web.StreamResponse:
     viewer = _member(request)
-    data = await _input(request)
+    data = await W.read_fields(request)
     unblock = request.match_info.route.name == "message_unblock"  # type: ignore[union-attr]
     act = S.unblock if unblock else S.block
     other = await act(_pool(request), viewer.user_id, data.get("username"))
@@ -154,7 +147,7 @@ async def block(request: web.Request) -> web.StreamResponse:
 
 async def report(request: web.Request) -> web.StreamResponse:
     viewer = _member(request)
-    data = await _input(request)
+    data = await W.read_fields(request)
     row = await S.report(_pool(request), viewer.user_id, data.get("message_id"),
                          data.get("reason", ""))
     if W.wants_json(request):
@@ -244,7 +237,7 @@ async def reports(request: web.Request) -> web.StreamResponse:
 async def resolve(request: web.Request) -> web.StreamResponse:
     viewer = W.require_admin(request)
     S.require_enabled(request.app[T.config_key])
-    data = await _input(request)
+    data = await W.read_fields(request)
     row = await S.resolve(_pool(request), viewer.user_id, request.match_info["id"],
                           data.get("resolution", ""))
     if W.wants_json(request):

@@ -11,13 +11,8 @@ from node import typedefs as T
 from node import web as W
 from node.errors import AppError, bad_request
 from node.pins import service as S
-from node.requests import service as RS
 
 FLASH = {"pinned": "The request is pinned.", "unpinned": "The request is no longer pinned."}
-
-
-def _actor(request: web.Request) -> RS.Actor | None:
-    return RS.Actor.of(W.viewer_of(request), W.client_ip(request))
 
 
 def _limit(request: web.Request) -> int:
@@ -33,7 +28,7 @@ async def _input(request: web.Request) -> dict[str, Any]:
 
 async def _page(request: web.Request, *, status: int = 200, error: AppError | None = None,
                 values: dict[str, Any] | None = None) -> web.StreamResponse:
-    actor = _actor(request)
+    actor = W.actor(request)
     rows = await S.overview(request.app[T.pool_key], actor)
     ctx = {"pins": rows, "limit": _limit(request), "note_max": S.NOTE_MAX,
            "flash": FLASH.get(request.query.get("done", ""), ""), "error": error,
@@ -56,7 +51,7 @@ async def pin(request: web.Request) -> web.StreamResponse:
 async def _pin(request: web.Request, request_id: str,
                data: dict[str, Any]) -> web.StreamResponse:
     try:
-        row = await S.pin(request.app[T.pool_key], _actor(request), request_id,
+        row = await S.pin(request.app[T.pool_key], W.actor(request), request_id,
                           limit=_limit(request), position=data.get("position"),
                           note=data.get("note"), ends_at=data.get("ends_at"))
     except AppError as exc:
@@ -82,7 +77,7 @@ async def pin_by_id(request: web.Request) -> web.StreamResponse:
 
 async def unpin(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
-    await S.unpin(request.app[T.pool_key], _actor(request), request.match_info["id"])
+    await S.unpin(request.app[T.pool_key], W.actor(request), request.match_info["id"])
     if W.wants_json(request):
         return web.json_response({"unpinned": request.match_info["id"]})
     raise W.redirect("/admin/pins?done=unpinned")
@@ -90,7 +85,7 @@ async def unpin(request: web.Request) -> web.StreamResponse:
 
 async def api_pins(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    rows = await S.active(request.app[T.pool_key], _actor(request))
+    rows = await S.active(request.app[T.pool_key], W.actor(request))
     return web.json_response({"pins": [S.pin_json(r) for r in rows]}, dumps=W.json_dumps)
 
 

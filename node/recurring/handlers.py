@@ -26,28 +26,12 @@ LIMITS = {"title": RS.TITLE_MAX, "description": RS.DESCRIPTION_MAX}
 _LISTS = ("weekdays", "tags")
 
 
-def _actor(request: web.Request) -> RS.Actor | None:
-    return RS.Actor.of(W.viewer_of(request), W.client_ip(request))
-
-
 def _zone(request: web.Request) -> Any:
     return S.zone_of(request.app[T.config_key])
 
 
 def _now(request: web.Request) -> Any:
     return S.clock_of(request.app[T.extras_key])()
-
-
-async def _input(request: web.Request) -> dict[str, Any]:
-    data = await W.read_json_object(request)
-    if data is not None:
-        return data
-    form = await W.read_form(request)
-    out: dict[str, Any] = {k: v for k, v in form.items()
-                           if isinstance(v, str) and k not in _LISTS}
-    for name in _LISTS:
-        out[name] = [v for v in form.getall(name, []) if isinstance(v, str)]
-    return out
 
 
 def _json_body(request: web.Request) -> bool:
@@ -69,17 +53,17 @@ async def _page(request: web.Request, template: Any, *, values: dict[str, Any] |
         "catalog": await TS.catalog(pool), "modes": S.MODES,
     }
     if template is not None:
-        ctx["log"] = await S.history(pool, _actor(request), template["id"])
+        ctx["log"] = await S.history(pool, W.actor(request), template["id"])
         return W.render(request, "node/recurring/detail.html", ctx, status=status)
     now = _now(request)
     ctx["templates"] = [S.template_json(r, zone, now)
                         for r in (rows if rows is not None
-                                  else await S.overview(pool, _actor(request)))]
+                                  else await S.overview(pool, W.actor(request)))]
     return W.render(request, "node/recurring/index.html", ctx, status=status)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    rows = await S.overview(request.app[T.pool_key], _actor(request))
+    rows = await S.overview(request.app[T.pool_key], W.actor(request))
     if W.wants_json(request) or request.path.startswith("/api/"):
         zone, now = _zone(request), _now(request)
         return web.json_response({"templates": [S.template_json(r, zone, now) for r in rows],
@@ -96,9 +80,9 @@ def _json(request: web.Request, row: Any, log: list[Any] | None = None,
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    pool, actor = request.app[T.pool_key], _actor(request)
+    pool, actor = request.app[T.pool_key], W.actor(request)
     S.require_manager(actor)  # before the body is read: a 403 whatever was sent
-    data = await _input(request)
+    data = await W.read_fields(request, _LISTS)
     try:
         new_id = await S.save(pool, actor, data, now=_now(request))
     except AppError as exc:
@@ -112,7 +96,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def detail(request: web.Request) -> web.StreamResponse:
-    pool, actor = request.app[T.pool_key], _actor(request)
+    pool, actor = request.app[T.pool_key], W.actor(request)
     row = await S.get(pool, actor, request.match_info["id"])
     if W.wants_json(request) or request.path.startswith("/api/"):
         return _json(request, row, await S.history(pool, actor, row["id"]))
@@ -120,10 +104,10 @@ async def detail(request: web.Request) -> web.StreamResponse:
 
 
 async def update(request: web.Request) -> web.StreamResponse:
-    pool, actor = request.app[T.pool_key], _actor(request)
+    pool, actor = request.app[T.pool_key], W.actor(request)
     template_id = request.match_info["id"]
     S.require_manager(actor)
-    data = await _input(request)
+    data = await W.read_fields(request, _LISTS)
     try:
         await S.save(pool, actor, data, template_id, now=_now(request))
     except AppError as exc:
@@ -138,7 +122,7 @@ async def update(request: web.Request) -> web.StreamResponse:
 
 def _pause(paused: bool):
     async def view(request: web.Request) -> web.StreamResponse:
-        row = await S.set_paused(request.app[T.pool_key], _actor(request),
+        row = await S.set_paused(request.app[T.pool_key], W.actor(request),
                                  request.match_info["id"], paused, now=_now(request))
         if W.wants_json(request):
             return _json(request, row)
@@ -147,7 +131,7 @@ def _pause(paused: bool):
 
 
 async def delete(request: web.Request) -> web.StreamResponse:
-    await S.delete(request.app[T.pool_key], _actor(request), request.match_info["id"])
+    await S.delete(request.app[T.pool_key], W.actor(request), request.match_info["id"])
     if W.wants_json(request):
         return web.json_response({"deleted": request.match_info["id"]})
     raise W.redirect("/recurring?done=deleted")

@@ -26,10 +26,6 @@ from node.tags import service as tags
 log = logging.getLogger("wb.node.requests")
 
 
-def _actor(request: web.Request) -> S.Actor | None:
-    return S.Actor.of(W.viewer_of(request), W.client_ip(request))
-
-
 async def _input(request: web.Request) -> dict[str, Any]:
     """Form fields or a JSON object, as plain strings/lists."""
     data = await W.read_json_object(request)
@@ -95,7 +91,7 @@ HOME_FLASH = {"joined": "Welcome! You are a member now: ask for help or offer it
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    actor = _actor(request)
+    actor = W.actor(request)
     flash = HOME_FLASH.get(request.query.get("done", ""), "")
     viewer = W.viewer_of(request)
     if actor is None or viewer is None:
@@ -124,7 +120,7 @@ _LIMITS = {"title": S.TITLE_MAX, "description": S.DESCRIPTION_MAX, "comment": S.
 
 async def create_request(request: web.Request) -> web.StreamResponse:
     viewer = W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     data = await _input(request)
     try:
         row = await S.create_request(
@@ -173,7 +169,7 @@ async def _holds(request: web.Request, **ids: list[str]) -> dict[str, Any]:
 
 async def request_detail(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     row = await S.get_visible(request.app[T.pool_key], actor, request.match_info["id"])
     ctx = await _detail_context(request, actor, row)
     body = None
@@ -187,7 +183,7 @@ async def request_detail(request: web.Request) -> web.StreamResponse:
 
 async def complete_request(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     row = await S.complete(request.app[T.pool_key], actor, request.match_info["id"],
                            _metrics(request))
     return await _after_request_change(request, actor, row)
@@ -195,14 +191,14 @@ async def complete_request(request: web.Request) -> web.StreamResponse:
 
 async def reopen_request(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     row = await S.reopen(request.app[T.pool_key], actor, request.match_info["id"])
     return await _after_request_change(request, actor, row)
 
 
 async def request_scope(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     data = await _input(request)
     pool = request.app[T.pool_key]
     row = await S.get_visible(pool, actor, request.match_info["id"])
@@ -260,7 +256,7 @@ async def _after_request_change(request: web.Request, actor: S.Actor | None,
 
 async def create_comment(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     pool = request.app[T.pool_key]
     data = await _input(request)
     try:
@@ -286,7 +282,7 @@ async def create_comment(request: web.Request) -> web.StreamResponse:
 
 async def _moderate(request: web.Request, delete: bool) -> web.StreamResponse:
     W.require_admin(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     comment = await S.moderate_comment(request.app[T.pool_key], actor,
                                        request.match_info["id"], delete=delete)
     if W.wants_json(request):
@@ -304,7 +300,7 @@ async def restore_comment(request: web.Request) -> web.StreamResponse:
 
 async def comment_scope(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     pool = request.app[T.pool_key]
     data = await _input(request)
     comment_id = S.check_id(request.match_info["id"])
@@ -360,7 +356,7 @@ async def scope_page(request: web.Request) -> web.StreamResponse:
 
 async def scope_submit(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     data = await _input(request)
     raw = data.get("item", [])
     undo = data.get("undo")
@@ -389,7 +385,7 @@ async def scope_submit(request: web.Request) -> web.StreamResponse:
 
 async def api_list(request: web.Request) -> web.StreamResponse:
     W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     q = request.query
     status, search = q.get("status", "open"), q.get("search", q.get("q", ""))
     cursor, tag = q.get("cursor", ""), q.get("tag", "")
@@ -402,7 +398,7 @@ async def api_list(request: web.Request) -> web.StreamResponse:
 
 async def api_pending(request: web.Request) -> web.StreamResponse:
     viewer = W.require_viewer(request)
-    actor = _actor(request)
+    actor = W.actor(request)
     assert actor is not None
     rows = await S.own_pending(request.app[T.pool_key], actor, viewer.session_hash)
     return web.json_response({"requests": [S.request_json(actor, r) for r in rows]},

@@ -10,14 +10,9 @@ from aiohttp import web
 from node import typedefs as T
 from node import web as W
 from node.errors import AppError
-from node.requests import service as RS
 from node.tags import service as S
 
 FLASH = {"saved": "Tag saved.", "deleted": "Tag deleted."}
-
-
-def _actor(request: web.Request) -> RS.Actor | None:
-    return RS.Actor.of(W.viewer_of(request), W.client_ip(request))
 
 
 async def _input(request: web.Request) -> dict[str, Any]:
@@ -48,7 +43,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
     data = await _input(request)
     try:
-        row = await S.save_tag(request.app[T.pool_key], _actor(request), data.get("name"),
+        row = await S.save_tag(request.app[T.pool_key], W.actor(request), data.get("name"),
                                data.get("colour"))
     except AppError as exc:
         if W.wants_json(request) or exc.status not in (400, 409):
@@ -61,7 +56,7 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 async def delete(request: web.Request) -> web.StreamResponse:
     W.require_admin(request)
-    await S.delete_tag(request.app[T.pool_key], _actor(request), request.match_info["name"])
+    await S.delete_tag(request.app[T.pool_key], W.actor(request), request.match_info["name"])
     if W.wants_json(request):
         return web.json_response({"deleted": request.match_info["name"]})
     raise W.redirect("/admin/tags?done=deleted")
@@ -70,7 +65,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 async def request_tags(request: web.Request) -> web.StreamResponse:
     W.require_active(request)
     data = await _input(request)
-    names = await S.set_request_tags(request.app[T.pool_key], _actor(request),
+    names = await S.set_request_tags(request.app[T.pool_key], W.actor(request),
                                      request.match_info["id"], data.get("tags", []))
     if W.wants_json(request):
         return web.json_response({"request_id": request.match_info["id"], "tags": names})
