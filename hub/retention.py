@@ -12,13 +12,13 @@ is logged again without the records withdrawn since.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
 from hub import queries as Q
 from hub.typedefs import HubOptions
+from service.tasks import cancel_and_wait
 
 log = logging.getLogger("wb.hub.retention")
 
@@ -51,10 +51,7 @@ class Pruner:
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def run_once(self) -> Q.Pruned:
         return await prune(self.pool, older_than_days=self.options.retention_days)

@@ -25,6 +25,7 @@ import asyncpg
 
 from hub import queries as Q
 from protocol.containers import Frame, encode_bundle_frame, encode_frame
+from service.tasks import cancel_and_wait
 
 log = logging.getLogger("wb.hub.stream")
 
@@ -97,10 +98,7 @@ class Broadcaster:
         await self._conn.add_listener(Q.NOTIFY_CHANNEL, self._on_notify)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for conn in (self._conn, self._fetch_conn):
             if conn is not None:
                 with contextlib.suppress(Exception):

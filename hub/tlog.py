@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -27,6 +26,7 @@ from hub import witness as WT
 from hub.errors import HubError
 from hub.tlog_signer import LogSigner, log_origin, signer_from_config, signer_key
 from protocol import tlog as L
+from service.tasks import cancel_and_wait
 
 log = logging.getLogger("wb.hub.tlog")
 
@@ -92,10 +92,7 @@ class Checkpointer:
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

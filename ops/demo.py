@@ -39,6 +39,7 @@ from service import db
 from service.ids import new_token, token_hash
 from service.logs import setup_logging
 from service.settings import Config
+from service.tasks import cancel_and_wait
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,10 +298,7 @@ async def run_demo(base: Path, *, sync_interval: int = 15, echo=print) -> None:
         await stop.wait()
     finally:
         echo("Stopping ...")
-        if approver is not None:
-            approver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await approver
+        await cancel_and_wait(approver)
         for p in reversed(procs):
             await asyncio.to_thread(p.stop)
         echo("Stopped.")

@@ -14,13 +14,14 @@ follows what is in use. It takes a few milliseconds at most (3.4 ms to release 1
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+
+from service.tasks import cancel_and_wait
 
 log = logging.getLogger("wb.memory")
 
@@ -64,9 +65,6 @@ def trim_ctx(seconds: float) -> Callable[[web.Application], AsyncIterator[None]]
         task = asyncio.create_task(trim_every(seconds)) \
             if seconds > 0 and available() else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     return ctx

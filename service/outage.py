@@ -19,7 +19,6 @@ database before routing (the node's session lookup, the hub's admin session).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,8 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+
+from service.tasks import cancel_and_wait
 
 log = logging.getLogger("wb.db")
 
@@ -114,18 +115,8 @@ class DatabaseGate:
         self._check = loop.create_task(check())
 
     async def close(self) -> None:
-        if self._check is not None:
-            self._check.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._check
-            self._check = None
-        if self._probe is not None:
-            self._probe.cancel()
-            try:
-                await self._probe
-            except asyncio.CancelledError:
-                pass
-            self._probe = None
+        await cancel_and_wait(self._check, self._probe)
+        self._check = self._probe = None
 
     def unavailable(self, request: web.Request) -> web.Response:
         headers = {"Retry-After": str(self.retry_after), "Cache-Control": "no-store"}

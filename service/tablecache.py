@@ -25,7 +25,6 @@ that change with time (an expiring session, a pin that ends).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
@@ -35,6 +34,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+
+from service.tasks import cancel_and_wait
 
 log = logging.getLogger("wb.cache")
 
@@ -166,11 +167,7 @@ class TableWatch:
 
     async def close(self) -> None:
         self._closed = True
-        for task in (self._task, self._probe):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._probe)
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.remove_termination_listener(self._on_lost)
