@@ -54,8 +54,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build(n_bundles: int, n_records: int) -> tuple[Origin, list[bytes]]:
-    o = Origin(hashlib.sha256(b"bench-hub").digest(), instance="https://bench.example")
+def build(n_bundles: int, n_records: int, tag: str = "bench-hub"
+          ) -> tuple[Origin, list[bytes]]:
+    """``n_bundles`` CBOR bundles of ``n_records`` request records each, one origin per tag."""
+    o = Origin(hashlib.sha256(tag.encode()).digest(), instance="https://bench.example")
     out = []
     for b in range(n_bundles):
         recs = [make_record("request", {

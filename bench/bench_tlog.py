@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import statistics
 import sys
@@ -29,6 +28,9 @@ from nacl.signing import SigningKey
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_hub  # noqa: E402
 
 from hub import ingest as I  # noqa: E402
 from hub import queries as Q  # noqa: E402
@@ -36,9 +38,8 @@ from hub import queries_tlog as TQ  # noqa: E402
 from hub import tlog as HT  # noqa: E402
 from hub.app import MIGRATIONS  # noqa: E402
 from protocol import tlog as L  # noqa: E402
-from protocol.containers import CBOR_MEDIA_TYPE, to_cbor  # noqa: E402
+from protocol.containers import CBOR_MEDIA_TYPE  # noqa: E402
 from protocol.limits import DEFAULT_LIMITS  # noqa: E402
-from protocol.records import make_record  # noqa: E402
 from service import db  # noqa: E402
 from tests.hub.helpers import Origin  # noqa: E402
 
@@ -47,18 +48,9 @@ SEED = b"\x09" * 32
 
 
 def build(tag: str, n_bundles: int, n_records: int) -> tuple[Origin, list[I.Checked]]:
-    o = Origin(hashlib.sha256(tag.encode()).digest(), instance="https://bench.example")
-    out = []
-    for b in range(n_bundles):
-        recs = [make_record("request", {
-            "ID": f"B{b:05d}R{i:05d}", "Origin": o.origin, "Instance": o.instance,
-            "Revision": 1, "Updated-At": TS, "Title": f"Help with task {i}",
-            "Status": "open", "Created-By": f"{o.origin}/U{i % 50}", "Created-At": TS},
-            f"Request body {b}/{i}: groceries, a ladder and an afternoon of help.\n")
-            for i in range(n_records)]
-        data = to_cbor(o.bundle(recs))
-        out.append(I.check(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS))
-    return o, out
+    """bench_hub's bundles of one origin per tag, checked as the ingest checks them."""
+    o, bodies = bench_hub.build(n_bundles, n_records, tag)
+    return o, [I.check(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS) for data in bodies]
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

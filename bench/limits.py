@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_protocol import build  # noqa: E402
+from bench_protocol import best_of, build  # noqa: E402
 from nacl.signing import SigningKey  # noqa: E402
 
 from protocol.records import parse_record  # noqa: E402
@@ -55,15 +55,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _best(rounds: int, fn) -> float:  # noqa: ANN001
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
-
-
 # -- crypto -------------------------------------------------------------------------------
 
 def crypto(quick: bool) -> dict[str, float]:
@@ -72,11 +63,11 @@ def crypto(quick: bool) -> dict[str, float]:
     signed = key.sign(msg)
     vk = key.verify_key
     n = 2_000 if quick else 10_000
-    t = _best(3, lambda: [vk.verify(signed) for _ in range(n)])
+    t = best_of(3, lambda: [vk.verify(signed) for _ in range(n)])
     record = b"r" * 650
     m = 100_000 if quick else 400_000
     sha = hashlib.sha256
-    s = _best(3, lambda: [sha(record).digest() for _ in range(m)])
+    s = best_of(3, lambda: [sha(record).digest() for _ in range(m)])
     return {"ed25519_verify_per_s": round(n / t), "sha256_650B_per_s": round(m / s)}
 
 
@@ -105,7 +96,7 @@ def essentials(quick: bool) -> dict[str, float]:
     bundle = build(10_000)
     vk = public_key_from_seed(SEED)
     rounds = 3 if quick else 5
-    t = _best(rounds, lambda: _essentials(bundle, vk))
+    t = best_of(rounds, lambda: _essentials(bundle, vk))
     return {"records_per_s": round(len(bundle.files) / t), "records": len(bundle.files)}
 
 
