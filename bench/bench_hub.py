@@ -48,6 +48,47 @@ TOKEN = "bench-token-0123456789abcdef"  # noqa: S105
 TS = "2026-01-02T03:04:05Z"
 
 
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU ticks used) of every process."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return out
+
+
+def tree_cpu(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process and all its descendants (the hub
+    with its verify processes; the PostgreSQL postmaster with its backends); a negative
+    pid: that process alone."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, root in roots.items():
+        if root < 0:  # that process alone
+            out[name] = table.get(-root, (0, 0))[1] / tick
+            continue
+        total, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            total += table.get(pid, (0, 0))[1]
+            todo += children.get(pid, [])
+        out[name] = total / tick
+    return out
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The embedded PostgreSQL's postmaster (None for an external server)."""
+    pidfile = data_dir / "pgdata" / "postmaster.pid"
+    return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,9 +215,14 @@ def main() -> None:
     asyncio.run(prepare(url, o))
     try:
         with running_hub(url, tmp / "hub", "--verify-processes", str(args.verify_processes),
-                         WB_DB_POOL_MAX="10") as (base, _pid):
+                         WB_DB_POOL_MAX="10") as (base, pid):
             asyncio.run(drive(base, warm, 1))
+            roots = {"hub": pid, "hub main": -pid}
+            if (pm := postmaster_pid(tmp / "hub")) is not None:
+                roots["postgres"] = pm
+            cpu0 = tree_cpu(roots)
             elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
+            cpu1 = tree_cpu(roots)
         n = len(bodies) * args.records
         lat.sort()
         print(f"ingest: {len(bodies)} bundles x {args.records} records, "
@@ -185,6 +231,10 @@ def main() -> None:
               f"{elapsed:.2f} s")
         print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, "
               f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
+        # CPU per bundle does not move with what else the machine runs (wall clock does)
+        print("  CPU per bundle: " + ", ".join(
+            f"{name} {(cpu1[name] - cpu0[name]) / len(bodies) * 1000:.1f} ms"
+            for name in cpu0) + " (hub: main process and its verify processes)")
     finally:
         if scratch:
             async def drop() -> None:

@@ -330,14 +330,15 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
     origin, key_id = c.origin, c.key_id
     container = data if c.container is None else c.container
     async with pool.acquire() as conn:
-        if await Q.is_blocked(conn, origin):
+        blocked, revoked, trusted = await Q.standing(conn, origin, key_id)
+        if blocked:
             raise Refused("origin_blocked", f"origin {origin} is blocked on this hub")
-        if await Q.is_revoked(conn, origin, key_id):
+        if revoked:
             log.warning("bundle signed by a revoked key refused",
                         extra={"origin": origin, "key_id": key_id, "digest": c.digest})
             raise Refused("revoked_key",
                           f"key {key_id} of origin {origin} is revoked on this hub")
-        if not await Q.is_trusted(conn, origin, key_id):
+        if not trusted:
             await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
                                 peer_name=peer, digest=c.digest, sequence=c.sequence,
                                 hops=hops, container=container)
@@ -374,12 +375,15 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
             await Q.trust_key(conn, origin, new_key_id, public_key, None)
         if peer is not None:
             await Q.touch_peer(conn, peer)
-        answer = await Q.bundle_answer(conn, c.digest)
-    assert answer is not None
+        if result.outcome == "duplicate":  # the stored copy's own counts
+            answer = await Q.bundle_answer(conn, c.digest)
+            assert answer is not None
+            accepted, withheld = answer["record_count"], answer["withheld_count"]
+        else:
+            accepted, withheld = result.accepted, result.withheld
     body = {"status": "duplicate" if result.outcome == "duplicate" else "stored",
-            "digest": answer["digest"], "origin": answer["origin"],
-            "sequence": answer["sequence"], "hub_seq": answer["seq"],
-            "accepted": answer["record_count"], "withheld": answer["withheld_count"]}
+            "digest": c.digest, "origin": origin, "sequence": c.sequence,
+            "hub_seq": result.hub_seq, "accepted": accepted, "withheld": withheld}
     return Outcome("duplicate" if result.outcome == "duplicate" else "stored", body,
                    stored_seq=result.hub_seq if result.outcome == "stored" else None,
                    extra={"records": len(c.columns[0])})

@@ -46,7 +46,6 @@ from hub.queries_trust import (  # noqa: F401 (re-exported: callers use Q.<name>
     find_pending_key,
     find_pending_keys,
     get_peer,
-    is_blocked,
     is_revoked,
     is_trusted,
     list_peers,
@@ -57,6 +56,7 @@ from hub.queries_trust import (  # noqa: F401 (re-exported: callers use Q.<name>
     remove_peer,
     revoke_key,
     set_peer_status,
+    standing,
     touch_peer,
     trust_key,
     trusted_and_revoked_keys,
@@ -78,7 +78,19 @@ class Stored:
     outcome: str  # "stored" | "duplicate" | "equivocation"
     hub_seq: int | None
     kept_digest: str | None = None
+    accepted: int = 0  # stored: the index rows and withheld files of the stored copy
+    withheld: int = 0
 
+
+_RECORD_CONFLICT = """
+ON CONFLICT (origin, entity, id) DO UPDATE
+   SET revision = EXCLUDED.revision, deleted = EXCLUDED.deleted,
+       instance = EXCLUDED.instance, updated_at = EXCLUDED.updated_at,
+       head = EXCLUDED.head, body = EXCLUDED.body, title = EXCLUDED.title,
+       status = EXCLUDED.status, parent_ref = EXCLUDED.parent_ref,
+       created_at = EXCLUDED.created_at, digest = EXCLUDED.digest
+ WHERE hub_records.revision < EXCLUDED.revision
+"""
 
 _UPSERT_RECORDS = """
 INSERT INTO hub_records (origin, entity, id, revision, deleted, instance, updated_at,
@@ -87,13 +99,32 @@ SELECT o, e, i, r, d, ins, u, h, b, ti, st, pr, ca, $14
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::text[],
               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
               $13::text[]) AS t(o, e, i, r, d, ins, u, h, b, ti, st, pr, ca)
-ON CONFLICT (origin, entity, id) DO UPDATE
-   SET revision = EXCLUDED.revision, deleted = EXCLUDED.deleted,
-       instance = EXCLUDED.instance, updated_at = EXCLUDED.updated_at,
-       head = EXCLUDED.head, body = EXCLUDED.body, title = EXCLUDED.title,
-       status = EXCLUDED.status, parent_ref = EXCLUDED.parent_ref,
-       created_at = EXCLUDED.created_at, digest = EXCLUDED.digest
- WHERE hub_records.revision < EXCLUDED.revision
+""" + _RECORD_CONFLICT
+
+#: Bundles with at least this many index rows are staged by COPY (:func:`_stage`); fewer
+#: go as arrays in one statement (no temporary table, one round trip less).
+STAGE_MIN_ROWS = 64
+
+_STAGE_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS hub_stage (
+    n integer, origin text, entity text, id text, revision bigint, deleted boolean,
+    instance text, updated_at text, head text, body text, title text, status text,
+    parent_ref text, created_at text) ON COMMIT DELETE ROWS
+"""
+
+_UPSERT_STAGED = """
+INSERT INTO hub_records (origin, entity, id, revision, deleted, instance, updated_at,
+                         head, body, title, status, parent_ref, created_at, digest)
+SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body, title,
+       status, parent_ref, created_at, $1
+  FROM hub_stage
+""" + _RECORD_CONFLICT
+
+_APPEND_LOG = f"""
+WITH s AS (UPDATE hub_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq),
+     l AS (INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
+           SELECT last_seq, $1, $2, $3, $4, $5 FROM s RETURNING seq)
+SELECT seq FROM l, pg_notify('{NOTIFY_CHANNEL}', seq::text)
 """
 
 
@@ -135,10 +166,16 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         # miss each other (the copy sees the tombstone, or the tombstone's scrub sees it).
         lock = "pg_advisory_xact_lock" if True in columns[4] else "pg_advisory_xact_lock_shared"
         await conn.execute(f"SELECT {lock}(hashtext('wb-hub-origin:' || $1))", origin)
+        staged = len(columns[0]) >= STAGE_MIN_ROWS
+        if staged:
+            await _stage(conn, columns)
         if scrub is not None and record_paths:
-            withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths)
+            withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths, staged)
             if withdrawn:
                 container, removed = scrub(container, withdrawn)
+                if staged:
+                    await conn.execute("DELETE FROM hub_stage WHERE n = ANY($1::int[])",
+                                       [i for i, p in enumerate(record_paths) if p in removed])
                 columns, paths, record_paths = _without(columns, record_paths, paths,
                                                         removed)
                 withheld += len(removed)
@@ -166,7 +203,9 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
                 origin, sequence, kept, digest, received_from, manifest, sig)
             return Stored("equivocation", None, kept)
-        if columns[0]:
+        if staged:
+            await conn.execute(_UPSERT_STAGED, digest)
+        elif columns[0]:
             await conn.execute(_UPSERT_RECORDS, *columns, digest)
         if True in columns[4]:
             await _withdraw(conn, origin, digest, sequence, columns, record_paths, scrub)
@@ -186,19 +225,23 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    records = hub_origins.records + EXCLUDED.records,
                    last_seen_at = now()""",
             origin, instance, sequence, digest, len(columns[0]))
-        seq = await conn.fetchval(
-            "UPDATE hub_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq")
-        await conn.execute(
-            """INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            seq, digest, origin, entities, received_from, hops)
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(seq))
-    return Stored("stored", seq)
+        # the serialized part (the hub_state row lock is held from here to commit): one
+        # round trip for the sequence, the log entry (its trigger appends the tlog leaf)
+        # and the wake-up of every stream
+        seq = await conn.fetchval(_APPEND_LOG, digest, origin, entities, received_from, hops)
+    return Stored("stored", seq, accepted=len(columns[0]), withheld=withheld)
 
 
 async def _withdrawn_paths(conn: asyncpg.Connection, origin: str, columns: IndexColumns,
-                           record_paths: Sequence[str]) -> dict[str, int]:
+                           record_paths: Sequence[str], staged: bool) -> dict[str, int]:
     """Files of this bundle holding a live record at or below a withdrawn revision."""
+    if staged:
+        rows = await conn.fetch(
+            """SELECT s.n, t.revision FROM hub_stage s
+                 JOIN hub_tombstones t ON t.origin = $1 AND t.entity = s.entity AND t.id = s.id
+                WHERE NOT s.deleted AND s.revision <= t.revision
+                  AND EXISTS (SELECT 1 FROM hub_tombstones WHERE origin = $1)""", origin)
+        return {record_paths[r["n"]]: r["revision"] for r in rows}
     live = [i for i, dead in enumerate(columns[4]) if not dead]
     if not live:
         return {}
@@ -210,6 +253,15 @@ async def _withdrawn_paths(conn: asyncpg.Connection, origin: str, columns: Index
         origin, [columns[1][i] for i in live], [columns[2][i] for i in live],
         [columns[3][i] for i in live], live)
     return {record_paths[r["n"]]: r["revision"] for r in rows}
+
+
+async def _stage(conn: asyncpg.Connection, columns: IndexColumns) -> None:
+    """The bundle's index rows in this connection's ``hub_stage`` (emptied at commit), by
+    COPY: for a big bundle, binary COPY costs the hub a fifth of the CPU of sending the
+    same rows as thirteen arrays (asyncpg checks every array element's type in Python)."""
+    await conn.execute(_STAGE_TABLE)
+    await conn.copy_records_to_table("hub_stage", records=zip(range(len(columns[0])),
+                                                              *columns, strict=True))
 
 
 def _without(columns: IndexColumns, record_paths: Sequence[str], paths: Sequence[str],

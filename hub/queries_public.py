@@ -30,7 +30,8 @@ async def origin_known(conn: Conn, origin: str) -> bool:
 async def comments_for(conn: Conn, refs: list[str]) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT origin, id, parent_ref, body, created_at, head FROM hub_records
-            WHERE entity = 'comment' AND NOT deleted AND parent_ref = ANY($1)
+            WHERE entity = 'comment' AND NOT deleted AND parent_ref IS NOT NULL
+              AND parent_ref = ANY($1)
             ORDER BY created_at, id""", refs)
 
 

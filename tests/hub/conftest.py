@@ -60,3 +60,12 @@ async def peer(hub_pool, origin: Origin) -> str:
     await Q.add_peer(hub_pool, "alpha", "node", token_hash(PEER_TOKEN))
     await Q.trust_key(hub_pool, origin.origin, origin.origin, origin.public_key, "alpha")
     return PEER_TOKEN
+
+
+@pytest.fixture(params=["arrays", "copy"])
+def both_stagings(request, monkeypatch):
+    """Run the test once with index rows sent as arrays (small bundles) and once staged
+    by COPY (big bundles; ``hub.queries.STAGE_MIN_ROWS``), so both paths of
+    ``store_bundle`` meet the same attacks."""
+    monkeypatch.setattr(Q, "STAGE_MIN_ROWS", 1 << 30 if request.param == "arrays" else 0)
+    return request.param

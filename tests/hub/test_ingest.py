@@ -4,11 +4,16 @@ import asyncio
 import base64
 import gzip
 
+import pytest
+
 from hub import queries as Q
 from protocol.bundle import Bundle
 from protocol.containers import from_cbor, to_targz
 from protocol.verify import verify_bundle
 from tests.hub.helpers import Origin, cbor_headers, envelope, seed
+
+# both ways of storing the index rows (``tests/hub/conftest.py``)
+pytestmark = pytest.mark.usefixtures("both_stagings")
 
 
 async def push(client, token, b: Bundle | bytes, **headers):

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hub import typedefs as T
 from protocol.containers import decode_frame, from_cbor
 from protocol.verify import verify_bundle
 from tests.hub.test_ingest import push
+
+# both ways of storing the index rows (``tests/hub/conftest.py``)
+pytestmark = pytest.mark.usefixtures("both_stagings")
 
 
 async def test_tombstone_scrubs_earlier_copies_from_the_log(hub_client, hub_pool, peer, origin):

@@ -26,6 +26,9 @@ from service import db
 from service.ids import token_hash
 from tests.hub.helpers import Origin, cbor_headers, envelope
 
+# both ways of storing the index rows (``tests/hub/conftest.py``)
+pytestmark = pytest.mark.usefixtures("both_stagings")
+
 PEERS = {"alpha": "alpha-token-0123456789abcdef", "beta": "beta-token-0123456789abcdef"}
 NODE_ORIGIN = "00000000000000ff"  # the subscriber's own origin (never pushed here)
 _seeds = itertools.count(1000)
