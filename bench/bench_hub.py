@@ -215,7 +215,7 @@ def main() -> None:
     asyncio.run(prepare(url, o))
     try:
         with running_hub(url, tmp / "hub", "--verify-processes", str(args.verify_processes),
-                         WB_DB_POOL_MAX="10") as (base, pid):
+                         WB_DB_POOL_MAX="10", WB_HUB_RATE_PER_MINUTE="1000000") as (base, pid):
             asyncio.run(drive(base, warm, 1))
             roots = {"hub": pid, "hub main": -pid}
             if (pm := postmaster_pid(tmp / "hub")) is not None:

@@ -89,7 +89,8 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
     pool = app[T.pool_key]
     try:
         outcome = await I.ingest(pool, data, content_type, limits=limits, peer=peer.name,
-                                 hops=_hops(request), verifier=app[T.executor_key])
+                                 hops=_hops(request), verifier=app[T.executor_key],
+                                 inline_bytes=options.inline_verify_bytes)
     except (I.Refused, ProtocolError) as exc:
         metrics.rejections.labels(exc.code).inc()
         with contextlib.suppress(Exception):

@@ -57,11 +57,15 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[T.config_key]
     url, pool = await db.open_migrated(config["WB_HUB_DATABASE_URL"],
                                        config.path("WB_HUB_DATA_DIR"), "hub", MIGRATIONS,
-                                       max_size=config.get_int("WB_DB_POOL_MAX"))
+                                       max_size=config.get_int("WB_DB_POOL_MAX"),
+                                       reset_session=False)
     # public reads (records API, stream catch-up) on connections of their own: under a
     # burst of pushes every pool connection is inside an ingest transaction, and a
     # reader queued behind them waited for seconds
-    read_pool = await db.create_pool(url, max_size=config.get_int("WB_HUB_READ_POOL_MAX"))
+    # (neither pool leaves session state behind: the follower's advisory lock and the
+    # stream's LISTEN have connections of their own; ingest's hub_stage empties at commit)
+    read_pool = await db.create_pool(url, max_size=config.get_int("WB_HUB_READ_POOL_MAX"),
+                                     reset_session=False)
     app[T.database_url_key] = url
     app[T.pool_key] = pool
     app[T.read_pool_key] = read_pool

@@ -309,8 +309,11 @@ class VerifierPool:
 
 
 async def run_check(data: bytes, content_type: str, limits: Limits,
-                    verifier: VerifierPool | None = None) -> Checked:
-    """``check`` off the event loop: in the verifier processes, or in a thread."""
+                    verifier: VerifierPool | None = None, inline_bytes: int = 0) -> Checked:
+    """``check`` in the verifier processes, or in a thread; a CBOR envelope of at most
+    ``inline_bytes`` right here (its work is bounded by its size, unlike a tar.gz's)."""
+    if len(data) <= inline_bytes and data[:2] != b"\x1f\x8b":
+        return check(data, content_type, limits)
     if verifier is None:
         return await asyncio.to_thread(check, data, content_type, limits)
     return await verifier.run(data, content_type, limits)
@@ -318,9 +321,9 @@ async def run_check(data: bytes, content_type: str, limits: Limits,
 
 async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: Limits,
                  peer: str | None, hops: int = 0,
-                 verifier: VerifierPool | None = None) -> Outcome:
+                 verifier: VerifierPool | None = None, inline_bytes: int = 0) -> Outcome:
     """Verify and store one pushed bundle; raise Refused or ProtocolError on rejection."""
-    checked = await run_check(data, content_type, limits, verifier)
+    checked = await run_check(data, content_type, limits, verifier, inline_bytes)
     return await store(pool, checked, data, peer=peer, hops=hops)
 
 
@@ -373,9 +376,9 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
                           extra={"kept_digest": result.kept_digest})
         for new_key_id, public_key in c.rotations:
             await Q.trust_key(conn, origin, new_key_id, public_key, None)
-        if peer is not None:
-            await Q.touch_peer(conn, peer)
-        if result.outcome == "duplicate":  # the stored copy's own counts
+        if result.outcome == "duplicate":  # the stored copy's own counts (a stored one
+            if peer is not None:  # counted its peer's push in its own transaction)
+                await Q.touch_peer(conn, peer)
             answer = await Q.bundle_answer(conn, c.digest)
             assert answer is not None
             accepted, withheld = answer["record_count"], answer["withheld_count"]

@@ -225,6 +225,8 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    records = hub_origins.records + EXCLUDED.records,
                    last_seen_at = now()""",
             origin, instance, sequence, digest, len(columns[0]))
+        if received_from is not None:  # in this transaction: no commit of its own
+            await touch_peer(conn, received_from)
         # the serialized part (the hub_state row lock is held from here to commit): one
         # round trip for the sequence, the log entry (its trigger appends the tlog leaf)
         # and the wake-up of every stream

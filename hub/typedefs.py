@@ -67,6 +67,7 @@ class HubOptions:
     admin_session_hours: int = _default("admin_session_hours", int)
     feed_page_size: int = _default("feed_page_size", int)
     verify_processes: int = _default("verify_processes", int)  # 0: threads, no processes
+    inline_verify_bytes: int = _default("inline_verify_bytes", int)  # 0: never inline
     api_cache_entries: int = _default("api_cache_entries", int)  # 0: no cache
     api_cache_seconds: float = _default("api_cache_seconds", float)
     retention_days: float = _default("retention_days", float)  # 0: forever

@@ -167,6 +167,10 @@ SETTINGS: tuple[Setting, ...] = (
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
             "Processes that verify pushed bundles (0: threads in the hub process).", "hub"),
+    Setting("WB_HUB_INLINE_VERIFY_BYTES", "32768",
+            "CBOR pushes up to this size are verified in the hub's event loop itself (under "
+            "a millisecond): handing a small bundle to a verify process or thread cost the "
+            "hub more than verifying it. 0: always hand it over.", "hub"),
     Setting("WB_HUB_READ_POOL_MAX", "4",
             "Database connections per hub process for public reads (records API, stream "
             "catch-up), apart from the `WB_DB_POOL_MAX` pool that ingest uses.", "hub"),

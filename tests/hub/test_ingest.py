@@ -232,7 +232,7 @@ async def test_verifier_processes_report_rejections_and_keep_working(make_hub, o
     from hub import typedefs as T
     from service.ids import token_hash
 
-    client = await make_hub(T.HubOptions(verify_processes=1))
+    client = await make_hub(T.HubOptions(verify_processes=1, inline_verify_bytes=0))
     pool = client.server.app[T.pool_key]
     await Q.add_peer(pool, "alpha", "node", token_hash("v" * 20))
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
