@@ -68,10 +68,13 @@ async def approve(request: web.Request) -> web.Response:
     form = await request.post()
     for_origin = str(form.get("for_origin", "")).strip() or None
     try:
-        await I.approve_key(request.app[T.pool_key], request.match_info["key_id"],
-                            limits=limits_of(request.app), for_origin=for_origin)
+        outcomes = await I.approve_key(request.app[T.pool_key], request.match_info["key_id"],
+                                       limits=limits_of(request.app), for_origin=for_origin)
     except I.Refused as exc:
         raise http_refusal(exc) from None
+    # this process's streams and API cache move at once, not at the NOTIFY's arrival
+    request.app[T.broadcaster_key].advance(
+        max((o.stored_seq or 0 for o in outcomes), default=0))
     request.app[T.delivery_key].wake()
     raise web.HTTPSeeOther("/admin")
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 import web_templates
 from hub import admin, api, feeds, openapi, policy, public, tlog, v1
+from hub import queries as Q
 from hub import typedefs as T
 from hub import web as W
 from hub.cache import ResponseCache
@@ -66,6 +67,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     # stream's LISTEN have connections of their own; ingest's hub_stage empties at commit)
     read_pool = await db.create_pool(url, max_size=config.get_int("WB_HUB_READ_POOL_MAX"),
                                      reset_session=False)
+    async with pool.acquire() as conn:  # pushes stored by a killed process, never logged
+        await Q.sequence_pending(conn)
     app[T.database_url_key] = url
     app[T.pool_key] = pool
     app[T.read_pool_key] = read_pool

@@ -120,11 +120,14 @@ SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body, 
   FROM hub_stage
 """ + _RECORD_CONFLICT
 
-_APPEND_LOG = f"""
-WITH s AS (UPDATE hub_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq),
+_SEQUENCE_PENDING = """
+WITH p AS (DELETE FROM hub_log_pending RETURNING *),
      l AS (INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
-           SELECT last_seq, $1, $2, $3, $4, $5 FROM s RETURNING seq)
-SELECT seq FROM l, pg_notify('{NOTIFY_CHANNEL}', seq::text)
+           SELECT $1 + row_number() OVER (ORDER BY id), digest, origin, entities,
+                  received_from, hops
+             FROM p ORDER BY id
+           RETURNING seq, digest)
+SELECT seq, digest FROM l
 """
 
 
@@ -192,6 +195,9 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
             seq = await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
             if seq is not None:
                 return Stored("duplicate", seq)
+            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM hub_log_pending "
+                                   "WHERE digest = $1)", digest):
+                return Stored("duplicate", None)  # stored, its sequence yet to come
             kept = await conn.fetchval(
                 "SELECT digest FROM hub_bundles WHERE origin = $1 AND sequence = $2",
                 origin, sequence)
@@ -227,11 +233,31 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
             origin, instance, sequence, digest, len(columns[0]))
         if received_from is not None:  # in this transaction: no commit of its own
             await touch_peer(conn, received_from)
-        # the serialized part (the hub_state row lock is held from here to commit): one
-        # round trip for the sequence, the log entry (its trigger appends the tlog leaf)
-        # and the wake-up of every stream
-        seq = await conn.fetchval(_APPEND_LOG, digest, origin, entities, received_from, hops)
-    return Stored("stored", seq, accepted=len(columns[0]), withheld=withheld)
+        # the log entry comes later, from sequence_pending (group commit of the log)
+        await conn.execute(
+            """INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
+               VALUES ($1, $2, $3, $4, $5)""", digest, origin, entities, received_from, hops)
+    return Stored("stored", None, accepted=len(columns[0]), withheld=withheld)
+
+
+async def sequence_pending(conn: asyncpg.Connection) -> dict[str, int]:
+    """Give the next hub sequences to every committed pending push, in arrival order, in
+    ONE transaction: the ``hub_state`` row lock orders it with every other sequencing
+    and with pruning, so the log stays gap-free and in commit order, and one WAL flush
+    covers the whole batch. Returns digest -> sequence of what it logged."""
+    async with conn.transaction():
+        last = await conn.fetchval("SELECT last_seq FROM hub_state WHERE id = 1 FOR UPDATE")
+        rows = await conn.fetch(_SEQUENCE_PENDING, last)
+        if not rows:
+            return {}
+        head = last + len(rows)
+        await conn.execute("UPDATE hub_state SET last_seq = $1 WHERE id = 1", head)
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(head))
+    return {r["digest"]: r["seq"] for r in rows}
+
+
+async def logged_seq(conn: Conn, digest: str) -> int | None:
+    return await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
 
 
 async def _withdrawn_paths(conn: asyncpg.Connection, origin: str, columns: IndexColumns,
@@ -307,9 +333,9 @@ async def _withdraw(conn: asyncpg.Connection, origin: str, digest: str, sequence
 
 
 async def bundle_answer(conn: Conn, digest: str) -> asyncpg.Record | None:
+    """The stored copy's counts (its log entry may be still to come: sequence_pending)."""
     return await conn.fetchrow(
-        """SELECT b.digest, b.origin, b.sequence, b.record_count, b.withheld_count, l.seq
-             FROM hub_bundles b JOIN hub_log l USING (digest) WHERE b.digest = $1""", digest)
+        "SELECT record_count, withheld_count FROM hub_bundles WHERE digest = $1", digest)
 
 
 async def count_error(conn: Conn, code: str, message: str, peer: str | None) -> None:

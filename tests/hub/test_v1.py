@@ -259,8 +259,11 @@ async def test_auto_registered_peer_waits_pending_until_the_admin_approves(make_
     r = await client.post("/api/v2/bundles", data=to_targz(origin.many(1)),
                           headers={**auth(token), "Content-Type": "application/gzip"})
     assert r.status == 403 and "approval" in (await r.json())["error"]["message"]
-    await I.approve_key(pool, origin.origin, limits=DEFAULT_LIMITS)
+    outcomes = await I.approve_key(pool, origin.origin, limits=DEFAULT_LIMITS)
     assert (await Q.get_peer(pool, "newcomer"))["status"] == "active"
+    # the records API answers from a cache keyed by the log head this process knows,
+    # which the stored push's NOTIFY moves: wait for it rather than race it
+    await client.server.app[T.broadcaster_key].wait_beyond(outcomes[0].stored_seq - 1, 30)
     assert len(await records_of(client, origin.origin)) == 2
     r = await client.get("/api/v1/sync/newcomer/bundle", headers=auth(token))
     assert r.status == 200
