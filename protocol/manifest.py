@@ -63,6 +63,15 @@ class Manifest:
     def paths(self) -> list[str]:
         return [path for path, _ in self.entries]
 
+    @cached_property
+    def columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(paths, digests)``: ``entries`` as two aligned columns (the parser fills
+        this from the columns it already split, so reading it costs nothing)."""
+        if not self.entries:
+            return (), ()
+        paths, digests = zip(*self.entries, strict=True)
+        return paths, digests
+
 
 def make_manifest(
     entries: Iterable[tuple[str, str]],
@@ -110,17 +119,30 @@ def render_manifest(manifest: Manifest) -> bytes:
     return (head + "\n" + lines).encode()
 
 
-def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+#: ``(paths, sha256 hexes)`` of files a caller holds, aligned, the paths distinct (the
+#: keys of a dict) and each already matched by ``RECORD_PATH_RE``
+Listing = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def parse_manifest(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, listing: Listing | None = None
+) -> Manifest:
     """Parse ``manifest.sync.txt``; evaluates the ``manifest.*`` checks in order.
 
     Version 2 iff the text starts with ``Manifest-Version:``; anything else is read as
-    version 1 (file lines only)."""
+    version 1 (file lines only).
+
+    ``listing`` is an optional guess of the file lines (what :func:`verify_bundle`
+    holds): when the file lines are exactly its rendering, they are taken as they are
+    after only the sort check, since a rendered listing is well-formed by
+    construction. Any other text is parsed as without it, so the verdict is the same.
+    """
     path = "manifest.sync.txt"
     if len(data) > limits.max_manifest_bytes:
         fail("limits.manifest_bytes", f"{len(data)} bytes", path)
     text = decode_text(data, path, "manifest")
     if not text.startswith("Manifest-Version:"):
-        return Manifest(1, _parse_lines(text, path))
+        return _with_lines(Manifest(1, ()), text, path, listing)
     head, sep, rest = text.partition("\n\n")
     lines = head.split("\n")
     name, colon, version = lines[0].partition(": ")
@@ -150,7 +172,28 @@ def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
         kind=values[6],
     )
     _check_v2_fields(manifest)
-    return replace(manifest, entries=_parse_lines(rest, path))
+    return _with_lines(manifest, rest, path, listing)
+
+
+def _with_lines(manifest: Manifest, text: str, path: str, listing: Listing | None) -> Manifest:
+    """``manifest`` with the file lines of ``text``, its ``columns`` filled when known."""
+    columns: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    if listing is not None and listing[0] and text == "".join(
+        [f"{digest}  {file_path}\n" for file_path, digest in zip(*listing, strict=True)]
+    ):
+        # the listing's own rendering: 64-hex digests, record paths (no spaces), one LF
+        # each; distinct paths, so sorted means strictly increasing
+        paths = listing[0]
+        if list(paths) == sorted(paths):
+            columns = listing
+    if columns is None:
+        entries = _parse_lines(text, path)
+    else:
+        entries = tuple(zip(*columns, strict=True))
+    out = replace(manifest, entries=entries)
+    if columns is not None:
+        out.__dict__["columns"] = columns
+    return out
 
 
 _HEX_DIGITS = b"0123456789abcdef"
