@@ -21,6 +21,12 @@ SIGNATURE_PATH = "bundle.sig"
 KEYS_DIR = "public_keys"
 
 RECORD_PATH_RE = re.compile(r"([a-z][a-z0-9_-]{0,31})s/(" + ID_PATTERN + r")\.sync\.txt")
+#: one or more record paths, each followed by LF: checks a whole listing in one match.
+#: Without RECORD_PATH_RE's groups, which would be captured again for every line
+#: (twice as slow); same language.
+RECORD_PATH_BLOCK_RE = re.compile(
+    r"(?:[a-z][a-z0-9_-]{0,31}s/" + ID_PATTERN + r"\.sync\.txt\n)+"
+)
 KEY_PATH_RE = re.compile(KEYS_DIR + r"/([0-9a-f]{16})\.pub")
 _SAFE_CHARS_RE = re.compile(r"[A-Za-z0-9._/-]+")
 

@@ -18,7 +18,6 @@ Nothing is written anywhere: callers store a bundle only after this returns.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.manifest import Manifest, parse_manifest
-from protocol.paths import RECORD_PATH_RE, unsafe_reason
+from protocol.paths import RECORD_PATH_BLOCK_RE, RECORD_PATH_RE, unsafe_reason
 from protocol.records import (
     EXPORTABLE_ENTITIES,
     ID_RE,
@@ -52,9 +51,6 @@ __all__ = [
 
 #: ``trust(origin, key_id) -> bool``
 TrustFn = Callable[[str, str], bool]
-
-_PATHS_RE = re.compile(r"(?:" + RECORD_PATH_RE.pattern + r"\n)+")
-
 
 @dataclass(frozen=True)
 class VerifiedBundle:
@@ -123,7 +119,7 @@ def verify_bundle(
             fail("limits.key_file_bytes", "key file too large", f"public_keys/{kid}.pub")
 
     # 2. paths (each check over every file, in path order)
-    if files and not _PATHS_RE.fullmatch("\n".join(files) + "\n"):
+    if files and not RECORD_PATH_BLOCK_RE.fullmatch("\n".join(files) + "\n"):
         files = _check_paths(files)
     keys = bundle.keys
     for kid in sorted(keys):
@@ -181,8 +177,8 @@ def verify_bundle(
     else:
         exportable = EXPORTABLE_ENTITIES
         append = records.append
-        for path in verified:
-            rec = parse_record(present[path], limits, path=path)
+        for path, data in zip(verified, map(present.__getitem__, verified), strict=True):
+            rec = parse_record(data, limits, path=path)
             # common headers are always the first eight, in order (validated by the
             # parser): 1 ID, 2 Origin, 7 Sync-Scope
             values = rec._values
