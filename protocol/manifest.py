@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from itertools import islice
 
@@ -71,6 +71,37 @@ class Manifest:
             return (), ()
         paths, digests = zip(*self.entries, strict=True)
         return paths, digests
+
+
+class _ListedManifest(Manifest):
+    """A manifest whose file lines were recognised as a caller's listing (see
+    :func:`parse_manifest`): it holds ``columns`` and builds ``entries`` (one tuple per
+    file) on first use, as verification itself reads only the columns. Otherwise it is
+    a :class:`Manifest`: equal to, hashed, shown and pickled as the plain one."""
+
+    def __getattr__(self, name: str) -> tuple[tuple[str, str], ...]:
+        # called only for an attribute not found: ``entries`` not built yet
+        if name != "entries":
+            raise AttributeError(name)
+        entries = tuple(zip(*self.__dict__["columns"], strict=True))
+        self.__dict__["entries"] = entries
+        return entries
+
+    def _plain(self) -> Manifest:
+        return Manifest(**{f.name: getattr(self, f.name) for f in fields(Manifest)})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Manifest))
+
+    __hash__ = Manifest.__hash__
+
+    def __repr__(self) -> str:
+        return repr(self._plain())
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        return self._plain().__reduce__()
 
 
 def make_manifest(
@@ -187,12 +218,12 @@ def _with_lines(manifest: Manifest, text: str, path: str, listing: Listing | Non
         if list(paths) == sorted(paths):
             columns = listing
     if columns is None:
-        entries = _parse_lines(text, path)
-    else:
-        entries = tuple(zip(*columns, strict=True))
-    out = replace(manifest, entries=entries)
-    if columns is not None:
-        out.__dict__["columns"] = columns
+        return replace(manifest, entries=_parse_lines(text, path))
+    out = object.__new__(_ListedManifest)
+    out.__dict__.update(
+        {f.name: getattr(manifest, f.name) for f in fields(Manifest) if f.name != "entries"},
+        columns=columns,
+    )
     return out
 
 

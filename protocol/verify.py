@@ -151,7 +151,6 @@ def verify_bundle(
         except ProtocolError as exc:
             check = "keyfile.key_id" if exc.code == "key_id_mismatch" else "keyfile.syntax"
             fail(check, exc.message, exc.path)
-    entries = manifest.entries
     listed_paths, listed_digests = manifest.columns
     if listed_paths == paths:
         # common case: every listed file present, in manifest order; no dict needed
@@ -163,8 +162,8 @@ def verify_bundle(
         digests = manifest.digests
         if hexes != tuple([digests.get(path) for path in files]):
             files = _check_digests(files, manifest)
-        withheld = [path for path, _ in entries if path not in files]
-        verified = [path for path, _ in entries if path in files]
+        withheld = [path for path in listed_paths if path not in files]
+        verified = [path for path in listed_paths if path in files]
     present = files
 
     # 8. records
