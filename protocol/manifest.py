@@ -16,7 +16,7 @@ from itertools import islice
 from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.paths import RECORD_PATH_BLOCK_RE, RECORD_PATH_RE, unsafe_reason
+from protocol.paths import RECORD_PATH_RE, all_record_paths, unsafe_reason
 from protocol.records import KEY_ID_RE, TIMESTAMP_RE, URL_RE, decode_text
 
 MANIFEST_HEADERS: tuple[str, ...] = (
@@ -254,7 +254,7 @@ def _parse_lines(text: str, path: str) -> tuple[tuple[str, str], ...]:
             and text.count(" ") == 2 * n
             and hexes.isascii()
             and not hexes.encode().translate(None, _HEX_DIGITS)  # nothing but hex digits
-            and RECORD_PATH_BLOCK_RE.fullmatch("\n".join(paths) + "\n") is not None
+            and all_record_paths(paths)
             and all(map(str.__lt__, paths, islice(paths, 1, None)))
         ):
             return tuple(zip(paths, digests, strict=True))

@@ -26,7 +26,7 @@ from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.manifest import Manifest, parse_manifest
-from protocol.paths import RECORD_PATH_BLOCK_RE, RECORD_PATH_RE, unsafe_reason
+from protocol.paths import RECORD_PATH_RE, all_record_paths, unsafe_reason
 from protocol.records import (
     EXPORTABLE_ENTITIES,
     ID_RE,
@@ -51,6 +51,10 @@ __all__ = [
 
 #: ``trust(origin, key_id) -> bool``
 TrustFn = Callable[[str, str], bool]
+
+#: exportable entities whose records need no check beyond origin, scope and path
+_PLAIN_ENTITIES = EXPORTABLE_ENTITIES - {"key"}
+
 
 @dataclass(frozen=True)
 class VerifiedBundle:
@@ -119,7 +123,7 @@ def verify_bundle(
             fail("limits.key_file_bytes", "key file too large", f"public_keys/{kid}.pub")
 
     # 2. paths (each check over every file, in path order)
-    if files and not RECORD_PATH_BLOCK_RE.fullmatch("\n".join(files) + "\n"):
+    if not all_record_paths(files):
         files = _check_paths(files)
     keys = bundle.keys
     for kid in sorted(keys):
@@ -174,7 +178,7 @@ def verify_bundle(
                 records.append((path, rec))
         _check_unique(records)
     else:
-        exportable = EXPORTABLE_ENTITIES
+        plain = _PLAIN_ENTITIES
         append = records.append
         for path, data in zip(verified, map(present.__getitem__, verified), strict=True):
             rec = parse_record(data, limits, path=path)
@@ -185,8 +189,7 @@ def verify_bundle(
             if (
                 values[2] != origin
                 or values[7] != "public"
-                or entity not in exportable
-                or entity == "key"
+                or entity not in plain
                 or path != f"{entity}s/{values[1]}.sync.txt"
             ):
                 _check_v2_record(rec, path, origin)
