@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from itertools import islice
 
 from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.paths import RECORD_PATH_RE, unsafe_reason
+from protocol.paths import RECORD_PATH_RE, all_record_paths, unsafe_reason
 from protocol.records import KEY_ID_RE, TIMESTAMP_RE, URL_RE, decode_text
 
 MANIFEST_HEADERS: tuple[str, ...] = (
@@ -62,6 +62,46 @@ class Manifest:
     @property
     def paths(self) -> list[str]:
         return [path for path, _ in self.entries]
+
+    @cached_property
+    def columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(paths, digests)``: ``entries`` as two aligned columns (the parser fills
+        this from the columns it already split, so reading it costs nothing)."""
+        if not self.entries:
+            return (), ()
+        paths, digests = zip(*self.entries, strict=True)
+        return paths, digests
+
+
+class _ListedManifest(Manifest):
+    """A manifest whose file lines were recognised as a caller's listing (see
+    :func:`parse_manifest`): it holds ``columns`` and builds ``entries`` (one tuple per
+    file) on first use, as verification itself reads only the columns. Otherwise it is
+    a :class:`Manifest`: equal to, hashed, shown and pickled as the plain one."""
+
+    def __getattr__(self, name: str) -> tuple[tuple[str, str], ...]:
+        # called only for an attribute not found: ``entries`` not built yet
+        if name != "entries":
+            raise AttributeError(name)
+        entries = tuple(zip(*self.__dict__["columns"], strict=True))
+        self.__dict__["entries"] = entries
+        return entries
+
+    def _plain(self) -> Manifest:
+        return Manifest(**{f.name: getattr(self, f.name) for f in fields(Manifest)})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Manifest))
+
+    __hash__ = Manifest.__hash__
+
+    def __repr__(self) -> str:
+        return repr(self._plain())
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        return self._plain().__reduce__()
 
 
 def make_manifest(
@@ -110,17 +150,30 @@ def render_manifest(manifest: Manifest) -> bytes:
     return (head + "\n" + lines).encode()
 
 
-def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+#: ``(paths, sha256 hexes)`` of files a caller holds, aligned, the paths distinct (the
+#: keys of a dict) and each already matched by ``RECORD_PATH_RE``
+Listing = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def parse_manifest(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, listing: Listing | None = None
+) -> Manifest:
     """Parse ``manifest.sync.txt``; evaluates the ``manifest.*`` checks in order.
 
     Version 2 iff the text starts with ``Manifest-Version:``; anything else is read as
-    version 1 (file lines only)."""
+    version 1 (file lines only).
+
+    ``listing`` is an optional guess of the file lines (what :func:`verify_bundle`
+    holds): when the file lines are exactly its rendering, they are taken as they are
+    after only the sort check, since a rendered listing is well-formed by
+    construction. Any other text is parsed as without it, so the verdict is the same.
+    """
     path = "manifest.sync.txt"
     if len(data) > limits.max_manifest_bytes:
         fail("limits.manifest_bytes", f"{len(data)} bytes", path)
     text = decode_text(data, path, "manifest")
     if not text.startswith("Manifest-Version:"):
-        return Manifest(1, _parse_lines(text, path))
+        return _with_lines(Manifest(1, ()), text, path, listing)
     head, sep, rest = text.partition("\n\n")
     lines = head.split("\n")
     name, colon, version = lines[0].partition(": ")
@@ -150,11 +203,31 @@ def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
         kind=values[6],
     )
     _check_v2_fields(manifest)
-    return replace(manifest, entries=_parse_lines(rest, path))
+    return _with_lines(manifest, rest, path, listing)
+
+
+def _with_lines(manifest: Manifest, text: str, path: str, listing: Listing | None) -> Manifest:
+    """``manifest`` with the file lines of ``text``, its ``columns`` filled when known."""
+    columns: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    if listing is not None and listing[0] and text == "".join(
+        [f"{digest}  {file_path}\n" for file_path, digest in zip(*listing, strict=True)]
+    ):
+        # the listing's own rendering: 64-hex digests, record paths (no spaces), one LF
+        # each; distinct paths, so sorted means strictly increasing
+        paths = listing[0]
+        if list(paths) == sorted(paths):
+            columns = listing
+    if columns is None:
+        return replace(manifest, entries=_parse_lines(text, path))
+    out = object.__new__(_ListedManifest)
+    out.__dict__.update(
+        {f.name: getattr(manifest, f.name) for f in fields(Manifest) if f.name != "entries"},
+        columns=columns,
+    )
+    return out
 
 
 _HEX_DIGITS = b"0123456789abcdef"
-_PATH_BLOCK_RE = re.compile(r"(?:" + RECORD_PATH_RE.pattern + r"\n)+")
 
 
 def _parse_lines(text: str, path: str) -> tuple[tuple[str, str], ...]:
@@ -181,7 +254,7 @@ def _parse_lines(text: str, path: str) -> tuple[tuple[str, str], ...]:
             and text.count(" ") == 2 * n
             and hexes.isascii()
             and not hexes.encode().translate(None, _HEX_DIGITS)  # nothing but hex digits
-            and _PATH_BLOCK_RE.fullmatch("\n".join(paths) + "\n") is not None
+            and all_record_paths(paths)
             and all(map(str.__lt__, paths, islice(paths, 1, None)))
         ):
             return tuple(zip(paths, digests, strict=True))

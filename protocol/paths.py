@@ -12,6 +12,7 @@ Allowed paths (all ASCII, ``/``-separated, relative):
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from protocol.errors import ProtocolError
 from protocol.records import ID_PATTERN
@@ -21,6 +22,12 @@ SIGNATURE_PATH = "bundle.sig"
 KEYS_DIR = "public_keys"
 
 RECORD_PATH_RE = re.compile(r"([a-z][a-z0-9_-]{0,31})s/(" + ID_PATTERN + r")\.sync\.txt")
+#: one or more record paths, each followed by LF (see :func:`all_record_paths`).
+#: Without RECORD_PATH_RE's groups, which would be captured again for every line
+#: (twice as slow); same language.
+RECORD_PATH_BLOCK_RE = re.compile(
+    r"(?:[a-z][a-z0-9_-]{0,31}s/" + ID_PATTERN + r"\.sync\.txt\n)+"
+)
 KEY_PATH_RE = re.compile(KEYS_DIR + r"/([0-9a-f]{16})\.pub")
 _SAFE_CHARS_RE = re.compile(r"[A-Za-z0-9._/-]+")
 
@@ -37,6 +44,16 @@ def unsafe_reason(path: str) -> str | None:
     if not _SAFE_CHARS_RE.fullmatch(path):
         return "path has characters outside [A-Za-z0-9._/-]"
     return None
+
+
+def all_record_paths(paths: Collection[str]) -> bool:
+    """Whether every one of ``paths`` is a record path: one match over them all, far
+    cheaper than one per path. The count of LFs keeps a path holding an LF from
+    passing as two record paths."""
+    if not paths:
+        return True
+    block = "\n".join(paths) + "\n"
+    return block.count("\n") == len(paths) and RECORD_PATH_BLOCK_RE.fullmatch(block) is not None
 
 
 def check_safe(path: str) -> None:

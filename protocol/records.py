@@ -166,11 +166,13 @@ def _build_fast_patterns() -> dict[str, _FastPattern]:
         for name in COMMON_HEADERS[1:]:
             value = {"Sync-Scope": "public", "Deleted": "true"}.get(name) or syntax[name]
             tomb.append(f"\n{name}: ({value})")
+        # each pattern ends where the blank line starts: no value holds an LF, so a
+        # match ends at the first blank line, as if matched against the header block
         out[entity] = (
-            re.compile("".join(parts)),
+            re.compile("".join(parts) + r"(?=\n\n)"),
             (entity,),
             tuple(live),
-            re.compile("".join(tomb)),
+            re.compile("".join(tomb) + r"(?=\n\n)"),
             {name: i for i, name in enumerate(live)},
         )
     return out
@@ -190,19 +192,20 @@ def parse_record(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return _parse_slow(data, limits, path)
-    end = text.find("\n\n")
     fast = _FAST.get(text[8 : text.find("\n")])
+    if fast is None or "\x00" in text or "\r" in text:
+        return _parse_slow(data, limits, path)
+    # the match finds the end of the header block (saves searching for it first); it
+    # looks no further than a header block within the limit and its blank line
+    m = fast[0].match(text, 0, limits.max_header_bytes + 2)
+    end = text.find("\n\n") if m is None else m.end()
     if (
-        fast is not None
-        and 0 < end <= limits.max_header_bytes
-        and data.find(b"\n\n") <= limits.max_header_bytes
-        and "\x00" not in text
-        and "\r" not in text
+        0 < end <= limits.max_header_bytes
+        and (len(text) == len(data) or data.find(b"\n\n") <= limits.max_header_bytes)
         and (
             limits.max_headers >= _MAX_FAST_HEADERS or text.count("\n", 0, end) < limits.max_headers
         )
     ):
-        m = fast[0].fullmatch(text, 0, end)
         if m is not None and (end + 2 == len(text) or fast[1][0] not in EMPTY_BODY_ENTITIES):
             # inlined Record._from_groups (this is the hot loop of verification)
             rec = _new_slots(_RecordSlots)
@@ -216,7 +219,7 @@ def parse_record(
             rec.__class__ = Record
             return rec  # type: ignore[return-value]
         if end + 2 == len(text):
-            m = fast[3].fullmatch(text, 0, end)
+            m = fast[3].match(text)
             if m is not None:
                 return Record(fast[1][0], tuple(zip(COMMON_HEADERS, m.groups(), strict=True)))
     return _parse_slow(data, limits, path)

@@ -31,6 +31,9 @@ KEPT_ENTITIES: frozenset[str] = frozenset({"user", "request", "comment", "vouch"
 SCHEMA1_DROPPED_HEADERS: tuple[str, ...] = ("Contact-Email",)
 
 
+_new_object = object.__new__
+
+
 @dataclass(frozen=True)
 class Storable:
     """One record as a receiver keeps it."""
@@ -45,15 +48,32 @@ def storable_records(verified: VerifiedBundle) -> list[Storable]:
     files = verified.bundle.files
     out: list[Storable] = []
     schema1 = verified.schema_version == 1
+    append = out.append
+    new = _new_object
     for path, rec in verified.records:
         if rec.entity not in KEPT_ENTITIES:
             continue
         if schema1:
             if any(rec.get(name) for name in SCHEMA1_DROPPED_HEADERS):
                 rec = _without_dropped(rec)
-            out.append(Storable(path, rec, _head(render_record(rec))))
+            append(Storable(path, rec, _head(render_record(rec))))
+            continue
+        data = files[path]
+        body = rec.body
+        if rec._raw is data and body.isascii():
+            # parsed from these very bytes: the header block is all but the blank line
+            # and the body, whose length in bytes is its length (no search for the line)
+            head = data[: len(data) - len(body) - 2].decode("utf-8", "replace")
         else:
-            out.append(Storable(path, rec, _head(files[path])))
+            head = _head(data)
+        # Storable(path, rec, head) without the frozen __init__'s three setattr calls
+        # (this loop runs once per record of every bundle a hub ingests)
+        item = new(Storable)
+        fields = item.__dict__
+        fields["path"] = path
+        fields["record"] = rec
+        fields["head"] = head
+        append(item)
     return out
 
 

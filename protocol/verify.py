@@ -18,7 +18,6 @@ Nothing is written anywhere: callers store a bundle only after this returns.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from protocol.checks import fail
 from protocol.errors import ProtocolError
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.manifest import Manifest, parse_manifest
-from protocol.paths import RECORD_PATH_RE, unsafe_reason
+from protocol.paths import RECORD_PATH_RE, all_record_paths, unsafe_reason
 from protocol.records import (
     EXPORTABLE_ENTITIES,
     ID_RE,
@@ -53,7 +52,8 @@ __all__ = [
 #: ``trust(origin, key_id) -> bool``
 TrustFn = Callable[[str, str], bool]
 
-_PATHS_RE = re.compile(r"(?:" + RECORD_PATH_RE.pattern + r"\n)+")
+#: exportable entities whose records need no check beyond origin, scope and path
+_PLAIN_ENTITIES = EXPORTABLE_ENTITIES - {"key"}
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,12 @@ def verify_bundle(
     trusted.
     """
     # 1. limits
+    files = bundle.files
     if bundle.file_count > limits.max_files:
         fail("limits.files", f"{bundle.file_count} files > {limits.max_files}")
-    total = bundle.total_bytes
+    sizes = list(map(len, files.values()))
+    total = (len(bundle.manifest) + len(bundle.sig) + sum(sizes)
+             + sum(map(len, bundle.keys.values())))  # Bundle.total_bytes, sizes kept
     if total > limits.max_bundle_bytes:
         fail("limits.bundle_bytes", f"{total} bytes > {limits.max_bundle_bytes}")
     if len(bundle.manifest) > limits.max_manifest_bytes:
@@ -110,7 +113,7 @@ def verify_bundle(
         fail("limits.signature_bytes",
              f"bundle.sig is larger than {limits.max_signature_bytes} bytes", "bundle.sig")
     max_record = limits.max_record_bytes
-    if bundle.files and max(map(len, bundle.files.values())) > max_record:
+    if sizes and max(sizes) > max_record:
         for path in sorted(bundle.files):
             size = len(bundle.files[path])
             if size > max_record:
@@ -120,8 +123,7 @@ def verify_bundle(
             fail("limits.key_file_bytes", "key file too large", f"public_keys/{kid}.pub")
 
     # 2. paths (each check over every file, in path order)
-    files = bundle.files
-    if files and not _PATHS_RE.fullmatch("\n".join(files) + "\n"):
+    if not all_record_paths(files):
         files = _check_paths(files)
     keys = bundle.keys
     for kid in sorted(keys):
@@ -133,8 +135,13 @@ def verify_bundle(
     sig = parse_signature(bundle.sig, limits)
     verify_signature(sig, bundle.manifest)
 
-    # 6. manifest and trust
-    manifest = parse_manifest(bundle.manifest, limits)
+    # 6. manifest and trust. The digests of the files (step 7) are taken first: the
+    # common manifest lists exactly these files, and is then recognised as their
+    # rendering (one string comparison) instead of being split and checked line by line
+    sha256 = hashlib.sha256
+    paths = tuple(files)
+    hexes = tuple([sha256(data).hexdigest() for data in files.values()])
+    manifest = parse_manifest(bundle.manifest, limits, listing=(paths, hexes))
     origin = sig.key_id if manifest.version == 1 else manifest.origin
     assert origin is not None
     trusted = (trust or self_certifying)(origin, sig.key_id)
@@ -148,25 +155,19 @@ def verify_bundle(
         except ProtocolError as exc:
             check = "keyfile.key_id" if exc.code == "key_id_mismatch" else "keyfile.syntax"
             fail(check, exc.message, exc.path)
-    sha256 = hashlib.sha256
-    entries = manifest.entries
-    listed_paths: tuple[str, ...] = ()
-    listed_digests: tuple[str, ...] = ()
-    if entries and len(files) == len(entries):
-        listed_paths, listed_digests = zip(*entries, strict=True)
-    if len(files) == len(entries) and listed_paths == tuple(files):
+    listed_paths, listed_digests = manifest.columns
+    if listed_paths == paths:
         # common case: every listed file present, in manifest order; no dict needed
-        if [sha256(data).hexdigest() for data in files.values()] != list(listed_digests):
+        if listed_digests != hexes:
             files = _check_digests(files, manifest)
         withheld: list[str] = []
         verified = list(listed_paths)
     else:
         digests = manifest.digests
-        expected = [digests.get(path) for path in files]
-        if [sha256(data).hexdigest() for data in files.values()] != expected:
+        if hexes != tuple([digests.get(path) for path in files]):
             files = _check_digests(files, manifest)
-        withheld = [path for path, _ in entries if path not in files]
-        verified = [path for path, _ in entries if path in files]
+        withheld = [path for path in listed_paths if path not in files]
+        verified = [path for path in listed_paths if path in files]
     present = files
 
     # 8. records
@@ -177,10 +178,10 @@ def verify_bundle(
                 records.append((path, rec))
         _check_unique(records)
     else:
-        exportable = EXPORTABLE_ENTITIES
+        plain = _PLAIN_ENTITIES
         append = records.append
-        for path in verified:
-            rec = parse_record(present[path], limits, path=path)
+        for path, data in zip(verified, map(present.__getitem__, verified), strict=True):
+            rec = parse_record(data, limits, path=path)
             # common headers are always the first eight, in order (validated by the
             # parser): 1 ID, 2 Origin, 7 Sync-Scope
             values = rec._values
@@ -188,8 +189,7 @@ def verify_bundle(
             if (
                 values[2] != origin
                 or values[7] != "public"
-                or entity not in exportable
-                or entity == "key"
+                or entity not in plain
                 or path != f"{entity}s/{values[1]}.sync.txt"
             ):
                 _check_v2_record(rec, path, origin)
