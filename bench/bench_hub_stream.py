@@ -170,9 +170,10 @@ async def subscribe(session: aiohttp.ClientSession, base: str,
 
 async def fan_round(session: aiohttp.ClientSession, base: str,
                     sockets: list[aiohttp.ClientWebSocketResponse], body: bytes,
-                    origin: str) -> tuple[list[float], int]:
-    """Push ``body``; seconds from the push until each subscriber decoded its frame
-    (sorted), and the frame's size."""
+                    origin: str, decode: bool = True) -> tuple[list[float], int, float]:
+    """Push ``body``; seconds from the push until each subscriber received (and with
+    ``decode``, decoded) its frame, sorted, the frame's size, and seconds until the push
+    was answered."""
     lat: list[float] = []
     sizes: set[int] = set()
 
@@ -180,8 +181,9 @@ async def fan_round(session: aiohttp.ClientSession, base: str,
         msg = await ws.receive()
         if msg.type != aiohttp.WSMsgType.BINARY:
             raise SystemExit(f"{base}: stream ended ({msg.type.name}, {ws.close_code})")
-        frame = decode_frame(msg.data)
-        assert frame.op == "bundle" and frame.bundle is not None
+        if decode:
+            frame = decode_frame(msg.data)
+            assert frame.op == "bundle" and frame.bundle is not None
         lat.append(time.perf_counter() - t0)
         sizes.add(len(msg.data))
 
@@ -191,10 +193,11 @@ async def fan_round(session: aiohttp.ClientSession, base: str,
     async with session.post(f"{base}/api/v2/bundles", params={"origin": origin},
                             data=body, headers=headers) as r:
         assert r.status == 201, await r.text()
+    acked = time.perf_counter() - t0
     await asyncio.gather(*waiters)
     assert len(sizes) == 1, sizes
     lat.sort()
-    return lat, sizes.pop()
+    return lat, sizes.pop(), acked
 
 
 def pct(values: list[float], p: float) -> float:
@@ -209,7 +212,7 @@ def summary(lat: list[float]) -> dict[str, float]:
 
 async def run(hub: str, bare: str, bodies: list[bytes], origin: str, n: int, hub_pid: int,
               bare_pid: int,
-              profile: str, say: Callable[[str], None]) -> dict:
+              profile: str, say: Callable[[str], None], decode: bool = True) -> dict:
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
         subs = {"hub": await subscribe(session, hub, n), "bare": await subscribe(session, bare, n)}
@@ -217,7 +220,7 @@ async def run(hub: str, bare: str, bodies: list[bytes], origin: str, n: int, hub
         say(f"{n} subscribers on each server; hub RSS {rss_mb(hub_pid):.0f} MB")
         warm, *measured = bodies
         for name in ("hub", "bare"):  # warm-up (the hub's first push starts its verifiers)
-            await fan_round(session, base[name], subs[name], warm, origin)
+            await fan_round(session, base[name], subs[name], warm, origin, decode)
         spy = None
         if profile:
             spy = await asyncio.create_subprocess_exec(
@@ -231,16 +234,20 @@ async def run(hub: str, bare: str, bodies: list[bytes], origin: str, n: int, hub
         pids = {"hub": hub_pid, "bare": bare_pid}
         cpu = {"hub": 0.0, "bare": 0.0}  # server CPU seconds over the measured rounds
         client = {"hub": 0.0, "bare": 0.0}  # this process's CPU seconds, same rounds
+        answered: dict[str, list[float]] = {"hub": [], "bare": []}  # the push's answer
         for i, body in enumerate(measured):
             for name in ("hub", "bare") if i % 2 == 0 else ("bare", "hub"):
                 c0, me0 = cpu_s(pids[name]), time.process_time()
-                lat, size[name] = await fan_round(session, base[name], subs[name], body, origin)
+                lat, size[name], acked = await fan_round(session, base[name], subs[name], body,
+                                                         origin, decode)
+                answered[name].append(acked)
                 cpu[name] += cpu_s(pids[name]) - c0
                 client[name] += time.process_time() - me0
                 pooled[name] += lat
                 rounds[name].append(summary(lat))
                 s = rounds[name][-1]
-                say(f"  round {i + 1} {name:<4} {n} subscribers: first "
+                say(f"  round {i + 1} {name:<4} {n} subscribers: answered {acked * 1000:.0f} ms, "
+                    f"first "
                     f"{s['first_s'] * 1000:.0f} ms, p50 {s['p50_s'] * 1000:.0f} ms, "
                     f"p99 {s['p99_s'] * 1000:.0f} ms, max {s['max_s'] * 1000:.0f} ms; CPU "
                     f"server {cpu_s(pids[name]) - c0:.2f} s, client "
@@ -253,10 +260,12 @@ async def run(hub: str, bare: str, bodies: list[bytes], origin: str, n: int, hub
             raise SystemExit(f"frames differ in size: hub {size['hub']}, bare {size['bare']}")
         for ws in subs["hub"] + subs["bare"]:
             await ws.close()
-    res = {"subscribers": n, "rounds": len(measured), "frame_bytes": size["hub"],
+    res = {"subscribers": n, "rounds": len(measured), "client": "decode" if decode else "count",
+           "frame_bytes": size["hub"],
            "hub": summary(pooled["hub"]), "bare": summary(pooled["bare"]),
            "rounds_p99_s": {k: [r["p99_s"] for r in v] for k, v in rounds.items()},
            "hub_rss_mb": round(rss_mb(hub_pid)),
+           "push_answered_s": {k: round(sorted(v)[len(v) // 2], 3) for k, v in answered.items()},
            "server_cpu_s_per_round": {k: round(v / len(measured), 3) for k, v in cpu.items()},
            "client_cpu_s_per_round": {k: round(v / len(measured), 3) for k, v in client.items()}}
     res["ratio_p99"] = round(res["hub"]["p99_s"] / res["bare"]["p99_s"], 2)
@@ -268,6 +277,8 @@ def main() -> None:
     ap.add_argument("database_url", nargs="?", default="")
     ap.add_argument("--subscribers", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5, help="measured rounds (after a warm-up)")
+    ap.add_argument("--client", choices=("decode", "count"), default="decode",
+                    help="each subscriber decodes its frame (default) or only takes its bytes")
     ap.add_argument("--json", action="store_true", help="print the result as JSON only")
     ap.add_argument("--profile", metavar="PATH",
                     help="record the hub with py-spy during the measured rounds")
@@ -288,12 +299,12 @@ def main() -> None:
                          ) as (hub, pid), running_bare() as (bare, bare_pid):
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                 res = runner.run(run(hub, bare, bodies, o.origin, args.subscribers, pid, bare_pid,
-                                     args.profile or "", say))
+                                     args.profile or "", say, args.client == "decode"))
     if args.json:
         print(json.dumps(res))
         return
     h, b = res["hub"], res["bare"]
-    print(f"{res['subscribers']} subscribers, {res['rounds']} rounds, frame "
+    print(f"{res['subscribers']} subscribers ({res['client']}), {res['rounds']} rounds, frame "
           f"{res['frame_bytes']:,} bytes (pooled over rounds)")
     print(f"  hub : p50 {h['p50_s']:.3f} s, p99 {h['p99_s']:.3f} s, max {h['max_s']:.3f} s")
     print(f"  bare: p50 {b['p50_s']:.3f} s, p99 {b['p99_s']:.3f} s, max {b['max_s']:.3f} s")

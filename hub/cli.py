@@ -95,6 +95,7 @@ def serve(host: str | None, port: int | None, verify_processes: int | None) -> N
     try:
         options = HubOptions.from_config(config, **overrides)
         limits = serving.ConnectionLimits.from_config(config)
+        loop_factory = serving.event_loop_factory(config["WB_EVENT_LOOP"].strip().lower())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     app = create_app(config, options)
@@ -103,7 +104,7 @@ def serve(host: str | None, port: int | None, verify_processes: int | None) -> N
         click.echo(f"WhiteBalloon hub running at http://{host}:{port}/", err=True)
 
     app.on_startup.append(announce)
-    serving.run(app, host, port, limits)
+    serving.run(app, host, port, limits, loop_factory=loop_factory)
 
 
 @hub_group.command("admin-token")

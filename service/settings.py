@@ -85,8 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
             "members' start pages holds ~20 kB an entry. 0: no cache.",
             "node"),
     Setting("WB_EVENT_LOOP", "auto",
-            "Event loop of `wb serve`: auto (uvloop when installed: pip install "
-            "'whiteballoon[fast]'), asyncio or uvloop.", "node"),
+            "Event loop of `wb serve` and `wb hub serve`: auto (uvloop when installed: pip "
+            "install 'whiteballoon[fast]'), asyncio or uvloop.", "both"),
     Setting("WB_DB_RETRY_AFTER", "5",
             "Seconds sent in Retry-After with the 503 database_unavailable answers given "
             "while the database cannot be reached.", "both"),
