@@ -130,7 +130,7 @@ def main() -> None:
         f"Baselines: Ed25519 {limits['crypto']['ed25519_verify_per_s']:,} verifies/s, "
         f"SHA-256 {limits['crypto']['sha256_650B_per_s']:,} 650-byte records/s (one core); "
         f"bare JSON handler p99 {limits['json'].get('p99_ms', 0)} ms; "
-        f"event loop of the bare handler and the node: "
+        f"event loop of the bare handlers, the node and the hub: "
         f"{limits['machine'].get('event_loop', 'asyncio')}; "
         f"feed p99 {feed['/']['p99_ms']} ms, API p99 {feed['/api/requests']['p99_ms']} ms "
         f"(at saturation); offered half that rate: feed {half['/']['requests_per_s']:,} "
