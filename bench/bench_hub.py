@@ -184,21 +184,13 @@ def running_hub(url: str, data_dir: Path, *args: str,
             proc.kill()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("database_url", nargs="?", default="")
-    ap.add_argument("--bundles", type=int, default=60)
-    ap.add_argument("--records", type=int, default=1000)
-    ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--verify-processes", type=int, default=2)
-    args = ap.parse_args()
-
-    print(f"building {args.bundles} bundles of {args.records} records...", flush=True)
-    o, bodies = build(args.bundles + 2, args.records)
-    warm, bodies = bodies[:2], bodies[2:]
-    tmp = Path(tempfile.mkdtemp(prefix="wb-hubbench-"))
+@contextlib.contextmanager
+def hub_database(admin_url: str, prefix: str) -> Iterator[tuple[str, Path]]:
+    """A database for a benchmark's hub and a temporary directory: with ``admin_url``, a
+    scratch database ``wb_hubbench_<pid>`` next to it (dropped after; never the tables of
+    the given database itself), else an embedded PostgreSQL under the directory."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     scratch = ""
-    admin_url = args.database_url
     if admin_url:
         parts = urlsplit(admin_url)
         scratch = f"wb_hubbench_{os.getpid()}"
@@ -212,29 +204,8 @@ def main() -> None:
         asyncio.run(create())
     else:
         url = db.start_embedded(tmp / "hub")
-    asyncio.run(prepare(url, o))
     try:
-        with running_hub(url, tmp / "hub", "--verify-processes", str(args.verify_processes),
-                         WB_DB_POOL_MAX="10", WB_HUB_RATE_PER_MINUTE="1000000") as (base, pid):
-            asyncio.run(drive(base, warm, 1))
-            roots = {"hub": pid, "hub main": -pid}
-            if (pm := postmaster_pid(tmp / "hub")) is not None:
-                roots["postgres"] = pm
-            cpu0 = tree_cpu(roots)
-            elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
-            cpu1 = tree_cpu(roots)
-        n = len(bodies) * args.records
-        lat.sort()
-        print(f"ingest: {len(bodies)} bundles x {args.records} records, "
-              f"concurrency {args.concurrency}, verify processes {args.verify_processes}")
-        print(f"  {n / elapsed:,.0f} records/s, {len(bodies) / elapsed:.1f} bundles/s, "
-              f"{elapsed:.2f} s")
-        print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, "
-              f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
-        # CPU per bundle does not move with what else the machine runs (wall clock does)
-        print("  CPU per bundle: " + ", ".join(
-            f"{name} {(cpu1[name] - cpu0[name]) / len(bodies) * 1000:.1f} ms"
-            for name in cpu0) + " (hub: main process and its verify processes)")
+        yield url, tmp
     finally:
         if scratch:
             async def drop() -> None:
@@ -248,6 +219,44 @@ def main() -> None:
 
             pgwatch.stop_server((tmp / "hub" / "pgdata").resolve())
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("database_url", nargs="?", default="")
+    ap.add_argument("--bundles", type=int, default=60)
+    ap.add_argument("--records", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--verify-processes", type=int, default=2)
+    args = ap.parse_args()
+
+    print(f"building {args.bundles} bundles of {args.records} records...", flush=True)
+    o, bodies = build(args.bundles + 2, args.records)
+    warm, bodies = bodies[:2], bodies[2:]
+    with hub_database(args.database_url, "wb-hubbench-") as (url, tmp):
+        asyncio.run(prepare(url, o))
+        with running_hub(url, tmp / "hub", "--verify-processes",
+                         str(args.verify_processes), WB_DB_POOL_MAX="10",
+                         WB_HUB_RATE_PER_MINUTE="1000000") as (base, pid):
+            asyncio.run(drive(base, warm, 1))
+            roots = {"hub": pid, "hub main": -pid}
+            if (pm := postmaster_pid(tmp / "hub")) is not None:
+                roots["postgres"] = pm
+            cpu0 = tree_cpu(roots)
+            elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
+            cpu1 = tree_cpu(roots)
+    n = len(bodies) * args.records
+    lat.sort()
+    print(f"ingest: {len(bodies)} bundles x {args.records} records, "
+          f"concurrency {args.concurrency}, verify processes {args.verify_processes}")
+    print(f"  {n / elapsed:,.0f} records/s, {len(bodies) / elapsed:.1f} bundles/s, "
+          f"{elapsed:.2f} s")
+    print(f"  latency p50 {statistics.median(lat) * 1000:.0f} ms, "
+          f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
+    # CPU per bundle does not move with what else the machine runs (wall clock does)
+    print("  CPU per bundle: " + ", ".join(
+        f"{name} {(cpu1[name] - cpu0[name]) / len(bodies) * 1000:.1f} ms"
+        for name in cpu0) + " (hub: main process and its verify processes)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 Runs bench/limits.py (the stripped baselines), then the benchmarks, on this machine, one
 after the other, and prints a Markdown table for docs/benchmarks.md: each figure, its
 baseline from the same run and the ratio against the goal of issue 24. ``--quick`` takes
-about 3 minutes (shorter wrk runs, fewer bundles); without it about 8.
+about 4 minutes (shorter wrk runs, fewer bundles, 3 fan-out rounds); without it about 9.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ def main() -> None:
                      "--warmup", "2", "--half", "--bare",
                      "--requests", "2000" if q else "10000",
                      "--comments", "10000" if q else "50000"], 900)
+    # the fan-out: the hub against a bare broadcast of the same frame, same clients (issue 24)
+    stream = json.loads(_run(["bench/bench_hub_stream.py", *db, "--json", "--subscribers",
+                              "1000", "--rounds", "3" if q else "6", "--client", "count"],
+                             600))
     feed = _wrk_blocks(feed_out)
     half = _wrk_blocks(feed_out, "wrk-half")
     # the bare handler measured just before and after each path (same minute)
@@ -85,7 +89,7 @@ def main() -> None:
     near = {p: (before[p] + after[p]) / 2 for p in feed}
 
     bare = limits["json"]["requests_per_s"]
-    rows = [
+    rows: list[tuple] = [
         ("hub ingest, 1,000-record bundles, 4 connections (records/s)", hub_rps,
          "ingest essentials, upsert", limits["ingest"]["upsert_records_per_s"], ">= 1.0"),
         ("hub ingest (records/s)", hub_rps, "ingest essentials, COPY",
@@ -103,6 +107,9 @@ def main() -> None:
          "(payload-matched)"),
         ("protocol `verify_bundle` (records/s, one core)", proto["records_per_s"]["verify"],
          "split + Ed25519 + SHA-256 + parse", limits["essentials"]["records_per_s"], ">= 0.8"),
+        ("1,000-record bundle to 1,000 stream subscribers, p99 (s)", stream["hub"]["p99_s"],
+         "bare broadcast of the same frame, same clients, p99", stream["bare"]["p99_s"],
+         "<= 1.5, and p99 < 1 s", ".2f"),
     ]
     load1 = os.getloadavg()
     mode = "quick" if q else "full"
@@ -114,21 +121,33 @@ def main() -> None:
         "| path | figure | baseline (same run) | baseline figure | ratio | goal |",
         "|---|---:|---|---:|---:|---|",
     ]
-    for name, fig, base_name, base, goal in rows:
-        lines.append(f"| {name} | {fig:,.0f} | {base_name} | {base:,.0f} | "
+    for name, fig, base_name, base, goal, *fmt in rows:
+        f = fmt[0] if fmt else ",.0f"
+        lines.append(f"| {name} | {fig:{f}} | {base_name} | {base:{f}} | "
                      f"{fig / base:.2f} | {goal} |")
     lines += [
         "",
         f"Baselines: Ed25519 {limits['crypto']['ed25519_verify_per_s']:,} verifies/s, "
         f"SHA-256 {limits['crypto']['sha256_650B_per_s']:,} 650-byte records/s (one core); "
         f"bare JSON handler p99 {limits['json'].get('p99_ms', 0)} ms; "
-        f"event loop of the bare handler and the node: "
+        f"event loop of the bare handlers, the node and the hub: "
         f"{limits['machine'].get('event_loop', 'asyncio')}; "
         f"feed p99 {feed['/']['p99_ms']} ms, API p99 {feed['/api/requests']['p99_ms']} ms "
         f"(at saturation); offered half that rate: feed {half['/']['requests_per_s']:,} "
         f"req/s with p99 {half['/']['p99_ms']} ms (goal < 100 ms), API "
         f"{half['/api/requests']['requests_per_s']:,} req/s with p99 "
         f"{half['/api/requests']['p99_ms']} ms.",
+        "",
+        f"Fan-out ({stream['subscribers']:,} subscribers in one client process that only "
+        f"takes each frame's bytes, {stream['rounds']} rounds each, interleaved; frame "
+        f"{stream['frame_bytes']:,} bytes on both sides): hub p50 {stream['hub']['p50_s']} s, "
+        f"bare p50 {stream['bare']['p50_s']} s; the push answered after "
+        f"{stream['push_answered_s']['hub'] * 1000:.0f} ms (hub) and "
+        f"{stream['push_answered_s']['bare'] * 1000:.0f} ms (bare); CPU per round: hub "
+        f"{stream['server_cpu_s_per_round']['hub']} s (with its verify processes), bare "
+        f"server {stream['server_cpu_s_per_round']['bare']} s, client "
+        f"{stream['client_cpu_s_per_round']['hub']} / "
+        f"{stream['client_cpu_s_per_round']['bare']} s.",
     ]
     table = "\n".join(lines)
     print(table)

@@ -53,3 +53,20 @@ def test_serve_refuses_an_unknown_loop_before_starting(tmp_path) -> None:
     assert result.exit_code != 0
     assert "event loop must be one of auto, asyncio, uvloop" in result.output
     assert not (tmp_path / "pgdata").exists()  # nothing was started
+
+
+def test_hub_serve_runs_on_the_chosen_loop(tmp_path, monkeypatch) -> None:
+    """`wb hub serve` reads WB_EVENT_LOOP too (#24: the stream's fan-out is measured against
+    a bare broadcast on the loop the hub picks)."""
+    seen: list[object] = []
+    monkeypatch.setattr(serving, "run", lambda *_a, loop_factory=None: seen.append(loop_factory))
+    env = {"WB_HUB_DATA_DIR": str(tmp_path),
+           "WB_HUB_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    for choice in ("asyncio", "auto"):
+        result = CliRunner().invoke(root, ["hub", "serve"], env={**env, "WB_EVENT_LOOP": choice})
+        assert result.exit_code == 0, result.output
+    assert seen == [None, serving.event_loop_factory("auto")]
+    result = CliRunner().invoke(root, ["hub", "serve"], env={**env, "WB_EVENT_LOOP": "twisted"})
+    assert result.exit_code != 0
+    assert "event loop must be one of auto, asyncio, uvloop" in result.output
+    assert len(seen) == 2  # refused before serving
