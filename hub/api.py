@@ -180,7 +180,10 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     since = _int_param(request, "since", None)
     origins = _list_param(request, "origin")
     entities = _list_param(request, "entity")
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, timeout=5)
+    # compress=False: one encoded frame serves every subscriber; a subscriber that offered
+    # permessage-deflate would have had each frame deflated for it alone (5 ms of CPU per
+    # subscriber and 476 kB frame: docs/benchmarks.md, "Fan-out to 1,000 subscribers")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, timeout=5, compress=False)
     await ws.prepare(request)
     if since is None:
         since = bc.head

@@ -119,3 +119,15 @@ def test_spliced_frame_equals_the_encoded_frame():
         assert encode_bundle_frame(seq, bundle.digest, origin.origin, env) == encode_frame(
             Frame(op="bundle", seq=seq, digest=bundle.digest, origin=origin.origin,
                   bundle=from_cbor(env)))
+
+
+async def test_stream_refuses_per_subscriber_compression(make_hub):
+    """A subscriber offering permessage-deflate gets the shared frame as it is: deflating
+    it for one subscriber costs the hub ~5 ms of CPU per frame (a cheap way to spend the
+    hub's CPU from outside)."""
+    client = await make_hub(T.HubOptions(verify_processes=0))
+    ws = await client.ws_connect("/api/v2/stream", compress=15, max_msg_size=0)
+    assert decode_frame((await ws.receive()).data).op == "info"
+    assert ws.compress == 0
+    assert "Sec-WebSocket-Extensions" not in ws._response.headers
+    await ws.close()
