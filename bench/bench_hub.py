@@ -163,15 +163,11 @@ async def wait_ready(base: str, proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_hub(url: str, data_dir: Path, *args: str,
-                **env: str) -> Iterator[tuple[str, int]]:
-    """A real ``wb hub serve`` on a free loopback port, ready; yields its base URL and
-    process id, and stops it on exit."""
+def serving(argv: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """Start ``argv`` + ``--port N`` (a free loopback port), wait until its /readyz
+    answers, yield its base URL and process id, and stop it on exit."""
     port = free_port()
-    full_env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(data_dir),
-                    WB_LOG_LEVEL="WARNING", **env)
-    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "hub", "serve", "--host",
-                             "127.0.0.1", "--port", str(port), *args], env=full_env, cwd=ROOT)
+    proc = subprocess.Popen([*argv, str(port)], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_ready(base, proc))
@@ -182,6 +178,18 @@ def running_hub(url: str, data_dir: Path, *args: str,
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def running_hub(url: str, data_dir: Path, *args: str,
+                **env: str) -> Iterator[tuple[str, int]]:
+    """A real ``wb hub serve`` on a free loopback port, ready; yields its base URL and
+    process id, and stops it on exit."""
+    full_env = dict(os.environ, WB_HUB_DATABASE_URL=url, WB_HUB_DATA_DIR=str(data_dir),
+                    WB_LOG_LEVEL="WARNING", **env)
+    with serving([sys.executable, "-m", "ops.cli", "hub", "serve", "--host", "127.0.0.1",
+                  *args, "--port"], full_env) as running:
+        yield running
 
 
 @contextlib.contextmanager

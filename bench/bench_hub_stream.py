@@ -37,7 +37,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -48,11 +48,10 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_hub import (  # noqa: E402
     TOKEN,
     build,
-    free_port,
     hub_database,
     prepare,
     running_hub,
-    wait_ready,
+    serving,
 )
 from protocol.containers import (  # noqa: E402
     CBOR_MEDIA_TYPE,
@@ -138,20 +137,8 @@ def serve_bare(port: int) -> None:
                 loop=factory() if factory else None)
 
 
-@contextlib.contextmanager
-def running_bare() -> Iterator[tuple[str, int]]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)], cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(wait_ready(base, proc))
-        yield base, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def running_bare() -> contextlib.AbstractContextManager[tuple[str, int]]:
+    return serving([sys.executable, __file__, "--serve-bare"])
 
 
 # -- the clients (the same for both servers) ---------------------------------------------------
