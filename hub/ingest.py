@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import asyncpg
 
 from hub import queries as Q
 from hub.errors import check_code
+from hub.sequencer import sequence
 from protocol.bundle import Bundle
 from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor
 from protocol.errors import ProtocolError
@@ -394,31 +394,6 @@ async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None
     return Outcome("duplicate" if result.outcome == "duplicate" else "stored", body,
                    stored_seq=hub_seq if result.outcome == "stored" else None,
                    extra={"records": len(c.columns[0])})
-
-
-# One sequencing at a time per event loop (per hub process): pushers that committed
-# meanwhile find their entry logged by it instead of each queueing for the hub_state row
-# lock. (Keyed by loop: an asyncio.Lock belongs to one, and a pool cannot be weakly held.)
-_sequencing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = \
-    weakref.WeakKeyDictionary()
-
-
-async def sequence(pool: asyncpg.Pool, digest: str) -> int:
-    """The hub sequence of a stored bundle, logging every pending push first if it has
-    none yet (:func:`hub.queries.sequence_pending`: group commit of the log). Another hub
-    process may be logging it at this moment: its sequencing holds the row lock that ours
-    waits for, so the next look finds the entry."""
-    lock = _sequencing.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-    async with lock, pool.acquire() as conn:
-        for _ in range(5):
-            seq = await Q.logged_seq(conn, digest)
-            if seq is not None:
-                return seq
-            logged = await Q.sequence_pending(conn)
-            if digest in logged:
-                return logged[digest]
-    # only if the log was pruned past a push between its commit and this look
-    raise RuntimeError(f"bundle {digest} is stored but has no log entry")
 
 
 async def approve_key(pool: asyncpg.Pool, key_id: str, *, limits: Limits,

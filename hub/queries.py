@@ -256,8 +256,10 @@ async def sequence_pending(conn: asyncpg.Connection) -> dict[str, int]:
     return {r["digest"]: r["seq"] for r in rows}
 
 
-async def logged_seq(conn: Conn, digest: str) -> int | None:
-    return await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
+async def logged_seqs(conn: Conn, digests: list[str]) -> dict[str, int]:
+    rows = await conn.fetch("SELECT digest, seq FROM hub_log WHERE digest = ANY($1::text[])",
+                            digests)
+    return {r["digest"]: r["seq"] for r in rows}
 
 
 async def _withdrawn_paths(conn: asyncpg.Connection, origin: str, columns: IndexColumns,
