@@ -88,9 +88,10 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
     started = time.perf_counter()
     pool = app[T.pool_key]
     try:
-        outcome = await I.ingest(pool, data, content_type, limits=limits, peer=peer.name,
-                                 hops=_hops(request), verifier=app[T.executor_key],
-                                 inline_bytes=options.inline_verify_bytes)
+        with app[T.writes_first_key].writing():
+            outcome = await I.ingest(pool, data, content_type, limits=limits, peer=peer.name,
+                                     hops=_hops(request), verifier=app[T.executor_key],
+                                     inline_bytes=options.inline_verify_bytes)
     except (I.Refused, ProtocolError) as exc:
         metrics.rejections.labels(exc.code).inc()
         with contextlib.suppress(Exception):
@@ -314,6 +315,7 @@ async def list_records(request: web.Request) -> web.Response:
     """Served from the response cache while the log head is unchanged: the head is read
     BEFORE the query, so a cached answer is never older than the head it is filed under."""
     app = request.app
+    await app[T.writes_first_key].read_turn()
     cache = app[T.records_cache_key]
     head = app[T.broadcaster_key].head
     key = request.query_string

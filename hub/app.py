@@ -26,6 +26,7 @@ from hub.delivery import Delivery
 from hub.follow import Follower
 from hub.ingest import VerifierPool
 from hub.metrics import HubMetrics
+from hub.priority import WritesFirst
 from hub.retention import Pruner
 from hub.stream import Broadcaster
 from service import db, malloc_trim, outage
@@ -158,6 +159,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app[T.rate_limiter_key] = RateLimiter(max_keys=10_000)
     app[T.records_cache_key] = ResponseCache(options.api_cache_entries,
                                              options.api_cache_seconds)
+    app[T.writes_first_key] = WritesFirst(options.read_defer_ms / 1000)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml"]))

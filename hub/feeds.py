@@ -34,6 +34,7 @@ def _entries(hub_url: str, rows: list) -> list[atom.Entry]:
 
 
 async def overall(request: web.Request) -> web.StreamResponse:
+    await request.app[T.writes_first_key].read_turn()
     hub_url = request.app[T.config_key]["WB_HUB_URL"].rstrip("/")
     rows = await Q.feed(request.app[T.pool_key], limit=FEED_ENTRIES, offset=0)
     body, newest = atom.build(
@@ -45,6 +46,7 @@ async def overall(request: web.Request) -> web.StreamResponse:
 
 
 async def per_origin(request: web.Request) -> web.StreamResponse:
+    await request.app[T.writes_first_key].read_turn()
     origin = request.match_info["origin"]
     if not _ORIGIN.match(origin):
         raise web.HTTPNotFound(reason="unknown origin")

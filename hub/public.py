@@ -29,6 +29,7 @@ def link_target(value: str | None) -> str | None:
 
 
 async def feed(request: web.Request) -> web.Response:
+    await request.app[T.writes_first_key].read_turn()
     size = request.app[T.options_key].feed_page_size
     raw = request.query.get("page", "1")
     page = int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.cache import ResponseCache
 from hub.metrics import HubMetrics
+from hub.priority import WritesFirst
 from hub.stream import Broadcaster
 from protocol.limits import Limits
 from service.settings import BY_NAME, TRUE_WORDS, Config
@@ -68,6 +69,7 @@ class HubOptions:
     feed_page_size: int = _default("feed_page_size", int)
     verify_processes: int = _default("verify_processes", int)  # 0: threads, no processes
     inline_verify_bytes: int = _default("inline_verify_bytes", int)  # 0: never inline
+    read_defer_ms: float = _default("read_defer_ms", float)  # 0: reads never wait
     api_cache_entries: int = _default("api_cache_entries", int)  # 0: no cache
     api_cache_seconds: float = _default("api_cache_seconds", float)
     retention_days: float = _default("retention_days", float)  # 0: forever
@@ -111,6 +113,7 @@ delivery_key: web.AppKey[Delivery] = web.AppKey("delivery")
 database_url_key = web.AppKey("database_url", str)
 executor_key: web.AppKey[VerifierPool | None] = web.AppKey("executor")
 records_cache_key = web.AppKey("records_cache", ResponseCache)
+writes_first_key = web.AppKey("writes_first", WritesFirst)
 
 # Per-request keys (request[...]).
 ADMIN: web.RequestKey[str | None] = web.RequestKey("wb_hub_admin")  # admin session hash

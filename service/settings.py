@@ -167,6 +167,11 @@ SETTINGS: tuple[Setting, ...] = (
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
             "Processes that verify pushed bundles (0: threads in the hub process).", "hub"),
+    Setting("WB_HUB_READ_DEFER_MS", "50",
+            "While peers' pushes are being handled, anonymous public reads (records API, "
+            "feed page, Atom feeds) wait until none is, for at most this long: pushes "
+            "keep their share of the CPU under a reader that asks as fast as it is "
+            "answered (hub.priority). 0: never wait.", "hub"),
     Setting("WB_HUB_INLINE_VERIFY_BYTES", "32768",
             "CBOR pushes up to this size are verified in the hub's event loop itself (under "
             "a millisecond): handing a small bundle to a verify process or thread cost the "
