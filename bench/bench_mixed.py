@@ -44,7 +44,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_hub import running_hub  # noqa: E402
+from bench.bench_hub import postmaster_pid, running_hub, tree_cpu  # noqa: E402
 from bench.bench_hub_stream import rss_mb  # noqa: E402
 from hub.app import MIGRATIONS  # noqa: E402
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor  # noqa: E402
@@ -271,9 +271,14 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
     result: dict[str, Any] = {}
     acks: dict[int, float] = {}
     print(f"phase 1: writers only, {args.warm:.0f} s", flush=True)
+    roots = {"hub": pid, "writers (this process)": -os.getpid()}
+    if args.postmaster:
+        roots["postgres"] = args.postmaster
+    cpu0 = tree_cpu(roots)
     t = time.monotonic()
     stored, fails = await write(base, chains, args.connections, args.warm, acks)
     result["warm_rate"] = stored / (time.monotonic() - t)
+    result["cpu_warm"] = cores(cpu0, tree_cpu(roots), time.monotonic() - t)
     print(f"  {stored} bundles stored, {result['warm_rate']:.1f} bundles/s, "
           f"{fails} failures", flush=True)
 
@@ -300,9 +305,14 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
         reader: Any = None
     else:
         reader = asyncio.create_task(read_loop(base, args.reader_connections, args.duration))
+    roots["subscribers"] = sub.pid  # type: ignore[assignment]
+    if use_wrk:
+        roots["wrk"] = wrk.pid
+    cpu0 = tree_cpu(roots)
     t = time.monotonic()
     stored, fails = await write(base, chains, args.connections, args.duration, acks)
     result["rate"] = stored / (time.monotonic() - t)
+    result["cpu_mixed"] = cores(cpu0, tree_cpu(roots), time.monotonic() - t)
     if use_wrk:
         text = await loop.run_in_executor(None, wrk.communicate)
         result["reader_rps"], result["reader_p50"], result["reader_p99"] = wrk_result(text[0])
@@ -328,6 +338,12 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
     return result
 
 
+def cores(before: dict[str, float], after: dict[str, float], seconds: float
+          ) -> dict[str, float]:
+    """CPU used per process tree over ``seconds``, in cores (1.0: one core all along)."""
+    return {name: (after[name] - before[name]) / seconds for name in before}
+
+
 def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     rss = r["rss"]
     mid = rss[len(rss) // 2][1]
@@ -349,6 +365,9 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     print(f"hub RSS: start {rss[0][1]:.1f} MB, middle {mid:.1f} MB, end {rss[-1][1]:.1f} MB; "
           f"after 20 s {min(after20):.1f}-{max(after20):.1f} MB ({drift:.1%})")
     print("  samples: " + ", ".join(f"{t:.0f}s {m:.0f}" for t, m in rss))
+    for phase, key in (("writers only", "cpu_warm"), ("mixed", "cpu_mixed")):
+        print(f"CPU in cores, {phase}: " + ", ".join(
+            f"{name} {c:.2f}" for name, c in r[key].items()))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ok = {"frame delay p99 < 1 s": r["frame_p99"] < GOALS["frame_p99"],
           "no cut-off, no missing frame": r["cutoffs"] == 0 and r["missing"] == 0,
@@ -402,6 +421,8 @@ def main() -> None:
         asyncio.run(admin(f'CREATE DATABASE "{scratch}"'))
     else:
         url = db.start_embedded(tmp / "hub")
+    # the embedded server's processes are ours to count; an external one serves others too
+    args.postmaster = postmaster_pid(tmp / "hub")
     ok = False
     try:
         asyncio.run(prepare(url, args.peers, args.connections))
