@@ -12,8 +12,9 @@ database, which was most of a typical test's time (#24):
   run, and a crash of this server is never the subject of a test (tests that kill a
   database start their own, with the defaults);
 - the next database of a template is cloned in a background thread while the current
-  test runs, and the fixtures' databases are dropped there too after their test
-  (``drop_later``: a DROP DATABASE waits for a checkpoint), so a test waits for neither;
+  test runs, and the fixtures' databases are dropped there too when the next test asks
+  for one (``drop_later``: a DROP DATABASE waits for a checkpoint), so a test waits for
+  neither;
 - on the embedded server a clone copies the template's files (``STRATEGY FILE_COPY``)
   instead of writing every page to the WAL: a quarter less of the server's CPU per clone,
   and its two checkpoints cost little without fsync. (On an external server, shared
@@ -76,6 +77,7 @@ class TestServer:
         # One thread, so a clone and the drops queued before it never compete.
         self._background = ThreadPoolExecutor(1, "wb-test-pg") if for_tests else None
         self._next: dict[str, Future[str]] = {}
+        self._finished: list[str] = []  # databases of finished tests, dropped in the background
         self._clone = " STRATEGY FILE_COPY" if for_tests and self._tmp is not None else ""
 
     async def _admin(self, sql: str) -> None:
@@ -109,6 +111,7 @@ class TestServer:
         """A new database, empty or cloned from ``template``; returns its URL."""
         if self._background is None or template is None:
             return with_database(self.url, await self._create(template))
+        self._drop_finished()  # the previous test, and its app, have finished
         ahead = self._next.pop(template, None)
         name = None
         if ahead is not None:
@@ -132,16 +135,22 @@ class TestServer:
         await self._drop_name(urlsplit(url).path.lstrip("/"))
 
     async def drop_later(self, url: str) -> None:
-        """Drop a finished test's database: in the background on a server made
-        ``for_tests`` (nothing uses it again; the fixtures, after their app closed),
-        else now."""
+        """Drop a finished test's database: on a server made ``for_tests``, in the
+        background once the next database is asked for (the fixtures that call this are
+        torn down before the app that still holds connections to it: a drop now would
+        end them under the app's pool as it closes), else now."""
         if self._background is None:
             await self.drop(url)
         else:
-            self._background.submit(asyncio.run, self._drop_name(urlsplit(url).path.lstrip("/")))
+            self._finished.append(urlsplit(url).path.lstrip("/"))
+
+    def _drop_finished(self) -> None:
+        while self._finished:
+            self._background.submit(asyncio.run, self._drop_name(self._finished.pop()))
 
     def _finish_background(self) -> None:
         if self._background is not None:
+            self._drop_finished()
             self._background.shutdown(wait=True)
             self._next.clear()
 
