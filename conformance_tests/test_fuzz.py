@@ -41,7 +41,7 @@ def test_a_lying_verifier_is_caught_and_shrunk(tmp_path: Path) -> None:
     liar = tmp_path / "liar.py"
     liar.write_text("import sys\nprint('{}')\nsys.exit(0)\n")
     report = fuzz(f"{sys.executable} {liar} {{path}}", "reference", seed=3, seconds=600,
-                  max_cases=40, out=tmp_path / "out")
+                  max_cases=15, out=tmp_path / "out")
     assert report.disagreements
     d = report.disagreements[0]
     assert d.verdicts[0] == (True, None) and d.verdicts[1][0] is False
@@ -92,7 +92,7 @@ def test_limits_reach_a_verifier_only_through_limits_args(tmp_path: Path) -> Non
         "    print(json.dumps({'code': exc.code}))\n"
         "    sys.exit(1)\n")
     report = fuzz(f"{sys.executable} {ignorer} {{limits_args}} {{path}}", "reference",
-                  seed=19, seconds=600, max_cases=40, out=tmp_path / "out")
+                  seed=19, seconds=600, max_cases=20, out=tmp_path / "out")
     assert report.limited and report.disagreements, report.summary()
     limited = [d for d in report.disagreements if d.limits]
     assert limited, report.summary()

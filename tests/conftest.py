@@ -147,7 +147,7 @@ def _kill(left: list[psutil.Process]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[TestServer]:
-    server = TestServer()
+    server = TestServer(for_tests=True)
     try:
         yield server
     finally:
@@ -161,7 +161,7 @@ async def node_db_url(pg: TestServer) -> AsyncIterator[str]:
     template = await pg.template("node", MIGRATIONS)
     url = await pg.new_database(template)
     yield url
-    await pg.drop(url)
+    await pg.drop_later(url)
 
 
 def make_node_config(db_url: str, data_dir: Path, **overrides: str) -> Config:
@@ -206,4 +206,4 @@ async def hub_db_url(pg: TestServer) -> AsyncIterator[str]:
     template = await pg.template("hub", MIGRATIONS)
     url = await pg.new_database(template)
     yield url
-    await pg.drop(url)
+    await pg.drop_later(url)

@@ -3,6 +3,24 @@ one fresh database per test cloned from the template (fast and fully isolated).
 
 The server is the embedded one from pgserver unless WB_TEST_DATABASE_URL points at an
 external PostgreSQL (which must allow CREATE DATABASE).
+
+A server made ``for_tests`` (the suite's ``pg`` fixture) spends less on each test's
+database, which was most of a typical test's time (#24):
+
+- its embedded PostgreSQL does not flush to disk (``fsync``, ``full_page_writes`` and
+  ``synchronous_commit`` off): the server and its data are deleted at the end of the
+  run, and a crash of this server is never the subject of a test (tests that kill a
+  database start their own, with the defaults);
+- the next database of a template is cloned in a background thread while the current
+  test runs, and the fixtures' databases are dropped there too when the next test asks
+  for one (``drop_later``: a DROP DATABASE waits for a checkpoint), so a test waits for
+  neither;
+- on the embedded server a clone copies the template's files (``STRATEGY FILE_COPY``)
+  instead of writing every page to the WAL: a quarter less of the server's CPU per clone,
+  and its two checkpoints cost little without fsync. (On an external server, shared
+  with others, the checkpoints would not be cheap: the default stays.)
+
+Benchmarks (``bench/``) make a plain server: their figures are the durable defaults'.
 """
 
 from __future__ import annotations
@@ -11,6 +29,8 @@ import asyncio
 import itertools
 import os
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +40,8 @@ from service import db
 
 _counter = itertools.count()
 _PREFIX = f"wbt{os.getpid()}"
+# A throw-away test server: durability costs time and protects nothing (see above).
+NO_DURABILITY = ("fsync = off", "full_page_writes = off", "synchronous_commit = off")
 
 
 def with_database(url: str, name: str) -> str:
@@ -28,8 +50,10 @@ def with_database(url: str, name: str) -> str:
 
 
 class TestServer:
-    def __init__(self, url: str | None = None) -> None:
-        """``url``: an external PostgreSQL (else WB_TEST_DATABASE_URL, else embedded)."""
+    def __init__(self, url: str | None = None, *, for_tests: bool = False) -> None:
+        """``url``: an external PostgreSQL (else WB_TEST_DATABASE_URL, else embedded).
+        ``for_tests``: no durability on the embedded server, databases cloned ahead and
+        dropped in the background (the module's docstring)."""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         external = url or os.environ.get("WB_TEST_DATABASE_URL", "")
         if external:
@@ -44,8 +68,17 @@ class TestServer:
             self._server = pgserver.get_server(pgdata, cleanup_mode="delete")
             pgwatch.guard(pgdata)  # stopped even if this run is killed
             self.url = self._server.get_uri()
+            if for_tests:  # psql reads stdin one statement at a time: no transaction
+                self._server.psql("".join(f"ALTER SYSTEM SET {s};\n" for s in NO_DURABILITY)
+                                  + "SELECT pg_reload_conf();\n")
         self.templates: dict[str, str] = {}
         self.created: list[str] = []
+        self._lock = threading.Lock()  # ``created`` is also changed by the background thread
+        # One thread, so a clone and the drops queued before it never compete.
+        self._background = ThreadPoolExecutor(1, "wb-test-pg") if for_tests else None
+        self._next: dict[str, Future[str]] = {}
+        self._finished: list[str] = []  # databases of finished tests, dropped in the background
+        self._clone = " STRATEGY FILE_COPY" if for_tests and self._tmp is not None else ""
 
     async def _admin(self, sql: str) -> None:
         conn = await asyncpg.connect(self.url)
@@ -62,25 +95,73 @@ class TestServer:
             await self._admin(f'CREATE DATABASE "{name}"')
             await db.migrate_url(with_database(self.url, name), component, migrations)
             self.templates[component] = name
-            self.created.append(name)
+            with self._lock:
+                self.created.append(name)
         return self.templates[component]
 
-    async def new_database(self, template: str | None = None) -> str:
+    async def _create(self, template: str | None) -> str:
         name = f"{_PREFIX}_{next(_counter)}"
-        clause = f' TEMPLATE "{template}"' if template else ""
+        clause = f' TEMPLATE "{template}"{self._clone}' if template else ""
         await self._admin(f'CREATE DATABASE "{name}"{clause}')
-        self.created.append(name)
+        with self._lock:
+            self.created.append(name)
+        return name
+
+    async def new_database(self, template: str | None = None) -> str:
+        """A new database, empty or cloned from ``template``; returns its URL."""
+        if self._background is None or template is None:
+            return with_database(self.url, await self._create(template))
+        self._drop_finished()  # the previous test, and its app, have finished
+        ahead = self._next.pop(template, None)
+        name = None
+        if ahead is not None:
+            try:
+                name = await asyncio.wrap_future(ahead)
+            except (OSError, asyncpg.PostgresError):
+                name = None  # cloned again below, where the error is the test's
+        if name is None:
+            name = await self._create(template)
+        self._next[template] = self._background.submit(asyncio.run, self._create(template))
         return with_database(self.url, name)
 
-    async def drop(self, url: str) -> None:
-        name = urlsplit(url).path.lstrip("/")
+    async def _drop_name(self, name: str) -> None:
         await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with self._lock:
+            if name in self.created:
+                self.created.remove(name)
+
+    async def drop(self, url: str) -> None:
+        """Drop a database now (``WITH (FORCE)``: what is still connected is ended)."""
+        await self._drop_name(urlsplit(url).path.lstrip("/"))
+
+    async def drop_later(self, url: str) -> None:
+        """Drop a finished test's database: on a server made ``for_tests``, in the
+        background once the next database is asked for (the fixtures that call this are
+        torn down before the app that still holds connections to it: a drop now would
+        end them under the app's pool as it closes), else now."""
+        if self._background is None:
+            await self.drop(url)
+        else:
+            self._finished.append(urlsplit(url).path.lstrip("/"))
+
+    def _drop_finished(self) -> None:
+        while self._finished:
+            self._background.submit(asyncio.run, self._drop_name(self._finished.pop()))
+
+    def _finish_background(self) -> None:
+        if self._background is not None:
+            self._drop_finished()
+            self._background.shutdown(wait=True)
+            self._next.clear()
 
     async def _drop_all(self) -> None:
-        for name in reversed(self.created):
+        with self._lock:
+            names = list(reversed(self.created))
+        for name in names:
             await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
+        self._finish_background()
         if self._tmp is None:
             asyncio.run(self._drop_all())
         else:
@@ -90,6 +171,7 @@ class TestServer:
     async def aclose(self) -> None:
         """``close`` from inside a running event loop (the benchmarks)."""
         if self._tmp is None:
+            await asyncio.to_thread(self._finish_background)
             await self._drop_all()
         else:
-            self.close()
+            await asyncio.to_thread(self.close)

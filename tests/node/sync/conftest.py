@@ -41,4 +41,4 @@ async def nodes(pg, tmp_path):
     yield made[0][0], made[1][0]
     for node, url in made:
         await node.pool.close()
-        await pg.drop(url)
+        await pg.drop_later(url)
