@@ -390,7 +390,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--warm", type=float, default=20.0, help="writers-only phase")
     ap.add_argument("--per-chain", type=int, default=0,
-                    help="bundles built per chain (default: 400/s over both phases)")
+                    help="bundles built per chain (default: 700/s over both phases)")
     ap.add_argument("--catchup", type=int, default=0,
                     help="extra subscribers replaying the log from since=0 over and over")
     ap.add_argument("--reader-delay-ms", type=int, default=0,
@@ -402,7 +402,7 @@ def main() -> None:
                     help="record the hub with py-spy during phase 2 (collapsed stacks)")
     ap.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args()
-    per_chain = args.per_chain or int(400 * (args.warm + args.duration)
+    per_chain = args.per_chain or int(700 * (args.warm + args.duration)
                                       / (args.peers * args.connections)) + 10
     print(f"building {args.peers * args.connections} chains x {per_chain} bundles of "
           f"{args.records} records...", flush=True)

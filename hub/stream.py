@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -49,6 +50,10 @@ class Entry:
     entities: tuple[str, ...]
     received_from: str | None
     frame: bytes
+    #: the WebSocket header of ``frame`` as every subscriber gets it (a server's frames
+    #: are unmasked and the stream is uncompressed, so header + frame are the same bytes
+    #: on every connection: written as they are, see ``hub.api._stream_writer``)
+    ws_header: bytes = b""
 
     def matches(self, origins: list[str] | None, entities: list[str] | None) -> bool:
         if origins is not None and self.origin not in origins:
@@ -59,7 +64,16 @@ class Entry:
 def entry_of(row: asyncpg.Record) -> Entry:
     frame = encode_bundle_frame(row["seq"], row["digest"], row["origin"], row["container"])
     return Entry(row["seq"], row["digest"], row["origin"], tuple(row["entities"]),
-                 row["received_from"], frame)
+                 row["received_from"], frame, ws_binary_header(len(frame)))
+
+
+def ws_binary_header(length: int) -> bytes:
+    """RFC 6455 header of a final, unmasked, uncompressed binary frame of ``length``."""
+    if length < 126:
+        return struct.pack("!BB", 0x82, length)
+    if length < 65536:
+        return struct.pack("!BBH", 0x82, 126, length)
+    return struct.pack("!BBQ", 0x82, 127, length)
 
 
 def control_frame(op: str, seq: int, code: str | None = None,
