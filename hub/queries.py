@@ -92,14 +92,30 @@ ON CONFLICT (origin, entity, id) DO UPDATE
  WHERE hub_records.revision < EXCLUDED.revision
 """
 
-_UPSERT_RECORDS = """
-INSERT INTO hub_records (origin, entity, id, revision, deleted, instance, updated_at,
-                         head, body, title, status, parent_ref, created_at, digest)
-SELECT o, e, i, r, d, ins, u, h, b, ti, st, pr, ca, $14
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::text[],
-              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-              $13::text[]) AS t(o, e, i, r, d, ins, u, h, b, ti, st, pr, ca)
-""" + _RECORD_CONFLICT
+_INSERT_BUNDLE = """
+INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind, schema_version,
+                         key_id, signed_at, container, record_count, withheld_count,
+                         received_from, paths)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT DO NOTHING RETURNING digest
+"""
+
+# The bundle and its index rows in one statement: the rows go in only if the bundle did
+# (not for a duplicate or an equivocation); the answer says whether it did.
+_STORE_WITH_ARRAYS = f"""
+WITH b AS ({_INSERT_BUNDLE}),
+     r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
+                                    updated_at, head, body, title, status, parent_ref,
+                                    created_at, digest)
+           SELECT o, e, i, r, d, ins, u, h, bo, ti, st, pr, ca, $1
+             FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[], $19::bool[],
+                         $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
+                         $25::text[], $26::text[], $27::text[])
+                  AS t(o, e, i, r, d, ins, u, h, bo, ti, st, pr, ca)
+            WHERE EXISTS (SELECT 1 FROM b)
+           {_RECORD_CONFLICT} RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM b)
+"""
 
 #: Bundles with at least this many index rows are staged by COPY (:func:`_stage`); fewer
 #: go as arrays in one statement (no temporary table, one round trip less).
@@ -112,13 +128,40 @@ CREATE TEMP TABLE IF NOT EXISTS hub_stage (
     parent_ref text, created_at text) ON COMMIT DELETE ROWS
 """
 
-_UPSERT_STAGED = """
-INSERT INTO hub_records (origin, entity, id, revision, deleted, instance, updated_at,
-                         head, body, title, status, parent_ref, created_at, digest)
-SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body, title,
-       status, parent_ref, created_at, $1
-  FROM hub_stage
-""" + _RECORD_CONFLICT
+_STORE_STAGED = f"""
+WITH b AS ({_INSERT_BUNDLE}),
+     r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
+                                    updated_at, head, body, title, status, parent_ref,
+                                    created_at, digest)
+           SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body,
+                  title, status, parent_ref, created_at, $1
+             FROM hub_stage WHERE EXISTS (SELECT 1 FROM b)
+           {_RECORD_CONFLICT} RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM b)
+"""
+
+# After the bundle: its origin's row, its peer's push counter and its pending log entry,
+# in one round trip (row locks: the origin's, then the peer's, in every push).
+_ORIGIN_PEER_PENDING = """
+WITH o AS (INSERT INTO hub_origins (origin, instance, last_sequence, last_digest, bundles,
+                                    records)
+           VALUES ($1, $2, $3, $4, 1, $5)
+           ON CONFLICT (origin) DO UPDATE SET
+               instance = coalesce(EXCLUDED.instance, hub_origins.instance),
+               last_digest = CASE WHEN coalesce(EXCLUDED.last_sequence, 0)
+                                       >= coalesce(hub_origins.last_sequence, 0)
+                                  THEN EXCLUDED.last_digest
+                                  ELSE hub_origins.last_digest END,
+               last_sequence = greatest(EXCLUDED.last_sequence, hub_origins.last_sequence),
+               bundles = hub_origins.bundles + 1,
+               records = hub_origins.records + EXCLUDED.records,
+               last_seen_at = now()
+           RETURNING 1),
+     p AS (UPDATE hub_peers SET last_push_at = now(), pushes = pushes + 1
+            WHERE name = $7 RETURNING 1)
+INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
+VALUES ($4, $1, $6, $7, $8)
+"""
 
 _SEQUENCE_PENDING = """
 WITH p AS (DELETE FROM hub_log_pending RETURNING *),
@@ -183,14 +226,10 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                                                         removed)
                 withheld += len(removed)
                 entities = sorted(set(columns[1]))
-        inserted = await conn.fetchval(
-            """INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind,
-                   schema_version, key_id, signed_at, container, record_count,
-                   withheld_count, received_from, paths)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-               ON CONFLICT DO NOTHING RETURNING true""",
-            digest, origin, instance, sequence, previous, kind, schema_version, key_id,
-            signed_at, container, len(columns[0]), withheld, received_from, list(paths))
+        bundle = (digest, origin, instance, sequence, previous, kind, schema_version, key_id,
+                  signed_at, container, len(columns[0]), withheld, received_from, list(paths))
+        inserted = await conn.fetchval(_STORE_STAGED, *bundle) if staged else \
+            await conn.fetchval(_STORE_WITH_ARRAYS, *bundle, *columns)
         if not inserted:
             seq = await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
             if seq is not None:
@@ -209,34 +248,12 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
                 origin, sequence, kept, digest, received_from, manifest, sig)
             return Stored("equivocation", None, kept)
-        if staged:
-            await conn.execute(_UPSERT_STAGED, digest)
-        elif columns[0]:
-            await conn.execute(_UPSERT_RECORDS, *columns, digest)
         if True in columns[4]:
             await _withdraw(conn, origin, digest, sequence, columns, record_paths, scrub)
-        await conn.execute(
-            """INSERT INTO hub_origins (origin, instance, last_sequence, last_digest,
-                                        bundles, records)
-               VALUES ($1, $2, $3, $4, 1, $5)
-               ON CONFLICT (origin) DO UPDATE SET
-                   instance = coalesce(EXCLUDED.instance, hub_origins.instance),
-                   last_digest = CASE WHEN coalesce(EXCLUDED.last_sequence, 0)
-                                           >= coalesce(hub_origins.last_sequence, 0)
-                                      THEN EXCLUDED.last_digest
-                                      ELSE hub_origins.last_digest END,
-                   last_sequence = greatest(EXCLUDED.last_sequence,
-                                            hub_origins.last_sequence),
-                   bundles = hub_origins.bundles + 1,
-                   records = hub_origins.records + EXCLUDED.records,
-                   last_seen_at = now()""",
-            origin, instance, sequence, digest, len(columns[0]))
-        if received_from is not None:  # in this transaction: no commit of its own
-            await touch_peer(conn, received_from)
-        # the log entry comes later, from sequence_pending (group commit of the log)
-        await conn.execute(
-            """INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
-               VALUES ($1, $2, $3, $4, $5)""", digest, origin, entities, received_from, hops)
+        # the log entry comes later, from sequence_pending (group commit of the log); the
+        # peer's counter goes up in this transaction, with no commit of its own
+        await conn.execute(_ORIGIN_PEER_PENDING, origin, instance, sequence, digest,
+                           len(columns[0]), entities, received_from, hops)
     return Stored("stored", None, accepted=len(columns[0]), withheld=withheld)
 
 

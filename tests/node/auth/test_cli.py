@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 
 import pytest
 from click.testing import CliRunner
 
+from node import typedefs as T
 from ops.cli import root
+from service.tablecache import CHANNEL
 from tests.node.auth.helpers import bootstrap_admin
 
 
+async def heard_so_far(node_client) -> None:
+    """Return once the app's table watch has heard every change committed so far: its
+    caches (#24) learn of another process's writes (this CLI's) by NOTIFY, delivered in
+    commit order, so a sentinel sent now arrives after them."""
+    watch = node_client.server.app[T.table_watch_key]
+    sentinel = f"test_sentinel_{uuid.uuid4().hex}"
+    await node_client.server.app[T.pool_key].execute("SELECT pg_notify($1, $2)", CHANNEL,
+                                                     sentinel)
+    async with asyncio.timeout(30):
+        while (watch.stamp((sentinel,)) or (0, 0))[1] == 0:  # noqa: ASYNC110 - a counter
+            await asyncio.sleep(0.005)
+
+
 @pytest.fixture
-def wb(node_db_url, tmp_path, monkeypatch):
+def wb(node_db_url, node_client, tmp_path, monkeypatch):
     monkeypatch.setenv("WB_DATABASE_URL", node_db_url)
     monkeypatch.setenv("WB_DATA_DIR", str(tmp_path / "cli"))
     monkeypatch.setenv("SITE_URL", "https://example.org")
@@ -21,6 +37,7 @@ def wb(node_db_url, tmp_path, monkeypatch):
 
     async def run(*args: str):
         result = await asyncio.to_thread(CliRunner().invoke, root, list(args))
+        await heard_so_far(node_client)  # what the CLI wrote reaches the app's caches
         return result
 
     return run
