@@ -66,7 +66,8 @@ def _serve(ready: threading.Event, out: dict, stop: threading.Event, workdir: Pa
         await asyncio.to_thread(stop.wait)
         for runner in runners:
             await runner.cleanup()
-        pg.close()
+        await pg.aclose()  # (close() would asyncio.run inside this loop: it raised, and
+        # the external server kept the databases)
 
     asyncio.run(main())
 
