@@ -12,7 +12,7 @@ from hub import queries as Q
 from hub import typedefs as T
 from hub.api import http_refusal, limits_of
 from hub.errors import HubError
-from hub.web import ADMIN_COOKIE, require_admin, session_hash
+from hub.web import ADMIN_COOKIE, logged, require_admin, session_hash
 from service.ids import new_token, token_hash
 
 
@@ -72,10 +72,7 @@ async def approve(request: web.Request) -> web.Response:
                                        limits=limits_of(request.app), for_origin=for_origin)
     except I.Refused as exc:
         raise http_refusal(exc) from None
-    # this process's streams and API cache move at once, not at the NOTIFY's arrival
-    request.app[T.broadcaster_key].advance(
-        max((o.stored_seq or 0 for o in outcomes), default=0))
-    request.app[T.delivery_key].wake()
+    logged(request.app, max((o.stored_seq or 0 for o in outcomes), default=0))
     raise web.HTTPSeeOther("/admin")
 
 

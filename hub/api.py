@@ -22,7 +22,7 @@ from hub import tlog
 from hub import typedefs as T
 from hub.errors import HubError
 from hub.stream import OutdatedCursor, control_frame
-from hub.web import require_peer
+from hub.web import logged, require_peer
 from protocol.containers import CBOR_MEDIA_TYPE
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
@@ -103,8 +103,7 @@ async def _ingest(request: web.Request, peer: T.Peer, content_type: str, *,
     metrics.ingest_bundles.labels(outcome.result).inc()
     if outcome.stored_seq is not None:
         metrics.ingest_records.inc(outcome.extra.get("records", 0))
-        app[T.broadcaster_key].advance(outcome.stored_seq)
-        app[T.delivery_key].wake()
+        logged(app, outcome.stored_seq)
     return outcome
 
 

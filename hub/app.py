@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -98,12 +99,8 @@ async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
-    def stored(seq: int) -> None:
-        app[T.broadcaster_key].advance(seq)
-        app[T.delivery_key].wake()
-
-    follower = Follower(app[T.pool_key], app[T.database_url_key], app[T.client_key], stored,
-                        app[T.limits_key])
+    follower = Follower(app[T.pool_key], app[T.database_url_key], app[T.client_key],
+                        partial(W.logged, app), app[T.limits_key])
     if app[T.options_key].follow:
         follower.start()
     yield

@@ -115,3 +115,11 @@ def require_admin(request: web.Request) -> str:
     if admin is None:
         raise web.HTTPSeeOther("/admin/login")
     return admin
+
+
+def logged(app: web.Application, seq: int) -> None:
+    """This process just logged entry ``seq`` (a push, an approved key's replay, a
+    followed upstream's bundle): its streams and API cache move now, not when the
+    NOTIFY arrives, and the delivery worker looks for it."""
+    app[T.broadcaster_key].advance(seq)
+    app[T.delivery_key].wake()
