@@ -23,7 +23,7 @@ from hub import queries as Q
 from hub.errors import check_code
 from hub.sequencer import sequence
 from protocol.bundle import Bundle
-from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, to_cbor
+from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, is_gzip, to_cbor
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
 from protocol.storable import Storable, storable_records, unsafe_paths
@@ -68,7 +68,7 @@ def decode(data: bytes, content_type: str, limits: Limits) -> Bundle:
     if ctype in TARGZ_TYPES:
         return from_targz(data, limits)
     if ctype in ("", "application/octet-stream"):
-        return from_targz(data, limits) if data[:2] == b"\x1f\x8b" else from_cbor(data, limits)
+        return from_targz(data, limits) if is_gzip(data) else from_cbor(data, limits)
     raise Refused("unsupported_media_type",
                   f"send {CBOR_MEDIA_TYPE} or application/gzip, not {ctype}")
 
@@ -149,7 +149,7 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
     if unsafe:
         filtered = Bundle(manifest=filtered.manifest, sig=filtered.sig, keys=filtered.keys,
                           files={p: d for p, d in filtered.files.items() if p not in unsafe})
-    container = None if dropped == 0 and not unsafe and data[:2] != b"\x1f\x8b" \
+    container = None if dropped == 0 and not unsafe and not is_gzip(data) \
         else to_cbor(filtered)
     columns = index_columns(kept)
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
@@ -313,7 +313,7 @@ async def run_check(data: bytes, content_type: str, limits: Limits,
                     verifier: VerifierPool | None = None, inline_bytes: int = 0) -> Checked:
     """``check`` in the verifier processes, or in a thread; a CBOR envelope of at most
     ``inline_bytes`` right here (its work is bounded by its size, unlike a tar.gz's)."""
-    if len(data) <= inline_bytes and data[:2] != b"\x1f\x8b":
+    if len(data) <= inline_bytes and not is_gzip(data):
         return check(data, content_type, limits)
     if verifier is None:
         return await asyncio.to_thread(check, data, content_type, limits)

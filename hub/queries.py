@@ -100,22 +100,27 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT DO NOTHING RETURNING digest
 """
 
-# The bundle and its index rows in one statement: the rows go in only if the bundle did
-# (not for a duplicate or an equivocation); the answer says whether it did.
-_STORE_WITH_ARRAYS = f"""
+
+def _store(rows: str) -> str:
+    """The bundle and its index rows in one statement: the rows (``rows``: a SELECT of
+    the thirteen index columns) go in only if the bundle did (not for a duplicate or an
+    equivocation); the answer says whether it did."""
+    return f"""
 WITH b AS ({_INSERT_BUNDLE}),
      r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
                                     updated_at, head, body, title, status, parent_ref,
                                     created_at, digest)
-           SELECT o, e, i, r, d, ins, u, h, bo, ti, st, pr, ca, $1
-             FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[], $19::bool[],
-                         $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
-                         $25::text[], $26::text[], $27::text[])
-                  AS t(o, e, i, r, d, ins, u, h, bo, ti, st, pr, ca)
-            WHERE EXISTS (SELECT 1 FROM b)
+           SELECT *, $1 FROM ({rows}) AS t WHERE EXISTS (SELECT 1 FROM b)
            {_RECORD_CONFLICT} RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM b)
 """
+
+
+# small bundles: the rows as thirteen arrays, after the bundle's fourteen parameters
+_STORE_WITH_ARRAYS = _store("""
+    SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[], $19::bool[],
+                         $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
+                         $25::text[], $26::text[], $27::text[])""")
 
 #: Bundles with at least this many index rows are staged by COPY (:func:`_stage`); fewer
 #: go as arrays in one statement (no temporary table, one round trip less).
@@ -128,17 +133,10 @@ CREATE TEMP TABLE IF NOT EXISTS hub_stage (
     parent_ref text, created_at text) ON COMMIT DELETE ROWS
 """
 
-_STORE_STAGED = f"""
-WITH b AS ({_INSERT_BUNDLE}),
-     r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
-                                    updated_at, head, body, title, status, parent_ref,
-                                    created_at, digest)
-           SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body,
-                  title, status, parent_ref, created_at, $1
-             FROM hub_stage WHERE EXISTS (SELECT 1 FROM b)
-           {_RECORD_CONFLICT} RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM b)
-"""
+# big bundles: the rows COPYed into this connection's hub_stage first (:func:`_stage`)
+_STORE_STAGED = _store("""
+    SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body, title,
+           status, parent_ref, created_at FROM hub_stage""")
 
 # After the bundle: its origin's row, its peer's push counter and its pending log entry,
 # in one round trip (row locks: the origin's, then the peer's, in every push).
@@ -231,12 +229,12 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         inserted = await conn.fetchval(_STORE_STAGED, *bundle) if staged else \
             await conn.fetchval(_STORE_WITH_ARRAYS, *bundle, *columns)
         if not inserted:
-            seq = await conn.fetchval("SELECT seq FROM hub_log WHERE digest = $1", digest)
-            if seq is not None:
+            seq, pending = await conn.fetchrow(
+                """SELECT (SELECT seq FROM hub_log WHERE digest = $1),
+                          EXISTS (SELECT 1 FROM hub_log_pending WHERE digest = $1)""",
+                digest)
+            if seq is not None or pending:  # (pending: stored, its sequence yet to come)
                 return Stored("duplicate", seq)
-            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM hub_log_pending "
-                                   "WHERE digest = $1)", digest):
-                return Stored("duplicate", None)  # stored, its sequence yet to come
             kept = await conn.fetchval(
                 "SELECT digest FROM hub_bundles WHERE origin = $1 AND sequence = $2",
                 origin, sequence)
