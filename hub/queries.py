@@ -161,14 +161,19 @@ INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
 VALUES ($4, $1, $6, $7, $8)
 """
 
-_SEQUENCE_PENDING = """
+# under the hub_state row lock: every pending push logged in arrival order, the counter
+# moved past them and the streams woken (identical NOTIFYs of one transaction are
+# delivered once), in one round trip
+_SEQUENCE_PENDING = f"""
 WITH p AS (DELETE FROM hub_log_pending RETURNING *),
      l AS (INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
            SELECT $1 + row_number() OVER (ORDER BY id), digest, origin, entities,
                   received_from, hops
              FROM p ORDER BY id
-           RETURNING seq, digest)
-SELECT seq, digest FROM l
+           RETURNING seq, digest),
+     s AS (UPDATE hub_state SET last_seq = (SELECT max(seq) FROM l)
+            WHERE id = 1 AND EXISTS (SELECT 1 FROM l))
+SELECT seq, digest, pg_notify('{NOTIFY_CHANNEL}', (SELECT max(seq) FROM l)::text) FROM l
 """
 
 
@@ -263,11 +268,6 @@ async def sequence_pending(conn: asyncpg.Connection) -> dict[str, int]:
     async with conn.transaction():
         last = await conn.fetchval("SELECT last_seq FROM hub_state WHERE id = 1 FOR UPDATE")
         rows = await conn.fetch(_SEQUENCE_PENDING, last)
-        if not rows:
-            return {}
-        head = last + len(rows)
-        await conn.execute("UPDATE hub_state SET last_seq = $1 WHERE id = 1", head)
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(head))
     return {r["digest"]: r["seq"] for r in rows}
 
 
