@@ -102,9 +102,7 @@ def verify_bundle(
     files = bundle.files
     if bundle.file_count > limits.max_files:
         fail("limits.files", f"{bundle.file_count} files > {limits.max_files}")
-    sizes = list(map(len, files.values()))
-    total = (len(bundle.manifest) + len(bundle.sig) + sum(sizes)
-             + sum(map(len, bundle.keys.values())))  # Bundle.total_bytes, sizes kept
+    total = bundle.total_bytes
     if total > limits.max_bundle_bytes:
         fail("limits.bundle_bytes", f"{total} bytes > {limits.max_bundle_bytes}")
     if len(bundle.manifest) > limits.max_manifest_bytes:
@@ -113,7 +111,7 @@ def verify_bundle(
         fail("limits.signature_bytes",
              f"bundle.sig is larger than {limits.max_signature_bytes} bytes", "bundle.sig")
     max_record = limits.max_record_bytes
-    if sizes and max(sizes) > max_record:
+    if files and max(map(len, files.values())) > max_record:
         for path in sorted(bundle.files):
             size = len(bundle.files[path])
             if size > max_record:
