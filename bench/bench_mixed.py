@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import re
@@ -50,6 +51,7 @@ from hub.app import MIGRATIONS  # noqa: E402
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor  # noqa: E402
 from service import db  # noqa: E402
 from service.ids import token_hash  # noqa: E402
+from service.serving import event_loop_factory  # noqa: E402
 from tests.hub.helpers import Origin  # noqa: E402
 
 GOALS = {"frame_p99": 1.0, "write_ratio": 0.8, "reader_p99": 0.25, "rss_drift": 0.10}
@@ -154,20 +156,19 @@ def subscribe(base: str, n: int, seconds: float, out: Any, catchup: int = 0) -> 
         deadline = time.monotonic() + seconds
 
         async def one(session: aiohttp.ClientSession, ready: asyncio.Event) -> None:
+            # one deadline for the whole run, not a timer per message received
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(asyncio.get_running_loop().time() + seconds):
+                    await follow(session, ready)
+
+        async def follow(session: aiohttp.ClientSession, ready: asyncio.Event) -> None:
             nonlocal cutoffs
             since: int | None = None
             first = True
-            while time.monotonic() < deadline:
+            while True:
                 url = f"{base}/api/v2/stream" + (f"?since={since}" if since is not None else "")
                 async with session.ws_connect(url, max_msg_size=0) as ws:
-                    while True:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            return
-                        try:
-                            msg = await ws.receive(timeout=left)
-                        except TimeoutError:
-                            return
+                    async for msg in ws:
                         if msg.type != aiohttp.WSMsgType.BINARY:
                             break
                         seq = bundle_seq(msg.data)
@@ -217,7 +218,10 @@ def subscribe(base: str, n: int, seconds: float, out: Any, catchup: int = 0) -> 
             await asyncio.gather(*tasks, return_exceptions=True)
         out.send(("done", (arrivals, cutoffs, replays)))
 
-    asyncio.run(main())
+    # the measuring client should take as little of the machine as it can: uvloop when
+    # installed (the hub's own loop too), and its C WebSocket reader (aiohttp's default)
+    with asyncio.Runner(loop_factory=event_loop_factory("auto")) as runner:
+        runner.run(main())
 
 
 async def read_loop(base: str, conns: int, seconds: float) -> list[float]:

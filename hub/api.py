@@ -344,6 +344,7 @@ async def list_records(request: web.Request) -> web.Response:
         if flight is None:
             flight = asyncio.ensure_future(_records_body(request))
             cache.inflight[(key, head)] = flight
+            cache.computed += 1
             try:
                 body = await asyncio.shield(flight)
                 cache.put(key, head, body)

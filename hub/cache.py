@@ -24,6 +24,7 @@ class ResponseCache:
         self.inflight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
         self.hits = 0
         self.misses = 0
+        self.computed = 0  # answers computed (concurrent misses at one head share one)
 
     def get(self, key: str, head: int) -> bytes | None:
         item = self._items.get(key)

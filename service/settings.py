@@ -171,7 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
             "While peers' pushes are being handled, anonymous public reads (records API, "
             "feed page, Atom feeds) wait until none is, for at most this long: pushes "
             "keep their share of the CPU under a reader that asks as fast as it is "
-            "answered (hub.priority). 0: never wait.", "hub"),
+            "answered (hub.priority). The reads waiting together go on together, so "
+            "they share one records query. 0: never wait.", "hub"),
     Setting("WB_HUB_INLINE_VERIFY_BYTES", "32768",
             "CBOR pushes up to this size are verified in the hub's event loop itself (under "
             "a millisecond): handing a small bundle to a verify process or thread cost the "
