@@ -372,6 +372,13 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     for phase, key in (("writers only", "cpu_warm"), ("mixed", "cpu_mixed")):
         print(f"CPU in cores, {phase}: " + ", ".join(
             f"{name} {c:.2f}" for name, c in r[key].items()))
+    if "postgres" in r["cpu_warm"] and r["warm_rate"] and r["rate"]:
+        # all the machine's work per stored bundle: on a machine the run saturates in both
+        # phases, the rates follow it, and unlike them it hardly moves with others' load
+        warm = sum(r["cpu_warm"].values()) / r["warm_rate"] * 1000
+        mix = sum(r["cpu_mixed"].values()) / r["rate"] * 1000
+        print(f"CPU per stored bundle, every process of the run: writers only {warm:.2f} ms, "
+              f"mixed {mix:.2f} ms (ratio {warm / mix:.0%})")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ok = {"frame delay p99 < 1 s": r["frame_p99"] < GOALS["frame_p99"],
           "no cut-off, no missing frame": r["cutoffs"] == 0 and r["missing"] == 0,

@@ -82,7 +82,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
     bc = Broadcaster(app[T.read_pool_key], app[T.database_url_key],
                      app[T.options_key].stream_cache_entries,
-                     app[T.options_key].stream_cache_bytes)
+                     app[T.options_key].stream_cache_bytes,
+                     batch_seconds=app[T.options_key].stream_batch_ms / 1000)
     await bc.start()
     app[T.broadcaster_key] = bc
     yield

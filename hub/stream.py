@@ -85,13 +85,17 @@ class Broadcaster:
     """Knows the log head (woken by NOTIFY) and caches recent frames for streams."""
 
     def __init__(self, pool: asyncpg.Pool, url: str, cache_entries: int,
-                 cache_bytes: int = 32 * 1024 * 1024) -> None:
+                 cache_bytes: int = 32 * 1024 * 1024, *, batch_seconds: float = 0.0) -> None:
         self.pool = pool
         self.url = url
         self.cache_entries = cache_entries
         self.cache_bytes = cache_bytes
         self.head = 0
         self._event = asyncio.Event()
+        self.batch = batch_seconds  # at most one wake-up of the streams per this long
+        self._woken_at = -1e9  # loop time of the last wake-up
+        self._late_wake: asyncio.TimerHandle | None = None
+        self.wakes = 0  # wake-ups of the streams so far (for tests)
         self._cache: OrderedDict[int, Entry] = OrderedDict()
         self._cached_bytes = 0
         self._cache_high = 0  # every entry with seq <= _cache_high was fetched
@@ -139,9 +143,29 @@ class Broadcaster:
     def advance(self, seq: int) -> None:
         if seq > self.head:
             self.head = seq
+            self._wake_soon()
+
+    def _wake_soon(self) -> None:
+        """Wake the streams now if they were not woken in the last ``batch`` seconds,
+        else once that much time has passed since they were: under a stream of pushes
+        every subscriber gets the frames logged meanwhile in one write (a wake-up per
+        entry cost the hub a send per entry and subscriber, and each subscriber a
+        receive), while a push after a quiet spell goes out at once."""
+        if self._late_wake is not None:
+            return  # a wake-up is already due
+        loop = asyncio.get_running_loop()
+        wait = self._woken_at + self.batch - loop.time()
+        if wait <= 0:
             self._wake()
+        else:
+            self._late_wake = loop.call_later(wait, self._wake)
 
     def _wake(self) -> None:
+        if self._late_wake is not None:
+            self._late_wake.cancel()
+            self._late_wake = None
+        self._woken_at = asyncio.get_running_loop().time()
+        self.wakes += 1
         event, self._event = self._event, asyncio.Event()
         event.set()
 

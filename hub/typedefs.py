@@ -53,6 +53,7 @@ class HubOptions:
     page_limit: int = _default("page_limit", int)  # largest ?limit= of the bundle listing
     stream_max_lag: int = _default("stream_max_lag", int)
     stream_send_timeout: float = _default("stream_send_timeout", float)
+    stream_batch_ms: float = _default("stream_batch_ms", float)
     stream_cache_entries: int = _default("stream_cache_entries", int)
     stream_cache_bytes: int = _default("stream_cache_bytes", int)
     hop_limit: int = _default("hop_limit", int)
