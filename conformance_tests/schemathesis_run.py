@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance")
@@ -89,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         print("servers did not start", file=sys.stderr)
         return 2
     status = 0
+    started: list[tuple[str, list[str], BinaryIO, subprocess.Popen[bytes]]] = []
     try:
+        # both apps at once (their fuzzers are independent processes; the servers share
+        # this process's event loop): the run takes the longer of the two, not the sum
         for name in ("hub", "node"):
             cmd = [exe, "run", f"{urls[name]}/openapi.json", "--checks", CHECKS,
                    "--max-examples", str(args.max_examples), "--seed", str(args.seed),
@@ -97,11 +101,22 @@ def main(argv: list[str] | None = None) -> int:
                    "--exclude-path", "/api/v2/stream", "--workers", "1",
                    # binary bundle bodies are mostly filtered out by design
                    "--suppress-health-check=filter_too_much"]
+            log = open(workdir / f"{name}.log", "w+b")  # noqa: SIM115 (closed in finally)
+            started.append((name, cmd, log, subprocess.Popen(cmd, stdout=log,
+                                                             stderr=subprocess.STDOUT)))
+        for name, cmd, log, proc in started:
+            rc = proc.wait()
+            log.seek(0)
             print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
-            rc = subprocess.run(cmd, check=False).returncode
+            sys.stdout.buffer.write(log.read())
             print(f"== {name}: exit {rc}", flush=True)
             status = status or rc
     finally:
+        for _name, _cmd, log, proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
         stop.set()
         thread.join(30)
         with contextlib.suppress(OSError):
