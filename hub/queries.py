@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import asyncpg
 
@@ -27,6 +28,14 @@ from hub.queries_delivery import (  # noqa: F401 (re-exported: callers use Q.<na
     subscriptions,
     upstream_progress,
     upstreams,
+)
+from hub.queries_log import (  # noqa: F401 (re-exported: callers use Q.<name>)
+    Pruned,
+    chain_gaps,
+    log_after,
+    log_state,
+    origins,
+    prune_log,
 )
 from hub.queries_public import (  # noqa: F401 (re-exported: callers use Q.<name>)
     comments_for,
@@ -123,8 +132,14 @@ _STORE_WITH_ARRAYS = _store("""
                          $25::text[], $26::text[], $27::text[])""")
 
 #: Bundles with at least this many index rows are staged by COPY (:func:`_stage`); fewer
-#: go as arrays in one statement (no temporary table, one round trip less).
+#: go as arrays in one statement (no temporary table, one round trip less). Such a big
+#: bundle's rows at :data:`DIRECT_REVISION` are COPYed into the index itself instead.
 STAGE_MIN_ROWS = 64
+#: A record's first revision: new to the index unless the same record was published
+#: again in another bundle, so COPYed without the upsert (:func:`store_bundle`).
+DIRECT_REVISION = 1
+
+_HAS_TOMBSTONES = "SELECT EXISTS (SELECT 1 FROM hub_tombstones WHERE origin = $1)"
 
 _STAGE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hub_stage (
@@ -182,6 +197,7 @@ SELECT seq, digest, pg_notify('{NOTIFY_CHANNEL}', (SELECT max(seq) FROM l)::text
 #: title, status, parent_ref, created_at.
 INDEX_COLUMNS = ("origin", "entity", "id", "revision", "deleted", "instance", "updated_at",
                  "head", "body", "title", "status", "parent_ref", "created_at")
+_RECORD_COLUMNS = [*INDEX_COLUMNS, "digest"]
 IndexColumns = tuple[list[str], list[str], list[str], list[int], list[bool],
                      list[str | None], list[str | None], list[str], list[str],
                      list[str | None], list[str | None], list[str | None], list[str | None]]
@@ -207,7 +223,38 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
     (``scrub(container, {path: revision}) -> container`` drops the files at ``path``
     whose revision is at most ``revision``). ``record_paths`` is the file of each
     index row (aligned with ``columns``).
+
+    A big bundle's first revisions (``Revision: 1``, a record's first publication) are
+    COPYed straight into ``hub_records`` (:data:`DIRECT_REVISION`), its other rows go
+    through the upsert; should a first revision be indexed already (the same record
+    published again in another bundle), the unique violation undoes the transaction and
+    it is stored again with every row through the upsert.
     """
+    args = dict(digest=digest, origin=origin, instance=instance, sequence=sequence,
+                previous=previous, kind=kind, schema_version=schema_version, key_id=key_id,
+                signed_at=signed_at, container=container, columns=columns,
+                withheld=withheld, received_from=received_from, hops=hops,
+                entities=entities, manifest=manifest, sig=sig, paths=paths,
+                record_paths=record_paths, scrub=scrub)
+    direct = len(columns[0]) >= STAGE_MIN_ROWS and DIRECT_REVISION in columns[3]
+    if not direct:
+        return await _store_bundle(conn, direct=False, **args)  # type: ignore[arg-type]
+    try:
+        return await _store_bundle(conn, direct=True, **args)  # type: ignore[arg-type]
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "hub_records_pkey":
+            raise
+    return await _store_bundle(conn, direct=False, **args)  # type: ignore[arg-type]
+
+
+async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
+                        instance: str | None, sequence: int | None, previous: str | None,
+                        kind: str | None, schema_version: int, key_id: str,
+                        signed_at: str | None, container: bytes, columns: IndexColumns,
+                        withheld: int, received_from: str | None, hops: int,
+                        entities: list[str], manifest: bytes, sig: bytes,
+                        paths: Sequence[str], record_paths: Sequence[str],
+                        scrub: Scrub | None, direct: bool) -> Stored:
     async with conn.transaction():
         # A bundle carrying tombstones takes the origin's lock exclusively, every other
         # one shared (until commit): bundles without tombstones still commit side by side,
@@ -215,10 +262,11 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         # miss each other (the copy sees the tombstone, or the tombstone's scrub sees it).
         lock = "pg_advisory_xact_lock" if True in columns[4] else "pg_advisory_xact_lock_shared"
         await conn.execute(f"SELECT {lock}(hashtext('wb-hub-origin:' || $1))", origin)
-        staged = len(columns[0]) >= STAGE_MIN_ROWS
+        staged = not direct and len(columns[0]) >= STAGE_MIN_ROWS
         if staged:
             await _stage(conn, columns)
-        if scrub is not None and record_paths:
+        if scrub is not None and record_paths and (
+                not direct or await conn.fetchval(_HAS_TOMBSTONES, origin)):
             withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths, staged)
             if withdrawn:
                 container, removed = scrub(container, withdrawn)
@@ -231,8 +279,20 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                 entities = sorted(set(columns[1]))
         bundle = (digest, origin, instance, sequence, previous, kind, schema_version, key_id,
                   signed_at, container, len(columns[0]), withheld, received_from, list(paths))
-        inserted = await conn.fetchval(_STORE_STAGED, *bundle) if staged else \
-            await conn.fetchval(_STORE_WITH_ARRAYS, *bundle, *columns)
+        fresh: list[int] = []
+        if direct:  # the first revisions by COPY below, the rest through the upsert here
+            fresh = [i for i, r in enumerate(columns[3]) if r == DIRECT_REVISION]
+            rest = _rows(columns, [i for i, r in enumerate(columns[3])
+                                   if r != DIRECT_REVISION])
+            if len(rest[0]) >= STAGE_MIN_ROWS:
+                await _stage(conn, rest)
+                inserted = await conn.fetchval(_STORE_STAGED, *bundle)
+            else:
+                inserted = await conn.fetchval(_STORE_WITH_ARRAYS, *bundle, *rest)
+        elif staged:
+            inserted = await conn.fetchval(_STORE_STAGED, *bundle)
+        else:
+            inserted = await conn.fetchval(_STORE_WITH_ARRAYS, *bundle, *columns)
         if not inserted:
             seq, pending = await conn.fetchrow(
                 """SELECT (SELECT seq FROM hub_log WHERE digest = $1),
@@ -251,6 +311,10 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
                 origin, sequence, kept, digest, received_from, manifest, sig)
             return Stored("equivocation", None, kept)
+        if fresh:
+            await conn.copy_records_to_table(
+                "hub_records", columns=_RECORD_COLUMNS,
+                records=zip(*_rows(columns, fresh), repeat(digest)))
         if True in columns[4]:
             await _withdraw(conn, origin, digest, sequence, columns, record_paths, scrub)
         # the log entry comes later, from sequence_pending (group commit of the log); the
@@ -258,6 +322,13 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         await conn.execute(_ORIGIN_PEER_PENDING, origin, instance, sequence, digest,
                            len(columns[0]), entities, received_from, hops)
     return Stored("stored", None, accepted=len(columns[0]), withheld=withheld)
+
+
+def _rows(columns: IndexColumns, keep: list[int]) -> IndexColumns:
+    """The index rows at ``keep``, column by column (all of them: ``columns`` itself)."""
+    if len(keep) == len(columns[0]):
+        return columns
+    return tuple([col[i] for i in keep] for col in columns)  # type: ignore[return-value]
 
 
 async def sequence_pending(conn: asyncpg.Connection) -> dict[str, int]:
@@ -374,104 +445,3 @@ async def equivocations(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT origin, sequence, kept_digest, rejected_digest, peer_name, detected_at "
         "FROM hub_equivocations ORDER BY detected_at DESC LIMIT 200")
-
-
-# ------------------------------------------------------------------------- the log
-
-async def log_state(conn: Conn) -> tuple[int, int]:
-    row = await conn.fetchrow("SELECT last_seq, pruned_through FROM hub_state WHERE id = 1")
-    assert row is not None
-    return row["last_seq"], row["pruned_through"]
-
-
-async def log_after(conn: Conn, since: int, limit: int, *, origins: list[str] | None = None,
-                    entities: list[str] | None = None, upto: int | None = None,
-                    exclude_from: str | None = None) -> list[asyncpg.Record]:
-    """Log entries with seq > since (and <= upto), oldest first, with their bundle bytes."""
-    return await conn.fetch(
-        """SELECT l.seq, l.digest, l.origin, l.received_from, l.hops, l.entities,
-                  b.sequence, b.container
-             FROM hub_log l JOIN hub_bundles b USING (digest)
-            WHERE l.seq > $1 AND ($3::bigint IS NULL OR l.seq <= $3)
-              AND ($4::text[] IS NULL OR l.origin = ANY($4))
-              AND ($5::text[] IS NULL OR l.entities && $5)
-              AND ($6::text IS NULL OR l.received_from IS DISTINCT FROM $6)
-            ORDER BY l.seq LIMIT $2""",
-        since, limit, upto, origins, entities, exclude_from)
-
-
-@dataclass(frozen=True)
-class Pruned:
-    pruned_through: int
-    entries: int
-    bundles: int
-
-
-async def prune_log(conn: asyncpg.Connection, *, before_seq: int | None = None,
-                    older_than_days: float | None = None) -> Pruned:
-    """Delete log entries (and their bundles) with seq < ``before_seq`` or committed more
-    than ``older_than_days`` ago, in ONE transaction; the latest bundle of each origin's
-    chain stays. ``hub_state.pruned_through`` moves to the highest sequence covered, so
-    cursors below it get ``outdated_cursor``. The ``hub_state`` row lock orders this with
-    ingest commits: every later entry gets a sequence above the new point."""
-    async with conn.transaction():
-        last_seq, pruned = await conn.fetchrow(
-            "SELECT last_seq, pruned_through FROM hub_state WHERE id = 1 FOR UPDATE")
-        target = pruned
-        if before_seq is not None:
-            target = max(target, min(before_seq - 1, last_seq))
-        if older_than_days is not None:
-            aged = await conn.fetchval(
-                "SELECT max(seq) FROM hub_log WHERE committed_at < now() "
-                "- make_interval(secs => $1)", float(older_than_days) * 86400.0)
-            target = max(target, aged or 0)
-        if target <= pruned:
-            return Pruned(pruned, 0, 0)
-        digests = await conn.fetchval(
-            """WITH gone AS (
-                   DELETE FROM hub_log l WHERE l.seq > $1 AND l.seq <= $2
-                      AND NOT EXISTS (SELECT 1 FROM hub_origins o
-                                       WHERE o.last_digest = l.digest)
-                   RETURNING l.digest)
-               SELECT coalesce(array_agg(digest), '{}') FROM gone""", pruned, target)
-        floors = await conn.fetch(
-            """DELETE FROM hub_bundles WHERE digest = ANY($1::text[])
-               RETURNING origin, sequence""", digests)
-        highest: dict[str, int] = {}
-        for row in floors:
-            if row["sequence"] is not None:
-                highest[row["origin"]] = max(highest.get(row["origin"], 0), row["sequence"])
-        if highest:
-            await conn.execute(
-                """UPDATE hub_origins o SET pruned_sequence = greatest(o.pruned_sequence, f.s)
-                     FROM unnest($1::text[], $2::bigint[]) AS f(origin, s)
-                    WHERE o.origin = f.origin""", list(highest), list(highest.values()))
-        await conn.execute("UPDATE hub_state SET pruned_through = $1 WHERE id = 1", target)
-    return Pruned(target, len(digests), len(floors))
-
-
-async def chain_gaps(conn: Conn, origin: str | None = None) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT origin, prev + 1 AS from_sequence, sequence - 1 AS to_sequence
-             FROM (SELECT origin, sequence,
-                          greatest(coalesce(lag(sequence) OVER (PARTITION BY origin
-                                                                ORDER BY sequence), 0),
-                                   coalesce((SELECT o.pruned_sequence FROM hub_origins o
-                                              WHERE o.origin = b.origin), 0)) AS prev
-                     FROM hub_bundles b
-                    WHERE sequence IS NOT NULL AND ($1::text IS NULL OR origin = $1)) s
-            WHERE sequence > prev + 1 ORDER BY origin, sequence""", origin)
-
-
-async def origins(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT o.origin, o.instance, o.last_sequence, o.last_digest, o.bundles, o.records,
-                  o.first_seen_at, o.last_seen_at,
-                  coalesce((SELECT array_agg(k.key_id ORDER BY k.approved_at)
-                              FROM hub_trusted_keys k WHERE k.origin = o.origin), '{}')
-                      AS key_ids,
-                  coalesce((SELECT array_agg(encode(k.public_key, 'base64')
-                                             ORDER BY k.approved_at)
-                              FROM hub_trusted_keys k WHERE k.origin = o.origin), '{}')
-                      AS public_keys
-             FROM hub_origins o ORDER BY o.last_seen_at DESC""")

@@ -147,6 +147,25 @@ async def test_newer_revision_wins_and_tombstone_forgets(hub_client, hub_pool, p
     assert (await (await hub_client.get("/api/v2/records")).json())["records"] == []
 
 
+async def test_first_revisions_published_again_fall_back_to_the_upsert(hub_client, hub_pool,
+                                                                        peer, origin):
+    """Big bundles COPY their first revisions straight into the index; one already
+    indexed (the same record in another bundle) must not fail the push: it is stored
+    again through the upsert, where the revision already indexed wins."""
+    first = origin.bundle([origin.request("X1", title="one"), origin.request("X2", title="two")])
+    assert (await push(hub_client, peer, first)).status == 201
+    again = origin.bundle([origin.request("X1", title="one again"),
+                           origin.request("X2", revision=2, title="two v2"),
+                           origin.request("X3", title="three")])
+    r = await push(hub_client, peer, again)
+    assert r.status == 201 and (await r.json())["accepted"] == 3
+    rows = await hub_pool.fetch("SELECT id, revision, title, digest FROM hub_records "
+                                "ORDER BY id")
+    assert [(x["id"], x["revision"], x["title"]) for x in rows] == \
+        [("X1", 1, "one"), ("X2", 2, "two v2"), ("X3", 1, "three")]
+    assert [x["digest"] for x in rows] == [first.digest, again.digest, again.digest]
+
+
 async def test_rejections_have_stable_codes(hub_client, hub_pool, peer, origin):
     # wrong token
     r = await push(hub_client, "not-a-token", origin.many(1, ))
