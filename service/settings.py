@@ -132,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_STREAM_SEND_TIMEOUT", "10",
             "Seconds one stream frame may take to drain before the subscriber is cut off.",
             "hub"),
-    Setting("WB_HUB_STREAM_BATCH_MS", "10",
+    Setting("WB_HUB_STREAM_BATCH_MS", "25",
             "Under a stream of pushes, live stream subscribers are woken at most once per "
             "this many milliseconds and get every frame logged meanwhile in one write; a "
             "push after a quiet spell wakes them at once. 0: wake on every log entry.",
