@@ -159,11 +159,14 @@ class RecordMaker:
                 if value is not None and value != "":
                     parts.append(f"{name}: {value}\n")
             parts.append("\n")
-            parts.append(body)
-            try:
-                return parse_record("".join(parts).encode())
-            except ProtocolError:
-                pass
+            head = "".join(parts)
+            # a line break inside a value (an ID is not run through ``line``) would end the
+            # header block early and still parse: make_record decides about those
+            if head.count("\n") == len(parts) and "\r" not in head:
+                try:
+                    return parse_record((head + body).encode())
+                except ProtocolError:
+                    pass
         return make_record(entity, fields, body)
 
     def ref(self, local_id: str) -> str:

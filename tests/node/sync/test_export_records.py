@@ -79,3 +79,17 @@ def test_body_with_carriage_returns_is_normalised_like_make_record():
            "created_by": "U1", "created_at": T, "updated_at": T, "completed_at": None}
     rec = maker.request(row, 3)
     assert rec.body == "a\nb\nc"
+
+
+def test_a_line_break_in_an_id_cannot_end_the_header_block():
+    """Found by the property above: an inviter ID ending in a newline made the fast path
+    write an empty line inside the header block, which still parsed (the rest became the
+    body). Such values go through make_record."""
+    row = {"id": "0", "username": "", "display_name": None, "bio": "", "contact_email": "",
+           "share_contact": False, "inviter_id": "Z\n", "inviter_live": True,
+           "created_at": T, "updated_at": T, "change_seq": 1, "inviter_seq": 1}
+    rendered = actual(maker.user, row, 1)
+    slow_maker = RecordMaker(ORIGIN, "https://node.example")
+    slow_maker._record = capture("user")[1]  # type: ignore[method-assign]
+    assert rendered == actual(slow_maker.user, row, 1)
+    assert isinstance(rendered, str) or b"\n\nCreated-At" not in rendered
