@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 import asyncpg
 
@@ -203,14 +204,8 @@ IndexColumns = tuple[list[str], list[str], list[str], list[int], list[bool],
                      list[str | None], list[str | None], list[str | None], list[str | None]]
 
 
-async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
-                       instance: str | None, sequence: int | None, previous: str | None,
-                       kind: str | None, schema_version: int, key_id: str,
-                       signed_at: str | None, container: bytes, columns: IndexColumns,
-                       withheld: int, received_from: str | None, hops: int,
-                       entities: list[str], manifest: bytes, sig: bytes,
-                       paths: Sequence[str] = (), record_paths: Sequence[str] = (),
-                       scrub: Scrub | None = None) -> Stored:
+async def store_bundle(conn: asyncpg.Connection, *, columns: IndexColumns,
+                       **bundle: Any) -> Stored:
     """Store, index and log one verified bundle in ONE transaction.
 
     The hub sequence comes from the single ``hub_state`` row, updated last: its row lock
@@ -229,22 +224,17 @@ async def store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
     through the upsert; should a first revision be indexed already (the same record
     published again in another bundle), the unique violation undoes the transaction and
     it is stored again with every row through the upsert.
+
+    The keyword arguments are those of :func:`_store_bundle` (where they are typed).
     """
-    args = dict(digest=digest, origin=origin, instance=instance, sequence=sequence,
-                previous=previous, kind=kind, schema_version=schema_version, key_id=key_id,
-                signed_at=signed_at, container=container, columns=columns,
-                withheld=withheld, received_from=received_from, hops=hops,
-                entities=entities, manifest=manifest, sig=sig, paths=paths,
-                record_paths=record_paths, scrub=scrub)
     direct = len(columns[0]) >= STAGE_MIN_ROWS and DIRECT_REVISION in columns[3]
-    if not direct:
-        return await _store_bundle(conn, direct=False, **args)  # type: ignore[arg-type]
-    try:
-        return await _store_bundle(conn, direct=True, **args)  # type: ignore[arg-type]
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != "hub_records_pkey":
-            raise
-    return await _store_bundle(conn, direct=False, **args)  # type: ignore[arg-type]
+    if direct:
+        try:
+            return await _store_bundle(conn, columns=columns, direct=True, **bundle)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "hub_records_pkey":
+                raise
+    return await _store_bundle(conn, columns=columns, direct=False, **bundle)
 
 
 async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
@@ -253,8 +243,9 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                         signed_at: str | None, container: bytes, columns: IndexColumns,
                         withheld: int, received_from: str | None, hops: int,
                         entities: list[str], manifest: bytes, sig: bytes,
-                        paths: Sequence[str], record_paths: Sequence[str],
-                        scrub: Scrub | None, direct: bool) -> Stored:
+                        direct: bool, paths: Sequence[str] = (),
+                        record_paths: Sequence[str] = (),
+                        scrub: Scrub | None = None) -> Stored:
     async with conn.transaction():
         # A bundle carrying tombstones takes the origin's lock exclusively, every other
         # one shared (until commit): bundles without tombstones still commit side by side,
