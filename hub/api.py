@@ -333,25 +333,9 @@ async def list_records(request: web.Request) -> web.Response:
     BEFORE the query, so a cached answer is never older than the head it is filed under."""
     app = request.app
     await app[T.writes_first_key].read_turn()
-    cache = app[T.records_cache_key]
     head = app[T.broadcaster_key].head
-    key = request.query_string
-    body = cache.get(key, head)
-    if body is None:
-        # concurrent misses for one answer share one query (a stampede after each ingest
-        # would otherwise run it once per waiting connection)
-        flight = cache.inflight.get((key, head))
-        if flight is None:
-            flight = asyncio.ensure_future(_records_body(request))
-            cache.inflight[(key, head)] = flight
-            cache.computed += 1
-            try:
-                body = await asyncio.shield(flight)
-                cache.put(key, head, body)
-            finally:
-                cache.inflight.pop((key, head), None)
-        else:
-            body = await asyncio.shield(flight)
+    body = await app[T.records_cache_key].answer(request.query_string, head,
+                                                 lambda: _records_body(request))
     return web.Response(body=body, content_type="application/json")
 
 

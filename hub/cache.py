@@ -9,6 +9,7 @@ the head moves. A maximum age bounds staleness should a notification be lost.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from service.ttlcache import TTLCache
 
@@ -39,3 +40,24 @@ class ResponseCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+    async def answer(self, key: str, head: int,
+                     compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The answer for ``key`` at log ``head``: cached, or computed once however many
+        ask for it meanwhile (a stampede after each ingest would otherwise run the query
+        once per waiting connection)."""
+        body = self.get(key, head)
+        if body is not None:
+            return body
+        flight = self.inflight.get((key, head))
+        if flight is not None:
+            return await asyncio.shield(flight)
+        flight = asyncio.ensure_future(compute())
+        self.inflight[(key, head)] = flight
+        self.computed += 1
+        try:
+            body = await asyncio.shield(flight)
+            self.put(key, head, body)
+        finally:
+            self.inflight.pop((key, head), None)
+        return body
