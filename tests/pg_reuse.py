@@ -9,7 +9,7 @@ and every sequence where the template has it (``setval``).
 What a reset cannot undo, it detects and refuses (``Reset.run`` returns False and the
 caller drops the database and clones a new one): any change to the database's catalogs
 (DDL, comments, grants, large objects, temporary tables: every catalog row a test
-writes has a newer ``xmin``, see ``fingerprint``), database settings (``ALTER
+writes has a newer ``xmin``, see ``fingerprint_sql``), database settings (``ALTER
 DATABASE``), prepared transactions, and connections that do not go away. Session state
 (advisory locks, LISTEN, prepared statements, temporary objects) dies with the previous
 test's connections, which are ended first.
@@ -63,14 +63,15 @@ def _quote(literal: str) -> str:
     return "'" + literal.replace("'", "''") + "'"
 
 
-async def fingerprint(conn: asyncpg.Connection) -> str:
-    """A digest of the database's catalogs that changes with any DDL and not with rows."""
+async def fingerprint_sql(conn: asyncpg.Connection) -> str:
+    """The query of a digest of the database's catalogs that changes with any DDL and
+    not with rows (the catalogs are the same in every clone: built once per template)."""
     catalogs = [r[0] for r in await conn.fetch(_CATALOGS_SQL)]
     parts = [f"(SELECT count(*) || '/' || coalesce(max(xmin::text::bigint), 0) "
              f"FROM pg_catalog.{name})" for name in catalogs]
     parts.append(f"(SELECT md5(string_agg(row({_CLASS_COLUMNS})::text, ',' ORDER BY oid)) "
                  "FROM pg_catalog.pg_class)")
-    return str(await conn.fetchval("SELECT concat_ws(' ', " + ", ".join(parts) + ")"))
+    return "SELECT concat_ws(' ', " + ", ".join(parts) + ")"
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Reset:
     """A template's state, captured once, and how to put a database back into it."""
 
     fingerprint: str
+    fingerprint_sql: str
     database_state: tuple[object, ...]
     tables: list[str]
     # COPY ... BINARY of each table that holds rows, by (schema, table)
@@ -105,7 +107,9 @@ class Reset:
         sequences = [(name, start if last is None else last, last is not None)
                      for name, last, start in await conn.fetch(_SEQUENCES_SQL)]
         seeded = [t for t, schema, bare in rows if (schema, bare) in seeds]
-        reset = cls(await fingerprint(conn), state, tables, seeds, sequences, seeded)
+        digest_sql = await fingerprint_sql(conn)
+        reset = cls(str(await conn.fetchval(digest_sql)), digest_sql, state, tables, seeds,
+                    sequences, seeded)
         # The tables that hold a row now, with their size: one query whose scans stop
         # at each table's first row.
         reset._dirty_sql = ("SELECT name, pg_relation_size(name::regclass) FROM (VALUES "
@@ -128,7 +132,7 @@ class Reset:
             return False
         conn = await asyncpg.connect(url)
         try:
-            if await fingerprint(conn) != self.fingerprint:
+            if str(await conn.fetchval(self.fingerprint_sql)) != self.fingerprint:
                 return False
             used = await conn.fetch(self._dirty_sql) if self._dirty_sql else []
             big = sorted(name for name, size in used if size > TRUNCATE_FROM)
