@@ -263,12 +263,29 @@ def wrk_result(text: str) -> tuple[float, float, float]:
     return (float(rps.group(1)) if rps else float("nan")), val("50%"), val("99%")
 
 
+def serving_rss_mb(pid: int) -> float:
+    """RSS of the hub process, plus its workers' with ``--hub-workers`` (children forked
+    from it: the same command line; not its verification processes)."""
+    def cmdline(p: int | str) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    total, own = rss_mb(pid), cmdline(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if cmdline(child) == own:
+                total += rss_mb(int(child))
+    return total
+
+
 async def sample_rss(pid: int, seconds: float, every: float) -> list[tuple[float, float]]:
     out = []
     start = time.monotonic()
     while True:
         t = time.monotonic() - start
-        out.append((t, rss_mb(pid)))
+        out.append((t, serving_rss_mb(pid)))
         if t >= seconds:
             return out
         await asyncio.sleep(min(every, seconds - t))
@@ -307,7 +324,8 @@ async def mixed(base: str, pid: int, chains: list[Chain], args: argparse.Namespa
     if args.profile:  # where the hub's time goes during phase 2
         spy = await asyncio.create_subprocess_exec(
             "py-spy", "record", "--pid", str(pid), "--duration", str(int(args.duration)),
-            "--format", "raw", "--output", args.profile, stdout=subprocess.DEVNULL)
+            "--format", "raw", "--output", args.profile,
+            *(["--subprocesses"] if args.hub_workers > 1 else []), stdout=subprocess.DEVNULL)
     if use_wrk:
         wrk = wrk_reader(base, args.reader_connections, args.duration, args.reader_delay_ms)
         reader: Any = None
@@ -434,8 +452,11 @@ def main() -> None:
     ap.add_argument("--profile", metavar="PATH",
                     help="record the hub with py-spy during phase 2 (collapsed stacks)")
     ap.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--hub-workers", type=int, default=1,
+                    help="serving processes of the hub (wb hub serve --workers)")
     args = ap.parse_args()
-    per_chain = args.per_chain or int(700 * (2 * args.warm + args.duration)
+    rate = 700 * args.hub_workers ** 0.5  # bundles/s to build for
+    per_chain = args.per_chain or int(rate * (2 * args.warm + args.duration)
                                       / (args.peers * args.connections)) + 10
     print(f"building {args.peers * args.connections} chains x {per_chain} bundles of "
           f"{args.records} records...", flush=True)
@@ -461,7 +482,10 @@ def main() -> None:
         asyncio.run(prepare(url, args.peers, args.connections))
         env = {"WB_HUB_RATE_PER_MINUTE": "1000000", "WB_HUB_FOLLOW": "false"}
         env.update(kv.split("=", 1) for kv in args.hub_env)
-        with running_hub(url, tmp / "hub", **env) as (base, pid):
+        with running_hub(url, tmp / "hub", "--workers", str(args.hub_workers),
+                         **env) as (base, pid):
+            if args.hub_workers > 1:  # the first worker up answered; let the others start
+                time.sleep(3)
             result = asyncio.run(mixed(base, pid, chains, args))
         ok = report(result, args)
     finally:

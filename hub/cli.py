@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import click
@@ -79,11 +80,11 @@ hub_group.add_command(init_db_command("hub", "WB_HUB_DATABASE_URL", "WB_HUB_DATA
 @click.option("--verify-processes", type=click.IntRange(min=0), default=None,
               help="Processes that verify pushed bundles (0: threads in this process; "
                    "default WB_HUB_VERIFY_PROCESSES).")
-def serve(host: str | None, port: int | None, verify_processes: int | None) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Serving processes on the one port (default WB_HUB_WORKERS).")
+def serve(host: str | None, port: int | None, verify_processes: int | None,
+          workers: int | None) -> None:
     """Run the hub relay."""
-    from aiohttp import web
-
-    from hub.app import create_app
     from hub.typedefs import HubOptions
     from service import serving
 
@@ -91,20 +92,71 @@ def serve(host: str | None, port: int | None, verify_processes: int | None) -> N
     setup_logging(config["WB_LOG_LEVEL"], config["WB_LOG_FORMAT"])
     host = host or config["WB_HOST"]
     port = port or config.get_int("WB_HUB_PORT")
-    overrides = {} if verify_processes is None else {"verify_processes": verify_processes}
+    overrides: dict[str, int] = {}
+    if verify_processes is not None:
+        overrides["verify_processes"] = verify_processes
+    if workers is not None:
+        overrides["workers"] = workers
     try:
         options = HubOptions.from_config(config, **overrides)
+        if options.workers < 1:
+            raise ValueError("setting WB_HUB_WORKERS must be at least 1")
         limits = serving.ConnectionLimits.from_config(config)
         loop_factory = serving.event_loop_factory(config["WB_EVENT_LOOP"].strip().lower())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if options.workers == 1:
+        app = _serving_app(config, options, f"WhiteBalloon hub running at "
+                                            f"http://{host}:{port}/")
+        serving.run(app, host, port, limits, loop_factory=loop_factory)
+        return
+    _serve_workers(config, options, host, port, loop_factory)
+
+
+def _serving_app(config: Config, options: Any, banner: str) -> Any:
+    from aiohttp import web
+
+    from hub.app import create_app
+
     app = create_app(config, options)
 
     async def announce(_app: web.Application) -> None:
-        click.echo(f"WhiteBalloon hub running at http://{host}:{port}/", err=True)
+        click.echo(banner, err=True)
 
     app.on_startup.append(announce)
-    serving.run(app, host, port, limits, loop_factory=loop_factory)
+    return app
+
+
+def _serve_workers(config: Config, options: Any, host: str, port: int,
+                   loop_factory: Any) -> None:
+    """`wb hub serve --workers N`: the database is made ready once, here, before the
+    workers fork (service.workers): the embedded server when no URL is set (watched on
+    behalf of this supervisor, so it stops with it), and the migrations."""
+    import os
+
+    from hub.app import MIGRATIONS
+    from service import db, serving, workers
+
+    url = config["WB_HUB_DATABASE_URL"]
+    if not url:
+        url = db.start_embedded(config.path("WB_HUB_DATA_DIR"))
+        os.environ["WB_HUB_DATABASE_URL"] = url  # the workers' Config reads it
+    asyncio.run(db.migrate_url(url, "hub", MIGRATIONS))
+    try:
+        sock = workers.listening_socket(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    click.echo(f"WhiteBalloon hub running at http://{host}:{port}/ "
+               f"({options.workers} workers)", err=True)
+
+    def serve(index: int, sock: Any, parent_fd: int) -> None:
+        worker_config = Config()
+        app = _serving_app(worker_config, options, f"hub worker {index} ready (pid "
+                                                   f"{os.getpid()})")
+        serving.run(app, host, port, serving.ConnectionLimits.from_config(worker_config),
+                    loop_factory=loop_factory, sock=sock, parent_fd=parent_fd)
+
+    sys.exit(workers.supervise(serve, sock, options.workers))
 
 
 @hub_group.command("admin-token")

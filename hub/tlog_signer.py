@@ -48,8 +48,14 @@ def signer_from_config(config: Config) -> LogSigner:
     except KeyFileError as exc:
         if exc.code != "key_not_found" or raw:
             raise
-        pair = generate_keypair(path)
-        log.info("transparency log key created", extra={"path": str(path)})
+        try:
+            pair = generate_keypair(path)
+        except KeyFileError as race:  # another process of this hub created it first
+            if race.code != "key_exists":
+                raise
+            pair = load_signing_key(path)
+        else:
+            log.info("transparency log key created", extra={"path": str(path)})
     return LogSigner(log_origin(config), pair.seed, pair.public_key)
 
 

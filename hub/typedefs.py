@@ -69,6 +69,7 @@ class HubOptions:
     admin_session_hours: int = _default("admin_session_hours", int)
     feed_page_size: int = _default("feed_page_size", int)
     verify_processes: int = _default("verify_processes", int)  # 0: threads, no processes
+    workers: int = _default("workers", int)  # serving processes of `wb hub serve`
     inline_verify_bytes: int = _default("inline_verify_bytes", int)  # 0: never inline
     read_defer_ms: float = _default("read_defer_ms", float)  # 0: reads never wait
     api_cache_entries: int = _default("api_cache_entries", int)  # 0: no cache

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -213,12 +214,15 @@ class GuardedRunner(web.AppRunner):
 
 
 async def start(app: web.Application, host: str, port: int, limits: ConnectionLimits,
-                *, handle_signals: bool = False) -> GuardedRunner:
-    """Start serving ``app``; the caller stops it with ``await runner.cleanup()``."""
+                *, handle_signals: bool = False, sock: socket.socket | None = None
+                ) -> GuardedRunner:
+    """Start serving ``app`` (on ``sock`` when given: a worker of ``service.workers``);
+    the caller stops it with ``await runner.cleanup()``."""
     runner = GuardedRunner(app, limits, access_log=None, handle_signals=handle_signals)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
+        await site.start()
     except BaseException:
         await runner.cleanup()
         raise
@@ -245,16 +249,21 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] |
 
 
 def run(app: web.Application, host: str, port: int, limits: ConnectionLimits, *,
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+        sock: socket.socket | None = None, parent_fd: int | None = None) -> None:
     """``web.run_app`` with the bounds above; SIGINT, SIGTERM and SIGHUP stop it cleanly.
-    ``loop_factory``: see ``event_loop_factory`` (None: asyncio's loop)."""
+    ``loop_factory``: see ``event_loop_factory`` (None: asyncio's loop). A worker of
+    ``service.workers`` passes the shared ``sock`` and ``parent_fd``, a pipe that
+    becomes readable when its supervisor is gone: that stops it too."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
-        runner = await start(app, host, port, limits)
+        if parent_fd is not None:
+            loop.add_reader(parent_fd, stop.set)
+        runner = await start(app, host, port, limits, sock=sock)
         try:
             await stop.wait()
         finally:

@@ -171,7 +171,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_FEED_PAGE_SIZE", "20", "Requests per page of the hub's public feed.",
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
-            "Processes that verify pushed bundles (0: threads in the hub process).", "hub"),
+            "Processes that verify pushed bundles (0: threads in the hub process), per "
+            "worker.", "hub"),
+    Setting("WB_HUB_WORKERS", "1",
+            "Serving processes of `wb hub serve`, all accepting on the one port (one core "
+            "each; docs/scaling.md). Each has its own database pools, stream caches, "
+            "verification processes and rate-limit counts. With more than one and no "
+            "WB_HUB_DATABASE_URL, the embedded PostgreSQL is started once for all.", "hub"),
     Setting("WB_HUB_READ_DEFER_MS", "50",
             "While peers' pushes are being handled, anonymous public reads (records API, "
             "feed page, Atom feeds) wait until none is, for at most this long: pushes "

@@ -1,0 +1,122 @@
+"""Several serving processes on one listening socket: ``wb hub serve --workers N``.
+
+One Python process serves on one core. A hub already runs as several processes on one
+database (docs/scaling.md); this puts them behind one port on one host without a load
+balancer. The supervisor (the process the command started) binds the socket, then forks
+the workers, which all accept from it: a busy worker takes fewer new connections, so the
+load spreads by itself. Each worker builds its own app after the fork (its own database
+pools, LISTEN connection, stream caches and verification processes), so nothing with a
+thread, a connection or an event loop crosses a fork.
+
+The supervisor:
+
+- forwards SIGTERM, SIGINT and SIGHUP to the workers and waits for them (each shuts
+  down cleanly, as a single process would);
+- starts a worker again when one dies (logged as an error), unless five died within
+  their first ten seconds in a row: then it stops the others and exits 1, so that the
+  service manager sees the failure instead of a restart loop;
+- holds one end of a pipe whose other end every worker watches: if the supervisor is
+  killed (SIGKILL leaves no chance to forward anything), the workers see the pipe close
+  and stop by themselves, and the port is free again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing.util
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("wb.http")
+
+QUICK_DEATH_SECONDS = 10.0
+QUICK_DEATHS_TO_GIVE_UP = 5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket every worker accepts from (non-blocking, inherited through fork)."""
+    sock = socket.create_server((host, port), backlog=1024)
+    sock.setblocking(False)
+    return sock
+
+
+def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.socket,
+              workers: int) -> int:
+    """Fork ``workers`` processes that each call ``serve(index, sock, parent_fd)`` and
+    return when it does; return the exit status for the supervisor (0: stopped by a
+    signal, 1: workers kept dying). ``parent_fd`` becomes readable (EOF) when the
+    supervisor is gone."""
+    watched, held = os.pipe()  # workers watch the read end; only the supervisor holds
+    # the write end, so the read end reaches EOF when the supervisor is gone
+    children: dict[int, tuple[int, float]] = {}  # pid -> (index, started at)
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(held)
+                for sig in STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
+                serve(index, sock, watched)
+                code = 0
+            except BaseException:  # noqa: BLE001 - reported, then the worker exits
+                log.exception("hub worker %d failed", index)
+            finally:
+                # no interpreter exit: the supervisor's exit handlers (the embedded
+                # server's stop among them) must not run here; multiprocessing's own
+                # (the verification pool's semaphores) and the log handlers must
+                with contextlib.suppress(Exception):
+                    multiprocessing.util._exit_function()  # type: ignore[attr-defined]
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = (index, time.monotonic())
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    for index in range(workers):
+        spawn(index)
+    # the supervisor keeps the socket (it never accepts) for a worker started again later
+    status = 0
+    quick_deaths = 0
+    while children:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        index, started = children.pop(pid)
+        if stopping:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        quick_deaths = quick_deaths + 1 if time.monotonic() - started < QUICK_DEATH_SECONDS \
+            else 0
+        if quick_deaths >= QUICK_DEATHS_TO_GIVE_UP:
+            log.error("hub workers keep dying at start; stopping",
+                      extra={"worker": index, "exit": code})
+            stop(signal.SIGTERM, None)
+            status = 1
+            continue
+        log.error("hub worker died; starting another", extra={"worker": index, "exit": code})
+        spawn(index)
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    os.close(held)
+    os.close(watched)
+    sock.close()
+    return status

@@ -1,0 +1,122 @@
+"""`wb hub serve --workers N`: several processes on one port (service/workers.py).
+
+A real supervisor with real workers: a worker that dies is replaced and the port keeps
+answering; SIGTERM stops everything with status 0 and frees the port; a SIGKILLed
+supervisor leaves nothing (its workers see their pipe close and stop, the embedded
+PostgreSQL it started stops with it); workers that keep dying at start make it give up
+with status 1 instead of looping."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from ops.demo import free_port
+from service import workers
+from tests.ops.test_lifetime import all_gone, alive, base_dir, kill_all, spawn, tree, wait_ready
+
+__all__ = ["base_dir"]  # the fixture, imported for this module's tests
+
+
+def hub_workers(pid: int) -> list[psutil.Process]:
+    """The supervisor's children that are workers (forked: same command line)."""
+    root = psutil.Process(pid)
+    return [p for p in root.children() if alive(p) and p.cmdline() == root.cmdline()]
+
+
+async def until(check, limit: float = 30.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_leaves_nothing(base_dir):
+    data = base_dir / "hub"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"WB_HUB_DATA_DIR": str(data), "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url}
+    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "2", "--verify-processes", "0"], env,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs: list[psutil.Process] = []
+    try:
+        await wait_ready(url, proc)
+        first = await until(lambda: (w := hub_workers(proc.pid)) and len(w) == 2 and w)
+        # the embedded server was started once, by the supervisor, and watched for it
+        watchdogs = [p for p in psutil.Process(proc.pid).children()
+                     if "service.pgwatch" in " ".join(p.cmdline())]
+        assert len(watchdogs) == 1
+
+        first[0].kill()
+        again = await until(lambda: (w := hub_workers(proc.pid)) and len(w) == 2
+                            and first[0].pid not in {p.pid for p in w} and w)
+        assert first[1].pid in {p.pid for p in again}  # the other one was left alone
+        await wait_ready(url, proc)
+
+        procs = tree(proc.pid, [(data / "pgdata").resolve()])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert await all_gone(procs, limit=15) == []
+    finally:
+        kill_all(procs)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    err = proc.stderr.read().decode()
+    assert "(2 workers)" in err
+    assert "hub worker died; starting another" in err
+
+
+async def test_sigterm_stops_every_worker_and_frees_the_port(base_dir, hub_db_url):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_HUB_DATABASE_URL": hub_db_url,
+           "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url, "WB_HUB_WORKERS": "3",
+           "WB_HUB_VERIFY_PROCESSES": "0"}
+    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs: list[psutil.Process] = []
+    try:
+        await wait_ready(url, proc)
+        procs = await until(lambda: (w := hub_workers(proc.pid)) and len(w) == 3 and w)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert await all_gone(procs) == []
+        with socket.create_server(("127.0.0.1", port)):
+            pass  # nothing holds the port any more
+    finally:
+        kill_all(procs)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_workers_that_keep_dying_at_start_make_the_supervisor_give_up():
+    sock = workers.listening_socket("127.0.0.1", 0)
+
+    def serve(index: int, sock: socket.socket, parent_fd: int) -> None:
+        raise RuntimeError("cannot start")
+
+    assert workers.supervise(serve, sock, 2) == 1
+    assert sock.fileno() == -1  # closed: the port is free
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_bad_worker_count_is_a_clear_error(value, tmp_path):
+    proc = spawn(["hub", "serve", "--port", str(free_port())],
+                 {"WB_HUB_WORKERS": value, "WB_HUB_DATA_DIR": str(tmp_path)},
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert b"WB_HUB_WORKERS" in err
+    assert b"Traceback" not in err
