@@ -49,8 +49,10 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import ws_follow  # noqa: E402
 from bench.bench_hub import postmaster_pid, running_hub, tree_cpu  # noqa: E402
 from bench.bench_hub_stream import rss_mb  # noqa: E402
+from bench.ws_follow import BUNDLE_PREFIX  # noqa: E402
 from hub.app import MIGRATIONS  # noqa: E402
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor  # noqa: E402
 from service import db  # noqa: E402
@@ -132,7 +134,6 @@ async def write(base: str, chains: list[Chain], conns: int, seconds: float,
     return stored, failures
 
 
-BUNDLE_PREFIX = b"\xa5bopfbundlecseq"  # {"op": "bundle", "seq": ...
 
 
 def bundle_seq(data: bytes) -> int | None:
@@ -159,40 +160,40 @@ def subscribe(base: str, n: int, seconds: float, out: Any, catchup: int = 0) -> 
         cutoffs = 0
         deadline = time.monotonic() + seconds
 
-        async def one(session: aiohttp.ClientSession, ready: asyncio.Event) -> None:
+        async def one(ready: asyncio.Event) -> None:
             # one deadline for the whole run, not a timer per message received
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(asyncio.get_running_loop().time() + seconds):
-                    await follow(session, ready)
+                    await follow(ready)
 
-        async def follow(session: aiohttp.ClientSession, ready: asyncio.Event) -> None:
-            nonlocal cutoffs
+        async def follow(ready: asyncio.Event) -> None:
             since: int | None = None
             first = True
-            while True:
-                url = f"{base}/api/v2/stream" + (f"?since={since}" if since is not None else "")
-                async with session.ws_connect(url, max_msg_size=0) as ws:
-                    async for msg in ws:
-                        if msg.type != aiohttp.WSMsgType.BINARY:
-                            break
-                        seq = bundle_seq(msg.data)
-                        if seq is not None:
-                            arrivals.setdefault(seq, []).append(time.monotonic())
-                            since = seq
-                            continue
-                        frame = decode_frame(msg.data)
-                        if frame.op == "info":
-                            since = frame.seq
-                            if first:
-                                first = False
-                                ready.set()
-                        elif frame.op == "bundle":
-                            arrivals.setdefault(frame.seq, []).append(time.monotonic())
-                            since = frame.seq
-                        elif frame.op == "error":
-                            cutoffs += 1
-                            since = frame.seq
-                            break
+
+            def on_bundle(seq: int, now: float) -> None:
+                nonlocal since
+                arrivals.setdefault(seq, []).append(now)
+                since = seq
+
+            def on_control(payload: bytes) -> bool:
+                nonlocal since, first, cutoffs
+                frame = decode_frame(payload)
+                if frame.op == "bundle":  # not in the hub's own field order
+                    on_bundle(frame.seq, time.monotonic())
+                elif frame.op == "info":
+                    since = frame.seq
+                    if first:
+                        first = False
+                        ready.set()
+                elif frame.op == "error":
+                    cutoffs += 1
+                    since = frame.seq
+                    return False
+                return True
+
+            while True:  # a cut-off subscriber reconnects with its cursor
+                query = f"?since={since}" if since is not None else ""
+                await ws_follow.follow(base, "/api/v2/stream" + query, on_bundle, on_control)
 
         replays = 0
 
@@ -215,15 +216,17 @@ def subscribe(base: str, n: int, seconds: float, out: Any, catchup: int = 0) -> 
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             readies = [asyncio.Event() for _ in range(n)]
-            tasks = [asyncio.create_task(one(session, e)) for e in readies]
+            tasks = [asyncio.create_task(one(e)) for e in readies]
             tasks += [asyncio.create_task(replay(session)) for _ in range(catchup)]
             await asyncio.gather(*[e.wait() for e in readies])
             out.send(("ready", None))
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for failure in {repr(r) for r in await asyncio.gather(*tasks, return_exceptions=True)
+                            if isinstance(r, Exception)}:
+                print(f"subscriber failed: {failure}", file=sys.stderr, flush=True)
         out.send(("done", (arrivals, cutoffs, replays)))
 
     # the measuring client should take as little of the machine as it can: uvloop when
-    # installed (the hub's own loop too), and its C WebSocket reader (aiohttp's default)
+    # installed (the hub's own loop too), and frames parsed where they arrive (ws_follow)
     with asyncio.Runner(loop_factory=event_loop_factory("auto")) as runner:
         runner.run(main())
 
@@ -419,6 +422,9 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
         mix = sum(r["cpu_mixed"].values()) / r["rate"] * 1000
         print(f"CPU per stored bundle, every process of the run: writers only {warm:.2f} ms, "
               f"mixed {mix:.2f} ms (ratio {warm / mix:.0%})")
+        print("  by process, ms writers only / mixed: " + ", ".join(
+            f"{name} {r['cpu_warm'].get(name, 0) / r['warm_rate'] * 1000:.2f} / "
+            f"{c / r['rate'] * 1000:.2f}" for name, c in r["cpu_mixed"].items()))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ok = {"frame delay p99 < 1 s": r["frame_p99"] < GOALS["frame_p99"],
           "no cut-off, no missing frame": r["cutoffs"] == 0 and r["missing"] == 0,
