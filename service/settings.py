@@ -132,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_STREAM_SEND_TIMEOUT", "10",
             "Seconds one stream frame may take to drain before the subscriber is cut off.",
             "hub"),
-    Setting("WB_HUB_STREAM_BATCH_MS", "25",
+    Setting("WB_HUB_STREAM_BATCH_MS", "50",
             "Under a stream of pushes, live stream subscribers are woken at most once per "
             "this many milliseconds and get every frame logged meanwhile in one write; a "
             "push after a quiet spell wakes them at once. 0: wake on every log entry.",
@@ -178,7 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
             "each; docs/scaling.md). Each has its own database pools, stream caches, "
             "verification processes and rate-limit counts. With more than one and no "
             "WB_HUB_DATABASE_URL, the embedded PostgreSQL is started once for all.", "hub"),
-    Setting("WB_HUB_READ_DEFER_MS", "50",
+    Setting("WB_HUB_READ_DEFER_MS", "100",
             "While peers' pushes are being handled, anonymous public reads (records API, "
             "feed page, Atom feeds) wait until none is, for at most this long: pushes "
             "keep their share of the CPU under a reader that asks as fast as it is "
