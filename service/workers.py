@@ -11,7 +11,7 @@ thread, a connection or an event loop crosses a fork.
 The supervisor:
 
 - forwards SIGTERM, SIGINT and SIGHUP to the workers and waits for them (each shuts
-  down cleanly, as a single process would);
+  down cleanly, as a single process would), at most 25 s: then it kills the rest;
 - starts a worker again when one dies (logged as an error), unless five died within
   their first ten seconds in a row: then it stops the others and exits 1, so that the
   service manager sees the failure instead of a restart loop;
@@ -35,6 +35,7 @@ log = logging.getLogger("wb.http")
 
 QUICK_DEATH_SECONDS = 10.0
 QUICK_DEATHS_TO_GIVE_UP = 5
+STOP_SECONDS = 25.0  # then SIGKILL (systemd's unit gives the whole service 30 s)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -46,7 +47,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.socket,
-              workers: int) -> int:
+              workers: int, *, stop_seconds: float = STOP_SECONDS) -> int:
     """Fork ``workers`` processes that each call ``serve(index, sock, parent_fd)`` and
     return when it does; return the exit status for the supervisor (0: stopped by a
     signal, 1: workers kept dying). ``parent_fd`` becomes readable (EOF) when the
@@ -55,6 +56,7 @@ def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.soc
     # the write end, so the read end reaches EOF when the supervisor is gone
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started at)
     stopping = False
+    stopping_since: float | None = None
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -79,8 +81,9 @@ def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.soc
         children[pid] = (index, time.monotonic())
 
     def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        nonlocal stopping, stopping_since
+        if not stopping:
+            stopping, stopping_since = True, time.monotonic()
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -94,10 +97,20 @@ def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.soc
     status = 0
     quick_deaths = 0
     while children:
-        try:
-            pid, wait_status = os.wait()
+        if stopping_since is not None and time.monotonic() - stopping_since > stop_seconds:
+            log.error("hub workers did not stop in time; killing them",
+                      extra={"workers": len(children)})
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            stopping_since = float("inf")  # killed: now just reap them
+        try:  # polled: a blocking wait would outlast a stop signal if a worker hung
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             break
+        if pid == 0:
+            time.sleep(0.05 if stopping else 0.2)
+            continue
         if pid not in children:
             continue
         index, started = children.pop(pid)

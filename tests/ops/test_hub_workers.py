@@ -9,9 +9,11 @@ with status 1 instead of looping."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import psutil
@@ -19,7 +21,7 @@ import pytest
 
 from ops.demo import free_port
 from service import workers
-from tests.ops.test_lifetime import all_gone, alive, base_dir, kill_all, spawn, tree, wait_ready
+from tests.ops.test_lifetime import alive, all_gone, base_dir, kill_all, spawn, tree, wait_ready
 
 __all__ = ["base_dir"]  # the fixture, imported for this module's tests
 
@@ -109,6 +111,39 @@ def test_workers_that_keep_dying_at_start_make_the_supervisor_give_up():
 
     assert workers.supervise(serve, sock, 2) == 1
     assert sock.fileno() == -1  # closed: the port is free
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_stop_deadline():
+    sock = workers.listening_socket("127.0.0.1", 0)
+    started_r, started_w = os.pipe()
+
+    def serve(index: int, sock: socket.socket, parent_fd: int) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # hung: deaf to the stop signal
+        os.write(started_w, os.getpid().to_bytes(4, "big"))
+        while True:
+            time.sleep(60)
+
+    pids: list[int] = []
+
+    def stop_when_both_started() -> None:
+        while len(pids) < 2:
+            pids.append(int.from_bytes(os.read(started_r, 4), "big"))
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by the supervisor (main thread)
+
+    stopper = threading.Thread(target=stop_when_both_started)
+    stopper.start()
+    begun = time.monotonic()
+    try:
+        assert workers.supervise(serve, sock, 2, stop_seconds=0.5) == 0
+    finally:
+        stopper.join(10)
+        os.close(started_r)
+        os.close(started_w)
+    assert time.monotonic() - begun < 30  # not waiting for ever on the deaf workers
+    assert len(pids) == 2
+    for pid in pids:  # both killed and reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])
