@@ -96,6 +96,7 @@ class Broadcaster:
         self._woken_at = -1e9  # loop time of the last wake-up
         self._late_wake: asyncio.TimerHandle | None = None
         self.wakes = 0  # wake-ups of the streams so far (for tests)
+        self.fill_waits = 0  # times a stream queued behind a fill in progress (for tests)
         self._cache: OrderedDict[int, Entry] = OrderedDict()
         self._cached_bytes = 0
         self._cache_high = 0  # every entry with seq <= _cache_high was fetched
@@ -103,6 +104,7 @@ class Broadcaster:
         self._conn: asyncpg.Connection | None = None
         self._fetch_conn: asyncpg.Connection | None = None  # the fills' own connection
         self._task: asyncio.Task[None] | None = None
+        self._prefill: asyncio.Task[None] | None = None
         self.subscribers = 0
 
     async def start(self) -> None:
@@ -117,6 +119,7 @@ class Broadcaster:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
+        await cancel_and_wait(self._prefill)
         for conn in (self._conn, self._fetch_conn):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -161,10 +164,29 @@ class Broadcaster:
             self._late_wake = loop.call_later(wait, self._wake)
 
     def _wake(self) -> None:
+        """Wake the streams; with subscribers and new entries not cached yet, once they
+        are: one fill for all, instead of the first stream woken fetching while every
+        other one queued behind it on the fill lock, each woken in turn to find nothing
+        left to do (a convoy of a task step per subscriber and wake-up)."""
         if self._late_wake is not None:
             self._late_wake.cancel()
             self._late_wake = None
         self._woken_at = asyncio.get_running_loop().time()
+        if self.subscribers and self._cache_high < self.head:
+            if self._prefill is None or self._prefill.done():
+                self._prefill = asyncio.create_task(self._fill_then_release())
+            return  # (a running fill reads up to the head as it is when it ends)
+        self._release()
+
+    async def _fill_then_release(self) -> None:
+        try:
+            await self._fill()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pass  # each stream then reads the log itself (entries_after)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
         self.wakes += 1
         event, self._event = self._event, asyncio.Event()
         event.set()
@@ -207,6 +229,8 @@ class Broadcaster:
             return await Q.log_after(self.pool, seq, FILL_BATCH)
 
     async def _fill(self) -> None:
+        if self._fill_lock.locked():
+            self.fill_waits += 1
         async with self._fill_lock:
             while self._cache_high < self.head:
                 rows = await self._fetch_after(self._cache_high)

@@ -81,3 +81,24 @@ async def test_every_frame_arrives_in_order_under_batched_wake_ups(make_hub):
     assert bc.wakes < 30  # thirty entries, fewer wake-ups
     for ws in subscribers:
         await ws.close()
+
+
+async def test_streams_are_woken_once_the_new_entries_are_cached(make_hub):
+    """One fill for all subscribers, before they are woken: none of them queues behind
+    another's fill (a task step per subscriber and wake-up, for nothing)."""
+    origin = Origin(seed(12))
+    client = await make_hub(T.HubOptions(verify_processes=0, stream_batch_ms=0))
+    await setup_peer(client, origin)
+    bc = client.server.app[T.broadcaster_key]
+    subscribers = [await client.ws_connect("/api/v2/stream", max_msg_size=0)
+                   for _ in range(20)]
+    for ws in subscribers:
+        assert (await ws.receive()).type.name == "BINARY"  # the info frame
+    readers = [asyncio.create_task(collect(ws, 5)) for ws in subscribers]
+    for _ in range(5):
+        assert (await push(client, TOKEN, origin.many(1))).status == 201
+    for frames in await asyncio.wait_for(asyncio.gather(*readers), 60):
+        assert [f.seq for f in frames if f.op == "bundle"] == list(range(1, 6))
+    assert bc.fill_waits == 0
+    for ws in subscribers:
+        await ws.close()
