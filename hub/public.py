@@ -57,11 +57,9 @@ async def metrics(request: web.Request) -> web.Response:
     m = app[T.metrics_key]
     pool = app[T.pool_key]
     head, _ = await Q.log_state(pool)
-    m.log_head.set(head)
-    m.pending_bundles.set(await Q.count_pending_bundles(pool))
-    m.subscriber_lag.clear()
-    for s in await Q.subscriptions(pool):
-        m.subscriber_lag.labels(s["id"], s["peer_name"]).set(s["lag"])
+    m.set_database_values(head, await Q.count_pending_bundles(pool),
+                          [(str(s["id"]), s["peer_name"], s["lag"])
+                           for s in await Q.subscriptions(pool)])
     return web.Response(body=m.render(), content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
 

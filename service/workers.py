@@ -15,6 +15,8 @@ The supervisor:
 - starts a worker again when one dies (logged as an error), unless five died within
   their first ten seconds in a row: then it stops the others and exits 1, so that the
   service manager sees the failure instead of a restart loop;
+- gives the workers a directory for their Prometheus metrics, so that any of them
+  answers a scrape with the sum over all (removed when it exits);
 - holds one end of a pipe whose other end every worker watches: if the supervisor is
   killed (SIGKILL leaves no chance to forward anything), the workers see the pipe close
   and stop by themselves, and the port is free again.
@@ -26,10 +28,14 @@ import contextlib
 import logging
 import multiprocessing.util
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from prometheus_client import multiprocess, values
 
 log = logging.getLogger("wb.http")
 
@@ -37,6 +43,7 @@ QUICK_DEATH_SECONDS = 10.0
 QUICK_DEATHS_TO_GIVE_UP = 5
 STOP_SECONDS = 25.0  # then SIGKILL (systemd's unit gives the whole service 30 s)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -51,7 +58,34 @@ def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.soc
     """Fork ``workers`` processes that each call ``serve(index, sock, parent_fd)`` and
     return when it does; return the exit status for the supervisor (0: stopped by a
     signal, 1: workers kept dying). ``parent_fd`` becomes readable (EOF) when the
-    supervisor is gone."""
+    supervisor is gone. The workers' Prometheus metrics are shared (see
+    ``shared_metrics``)."""
+    with shared_metrics() as metrics_dir:
+        return _supervise(serve, sock, workers, stop_seconds, metrics_dir)
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
+    """A private directory for prometheus_client's multiprocess mode, in
+    ``PROMETHEUS_MULTIPROC_DIR`` for the workers to inherit: each keeps its values in
+    files there and a scrape sums them all. Removed afterwards."""
+    path = tempfile.mkdtemp(prefix="wb-metrics-")  # 0700
+    before = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = path
+    values.ValueClass = values.get_value_class()  # chosen when the module was imported
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = before
+        values.ValueClass = values.get_value_class()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.socket,
+               workers: int, stop_seconds: float, metrics_dir: str) -> int:
     watched, held = os.pipe()  # workers watch the read end; only the supervisor holds
     # the write end, so the read end reaches EOF when the supervisor is gone
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started at)
@@ -114,6 +148,7 @@ def supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.soc
         if pid not in children:
             continue
         index, started = children.pop(pid)
+        multiprocess.mark_process_dead(pid, metrics_dir)  # its live gauges no longer count
         if stopping:
             continue
         code = os.waitstatus_to_exitcode(wait_status)

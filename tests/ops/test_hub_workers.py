@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 
+import aiohttp
 import psutil
 import pytest
 
@@ -155,3 +156,53 @@ def test_a_bad_worker_count_is_a_clear_error(value, tmp_path):
     assert proc.returncode != 0
     assert b"WB_HUB_WORKERS" in err
     assert b"Traceback" not in err
+
+
+async def test_a_scrape_counts_the_streams_of_every_worker(base_dir, hub_db_url):
+    """Whichever worker answers /metrics reports every worker's streams (prometheus_client's
+    multiprocess files in the supervisor's directory), not just its own."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_HUB_DATABASE_URL": hub_db_url,
+           "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url, "WB_HUB_WORKERS": "2",
+           "WB_HUB_VERIFY_PROCESSES": "0"}
+    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs: list[psutil.Process] = []
+
+    async def scrapes(n: int) -> list[float]:
+        seen = []
+        for _ in range(n):  # a connection each: any worker may take it
+            async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+                assert r.status == 200
+                text = await r.text()
+            line = next(x for x in text.splitlines()
+                        if x.startswith("wb_hub_stream_subscribers"))
+            seen.append(float(line.split()[-1]))
+        return seen
+
+    try:
+        await wait_ready(url, proc)
+        procs = await until(lambda: (w := hub_workers(proc.pid)) and len(w) == 2 and w)
+        async with aiohttp.ClientSession() as session:
+            streams = [await session.ws_connect(f"{url}/api/v2/stream") for _ in range(8)]
+            for ws in streams:
+                assert (await ws.receive()).type == aiohttp.WSMsgType.BINARY  # info frame
+            assert await scrapes(8) == [8.0] * 8
+            for ws in streams[:3]:
+                await ws.close()
+            deadline = time.monotonic() + 30
+            seen = await scrapes(8)
+            while seen != [5.0] * 8:  # each worker notices its closed streams on its own
+                assert set(seen) <= {5.0, 6.0, 7.0, 8.0}, seen
+                assert time.monotonic() < deadline, seen
+                seen = await scrapes(8)
+            for ws in streams[3:]:
+                await ws.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        kill_all(procs)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
