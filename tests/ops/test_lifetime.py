@@ -1,5 +1,5 @@
 """Nothing outlives its parent: real `wb serve`, `wb hub serve` and `wb demo` processes on
-their embedded PostgreSQL are SIGKILLed, and within 5 s no process of their tree is left
+their embedded PostgreSQL are SIGKILLed, and within 15 s no process of their tree is left
 (children, verification workers, forkserver, resource tracker, watchdog, postmaster and
 its backends). A postmaster left by a run killed together with its watchdog is reaped at
 the next start, and a clean stop stops it too."""
@@ -25,7 +25,9 @@ from ops.demo import free_port
 from service.pgwatch import postmaster_pid
 
 ROOT = Path(__file__).resolve().parents[2]
-GONE_WITHIN = 5.0
+# (the watchdog notices within a second; the rest is `pg_ctl stop -m fast`, which took
+# over 5 s on a 2-core machine running the suite and a benchmark at once)
+GONE_WITHIN = 15.0
 
 
 @pytest.fixture
