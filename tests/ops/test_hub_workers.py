@@ -28,9 +28,16 @@ __all__ = ["base_dir"]  # the fixture, imported for this module's tests
 
 
 def hub_workers(pid: int) -> list[psutil.Process]:
-    """The supervisor's children that are workers (forked: same command line)."""
+    """The supervisor's live children that are workers (forked: same command line)."""
     root = psutil.Process(pid)
-    return [p for p in root.children() if alive(p) and p.cmdline() == root.cmdline()]
+    found = []
+    for p in root.children():
+        try:
+            if alive(p) and p.cmdline() == root.cmdline():
+                found.append(p)
+        except psutil.Error:  # exited meanwhile (a zombie until the supervisor reaps it)
+            continue
+    return found
 
 
 async def until(check, limit: float = 30.0):
