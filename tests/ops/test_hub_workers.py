@@ -213,3 +213,16 @@ async def test_a_scrape_counts_the_streams_of_every_worker(base_dir, hub_db_url)
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_a_port_in_use_is_a_clear_error(hub_db_url, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
+                      "--workers", "2"],
+                     {"WB_HUB_DATABASE_URL": hub_db_url, "WB_HUB_DATA_DIR": str(tmp_path)},
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}".encode() in err
+    assert b"Traceback" not in err
