@@ -95,7 +95,10 @@ def serve(host: str | None, port: int | None) -> None:
         gc.freeze()
 
     app.on_startup.append(announce)
-    serving.run(app, host, port, limits, loop_factory=loop_factory)
+    try:
+        serving.run(app, host, port, limits, loop_factory=loop_factory)
+    except serving.ListenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _node_migrations() -> Path:

@@ -223,10 +223,17 @@ async def start(app: web.Application, host: str, port: int, limits: ConnectionLi
     try:
         site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
         await site.start()
+    except OSError as exc:  # the address is taken, or not ours to bind
+        await runner.cleanup()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except BaseException:
         await runner.cleanup()
         raise
     return runner
+
+
+class ListenError(Exception):
+    """The server could not bind its address (one line for the command to print)."""
 
 
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")

@@ -226,3 +226,19 @@ def test_a_port_in_use_is_a_clear_error(hub_db_url, tmp_path):
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}".encode() in err
     assert b"Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["hub", "serve"], ["serve"]])
+def test_one_process_on_a_port_in_use_is_a_clear_error_too(command, hub_db_url, node_db_url,
+                                                           tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = spawn([*command, "--host", "127.0.0.1", "--port", str(port)],
+                     {"WB_HUB_DATABASE_URL": hub_db_url, "WB_DATABASE_URL": node_db_url,
+                      "WB_HUB_DATA_DIR": str(tmp_path), "WB_DATA_DIR": str(tmp_path),
+                      "SESSION_SECRET": "port-in-use-test-secret", "WB_SCHEDULER": "false"},
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}".encode() in err
+    assert b"Traceback" not in err
