@@ -47,6 +47,45 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
                 else (os.cpu_count() or 1))
 
 
+# The suite's longest tests (seconds each, from `--durations`), run first: xdist hands
+# out tests one at a time in collection order (`--dist load --maxschedchunk 1` in
+# pyproject's addopts), so these start at once on every worker and the short tests fill
+# in around them; met late, one of them was the whole run's tail (the schemathesis test,
+# 35-50 s, started when the other workers had 20 s of work left). Whole files, in this
+# order; tests/test_suite_order.py checks that each still exists.
+SLOW_FIRST = (
+    "tests/conformance/test_schemathesis.py",
+    "tests/ops/test_lifetime.py",
+    "conformance_tests/test_fuzz.py",
+    "tests/node/sync/test_hub_audit.py",
+    "tests/hub/test_fault.py",
+    "tests/test_leftovers.py",
+    "tests/browser/",
+    "tests/e2e/test_network.py",
+    "tests/ops/test_outage.py",
+    "tests/hub/test_delivery.py",
+    "tests/node/notifications/test_relay.py",
+    "tests/hub/test_tombstone_state.py",
+    "tests/ops/test_connections.py",
+)
+
+
+def slow_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` with those under SLOW_FIRST moved to the front (in its order), the rest
+    as collected."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, p in enumerate(SLOW_FIRST) if path.startswith(p)),
+                    len(SLOW_FIRST))
+
+    return sorted(items, key=rank)  # stable
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items[:] = slow_first(items)
+
+
 def _worker_id(config: pytest.Config) -> str | None:
     """The pytest-xdist worker this process is ("gw0", ...), None in the controller or a
     run without workers."""
