@@ -111,7 +111,23 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = _worker_id(config)
     if worker is not None:
         os.environ[RUN_MARK] = f"{os.environ[RUN_MARK].split('.')[0]}.{worker}"
+    else:
+        _embedded_server_user()
     config.stash[_LEFT_KEY] = []
+
+
+def _embedded_server_user() -> None:
+    """Under root the embedded PostgreSQL runs as the system user ``pgserver``, which
+    pgserver creates (useradd) on first use. Four workers starting at once on a fresh
+    machine raced to create it: one worker's initdb then failed ("could not change
+    permissions of directory": its data directory had been given to a uid the last
+    useradd replaced) and all 297 of its tests errored. The controller creates it first."""
+    if os.environ.get("WB_TEST_DATABASE_URL") or not hasattr(os, "geteuid") \
+            or os.geteuid() != 0:
+        return
+    from pgserver.utils import ensure_user_exists
+
+    ensure_user_exists("pgserver")
 
 
 def _leftovers(*, prefix: bool = False) -> list[psutil.Process]:
