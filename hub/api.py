@@ -195,6 +195,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         return ws
     bc.subscribers += 1
     metrics.stream_subscribers.inc()
+    app[T.streams_key].add(ws)
     # ?checkpoints=1: signed log checkpoints as info frames (docs/transparency.md)
     checkpoints = partial(tlog.stream_checkpoint, app) \
         if request.query.get("checkpoints") in ("1", "true") else None
@@ -208,6 +209,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
+        app[T.streams_key].discard(ws)
         bc.subscribers -= 1
         metrics.stream_subscribers.dec()
     return ws

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 import web_templates
 from hub import admin, api, feeds, openapi, policy, public, tlog, v1
@@ -131,10 +131,14 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_streams(app: web.Application) -> None:
-    # wake stream writers so they notice shutdown promptly
+    """Close every live stream ("going away"): a stream's handler only returns when its
+    subscriber closes, so a stopping hub otherwise waited aiohttp's whole shutdown timeout
+    (60 s) for subscribers that never would. The writers are woken to notice."""
     bc = app.get(T.broadcaster_key)
     if bc is not None:
         bc.advance(bc.head)
+    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub stopping")
+                           for ws in list(app[T.streams_key])), return_exceptions=True)
 
 
 def create_app(config: Config | None = None, options: T.HubOptions | None = None
@@ -152,6 +156,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
                         "wb.hub.tlog"))
     app[T.config_key] = config
     app[T.options_key] = options
+    app[T.streams_key] = set()
     app[T.limits_key] = limits
     app[T.metrics_key] = HubMetrics()
     app[T.rate_limiter_key] = RateLimiter(max_keys=10_000)

@@ -116,6 +116,8 @@ database_url_key = web.AppKey("database_url", str)
 executor_key: web.AppKey[VerifierPool | None] = web.AppKey("executor")
 records_cache_key = web.AppKey("records_cache", ResponseCache)
 writes_first_key = web.AppKey("writes_first", WritesFirst)
+# open live streams, closed (1001 "going away") when the app shuts down
+streams_key: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("streams")
 
 # Per-request keys (request[...]).
 ADMIN: web.RequestKey[str | None] = web.RequestKey("wb_hub_admin")  # admin session hash

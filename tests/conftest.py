@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,14 @@ import pytest
 import service.errors
 from service.settings import Config
 from tests.pg import TestServer
+
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE=1, as
+# many container images set): without it every worker compiled and assert-rewrote every
+# test module again (collection 6.6 s of CPU per worker, 3.1 s with the cache) and every
+# `wb` process the tests start compiled the project's modules again. `__pycache__` is
+# ignored by git.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # Tests refuse an error code that is not in the node's or hub's registry at once.
 service.errors.STRICT = True
@@ -47,6 +56,45 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
                 else (os.cpu_count() or 1))
 
 
+# The suite's longest tests (seconds each, from `--durations`), run first: xdist hands
+# out tests one at a time in collection order (`--dist load --maxschedchunk 1` in
+# pyproject's addopts), so these start at once on every worker and the short tests fill
+# in around them; met late, one of them was the whole run's tail (the schemathesis test,
+# 35-50 s, started when the other workers had 20 s of work left). Whole files, in this
+# order; tests/test_suite_order.py checks that each still exists.
+SLOW_FIRST = (
+    "tests/conformance/test_schemathesis.py",
+    "tests/ops/test_lifetime.py",
+    "conformance_tests/test_fuzz.py",
+    "tests/node/sync/test_hub_audit.py",
+    "tests/hub/test_fault.py",
+    "tests/test_leftovers.py",
+    "tests/browser/",
+    "tests/e2e/test_network.py",
+    "tests/ops/test_outage.py",
+    "tests/hub/test_delivery.py",
+    "tests/node/notifications/test_relay.py",
+    "tests/hub/test_tombstone_state.py",
+    "tests/ops/test_connections.py",
+)
+
+
+def slow_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` with those under SLOW_FIRST moved to the front (in its order), the rest
+    as collected."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, p in enumerate(SLOW_FIRST) if path.startswith(p)),
+                    len(SLOW_FIRST))
+
+    return sorted(items, key=rank)  # stable
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items[:] = slow_first(items)
+
+
 def _worker_id(config: pytest.Config) -> str | None:
     """The pytest-xdist worker this process is ("gw0", ...), None in the controller or a
     run without workers."""
@@ -63,7 +111,23 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = _worker_id(config)
     if worker is not None:
         os.environ[RUN_MARK] = f"{os.environ[RUN_MARK].split('.')[0]}.{worker}"
+    else:
+        _embedded_server_user()
     config.stash[_LEFT_KEY] = []
+
+
+def _embedded_server_user() -> None:
+    """Under root the embedded PostgreSQL runs as the system user ``pgserver``, which
+    pgserver creates (useradd) on first use. Four workers starting at once on a fresh
+    machine raced to create it: one worker's initdb then failed ("could not change
+    permissions of directory": its data directory had been given to a uid the last
+    useradd replaced) and all 297 of its tests errored. The controller creates it first."""
+    if os.environ.get("WB_TEST_DATABASE_URL") or not hasattr(os, "geteuid") \
+            or os.geteuid() != 0:
+        return
+    from pgserver.utils import ensure_user_exists
+
+    ensure_user_exists("pgserver")
 
 
 def _leftovers(*, prefix: bool = False) -> list[psutil.Process]:

@@ -178,3 +178,18 @@ async def test_two_hub_processes_share_one_database(make_hub, hub_config, hub_db
     f = decode_frame((await asyncio.wait_for(ws.receive(), 3)).data)
     assert f.op == "bundle" and f.digest == bundle.digest and f.seq == 1
     await ws.close()
+
+
+async def test_a_stopping_hub_closes_its_live_streams(hub_client):
+    """A stream's handler returns only when the stream is closed: the hub closes its live
+    streams ("going away") as it stops, where it waited aiohttp's shutdown timeout (60 s)
+    for subscribers that never close (a `wb hub serve` with nodes on its stream took that
+    long to exit on SIGTERM)."""
+    ws = await hub_client.ws_connect("/api/v2/stream")
+    assert (await next_frame(ws)).op == "info"
+    async with asyncio.timeout(10):
+        stopping = asyncio.create_task(hub_client.server.close())
+        msg = await ws.receive()  # the subscriber reads on, as a node does
+        await stopping
+    assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+    assert msg.data == aiohttp.WSCloseCode.GOING_AWAY

@@ -185,7 +185,8 @@ async def test_replay_by_another_peer_after_prune_is_withheld(world):
     withdrawn = h.withdrawn({0, 1, 2, 3})
     await sub.catch_up(withdrawn)
     head = (await Q.log_state(hub_pool))[0]
-    pruned = await Q.prune_log(await hub_pool.acquire(), before_seq=head + 1)
+    async with hub_pool.acquire() as conn:  # released: the app's pool.close() waited 10 s
+        pruned = await Q.prune_log(conn, before_seq=head + 1)
     assert pruned.bundles == 3  # the tombstone's bundle is gone; the latest one stays
     assert await hub_pool.fetchval(
         "SELECT revision FROM hub_tombstones WHERE origin = $1 AND id = 'R1'",
