@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import gc
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import click
@@ -106,65 +105,15 @@ def serve(host: str | None, port: int | None, verify_processes: int | None,
         loop_factory = serving.event_loop_factory(config["WB_EVENT_LOOP"].strip().lower())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    if options.workers == 1:
-        app = _serving_app(config, options, f"WhiteBalloon hub running at "
-                                            f"http://{host}:{port}/")
-        try:
-            serving.run(app, host, port, limits, loop_factory=loop_factory)
-        except serving.ListenError as exc:
-            raise click.ClickException(str(exc)) from None
-        return
-    _serve_workers(config, options, host, port, loop_factory)
+    from hub import process
 
-
-def _serving_app(config: Config, options: Any, banner: str) -> Any:
-    from aiohttp import web
-
-    from hub.app import create_app
-
-    app = create_app(config, options)
-
-    async def announce(_app: web.Application) -> None:
-        click.echo(banner, err=True)
-        # what is loaded by now lives as long as the process: out of the collector's
-        # generations, so full collections under load stay short (as `wb serve` does)
-        gc.collect()
-        gc.freeze()
-
-    app.on_startup.append(announce)
-    return app
-
-
-def _serve_workers(config: Config, options: Any, host: str, port: int,
-                   loop_factory: Any) -> None:
-    """`wb hub serve --workers N`: the database is made ready once, here, before the
-    workers fork (service.workers): the embedded server when no URL is set (watched on
-    behalf of this supervisor, so it stops with it), and the migrations."""
-    import os
-
-    from hub.app import MIGRATIONS
-    from service import db, serving, workers
-
-    url = config["WB_HUB_DATABASE_URL"]
-    if not url:
-        url = db.start_embedded(config.path("WB_HUB_DATA_DIR"))
-        os.environ["WB_HUB_DATABASE_URL"] = url  # the workers' Config reads it
-    asyncio.run(db.migrate_url(url, "hub", MIGRATIONS))
     try:
-        sock = workers.listening_socket(host, port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
-    click.echo(f"WhiteBalloon hub running at http://{host}:{port}/ "
-               f"({options.workers} workers)", err=True)
-
-    def serve(index: int, sock: Any, parent_fd: int) -> None:
-        worker_config = Config()
-        app = _serving_app(worker_config, options, f"hub worker {index} ready (pid "
-                                                   f"{os.getpid()})")
-        serving.run(app, host, port, serving.ConnectionLimits.from_config(worker_config),
-                    loop_factory=loop_factory, sock=sock, parent_fd=parent_fd)
-
-    sys.exit(workers.supervise(serve, sock, options.workers))
+        if options.workers == 1:
+            process.serve_one(config, options, host, port, limits, loop_factory)
+        else:
+            sys.exit(process.serve_workers(config, options, host, port, loop_factory))
+    except serving.ListenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @hub_group.command("admin-token")
