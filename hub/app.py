@@ -127,7 +127,7 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     app[T.executor_key] = pool
     yield
     if pool is not None:
-        pool.shutdown()
+        await pool.close()
 
 
 async def _close_streams(app: web.Application) -> None:

@@ -10,6 +10,7 @@ one transaction (:func:`hub.queries.store_bundle`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -307,6 +308,22 @@ class VerifierPool:
     def shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        """Stop the processes and wait for them (at most 10 s), then drop the
+        pool's queues, so that nothing of it is left for the interpreter's exit: a hub
+        worker (``service.workers``) leaves with ``os._exit``, which runs no exit
+        handler, and a pool still running then was never joined."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.to_thread(
+                executor.shutdown, wait=True, cancel_futures=True), 10)
+        except TimeoutError:
+            log.warning("verification processes did not stop in time")
+        del executor
+        gc.collect()  # the queues' finalizers release their semaphores now
 
 
 async def run_check(data: bytes, content_type: str, limits: Limits,

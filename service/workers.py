@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing.util
 import os
 import shutil
 import signal
@@ -106,10 +105,8 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
                 log.exception("hub worker %d failed", index)
             finally:
                 # no interpreter exit: the supervisor's exit handlers (the embedded
-                # server's stop among them) must not run here; multiprocessing's own
-                # (the verification pool's semaphores) and the log handlers must
-                with contextlib.suppress(Exception):
-                    multiprocessing.util._exit_function()  # type: ignore[attr-defined]
+                # server's stop among them) must not run here, so the app stops what it
+                # started itself (the hub joins its verification processes)
                 logging.shutdown()
                 os._exit(code)
         children[pid] = (index, time.monotonic())

@@ -242,3 +242,33 @@ def test_one_process_on_a_port_in_use_is_a_clear_error_too(command, hub_db_url, 
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}".encode() in err
     assert b"Traceback" not in err
+
+
+async def test_workers_with_verification_processes_stop_cleanly(base_dir, hub_db_url):
+    """Each worker joins its verification processes before it leaves (os._exit runs no
+    exit handler; a worker once hung for ever in multiprocessing's)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_HUB_DATABASE_URL": hub_db_url,
+           "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url}
+    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "2", "--verify-processes", "1"], env,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs: list[psutil.Process] = []
+    try:
+        await wait_ready(url, proc)
+        await until(lambda: (w := hub_workers(proc.pid)) and len(w) == 2)
+        await until(lambda: sum("forkserver" in " ".join(p.cmdline())
+                                for p in psutil.Process(proc.pid).children(True)) >= 4)
+        procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert await all_gone(procs) == []
+        assert b"leaked semaphore" not in err and b"Traceback" not in err, err
+        assert b"did not stop in time" not in err, err
+    finally:
+        kill_all(procs)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
