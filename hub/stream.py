@@ -97,6 +97,12 @@ class Broadcaster:
         self._late_wake: asyncio.TimerHandle | None = None
         self.wakes = 0  # wake-ups of the streams so far (for tests)
         self.fill_waits = 0  # times a stream queued behind a fill in progress (for tests)
+        #: reads from the log for streams behind the cache, one per cursor and filter at a
+        #: time: subscribers that fell behind together share it (each reading its own
+        #: 100 entries and their bundles once overloaded the database for good)
+        self._catchups: dict[tuple[object, ...], asyncio.Future[tuple[list[Entry], int]]] = {}
+        self.catchup_reads = 0  # answers from the log (for tests)
+        self.log_reads = 0  # queries of the log for them (for tests)
         self._cache: OrderedDict[int, Entry] = OrderedDict()
         self._cached_bytes = 0
         self._cache_high = 0  # every entry with seq <= _cache_high was fetched
@@ -179,8 +185,8 @@ class Broadcaster:
         self._release()
 
     async def _fill_then_release(self) -> None:
-        try:
-            await self._fill()
+        try:  # one round: under a stream of pushes the head may outrun a fill that
+            await self._fill(rounds=1)  # waits to catch up, and the streams with it
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             pass  # each stream then reads the log itself (entries_after)
         finally:
@@ -228,11 +234,14 @@ class Broadcaster:
                 self._fetch_conn = None
             return await Q.log_after(self.pool, seq, FILL_BATCH)
 
-    async def _fill(self) -> None:
+    async def _fill(self, rounds: int | None = None) -> None:
+        """Cache the log entries up to the head, ``FILL_BATCH`` a query (at most
+        ``rounds`` queries when given)."""
         if self._fill_lock.locked():
             self.fill_waits += 1
         async with self._fill_lock:
-            while self._cache_high < self.head:
+            while self._cache_high < self.head and rounds != 0:
+                rounds = None if rounds is None else rounds - 1
                 rows = await self._fetch_after(self._cache_high)
                 if not rows:
                     break
@@ -268,6 +277,21 @@ class Broadcaster:
                     out.append(entry)
             if reached > cursor or self._cache_high <= cursor:
                 return out, reached
+        # behind the cache: the subscribers that fell behind together read together
+        key = (cursor, limit, None if origins is None else tuple(origins),
+               None if entities is None else tuple(entities))
+        flight = self._catchups.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._from_log(cursor, limit, origins, entities))
+            self._catchups[key] = flight
+            flight.add_done_callback(lambda f: (self._catchups.pop(key, None),
+                                                f.cancelled() or f.exception()))
+        self.catchup_reads += 1
+        return await asyncio.shield(flight)
+
+    async def _from_log(self, cursor: int, limit: int, origins: list[str] | None,
+                        entities: list[str] | None) -> tuple[list[Entry], int]:
+        self.log_reads += 1
         # the head is read BEFORE the entries: everything up to it has committed
         head, _ = await Q.log_state(self.pool)
         upto = min(head, cursor + limit * 20)

@@ -137,8 +137,9 @@ SETTINGS: tuple[Setting, ...] = (
             "this many milliseconds and get every frame logged meanwhile in one write; a "
             "push after a quiet spell wakes them at once. 0: wake on every log entry.",
             "hub"),
-    Setting("WB_HUB_STREAM_CACHE_ENTRIES", "1024",
-            "Recent log frames each hub process keeps in memory for its stream subscribers.",
+    Setting("WB_HUB_STREAM_CACHE_ENTRIES", "4096",
+            "Recent log frames each hub process keeps in memory for its stream subscribers "
+            "(a subscriber further behind reads from the log).",
             "hub"),
     Setting("WB_HUB_STREAM_CACHE_BYTES", "33554432",
             "Most bytes of frames the stream cache holds per hub process (the oldest go "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from hub import queries as Q
 from hub import typedefs as T
 from hub.stream import Broadcaster
 from tests.hub.helpers import Origin, seed
@@ -100,5 +101,38 @@ async def test_streams_are_woken_once_the_new_entries_are_cached(make_hub):
     for frames in await asyncio.wait_for(asyncio.gather(*readers), 60):
         assert [f.seq for f in frames if f.op == "bundle"] == list(range(1, 6))
     assert bc.fill_waits == 0
+    for ws in subscribers:
+        await ws.close()
+
+
+async def test_subscribers_behind_the_cache_share_their_reads_of_the_log(make_hub,
+                                                                        monkeypatch):
+    """Subscribers replaying from the same cursor beyond the frame cache share one query
+    per step: each reading the same entries and bundles on its own is how a hub that
+    fell behind once overloaded its database for good (bench_mixed, two workers)."""
+    origin = Origin(seed(13))
+    client = await make_hub(T.HubOptions(verify_processes=0, stream_cache_entries=2))
+    await setup_peer(client, origin)
+    for _ in range(12):
+        assert (await push(client, TOKEN, origin.many(1))).status == 201
+    bc = client.server.app[T.broadcaster_key]
+    gate, real = asyncio.Event(), Q.log_after
+
+    async def gated(*args, **kwargs):  # every subscriber asks before any is answered
+        if "upto" in kwargs:  # the reads behind the cache (not the cache's own fill)
+            await gate.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(Q, "log_after", gated)
+    subscribers = [await client.ws_connect("/api/v2/stream?since=0", max_msg_size=0)
+                   for _ in range(10)]
+    readers = [asyncio.create_task(collect(ws, 12)) for ws in subscribers]
+    async with asyncio.timeout(30):  # all ten wait for the one (gated) query
+        while bc.catchup_reads < 10:  # noqa: ASYNC110 - a counter, not an event
+            await asyncio.sleep(0.01)
+    gate.set()
+    for got in await asyncio.wait_for(asyncio.gather(*readers), 60):
+        assert [f.seq for f in got if f.op == "bundle"] == list(range(1, 13))
+    assert bc.catchup_reads == 10 and bc.log_reads == 1  # ten answers, one query
     for ws in subscribers:
         await ws.close()
