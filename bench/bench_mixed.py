@@ -447,7 +447,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--warm", type=float, default=20.0, help="writers-only phase")
     ap.add_argument("--per-chain", type=int, default=0,
-                    help="bundles built per chain (default: 700/s over both phases)")
+                    help="bundles built per chain (default: enough for 1,000/s)")
     ap.add_argument("--catchup", type=int, default=0,
                     help="extra subscribers replaying the log from since=0 over and over")
     ap.add_argument("--reader-delay-ms", type=int, default=0,
@@ -461,7 +461,7 @@ def main() -> None:
     ap.add_argument("--hub-workers", type=int, default=1,
                     help="serving processes of the hub (wb hub serve --workers)")
     args = ap.parse_args()
-    rate = 700 * args.hub_workers ** 0.5  # bundles/s to build for
+    rate = 1000 * args.hub_workers ** 0.5  # bundles/s to build for
     per_chain = args.per_chain or int(rate * (2 * args.warm + args.duration)
                                       / (args.peers * args.connections)) + 10
     print(f"building {args.peers * args.connections} chains x {per_chain} bundles of "
