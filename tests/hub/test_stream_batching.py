@@ -70,17 +70,23 @@ async def test_every_frame_arrives_in_order_under_batched_wake_ups(make_hub):
     client = await make_hub(T.HubOptions(verify_processes=0, stream_batch_ms=200))
     await setup_peer(client, origin)
     bc = client.server.app[T.broadcaster_key]
-    subscribers = [await client.ws_connect("/api/v2/stream", max_msg_size=0)
-                   for _ in range(3)]
-    for ws in subscribers:
+    await pushes_reach_every_subscriber(client, origin, subscribers=3, pushes=30)
+    assert bc.wakes < 30  # thirty entries, fewer wake-ups
+
+
+async def pushes_reach_every_subscriber(client, origin: Origin, *, subscribers: int,
+                                        pushes: int) -> None:
+    """Live subscribers get every pushed bundle, in order."""
+    streams = [await client.ws_connect("/api/v2/stream", max_msg_size=0)
+               for _ in range(subscribers)]
+    for ws in streams:
         assert (await ws.receive()).type.name == "BINARY"  # the info frame
-    readers = [asyncio.create_task(collect(ws, 30)) for ws in subscribers]
-    for _ in range(30):
+    readers = [asyncio.create_task(collect(ws, pushes)) for ws in streams]
+    for _ in range(pushes):
         assert (await push(client, TOKEN, origin.many(1))).status == 201
     for frames in await asyncio.wait_for(asyncio.gather(*readers), 60):
-        assert [f.seq for f in frames if f.op == "bundle"] == list(range(1, 31))
-    assert bc.wakes < 30  # thirty entries, fewer wake-ups
-    for ws in subscribers:
+        assert [f.seq for f in frames if f.op == "bundle"] == list(range(1, pushes + 1))
+    for ws in streams:
         await ws.close()
 
 
@@ -91,18 +97,8 @@ async def test_streams_are_woken_once_the_new_entries_are_cached(make_hub):
     client = await make_hub(T.HubOptions(verify_processes=0, stream_batch_ms=0))
     await setup_peer(client, origin)
     bc = client.server.app[T.broadcaster_key]
-    subscribers = [await client.ws_connect("/api/v2/stream", max_msg_size=0)
-                   for _ in range(20)]
-    for ws in subscribers:
-        assert (await ws.receive()).type.name == "BINARY"  # the info frame
-    readers = [asyncio.create_task(collect(ws, 5)) for ws in subscribers]
-    for _ in range(5):
-        assert (await push(client, TOKEN, origin.many(1))).status == 201
-    for frames in await asyncio.wait_for(asyncio.gather(*readers), 60):
-        assert [f.seq for f in frames if f.op == "bundle"] == list(range(1, 6))
+    await pushes_reach_every_subscriber(client, origin, subscribers=20, pushes=5)
     assert bc.fill_waits == 0
-    for ws in subscribers:
-        await ws.close()
 
 
 async def test_subscribers_behind_the_cache_share_their_reads_of_the_log(make_hub,

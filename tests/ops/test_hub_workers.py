@@ -40,6 +40,21 @@ def hub_workers(pid: int) -> list[psutil.Process]:
     return found
 
 
+def start_workers(base_dir, hub_db_url: str | None, workers: int, *, verify: int = 0,
+                  stderr: int = subprocess.DEVNULL) -> tuple[int, str, subprocess.Popen]:
+    """`wb hub serve` with ``workers`` workers (None: on its embedded PostgreSQL)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_LOG_LEVEL": "WARNING",
+           "WB_HUB_URL": url, "WB_HUB_WORKERS": str(workers),
+           "WB_HUB_VERIFY_PROCESSES": str(verify)}
+    if hub_db_url is not None:
+        env["WB_HUB_DATABASE_URL"] = hub_db_url
+    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env,
+                 stdout=subprocess.DEVNULL, stderr=stderr)
+    return port, url, proc
+
+
 async def until(check, limit: float = 30.0):
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -52,12 +67,7 @@ async def until(check, limit: float = 30.0):
 
 async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_leaves_nothing(base_dir):
     data = base_dir / "hub"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"WB_HUB_DATA_DIR": str(data), "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url}
-    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "2", "--verify-processes", "0"], env,
-                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, url, proc = start_workers(base_dir, None, 2, stderr=subprocess.PIPE)
     procs: list[psutil.Process] = []
     try:
         await wait_ready(url, proc)
@@ -88,13 +98,7 @@ async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_leaves_nothing(
 
 
 async def test_sigterm_stops_every_worker_and_frees_the_port(base_dir, hub_db_url):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_HUB_DATABASE_URL": hub_db_url,
-           "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url, "WB_HUB_WORKERS": "3",
-           "WB_HUB_VERIFY_PROCESSES": "0"}
-    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env,
-                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, url, proc = start_workers(base_dir, hub_db_url, 3)
     procs: list[psutil.Process] = []
     try:
         await wait_ready(url, proc)
@@ -168,13 +172,7 @@ def test_a_bad_worker_count_is_a_clear_error(value, tmp_path):
 async def test_a_scrape_counts_the_streams_of_every_worker(base_dir, hub_db_url):
     """Whichever worker answers /metrics reports every worker's streams (prometheus_client's
     multiprocess files in the supervisor's directory), not just its own."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_HUB_DATABASE_URL": hub_db_url,
-           "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url, "WB_HUB_WORKERS": "2",
-           "WB_HUB_VERIFY_PROCESSES": "0"}
-    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env,
-                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, url, proc = start_workers(base_dir, hub_db_url, 2)
     procs: list[psutil.Process] = []
 
     async def scrapes(n: int) -> list[float]:
@@ -247,13 +245,7 @@ def test_one_process_on_a_port_in_use_is_a_clear_error_too(command, hub_db_url, 
 async def test_workers_with_verification_processes_stop_cleanly(base_dir, hub_db_url):
     """Each worker joins its verification processes before it leaves (os._exit runs no
     exit handler; a worker once hung for ever in multiprocessing's)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_HUB_DATABASE_URL": hub_db_url,
-           "WB_LOG_LEVEL": "WARNING", "WB_HUB_URL": url}
-    proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "2", "--verify-processes", "1"], env,
-                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, url, proc = start_workers(base_dir, hub_db_url, 2, verify=1, stderr=subprocess.PIPE)
     procs: list[psutil.Process] = []
     try:
         await wait_ready(url, proc)
