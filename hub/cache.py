@@ -8,9 +8,9 @@ the head moves. A maximum age bounds staleness should a notification be lost.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
+from service.tasks import SingleFlight
 from service.ttlcache import TTLCache
 
 
@@ -22,7 +22,7 @@ class ResponseCache:
         self.entries = entries
         self.max_age = max_age
         self._items: TTLCache[tuple[int, bytes]] = TTLCache(entries, max_age)
-        self.inflight: dict[tuple[str, int], asyncio.Future[bytes]] = {}
+        self._flights: SingleFlight[tuple[str, int], bytes] = SingleFlight()
         self.hits = 0
         self.misses = 0
         self.computed = 0  # answers computed (concurrent misses at one head share one)
@@ -49,15 +49,11 @@ class ResponseCache:
         body = self.get(key, head)
         if body is not None:
             return body
-        flight = self.inflight.get((key, head))
-        if flight is not None:
-            return await asyncio.shield(flight)
-        flight = asyncio.ensure_future(compute())
-        self.inflight[(key, head)] = flight
-        self.computed += 1
-        try:
-            body = await asyncio.shield(flight)
+
+        async def compute_and_keep() -> bytes:
+            self.computed += 1
+            body = await compute()
             self.put(key, head, body)
-        finally:
-            self.inflight.pop((key, head), None)
-        return body
+            return body
+
+        return await self._flights.run((key, head), compute_and_keep)

@@ -21,12 +21,13 @@ import logging
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 
 from hub import queries as Q
 from protocol.containers import Frame, encode_bundle_frame, encode_frame
-from service.tasks import cancel_and_wait
+from service.tasks import SingleFlight, cancel_and_wait
 
 log = logging.getLogger("wb.hub.stream")
 
@@ -100,7 +101,8 @@ class Broadcaster:
         #: reads from the log for streams behind the cache, one per cursor and filter at a
         #: time: subscribers that fell behind together share it (each reading its own
         #: 100 entries and their bundles once overloaded the database for good)
-        self._catchups: dict[tuple[object, ...], asyncio.Future[tuple[list[Entry], int]]] = {}
+        self._catchups: SingleFlight[tuple[object, ...], tuple[list[Entry], int]] = \
+            SingleFlight()
         self.catchup_reads = 0  # answers from the log (for tests)
         self.log_reads = 0  # queries of the log for them (for tests)
         self._cache: OrderedDict[int, Entry] = OrderedDict()
@@ -280,14 +282,9 @@ class Broadcaster:
         # behind the cache: the subscribers that fell behind together read together
         key = (cursor, limit, None if origins is None else tuple(origins),
                None if entities is None else tuple(entities))
-        flight = self._catchups.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._from_log(cursor, limit, origins, entities))
-            self._catchups[key] = flight
-            flight.add_done_callback(lambda f: (self._catchups.pop(key, None),
-                                                f.cancelled() or f.exception()))
         self.catchup_reads += 1
-        return await asyncio.shield(flight)
+        return await self._catchups.run(
+            key, partial(self._from_log, cursor, limit, origins, entities))
 
     async def _from_log(self, cursor: int, limit: int, origins: list[str] | None,
                         entities: list[str] | None) -> tuple[list[Entry], int]:

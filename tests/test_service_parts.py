@@ -1,13 +1,15 @@
-"""The shared parts in service/: TTL cache, rate limiter, .env reading."""
+"""The shared parts in service/: TTL cache, rate limiter, .env reading, single flight."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from service import ratelimit, ttlcache
 from service.settings import Config, read_dotenv
+from service.tasks import SingleFlight
 
 
 class Clock:
@@ -66,3 +68,28 @@ def test_dotenv_keeps_secrets_literal_and_environment_wins(tmp_path: Path) -> No
     config = Config({}, environ={"WB_SKIN": "light"}, dotenv=env)
     assert config["SITE_NAME"] == "Soup $HOME kitchen" and config["WB_SKIN"] == "light"
     assert read_dotenv(tmp_path / "missing.env") == {}
+
+
+async def test_single_flight_shares_one_computation_its_error_and_outlives_a_cancelled_caller():
+    flights: SingleFlight[str, int] = SingleFlight()
+    gate, runs = asyncio.Event(), []
+
+    async def compute() -> int:
+        runs.append(1)
+        await gate.wait()
+        return 7
+
+    first = asyncio.create_task(flights.run("k", compute))
+    others = [asyncio.create_task(flights.run("k", compute)) for _ in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()  # the one that started it gives up: the others still get the answer
+    gate.set()
+    assert await asyncio.gather(*others) == [7, 7, 7] and len(runs) == 1
+    assert await flights.run("k", compute) == 7 and len(runs) == 2  # ended: a new flight
+
+    async def fail() -> int:
+        raise ValueError("no")
+
+    results = await asyncio.gather(flights.run("e", fail), flights.run("e", fail),
+                                   return_exceptions=True)
+    assert [type(r) for r in results] == [ValueError, ValueError]
