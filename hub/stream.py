@@ -188,7 +188,7 @@ class Broadcaster:
 
     async def _fill_then_release(self) -> None:
         try:  # one round: under a stream of pushes the head may outrun a fill that
-            await self._fill(rounds=1)  # waits to catch up, and the streams with it
+            await self._fill(once=True)  # waits to catch up, and the streams with it
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             pass  # each stream then reads the log itself (entries_after)
         finally:
@@ -236,14 +236,13 @@ class Broadcaster:
                 self._fetch_conn = None
             return await Q.log_after(self.pool, seq, FILL_BATCH)
 
-    async def _fill(self, rounds: int | None = None) -> None:
-        """Cache the log entries up to the head, ``FILL_BATCH`` a query (at most
-        ``rounds`` queries when given)."""
+    async def _fill(self, *, once: bool = False) -> None:
+        """Cache the log entries up to the head, ``FILL_BATCH`` a query (one query only
+        with ``once``)."""
         if self._fill_lock.locked():
             self.fill_waits += 1
         async with self._fill_lock:
-            while self._cache_high < self.head and rounds != 0:
-                rounds = None if rounds is None else rounds - 1
+            while self._cache_high < self.head:
                 rows = await self._fetch_after(self._cache_high)
                 if not rows:
                     break
@@ -257,6 +256,8 @@ class Broadcaster:
                                        or self._cached_bytes > self.cache_bytes):
                     _, old = self._cache.popitem(last=False)
                     self._cached_bytes -= len(old.frame)
+                if once:
+                    break
 
     async def entries_after(self, cursor: int, limit: int, *, origins: list[str] | None,
                             entities: list[str] | None) -> tuple[list[Entry], int]:
