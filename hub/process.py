@@ -9,7 +9,6 @@ then builds its own app.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import socket
 import sys
@@ -31,10 +30,6 @@ def serving_app(config: Config, options: HubOptions, banner: str) -> web.Applica
 
     async def announce(_app: web.Application) -> None:
         print(banner, file=sys.stderr, flush=True)
-        # what is loaded by now lives as long as the process: out of the collector's
-        # generations, so full collections under load stay short (as `wb serve` does)
-        gc.collect()
-        gc.freeze()
 
     app.on_startup.append(announce)
     return app
@@ -57,8 +52,7 @@ def serve_workers(config: Config, options: HubOptions, host: str, port: int,
     try:
         sock = workers.listening_socket(host, port)
     except OSError as exc:
-        raise serving.ListenError(f"cannot listen on {host}:{port}: "
-                                  f"{exc.strerror or exc}") from None
+        raise serving.ListenError.of(host, port, exc) from None
     print(f"WhiteBalloon hub running at http://{host}:{port}/ ({options.workers} workers)",
           file=sys.stderr, flush=True)
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -88,11 +87,6 @@ def serve(host: str | None, port: int | None) -> None:
                    f"(SITE_URL {config.site_url})")
         if members == 0:
             click.echo("This is a new node: the first person to register becomes its admin.")
-        # Everything loaded so far (modules, templates, the app) lives as long as the
-        # process: keep it out of the collector's generations so that full collections
-        # stay short and do not show up as latency spikes under load.
-        gc.collect()
-        gc.freeze()
 
     app.on_startup.append(announce)
     try:
