@@ -305,10 +305,6 @@ class VerifierPool:
             raise Refused(result[1], result[2])
         return result[1]
 
-    def shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-
     async def close(self) -> None:
         """Stop the processes and wait for them (at most 10 s), then drop the
         pool's queues, so that nothing of it is left for the interpreter's exit: a hub

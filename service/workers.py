@@ -88,8 +88,7 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
     watched, held = os.pipe()  # workers watch the read end; only the supervisor holds
     # the write end, so the read end reaches EOF when the supervisor is gone
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started at)
-    stopping = False
-    stopping_since: float | None = None
+    stopping_since: float | None = None  # None: not stopping
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -112,14 +111,12 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
         children[pid] = (index, time.monotonic())
 
     def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping, stopping_since
-        if not stopping:
-            stopping, stopping_since = True, time.monotonic()
+        nonlocal stopping_since
+        if stopping_since is None:
+            stopping_since = time.monotonic()
         for pid in list(children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     for index in range(workers):
@@ -140,13 +137,13 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
         except ChildProcessError:
             break
         if pid == 0:
-            time.sleep(0.05 if stopping else 0.2)
+            time.sleep(0.2 if stopping_since is None else 0.05)
             continue
         if pid not in children:
             continue
         index, started = children.pop(pid)
         multiprocess.mark_process_dead(pid, metrics_dir)  # its live gauges no longer count
-        if stopping:
+        if stopping_since is not None:
             continue
         code = os.waitstatus_to_exitcode(wait_status)
         quick_deaths = quick_deaths + 1 if time.monotonic() - started < QUICK_DEATH_SECONDS \
