@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from bench import ws_follow  # noqa: E402
 from bench.bench_hub import postmaster_pid, running_hub, tree_cpu  # noqa: E402
 from bench.bench_hub_stream import rss_mb  # noqa: E402
-from bench.ws_follow import BUNDLE_PREFIX  # noqa: E402
+from bench.ws_follow import bundle_seq  # noqa: E402
 from hub.app import MIGRATIONS  # noqa: E402
 from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, to_cbor  # noqa: E402
 from service import db  # noqa: E402
@@ -132,22 +132,6 @@ async def write(base: str, chains: list[Chain], conns: int, seconds: float,
 
     await asyncio.gather(*[one(i, c) for i, c in enumerate(chains)])
     return stored, failures
-
-
-
-
-def bundle_seq(data: bytes) -> int | None:
-    """The seq of a ``bundle`` frame from its first bytes (the hub's frames are
-    deterministic CBOR: op, seq come first), so 50 subscribers in one client process stay
-    prompt without decoding every bundle; None for any other frame."""
-    if not data.startswith(BUNDLE_PREFIX):
-        return None
-    i = len(BUNDLE_PREFIX)
-    info = data[i] & 0x1F
-    if info < 24:
-        return info
-    width = {24: 1, 25: 2, 26: 4, 27: 8}[info]
-    return int.from_bytes(data[i + 1:i + 1 + width], "big")
 
 
 def subscribe(base: str, n: int, seconds: float, out: Any, catchup: int = 0) -> None:

@@ -24,6 +24,17 @@ BUNDLE_PREFIX = b"\xa5bopfbundlecseq"  # {"op": "bundle", "seq": ...
 _WIDTH = {24: 1, 25: 2, 26: 4, 27: 8}
 
 
+def bundle_seq(data: bytes | bytearray, start: int = 0) -> int | None:
+    """The seq of the ``bundle`` frame at ``data[start:]`` from its first bytes (the hub's
+    frames are deterministic CBOR: op, seq come first), without decoding the bundle; None
+    for any other frame."""
+    if not data.startswith(BUNDLE_PREFIX, start):
+        return None
+    i = start + len(BUNDLE_PREFIX)
+    info = data[i] & 0x1F
+    return info if info < 24 else int.from_bytes(data[i + 1:i + 1 + _WIDTH[info]], "big")
+
+
 class StreamFollower(asyncio.Protocol):
     """One subscription: ``on_bundle(seq, arrived_at)`` for each bundle frame,
     ``on_control(payload)`` for any other frame (return False to close). ``done`` is
@@ -94,11 +105,8 @@ class StreamFollower(asyncio.Protocol):
             pos = start + n
             opcode = b0 & 0x0F
             if opcode == 2:
-                if buf.startswith(BUNDLE_PREFIX, start):
-                    i = start + len(BUNDLE_PREFIX)
-                    info = buf[i] & 0x1F
-                    seq = info if info < 24 else int.from_bytes(
-                        buf[i + 1:i + 1 + _WIDTH[info]], "big")
+                seq = bundle_seq(buf, start)
+                if seq is not None:
                     self.on_bundle(seq, now)
                 elif not self.on_control(bytes(buf[start:pos])):
                     self.close()
