@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_protocol import best_of, build  # noqa: E402
+from bench_protocol import best_of, build, essentials_of  # noqa: E402
 from nacl.signing import SigningKey  # noqa: E402
 
 from protocol.records import parse_record  # noqa: E402
@@ -77,21 +77,6 @@ def crypto(quick: bool) -> dict[str, float]:
 
 # -- verify essentials --------------------------------------------------------------------
 
-def _essentials(bundle, vk_bytes: bytes) -> int:  # noqa: ANN001
-    from nacl.signing import VerifyKey
-
-    lines = bundle.manifest.split(b"\n")
-    sig = parse_signature(bundle.sig)
-    VerifyKey(vk_bytes).verify(bundle.manifest, sig.signature)
-    sha = hashlib.sha256
-    n = 0
-    for data in bundle.files.values():
-        sha(data).digest()
-        parse_record(data)
-        n += 1
-    return n + len(lines) * 0
-
-
 def essentials(quick: bool) -> dict[str, float]:
     from bench_protocol import SEED
 
@@ -100,7 +85,7 @@ def essentials(quick: bool) -> dict[str, float]:
     bundle = build(10_000)
     vk = public_key_from_seed(SEED)
     rounds = 3 if quick else 5
-    t = best_of(rounds, lambda: _essentials(bundle, vk))
+    t = best_of(rounds, lambda: essentials_of(bundle, vk))
     return {"records_per_s": round(len(bundle.files) / t), "records": len(bundle.files)}
 
 

@@ -197,6 +197,10 @@ def is_disabled(check_id: str) -> bool:
     return check_id in _DISABLED.get()
 
 
+def any_disabled() -> bool:
+    return bool(_DISABLED.get())
+
+
 @contextmanager
 def disabled(*check_ids: str) -> Iterator[None]:
     """Evaluate with ``check_ids`` disabled (the one-problem proof of the vectors)."""
