@@ -241,17 +241,19 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--verify-processes", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=16,
+                    help="bundles pushed before the clock starts, at the same concurrency")
     args = ap.parse_args()
 
     print(f"building {args.bundles} bundles of {args.records} records...", flush=True)
-    o, bodies = build(args.bundles + 2, args.records)
-    warm, bodies = bodies[:2], bodies[2:]
+    o, bodies = build(args.bundles + args.warmup, args.records)
+    warm, bodies = bodies[:args.warmup], bodies[args.warmup:]
     with hub_database(args.database_url, "wb-hubbench-") as (url, tmp):
         asyncio.run(prepare(url, o))
         with running_hub(url, tmp / "hub", "--verify-processes",
                          str(args.verify_processes), WB_DB_POOL_MAX="10",
                          WB_HUB_RATE_PER_MINUTE="1000000") as (base, pid):
-            asyncio.run(drive(base, warm, 1))
+            asyncio.run(drive(base, warm, args.concurrency))
             roots = {"hub": pid, "hub main": -pid}
             if (pm := postmaster_pid(tmp / "hub")) is not None:
                 roots["postgres"] = pm

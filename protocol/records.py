@@ -56,6 +56,7 @@ from protocol.record_model import (  # noqa: F401 (re-exported: protocol.records
     Record,
     _new_slots,
     _RecordSlots,
+    header_values,
     record_path,
     render_record,
 )
