@@ -72,7 +72,7 @@ def main() -> None:
     limits = json.loads(_run(["bench/limits.py", "--json", *(["--quick"] if q else []),
                               "--only", "crypto", "essentials", "json"], 900))
     proto = json.loads(_run(["bench/bench_protocol.py", "--json",
-                             "--rounds", "7"], 300))
+                             "--rounds", "15"], 300))
     # hub ingest and its baseline take turns, three times each: on a shared machine the
     # rate of either moves by a tenth from one minute to the next, so each side's median
     # is compared, and each turn's ratio is printed too

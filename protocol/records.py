@@ -211,7 +211,7 @@ def parse_record(
             # inlined Record._from_groups (this is the hot loop of verification)
             rec = _new_slots(_RecordSlots)
             rec.entity = fast[1][0]
-            rec.body = text[end + 2 :]
+            rec._body = None if type(data) is bytes else text[end + 2 :]  # see Record.body
             rec._names = fast[2]
             rec._values = m.groups()
             rec._index = fast[4]
