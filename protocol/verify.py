@@ -177,7 +177,7 @@ def verify_bundle(
         return _verify_signed(bundle, files, trust, limits)[0]
     try:
         verified, proven = _verify_signed(bundle, files, trust, limits)
-    except ProtocolError:
+    except Exception:  # whatever a bad path led to, the eager order reports the path
         if not all_record_paths(files):
             _check_paths(files)
         raise
