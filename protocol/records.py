@@ -209,14 +209,15 @@ def parse_record(
     ):
         if m is not None and (end + 2 == len(text) or fast[1][0] not in EMPTY_BODY_ENTITIES):
             # inlined Record._from_groups (this is the hot loop of verification)
+            raw = data if type(data) is bytes else None
             rec = _new_slots(_RecordSlots)
             rec.entity = fast[1][0]
-            rec._body = None if type(data) is bytes else text[end + 2 :]  # see Record.body
+            rec._body = None if raw is not None else text[end + 2 :]  # see Record.body
             rec._names = fast[2]
             rec._values = m.groups()
             rec._index = fast[4]
             rec._headers = None
-            rec._raw = data if type(data) is bytes else None
+            rec._raw = raw
             rec.__class__ = Record
             return rec  # type: ignore[return-value]
         if end + 2 == len(text):

@@ -146,9 +146,7 @@ def verify_bundle(
     files = bundle.files
     if bundle.file_count > limits.max_files:
         fail("limits.files", f"{bundle.file_count} files > {limits.max_files}")
-    sizes = list(map(len, files.values()))  # one pass for the total and the largest
-    total = (len(bundle.manifest) + len(bundle.sig) + sum(sizes)
-             + sum(map(len, bundle.keys.values())))
+    total = bundle.total_bytes
     if total > limits.max_bundle_bytes:
         fail("limits.bundle_bytes", f"{total} bytes > {limits.max_bundle_bytes}")
     if len(bundle.manifest) > limits.max_manifest_bytes:
@@ -157,7 +155,7 @@ def verify_bundle(
         fail("limits.signature_bytes",
              f"bundle.sig is larger than {limits.max_signature_bytes} bytes", "bundle.sig")
     max_record = limits.max_record_bytes
-    if sizes and max(sizes) > max_record:
+    if files and max(map(len, files.values())) > max_record:
         for path in sorted(bundle.files):
             size = len(bundle.files[path])
             if size > max_record:
@@ -237,12 +235,11 @@ def _verify_signed(
         withheld = [path for path in listed_paths if path not in files]
         verified = [path for path in listed_paths if path in files]
         contents = map(files.__getitem__, verified)
-    present = files
 
     # 8. records
     if manifest.version == 1:
-        pairs = [(path, rec) for path in verified
-                 for rec in parse_schema1_record(present[path], origin, limits, path=path)]
+        pairs = [(path, rec) for path, data in zip(verified, contents, strict=True)
+                 for rec in parse_schema1_record(data, origin, limits, path=path)]
         _check_unique(pairs)
         records = RecordPairs([p for p, _ in pairs], [r for _, r in pairs])
         proven = False
