@@ -58,14 +58,7 @@ def storable_records(verified: VerifiedBundle) -> list[Storable]:
                 rec = _without_dropped(rec)
             append(Storable(path, rec, _head(render_record(rec))))
             continue
-        data = files[path]
-        body = rec.body
-        if rec._raw is data and body.isascii():
-            # parsed from these very bytes: the header block is all but the blank line
-            # and the body, whose length in bytes is its length (no search for the line)
-            head = data[: len(data) - len(body) - 2].decode("utf-8", "replace")
-        else:
-            head = _head(data)
+        head = _head(files[path])
         # Storable(path, rec, head) without the frozen __init__'s three setattr calls
         # (this loop runs once per record of every bundle a hub ingests)
         item = new(Storable)
