@@ -112,22 +112,19 @@ def verified_public(bundle: Bundle, limits: Limits) -> tuple[VerifiedBundle, Bun
     """The verified bundle of ``bundle``'s public files, those files, and how many
     non-public files were removed first.
 
-    A node sends only public files, so a schema-2 bundle is verified whole first: when
-    that succeeds and every record says ``Sync-Scope: public``, removing the others
-    would have removed nothing, and reading every file's scope is saved (a tenth of the
-    verify processes' time). Otherwise the non-public files are removed and the rest is
-    verified: the verdict is always the one of removing them first."""
+    A node sends only public files, so a schema-2 bundle is verified whole first: when it
+    verifies, every file is a public record (a live record must be, and the grammar
+    allows no other tombstone), removing the others would have removed nothing, and
+    reading every file's scope is saved (a tenth of the verify processes' time). When it
+    does not, the non-public files are removed and the rest is verified, unless none
+    was: the verdict is always the one of removing them first."""
     if bundle.manifest.startswith(b"Manifest-Version: 2\n"):
         try:
-            v = verify_bundle(bundle, trust=_trust_all, limits=limits)
+            return verify_bundle(bundle, trust=_trust_all, limits=limits), bundle, 0
         except ProtocolError:
             filtered, dropped = public_only(bundle)
             if not dropped:  # the same files: the same verdict (no second verification)
                 raise
-        else:
-            if all(rec.get("Sync-Scope") == "public" for _, rec in v.records):
-                return v, bundle, 0
-            filtered, dropped = public_only(bundle)
     else:
         filtered, dropped = public_only(bundle)
     return verify_bundle(filtered, trust=_trust_all, limits=limits), filtered, dropped
