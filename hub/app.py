@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from hub import web as W
 from hub.cache import ResponseCache
 from hub.delivery import Delivery
 from hub.follow import Follower
-from hub.ingest import VerifierPool
+from hub.ingest_pool import IngestPool, WorkerSetup
 from hub.metrics import HubMetrics
 from hub.priority import WritesFirst
 from hub.retention import Pruner
@@ -116,14 +117,20 @@ async def pruner_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Processes for verification (CPU-bound) when configured, else threads."""
+    """Processes that verify and store pushes (hub.ingest_pool) when configured, else
+    threads that verify them (stored by this process). After ``database_ctx``: the
+    processes connect to the same database."""
     n = app[T.options_key].verify_processes
-    pool = VerifierPool(n) if n > 0 else None
+    config = app[T.config_key]
+    pool = IngestPool(n, WorkerSetup(
+        owner=os.getpid(), database_url=app[T.database_url_key],
+        log_level=config["WB_LOG_LEVEL"], log_format=config["WB_LOG_FORMAT"],
+        event_loop=config["WB_EVENT_LOOP"].strip().lower())) if n > 0 else None
     if pool is not None:
         try:
             await asyncio.wait_for(pool.warm(), 60)
         except (TimeoutError, OSError):
-            log.warning("verification processes were slow to start; continuing")
+            log.warning("ingest processes were slow to start; continuing")
     app[T.executor_key] = pool
     yield
     if pool is not None:
@@ -167,8 +174,8 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml"]))
     env.globals["hub_url"] = config["WB_HUB_URL"].rstrip("/")
-    app.cleanup_ctx.append(executor_ctx)
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(executor_ctx)
     app.cleanup_ctx.append(client_session_ctx(T.client_key, "WhiteBalloon-hub"))
     app.cleanup_ctx.append(broadcaster_ctx)
     app.cleanup_ctx.append(delivery_ctx)

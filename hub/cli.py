@@ -78,8 +78,8 @@ hub_group.add_command(init_db_command("hub", "WB_HUB_DATABASE_URL", "WB_HUB_DATA
 @click.option("--port", envvar="WB_HUB_PORT", type=int, default=None,
               help="Port (WB_HUB_PORT).")
 @click.option("--verify-processes", type=click.IntRange(min=0), default=None,
-              help="Processes that verify pushed bundles (0: threads in this process; "
-                   "default WB_HUB_VERIFY_PROCESSES).")
+              help="Processes that verify and store pushed bundles (0: verified in "
+                   "threads, stored by this process; default WB_HUB_VERIFY_PROCESSES).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Serving processes on the one port (default WB_HUB_WORKERS).")
 def serve(host: str | None, port: int | None, verify_processes: int | None,

@@ -10,13 +10,10 @@ one transaction (:func:`hub.queries.store_bundle`).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -30,6 +27,9 @@ from protocol.limits import Limits
 from protocol.records import header_values
 from protocol.storable import Storable, storable_records, unsafe_paths
 from protocol.verify import VerifiedBundle, check_key_record, verify_bundle
+
+if TYPE_CHECKING:
+    from hub.ingest_pool import IngestPool
 
 log = logging.getLogger("wb.hub.ingest")
 
@@ -266,94 +266,16 @@ def rotations(verified: VerifiedBundle) -> list[tuple[str, bytes]]:
     return found
 
 
-def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
-    """``check`` for a process pool: rejections come back as plain tuples (exception
-    objects with required constructor arguments do not survive pickling)."""
-    try:
-        return ("ok", check(data, content_type, limits))
-    except ProtocolError as exc:
-        return ("protocol", exc.code, exc.message, exc.path)
-    except Refused as exc:
-        return ("refused", exc.code, exc.message)
-
-
-def _warm_worker() -> int:
-    import os
-
-    import protocol.verify  # noqa: F401 - loaded once per worker process
-
-    return os.getpid()
-
-
-class VerifierPool:
-    """Processes that verify pushes; a pool broken by a dying worker is replaced."""
-
-    def __init__(self, processes: int) -> None:
-        self.processes = processes
-        self._executor: ProcessPoolExecutor | None = None
-
-    def _get(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            import multiprocessing
-            import os
-
-            from service.lifetime import pool_worker_init
-
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=pool_worker_init, initargs=(os.getpid(),))
-        return self._executor
-
-    async def warm(self) -> None:
-        """Start every worker now (and load the protocol code in it), so the first
-        pushes after a start do not pay for process start-up."""
-        executor = self._get()
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(executor, _warm_worker)
-                               for _ in range(self.processes)))
-
-    async def run(self, data: bytes, content_type: str, limits: Limits) -> Checked:
-        executor = self._get()
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(executor, check_in_worker, data,
-                                                content_type, limits)
-        except BrokenProcessPool:
-            if self._executor is executor:
-                self._executor = None
-                executor.shutdown(wait=False, cancel_futures=True)
-            log.error("a verification process died; the pool was restarted")
-            raise Refused("verifier_unavailable",
-                          "verification failed on our side; retry the push") from None
-        if result[0] == "protocol":
-            raise ProtocolError(result[1], result[2], result[3])
-        if result[0] == "refused":
-            raise Refused(result[1], result[2])
-        return result[1]
-
-    async def close(self) -> None:
-        """Stop the processes and wait for them (at most 10 s), then drop the
-        pool's queues, so that nothing of it is left for the interpreter's exit: a hub
-        worker (``service.workers``) leaves with ``os._exit``, which runs no exit
-        handler, and a pool still running then was never joined."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.to_thread(
-                executor.shutdown, wait=True, cancel_futures=True), 10)
-        except TimeoutError:
-            log.warning("verification processes did not stop in time")
-        del executor
-        gc.collect()  # the queues' finalizers release their semaphores now
+def _inline(data: bytes, inline_bytes: int) -> bool:
+    """A CBOR envelope of at most ``inline_bytes`` is checked right here: its work is
+    bounded by its size, unlike a tar.gz's."""
+    return len(data) <= inline_bytes and not is_gzip(data)
 
 
 async def run_check(data: bytes, content_type: str, limits: Limits,
-                    verifier: VerifierPool | None = None, inline_bytes: int = 0) -> Checked:
-    """``check`` in the verifier processes, or in a thread; a CBOR envelope of at most
-    ``inline_bytes`` right here (its work is bounded by its size, unlike a tar.gz's)."""
-    if len(data) <= inline_bytes and not is_gzip(data):
+                    verifier: IngestPool | None = None, inline_bytes: int = 0) -> Checked:
+    """``check`` in the ingest processes, or in a thread, or right here (``_inline``)."""
+    if _inline(data, inline_bytes):
         return check(data, content_type, limits)
     if verifier is None:
         return await asyncio.to_thread(check, data, content_type, limits)
@@ -362,8 +284,14 @@ async def run_check(data: bytes, content_type: str, limits: Limits,
 
 async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: Limits,
                  peer: str | None, hops: int = 0,
-                 verifier: VerifierPool | None = None, inline_bytes: int = 0) -> Outcome:
-    """Verify and store one pushed bundle; raise Refused or ProtocolError on rejection."""
+                 verifier: IngestPool | None = None, inline_bytes: int = 0) -> Outcome:
+    """Verify and store one pushed bundle; raise Refused or ProtocolError on rejection.
+
+    With ingest processes that store (:class:`hub.ingest_pool.IngestPool`), a push not
+    checked inline is verified and stored there; else it is verified there (or in a
+    thread) and stored here."""
+    if verifier is not None and verifier.stores and not _inline(data, inline_bytes):
+        return await verifier.ingest(data, content_type, limits, peer, hops)
     checked = await run_check(data, content_type, limits, verifier, inline_bytes)
     return await store(pool, checked, data, peer=peer, hops=hops)
 

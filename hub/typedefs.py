@@ -18,7 +18,7 @@ from service.settings import BY_NAME, TRUE_WORDS, Config
 
 if TYPE_CHECKING:  # these import this module: typed for the checker, no import cycle
     from hub.delivery import Delivery
-    from hub.ingest import VerifierPool
+    from hub.ingest_pool import IngestPool
     from service.ratelimit import RateLimiter
 
 _V = TypeVar("_V", int, float, bool)
@@ -113,7 +113,7 @@ witness_limiter_key: web.AppKey[RateLimiter] = web.AppKey("witness_limiter")
 broadcaster_key = web.AppKey("broadcaster", Broadcaster)
 delivery_key: web.AppKey[Delivery] = web.AppKey("delivery")
 database_url_key = web.AppKey("database_url", str)
-executor_key: web.AppKey[VerifierPool | None] = web.AppKey("executor")
+executor_key: web.AppKey[IngestPool | None] = web.AppKey("executor")
 records_cache_key = web.AppKey("records_cache", ResponseCache)
 writes_first_key = web.AppKey("writes_first", WritesFirst)
 # open live streams, closed (1001 "going away") when the app shuts down

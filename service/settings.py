@@ -172,8 +172,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_FEED_PAGE_SIZE", "20", "Requests per page of the hub's public feed.",
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
-            "Processes that verify pushed bundles (0: threads in the hub process), per "
-            "worker.", "hub"),
+            "Processes that verify and store pushed bundles, two database connections "
+            "each (0: verified in threads, stored by the hub process), per worker.", "hub"),
     Setting("WB_HUB_WORKERS", "1",
             "Serving processes of `wb hub serve`, all accepting on the one port (one core "
             "each; docs/scaling.md). Each has its own database pools, stream caches, "
@@ -187,8 +187,8 @@ SETTINGS: tuple[Setting, ...] = (
             "they share one records query. 0: never wait.", "hub"),
     Setting("WB_HUB_INLINE_VERIFY_BYTES", "32768",
             "CBOR pushes up to this size are verified in the hub's event loop itself (under "
-            "a millisecond): handing a small bundle to a verify process or thread cost the "
-            "hub more than verifying it. 0: always hand it over.", "hub"),
+            "a millisecond) and stored by it: handing a small bundle to an ingest process "
+            "or thread cost the hub more than verifying it. 0: always hand it over.", "hub"),
     Setting("WB_HUB_READ_POOL_MAX", "4",
             "Database connections per hub process for public reads (records API, stream "
             "catch-up), apart from the `WB_DB_POOL_MAX` pool that ingest uses.", "hub"),

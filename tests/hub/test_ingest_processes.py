@@ -1,0 +1,179 @@
+"""Pushes verified AND stored in the hub's ingest processes (hub.ingest_pool).
+
+The other hub tests verify in threads and store in the test's own process; here a real
+process pool does both, on its own connections, and the answers, the refusals (with
+their extras), privacy, a SIGKILL in the middle of a transaction and a stopped database
+are checked from the HTTP side and in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from hub import queries as Q
+from hub import typedefs as T
+from hub.app import create_app
+from hub.ingest_pool import IngestPool, WorkerSetup
+from protocol.bundle import Bundle
+from protocol.containers import CBOR_MEDIA_TYPE, decode_frame, from_cbor
+from protocol.limits import DEFAULT_LIMITS
+from service import outage
+from service.ids import token_hash
+from tests.hub.conftest import PEER_TOKEN, make_hub_config
+from tests.hub.helpers import Origin, envelope, seed
+from tests.hub.test_ingest import push
+from tests.ops.test_outage import StoppableServer
+
+PROCESSES = T.HubOptions(verify_processes=1, inline_verify_bytes=0)
+
+
+@pytest.fixture
+async def proc_hub(make_hub, origin):
+    client = await make_hub(PROCESSES)
+    pool = client.server.app[T.pool_key]
+    await Q.add_peer(pool, "alpha", "node", token_hash(PEER_TOKEN))
+    await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
+    assert client.server.app[T.executor_key].stores
+    return client
+
+
+async def counts(pool) -> tuple[int, int, int, int]:
+    return tuple([await pool.fetchval(f"SELECT count(*) FROM {t}") for t in  # noqa: S608
+                  ("hub_bundles", "hub_records", "hub_log", "hub_log_pending")])
+
+
+async def test_processes_store_and_answer_as_the_hub_itself(proc_hub, origin):
+    pool = proc_hub.server.app[T.pool_key]
+    public = origin.request("PUB1", title="Public one")
+    secret = origin.request("SECRET1", title="Secret title", body="secret body",
+                            scope="private")
+    b = origin.bundle([public, secret])
+    r = await push(proc_hub, PEER_TOKEN, b)
+    body = await r.json()
+    assert r.status == 201, body
+    assert (body["status"], body["accepted"], body["withheld"], body["hub_seq"]) == \
+        ("stored", 1, 1, 1)
+    stored = bytes(await pool.fetchval("SELECT container FROM hub_bundles"))
+    assert b"Secret title" not in stored and set(from_cbor(stored).files) == {public.path}
+    listing = await (await proc_hub.get("/api/v2/records")).json()
+    assert [i["id"] for i in listing["records"]] == ["PUB1"]
+    assert await counts(pool) == (1, 1, 1, 0)
+    # the same bytes again: a duplicate, answered with the stored copy's counts
+    again = await push(proc_hub, PEER_TOKEN, b)
+    assert again.status == 200 and (await again.json())["status"] == "duplicate"
+    # the same sequence with other content: refused with the kept digest (a refusal's
+    # extra crosses the process boundary)
+    twin = Origin(origin.seed)
+    r = await push(proc_hub, PEER_TOKEN, twin.bundle([twin.request(title="Other")]))
+    body = await r.json()
+    assert r.status == 409 and body["error"]["code"] == "equivocation"
+    assert body["error"]["kept_digest"] == b.digest
+    # an unknown key: parked by the process, nothing indexed
+    stranger = Origin(seed(99))
+    r = await push(proc_hub, PEER_TOKEN, stranger.many(2))
+    assert r.status == 202 and (await r.json())["status"] == "pending"
+    assert await pool.fetchval("SELECT count(*) FROM hub_pending_bundles") == 1
+    assert await counts(pool) == (1, 1, 1, 0)
+    # a forged file: the protocol's code and path, nothing written
+    good = origin.many(2)
+    path = next(iter(good.files))
+    forged = Bundle(good.manifest, good.sig, {path: good.files[path] + b"x"}, good.keys)
+    r = await push(proc_hub, PEER_TOKEN, forged)
+    body = await r.json()
+    assert r.status == 400 and (body["error"]["code"], body["error"]["path"]) == \
+        ("digest_mismatch", path)
+    assert await counts(pool) == (1, 1, 1, 0)
+
+
+async def test_stream_subscribers_hear_of_a_push_stored_by_a_process(proc_hub, origin):
+    ws = await proc_hub.ws_connect("/api/v2/stream?since=0")
+    assert decode_frame((await asyncio.wait_for(ws.receive(), 10)).data).op == "info"
+    b = origin.many(3)
+    r = await push(proc_hub, PEER_TOKEN, b)
+    assert r.status == 201
+    got = decode_frame((await asyncio.wait_for(ws.receive(), 10)).data)
+    assert (got.op, got.seq, got.digest) == ("bundle", (await r.json())["hub_seq"], b.digest)
+    await ws.close()
+
+
+async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, origin):
+    """SIGKILL while the push's transaction waits on a lock: 503 with a stable code,
+    no row of it anywhere, and the next push is stored by a fresh process."""
+    app = proc_hub.server.app
+    pool = app[T.pool_key]
+    b = origin.many(5)
+    async with pool.acquire() as blocker:
+        # every push takes its origin's lock (shared); hold it exclusively
+        await blocker.execute("SELECT pg_advisory_lock(hashtext('wb-hub-origin:' || $1))",
+                              origin.origin)
+        task = asyncio.ensure_future(push(proc_hub, PEER_TOKEN, b))
+        for _ in range(400):
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND wait_event = 'advisory'")
+            if waiting:
+                break
+            await asyncio.sleep(0.025)
+        assert waiting == 1
+        executor = app[T.executor_key]._executor
+        (pid,) = executor._processes  # the one ingest process
+        os.kill(pid, signal.SIGKILL)
+        r = await asyncio.wait_for(task, 30)
+        await blocker.execute("SELECT pg_advisory_unlock_all()")
+    body = await r.json()
+    assert r.status == 503 and body["error"]["code"] == "verifier_unavailable"
+    for _ in range(400):  # the killed backend's transaction is rolled back
+        if not await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"):
+            break
+        await asyncio.sleep(0.025)
+    assert await counts(pool) == (0, 0, 0, 0)
+    r = await push(proc_hub, PEER_TOKEN, b)
+    assert r.status == 201 and (await r.json())["accepted"] == 5
+    assert await counts(pool) == (1, 5, 1, 0)
+
+
+async def test_a_stopped_database_is_an_outage_for_the_processes_too(aiohttp_client,
+                                                                     tmp_path, origin):
+    """The processes' own connections: a stopped database comes back to the hub as an
+    error the outage gate knows (503 while it is away), and they reconnect after."""
+    server = StoppableServer()
+    try:
+        config = make_hub_config(server.url, tmp_path / "hub")
+        client = await aiohttp_client(create_app(config, PROCESSES))
+        app = client.server.app
+        await Q.add_peer(app[T.pool_key], "alpha", "node", token_hash(PEER_TOKEN))
+        await Q.trust_key(app[T.pool_key], origin.origin, origin.origin, origin.public_key,
+                          "alpha")
+        assert (await push(client, PEER_TOKEN, origin.many(2))).status == 201
+        await asyncio.to_thread(server.stop)
+        processes = app[T.executor_key]
+        with pytest.raises(outage.SUSPECT):
+            await processes.ingest(envelope(origin.many(2)), CBOR_MEDIA_TYPE, DEFAULT_LIMITS,
+                                   "alpha", 0)
+        await asyncio.to_thread(server.start)
+        for _ in range(300):  # the gate (tripped by the background workers) sees it back
+            if (await client.get("/readyz")).status == 200:
+                break
+            await asyncio.sleep(0.1)
+        r = await push(client, PEER_TOKEN, origin.many(2))
+        assert r.status == 201, await r.text()
+        assert await app[T.pool_key].fetchval("SELECT count(*) FROM hub_records") == 4
+        await client.close()
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_verifying_only_without_a_database(origin):
+    """A pool without a database URL verifies and leaves storing to the caller."""
+    pool = IngestPool(1, WorkerSetup(owner=os.getpid()))
+    try:
+        assert not pool.stores
+        checked = await pool.run(envelope(origin.many(3)), CBOR_MEDIA_TYPE, DEFAULT_LIMITS)
+        assert checked.origin == origin.origin and len(checked.columns[0]) == 3
+    finally:
+        await pool.close()
