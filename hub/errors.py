@@ -44,7 +44,7 @@ HUB_ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_peer": (400, "v1 auto-registration: the name is taken or not a valid peer name"),
     "malformed_multipart": (400, "v1: the multipart body cannot be read"),
     "missing_field": (422, "v1: the form has no `bundle` file field"),
-    "verifier_unavailable": (503, "a verification process died; retry"),
+    "verifier_unavailable": (503, "an ingest process died; nothing of the push was kept; retry"),
     "database_unavailable": (503, "the hub cannot reach its database (see `Retry-After`)"),
     "too_many_connections": (503, "the process is at `WB_MAX_CONNECTIONS`; the connection is "
         "closed"),
