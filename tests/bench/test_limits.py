@@ -67,7 +67,7 @@ def test_cpu_baselines_run_from_the_checkout_and_print_json():
 
 def test_ingest_essentials_store_every_row_both_ways(pg):
     limits = _load("limits")
-    res = limits.ingest(True, pg.url)
+    res = limits.ingest(True, pg.url, bundles=3, warmup=2)
     assert set(res) == {"upsert_records_per_s", "copy_records_per_s"}
     assert all(v > 0 for v in res.values())
 
