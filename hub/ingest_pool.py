@@ -24,9 +24,10 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -44,7 +45,8 @@ class WorkerSetup:
     """What every process of the pool is started with."""
 
     owner: int  # the hub process: the pool's processes end with it
-    database_url: str = ""  # "" : verification only (no store in the processes)
+    # "": verification only (no store in the processes); never in a repr (a password)
+    database_url: str = field(default="", repr=False)
     log_level: str = "INFO"
     log_format: str = "text"
     event_loop: str = "auto"
@@ -60,6 +62,9 @@ def _init(setup: WorkerSetup) -> None:
     from service.logs import setup_logging
 
     pool_worker_init(setup.owner)
+    # Ctrl+C in a terminal reaches the whole process group: the hub stops its processes
+    # itself, and a KeyboardInterrupt sent back from one would stop the hub's own loop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging(setup.log_level, setup.log_format)
     _state["setup"] = setup
 
@@ -110,6 +115,14 @@ def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
         return _refusal(exc)
 
 
+async def _settle() -> None:
+    """A few turns of this process's loop: between calls it does not run, so a connection
+    the server closed meanwhile (a restart, an idle timeout) is only seen now, and the
+    pool replaces it instead of handing it to the push."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 def ingest_in_worker(data: bytes, content_type: str, limits: Limits, peer: str | None,
                      hops: int) -> tuple:
     """Check and store one push here: ``("ok", Outcome)`` or a rejection or failure."""
@@ -119,13 +132,14 @@ def ingest_in_worker(data: bytes, content_type: str, limits: Limits, peer: str |
         return _refusal(exc)
     try:
         loop, pool = _loop_and_pool()
+        loop.run_until_complete(_settle())
         return ("ok", loop.run_until_complete(I.store(pool, checked, data, peer=peer,
                                                       hops=hops)))
-    except I.Refused as exc:
+    except (I.Refused, ProtocolError) as exc:  # (a stored copy the scrub cannot read)
         return _refusal(exc)
     except outage.SUSPECT as exc:
         return ("database", isinstance(exc, outage.LOST), f"{type(exc).__name__}: {exc}")
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
         log.exception("storing a push failed", extra={"digest": checked.digest})
         return ("error", f"{type(exc).__name__}: {exc}"[:300])
 

@@ -137,6 +137,33 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
     assert await counts(pool) == (1, 5, 1, 0)
 
 
+async def test_connections_closed_while_the_processes_idle_are_replaced(proc_hub, origin):
+    """A server-side close between two pushes (a restart, an idle timeout): the process's
+    loop does not run between calls, and the next push must not get the dead connection."""
+    pool = proc_hub.server.app[T.pool_key]
+    assert (await push(proc_hub, PEER_TOKEN, origin.many(2))).status == 201
+    async with pool.acquire() as conn:
+        mine = await conn.fetchval("SELECT pg_backend_pid()")
+        others = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> $1 AND backend_type = 'client backend'", mine)
+        assert len(others) >= 2  # the process's own, and the hub's
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
+                           [r["pid"] for r in others])
+        for _ in range(400):
+            alive = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])",
+                [r["pid"] for r in others])
+            if not alive:
+                break
+            await asyncio.sleep(0.025)
+        assert alive == 0
+    for _ in range(2):  # (both of the process's connections were dead)
+        r = await push(proc_hub, PEER_TOKEN, origin.many(2))
+        assert r.status == 201, await r.text()
+    assert await pool.fetchval("SELECT count(*) FROM hub_records") == 6
+
+
 async def test_a_stopped_database_is_an_outage_for_the_processes_too(aiohttp_client,
                                                                      tmp_path, origin):
     """The processes' own connections: a stopped database comes back to the hub as an
