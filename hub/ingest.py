@@ -291,9 +291,25 @@ async def ingest(pool: asyncpg.Pool, data: bytes, content_type: str, *, limits: 
     checked inline is verified and stored there; else it is verified there (or in a
     thread) and stored here."""
     if verifier is not None and verifier.stores and not _inline(data, inline_bytes):
-        return await verifier.ingest(data, content_type, limits, peer, hops)
+        try:
+            return await verifier.ingest(data, content_type, limits, peer, hops)
+        except Refused as exc:
+            if exc.code == "verifier_unavailable":  # a process died, maybe between a
+                await _log_orphans(pool)  # commit and its log entry: log those now
+            raise
     checked = await run_check(data, content_type, limits, verifier, inline_bytes)
     return await store(pool, checked, data, peer=peer, hops=hops)
+
+
+async def _log_orphans(pool: asyncpg.Pool) -> None:
+    """Give log sequences to pushes committed by a process that died before it logged
+    them (:func:`hub.queries.sequence_pending`; else they waited for the next push)."""
+    try:
+        async with pool.acquire() as conn:
+            await Q.sequence_pending(conn)
+    except (asyncpg.PostgresError, OSError) as exc:
+        log.warning("could not log the pushes of a dead ingest process yet",
+                    extra={"error": str(exc)[:200]})
 
 
 async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None,

@@ -137,6 +137,37 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
     assert await counts(pool) == (1, 5, 1, 0)
 
 
+async def test_a_process_killed_between_its_commit_and_its_log_entry(proc_hub, origin):
+    """The push committed, then the process died waiting to log it (the log's row lock
+    held here): 503, and the hub logs the orphan at once, so the retry is a duplicate
+    with its sequence and stream subscribers get it without waiting for another push."""
+    app = proc_hub.server.app
+    pool = app[T.pool_key]
+    b = origin.many(4)
+    async with pool.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("SELECT last_seq FROM hub_state WHERE id = 1 FOR UPDATE")
+        task = asyncio.ensure_future(push(proc_hub, PEER_TOKEN, b))
+        for _ in range(400):
+            pending = await pool.fetchval("SELECT count(*) FROM hub_log_pending")
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if pending and waiting:
+                break
+            await asyncio.sleep(0.025)
+        assert (pending, waiting) == (1, 1)  # committed, its log entry waits for us
+        (pid,) = app[T.executor_key]._executor._processes
+        os.kill(pid, signal.SIGKILL)
+        await tx.rollback()
+    r = await asyncio.wait_for(task, 30)
+    assert r.status == 503 and (await r.json())["error"]["code"] == "verifier_unavailable"
+    assert await counts(pool) == (1, 4, 1, 0)  # logged by the hub when it heard of the death
+    again = await push(proc_hub, PEER_TOKEN, b)
+    body = await again.json()
+    assert again.status == 200 and (body["status"], body["hub_seq"]) == ("duplicate", 1)
+
+
 async def test_connections_closed_while_the_processes_idle_are_replaced(proc_hub, origin):
     """A server-side close between two pushes (a restart, an idle timeout): the process's
     loop does not run between calls, and the next push must not get the dead connection."""
