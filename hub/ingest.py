@@ -309,7 +309,7 @@ async def _log_orphans(pool: asyncpg.Pool) -> None:
             await Q.sequence_pending(conn)
     except (asyncpg.PostgresError, OSError) as exc:
         log.warning("could not log the pushes of a dead ingest process yet",
-                    extra={"error": str(exc)[:200]})
+                    extra={"error": str(exc)[:180]})
 
 
 async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None,
