@@ -350,15 +350,15 @@ def ingest(quick: bool, database_url: str = "", bundles: int | None = None,
     from protocol.signature import public_key_from_seed
 
     n_bundles = warmup + (bundles or (60 if quick else 200))
-    bundles_ = []
+    built = []
     records = bp.make_records(1000 * n_bundles)
     from protocol.bundle import build_bundle
 
     for i in range(n_bundles):  # distinct records per bundle, as bench_hub.py sends
-        bundles_.append(build_bundle(records[i * 1000:(i + 1) * 1000], seed=SEED,
-                                     origin=bp.ORIGIN, instance="https://bench.example",
-                                     sequence=1, previous=None, kind="snapshot",
-                                     created_at=bp.T0, signed_at=bp.T0))
+        built.append(build_bundle(records[i * 1000:(i + 1) * 1000], seed=SEED,
+                                  origin=bp.ORIGIN, instance="https://bench.example",
+                                  sequence=1, previous=None, kind="snapshot",
+                                  created_at=bp.T0, signed_at=bp.T0))
     vk = public_key_from_seed(SEED)
     timed = n_bundles - warmup
     tmp = None
@@ -376,7 +376,7 @@ def ingest(quick: bool, database_url: str = "", bundles: int | None = None,
     try:
         res = {}
         for name, copy in (("upsert", False), ("copy", True)):
-            elapsed = asyncio.run(_ingest(url, bundles_, vk, copy, warmup))
+            elapsed = asyncio.run(_ingest(url, built, vk, copy, warmup))
             res[f"{name}_records_per_s"] = round(1000 * timed / elapsed)
         return res
     finally:

@@ -115,32 +115,32 @@ def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
         return _refusal(exc)
 
 
-async def _settle() -> None:
-    """A few turns of this process's loop: between calls it does not run, so a connection
-    the server closed meanwhile (a restart, an idle timeout) is only seen now, and the
-    pool replaces it instead of handing it to the push."""
+async def _store(pool: asyncpg.Pool, checked: I.Checked, data: bytes, peer: str | None,
+                 hops: int) -> I.Outcome:
+    """:func:`hub.ingest.store`, after a few turns of this process's loop: between calls
+    it does not run, so a connection the server closed meanwhile (a restart, an idle
+    timeout) is only seen now, and the pool replaces it instead of handing it over."""
     for _ in range(3):
         await asyncio.sleep(0)
+    return await I.store(pool, checked, data, peer=peer, hops=hops)
 
 
 def ingest_in_worker(data: bytes, content_type: str, limits: Limits, peer: str | None,
                      hops: int) -> tuple:
     """Check and store one push here: ``("ok", Outcome)`` or a rejection or failure."""
-    try:
-        checked = I.check(data, content_type, limits)
-    except (ProtocolError, I.Refused) as exc:
-        return _refusal(exc)
+    checked = check_in_worker(data, content_type, limits)
+    if checked[0] != "ok":
+        return checked
+    digest = checked[1].digest
     try:
         loop, pool = _loop_and_pool()
-        loop.run_until_complete(_settle())
-        return ("ok", loop.run_until_complete(I.store(pool, checked, data, peer=peer,
-                                                      hops=hops)))
+        return ("ok", loop.run_until_complete(_store(pool, checked[1], data, peer, hops)))
     except (I.Refused, ProtocolError) as exc:  # (a stored copy the scrub cannot read)
         return _refusal(exc)
     except outage.SUSPECT as exc:
         return ("database", isinstance(exc, outage.LOST), f"{type(exc).__name__}: {exc}")
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
-        log.exception("storing a push failed", extra={"digest": checked.digest})
+        log.exception("storing a push failed", extra={"digest": digest})
         return ("error", f"{type(exc).__name__}: {exc}"[:300])
 
 

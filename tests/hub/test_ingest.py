@@ -85,15 +85,21 @@ async def test_equivocation_rejected_and_recorded(hub_client, hub_pool, peer, or
     assert await hub_pool.fetchval("SELECT count(*) FROM hub_log") == 1
 
 
-async def test_private_records_never_stored_indexed_or_forwarded(hub_client, hub_pool, peer,
-                                                                 origin):
+async def push_public_and_secret(client, token, origin):
+    """A bundle of one public and one private record, pushed: the bundle, both records,
+    the answer's status and body."""
     public = origin.request("PUB1", title="Public one")
     secret = origin.request("SECRET1", title="Secret title", body="secret body",
                             scope="private")
     b = origin.bundle([public, secret])
-    r = await push(hub_client, peer, b)
-    body = await r.json()
-    assert r.status == 201, body
+    r = await push(client, token, b)
+    return b, public, secret, r.status, await r.json()
+
+
+async def test_private_records_never_stored_indexed_or_forwarded(hub_client, hub_pool, peer,
+                                                                 origin):
+    b, public, secret, status, body = await push_public_and_secret(hub_client, peer, origin)
+    assert status == 201, body
     assert body["accepted"] == 1 and body["withheld"] == 1
     stored = bytes(await hub_pool.fetchval("SELECT container FROM hub_bundles"))
     assert b"Secret title" not in stored and b"secret body" not in stored

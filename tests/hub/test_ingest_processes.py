@@ -25,7 +25,7 @@ from service import outage
 from service.ids import token_hash
 from tests.hub.conftest import PEER_TOKEN, make_hub_config
 from tests.hub.helpers import Origin, envelope, seed
-from tests.hub.test_ingest import push
+from tests.hub.test_ingest import push, push_public_and_secret
 from tests.ops.test_outage import StoppableServer
 
 PROCESSES = T.HubOptions(verify_processes=1, inline_verify_bytes=0)
@@ -48,13 +48,8 @@ async def counts(pool) -> tuple[int, int, int, int]:
 
 async def test_processes_store_and_answer_as_the_hub_itself(proc_hub, origin):
     pool = proc_hub.server.app[T.pool_key]
-    public = origin.request("PUB1", title="Public one")
-    secret = origin.request("SECRET1", title="Secret title", body="secret body",
-                            scope="private")
-    b = origin.bundle([public, secret])
-    r = await push(proc_hub, PEER_TOKEN, b)
-    body = await r.json()
-    assert r.status == 201, body
+    b, public, _, status, body = await push_public_and_secret(proc_hub, PEER_TOKEN, origin)
+    assert status == 201, body
     assert (body["status"], body["accepted"], body["withheld"], body["hub_seq"]) == \
         ("stored", 1, 1, 1)
     stored = bytes(await pool.fetchval("SELECT container FROM hub_bundles"))
