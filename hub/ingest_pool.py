@@ -3,11 +3,16 @@
 A big push is CPU work first (decode, verify, index rows: :func:`hub.ingest.check`) and
 then database work (:func:`hub.ingest.store`). Both run in a process of this pool, which
 keeps a small connection pool of its own: the hub process only reads the request and
-answers with the :class:`hub.ingest.Outcome` that comes back. Before, the verified
-index rows (a thousand rows of fourteen columns for a 1,000-record bundle) were pickled
-back to the hub process, unpickled there and encoded again for PostgreSQL; the hub
-process spent 5-6 ms of CPU per such push on that, the processes 2-3 ms more
-(docs/benchmarks.md, "Session 8").
+answers with the :class:`hub.ingest.Outcome` that comes back.
+
+Each process talks to the hub over a socket pair that both event loops drive: a call
+is one frame each way (a job number, a length, a pickle). There is no thread on either
+side; ``concurrent.futures``' process pool spent half of the hub process's CPU per push
+in its feeder and manager threads (docs/benchmarks.md, "Session 9"). A process takes
+up to :data:`TURNS` pushes at a time, so it verifies one while PostgreSQL writes the
+other. A process that dies fails only the calls it held (``verifier_unavailable``);
+the next call starts a fresh one. When the hub goes away its processes read the end of
+their socket and leave.
 
 What crosses the process boundary is the received bytes one way and plain tuples the
 other: rejections as ``("protocol" | "refused", ...)`` (exception objects with
@@ -20,13 +25,14 @@ process logged it.
 from __future__ import annotations
 
 import asyncio
-import gc
+import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import socket
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +44,12 @@ from protocol.limits import Limits
 from service import outage
 
 log = logging.getLogger("wb.hub.ingest")
+
+#: pushes one process works on at a time: one verifying while another's transaction runs
+TURNS = 2
+# job number, length of the pickle that follows; the socket pair is made by the hub for
+# the one process it starts (no one else holds either end), as multiprocessing's own pipes
+_FRAME = struct.Struct("!QQ")
 
 
 @dataclass(frozen=True)
@@ -52,54 +64,15 @@ class WorkerSetup:
     event_loop: str = "auto"
 
 
-# this process's own connections and loop (a process of the pool serves one call at a
-# time; its loop runs only during a call)
-_state: dict[str, Any] = {}
+class _Died(Exception):
+    """The process holding a call ended before it answered."""
 
 
-def _init(setup: WorkerSetup) -> None:
-    from service.lifetime import pool_worker_init
-    from service.logs import setup_logging
-
-    pool_worker_init(setup.owner)
-    # Ctrl+C in a terminal reaches the whole process group: the hub stops its processes
-    # itself, and a KeyboardInterrupt sent back from one would stop the hub's own loop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    setup_logging(setup.log_level, setup.log_format)
-    _state["setup"] = setup
+def _refused() -> I.Refused:
+    return I.Refused("verifier_unavailable", "verification failed on our side; retry the push")
 
 
-def _loop_and_pool() -> tuple[asyncio.AbstractEventLoop, asyncpg.Pool]:
-    if "loop" not in _state:
-        from multiprocessing import util
-
-        from service.serving import event_loop_factory
-
-        factory = event_loop_factory(_state["setup"].event_loop) or asyncio.new_event_loop
-        _state["loop"] = factory()
-        # closed when the process leaves (multiprocessing runs its finalizers then)
-        util.Finalize(None, _close, exitpriority=10)
-    loop = _state["loop"]
-    if "pool" not in _state:
-        from service import db
-
-        # two connections: the push's transaction, then the group commit of the log
-        # (hub.sequencer), which takes its own once the first went back
-        _state["pool"] = loop.run_until_complete(
-            db.create_pool(_state["setup"].database_url, max_size=2, reset_session=False))
-    return loop, _state["pool"]
-
-
-def _close() -> None:
-    loop, pool = _state.pop("loop", None), _state.pop("pool", None)
-    if loop is None or pool is None:
-        return
-    try:
-        loop.run_until_complete(asyncio.wait_for(pool.close(), 5))
-    except (Exception, TimeoutError):  # noqa: BLE001 - leaving anyway
-        pool.terminate()
-    loop.close()
-
+# -- in an ingest process ------------------------------------------------------------------
 
 def _refusal(exc: I.Refused | ProtocolError) -> tuple:
     if isinstance(exc, ProtocolError):
@@ -115,86 +88,229 @@ def check_in_worker(data: bytes, content_type: str, limits: Limits) -> tuple:
         return _refusal(exc)
 
 
-async def _store(pool: asyncpg.Pool, checked: I.Checked, data: bytes, peer: str | None,
-                 hops: int) -> I.Outcome:
-    """:func:`hub.ingest.store`, after a few turns of this process's loop: between calls
-    it does not run, so a connection the server closed meanwhile (a restart, an idle
-    timeout) is only seen now, and the pool replaces it instead of handing it over."""
-    for _ in range(3):
-        await asyncio.sleep(0)
-    return await I.store(pool, checked, data, peer=peer, hops=hops)
+class _Worker:
+    """One ingest process's work: its connections, made at the first call that needs
+    them, and what each kind of call does."""
 
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.setup = setup
+        self.turns = asyncio.Semaphore(TURNS)
+        self._pool: asyncpg.Pool | None = None
 
-def ingest_in_worker(data: bytes, content_type: str, limits: Limits, peer: str | None,
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            from service import db
+
+            # a connection per turn's transaction, and one for the group commit of the log
+            # (hub.sequencer), which a push takes once its transaction's went back
+            self._pool = await db.create_pool(self.setup.database_url, max_size=TURNS + 1,
+                                              reset_session=False)
+        return self._pool
+
+    async def ingest(self, data: bytes, content_type: str, limits: Limits, peer: str | None,
                      hops: int) -> tuple:
-    """Check and store one push here: ``("ok", Outcome)`` or a rejection or failure."""
-    checked = check_in_worker(data, content_type, limits)
-    if checked[0] != "ok":
-        return checked
-    digest = checked[1].digest
+        """Check and store one push: ``("ok", Outcome)`` or a rejection or failure."""
+        checked = check_in_worker(data, content_type, limits)
+        if checked[0] != "ok":
+            return checked
+        try:
+            pool = await self.pool()
+            return ("ok", await I.store(pool, checked[1], data, peer=peer, hops=hops))
+        except (I.Refused, ProtocolError) as exc:  # (a stored copy the scrub cannot read)
+            return _refusal(exc)
+        except outage.SUSPECT as exc:
+            return ("database", isinstance(exc, outage.LOST), f"{type(exc).__name__}: {exc}")
+
+    async def warm(self) -> int:
+        import protocol.verify  # noqa: F401 - loaded once per process
+
+        if self.setup.database_url:  # connected now rather than at the first push
+            await outage.reachable(await self.pool())
+        return os.getpid()
+
+    async def answer(self, writer: asyncio.StreamWriter, job: int, frame: bytes) -> None:
+        async with self.turns:
+            try:
+                kind, args = pickle.loads(frame)  # noqa: S301 - the hub's own (see _FRAME)
+                if kind == "check":
+                    result = check_in_worker(*args)
+                elif kind == "ingest":
+                    result = await self.ingest(*args)
+                else:
+                    result = ("ok", await self.warm())
+                out = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.exception("an ingest call failed")
+                out = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"[:300]))
+        if not writer.is_closing():
+            writer.write(_FRAME.pack(job, len(out)) + out)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except (Exception, TimeoutError):  # noqa: BLE001 - leaving anyway
+                pool.terminate()
+
+
+async def _serve(sock: socket.socket, setup: WorkerSetup) -> None:
+    """Answer the hub's calls until it closes its end (or is gone); finish those held."""
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    worker = _Worker(setup)
+    held: set[asyncio.Task] = set()
     try:
-        loop, pool = _loop_and_pool()
-        return ("ok", loop.run_until_complete(_store(pool, checked[1], data, peer, hops)))
-    except (I.Refused, ProtocolError) as exc:  # (a stored copy the scrub cannot read)
-        return _refusal(exc)
-    except outage.SUSPECT as exc:
-        return ("database", isinstance(exc, outage.LOST), f"{type(exc).__name__}: {exc}")
-    except BaseException as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
-        log.exception("storing a push failed", extra={"digest": digest})
-        return ("error", f"{type(exc).__name__}: {exc}"[:300])
+        while True:
+            try:
+                job, size = _FRAME.unpack(await reader.readexactly(_FRAME.size))
+                frame = await reader.readexactly(size)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            task = asyncio.create_task(worker.answer(writer, job, frame))
+            held.add(task)
+            task.add_done_callback(held.discard)
+        if held:
+            await asyncio.wait(held, timeout=30)
+    finally:
+        writer.close()
+        await worker.close()
 
 
-def _warm(with_database: bool) -> int:
-    import protocol.verify  # noqa: F401 - loaded once per process
+def _main(sock: socket.socket, setup: WorkerSetup) -> None:
+    """The ingest process: its own event loop serving the hub's socket."""
+    from service.lifetime import pool_worker_init
+    from service.logs import setup_logging
+    from service.serving import event_loop_factory
 
-    if with_database:  # connected now rather than at the first push, if it is there
-        loop, pool = _loop_and_pool()
-        loop.run_until_complete(outage.reachable(pool))
-    return os.getpid()
+    pool_worker_init(setup.owner)
+    # Ctrl+C in a terminal reaches the whole process group: the hub stops its processes
+    # itself (by closing their sockets)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    setup_logging(setup.log_level, setup.log_format)
+    loop = (event_loop_factory(setup.event_loop) or asyncio.new_event_loop)()
+    try:
+        loop.run_until_complete(_serve(sock, setup))
+    finally:
+        loop.close()
+
+
+# -- in the hub process --------------------------------------------------------------------
+
+class _Process:
+    """The hub's end of one ingest process: its socket and the calls it holds."""
+
+    def __init__(self, process: Any, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.process = process
+        self.reader = reader
+        self.writer = writer
+        self.held: dict[int, asyncio.Future] = {}
+        self.alive = True
+        self.reading: asyncio.Task | None = None
 
 
 class IngestPool:
-    """Processes that verify pushes and, given a database URL, store them too; a pool
-    broken by a dying process is replaced."""
+    """Processes that verify pushes and, given a database URL, store them too; one that
+    dies is replaced at the next call."""
 
     def __init__(self, processes: int, setup: WorkerSetup | None = None) -> None:
         self.processes = processes
         self.setup = setup or WorkerSetup(owner=os.getpid())
-        self._executor: ProcessPoolExecutor | None = None
+        self._live: list[_Process] = []
+        self._starting = asyncio.Lock()
+        self._jobs = itertools.count(1)
+        self._reaping: set[asyncio.Task] = set()
 
     @property
     def stores(self) -> bool:
         """Whether the processes store what they verify (:meth:`ingest`)."""
         return bool(self.setup.database_url)
 
-    def _get(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_init, initargs=(self.setup,))
-        return self._executor
+    def pids(self) -> list[int]:
+        """The process ids of the live ingest processes."""
+        return [p.process.pid for p in self._live]
 
-    async def warm(self) -> None:
-        """Start every process now (load the protocol code, connect), so the first
-        pushes after a start do not pay for process start-up."""
-        executor = self._get()
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(executor, _warm, self.stores)
-                               for _ in range(self.processes)))
-
-    async def _call(self, fn: Any, *args: Any) -> tuple:
-        executor = self._get()
-        loop = asyncio.get_running_loop()
+    async def _start(self) -> _Process:
+        ours, theirs = socket.socketpair()
+        process = multiprocessing.get_context("forkserver").Process(
+            target=_main, args=(theirs, self.setup), name="wb-hub-ingest", daemon=True)
         try:
-            result = await loop.run_in_executor(executor, fn, *args)
-        except BrokenProcessPool:
-            if self._executor is executor:
-                self._executor = None
-                executor.shutdown(wait=False, cancel_futures=True)
-            log.error("an ingest process died; the pool was restarted")
-            raise I.Refused("verifier_unavailable",
-                            "verification failed on our side; retry the push") from None
+            await asyncio.to_thread(process.start)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        p = _Process(process, reader, writer)
+        p.reading = asyncio.create_task(self._read(p))
+        return p
+
+    async def _pick(self) -> _Process:
+        """The live process holding the fewest calls, after starting the missing ones."""
+        if len(self._live) < self.processes:
+            async with self._starting:
+                while len(self._live) < self.processes:
+                    try:
+                        self._live.append(await self._start())
+                    except OSError as exc:
+                        log.error("an ingest process could not start",
+                                  extra={"error": str(exc)[:180]})
+                        if not self._live:
+                            raise _refused() from None
+                        break
+        return min(self._live, key=lambda p: len(p.held))
+
+    async def _read(self, p: _Process) -> None:
+        try:
+            while True:
+                job, size = _FRAME.unpack(await p.reader.readexactly(_FRAME.size))
+                result = pickle.loads(await p.reader.readexactly(size))  # noqa: S301 - ours
+                future = p.held.pop(job, None)
+                if future is not None and not future.done():
+                    future.set_result(result)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._lost(p)
+
+    def _lost(self, p: _Process) -> None:
+        """``p`` ended (or its socket did): fail what it held, reap it."""
+        if not p.alive:
+            return
+        p.alive = False
+        if p in self._live:
+            self._live.remove(p)
+        p.writer.close()
+        held, p.held = p.held, {}
+        for future in held.values():
+            if not future.done():
+                future.set_exception(_Died())
+        if held:
+            log.error("an ingest process died; a fresh one takes the next push",
+                      extra={"pid": p.process.pid, "calls": len(held)})
+        reap = asyncio.ensure_future(asyncio.to_thread(_reap, p.process, 10))
+        self._reaping.add(reap)
+        reap.add_done_callback(self._reaping.discard)
+
+    async def _call(self, kind: str, *args: Any, on: _Process | None = None) -> tuple:
+        p = on or await self._pick()
+        job = next(self._jobs)
+        frame = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
+        future = asyncio.get_running_loop().create_future()
+        p.held[job] = future
+        try:
+            p.writer.write(_FRAME.pack(job, len(frame)))
+            p.writer.write(frame)
+            await p.writer.drain()
+            result = await future
+        except (_Died, ConnectionError):
+            self._lost(p)
+            raise _refused() from None
+        finally:
+            p.held.pop(job, None)
         kind = result[0]
         if kind == "protocol":
             raise ProtocolError(result[1], result[2], result[3])
@@ -207,28 +323,43 @@ class IngestPool:
             raise RuntimeError(f"an ingest process failed: {result[1]}")
         return result
 
+    async def warm(self) -> None:
+        """Start every process now (load the protocol code, connect), so the first
+        pushes after a start do not pay for process start-up."""
+        await self._pick()
+        await asyncio.gather(*(self._call("warm", on=p) for p in list(self._live)))
+
     async def run(self, data: bytes, content_type: str, limits: Limits) -> I.Checked:
         """Verify only (:func:`hub.ingest.check`); the caller stores."""
-        return (await self._call(check_in_worker, data, content_type, limits))[1]
+        return (await self._call("check", data, content_type, limits))[1]
 
     async def ingest(self, data: bytes, content_type: str, limits: Limits,
                      peer: str | None, hops: int) -> I.Outcome:
         """Verify and store (:func:`hub.ingest.check`, then :func:`hub.ingest.store`)."""
-        return (await self._call(ingest_in_worker, data, content_type, limits, peer,
-                                 hops))[1]
+        return (await self._call("ingest", data, content_type, limits, peer, hops))[1]
 
     async def close(self) -> None:
-        """Stop the processes and wait for them (at most 10 s), then drop the
-        pool's queues, so that nothing of it is left for the interpreter's exit: a hub
-        worker (``service.workers``) leaves with ``os._exit``, which runs no exit
-        handler, and a pool still running then was never joined."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.to_thread(
-                executor.shutdown, wait=True, cancel_futures=True), 10)
-        except TimeoutError:
-            log.warning("ingest processes did not stop in time")
-        del executor
-        gc.collect()  # the queues' finalizers release their semaphores now
+        """Close every process's socket (it finishes the calls it holds and leaves) and
+        wait for them, at most 10 s before they are killed: nothing of the pool is left
+        for the interpreter's exit (a hub worker, ``service.workers``, leaves with
+        ``os._exit``, which runs no exit handler)."""
+        live, self._live = self._live, []
+        for p in live:
+            p.alive = False  # (its reader, seeing the end, leaves the reaping to us)
+            p.writer.close()
+        await asyncio.gather(*(asyncio.to_thread(_reap, p.process, 10) for p in live),
+                             *self._reaping)
+        for p in live:
+            if p.reading is not None:
+                p.reading.cancel()
+
+
+def _reap(process: Any, timeout: float) -> None:
+    """Wait for ``process`` to end (kill it after ``timeout`` s) and release it."""
+    process.join(timeout)
+    if process.exitcode is None:
+        log.warning("an ingest process did not stop in time; killed",
+                    extra={"pid": process.pid})
+        process.kill()
+        process.join()
+    process.close()

@@ -172,7 +172,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WB_HUB_FEED_PAGE_SIZE", "20", "Requests per page of the hub's public feed.",
             "hub"),
     Setting("WB_HUB_VERIFY_PROCESSES", "2",
-            "Processes that verify and store pushed bundles, two database connections "
+            "Processes that verify and store pushed bundles, three database connections "
             "each (0: verified in threads, stored by the hub process), per worker.", "hub"),
     Setting("WB_HUB_WORKERS", "1",
             "Serving processes of `wb hub serve`, all accepting on the one port (one core "

@@ -114,8 +114,7 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
                 break
             await asyncio.sleep(0.025)
         assert waiting == 1
-        executor = app[T.executor_key]._executor
-        (pid,) = executor._processes  # the one ingest process
+        (pid,) = app[T.executor_key].pids()  # the one ingest process
         os.kill(pid, signal.SIGKILL)
         r = await asyncio.wait_for(task, 30)
         await blocker.execute("SELECT pg_advisory_unlock_all()")
@@ -130,6 +129,55 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
     r = await push(proc_hub, PEER_TOKEN, b)
     assert r.status == 201 and (await r.json())["accepted"] == 5
     assert await counts(pool) == (1, 5, 1, 0)
+
+
+async def test_a_dying_process_fails_only_the_push_it_held(make_hub, origin):
+    """Two processes, each holding a push (both waiting on their origin's lock): SIGKILL
+    of one answers its push 503 and nothing else; the other process's push is stored.
+    (A ``concurrent.futures`` pool breaks as a whole: both would have failed.)"""
+    client = await make_hub(T.HubOptions(verify_processes=2, inline_verify_bytes=0))
+    app = client.server.app
+    pool = app[T.pool_key]
+    other = Origin(seed(7))
+    await Q.add_peer(pool, "alpha", "node", token_hash(PEER_TOKEN))
+    for o in (origin, other):
+        await Q.trust_key(pool, o.origin, o.origin, o.public_key, "alpha")
+    assert len(app[T.executor_key].pids()) == 2  # both started (warm)
+    first, second = origin.many(3), other.many(4)
+    async with pool.acquire() as blocker:
+        for o in (origin, other):
+            await blocker.execute("SELECT pg_advisory_lock(hashtext('wb-hub-origin:' || $1))",
+                                  o.origin)
+        tasks = [asyncio.ensure_future(push(client, PEER_TOKEN, b)) for b in (first, second)]
+        for _ in range(400):
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.025)
+        assert waiting == 2  # one push in each process
+        victim = app[T.executor_key].pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        for _ in range(400):  # its backend is gone (the transaction rolled back)
+            if await pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'") == 1:
+                break
+            await asyncio.sleep(0.025)
+        await blocker.execute("SELECT pg_advisory_unlock_all()")
+        answers = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    codes = sorted([r.status for r in answers])
+    assert codes == [201, 503]
+    failed = next(r for r in answers if r.status == 503)
+    assert (await failed.json())["error"]["code"] == "verifier_unavailable"
+    kept = next(b for b, r in zip((first, second), answers, strict=True) if r.status == 201)
+    assert await pool.fetchval("SELECT array_agg(digest) FROM hub_bundles") == [kept.digest]
+    assert await pool.fetchval("SELECT count(*) FROM hub_records") == len(kept.files)
+    # the pool is whole again at the next push: the lost one's content is stored now
+    lost = second if kept is first else first
+    r = await push(client, PEER_TOKEN, lost)
+    assert r.status == 201, await r.text()
+    assert victim not in app[T.executor_key].pids()
+    assert len(app[T.executor_key].pids()) == 2
 
 
 async def test_a_process_killed_between_its_commit_and_its_log_entry(proc_hub, origin):
@@ -152,7 +200,7 @@ async def test_a_process_killed_between_its_commit_and_its_log_entry(proc_hub, o
                 break
             await asyncio.sleep(0.025)
         assert (pending, waiting) == (1, 1)  # committed, its log entry waits for us
-        (pid,) = app[T.executor_key]._executor._processes
+        (pid,) = app[T.executor_key].pids()
         os.kill(pid, signal.SIGKILL)
         await tx.rollback()
     r = await asyncio.wait_for(task, 30)
