@@ -5,9 +5,12 @@ and redirects, then a report and a block."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from node import typedefs as T
+from node.messages.live import notifier
 from tests.conftest import make_node_config
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
@@ -73,6 +76,15 @@ async def test_live_message_reaches_the_open_conversation(signed_in_context, liv
         bob_id) == 0  # read on arrival: the conversation is open
     # an unread one lands in the inbox tab's nav count
     await bob.close()
+    # until the server has seen that tab's stream end, the conversation is open and a
+    # new message in it is read on arrival (on a busy machine that took longer than
+    # ann's next message: the inbox never showed it unread)
+    live = notifier(live_app.app)
+    for _ in range(400):
+        if live.open_for(bob_id) == 1:  # the inbox tab's
+            break
+        await asyncio.sleep(0.025)
+    assert live.open_for(bob_id) == 1
     await ann.fill("#message-body", "See you at six.")
     await ann.click("#message-form button[type=submit]")
     await inbox.wait_for_selector("#nav-unread", state="visible")
