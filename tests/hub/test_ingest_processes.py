@@ -109,7 +109,7 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
         for _ in range(400):
             waiting = await pool.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND wait_event = 'advisory'")
+                "AND wait_event = 'advisory' AND datname = current_database()")
             if waiting:
                 break
             await asyncio.sleep(0.025)
@@ -122,7 +122,8 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
     assert r.status == 503 and body["error"]["code"] == "verifier_unavailable"
     for _ in range(400):  # the killed backend's transaction is rolled back
         if not await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"):
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                "AND datname = current_database()"):
             break
         await asyncio.sleep(0.025)
     assert await counts(pool) == (0, 0, 0, 0)
@@ -151,7 +152,8 @@ async def test_a_dying_process_fails_only_the_push_it_held(make_hub, origin):
         tasks = [asyncio.ensure_future(push(client, PEER_TOKEN, b)) for b in (first, second)]
         for _ in range(400):
             waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                "AND datname = current_database()")
             if waiting == 2:
                 break
             await asyncio.sleep(0.025)
@@ -191,7 +193,8 @@ async def test_a_process_killed_between_its_commit_and_its_log_entry(proc_hub, o
         for _ in range(400):
             pending = await pool.fetchval("SELECT count(*) FROM hub_log_pending")
             waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()")
             if pending and waiting:
                 break
             await asyncio.sleep(0.025)
