@@ -45,15 +45,18 @@ def _marked(mark: str, found: str | None, *, prefix: bool) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto` (pyproject's addopts): two workers per core. Most of a test's time is
-    spent waiting on PostgreSQL, sockets and child processes, so one worker per core
-    leaves the cores idle (tests/hub + tests/protocol on the 2-core box: 67 s serial,
-    63 s on 2 workers, 46 s on 4). PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set;
-    `-n 0` runs in one process."""
+    """`-n auto` (pyproject's addopts): three workers per two cores. Much of a test's
+    time is spent waiting on PostgreSQL, sockets and child processes, so one worker per
+    core leaves the cores idle; two per core made the whole suite busier, not faster
+    (the 2-core box, whole suite, CPU seconds of the machine from /proc/stat: 2 workers
+    4 min 47 s with 9 % idle, 513 CPU-s; 3 workers 4 min 20 s, 4 % idle, 500 CPU-s;
+    4 workers 4 min 56 s, 584 CPU-s: Chromium, PostgreSQL and the workers contending).
+    PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set; `-n 0` runs in one process."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None
-    return 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                else (os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else (os.cpu_count() or 1)
+    return max(2, cores + cores // 2)
 
 
 # The suite's longest tests (seconds each, from `--durations`), run first: xdist hands
