@@ -6,9 +6,9 @@ keeps a small connection pool of its own: the hub process only reads the request
 answers with the :class:`hub.ingest.Outcome` that comes back.
 
 Each process talks to the hub over a socket pair that both event loops drive: a call
-is one frame each way (a job number, a length, a pickle). There is no thread on either
-side; ``concurrent.futures``' process pool spent half of the hub process's CPU per push
-in its feeder and manager threads (docs/benchmarks.md, "Session 9"). A process takes
+is one frame each way (a job number, a length, a pickle), and no thread carries them
+(with ``concurrent.futures``' process pool, its feeder and manager threads were
+half of the hub process's py-spy samples: docs/benchmarks.md, "Session 9"). A process takes
 up to :data:`TURNS` pushes at a time, so it verifies one while PostgreSQL writes the
 other. A process that dies fails only the calls it held (``verifier_unavailable``);
 the next call starts a fresh one. When the hub goes away its processes read the end of
@@ -297,6 +297,8 @@ class IngestPool:
 
     async def _call(self, kind: str, *args: Any, on: _Process | None = None) -> tuple:
         p = on or await self._pick()
+        if not p.alive:  # (``on``: it may have died since)
+            raise _refused()
         job = next(self._jobs)
         frame = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
         future = asyncio.get_running_loop().create_future()
