@@ -25,6 +25,7 @@ process logged it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -47,6 +48,8 @@ log = logging.getLogger("wb.hub.ingest")
 
 #: pushes one process works on at a time: one verifying while another's transaction runs
 TURNS = 2
+#: how long a closing pool waits for its processes' last answers, then for them to leave
+STOP_SECONDS = 10
 # job number, length of the pickle that follows; the socket pair is made by the hub for
 # the one process it starts (no one else holds either end), as multiprocessing's own pipes
 _FRAME = struct.Struct("!QQ")
@@ -96,15 +99,18 @@ class _Worker:
         self.setup = setup
         self.turns = asyncio.Semaphore(TURNS)
         self._pool: asyncpg.Pool | None = None
+        self._connecting = asyncio.Lock()
 
     async def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            from service import db
+        async with self._connecting:  # (two turns asking first: one pool)
+            if self._pool is None:
+                from service import db
 
-            # a connection per turn's transaction, and one for the group commit of the log
-            # (hub.sequencer), which a push takes once its transaction's went back
-            self._pool = await db.create_pool(self.setup.database_url, max_size=TURNS + 1,
-                                              reset_session=False)
+                # a connection per turn's transaction, and one for the group commit of
+                # the log (hub.sequencer), which a push takes once its transaction's went
+                # back
+                self._pool = await db.create_pool(self.setup.database_url,
+                                                  max_size=TURNS + 1, reset_session=False)
         return self._pool
 
     async def ingest(self, data: bytes, content_type: str, limits: Limits, peer: str | None,
@@ -157,7 +163,8 @@ class _Worker:
 
 
 async def _serve(sock: socket.socket, setup: WorkerSetup) -> None:
-    """Answer the hub's calls until it closes its end (or is gone); finish those held."""
+    """Answer the hub's calls until it closes its end (or is gone); finish those held
+    (for at most :data:`STOP_SECONDS`: then the hub kills the process anyway)."""
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     worker = _Worker(setup)
     held: set[asyncio.Task] = set()
@@ -172,10 +179,12 @@ async def _serve(sock: socket.socket, setup: WorkerSetup) -> None:
             held.add(task)
             task.add_done_callback(held.discard)
         if held:
-            await asyncio.wait(held, timeout=30)
+            await asyncio.wait(held, timeout=STOP_SECONDS)
     finally:
         writer.close()
         await worker.close()
+        with contextlib.suppress(Exception, TimeoutError):  # the last answers written out
+            await asyncio.wait_for(writer.wait_closed(), 5)
 
 
 def _main(sock: socket.socket, setup: WorkerSetup) -> None:
@@ -221,7 +230,8 @@ class IngestPool:
         self._live: list[_Process] = []
         self._starting = asyncio.Lock()
         self._jobs = itertools.count(1)
-        self._reaping: set[asyncio.Task] = set()
+        self._reaping: set[asyncio.Future] = set()
+        self._closed = False
 
     @property
     def stores(self) -> bool:
@@ -232,24 +242,54 @@ class IngestPool:
         """The process ids of the live ingest processes."""
         return [p.process.pid for p in self._live]
 
-    async def _start(self) -> _Process:
+    def _spawn(self) -> tuple[socket.socket, Any]:
+        """A started process and the hub's end of its socket (in a thread: the child's
+        end is closed here only once the forkserver has its copy)."""
         ours, theirs = socket.socketpair()
         process = multiprocessing.get_context("forkserver").Process(
             target=_main, args=(theirs, self.setup), name="wb-hub-ingest", daemon=True)
         try:
-            await asyncio.to_thread(process.start)
+            process.start()
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        return ours, process
+
+    async def _start(self) -> _Process:
+        spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn))
+        try:  # a caller cancelled meanwhile leaves the process to _abandon
+            ours, process = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            spawning.add_done_callback(self._abandon)
+            raise
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()  # the process reads the end and leaves
+            self._reap_later(process)
+            raise
         p = _Process(process, reader, writer)
         p.reading = asyncio.create_task(self._read(p))
         return p
 
+    def _abandon(self, spawning: asyncio.Future) -> None:
+        if spawning.cancelled() or spawning.exception() is not None:
+            return
+        ours, process = spawning.result()
+        ours.close()
+        self._reap_later(process)
+
+    def _reap_later(self, process: Any) -> None:
+        reap = asyncio.ensure_future(asyncio.to_thread(_reap, process, STOP_SECONDS))
+        self._reaping.add(reap)
+        reap.add_done_callback(self._reaping.discard)
+
     async def _pick(self) -> _Process:
         """The live process holding the fewest calls, after starting the missing ones."""
+        if self._closed:
+            raise _refused()
         if len(self._live) < self.processes:
             async with self._starting:
                 while len(self._live) < self.processes:
@@ -273,6 +313,8 @@ class IngestPool:
                     future.set_result(result)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except Exception:  # noqa: BLE001 - an answer that cannot be read: the process is lost
+            log.exception("an ingest process's answer could not be read")
         finally:
             self._lost(p)
 
@@ -289,11 +331,10 @@ class IngestPool:
             if not future.done():
                 future.set_exception(_Died())
         if held:
-            log.error("an ingest process died; a fresh one takes the next push",
+            log.error("ingest processes stopped before answering" if self._closed
+                      else "an ingest process died; a fresh one takes the next push",
                       extra={"pid": p.process.pid, "calls": len(held)})
-        reap = asyncio.ensure_future(asyncio.to_thread(_reap, p.process, 10))
-        self._reaping.add(reap)
-        reap.add_done_callback(self._reaping.discard)
+        self._reap_later(p.process)
 
     async def _call(self, kind: str, *args: Any, on: _Process | None = None) -> tuple:
         p = on or await self._pick()
@@ -341,19 +382,28 @@ class IngestPool:
         return (await self._call("ingest", data, content_type, limits, peer, hops))[1]
 
     async def close(self) -> None:
-        """Close every process's socket (it finishes the calls it holds and leaves) and
-        wait for them, at most 10 s before they are killed: nothing of the pool is left
-        for the interpreter's exit (a hub worker, ``service.workers``, leaves with
+        """Take no more calls and end the hub's half of every process's socket: a
+        process still gives the answers it owes (for at most :data:`STOP_SECONDS`),
+        then reads the end and leaves; a call still held after that fails, and a process
+        still there is killed :data:`STOP_SECONDS` later. Nothing of the pool is left for
+        the interpreter's exit (a hub worker, ``service.workers``, leaves with
         ``os._exit``, which runs no exit handler)."""
-        live, self._live = self._live, []
+        self._closed = True
+        live = list(self._live)
         for p in live:
-            p.alive = False  # (its reader, seeing the end, leaves the reaping to us)
-            p.writer.close()
-        await asyncio.gather(*(asyncio.to_thread(_reap, p.process, 10) for p in live),
-                             *self._reaping)
-        for p in live:
-            if p.reading is not None:
-                p.reading.cancel()
+            try:
+                p.writer.write_eof()
+            except Exception:  # noqa: BLE001 - already closing: close it all
+                p.writer.close()
+        readers = [p.reading for p in live if p.reading is not None]
+        if readers:
+            _, late = await asyncio.wait(readers, timeout=STOP_SECONDS)
+            for task in late:
+                task.cancel()  # (its _lost fails what it held and reaps the process)
+            if late:
+                await asyncio.wait(late)
+        while self._reaping:
+            await asyncio.gather(*list(self._reaping))
 
 
 def _reap(process: Any, timeout: float) -> None:

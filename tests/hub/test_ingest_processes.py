@@ -9,11 +9,13 @@ are checked from the HTTP side and in the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 
 import pytest
 
+from hub import ingest as I
 from hub import queries as Q
 from hub import typedefs as T
 from hub.app import create_app
@@ -277,3 +279,46 @@ async def test_verifying_only_without_a_database(origin):
         assert checked.origin == origin.origin and len(checked.columns[0]) == 3
     finally:
         await pool.close()
+
+
+async def test_closing_gives_the_answers_owed_then_takes_no_call(origin):
+    """close() while a call is in flight: the process answers it before it leaves (the
+    caller never waits forever); a call after close() is refused and starts nothing."""
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    pool = IngestPool(1, WorkerSetup(owner=os.getpid()))
+    data = envelope(origin.many(3))
+    await pool.warm()
+    checked, _ = await asyncio.wait_for(
+        asyncio.gather(pool.run(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS), pool.close()), 30)
+    assert checked.origin == origin.origin and len(checked.columns[0]) == 3
+    assert pool.pids() == [] and set(multiprocessing.active_children()) == before
+    with pytest.raises(I.Refused) as refused:
+        await pool.run(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS)
+    assert refused.value.code == "verifier_unavailable"
+    assert pool.pids() == [] and set(multiprocessing.active_children()) == before
+
+
+@pytest.mark.parametrize("turns", [0, 1, 3, 10, 40])
+async def test_a_caller_cancelled_while_its_process_starts_leaves_nothing(origin, turns):
+    """A push whose client goes away while the pool starts its process (the cancel lands
+    anywhere in the start, by the number of loop turns): the next call still works, and
+    after close() no process of the pool is left."""
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    pool = IngestPool(1, WorkerSetup(owner=os.getpid()))
+    data = envelope(origin.many(2))
+    try:
+        first = asyncio.ensure_future(pool.run(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        checked = await asyncio.wait_for(pool.run(data, CBOR_MEDIA_TYPE, DEFAULT_LIMITS), 30)
+        assert len(checked.columns[0]) == 2 and len(pool.pids()) == 1
+    finally:
+        await asyncio.wait_for(pool.close(), 30)
+    assert set(multiprocessing.active_children()) == before
