@@ -295,9 +295,9 @@ class IngestPool:
                 while len(self._live) < self.processes:
                     try:
                         self._live.append(await self._start())
-                    except OSError as exc:
+                    except Exception as exc:  # noqa: BLE001 - (OSError, or the forkserver's)
                         log.error("an ingest process could not start",
-                                  extra={"error": str(exc)[:180]})
+                                  extra={"error": f"{type(exc).__name__}: {exc}"[:180]})
                         if not self._live:
                             raise _refused() from None
                         break

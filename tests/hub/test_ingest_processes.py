@@ -322,3 +322,20 @@ async def test_a_caller_cancelled_while_its_process_starts_leaves_nothing(origin
     finally:
         await asyncio.wait_for(pool.close(), 30)
     assert set(multiprocessing.active_children()) == before
+
+
+async def test_a_process_that_cannot_start_is_a_503_not_a_500(origin, monkeypatch):
+    """Whatever stops a process from starting (no fork, a forkserver gone), the push gets
+    ``verifier_unavailable`` (a 503 to retry), not an unexpected error (a 500)."""
+    pool = IngestPool(1, WorkerSetup(owner=os.getpid()))
+
+    def broken(self):  # noqa: ANN001, ANN202
+        raise EOFError("unexpected EOF")  # what a crashed forkserver raised
+
+    monkeypatch.setattr(IngestPool, "_spawn", broken)
+    try:
+        with pytest.raises(I.Refused) as refused:
+            await pool.run(envelope(origin.many(1)), CBOR_MEDIA_TYPE, DEFAULT_LIMITS)
+        assert refused.value.code == "verifier_unavailable" and pool.pids() == []
+    finally:
+        await pool.close()
