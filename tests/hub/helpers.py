@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 from protocol.bundle import Bundle, sign_files
@@ -86,3 +88,15 @@ def cbor_headers(token: str) -> dict[str, str]:
 
 def envelope(b: Bundle) -> bytes:
     return to_cbor(b)
+
+
+async def until(check, what: str, limit: float = 120.0):  # noqa: ANN001, ANN201
+    """The first truthy value of ``await check()``, polled every 50 ms; AssertionError
+    naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 
@@ -26,7 +27,7 @@ from protocol.limits import DEFAULT_LIMITS
 from service import outage
 from service.ids import token_hash
 from tests.hub.conftest import PEER_TOKEN, make_hub_config
-from tests.hub.helpers import Origin, envelope, seed
+from tests.hub.helpers import Origin, envelope, seed, until
 from tests.hub.test_ingest import push, push_public_and_secret
 from tests.ops.test_outage import StoppableServer
 
@@ -41,6 +42,18 @@ async def proc_hub(make_hub, origin):
     await Q.trust_key(pool, origin.origin, origin.origin, origin.public_key, "alpha")
     assert client.server.app[T.executor_key].stores
     return client
+
+
+async def lock_waiters(pool, event: str | None = None) -> int:
+    """Sessions of the test's own database waiting on a lock (of ``event``, e.g.
+    'advisory', when given); pg_stat_activity is the whole server's."""
+    return await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND ($1::text IS NULL OR wait_event = $1) AND datname = current_database()", event)
+
+
+async def waiters_are(pool, n: int, event: str | None = None) -> bool:
+    return await lock_waiters(pool, event) == n
 
 
 async def counts(pool) -> tuple[int, int, int, int]:
@@ -108,26 +121,15 @@ async def test_a_process_killed_inside_its_transaction_leaves_nothing(proc_hub, 
         await blocker.execute("SELECT pg_advisory_lock(hashtext('wb-hub-origin:' || $1))",
                               origin.origin)
         task = asyncio.ensure_future(push(proc_hub, PEER_TOKEN, b))
-        for _ in range(400):
-            waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND wait_event = 'advisory' AND datname = current_database()")
-            if waiting:
-                break
-            await asyncio.sleep(0.025)
-        assert waiting == 1
+        await until(lambda: waiters_are(pool, 1, "advisory"), "the push on the lock", 30)
         (pid,) = app[T.executor_key].pids()  # the one ingest process
         os.kill(pid, signal.SIGKILL)
         r = await asyncio.wait_for(task, 30)
         await blocker.execute("SELECT pg_advisory_unlock_all()")
     body = await r.json()
     assert r.status == 503 and body["error"]["code"] == "verifier_unavailable"
-    for _ in range(400):  # the killed backend's transaction is rolled back
-        if not await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
-                "AND datname = current_database()"):
-            break
-        await asyncio.sleep(0.025)
+    # the killed backend's transaction is rolled back
+    await until(lambda: waiters_are(pool, 0, "advisory"), "the killed backend's end", 30)
     assert await counts(pool) == (0, 0, 0, 0)
     r = await push(proc_hub, PEER_TOKEN, b)
     assert r.status == 201 and (await r.json())["accepted"] == 5
@@ -152,14 +154,8 @@ async def test_a_dying_process_fails_only_the_push_it_held(make_hub, origin):
             await blocker.execute("SELECT pg_advisory_lock(hashtext('wb-hub-origin:' || $1))",
                                   o.origin)
         tasks = [asyncio.ensure_future(push(client, PEER_TOKEN, b)) for b in (first, second)]
-        for _ in range(400):
-            waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
-                "AND datname = current_database()")
-            if waiting == 2:
-                break
-            await asyncio.sleep(0.025)
-        assert waiting == 2  # one push in each process
+        # one push in each process
+        await until(lambda: waiters_are(pool, 2, "advisory"), "both pushes on locks", 30)
         victim = app[T.executor_key].pids()[0]
         os.kill(victim, signal.SIGKILL)
         # (its backend learns of the death once it has the lock: then it rolls back)
@@ -192,15 +188,14 @@ async def test_a_process_killed_between_its_commit_and_its_log_entry(proc_hub, o
         await tx.start()
         await blocker.execute("SELECT last_seq FROM hub_state WHERE id = 1 FOR UPDATE")
         task = asyncio.ensure_future(push(proc_hub, PEER_TOKEN, b))
-        for _ in range(400):
-            pending = await pool.fetchval("SELECT count(*) FROM hub_log_pending")
-            waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()")
-            if pending and waiting:
-                break
-            await asyncio.sleep(0.025)
-        assert (pending, waiting) == (1, 1)  # committed, its log entry waits for us
+        async def committed_and_waiting() -> tuple[int, int] | None:
+            pair = (await pool.fetchval("SELECT count(*) FROM hub_log_pending"),
+                    await lock_waiters(pool))
+            return pair if all(pair) else None
+
+        # committed, its log entry waits for us
+        assert await until(committed_and_waiting, "the commit and the log's lock", 30) == \
+            (1, 1)
         (pid,) = app[T.executor_key].pids()
         os.kill(pid, signal.SIGKILL)
         await tx.rollback()
@@ -213,8 +208,8 @@ async def test_a_process_killed_between_its_commit_and_its_log_entry(proc_hub, o
 
 
 async def test_connections_closed_while_the_processes_idle_are_replaced(proc_hub, origin):
-    """A server-side close between two pushes (a restart, an idle timeout): the process's
-    loop does not run between calls, and the next push must not get the dead connection."""
+    """A server-side close between two pushes (a restart, an idle timeout): the next push
+    must not get the dead connection."""
     pool = proc_hub.server.app[T.pool_key]
     assert (await push(proc_hub, PEER_TOKEN, origin.many(2))).status == 201
     async with pool.acquire() as conn:
@@ -225,14 +220,12 @@ async def test_connections_closed_while_the_processes_idle_are_replaced(proc_hub
         assert len(others) >= 2  # the process's own, and the hub's
         await conn.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
                            [r["pid"] for r in others])
-        for _ in range(400):
-            alive = await conn.fetchval(
+        async def all_gone() -> bool:
+            return not await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])",
                 [r["pid"] for r in others])
-            if not alive:
-                break
-            await asyncio.sleep(0.025)
-        assert alive == 0
+
+        await until(all_gone, "the terminated backends' end", 30)
     for _ in range(2):  # (both of the process's connections were dead)
         r = await push(proc_hub, PEER_TOKEN, origin.many(2))
         assert r.status == 201, await r.text()
@@ -284,8 +277,6 @@ async def test_verifying_only_without_a_database(origin):
 async def test_closing_gives_the_answers_owed_then_takes_no_call(origin):
     """close() while a call is in flight: the process answers it before it leaves (the
     caller never waits forever); a call after close() is refused and starts nothing."""
-    import multiprocessing
-
     before = set(multiprocessing.active_children())
     pool = IngestPool(1, WorkerSetup(owner=os.getpid()))
     data = envelope(origin.many(3))
@@ -305,8 +296,6 @@ async def test_a_caller_cancelled_while_its_process_starts_leaves_nothing(origin
     """A push whose client goes away while the pool starts its process (the cancel lands
     anywhere in the start, by the number of loop turns): the next call still works, and
     after close() no process of the pool is left."""
-    import multiprocessing
-
     before = set(multiprocessing.active_children())
     pool = IngestPool(1, WorkerSetup(owner=os.getpid()))
     data = envelope(origin.many(2))

@@ -9,7 +9,6 @@ PostgreSQL database; the hub pushes to the node's real ``/sync/inbox``.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from protocol.limits import MiB
 from service.cli import root
 from service.ids import token_hash
 from tests.conftest import make_node_config
-from tests.hub.helpers import Origin, cbor_headers, envelope, seed
+from tests.hub.helpers import Origin, cbor_headers, envelope, seed, until
 
 PUSHER = "p" * 24
 INBOX = "inbox-token-0123456789"
@@ -60,16 +59,6 @@ async def start(make_hub, aiohttp_client, node_db_url: str, tmp_path: Path,
                              inbox_url=str(node.make_url("/sync/inbox")), inbox_token=INBOX,
                              origins=None, entities=None, cursor=0)
     return hub, pool, node, node_pool, o, config
-
-
-async def until(check, what: str, limit: float = 120.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_nine_mib_bundle_reaches_a_push_subscriber(make_hub, aiohttp_client,
