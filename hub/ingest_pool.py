@@ -127,12 +127,11 @@ class _Worker:
         except outage.SUSPECT as exc:
             return ("database", isinstance(exc, outage.LOST), f"{type(exc).__name__}: {exc}")
 
-    async def warm(self) -> int:
-        import protocol.verify  # noqa: F401 - loaded once per process
-
-        if self.setup.database_url:  # connected now rather than at the first push
+    async def warm(self) -> None:
+        """Connected now rather than at the first push (the protocol code came with
+        this module)."""
+        if self.setup.database_url:
             await outage.reachable(await self.pool())
-        return os.getpid()
 
     async def answer(self, writer: asyncio.StreamWriter, job: int, frame: bytes) -> None:
         async with self.turns:
@@ -145,9 +144,7 @@ class _Worker:
                 else:
                     result = ("ok", await self.warm())
                 out = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
+            except Exception as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
                 log.exception("an ingest call failed")
                 out = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"[:300]))
         if not writer.is_closing():
