@@ -179,7 +179,7 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
                    filtered.sig, withheld, columns, sorted(set(columns[1])),
                    rotations(v), container, sorted(filtered.files),
-                   [s.path for s in kept])
+                   [s[0] for s in kept])
 
 
 # Stored envelopes were verified on the way in; re-reading one for a scrub must not fail
@@ -222,14 +222,13 @@ _INDEXED = ("Origin", "ID", "Revision", "Instance", "Updated-At", "Deleted", "Ti
 def index_columns(kept: list[Storable]) -> Q.IndexColumns:
     """The index rows of the kept records (:func:`protocol.storable.storable_records`),
     column by column (the hot loop of ingest after parsing: header values are read
-    by position, :func:`protocol.records.header_values`; the header block is the one
-    the mapping gives, the signed bytes' own for schema 2)."""
+    by position, :func:`protocol.records.header_values`; head and body are the
+    mapping's, the signed bytes' own for schema 2)."""
     cols: Q.IndexColumns = tuple([] for _ in Q.INDEX_COLUMNS)  # type: ignore[assignment]
     (origin, entity, ids, revision, deleted, instance, updated, heads, bodies, title, status,
      parent, created) = cols
-    for item, row in zip(kept, header_values((s.record for s in kept), _INDEXED),
-                         strict=True):
-        rec = item.record
+    for (_, rec, head, body), row in zip(kept, header_values((s[1] for s in kept), _INDEXED),
+                                         strict=True):
         ent = rec.entity
         origin.append(row[0])
         entity.append(ent)
@@ -247,8 +246,8 @@ def index_columns(kept: list[Storable]) -> Q.IndexColumns:
             created.append(None)
             continue
         deleted.append(False)
-        heads.append(item.head)
-        bodies.append(rec.body)
+        heads.append(head)
+        bodies.append(body)
         title.append(row[6])
         status.append(row[7])
         parent.append(row[8] if ent == "comment" else None)

@@ -1,6 +1,6 @@
-"""storable_records takes each schema-2 header block without searching the file for
-its blank line when the parser kept the file's bytes; the result must be exactly the
-searched one, whatever the record (#24)."""
+"""storable_records takes each schema-2 record's head and body from one decoding of its
+signed bytes; they must be exactly the header block before the first blank line and the
+body the parser gives, whatever the record (#24)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ def test_header_blocks_are_those_before_the_first_blank_line() -> None:
     verified = verify_bundle(small_bundle(records))
     kept = storable_records(verified)
     files = verified.bundle.files
-    expected = [Storable(path, rec, _head(files[path])) for path, rec in verified.records]
+    expected = [Storable(path, rec, _head(files[path]), rec.body)
+                for path, rec in verified.records]
     assert kept == expected and len(kept) == len(records)
     assert all(type(s) is Storable for s in kept)
     for s in kept:
-        assert files[s.path].startswith((s.head + "\n\n").encode())
+        assert files[s.path] == (s.head + "\n\n" + s.body).encode()
         assert "\n\n" not in s.head
