@@ -88,6 +88,13 @@ def tree_cpu(roots: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine so far (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def postmaster_pid(data_dir: Path) -> int | None:
     """The embedded PostgreSQL's postmaster (None for an external server)."""
     pidfile = data_dir / "pgdata" / "postmaster.pid"
@@ -257,9 +264,9 @@ def main() -> None:
             roots = {"hub": pid, "hub main": -pid}
             if (pm := postmaster_pid(tmp / "hub")) is not None:
                 roots["postgres"] = pm
-            cpu0 = tree_cpu(roots)
+            cpu0, busy0, own0 = tree_cpu(roots), machine_ticks(), os.times()
             elapsed, lat = asyncio.run(drive(base, bodies, args.concurrency))
-            cpu1 = tree_cpu(roots)
+            cpu1, busy1, own1 = tree_cpu(roots), machine_ticks(), os.times()
     n = len(bodies) * args.records
     lat.sort()
     print(f"ingest: {len(bodies)} bundles x {args.records} records, "
@@ -272,6 +279,11 @@ def main() -> None:
     print("  CPU per bundle: " + ", ".join(
         f"{name} {(cpu1[name] - cpu0[name]) / len(bodies) * 1000:.1f} ms"
         for name in cpu0) + " (hub: main process and its verify processes)")
+    own = own1.user + own1.system - own0.user - own0.system
+    busy, total = busy1[0] - busy0[0], busy1[1] - busy0[1]
+    print(f"  this client {own / len(bodies) * 1000:.1f} ms per bundle; the machine "
+          f"{100 * busy / max(total, 1):.0f} % busy ({busy / os.sysconf('SC_CLK_TCK'):.1f} "
+          f"CPU-s in {elapsed:.1f} s)")
 
 
 if __name__ == "__main__":
