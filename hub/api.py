@@ -401,6 +401,8 @@ async def create_subscription(request: web.Request) -> web.Response:
     except ValueError:
         raise HubError(400, "invalid_subscription", "send a JSON object") from None
     sub = await subscribe(request.app[T.pool_key], peer.name, body)
+    if sub["mode"] == "push":
+        request.app[T.delivery_key].subscribed()
     return web.json_response(sub, status=201)
 
 

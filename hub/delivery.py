@@ -43,6 +43,9 @@ def backoff(failures: int, options: HubOptions) -> float:
 
 
 class Delivery:
+    #: seconds between looks for due subscriptions when nothing wakes the worker
+    TICK = 1.0
+
     def __init__(self, pool: asyncpg.Pool, client: aiohttp.ClientSession,
                  options: HubOptions, metrics: Any) -> None:
         self.pool = pool
@@ -52,8 +55,16 @@ class Delivery:
         self._event = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._main: asyncio.Task[None] | None = None
+        # no push subscription existed at the last tick: a push's wake-up skips the
+        # claim query until the next tick (a hub with none paid one query per push)
+        self._idle = False
 
     def wake(self) -> None:
+        self._event.set()
+
+    def subscribed(self) -> None:
+        """A push subscription was just added here: look now, not at the next tick."""
+        self._idle = False
         self._event.set()
 
     def start(self) -> None:
@@ -70,12 +81,23 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
+    async def look(self) -> None:
+        """Every tick: is there any push subscription at all? (One added by another
+        process, e.g. the CLI, is seen here.)"""
+        self._idle = not self._tasks and not await Q.has_push_subscriptions(self.pool)
+
     async def _run(self) -> None:
         while True:
+            tick = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), 1.0)
+                await asyncio.wait_for(self._event.wait(), self.TICK)
+                tick = False
             self._event.clear()
             try:
+                if tick:
+                    await self.look()
+                if self._idle:
+                    continue
                 await self.dispatch()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("delivery dispatcher cannot reach the database")

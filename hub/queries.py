@@ -24,6 +24,7 @@ from hub.queries_delivery import (  # noqa: F401 (re-exported: callers use Q.<na
     advance_cursor,
     claim_subscriptions,
     delivery_failed,
+    has_push_subscriptions,
     release_subscription,
     remove_subscription,
     subscriptions,

@@ -36,6 +36,11 @@ async def remove_subscription(conn: Conn, sub_id: str, peer_name: str | None = N
     return done != "DELETE 0"
 
 
+async def has_push_subscriptions(conn: Conn) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM hub_subscriptions WHERE mode = 'push')")
+
+
 async def claim_subscriptions(conn: Conn, limit: int, *,
                               lease_seconds: float) -> list[asyncpg.Record]:
     """Lease due push subscriptions that are behind the head (skipping ones another

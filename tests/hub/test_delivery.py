@@ -6,7 +6,7 @@ from aiohttp import web
 
 from hub import queries as Q
 from hub import typedefs as T
-from hub.delivery import backoff
+from hub.delivery import Delivery, backoff
 from protocol.containers import from_cbor
 from service.ids import token_hash
 from tests.hub.helpers import Origin, cbor_headers, envelope, seed
@@ -251,3 +251,40 @@ async def test_hub_follows_upstream_stream_from_its_cursor(make_hub, pg, tmp_pat
     assert await pool_b.fetchval("SELECT cursor FROM hub_upstreams") == 2
     await hub_b.close()
     await pg.drop(b_url)
+
+
+async def test_no_claim_per_push_without_subscriptions_yet_a_new_one_is_served_at_once(
+        make_hub, aiohttp_server, monkeypatch):
+    """With no push subscription at the last tick, pushes do not each ask the database for
+    due subscriptions; one created through the API is served at the next push, not at the
+    next tick (here an hour away)."""
+    monkeypatch.setattr(Delivery, "TICK", 3600.0)
+    claims = []
+    real_claim = Q.claim_subscriptions
+
+    async def counting_claim(*args, **kwargs):
+        claims.append(1)
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(Q, "claim_subscriptions", counting_claim)
+    client, pool = await setup_hub(make_hub, aiohttp_server)
+    o = Origin(seed(70))
+    await Q.trust_key(pool, o.origin, o.origin, o.public_key, "alpha")
+    delivery = client.server.app[T.delivery_key]
+    await delivery.look()  # the tick's look: nothing to deliver to
+    for _ in range(5):
+        r = await client.post("/api/v2/bundles", data=envelope(o.many(1)),
+                              headers=cbor_headers("a" * 20))
+        assert r.status == 201
+    await asyncio.sleep(0)
+    assert claims == []
+
+    inbox, url = await start_inbox(aiohttp_server)
+    r = await client.post("/api/v2/subscriptions", json={"mode": "push", "inbox_url": url},
+                          headers={"Authorization": "Bearer " + "s" * 20})
+    assert r.status == 201
+    b = o.many(1)
+    r = await client.post("/api/v2/bundles", data=envelope(b), headers=cbor_headers("a" * 20))
+    assert r.status == 201
+    await inbox.wait_for(6)  # the five before it too: the subscription's cursor was 0
+    assert b.digest in inbox.digests and claims
