@@ -6,9 +6,10 @@ keeps a small connection pool of its own: the hub process only reads the request
 answers with the :class:`hub.ingest.Outcome` that comes back.
 
 Each process talks to the hub over a socket pair that both event loops drive: a call
-is one frame each way (a job number, a length, a pickle), and no thread carries them
-(with ``concurrent.futures``' process pool, its feeder and manager threads were
-half of the hub process's py-spy samples: docs/benchmarks.md, "Session 9"). A process takes
+is one frame each way (a job number, lengths, a pickle and the push's bytes beside it,
+not copied into it), and no thread carries them (with ``concurrent.futures``' process
+pool, its feeder and manager threads were half of the hub process's py-spy samples:
+docs/benchmarks.md, "Session 9"). A process takes
 up to :data:`TURNS` pushes at a time, so it verifies one while PostgreSQL writes the
 other. A process that dies fails only the calls it held (``verifier_unavailable``);
 the next call starts a fresh one. When the hub goes away its processes read the end of
@@ -50,9 +51,28 @@ log = logging.getLogger("wb.hub.ingest")
 TURNS = 2
 #: how long a closing pool waits for its processes' last answers, then for them to leave
 STOP_SECONDS = 10
-# job number, length of the pickle that follows; the socket pair is made by the hub for
-# the one process it starts (no one else holds either end), as multiprocessing's own pipes
-_FRAME = struct.Struct("!QQ")
+# job number, length of the pickle that follows, length of the one buffer sent after it
+# out of band (a push's bytes, which pickling would copy twice; 0: none); the socket pair
+# is made by the hub for the one process it starts (no one else holds either end), as
+# multiprocessing's own pipes
+_FRAME = struct.Struct("!QQQ")
+
+
+def _frame(job: int, obj: Any) -> list[bytes | memoryview]:
+    """``obj`` as one frame: a :class:`pickle.PickleBuffer` in it goes out of band."""
+    buffers: list[pickle.PickleBuffer] = []
+    body = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    if len(buffers) > 1:
+        raise ValueError("a frame carries one out-of-band buffer at most")
+    raw = buffers[0].raw() if buffers else b""
+    return [_FRAME.pack(job, len(body), len(raw)), body, raw]
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, list[bytes]]:
+    """The next frame: its job number, its pickle and the buffers to unpickle it with."""
+    job, size, extra = _FRAME.unpack(await reader.readexactly(_FRAME.size))
+    body = await reader.readexactly(size)
+    return job, body, [await reader.readexactly(extra)] if extra else []
 
 
 @dataclass(frozen=True)
@@ -133,22 +153,23 @@ class _Worker:
         if self.setup.database_url:
             await outage.reachable(await self.pool())
 
-    async def answer(self, writer: asyncio.StreamWriter, job: int, frame: bytes) -> None:
+    async def answer(self, writer: asyncio.StreamWriter, job: int, frame: bytes,
+                     buffers: list[bytes]) -> None:
         async with self.turns:
             try:
-                kind, args = pickle.loads(frame)  # noqa: S301 - the hub's own (see _FRAME)
+                kind, args = pickle.loads(frame, buffers=buffers)  # noqa: S301 - the hub's
                 if kind == "check":
                     result = check_in_worker(*args)
                 elif kind == "ingest":
                     result = await self.ingest(*args)
                 else:
                     result = ("ok", await self.warm())
-                out = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+                out = _frame(job, result)
             except Exception as exc:  # noqa: BLE001 - whatever it is, the hub gets a tuple
                 log.exception("an ingest call failed")
-                out = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"[:300]))
+                out = _frame(job, ("error", f"{type(exc).__name__}: {exc}"[:300]))
         if not writer.is_closing():
-            writer.write(_FRAME.pack(job, len(out)) + out)
+            writer.writelines(out)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -168,11 +189,10 @@ async def _serve(sock: socket.socket, setup: WorkerSetup) -> None:
     try:
         while True:
             try:
-                job, size = _FRAME.unpack(await reader.readexactly(_FRAME.size))
-                frame = await reader.readexactly(size)
+                job, frame, buffers = await _read_frame(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
                 break
-            task = asyncio.create_task(worker.answer(writer, job, frame))
+            task = asyncio.create_task(worker.answer(writer, job, frame, buffers))
             held.add(task)
             task.add_done_callback(held.discard)
         if held:
@@ -303,8 +323,8 @@ class IngestPool:
     async def _read(self, p: _Process) -> None:
         try:
             while True:
-                job, size = _FRAME.unpack(await p.reader.readexactly(_FRAME.size))
-                result = pickle.loads(await p.reader.readexactly(size))  # noqa: S301 - ours
+                job, frame, buffers = await _read_frame(p.reader)
+                result = pickle.loads(frame, buffers=buffers)  # noqa: S301 - ours
                 future = p.held.pop(job, None)
                 if future is not None and not future.done():
                     future.set_result(result)
@@ -338,12 +358,11 @@ class IngestPool:
         if not p.alive:  # (``on``: it may have died since)
             raise _refused()
         job = next(self._jobs)
-        frame = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
+        frame = _frame(job, (kind, args))
         future = asyncio.get_running_loop().create_future()
         p.held[job] = future
         try:
-            p.writer.write(_FRAME.pack(job, len(frame)))
-            p.writer.write(frame)
+            p.writer.writelines(frame)
             await p.writer.drain()
             result = await future
         except (_Died, ConnectionError):
@@ -371,12 +390,14 @@ class IngestPool:
 
     async def run(self, data: bytes, content_type: str, limits: Limits) -> I.Checked:
         """Verify only (:func:`hub.ingest.check`); the caller stores."""
-        return (await self._call("check", data, content_type, limits))[1]
+        return (await self._call("check", pickle.PickleBuffer(data), content_type,
+                                 limits))[1]
 
     async def ingest(self, data: bytes, content_type: str, limits: Limits,
                      peer: str | None, hops: int) -> I.Outcome:
         """Verify and store (:func:`hub.ingest.check`, then :func:`hub.ingest.store`)."""
-        return (await self._call("ingest", data, content_type, limits, peer, hops))[1]
+        return (await self._call("ingest", pickle.PickleBuffer(data), content_type, limits,
+                                 peer, hops))[1]
 
     async def close(self) -> None:
         """Take no more calls and end the hub's half of every process's socket: a
