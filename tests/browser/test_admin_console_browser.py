@@ -8,6 +8,7 @@ is not a click. A job that needs a fourth click fails the test.
 from __future__ import annotations
 
 import pytest
+import pytest_asyncio
 
 from node import typedefs as T
 from tests.browser.seed import seed
@@ -24,7 +25,7 @@ class Clicks:
         await self.page.click(selector, **kw)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def community(live_app, tmp_path):
     return await seed(live_app.app, tmp_path / "exchange")
 

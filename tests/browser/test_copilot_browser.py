@@ -8,7 +8,7 @@ and the page reloads with the answer.
 
 from __future__ import annotations
 
-import pytest
+import pytest_asyncio
 
 from node import typedefs as T
 from tests.conftest import make_node_config
@@ -24,7 +24,7 @@ from tests.node.copilot.fake_gateway import (
 from tests.node.copilot.helpers import add_request, enable
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def gateway(aiohttp_server):
     fake = FakeGateway()
     server = await aiohttp_server(fake.app(), host="127.0.0.1")
@@ -34,7 +34,7 @@ async def gateway(aiohttp_server):
     fake.gate.set()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def copilot_page(node_db_url, gateway, aiohttp_server, browser, tmp_path):
     """make(js) -> (page, base, pool, admin_id): an admin on /admin/copilot."""
     from node.app import create_app

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import pytest_asyncio
 
 from node import typedefs as T
 from tests.conftest import make_node_config
 from tests.factories import create_session, create_user
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def delayed_app(aiohttp_server, node_db_url, tmp_path):
     from node.app import create_app
 
