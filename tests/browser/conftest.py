@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestServer
 
 from node import typedefs as T
 from tests.browser import install
+from tests.conftest import node_database
 from tests.factories import create_session, create_user
 
 CHROMIUM = os.environ.get("WB_CHROMIUM", "/usr/bin/chromium")
@@ -132,12 +133,8 @@ async def aiohttp_server() -> AsyncIterator[Any]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def node_db_url(pg: Any) -> AsyncIterator[str]:
     """tests/conftest.py's ``node_db_url``, in the session's loop."""
-    from node.app import MIGRATIONS
-
-    template = await pg.template("node", MIGRATIONS)
-    url = await pg.new_database(template)
-    yield url
-    await pg.drop_later(url)
+    async with node_database(pg) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(loop_scope="session")
