@@ -313,7 +313,27 @@ async def _log_orphans(pool: asyncpg.Pool) -> None:
 
 async def store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None,
                 hops: int) -> Outcome:
-    """Store a checked bundle; ``data`` is what was received (stored when unchanged)."""
+    """Store a checked bundle; ``data`` is what was received (stored when unchanged).
+
+    Tried once more when asyncpg refuses a query with InternalClientError: a pooled
+    connection the server closed while it idled (a restart, a terminated backend), of
+    which the client had read the server's last message but not yet the end, is still
+    handed out, and its first query fails so (seen in an ingest process on a loaded
+    machine: a push after the database's connections were cut got 500). After a short
+    pause the loop has read the end and the pool connects afresh. Storing twice is safe:
+    nothing was committed on the dead connection, or the second try finds the push
+    stored and answers ``duplicate``."""
+    try:
+        return await _store(pool, c, data, peer=peer, hops=hops)
+    except asyncpg.exceptions.InternalClientError as exc:
+        log.warning("a pooled database connection was found closed; storing again",
+                    extra={"digest": c.digest, "error": str(exc)[:180]})
+        await asyncio.sleep(0.05)
+        return await _store(pool, c, data, peer=peer, hops=hops)
+
+
+async def _store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | None,
+                 hops: int) -> Outcome:
     origin, key_id = c.origin, c.key_id
     container = data if c.container is None else c.container
     async with pool.acquire() as conn:

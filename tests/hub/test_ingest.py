@@ -271,3 +271,30 @@ async def test_verifier_processes_report_rejections_and_keep_working(make_hub, o
         assert body["error"]["path"] == path
     r = await push(client, "v" * 20, b)
     assert r.status == 201 and (await r.json())["accepted"] == 2
+
+
+async def test_a_connection_found_closed_at_the_first_query_is_stored_on_a_fresh_one(
+        hub_client, hub_pool, peer, origin, monkeypatch):
+    """asyncpg hands out a pooled connection the server closed while it idled when it
+    has read the server's last message but not the end: the first query then fails with
+    InternalClientError (an ingest process after its backends were terminated, on a
+    loaded machine). The push is stored anyway, once, not answered 500."""
+    import asyncpg
+
+    real = Q.standing
+    calls = []
+
+    async def closed_once(conn, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise asyncpg.exceptions.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress")
+        return await real(conn, *args)
+
+    monkeypatch.setattr(Q, "standing", closed_once)
+    b = origin.many(2)
+    r = await push(hub_client, peer, b)
+    assert r.status == 201, await r.text()
+    assert len(calls) == 2
+    assert await hub_pool.fetchval("SELECT count(*) FROM hub_bundles WHERE digest = $1",
+                                   b.digest) == 1
