@@ -7,8 +7,9 @@ both for every test cost ~1.4 CPU-s of the ~6.6 a browser test took (the driver 
 browser 0.8; a context 0.2), a tenth of the suite's CPU on two cores (issue 24). Playwright's
 objects belong to the event loop that started the driver, so the browser tests and every
 async fixture they use run in the session's loop (``loop_scope="session"``: the
-``asyncio`` marks added below, this package's fixtures, and its own ``aiohttp_server`` and
-``node_db_url``); the other tests keep a loop of their own each.
+``asyncio`` marks added below, this package's fixtures, pytest-aiohttp's
+``aiohttp_server`` and tests/conftest.py's ``node_db_url`` declared again for it); the
+other tests keep a loop of their own each.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_aiohttp.plugin
 import pytest_asyncio
-from aiohttp.test_utils import TestServer
 
 from node import typedefs as T
 from tests.browser import install
@@ -113,21 +114,9 @@ async def browser(_chromium: _Chromium) -> AsyncIterator[Any]:
                 await ctx.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def aiohttp_server() -> AsyncIterator[Any]:
-    """pytest-aiohttp's ``aiohttp_server``, in the session's loop."""
-    servers: list[TestServer] = []
-
-    async def go(app: Any, *, host: str = "127.0.0.1", port: int | None = None,
-                 **kwargs: Any) -> TestServer:
-        server = TestServer(app, host=host, port=port)
-        await server.start_server(**kwargs)
-        servers.append(server)
-        return server
-
-    yield go
-    while servers:
-        await servers.pop().close()
+# pytest-aiohttp's own ``aiohttp_server``, in the session's loop
+aiohttp_server = pytest_asyncio.fixture(loop_scope="session", name="aiohttp_server")(
+    pytest_aiohttp.plugin.aiohttp_server.__wrapped__)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -147,8 +136,8 @@ async def live_app(aiohttp_server, node_config):
 
 @pytest.fixture
 def signed_in_context(browser, live_app):
-    """make(username, js=True) -> (context, base_url, user_id) with a session cookie."""
-    contexts = []
+    """make(username, js=True) -> (context, base_url, user_id) with a session cookie (the
+    ``browser`` fixture closes the context after the test)."""
 
     async def make(username: str, *, js: bool = True, admin: bool = False):
         pool = live_app.app[T.pool_key]
@@ -157,7 +146,6 @@ def signed_in_context(browser, live_app):
         base = str(live_app.make_url("/")).rstrip("/")
         ctx = await browser.new_context(java_script_enabled=js)
         await ctx.add_cookies([{"name": "wb_session_id", "value": cookie, "url": base + "/"}])
-        contexts.append(ctx)
         return ctx, base, user_id
 
     yield make

@@ -45,22 +45,18 @@ async def copilot_page(node_db_url, gateway, aiohttp_server, browser, tmp_path):
     server = await aiohttp_server(create_app(config), host="127.0.0.1")
     pool = server.app[T.pool_key]
     base = str(server.make_url("/")).rstrip("/")
-    contexts = []
 
     async def make(js: bool):
         admin = await create_user(pool, "root", admin=True)
         await enable(pool, admin)
-        ctx = await browser.new_context(java_script_enabled=js)
-        contexts.append(ctx)
+        ctx = await browser.new_context(java_script_enabled=js)  # (closed by ``browser``)
         await ctx.add_cookies([{"name": "wb_session_id", "url": base + "/",
                                 "value": await create_session(pool, admin)}])
         page = await ctx.new_page()
         await page.goto(base + "/admin/copilot")
         return page, base, pool, admin
 
-    yield make
-    for ctx in contexts:
-        await ctx.close()
+    return make
 
 
 async def test_reply_streams_in_without_a_reload(copilot_page, gateway):
