@@ -23,9 +23,9 @@ import pytest
 import pytest_aiohttp.plugin
 import pytest_asyncio
 
+import tests.conftest
 from node import typedefs as T
 from tests.browser import install
-from tests.conftest import node_database
 from tests.factories import create_session, create_user
 
 CHROMIUM = os.environ.get("WB_CHROMIUM", "/usr/bin/chromium")
@@ -119,11 +119,9 @@ aiohttp_server = pytest_asyncio.fixture(loop_scope="session", name="aiohttp_serv
     pytest_aiohttp.plugin.aiohttp_server.__wrapped__)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def node_db_url(pg: Any) -> AsyncIterator[str]:
-    """tests/conftest.py's ``node_db_url``, in the session's loop."""
-    async with node_database(pg) as url:
-        yield url
+# tests/conftest.py's ``node_db_url``, in the session's loop
+node_db_url = pytest_asyncio.fixture(loop_scope="session", name="node_db_url")(
+    tests.conftest.node_db_url.__wrapped__)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
