@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -221,14 +222,21 @@ def pg() -> Iterator[TestServer]:
         server.close()
 
 
-@pytest.fixture
-async def node_db_url(pg: TestServer) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def node_database(pg: TestServer) -> AsyncIterator[str]:
+    """A fresh node database from the migrated template, dropped after."""
     from node.app import MIGRATIONS
 
     template = await pg.template("node", MIGRATIONS)
     url = await pg.new_database(template)
     yield url
     await pg.drop_later(url)
+
+
+@pytest.fixture
+async def node_db_url(pg: TestServer) -> AsyncIterator[str]:
+    async with node_database(pg) as url:
+        yield url
 
 
 def make_node_config(db_url: str, data_dir: Path, **overrides: str) -> Config:

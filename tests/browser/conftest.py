@@ -7,9 +7,8 @@ both for every test cost ~1.4 CPU-s of the ~6.6 a browser test took (the driver 
 browser 0.8; a context 0.2), a tenth of the suite's CPU on two cores (issue 24). Playwright's
 objects belong to the event loop that started the driver, so the browser tests and every
 async fixture they use run in the session's loop (``loop_scope="session"``: the
-``asyncio`` marks added below, this package's fixtures, pytest-aiohttp's
-``aiohttp_server`` and tests/conftest.py's ``node_db_url`` declared again for it); the
-other tests keep a loop of their own each.
+``asyncio`` marks added below, this package's fixtures, and its own ``aiohttp_server`` and
+``node_db_url``); the other tests keep a loop of their own each.
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_aiohttp.plugin
 import pytest_asyncio
+from aiohttp.test_utils import TestServer
 
-import tests.conftest
 from node import typedefs as T
 from tests.browser import install
+from tests.conftest import node_database
 from tests.factories import create_session, create_user
 
 CHROMIUM = os.environ.get("WB_CHROMIUM", "/usr/bin/chromium")
@@ -114,14 +113,32 @@ async def browser(_chromium: _Chromium) -> AsyncIterator[Any]:
                 await ctx.close()
 
 
-# pytest-aiohttp's own ``aiohttp_server``, in the session's loop
-aiohttp_server = pytest_asyncio.fixture(loop_scope="session", name="aiohttp_server")(
-    pytest_aiohttp.plugin.aiohttp_server.__wrapped__)
+@pytest_asyncio.fixture(loop_scope="session")
+async def aiohttp_server() -> AsyncIterator[Any]:
+    """pytest-aiohttp's ``aiohttp_server``, in the session's loop. A copy: declaring
+    pytest-aiohttp's own function again with ``loop_scope="session"`` marks that very
+    function, and every test outside this package then got its servers in the session
+    loop too (29 errors in .ci/run on a7846db)."""
+    servers: list[TestServer] = []
+
+    async def go(app: Any, *, host: str = "127.0.0.1", port: int | None = None,
+                 **kwargs: Any) -> TestServer:
+        server = TestServer(app, host=host, port=port)
+        await server.start_server(**kwargs)
+        servers.append(server)
+        return server
+
+    yield go
+    while servers:
+        await servers.pop().close()
 
 
-# tests/conftest.py's ``node_db_url``, in the session's loop
-node_db_url = pytest_asyncio.fixture(loop_scope="session", name="node_db_url")(
-    tests.conftest.node_db_url.__wrapped__)
+@pytest_asyncio.fixture(loop_scope="session")
+async def node_db_url(pg: Any) -> AsyncIterator[str]:
+    """tests/conftest.py's ``node_db_url``, in the session's loop (its own function
+    declared again would put every test's in the session loop: see ``aiohttp_server``)."""
+    async with node_database(pg) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(loop_scope="session")
