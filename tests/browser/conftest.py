@@ -27,14 +27,14 @@ from tests.browser import install
 from tests.conftest import node_database
 from tests.factories import create_session, create_user
 
-CHROMIUM = os.environ.get("WB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("WB_CHROMIUM", install.CHROMIUM)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
 
 def _chromium_path() -> str:
-    """Debian's Chromium; installed on first use when missing (see install.py)."""
+    """Debian's Chromium headless shell; installed on first use when missing (install.py)."""
     try:
         return install.ensure_chromium(CHROMIUM)
     except install.Missing as exc:

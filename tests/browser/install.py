@@ -1,8 +1,14 @@
 """What the browser tests need besides Python packages, installed by the test run itself
 so that the README's one test command works on a fresh machine:
 
-- Chromium: Debian's package (``apt-get install chromium``) when /usr/bin/chromium is
-  missing and we run as root; otherwise one line saying how to get it.
+- Chromium: Debian's ``chromium-headless-shell`` (``apt-get install``) when
+  /usr/bin/chromium-headless-shell is missing and we run as root; otherwise one line saying
+  how to get it. The headless shell is the same Blink and V8 as the ``chromium`` package
+  without the desktop browser around them (what Playwright itself runs for headless
+  Chromium): the browser tests took 211 CPU-s in the full browser's headless mode and 108
+  in the shell (tests/browser on 2 cores, docs/benchmarks.md, session 11), most of the
+  difference in the browser process, which in the full browser builds a window and its
+  WebUI toolbar for every context.
 - axe-core: from the npm registry, pinned by package.json / package-lock.json at the
   repository root (``npm ci``), when node_modules/axe-core is missing.
 
@@ -23,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium-headless-shell"
+CHROMIUM_PACKAGE = "chromium-headless-shell"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 INSTALL_TIMEOUT = 900
 
@@ -85,16 +93,16 @@ def ensure_go(gopath: str) -> str:
 
 
 def ensure_chromium(path: str) -> str:
-    """Return ``path`` once it exists, installing Debian's chromium if it is the default."""
+    """Return ``path`` once it exists, installing Debian's package if it is the default."""
     if os.path.exists(path):
         return path
-    if path != "/usr/bin/chromium":
+    if path != CHROMIUM:
         raise Missing(f"WB_CHROMIUM={path} does not exist")
     with _one_installer("apt"):
         if not os.path.exists(path):
-            _apt_install("chromium")
+            _apt_install(CHROMIUM_PACKAGE)
     if not os.path.exists(path):
-        raise Missing("apt-get installed chromium but /usr/bin/chromium is still missing")
+        raise Missing(f"apt-get installed {CHROMIUM_PACKAGE} but {path} is still missing")
     return path
 
 

@@ -18,8 +18,8 @@ def test_without_root_it_says_how_to_install(monkeypatch):
     monkeypatch.setattr(install.os, "geteuid", lambda: 1000)
     monkeypatch.setattr(install.os.path, "exists", lambda p: False)
     with pytest.raises(install.Missing) as err:
-        install.ensure_chromium("/usr/bin/chromium")
-    assert "sudo apt-get install -y chromium" in str(err.value)
+        install.ensure_chromium(install.CHROMIUM)
+    assert "sudo apt-get install -y chromium-headless-shell" in str(err.value)
     assert "\n" not in str(err.value)
 
 
@@ -36,9 +36,10 @@ def test_as_root_it_runs_apt_get(monkeypatch):
     monkeypatch.setattr(install.shutil, "which", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(install, "_run", fake_run)
     monkeypatch.setattr(install.os.path, "exists", lambda p: installed["done"])
-    assert install.ensure_chromium("/usr/bin/chromium") == "/usr/bin/chromium"
+    assert install.ensure_chromium(install.CHROMIUM) == "/usr/bin/chromium-headless-shell"
     assert ran == [["apt-get", "update", "-qq"],
-                   ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]]
+                   ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                    "chromium-headless-shell"]]
 
 
 def test_a_failing_command_reports_its_last_line(tmp_path):
