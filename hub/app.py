@@ -35,12 +35,15 @@ from service import db, malloc_trim, outage
 from service.limits import limits_from_config
 from service.ratelimit import RateLimiter
 from service.settings import Config
-from service.web import client_session_ctx
+from service.web import SharedTemplateCode, client_session_ctx
 
 log = logging.getLogger("wb.hub")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
+# Every hub app of this process shares its compiled templates (not with the node's:
+# their Environments differ).
+TEMPLATE_CODE = SharedTemplateCode()
 
 # Route modules, each with ``setup(app)``; in the order their routes are added.
 FEATURES = (api, v1, public, feeds, admin, tlog, openapi)
@@ -172,7 +175,7 @@ def create_app(config: Config | None = None, options: T.HubOptions | None = None
     app[T.writes_first_key] = WritesFirst(options.read_defer_ms / 1000)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(["html", "xml"]))
+        autoescape=jinja2.select_autoescape(["html", "xml"]), bytecode_cache=TEMPLATE_CODE)
     env.globals["hub_url"] = config["WB_HUB_URL"].rstrip("/")
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(executor_ctx)

@@ -43,12 +43,14 @@ from service import db, outage
 from service.limits import limits_from_config
 from service.ratelimit import RateLimiter
 from service.settings import Config
-from service.web import client_session_ctx
+from service.web import SharedTemplateCode, client_session_ctx
 
 log = logging.getLogger("wb.node")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TEMPLATES = Path(web_templates.__file__).parent
+# Every node app of this process (tests make hundreds) shares its compiled templates.
+TEMPLATE_CODE = SharedTemplateCode()
 # forms and uploads; /sync/inbox reads its body itself, capped by WB_MAX_BUNDLE_BYTES
 MAX_BODY = 8 * 1024 * 1024
 
@@ -114,7 +116,7 @@ def create_app(config: Config | None = None) -> web.Application:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml", "svg"]),
-        auto_reload=config.get_bool("WB_TEMPLATE_RELOAD"),
+        auto_reload=config.get_bool("WB_TEMPLATE_RELOAD"), bytecode_cache=TEMPLATE_CODE,
     )
     i18n.install(env)
     app.cleanup_ctx.append(database_ctx)

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
+import jinja2
+import jinja2.bccache
 from aiohttp import web
 
 from service.db import client_data_error
@@ -120,3 +122,24 @@ def client_session_ctx(key: web.AppKey[aiohttp.ClientSession], user_agent: str
             yield
 
     return ctx
+
+
+class SharedTemplateCode(jinja2.BytecodeCache):
+    """Compiled templates kept for the life of the process and shared by every
+    Environment given this cache: an app made again in the same process (each test's;
+    a command that builds the app beside a running one) loads a template's code instead
+    of parsing and compiling its source again. Jinja checks the source's checksum on every
+    load, so an edited template (``WB_TEMPLATE_RELOAD``) is compiled anew. Share one only
+    between Environments configured alike (extensions, autoescape): the code depends on
+    them."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()

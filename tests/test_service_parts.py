@@ -1,15 +1,18 @@
-"""The shared parts in service/: TTL cache, rate limiter, .env reading, single flight."""
+"""The shared parts in service/: TTL cache, rate limiter, .env reading, single flight,
+shared template code."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from service import ratelimit, ttlcache
 from service.settings import Config, read_dotenv
 from service.tasks import SingleFlight
+from service.web import SharedTemplateCode
 
 
 class Clock:
@@ -93,3 +96,28 @@ async def test_single_flight_shares_one_computation_its_error_and_outlives_a_can
     results = await asyncio.gather(flights.run("e", fail), flights.run("e", fail),
                                    return_exceptions=True)
     assert [type(r) for r in results] == [ValueError, ValueError]
+
+
+def test_template_code_is_compiled_once_per_process_and_again_when_the_source_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[str | None] = []
+    real = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return real(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    (tmp_path / "page.html").write_text("<p>{{ who }}</p>")
+    shared = SharedTemplateCode()
+
+    def env() -> jinja2.Environment:  # each app builds its own, alike
+        return jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)),
+                                  autoescape=True, bytecode_cache=shared)
+
+    assert env().get_template("page.html").render(who="<a>") == "<p>&lt;a&gt;</p>"
+    assert env().get_template("page.html").render(who="b") == "<p>b</p>"
+    assert compiled == ["page.html"]  # the second Environment loaded the code
+    (tmp_path / "page.html").write_text("<b>{{ who }}</b>")
+    assert env().get_template("page.html").render(who="c") == "<b>c</b>"
+    assert compiled == ["page.html", "page.html"]
