@@ -140,16 +140,12 @@ class TestServer:
         """The next test's database of ``template``: ``spare`` (a finished test's) reset,
         else (none, or a reset refused or failed) a new clone. In the background thread."""
         if spare is not None:
-            admin = await asyncpg.connect(self.url)
             try:
-                if await self._resets[template].run(admin, with_database(self.url, spare),
-                                                    spare):
+                if await self._resets[template].run(with_database(self.url, spare), spare):
                     self.reuse_stats["reset"] += 1
                     return spare
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pass  # refused below: a new clone
-            finally:
-                await admin.close()
             self.reuse_stats["refused"] += 1
             await self._drop_name(spare)
         self.reuse_stats["cloned"] += 1

@@ -122,16 +122,21 @@ class Reset:
         ) if sequences else ""
         return reset
 
-    async def run(self, admin: asyncpg.Connection, url: str, name: str) -> bool:
+    async def run(self, url: str, name: str) -> bool:
         """Put database ``name`` (at ``url``) back into the template's state; False when
-        that is not possible (the caller drops it and clones a new one)."""
-        if not await end_connections(admin, name):
-            return False
-        state = await admin.fetchrow(DATABASE_STATE_SQL, name)
-        if state is None or tuple(state) != self.database_state:
-            return False
-        conn = await asyncpg.connect(url)
+        that is not possible (the caller drops it and clones a new one). On one
+        connection, to the database itself: a backend start costs the server ~10 ms of
+        CPU, and the suite resets a database for most of its tests."""
         try:
+            conn = await asyncpg.connect(url)
+        except asyncpg.InvalidCatalogNameError:  # dropped meanwhile
+            return False
+        try:
+            if not await end_connections(conn, name):
+                return False
+            state = await conn.fetchrow(DATABASE_STATE_SQL, name)
+            if state is None or tuple(state) != self.database_state:
+                return False
             if str(await conn.fetchval(self.fingerprint_sql)) != self.fingerprint:
                 return False
             used = await conn.fetch(self._dirty_sql) if self._dirty_sql else []
@@ -155,14 +160,14 @@ class Reset:
         return True
 
 
-async def end_connections(admin: asyncpg.Connection, name: str, *,
+async def end_connections(conn: asyncpg.Connection, name: str, *,
                           patience: float = 5.0) -> bool:
-    """End every connection to database ``name``; False if some are still there after
-    ``patience`` seconds."""
+    """End every other connection to database ``name``; False if some are still there
+    after ``patience`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:
-        left = await admin.fetchval(
+        left = await conn.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
         if not left:

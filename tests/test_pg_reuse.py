@@ -55,7 +55,7 @@ async def test_a_reset_database_holds_the_templates_rows_and_sequences(spare) ->
     await conn.execute("SELECT pg_advisory_lock(42); LISTEN anything")
     assert await _state(url, reset) != await _state(template_url, reset)
 
-    assert await reset.run(admin, url, name)
+    assert await reset.run(url, name)
 
     assert conn.is_closed() or not await _alive(conn)
     assert await _state(url, reset) == await _state(template_url, reset)
@@ -91,16 +91,16 @@ async def test_a_reset_refuses_a_database_whose_schema_changed(spare, change: st
     conn = await asyncpg.connect(url)
     await conn.execute(change)
     await conn.close()
-    assert not await reset.run(admin, url, name)
+    assert not await reset.run(url, name)
 
 
 async def test_a_reset_refuses_a_database_whose_settings_changed(spare) -> None:
     url, name, reset, admin, _ = spare
     await admin.execute(f'ALTER DATABASE "{name}" SET work_mem = \'8MB\'')
-    assert not await reset.run(admin, url, name)
+    assert not await reset.run(url, name)
 
 
 async def test_a_reset_refuses_a_database_that_is_gone(spare, pg) -> None:
     url, name, reset, admin, _ = spare
     await pg.drop(url)
-    assert not await reset.run(admin, url, name)
+    assert not await reset.run(url, name)
