@@ -11,10 +11,12 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tinycss2
-from coloraide import Color
+
+if TYPE_CHECKING:
+    from coloraide import Color
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "web_templates" / "static"
 SKINS_DIR = STATIC / "skins"
@@ -128,6 +130,10 @@ def _walk(rules: list[Any], report: Report, scheme: str,
 
 
 def _color(value: str, values: dict[str, str]) -> Color:
+    # imported here: coloraide takes ~0.15 s to import, and every process that serves
+    # pages or runs a command imports this module; only a skin check needs it
+    from coloraide import Color
+
     for _ in range(5):  # var(--x) chains, resolved within the same scheme
         m = re.fullmatch(r"var\(\s*--([A-Za-z0-9_-]+)\s*\)", value.strip())
         if not m:
