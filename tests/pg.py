@@ -33,8 +33,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -54,6 +56,8 @@ NO_DURABILITY = ("fsync = off", "full_page_writes = off", "synchronous_commit = 
 # (a container's default /dev/shm of 64 MB does not).
 SHM = "/dev/shm"
 SHM_NEEDED = 2 << 30
+PREFIX = "wb-pg-"
+STALE_AFTER = 600.0
 
 
 def scratch_dir() -> str | None:
@@ -68,6 +72,25 @@ def scratch_dir() -> str | None:
         return None
     free = shm.f_bavail * shm.f_frsize
     return SHM if free >= SHM_NEEDED and os.access(SHM, os.W_OK) else None
+
+
+def sweep_stale(directory: str, *, older_than: float = STALE_AFTER) -> list[str]:
+    """Remove the servers' directories that a killed run left in ``directory``: its
+    watchdog stopped the server (``service.pgwatch``) but nobody deleted the files, which
+    in ``/dev/shm`` hold memory until the machine restarts. Stale: no running
+    postmaster (no ``postmaster.pid``) and untouched for ``older_than`` seconds (a run
+    that is starting writes its cluster within seconds). Returns what was removed."""
+    removed = []
+    now = time.time()
+    for entry in Path(directory).glob(f"{PREFIX}*"):
+        try:
+            if (entry.is_dir() and not (entry / "pgdata" / "postmaster.pid").exists()
+                    and now - entry.stat().st_mtime > older_than):
+                shutil.rmtree(entry)
+                removed.append(str(entry))
+        except OSError:
+            continue
+    return removed
 
 
 def with_database(url: str, name: str) -> str:
@@ -85,8 +108,10 @@ class TestServer:
         if external:
             self.url = external
         else:
-            self._tmp = tempfile.TemporaryDirectory(prefix="wb-pg-",
-                                                    dir=scratch_dir() if for_tests else None)
+            scratch = scratch_dir() if for_tests else None
+            if scratch is not None:
+                sweep_stale(scratch)
+            self._tmp = tempfile.TemporaryDirectory(prefix=PREFIX, dir=scratch)
             import pgserver
 
             from service import pgwatch

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from tests.pg import with_database
+from tests.pg import sweep_stale, with_database
 from tests.pg_reuse import Reset
 
 
@@ -104,3 +107,22 @@ async def test_a_reset_refuses_a_database_that_is_gone(spare, pg) -> None:
     url, name, reset, admin, _ = spare
     await pg.drop(url)
     assert not await reset.run(url, name)
+
+
+def test_a_killed_runs_server_files_are_swept_and_a_live_or_new_one_kept(tmp_path) -> None:
+    def cluster(name: str, *, running: bool, age: float) -> Path:
+        pgdata = tmp_path / name / "pgdata"
+        pgdata.mkdir(parents=True)
+        (pgdata / "PG_VERSION").write_text("16\n")
+        if running:
+            (pgdata / "postmaster.pid").write_text("1\n")
+        stamp = time.time() - age
+        os.utime(tmp_path / name, (stamp, stamp))
+        return tmp_path / name
+
+    killed = cluster("wb-pg-killed", running=False, age=3600)
+    live = cluster("wb-pg-live", running=True, age=3600)
+    starting = cluster("wb-pg-starting", running=False, age=5)
+    other = cluster("wb-outage-x", running=False, age=3600)
+    assert sweep_stale(str(tmp_path)) == [str(killed)]
+    assert not killed.exists() and live.exists() and starting.exists() and other.exists()
