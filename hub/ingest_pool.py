@@ -57,6 +57,12 @@ STOP_SECONDS = 10
 # multiprocessing's own pipes
 _FRAME = struct.Struct("!QQQ")
 
+# The forkserver imports this module once when it starts, and every process it forks has
+# it already: each imported it again (hub.ingest, protocol, asyncpg), ~0.4 CPU-s a
+# process. (Set at import: it has no effect on a forkserver already running.)
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload([__name__])
+
 
 def _frame(job: int, obj: Any) -> list[bytes | memoryview]:
     """``obj`` as one frame: a :class:`pickle.PickleBuffer` in it goes out of band."""
@@ -263,12 +269,7 @@ class IngestPool:
         """A started process and the hub's end of its socket (in a thread: the child's
         end is closed here only once the forkserver has its copy)."""
         ours, theirs = socket.socketpair()
-        context = multiprocessing.get_context("forkserver")
-        # The forkserver imports this module once when it starts, and every process it
-        # forks has it already: each imported it again (hub.ingest, protocol, asyncpg),
-        # ~0.5 CPU-s a process. No effect once the forkserver runs.
-        context.set_forkserver_preload([__name__])
-        process = context.Process(
+        process = _FORKSERVER.Process(
             target=_main, args=(theirs, self.setup), name="wb-hub-ingest", daemon=True)
         try:
             process.start()

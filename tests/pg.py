@@ -56,7 +56,8 @@ NO_DURABILITY = ("fsync = off", "full_page_writes = off", "synchronous_commit = 
 # (a container's default /dev/shm of 64 MB does not).
 SHM = "/dev/shm"
 SHM_NEEDED = 2 << 30
-PREFIX = "wb-pg-"
+# Every test cluster's directory in SHM starts with this (``scratch_mkdtemp``).
+DIR_PREFIX = "wb-pg-"
 STALE_AFTER = 600.0
 
 
@@ -74,18 +75,25 @@ def scratch_dir() -> str | None:
     return SHM if free >= SHM_NEEDED and os.access(SHM, os.W_OK) else None
 
 
+def scratch_mkdtemp(kind: str) -> str:
+    """A new directory for a test's cluster(s) in ``scratch_dir()`` (else the default
+    temporary directory), named so that ``sweep_stale`` finds it after a killed run."""
+    return tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{kind}-", dir=scratch_dir())
+
+
 def sweep_stale(directory: str, *, older_than: float = STALE_AFTER) -> list[str]:
-    """Remove the servers' directories that a killed run left in ``directory``: its
-    watchdog stopped the server (``service.pgwatch``) but nobody deleted the files, which
-    in ``/dev/shm`` hold memory until the machine restarts. Stale: no running
-    postmaster (no ``postmaster.pid``) and untouched for ``older_than`` seconds (a run
-    that is starting writes its cluster within seconds). Returns what was removed."""
+    """Remove the test clusters' directories that a killed run left in ``directory``:
+    its watchdogs stopped the servers (``service.pgwatch``) but nobody deleted the files,
+    which in ``/dev/shm`` hold memory until the machine restarts. Stale: no running
+    postmaster anywhere below (no ``postmaster.pid``) and untouched for ``older_than``
+    seconds (a run that is starting writes its cluster within seconds). Returns what was
+    removed."""
     removed = []
     now = time.time()
-    for entry in Path(directory).glob(f"{PREFIX}*"):
+    for entry in Path(directory).glob(f"{DIR_PREFIX}*"):
         try:
-            if (entry.is_dir() and not (entry / "pgdata" / "postmaster.pid").exists()
-                    and now - entry.stat().st_mtime > older_than):
+            if (entry.is_dir() and now - entry.stat().st_mtime > older_than
+                    and next(entry.rglob("postmaster.pid"), None) is None):
                 shutil.rmtree(entry)
                 removed.append(str(entry))
         except OSError:
@@ -111,7 +119,7 @@ class TestServer:
             scratch = scratch_dir() if for_tests else None
             if scratch is not None:
                 sweep_stale(scratch)
-            self._tmp = tempfile.TemporaryDirectory(prefix=PREFIX, dir=scratch)
+            self._tmp = tempfile.TemporaryDirectory(prefix=DIR_PREFIX, dir=scratch)
             import pgserver
 
             from service import pgwatch
@@ -160,15 +168,11 @@ class TestServer:
         return self.templates[component]
 
     async def _capture(self, template: str) -> Reset:
-        admin = await asyncpg.connect(self.url)
+        conn = await asyncpg.connect(with_database(self.url, template))
         try:
-            conn = await asyncpg.connect(with_database(self.url, template))
-            try:
-                return await Reset.capture(admin, conn, template)
-            finally:
-                await conn.close()
+            return await Reset.capture(conn, template)
         finally:
-            await admin.close()
+            await conn.close()
 
     async def _create(self, template: str | None) -> str:
         name = f"{_PREFIX}_{next(_counter)}"

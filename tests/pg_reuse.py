@@ -92,10 +92,10 @@ class Reset:
     _writes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    async def capture(cls, admin: asyncpg.Connection, conn: asyncpg.Connection,
-                      name: str) -> Reset:
-        """``conn``: connected to the template ``name``; ``admin``: to another database."""
-        state = tuple(await admin.fetchrow(DATABASE_STATE_SQL, name))
+    async def capture(cls, conn: asyncpg.Connection, name: str) -> Reset:
+        """``conn``: connected to the template ``name`` (``pg_database`` is a shared
+        catalog, readable from there)."""
+        state = tuple(await conn.fetchrow(DATABASE_STATE_SQL, name))
         rows = await conn.fetch(_TABLES_SQL)
         tables = [r[0] for r in rows]
         seeds = {}

@@ -38,7 +38,7 @@ async def spare(pg):
     template = await pg.template("node", MIGRATIONS)
     url = await pg.new_database(template)
     admin = await asyncpg.connect(pg.url)
-    reset = await Reset.capture(admin, conn := await asyncpg.connect(
+    reset = await Reset.capture(conn := await asyncpg.connect(
         with_database(pg.url, template)), template)
     await conn.close()
     yield url, urlsplit(url).path.lstrip("/"), reset, admin, with_database(pg.url, template)

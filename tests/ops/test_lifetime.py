@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 
 from ops.demo import free_port
 from service.pgwatch import postmaster_pid
-from tests.pg import scratch_dir
+from tests.pg import scratch_mkdtemp
 
 ROOT = Path(__file__).resolve().parents[2]
 # (the watchdog notices within a second; the rest is `pg_ctl stop -m fast`, which took
@@ -35,7 +34,7 @@ GONE_WITHIN = 15.0
 def base_dir():
     """Outside pytest's temporary root: concurrent pytest runs reset that to 0700, which
     locks out the embedded server's own system user (it runs as `pgserver` under root)."""
-    path = Path(tempfile.mkdtemp(prefix="wb-lifetime-", dir=scratch_dir()))
+    path = Path(scratch_mkdtemp("lifetime"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from hub.app import create_app as create_hub
 from service import outage, pgwatch
 from service.settings import Config
 from tests.conftest import make_node_config
-from tests.pg import scratch_dir
+from tests.pg import scratch_mkdtemp
 
 DEADLINE = 30.0
 
@@ -37,7 +36,7 @@ class StoppableServer:
 
         # outside pytest's temporary root: concurrent pytest runs reset it to 0700, which
         # locks out the server's own system user
-        self.base = Path(tempfile.mkdtemp(prefix="wb-outage-", dir=scratch_dir()))
+        self.base = Path(scratch_mkdtemp("outage"))
         self.pgdata = (self.base / "pgdata").resolve()
         self.server = pgserver.get_server(self.pgdata, cleanup_mode="delete")
         pgwatch.guard(self.pgdata)
