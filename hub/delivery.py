@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
 from typing import Any
 
 import aiohttp
@@ -55,9 +57,11 @@ class Delivery:
         self._event = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._main: asyncio.Task[None] | None = None
-        # no push subscription existed at the last tick: a push's wake-up skips the
-        # claim query until the next tick (a hub with none paid one query per push)
+        # no push subscription existed at the last look: a push's wake-up skips the
+        # claim query until the next look (a hub with none paid one query per push)
         self._idle = False
+        self._looked = -math.inf  # (self._clock) when look() last ran
+        self._clock = time.monotonic
 
     def wake(self) -> None:
         self._event.set()
@@ -82,19 +86,21 @@ class Delivery:
                 await t
 
     async def look(self) -> None:
-        """Every tick: is there any push subscription at all? (One added by another
-        process, e.g. the CLI, is seen here.)"""
+        """At most once a tick: is there any push subscription at all? (One added by
+        another process, e.g. the CLI, is seen here.)"""
+        self._looked = self._clock()
         self._idle = not self._tasks and not await Q.has_push_subscriptions(self.pool)
 
     async def _run(self) -> None:
         while True:
-            tick = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), self.TICK)
-                tick = False
             self._event.clear()
             try:
-                if tick:
+                # by the clock, not by a quiet tick: pushes that wake the worker more
+                # often than once a tick would never let one pass (and every push
+                # paid the claim query on a hub without subscriptions)
+                if self._clock() - self._looked >= self.TICK:
                     await self.look()
                 if self._idle:
                     continue

@@ -288,3 +288,49 @@ async def test_no_claim_per_push_without_subscriptions_yet_a_new_one_is_served_a
     assert r.status == 201
     await inbox.wait_for(6)  # the five before it too: the subscription's cursor was 0
     assert b.digest in inbox.digests and claims
+
+
+async def test_a_steady_stream_of_pushes_still_looks_once_a_tick(
+        make_hub, aiohttp_server, monkeypatch):
+    """Pushes that wake the worker more often than once a tick never let a quiet tick
+    pass: the look for subscriptions goes by the clock, so a hub without any still skips
+    the claim query, and one added by another process (straight into the database) is
+    served once a tick has passed on the clock."""
+    monkeypatch.setattr(Delivery, "TICK", 3600.0)
+    claims, looks = [], asyncio.Queue()
+    real_claim, real_look = Q.claim_subscriptions, Delivery.look
+
+    async def counting_claim(*args, **kwargs):
+        claims.append(1)
+        return await real_claim(*args, **kwargs)
+
+    async def counting_look(self):
+        await real_look(self)
+        looks.put_nowait(self._idle)
+
+    monkeypatch.setattr(Q, "claim_subscriptions", counting_claim)
+    monkeypatch.setattr(Delivery, "look", counting_look)
+    client, pool = await setup_hub(make_hub, aiohttp_server)
+    delivery = client.server.app[T.delivery_key]
+    now = [1000.0]
+    delivery._clock = lambda: now[0]
+    o = Origin(seed(71))
+    await Q.trust_key(pool, o.origin, o.origin, o.public_key, "alpha")
+    for _ in range(5):
+        r = await client.post("/api/v2/bundles", data=envelope(o.many(1)),
+                              headers=cbor_headers("a" * 20))
+        assert r.status == 201
+    # the first wake looked (none before it) and found nothing; the tick is an hour
+    assert await asyncio.wait_for(looks.get(), 10) is True
+    assert claims == [] and looks.empty()
+
+    inbox, url = await start_inbox(aiohttp_server)
+    await Q.add_subscription(pool, sub_id="S9", peer_name="sub", mode="push", inbox_url=url,
+                             inbox_token="t", origins=None, entities=None, cursor=0)
+    now[0] += 3600.0
+    b = o.many(1)
+    r = await client.post("/api/v2/bundles", data=envelope(b), headers=cbor_headers("a" * 20))
+    assert r.status == 201
+    assert await asyncio.wait_for(looks.get(), 10) is False
+    await inbox.wait_for(6)
+    assert b.digest in inbox.digests and claims
