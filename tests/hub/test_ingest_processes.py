@@ -330,3 +330,20 @@ async def test_a_process_that_cannot_start_is_a_503_not_a_500(origin, monkeypatc
         assert refused.value.code == "verifier_unavailable" and pool.pids() == []
     finally:
         await pool.close()
+
+
+def test_an_ingest_process_collects_garbage_less_often():
+    """The process freezes what it imported and collects its young generation every
+    GC_THRESHOLD objects (a 1,000-record push no longer triggers collections)."""
+    import gc
+
+    from hub import ingest_pool
+
+    before = gc.get_threshold()
+    try:
+        ingest_pool._collect_less()
+        assert gc.get_threshold() == (ingest_pool.GC_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
