@@ -337,26 +337,8 @@ async def _store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | Non
     origin, key_id = c.origin, c.key_id
     container = data if c.container is None else c.container
     async with pool.acquire() as conn:
-        blocked, revoked, trusted = await Q.standing(conn, origin, key_id)
-        if blocked:
-            raise Refused("origin_blocked", f"origin {origin} is blocked on this hub")
-        if revoked:
-            log.warning("bundle signed by a revoked key refused",
-                        extra={"origin": origin, "key_id": key_id, "digest": c.digest})
-            raise Refused("revoked_key",
-                          f"key {key_id} of origin {origin} is revoked on this hub")
-        if not trusted:
-            await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
-                                peer_name=peer, digest=c.digest, sequence=c.sequence,
-                                hops=hops, container=container)
-            log.info("bundle parked: unknown key",
-                     extra={"origin": origin, "key_id": key_id, "digest": c.digest})
-            return Outcome("pending", {"status": "pending", "digest": c.digest, "origin": origin,
-                                 "key_id": key_id, "sequence": c.sequence,
-                                 "message": "signature valid; the key awaits the hub "
-                                            "operator's approval"})
         for attempt in range(3):
-            try:
+            try:  # (the origin's and the key's standing are its first question)
                 result = await Q.store_bundle(
                     conn, digest=c.digest, origin=origin, instance=c.instance,
                     sequence=c.sequence, previous=c.previous, kind=c.kind,
@@ -369,6 +351,23 @@ async def _store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | Non
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                 if attempt == 2:
                     raise
+        if result.outcome == "blocked":
+            raise Refused("origin_blocked", f"origin {origin} is blocked on this hub")
+        if result.outcome == "revoked":
+            log.warning("bundle signed by a revoked key refused",
+                        extra={"origin": origin, "key_id": key_id, "digest": c.digest})
+            raise Refused("revoked_key",
+                          f"key {key_id} of origin {origin} is revoked on this hub")
+        if result.outcome == "untrusted":
+            await Q.park_bundle(conn, origin=origin, key_id=key_id, public_key=c.public_key,
+                                peer_name=peer, digest=c.digest, sequence=c.sequence,
+                                hops=hops, container=container)
+            log.info("bundle parked: unknown key",
+                     extra={"origin": origin, "key_id": key_id, "digest": c.digest})
+            return Outcome("pending", {"status": "pending", "digest": c.digest, "origin": origin,
+                                 "key_id": key_id, "sequence": c.sequence,
+                                 "message": "signature valid; the key awaits the hub "
+                                            "operator's approval"})
         if result.outcome == "equivocation":
             log.warning("equivocation rejected",
                         extra={"origin": origin, "sequence": c.sequence, "digest": c.digest,
@@ -380,8 +379,8 @@ async def _store(pool: asyncpg.Pool, c: Checked, data: bytes, *, peer: str | Non
                           extra={"kept_digest": result.kept_digest})
         for new_key_id, public_key in c.rotations:
             await Q.trust_key(conn, origin, new_key_id, public_key, None)
-        if result.outcome == "duplicate":  # the stored copy's own counts (a stored one
-            if peer is not None:  # counted its peer's push in its own transaction)
+        if result.outcome == "duplicate":  # the stored copy's own counts (a stored push
+            if peer is not None:  # is counted for its peer with its log entry)
                 await Q.touch_peer(conn, peer)
             answer = await Q.bundle_answer(conn, c.digest)
             assert answer is not None

@@ -67,7 +67,6 @@ from hub.queries_trust import (  # noqa: F401 (re-exported: callers use Q.<name>
     remove_peer,
     revoke_key,
     set_peer_status,
-    standing,
     touch_peer,
     trust_key,
     trusted_and_revoked_keys,
@@ -86,7 +85,9 @@ NOTIFY_CHANNEL = "wb_hub_log"
 
 @dataclass(frozen=True)
 class Stored:
-    outcome: str  # "stored" | "duplicate" | "equivocation"
+    # "stored" | "duplicate" | "equivocation", or nothing written: "blocked" (the
+    # origin), "revoked" or "untrusted" (the key)
+    outcome: str
     hub_seq: int | None
     kept_digest: str | None = None
     accepted: int = 0  # stored: the index rows and withheld files of the stored copy
@@ -107,31 +108,39 @@ _INSERT_BUNDLE = """
 INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind, schema_version,
                          key_id, signed_at, container, record_count, withheld_count,
                          received_from, paths)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+        string_to_array($14::text, E'\\n'))
 ON CONFLICT DO NOTHING RETURNING digest
 """
 
 
 def _store(rows: str) -> str:
-    """The bundle and its index rows in one statement: the rows (``rows``: a SELECT of
-    the thirteen index columns) go in only if the bundle did (not for a duplicate or an
-    equivocation); the answer says whether it did."""
+    """The bundle, its index rows and its pending log entry in one statement: the rows
+    (``rows``: a SELECT of the thirteen index columns) and the entry go in only if the
+    bundle did (not for a duplicate or an equivocation); the answer says whether it did.
+    The parameters: the bundle's fourteen (``$14``, its paths, one per line: a record
+    path holds no LF), the entities ``$15`` and hops ``$16`` of the log entry, then the
+    rows' own. (The origin's row and the peer's counter come later, with the log
+    sequence: :data:`_SEQUENCE_PENDING`; here every push would hold their row locks
+    through its COPY and its commit, one push of an origin or a peer after another.)"""
     return f"""
 WITH b AS ({_INSERT_BUNDLE}),
      r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
                                     updated_at, head, body, title, status, parent_ref,
                                     created_at, digest)
            SELECT *, $1 FROM ({rows}) AS t WHERE EXISTS (SELECT 1 FROM b)
-           {_RECORD_CONFLICT} RETURNING 1)
+           {_RECORD_CONFLICT} RETURNING 1),
+     l AS (INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
+           SELECT $1, $2, $15, $13, $16 WHERE EXISTS (SELECT 1 FROM b) RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM b)
 """
 
 
-# small bundles: the rows as thirteen arrays, after the bundle's fourteen parameters
+# small bundles: the rows as thirteen arrays, after the statement's sixteen parameters
 _STORE_WITH_ARRAYS = _store("""
-    SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[], $19::bool[],
-                         $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
-                         $25::text[], $26::text[], $27::text[])""")
+    SELECT * FROM unnest($17::text[], $18::text[], $19::text[], $20::bigint[], $21::bool[],
+                         $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
+                         $27::text[], $28::text[], $29::text[])""")
 
 #: Bundles with at least this many index rows are staged by COPY (:func:`_stage`); fewer
 #: go as arrays in one statement (no temporary table, one round trip less). Such a big
@@ -141,7 +150,9 @@ STAGE_MIN_ROWS = 64
 #: again in another bundle, so COPYed without the upsert (:func:`store_bundle`).
 DIRECT_REVISION = 1
 
-_HAS_TOMBSTONES = "SELECT EXISTS (SELECT 1 FROM hub_tombstones WHERE origin = $1)"
+# The push's first question (hub_ingest_begin, migration 0023): the origin's lock, then
+# (origin blocked, key revoked, key trusted, origin has tombstones), in one round trip.
+_BEGIN = "SELECT * FROM hub_ingest_begin($1, $2, $3)"
 
 _STAGE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hub_stage (
@@ -155,32 +166,11 @@ _STORE_STAGED = _store("""
     SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body, title,
            status, parent_ref, created_at FROM hub_stage""")
 
-# After the bundle: its origin's row, its peer's push counter and its pending log entry,
-# in one round trip (row locks: the origin's, then the peer's, in every push).
-_ORIGIN_PEER_PENDING = """
-WITH o AS (INSERT INTO hub_origins (origin, instance, last_sequence, last_digest, bundles,
-                                    records)
-           VALUES ($1, $2, $3, $4, 1, $5)
-           ON CONFLICT (origin) DO UPDATE SET
-               instance = coalesce(EXCLUDED.instance, hub_origins.instance),
-               last_digest = CASE WHEN coalesce(EXCLUDED.last_sequence, 0)
-                                       >= coalesce(hub_origins.last_sequence, 0)
-                                  THEN EXCLUDED.last_digest
-                                  ELSE hub_origins.last_digest END,
-               last_sequence = greatest(EXCLUDED.last_sequence, hub_origins.last_sequence),
-               bundles = hub_origins.bundles + 1,
-               records = hub_origins.records + EXCLUDED.records,
-               last_seen_at = now()
-           RETURNING 1),
-     p AS (UPDATE hub_peers SET last_push_at = now(), pushes = pushes + 1
-            WHERE name = $7 RETURNING 1)
-INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
-VALUES ($4, $1, $6, $7, $8)
-"""
-
 # under the hub_state row lock: every pending push logged in arrival order, the counter
-# moved past them and the streams woken (identical NOTIFYs of one transaction are
-# delivered once), in one round trip
+# moved past them, the streams woken (identical NOTIFYs of one transaction are
+# delivered once), and each origin's row and each peer's push counter brought up to date
+# (set by set: the batch's pushes of one origin at once, as if one after another), in
+# one round trip
 _SEQUENCE_PENDING = f"""
 WITH p AS (DELETE FROM hub_log_pending RETURNING *),
      l AS (INSERT INTO hub_log (seq, digest, origin, entities, received_from, hops)
@@ -189,7 +179,30 @@ WITH p AS (DELETE FROM hub_log_pending RETURNING *),
              FROM p ORDER BY id
            RETURNING seq, digest),
      s AS (UPDATE hub_state SET last_seq = (SELECT max(seq) FROM l)
-            WHERE id = 1 AND EXISTS (SELECT 1 FROM l))
+            WHERE id = 1 AND EXISTS (SELECT 1 FROM l)),
+     o AS (INSERT INTO hub_origins (origin, instance, last_sequence, last_digest, bundles,
+                                    records)
+           SELECT p.origin,
+                  (array_agg(b.instance ORDER BY p.id DESC)
+                       FILTER (WHERE b.instance IS NOT NULL))[1],
+                  max(b.sequence),
+                  (array_agg(p.digest ORDER BY coalesce(b.sequence, 0) DESC, p.id DESC))[1],
+                  count(*), sum(b.record_count)
+             FROM p JOIN hub_bundles b USING (digest)
+            GROUP BY p.origin
+           ON CONFLICT (origin) DO UPDATE SET
+               instance = coalesce(EXCLUDED.instance, hub_origins.instance),
+               last_digest = CASE WHEN coalesce(EXCLUDED.last_sequence, 0)
+                                       >= coalesce(hub_origins.last_sequence, 0)
+                                  THEN EXCLUDED.last_digest
+                                  ELSE hub_origins.last_digest END,
+               last_sequence = greatest(EXCLUDED.last_sequence, hub_origins.last_sequence),
+               bundles = hub_origins.bundles + EXCLUDED.bundles,
+               records = hub_origins.records + EXCLUDED.records,
+               last_seen_at = now()),
+     e AS (UPDATE hub_peers e SET last_push_at = now(), pushes = e.pushes + c.n
+             FROM (SELECT received_from, count(*) AS n FROM p GROUP BY received_from) c
+            WHERE e.name = c.received_from)
 SELECT seq, digest, pg_notify('{NOTIFY_CHANNEL}', (SELECT max(seq) FROM l)::text) FROM l
 """
 
@@ -252,13 +265,15 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         # one shared (until commit): bundles without tombstones still commit side by side,
         # but a tombstone and an older copy of its record arriving together can never
         # miss each other (the copy sees the tombstone, or the tombstone's scrub sees it).
-        lock = "pg_advisory_xact_lock" if True in columns[4] else "pg_advisory_xact_lock_shared"
-        await conn.execute(f"SELECT {lock}(hashtext('wb-hub-origin:' || $1))", origin)
+        blocked, revoked, trusted, tombstones = await conn.fetchrow(
+            _BEGIN, origin, key_id, True in columns[4])
+        if blocked or revoked or not trusted:  # (nothing written)
+            return Stored("blocked" if blocked else "revoked" if revoked else "untrusted",
+                          None)
         staged = not direct and len(columns[0]) >= STAGE_MIN_ROWS
         if staged:
             await _stage(conn, columns)
-        if scrub is not None and record_paths and (
-                not direct or await conn.fetchval(_HAS_TOMBSTONES, origin)):
+        if scrub is not None and record_paths and tombstones:
             withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths, staged)
             if withdrawn:
                 container, removed = scrub(container, withdrawn)
@@ -269,8 +284,10 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                                                         removed)
                 withheld += len(removed)
                 entities = sorted(set(columns[1]))
+        # (a record path holds no LF: the paths go as one string, not a 1,000-item array)
         bundle = (digest, origin, instance, sequence, previous, kind, schema_version, key_id,
-                  signed_at, container, len(columns[0]), withheld, received_from, list(paths))
+                  signed_at, container, len(columns[0]), withheld, received_from,
+                  "\n".join(paths), entities, hops)
         fresh: list[int] = []
         if direct:  # the first revisions by COPY below, the rest through the upsert here
             fresh = [i for i, r in enumerate(columns[3]) if r == DIRECT_REVISION]
@@ -309,10 +326,8 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                 records=zip(*_rows(columns, fresh), repeat(digest)))
         if True in columns[4]:
             await _withdraw(conn, origin, digest, sequence, columns, record_paths, scrub)
-        # the log entry comes later, from sequence_pending (group commit of the log); the
-        # peer's counter goes up in this transaction, with no commit of its own
-        await conn.execute(_ORIGIN_PEER_PENDING, origin, instance, sequence, digest,
-                           len(columns[0]), entities, received_from, hops)
+        # the log entry, the origin's row and the peer's counter come later, from
+        # sequence_pending (group commit of the log)
     return Stored("stored", None, accepted=len(columns[0]), withheld=withheld)
 
 

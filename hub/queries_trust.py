@@ -128,18 +128,6 @@ async def is_trusted(conn: Conn, origin: str, key_id: str) -> bool:
         origin, key_id)
 
 
-async def standing(conn: Conn, origin: str, key_id: str) -> tuple[bool, bool, bool]:
-    """(origin blocked, key revoked, key trusted) in one round trip: what ingest asks of
-    every push before storing it."""
-    row = await conn.fetchrow(
-        """SELECT EXISTS (SELECT 1 FROM hub_blocklist WHERE origin = $1),
-                  EXISTS (SELECT 1 FROM hub_key_revocations WHERE origin = $1 AND key_id = $2),
-                  EXISTS (SELECT 1 FROM hub_trusted_keys WHERE origin = $1 AND key_id = $2)""",
-        origin, key_id)
-    assert row is not None
-    return row[0], row[1], row[2]
-
-
 async def block_origin(conn: Conn, origin: str, reason: str) -> None:
     await conn.execute(
         "INSERT INTO hub_blocklist (origin, reason) VALUES ($1, $2) "

@@ -281,17 +281,17 @@ async def test_a_connection_found_closed_at_the_first_query_is_stored_on_a_fresh
     loaded machine). The push is stored anyway, once, not answered 500."""
     import asyncpg
 
-    real = Q.standing
+    real = Q.store_bundle
     calls = []
 
-    async def closed_once(conn, *args):
+    async def closed_once(conn, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             raise asyncpg.exceptions.InternalClientError(
                 "cannot switch to state 12; another operation (2) is in progress")
-        return await real(conn, *args)
+        return await real(conn, **kwargs)
 
-    monkeypatch.setattr(Q, "standing", closed_once)
+    monkeypatch.setattr(Q, "store_bundle", closed_once)
     b = origin.many(2)
     r = await push(hub_client, peer, b)
     assert r.status == 201, await r.text()

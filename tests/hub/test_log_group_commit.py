@@ -109,3 +109,37 @@ async def test_two_processes_sequence_each_others_pushes_without_gap(make_hub, h
     assert sorted(log.values()) == list(range(1, 41))
     assert all(log[b["digest"]] == b["hub_seq"] for b in bodies)
     assert seen == list(range(1, 41))  # never a skip, never a repeat, in order
+
+
+async def origin_row(pool, origin: str) -> tuple | None:
+    row = await pool.fetchrow(
+        "SELECT last_sequence, last_digest, bundles, records, instance FROM hub_origins "
+        "WHERE origin = $1", origin)
+    return None if row is None else tuple(row)
+
+
+async def test_pushes_logged_together_count_for_their_origin_and_peer_as_one_by_one(
+        hub_client, hub_pool, peer, origin, monkeypatch):
+    """An origin's row and its peer's push counter come with the log entries: pushes
+    logged by one sequencing (here two left by killed processes, then a push) count as
+    if logged one after another, whatever order their sequences arrived in: the newest
+    sequence and its digest win, every bundle and record counts once."""
+    _, two, three = origin.many(1), origin.many(1), origin.many(1)
+    four, five, six = origin.many(4), origin.many(2), origin.many(1)
+    d5 = await store_then_die(hub_pool, monkeypatch, envelope(five))
+    await store_then_die(hub_pool, monkeypatch, envelope(three))
+    # stored, not yet logged: not yet counted either
+    assert await origin_row(hub_pool, origin.origin) is None
+    assert await hub_pool.fetchval("SELECT pushes FROM hub_peers WHERE name = 'alpha'") == 0
+    r = await push(hub_client, peer, four)
+    assert r.status == 201 and (await r.json())["hub_seq"] == 3
+    assert await origin_row(hub_pool, origin.origin) == (5, d5, 3, 7, origin.instance)
+    assert await hub_pool.fetchval("SELECT pushes FROM hub_peers WHERE name = 'alpha'") == 3
+    # the next one on its own: a higher sequence takes over, a lower one would not
+    r = await push(hub_client, peer, six)
+    assert r.status == 201
+    assert await origin_row(hub_pool, origin.origin) == (6, six.digest, 4, 8, origin.instance)
+    r = await push(hub_client, peer, two)
+    assert r.status == 201
+    assert await origin_row(hub_pool, origin.origin) == (6, six.digest, 5, 9, origin.instance)
+    assert await hub_pool.fetchval("SELECT pushes FROM hub_peers WHERE name = 'alpha'") == 5
