@@ -19,7 +19,8 @@ The supervisor:
   answers a scrape with the sum over all (removed when it exits);
 - holds one end of a pipe whose other end every worker watches: if the supervisor is
   killed (SIGKILL leaves no chance to forward anything), the workers see the pipe close
-  and stop by themselves, and the port is free again.
+  and stop by themselves, the port is free again, and the last of them to leave has
+  removed the metrics directory.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -83,6 +85,12 @@ def shared_metrics() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _closed(fd: int) -> bool:
+    """Whether the pipe ``fd`` reads the end now (nothing is ever written to it: readable
+    means its write end, the supervisor's, is closed)."""
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.socket,
                workers: int, stop_seconds: float, metrics_dir: str) -> int:
     watched, held = os.pipe()  # workers watch the read end; only the supervisor holds
@@ -103,6 +111,8 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
             except BaseException:  # noqa: BLE001 - reported, then the worker exits
                 log.exception("hub worker %d failed", index)
             finally:
+                if _closed(watched):  # the supervisor is gone (killed): nobody else
+                    shutil.rmtree(metrics_dir, ignore_errors=True)  # removes the directory
                 # no interpreter exit: the supervisor's exit handlers (the embedded
                 # server's stop among them) must not run here, so the app stops what it
                 # started itself (the hub joins its verification processes)

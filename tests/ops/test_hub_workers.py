@@ -13,8 +13,10 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import aiohttp
 import psutil
@@ -65,6 +67,15 @@ async def until(check, limit: float = 30.0):
     raise AssertionError("condition not reached in time")
 
 
+def metrics_dir_of(worker: int) -> Path:
+    """The shared metrics directory a worker writes its values to (its files end in
+    ``_<pid>.db``; the supervisor sets the variable after its own start, so the
+    worker's /proc environ does not show it)."""
+    found = {f.parent for f in Path(tempfile.gettempdir()).glob(f"wb-metrics-*/*_{worker}.db")}
+    assert len(found) == 1, found
+    return found.pop()
+
+
 async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_leaves_nothing(base_dir):
     data = base_dir / "hub"
     _, url, proc = start_workers(base_dir, None, 2, stderr=subprocess.PIPE)
@@ -84,9 +95,12 @@ async def test_a_dead_worker_is_replaced_and_a_killed_supervisor_leaves_nothing(
         await wait_ready(url, proc)
 
         procs = tree(proc.pid, [(data / "pgdata").resolve()])
+        metrics = await asyncio.to_thread(metrics_dir_of, again[0].pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert await all_gone(procs, limit=15) == []
+        # (the supervisor could not remove it: the workers did)
+        assert not await asyncio.to_thread(metrics.exists)
     finally:
         kill_all(procs)
         if proc.poll() is None:
