@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import select
 import shutil
@@ -85,6 +86,16 @@ def shared_metrics() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _remove_multiprocessing_dir() -> None:
+    """Remove the ``pymp-*`` directory multiprocessing made in this process (for the
+    hub's forkserver socket), as its exit handler would: a worker leaves with
+    ``os._exit``, which runs none (and must not: a worker once hung for ever in
+    multiprocessing's). ``_config["tempdir"]`` is where multiprocessing.util keeps it."""
+    tempdir = multiprocessing.process.current_process()._config.get("tempdir")
+    if tempdir:
+        shutil.rmtree(tempdir, ignore_errors=True)
+
+
 def _closed(fd: int) -> bool:
     """Whether the pipe ``fd`` reads the end now (nothing is ever written to it: readable
     means its write end, the supervisor's, is closed)."""
@@ -113,6 +124,7 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
             finally:
                 if _closed(watched):  # the supervisor is gone (killed): nobody else
                     shutil.rmtree(metrics_dir, ignore_errors=True)  # removes the directory
+                _remove_multiprocessing_dir()
                 # no interpreter exit: the supervisor's exit handlers (the embedded
                 # server's stop among them) must not run here, so the app stops what it
                 # started itself (the hub joins its verification processes)

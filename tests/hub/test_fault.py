@@ -28,8 +28,11 @@ def free_port() -> int:
 
 
 def start(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
+    # TMPDIR: multiprocessing's directory for the forkserver's socket, which a SIGKILLed
+    # hub cannot remove, stays with the test's files (not one per run in /tmp)
+    data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, WB_HUB_DATABASE_URL=db_url, WB_HUB_DATA_DIR=str(data_dir),
-               WB_LOG_LEVEL="WARNING")
+               WB_LOG_LEVEL="WARNING", TMPDIR=str(data_dir))
     return subprocess.Popen([sys.executable, "-m", "ops.cli", "hub", "serve", "--host",
                              "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

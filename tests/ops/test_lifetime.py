@@ -176,8 +176,11 @@ async def test_sigkilled_hub_takes_its_verification_workers_and_database_along(b
     data = base_dir / "hub"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # (multiprocessing's directory for the forkserver's socket, which a SIGKILLed
+    # process cannot remove, goes with base_dir: not one per run in /tmp)
+    (base_dir / "tmp").mkdir()
     env = {"WB_HUB_DATA_DIR": str(data), "WB_LOG_LEVEL": "WARNING",
-           "WB_HUB_URL": url}
+           "WB_HUB_URL": url, "TMPDIR": str(base_dir / "tmp")}
     proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
                   "--verify-processes", "2"], env,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
