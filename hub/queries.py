@@ -150,8 +150,9 @@ STAGE_MIN_ROWS = 64
 #: again in another bundle, so COPYed without the upsert (:func:`store_bundle`).
 DIRECT_REVISION = 1
 
-# The push's first question (hub_ingest_begin, migration 0023): the origin's lock, then
-# (origin blocked, key revoked, key trusted, origin has tombstones), in one round trip.
+# The push's first question (hub_ingest_begin, migration 0023): (origin blocked, key
+# revoked, key trusted, origin has tombstones), after taking the origin's lock only when
+# the first three allow the push, in one round trip.
 _BEGIN = "SELECT * FROM hub_ingest_begin($1, $2, $3)"
 
 _STAGE_TABLE = """

@@ -118,6 +118,25 @@ async def test_private_records_never_stored_indexed_or_forwarded(hub_client, hub
     assert secret.path not in forwarded.files
 
 
+async def test_an_unknown_key_never_waits_for_nor_takes_the_origins_lock(
+        hub_client, hub_pool, peer, origin):
+    """A bundle claiming a trusted origin, signed by a key the hub does not know and
+    carrying a tombstone (which would take the origin's lock exclusively), is parked at
+    once while another push holds that lock: an unknown key cannot make an origin's
+    pushes wait, nor wait for them."""
+    lock = f"wb-hub-origin:{origin.origin}"
+    async with hub_pool.acquire() as holder:
+        await holder.execute("SELECT pg_advisory_lock(hashtext($1))", lock)
+        try:
+            b = origin.bundle([origin.tombstone("request", "R1", 2)], signer=seed(98),
+                              advance=False)
+            r = await asyncio.wait_for(push(hub_client, peer, b), 20)
+            body = await r.json()
+            assert r.status == 202 and body["status"] == "pending", body
+        finally:
+            await holder.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
+
+
 async def test_unknown_key_parks_bundle_then_approval_replays(hub_client, hub_pool, peer):
     stranger = Origin(seed(99))
     b = stranger.many(2)
