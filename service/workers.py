@@ -86,13 +86,20 @@ def shared_metrics() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _remove_multiprocessing_dir() -> None:
-    """Remove the ``pymp-*`` directory multiprocessing made in this process (for the
-    hub's forkserver socket), as its exit handler would: a worker leaves with
+def _multiprocessing_dir() -> str | None:
+    """The ``pymp-*`` directory multiprocessing keeps for this process (for a forkserver's
+    socket), if it made one: ``_config["tempdir"]``, where multiprocessing.util keeps it.
+    A forked process sees its parent's until it makes its own."""
+    return multiprocessing.process.current_process()._config.get("tempdir")
+
+
+def _remove_multiprocessing_dir(inherited: str | None) -> None:
+    """Remove the ``pymp-*`` directory this worker made (for its ingest processes'
+    forkserver), as multiprocessing's exit handler would: a worker leaves with
     ``os._exit``, which runs none (and must not: a worker once hung for ever in
-    multiprocessing's). ``_config["tempdir"]`` is where multiprocessing.util keeps it."""
-    tempdir = multiprocessing.process.current_process()._config.get("tempdir")
-    if tempdir:
+    multiprocessing's). ``inherited``, the supervisor's own, is never touched."""
+    tempdir = _multiprocessing_dir()
+    if tempdir and tempdir != inherited:
         shutil.rmtree(tempdir, ignore_errors=True)
 
 
@@ -113,6 +120,7 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
+            inherited = _multiprocessing_dir()
             try:
                 os.close(held)
                 for sig in STOP_SIGNALS:
@@ -124,7 +132,7 @@ def _supervise(serve: Callable[[int, socket.socket, int], None], sock: socket.so
             finally:
                 if _closed(watched):  # the supervisor is gone (killed): nobody else
                     shutil.rmtree(metrics_dir, ignore_errors=True)  # removes the directory
-                _remove_multiprocessing_dir()
+                _remove_multiprocessing_dir(inherited)
                 # no interpreter exit: the supervisor's exit handlers (the embedded
                 # server's stop among them) must not run here, so the app stops what it
                 # started itself (the hub joins its verification processes)

@@ -141,6 +141,23 @@ def test_workers_that_keep_dying_at_start_make_the_supervisor_give_up():
     assert sock.fileno() == -1  # closed: the port is free
 
 
+def test_a_worker_leaves_its_supervisors_multiprocessing_directory_alone():
+    """A worker removes the ``pymp-*`` directory it made itself (see
+    test_workers_with_verification_processes_stop_cleanly), never the one it inherited:
+    that is its supervisor's (here the test process's, which holds its forkserver's
+    socket: removing it broke every later ingest process of the test process)."""
+    import multiprocessing.util
+
+    sock = workers.listening_socket("127.0.0.1", 0)
+    ours = multiprocessing.util.get_temp_dir()
+
+    def serve(index: int, sock: socket.socket, parent_fd: int) -> None:
+        raise RuntimeError("cannot start")
+
+    assert workers.supervise(serve, sock, 1) == 1
+    assert os.path.isdir(ours)
+
+
 def test_a_worker_that_ignores_sigterm_is_killed_after_the_stop_deadline():
     sock = workers.listening_socket("127.0.0.1", 0)
     started_r, started_w = os.pipe()
