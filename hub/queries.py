@@ -201,7 +201,7 @@ WITH p AS (DELETE FROM hub_log_pending RETURNING *),
                bundles = hub_origins.bundles + EXCLUDED.bundles,
                records = hub_origins.records + EXCLUDED.records,
                last_seen_at = now()),
-     e AS (UPDATE hub_peers e SET last_push_at = now(), pushes = e.pushes + c.n
+     pe AS (UPDATE hub_peers e SET last_push_at = now(), pushes = e.pushes + c.n
              FROM (SELECT received_from, count(*) AS n FROM p GROUP BY received_from) c
             WHERE e.name = c.received_from)
 SELECT seq, digest, pg_notify('{NOTIFY_CHANNEL}', (SELECT max(seq) FROM l)::text) FROM l

@@ -81,6 +81,16 @@ def scratch_mkdtemp(kind: str) -> str:
     return tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{kind}-", dir=scratch_dir())
 
 
+def own_tmp(directory: Path) -> dict[str, str]:
+    """``TMPDIR`` for a spawned server: ``directory/tmp`` (made here), so what it leaves
+    there goes with the test's files instead of /tmp, and a test can see it (after a
+    SIGKILL nothing can remove multiprocessing's ``pymp-*`` directory, for one). Keep
+    ``directory`` short (``scratch_mkdtemp``): a forkserver's Unix socket goes two levels
+    below it, and such a path may not pass 107 bytes."""
+    (directory / "tmp").mkdir(parents=True, exist_ok=True)
+    return {"TMPDIR": str(directory / "tmp")}
+
+
 def sweep_stale(directory: str, *, older_than: float = STALE_AFTER) -> list[str]:
     """Remove the test clusters' directories that a killed run left in ``directory``:
     its watchdogs stopped the servers (``service.pgwatch``) but nobody deleted the files,

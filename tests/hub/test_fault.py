@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,10 +14,12 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import pytest
 
 from hub import queries as Q
 from service.ids import token_hash
 from tests.hub.helpers import Origin, cbor_headers, envelope, seed
+from tests.pg import own_tmp, scratch_mkdtemp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,12 +30,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def hub_dir():
+    """The hubs' files, under a short path: their TMPDIR is below it (own_tmp), where a
+    forkserver makes its Unix socket, whose path may not pass 107 bytes (under xdist,
+    pytest's tmp_path made it 111: the hub could not start)."""
+    path = Path(scratch_mkdtemp("fault"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def start(db_url: str, data_dir: Path, port: int) -> subprocess.Popen:
-    # TMPDIR: multiprocessing's directory for the forkserver's socket, which a SIGKILLed
-    # hub cannot remove, stays with the test's files (not one per run in /tmp)
-    data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, WB_HUB_DATABASE_URL=db_url, WB_HUB_DATA_DIR=str(data_dir),
-               WB_LOG_LEVEL="WARNING", TMPDIR=str(data_dir))
+               WB_LOG_LEVEL="WARNING", **own_tmp(data_dir))  # (it is SIGKILLed)
     return subprocess.Popen([sys.executable, "-m", "ops.cli", "hub", "serve", "--host",
                              "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -52,7 +62,7 @@ async def wait_ready(base: str, proc: subprocess.Popen) -> None:
     raise AssertionError("hub not ready")
 
 
-async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, tmp_path):
+async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, hub_dir):
     conn = await asyncpg.connect(hub_db_url)
     origins = [Origin(seed(200 + i)) for i in range(4)]
     try:
@@ -65,7 +75,7 @@ async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, tmp
                           for n in range(40)] for o in origins}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start(hub_db_url, tmp_path, port)
+    proc = start(hub_db_url, hub_dir, port)
     acked: list[str] = []
     enough = asyncio.Event()
     try:
@@ -98,7 +108,7 @@ async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, tmp
     assert 12 <= len(acked) < total  # killed mid-way
 
     # restart: everything acknowledged is there, nothing partial is visible
-    proc = start(hub_db_url, tmp_path, port)
+    proc = start(hub_db_url, hub_dir, port)
     try:
         await wait_ready(base, proc)
         async with aiohttp.ClientSession() as s:
@@ -124,7 +134,7 @@ async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, tmp
         assert row["logged"] == 1 and row["indexed"] == row["record_count"] == 200
 
 
-async def test_two_real_hub_processes_wake_each_others_streams(hub_db_url, tmp_path):
+async def test_two_real_hub_processes_wake_each_others_streams(hub_db_url, hub_dir):
     from protocol.containers import decode_frame
 
     o = Origin(seed(250))
@@ -135,7 +145,7 @@ async def test_two_real_hub_processes_wake_each_others_streams(hub_db_url, tmp_p
     finally:
         await conn.close()
     ports = [free_port(), free_port()]
-    procs = [start(hub_db_url, tmp_path / f"p{i}", port) for i, port in enumerate(ports)]
+    procs = [start(hub_db_url, hub_dir / f"p{i}", port) for i, port in enumerate(ports)]
     a, b = (f"http://127.0.0.1:{p}" for p in ports)
     try:
         for base, proc in zip((a, b), procs, strict=True):

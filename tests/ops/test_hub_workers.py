@@ -24,6 +24,7 @@ import pytest
 from ops.demo import free_port
 from service import workers
 from tests.ops.test_lifetime import alive, all_gone, base_dir, kill_all, spawn, tree, wait_ready
+from tests.pg import own_tmp
 
 __all__ = ["base_dir"]  # the fixture, imported for this module's tests
 
@@ -46,11 +47,9 @@ def start_workers(base_dir, hub_db_url: str | None, workers: int, *, verify: int
     """`wb hub serve` with ``workers`` workers (None: on its embedded PostgreSQL)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    tmp = base_dir / "tmp"  # its own: what it leaves behind is seen (left_in_tmp)
-    tmp.mkdir(exist_ok=True)
     env = {"WB_HUB_DATA_DIR": str(base_dir / "hub"), "WB_LOG_LEVEL": "WARNING",
            "WB_HUB_URL": url, "WB_HUB_WORKERS": str(workers),
-           "WB_HUB_VERIFY_PROCESSES": str(verify), "TMPDIR": str(tmp)}
+           "WB_HUB_VERIFY_PROCESSES": str(verify), **own_tmp(base_dir)}
     if hub_db_url is not None:
         env["WB_HUB_DATABASE_URL"] = hub_db_url
     proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env,
@@ -73,7 +72,7 @@ def left_in_tmp(base_dir: Path) -> list[str]:
     directory, multiprocessing's directories, ...). Not counted: ``runtime-<uid>``, made
     by platformdirs for pgserver when XDG_RUNTIME_DIR is unset and shared by every user
     of pgserver on the machine."""
-    return sorted(p.name for p in (base_dir / "tmp").iterdir()
+    return sorted(p.name for p in Path(own_tmp(base_dir)["TMPDIR"]).iterdir()
                   if not p.name.startswith("runtime-"))
 
 

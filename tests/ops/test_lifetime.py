@@ -22,7 +22,7 @@ import pytest
 
 from ops.demo import free_port
 from service.pgwatch import postmaster_pid
-from tests.pg import scratch_mkdtemp
+from tests.pg import own_tmp, scratch_mkdtemp
 
 ROOT = Path(__file__).resolve().parents[2]
 # (the watchdog notices within a second; the rest is `pg_ctl stop -m fast`, which took
@@ -176,11 +176,8 @@ async def test_sigkilled_hub_takes_its_verification_workers_and_database_along(b
     data = base_dir / "hub"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # (multiprocessing's directory for the forkserver's socket, which a SIGKILLed
-    # process cannot remove, goes with base_dir: not one per run in /tmp)
-    (base_dir / "tmp").mkdir()
     env = {"WB_HUB_DATA_DIR": str(data), "WB_LOG_LEVEL": "WARNING",
-           "WB_HUB_URL": url, "TMPDIR": str(base_dir / "tmp")}
+           "WB_HUB_URL": url, **own_tmp(base_dir)}
     proc = spawn(["hub", "serve", "--host", "127.0.0.1", "--port", str(port),
                   "--verify-processes", "2"], env,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
