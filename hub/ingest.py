@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,15 @@ from hub import queries as Q
 from hub.errors import check_code
 from hub.sequencer import sequence
 from protocol.bundle import Bundle
-from protocol.containers import CBOR_MEDIA_TYPE, from_cbor, from_targz, is_gzip, to_cbor
+from protocol.containers import (
+    CBOR_MEDIA_TYPE,
+    canonical_order,
+    file_offsets,
+    from_cbor,
+    from_targz,
+    is_gzip,
+    to_cbor,
+)
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
 from protocol.records import header_values
@@ -174,7 +183,12 @@ def check(data: bytes, content_type: str, limits: Limits) -> Checked:
                           files={p: d for p, d in filtered.files.items() if p not in unsafe})
     container = None if dropped == 0 and not unsafe and not is_gzip(data) \
         else to_cbor(filtered)
-    columns = index_columns(kept)
+    # a schema-2 row's head is where its file's bytes lie in the envelope stored (the
+    # received bytes, in the order they came, or the one made here, in canonical order)
+    at = {} if v.schema_version != 2 else file_offsets(
+        data if container is None else container, filtered.files,
+        filtered.files if container is None else canonical_order(filtered.files))
+    columns = index_columns(kept, at)
     return Checked(v.digest, v.origin, v.instance, v.sequence, v.previous, v.kind,
                    v.schema_version, v.key_id, v.public_key, v.signed_at, filtered.manifest,
                    filtered.sig, withheld, columns, sorted(set(columns[1])),
@@ -219,16 +233,20 @@ _INDEXED = ("Origin", "ID", "Revision", "Instance", "Updated-At", "Deleted", "Ti
             "Request", "Created-At")
 
 
-def index_columns(kept: list[Storable]) -> Q.IndexColumns:
+def index_columns(kept: list[Storable], at: Mapping[str, int] | None = None
+                  ) -> Q.IndexColumns:
     """The index rows of the kept records (:func:`protocol.storable.storable_records`),
     column by column (the hot loop of ingest after parsing: header values are read
     by position, :func:`protocol.records.header_values`; head and body are the
-    mapping's, the signed bytes' own for schema 2)."""
+    mapping's, the signed bytes' own for schema 2). A live record whose file ``at``
+    places in the stored envelope gets its head as a pointer there (its header block
+    starts its file) instead of a copy (migration 0024)."""
     cols: Q.IndexColumns = tuple([] for _ in Q.INDEX_COLUMNS)  # type: ignore[assignment]
     (origin, entity, ids, revision, deleted, instance, updated, heads, bodies, title, status,
-     parent, created) = cols
-    for (_, rec, head, body), row in zip(kept, header_values((s[1] for s in kept), _INDEXED),
-                                         strict=True):
+     parent, created, head_at, head_len) = cols
+    at = at or {}
+    for (path, rec, head, body), row in zip(kept, header_values((s[1] for s in kept),
+                                                                _INDEXED), strict=True):
         ent = rec.entity
         origin.append(row[0])
         entity.append(ent)
@@ -239,6 +257,8 @@ def index_columns(kept: list[Storable]) -> Q.IndexColumns:
         if row[5] == "true":
             deleted.append(True)
             heads.append("")
+            head_at.append(None)
+            head_len.append(None)
             bodies.append("")
             title.append(None)
             status.append(None)
@@ -246,7 +266,15 @@ def index_columns(kept: list[Storable]) -> Q.IndexColumns:
             created.append(None)
             continue
         deleted.append(False)
-        heads.append(head)
+        start = at.get(path)
+        if start is None:
+            heads.append(head)
+            head_at.append(None)
+            head_len.append(None)
+        else:
+            heads.append(None)
+            head_at.append(start)
+            head_len.append(len(head) if head.isascii() else len(head.encode()))
         bodies.append(body)
         title.append(row[6])
         status.append(row[7])

@@ -34,6 +34,7 @@ from hub.queries_delivery import (  # noqa: F401 (re-exported: callers use Q.<na
 from hub.queries_log import (  # noqa: F401 (re-exported: callers use Q.<name>)
     Pruned,
     chain_gaps,
+    inline_heads,
     log_after,
     log_state,
     origins,
@@ -100,7 +101,8 @@ ON CONFLICT (origin, entity, id) DO UPDATE
        instance = EXCLUDED.instance, updated_at = EXCLUDED.updated_at,
        head = EXCLUDED.head, body = EXCLUDED.body, title = EXCLUDED.title,
        status = EXCLUDED.status, parent_ref = EXCLUDED.parent_ref,
-       created_at = EXCLUDED.created_at, digest = EXCLUDED.digest
+       created_at = EXCLUDED.created_at, head_at = EXCLUDED.head_at,
+       head_len = EXCLUDED.head_len, digest = EXCLUDED.digest
  WHERE hub_records.revision < EXCLUDED.revision
 """
 
@@ -116,8 +118,8 @@ ON CONFLICT DO NOTHING RETURNING digest
 
 def _store(rows: str) -> str:
     """The bundle, its index rows and its pending log entry in one statement: the rows
-    (``rows``: a SELECT of the thirteen index columns) and the entry go in only if the
-    bundle did (not for a duplicate or an equivocation); the answer says whether it did.
+    (``rows``: a SELECT of the fifteen :data:`INDEX_COLUMNS`) and the entry go in only if
+    the bundle did (not for a duplicate or an equivocation); the answer says whether it did.
     The parameters: the bundle's fourteen (``$14``, its paths, one per line: a record
     path holds no LF), the entities ``$15`` and hops ``$16`` of the log entry, then the
     rows' own. (The origin's row and the peer's counter come later, with the log
@@ -127,7 +129,7 @@ def _store(rows: str) -> str:
 WITH b AS ({_INSERT_BUNDLE}),
      r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
                                     updated_at, head, body, title, status, parent_ref,
-                                    created_at, digest)
+                                    created_at, head_at, head_len, digest)
            SELECT *, $1 FROM ({rows}) AS t WHERE EXISTS (SELECT 1 FROM b)
            {_RECORD_CONFLICT} RETURNING 1),
      l AS (INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
@@ -136,11 +138,11 @@ SELECT EXISTS (SELECT 1 FROM b)
 """
 
 
-# small bundles: the rows as thirteen arrays, after the statement's sixteen parameters
+# small bundles: the rows as fifteen arrays, after the statement's sixteen parameters
 _STORE_WITH_ARRAYS = _store("""
     SELECT * FROM unnest($17::text[], $18::text[], $19::text[], $20::bigint[], $21::bool[],
                          $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-                         $27::text[], $28::text[], $29::text[])""")
+                         $27::text[], $28::text[], $29::text[], $30::int[], $31::int[])""")
 
 #: Bundles with at least this many index rows are staged by COPY (:func:`_stage`); fewer
 #: go as arrays in one statement (no temporary table, one round trip less). Such a big
@@ -159,13 +161,14 @@ _STAGE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hub_stage (
     n integer, origin text, entity text, id text, revision bigint, deleted boolean,
     instance text, updated_at text, head text, body text, title text, status text,
-    parent_ref text, created_at text) ON COMMIT DELETE ROWS
+    parent_ref text, created_at text, head_at integer, head_len integer)
+    ON COMMIT DELETE ROWS
 """
 
 # big bundles: the rows COPYed into this connection's hub_stage first (:func:`_stage`)
 _STORE_STAGED = _store("""
     SELECT origin, entity, id, revision, deleted, instance, updated_at, head, body, title,
-           status, parent_ref, created_at FROM hub_stage""")
+           status, parent_ref, created_at, head_at, head_len FROM hub_stage""")
 
 # under the hub_state row lock: every pending push logged in arrival order, the counter
 # moved past them, the streams woken (identical NOTIFYs of one transaction are
@@ -210,13 +213,17 @@ SELECT seq, digest, pg_notify('{NOTIFY_CHANNEL}', (SELECT max(seq) FROM l)::text
 
 #: Columns of the record index as :func:`store_bundle` takes them (one list per column,
 #: aligned): origin, entity, id, revision, deleted, instance, updated_at, head, body,
-#: title, status, parent_ref, created_at.
+#: title, status, parent_ref, created_at, head_at, head_len. A row's head is either
+#: ``head`` (the text) or ``head_at``/``head_len`` (where its bytes lie in the stored
+#: envelope, ``head`` None): migration 0024.
 INDEX_COLUMNS = ("origin", "entity", "id", "revision", "deleted", "instance", "updated_at",
-                 "head", "body", "title", "status", "parent_ref", "created_at")
+                 "head", "body", "title", "status", "parent_ref", "created_at", "head_at",
+                 "head_len")
 _RECORD_COLUMNS = [*INDEX_COLUMNS, "digest"]
 IndexColumns = tuple[list[str], list[str], list[str], list[int], list[bool],
-                     list[str | None], list[str | None], list[str], list[str],
-                     list[str | None], list[str | None], list[str | None], list[str | None]]
+                     list[str | None], list[str | None], list[str | None], list[str],
+                     list[str | None], list[str | None], list[str | None], list[str | None],
+                     list[int | None], list[int | None]]
 
 
 async def store_bundle(conn: asyncpg.Connection, *, columns: IndexColumns,
@@ -277,12 +284,16 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         if scrub is not None and record_paths and tombstones:
             withdrawn = await _withdrawn_paths(conn, origin, columns, record_paths, staged)
             if withdrawn:
+                received = container
                 container, removed = scrub(container, withdrawn)
-                if staged:
-                    await conn.execute("DELETE FROM hub_stage WHERE n = ANY($1::int[])",
-                                       [i for i, p in enumerate(record_paths) if p in removed])
+                # the heads pointed into the envelope as received, whose files moved:
+                # they go into the rows
+                columns = inline_heads_of(columns, received)
                 columns, paths, record_paths = _without(columns, record_paths, paths,
                                                         removed)
+                if staged:  # staged again, as they are now
+                    await conn.execute("DELETE FROM hub_stage")
+                    await _stage(conn, columns)
                 withheld += len(removed)
                 entities = sorted(set(columns[1]))
         # (a record path holds no LF: the paths go as one string, not a 1,000-item array)
@@ -330,6 +341,17 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
         # the log entry, the origin's row and the peer's counter come later, from
         # sequence_pending (group commit of the log)
     return Stored("stored", None, accepted=len(columns[0]), withheld=withheld)
+
+
+def inline_heads_of(columns: IndexColumns, container: bytes) -> IndexColumns:
+    """``columns`` with every head that points into ``container`` copied into its row."""
+    heads, at, length = columns[7], columns[13], columns[14]
+    if all(a is None for a in at):
+        return columns
+    texts = [h if a is None else container[a:a + n].decode()  # type: ignore[operator]
+             for h, a, n in zip(heads, at, length, strict=True)]
+    none: list[int | None] = [None] * len(heads)
+    return (*columns[:7], texts, *columns[8:13], none, none)  # type: ignore[return-value]
 
 
 def _rows(columns: IndexColumns, keep: list[int]) -> IndexColumns:
@@ -422,6 +444,7 @@ async def _withdraw(conn: asyncpg.Connection, origin: str, digest: str, sequence
         scrubbed, removed = scrub(bytes(row["container"]), gone)
         if not removed:
             continue  # only later revisions there: nothing of them is withdrawn
+        await inline_heads(conn, [row["digest"]])  # (the envelope's files move)
         await conn.execute(
             "UPDATE hub_bundles SET container = $2, paths = $3 WHERE digest = $1",
             row["digest"], scrubbed, [p for p in row["paths"] if p not in removed])

@@ -8,18 +8,26 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 # ------------------------------------------------------------------------- public index
 
+# a row's header block: its own, or the bytes it points at in the stored envelope of its
+# bundle (migration 0024: a slice of the uncompressed value, read without the rest);
+# evaluated for the rows an answer returns only (after its LIMIT)
+_HEAD = """coalesce(r.head, (SELECT convert_from(substring(b.container FROM r.head_at + 1
+                                                     FOR r.head_len), 'UTF8')
+                         FROM hub_bundles b WHERE b.digest = r.digest), '') AS head"""
+
+
 async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT origin, id, instance, title, status, body, created_at, updated_at, head
-             FROM hub_records WHERE entity = 'request' AND NOT deleted
-            ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
+        f"""SELECT origin, id, instance, title, status, body, created_at, updated_at, {_HEAD}
+              FROM hub_records r WHERE entity = 'request' AND NOT deleted
+             ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
 
 
 async def feed_of_origin(conn: Conn, origin: str, *, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT origin, id, instance, title, status, body, created_at, updated_at, head
-             FROM hub_records WHERE entity = 'request' AND NOT deleted AND origin = $1
-            ORDER BY updated_at DESC, id LIMIT $2""", origin, limit)
+        f"""SELECT origin, id, instance, title, status, body, created_at, updated_at, {_HEAD}
+              FROM hub_records r WHERE entity = 'request' AND NOT deleted AND origin = $1
+             ORDER BY updated_at DESC, id LIMIT $2""", origin, limit)
 
 
 async def origin_known(conn: Conn, origin: str) -> bool:
@@ -29,10 +37,10 @@ async def origin_known(conn: Conn, origin: str) -> bool:
 
 async def comments_for(conn: Conn, refs: list[str]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT origin, id, parent_ref, body, created_at, head FROM hub_records
-            WHERE entity = 'comment' AND NOT deleted AND parent_ref IS NOT NULL
-              AND parent_ref = ANY($1)
-            ORDER BY created_at, id""", refs)
+        f"""SELECT origin, id, parent_ref, body, created_at, {_HEAD} FROM hub_records r
+             WHERE entity = 'comment' AND NOT deleted AND parent_ref IS NOT NULL
+               AND parent_ref = ANY($1)
+             ORDER BY created_at, id""", refs)
 
 
 async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
@@ -40,8 +48,8 @@ async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
     """Live public records, paged by (origin, entity, id) > after (``o|e|i``)."""
     a = after.split("|", 2) if after else None
     return await conn.fetch(
-        """SELECT origin, entity, id, revision, instance, updated_at, head, body, digest
-             FROM hub_records
+        f"""SELECT origin, entity, id, revision, instance, updated_at, {_HEAD}, body, digest
+             FROM hub_records r
             WHERE NOT deleted AND ($1::text IS NULL OR origin = $1)
               AND ($2::text IS NULL OR entity = $2)
               AND ($3::text[] IS NULL OR NOT EXISTS (

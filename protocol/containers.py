@@ -15,6 +15,7 @@ container by content (docs/protocol.md section 7).
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import cbor2
@@ -260,6 +261,44 @@ def _bundle_to_envelope(bundle: Bundle) -> dict[str, CborValue]:
 def to_cbor(bundle: Bundle) -> bytes:
     """Deterministic CBOR envelope of ``bundle``."""
     return cbor_encode(_bundle_to_envelope(bundle))
+
+
+def canonical_order(files: Mapping[str, bytes]) -> list[str]:
+    """The paths of ``files`` in the order :func:`to_cbor` writes them (its map keys
+    sorted by their encoded bytes, shortest first)."""
+    return sorted(files, key=lambda path: (len(key := cbor2.dumps(path)), key))
+
+
+def file_offsets(container: bytes, files: Mapping[str, bytes],
+                 order: Iterable[str]) -> dict[str, int]:
+    """Where ``container`` (an envelope) holds the bytes of each of ``files``, for the
+    paths in ``order``, the order the envelope holds them in. Each is expected right
+    after the previous one, past its path and the two heads of shortest encoding, and
+    otherwise looked for from there by its first bytes (what lies between two files
+    never holds a record's first bytes), so the container is read once; from the first
+    file not found so on (an envelope holding them in another order), none is placed.
+    A place found holds exactly the file's bytes (whichever copy of them it is)."""
+    found: dict[str, int] = {}
+    find, holds = container.find, container.startswith
+    pos = 0
+    for path in order:
+        data = files[path]
+        n, m = len(path), len(data)  # (a record path is ASCII: n is its bytes)
+        at = pos + n + (1 if n < 24 else 2 if n < 256 else 3) \
+            + (1 if m < 24 else 2 if m < 256 else 3 if m < 65536 else 5)
+        if not holds(data, at):
+            at = find(data[:_LEAD], pos)
+            if at < 0 or not holds(data, at):
+                break
+        found[path] = at
+        pos = at + m
+    return found
+
+
+#: how many first bytes of a file :func:`file_offsets` looks for when it is not where
+#: expected (a short needle is found by a plain scan; a long one costs CPython a table
+#: of it first)
+_LEAD = 24
 
 
 def from_cbor(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Bundle:
