@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import asyncpg
@@ -95,6 +94,14 @@ class Stored:
     withheld: int = 0
 
 
+#: Columns of the record index as :func:`store_bundle` takes them (one list per column,
+#: aligned): origin, entity, id, revision, deleted, instance, updated_at, head, body,
+#: title, status, parent_ref, created_at, head_at, head_len. A row's head is either
+#: ``head`` (the text) or ``head_at``/``head_len`` (where its bytes lie in the stored
+#: envelope, ``head`` None): migration 0024.
+INDEX_COLUMNS = ("origin", "entity", "id", "revision", "deleted", "instance", "updated_at",
+                 "head", "body", "title", "status", "parent_ref", "created_at", "head_at",
+                 "head_len")
 _RECORD_CONFLICT = """
 ON CONFLICT (origin, entity, id) DO UPDATE
    SET revision = EXCLUDED.revision, deleted = EXCLUDED.deleted,
@@ -102,7 +109,7 @@ ON CONFLICT (origin, entity, id) DO UPDATE
        head = EXCLUDED.head, body = EXCLUDED.body, title = EXCLUDED.title,
        status = EXCLUDED.status, parent_ref = EXCLUDED.parent_ref,
        created_at = EXCLUDED.created_at, head_at = EXCLUDED.head_at,
-       head_len = EXCLUDED.head_len, digest = EXCLUDED.digest
+       head_len = EXCLUDED.head_len, digest = EXCLUDED.digest, bundle = EXCLUDED.bundle
  WHERE hub_records.revision < EXCLUDED.revision
 """
 
@@ -112,14 +119,15 @@ INSERT INTO hub_bundles (digest, origin, instance, sequence, previous, kind, sch
                          received_from, paths)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
         string_to_array($14::text, E'\\n'))
-ON CONFLICT DO NOTHING RETURNING digest
+ON CONFLICT DO NOTHING RETURNING id
 """
 
 
 def _store(rows: str) -> str:
     """The bundle, its index rows and its pending log entry in one statement: the rows
     (``rows``: a SELECT of the fifteen :data:`INDEX_COLUMNS`) and the entry go in only if
-    the bundle did (not for a duplicate or an equivocation); the answer says whether it did.
+    the bundle did (not for a duplicate or an equivocation); the answer is the stored
+    bundle's id (the rows point at it), or NULL when it was not stored.
     The parameters: the bundle's fourteen (``$14``, its paths, one per line: a record
     path holds no LF), the entities ``$15`` and hops ``$16`` of the log entry, then the
     rows' own. (The origin's row and the peer's counter come later, with the log
@@ -129,12 +137,15 @@ def _store(rows: str) -> str:
 WITH b AS ({_INSERT_BUNDLE}),
      r AS (INSERT INTO hub_records (origin, entity, id, revision, deleted, instance,
                                     updated_at, head, body, title, status, parent_ref,
-                                    created_at, head_at, head_len, digest)
-           SELECT *, $1 FROM ({rows}) AS t WHERE EXISTS (SELECT 1 FROM b)
+                                    created_at, head_at, head_len, bundle, digest)
+           SELECT t.*, CASE WHEN t.head IS NULL THEN (SELECT id FROM b) END,
+                  CASE WHEN t.head IS NOT NULL THEN $1 END
+             FROM ({rows}) AS t({", ".join(INDEX_COLUMNS)})
+            WHERE EXISTS (SELECT 1 FROM b)
            {_RECORD_CONFLICT} RETURNING 1),
      l AS (INSERT INTO hub_log_pending (digest, origin, entities, received_from, hops)
            SELECT $1, $2, $15, $13, $16 WHERE EXISTS (SELECT 1 FROM b) RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM b)
+SELECT (SELECT id FROM b)
 """
 
 
@@ -211,15 +222,7 @@ SELECT seq, digest, pg_notify('{NOTIFY_CHANNEL}', (SELECT max(seq) FROM l)::text
 """
 
 
-#: Columns of the record index as :func:`store_bundle` takes them (one list per column,
-#: aligned): origin, entity, id, revision, deleted, instance, updated_at, head, body,
-#: title, status, parent_ref, created_at, head_at, head_len. A row's head is either
-#: ``head`` (the text) or ``head_at``/``head_len`` (where its bytes lie in the stored
-#: envelope, ``head`` None): migration 0024.
-INDEX_COLUMNS = ("origin", "entity", "id", "revision", "deleted", "instance", "updated_at",
-                 "head", "body", "title", "status", "parent_ref", "created_at", "head_at",
-                 "head_len")
-_RECORD_COLUMNS = [*INDEX_COLUMNS, "digest"]
+_RECORD_COLUMNS = [*INDEX_COLUMNS, "bundle", "digest"]
 IndexColumns = tuple[list[str], list[str], list[str], list[int], list[bool],
                      list[str | None], list[str | None], list[str | None], list[str],
                      list[str | None], list[str | None], list[str | None], list[str | None],
@@ -333,9 +336,11 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                 origin, sequence, kept, digest, received_from, manifest, sig)
             return Stored("equivocation", None, kept)
         if fresh:
+            rows = _rows(columns, fresh)  # (a row points at its bundle or holds its digest)
             await conn.copy_records_to_table(
                 "hub_records", columns=_RECORD_COLUMNS,
-                records=zip(*_rows(columns, fresh), repeat(digest)))
+                records=zip(*rows, [None if h is not None else inserted for h in rows[7]],
+                            [None if h is None else digest for h in rows[7]], strict=True))
         if True in columns[4]:
             await _withdraw(conn, origin, digest, sequence, columns, record_paths, scrub)
         # the log entry, the origin's row and the peer's counter come later, from

@@ -113,17 +113,17 @@ async def origins(conn: Conn) -> list[asyncpg.Record]:
 
 
 async def inline_heads(conn: asyncpg.Connection, digests: list[str]) -> None:
-    """Copy into their rows the heads that point into the envelopes of ``digests``
-    (migration 0024), before those envelopes are rewritten or deleted, in the caller's
-    transaction. The rows are found from each envelope's record paths
+    """Copy into their rows the heads and digest the rows of ``digests`` point at
+    (migration 0024), before those bundles' envelopes are rewritten or deleted, in the
+    caller's transaction. The rows are found from each envelope's record paths
     (``<entity>s/<id>.sync.txt``), one probe of the index's key each."""
     await conn.execute(
         """UPDATE hub_records r
               SET head = convert_from(substring(b.container FROM r.head_at + 1
                                                 FOR r.head_len), 'UTF8'),
-                  head_at = NULL, head_len = NULL
+                  head_at = NULL, head_len = NULL, digest = b.digest, bundle = NULL
              FROM hub_bundles b, unnest(b.paths) AS p(path)
             WHERE b.digest = ANY($1::text[]) AND r.origin = b.origin
               AND r.entity = left(split_part(p.path, '/', 1), -1)
               AND r.id = left(split_part(p.path, '/', 2), -9)
-              AND r.digest = b.digest AND r.head_at IS NOT NULL""", digests)
+              AND r.bundle = b.id""", digests)

@@ -8,12 +8,14 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 # ------------------------------------------------------------------------- public index
 
-# a row's header block: its own, or the bytes it points at in the stored envelope of its
-# bundle (migration 0024: a slice of the uncompressed value, read without the rest);
-# evaluated for the rows an answer returns only (after its LIMIT)
+# a row's header block and bundle digest: its own, or what it points at in its bundle
+# (migration 0024: the head is a slice of the stored envelope, an uncompressed value read
+# without the rest); evaluated for the rows an answer returns only (after its LIMIT)
 _HEAD = """coalesce(r.head, (SELECT convert_from(substring(b.container FROM r.head_at + 1
                                                      FOR r.head_len), 'UTF8')
-                         FROM hub_bundles b WHERE b.digest = r.digest), '') AS head"""
+                         FROM hub_bundles b WHERE b.id = r.bundle), '') AS head"""
+_DIGEST = """coalesce(r.digest, (SELECT b.digest FROM hub_bundles b WHERE b.id = r.bundle))
+           AS digest"""
 
 
 async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
@@ -48,7 +50,8 @@ async def search_records(conn: Conn, *, origin: str | None, entity: str | None,
     """Live public records, paged by (origin, entity, id) > after (``o|e|i``)."""
     a = after.split("|", 2) if after else None
     return await conn.fetch(
-        f"""SELECT origin, entity, id, revision, instance, updated_at, {_HEAD}, body, digest
+        f"""SELECT origin, entity, id, revision, instance, updated_at, {_HEAD}, body,
+                  {_DIGEST}
              FROM hub_records r
             WHERE NOT deleted AND ($1::text IS NULL OR origin = $1)
               AND ($2::text IS NULL OR entity = $2)

@@ -65,7 +65,7 @@ async def test_migrations_apply_to_empty_database_idempotently(pg):
             "0001_hub", "0002_upstreams", "0003_scrub_paths", "0004_retention",
             "0005_key_revocations", "0006_v1_pending_peers", "0007_tlog",
             "0015_tombstones", "0020_tlog_leaf_only", "0021_parent_index_comments_only",
-            "0022_log_pending", "0023_ingest_begin", "0024_record_head_in_bundle"]
+            "0022_log_pending", "0023_ingest_begin", "0024_records_point_into_bundles"]
         assert await db.migrate_url(url, "hub", MIGRATIONS) == []
     finally:
         await pg.drop(url)

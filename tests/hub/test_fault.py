@@ -124,7 +124,8 @@ async def test_sigkill_during_uploads_loses_nothing_acknowledged(hub_db_url, hub
     try:
         rows = await conn.fetch(
             """SELECT b.digest, b.record_count,
-                      (SELECT count(*) FROM hub_records r WHERE r.digest = b.digest) AS indexed,
+                      (SELECT count(*) FROM hub_records r
+                        WHERE r.digest = b.digest OR r.bundle = b.id) AS indexed,
                       (SELECT count(*) FROM hub_log l WHERE l.digest = b.digest) AS logged
                  FROM hub_bundles b""")
     finally:

@@ -1,6 +1,7 @@
-"""A record's header block is stored once, in the bundle's envelope (migration 0024):
-every answer still shows each record's own head, exactly, after the envelope it points
-into is scrubbed, pruned, re-encoded or scrubbed on arrival."""
+"""A record's header block is stored once, in the bundle's envelope, and its row names
+the bundle by id, not by digest (migration 0024): every answer still shows each
+record's own head and bundle digest, exactly, after the envelope it points into is
+scrubbed, pruned, re-encoded or scrubbed on arrival."""
 
 from __future__ import annotations
 
@@ -20,16 +21,22 @@ def head_of(rec) -> str:
     return render_record(rec).split(b"\n\n", 1)[0].decode()
 
 
-async def served_heads(pool) -> dict[str, str]:
-    """id -> head of every live record, as the hub's readers answer."""
+async def served(pool) -> dict[str, tuple[str, str]]:
+    """id -> (head, bundle digest) of every live record, as the hub's readers answer."""
     rows = await Q.search_records(pool, origin=None, entity=None, q=None, after=None,
                                   limit=1000)
-    return {r["id"]: r["head"] for r in rows}
+    return {r["id"]: (r["head"], r["digest"]) for r in rows}
+
+
+async def served_heads(pool) -> dict[str, str]:
+    return {i: head for i, (head, _) in (await served(pool)).items()}
 
 
 async def stored_as(pool) -> dict[str, str]:
-    """id -> 'pointer' or 'inline', as each live row keeps its head."""
-    rows = await pool.fetch("SELECT id, head IS NULL AS p FROM hub_records WHERE NOT deleted")
+    """id -> 'pointer' or 'inline', as each live row keeps its head and digest (both
+    the same way: the constraint of migration 0024)."""
+    rows = await pool.fetch("SELECT id, bundle IS NOT NULL AS p FROM hub_records "
+                            "WHERE NOT deleted")
     return {r["id"]: "pointer" if r["p"] else "inline" for r in rows}
 
 
@@ -45,7 +52,7 @@ async def test_heads_are_pointers_and_read_back_exactly(hub_client, hub_pool, pe
     b = origin.bundle([*recs, comment])
     assert (await push(hub_client, peer, b)).status == 201
     assert set((await stored_as(hub_pool)).values()) == {"pointer"}
-    assert await served_heads(hub_pool) == {r.id: head_of(r) for r in [*recs, comment]}
+    assert await served(hub_pool) == {r.id: (head_of(r), b.digest) for r in [*recs, comment]}
     # each pointer is its head's bytes in the stored envelope
     container = bytes(await hub_pool.fetchval("SELECT container FROM hub_bundles"))
     for row in await hub_pool.fetch("SELECT id, head_at, head_len FROM hub_records"):
@@ -76,12 +83,15 @@ async def test_heads_survive_a_scrub_of_their_envelope(hub_client, hub_pool, pee
 
 async def test_heads_survive_pruning_of_their_bundle(hub_client, hub_pool, peer, origin):
     recs = varied(origin, 3)
-    assert (await push(hub_client, peer, origin.bundle(recs))).status == 201
+    first = origin.bundle(recs)
+    assert (await push(hub_client, peer, first)).status == 201
     later = varied(origin, 2, prefix="L")
-    assert (await push(hub_client, peer, origin.bundle(later))).status == 201
+    second = origin.bundle(later)
+    assert (await push(hub_client, peer, second)).status == 201
     result = await prune(hub_pool, before_seq=2)  # the first bundle is deleted
     assert (result.entries, result.bundles) == (1, 1)
-    assert await served_heads(hub_pool) == {r.id: head_of(r) for r in [*recs, *later]}
+    assert await served(hub_pool) == {**{r.id: (head_of(r), first.digest) for r in recs},
+                                      **{r.id: (head_of(r), second.digest) for r in later}}
     assert await stored_as(hub_pool) == {**{r.id: "inline" for r in recs},
                                          **{r.id: "pointer" for r in later}}
 
