@@ -135,3 +135,43 @@ def test_file_offsets_place_only_what_comes_in_order(origin):
     assert list(backwards) == [order[-1]]
     # a file not in the container at all is never placed
     assert file_offsets(container, {"x": b"\x00not there"}, ["x"]) == {}
+
+
+async def test_rows_stored_before_the_migration_keep_their_heads(pg, tmp_path, origin):
+    """A hub upgraded with rows in its index: they keep their own head and digest (the
+    table's constraint admits them as they are), and every reader answers them."""
+    import shutil
+
+    import asyncpg
+
+    from hub.app import MIGRATIONS
+    from service import db
+
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in MIGRATIONS.glob("*.sql"):
+        if path.name < "0024":
+            shutil.copy(path, before / path.name)
+    url = await pg.new_database()
+    try:
+        assert (await db.migrate_url(url, "hub", before))[-1] == "0023_ingest_begin"
+        old = origin.request("OLD1", title="stored before")
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                """INSERT INTO hub_bundles (digest, origin, schema_version, key_id, container,
+                                            record_count, withheld_count)
+                   VALUES ('d0', $1, 2, $1, '\\x00', 1, 0)""", origin.origin)
+            await conn.execute(
+                """INSERT INTO hub_records (origin, entity, id, revision, instance, updated_at,
+                                            head, body, title, digest)
+                   VALUES ($1, 'request', 'OLD1', 1, $2, $3, $4, 'b', 't', 'd0')""",
+                origin.origin, origin.instance, old.get("Updated-At"), head_of(old))
+            assert await db.migrate_url(url, "hub", MIGRATIONS) == [
+                "0024_records_point_into_bundles"]
+            assert await served(conn) == {"OLD1": (head_of(old), "d0")}
+            assert await stored_as(conn) == {"OLD1": "inline"}
+        finally:
+            await conn.close()
+    finally:
+        await pg.drop(url)
