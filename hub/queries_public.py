@@ -20,9 +20,11 @@ _DIGEST = """coalesce(r.digest, (SELECT b.digest FROM hub_bundles b WHERE b.id =
 
 async def feed(conn: Conn, *, limit: int, offset: int) -> list[asyncpg.Record]:
     return await conn.fetch(
+        # (the page is cut first: the rows an OFFSET skips never read their heads)
         f"""SELECT origin, id, instance, title, status, body, created_at, updated_at, {_HEAD}
-              FROM hub_records r WHERE entity = 'request' AND NOT deleted
-             ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2""", limit, offset)
+              FROM (SELECT * FROM hub_records WHERE entity = 'request' AND NOT deleted
+                     ORDER BY updated_at DESC, origin, id LIMIT $1 OFFSET $2) AS r
+             ORDER BY updated_at DESC, origin, id""", limit, offset)
 
 
 async def feed_of_origin(conn: Conn, origin: str, *, limit: int) -> list[asyncpg.Record]:
