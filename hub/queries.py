@@ -291,7 +291,7 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
                 container, removed = scrub(container, withdrawn)
                 # the heads pointed into the envelope as received, whose files moved:
                 # they go into the rows
-                columns = inline_heads_of(columns, received)
+                columns = _inline_heads_of(columns, received)
                 columns, paths, record_paths = _without(columns, record_paths, paths,
                                                         removed)
                 if staged:  # staged again, as they are now
@@ -348,7 +348,7 @@ async def _store_bundle(conn: asyncpg.Connection, *, digest: str, origin: str,
     return Stored("stored", None, accepted=len(columns[0]), withheld=withheld)
 
 
-def inline_heads_of(columns: IndexColumns, container: bytes) -> IndexColumns:
+def _inline_heads_of(columns: IndexColumns, container: bytes) -> IndexColumns:
     """``columns`` with every head that points into ``container`` copied into its row."""
     heads, at, length = columns[7], columns[13], columns[14]
     if all(a is None for a in at):
@@ -445,11 +445,14 @@ async def _withdraw(conn: asyncpg.Connection, origin: str, digest: str, sequence
         """SELECT digest, container, paths FROM hub_bundles
             WHERE origin = $1 AND digest <> $2 AND paths && $3::text[] FOR UPDATE""",
         origin, digest, list(gone))
+    changed = []
     for row in rows:
         scrubbed, removed = scrub(bytes(row["container"]), gone)
-        if not removed:
-            continue  # only later revisions there: nothing of them is withdrawn
-        await inline_heads(conn, [row["digest"]])  # (the envelope's files move)
+        if removed:  # (only later revisions there: nothing of them is withdrawn)
+            changed.append((row, scrubbed, removed))
+    if changed:  # the heads pointing into them go into their rows first: the files move
+        await inline_heads(conn, [row["digest"] for row, _, _ in changed])
+    for row, scrubbed, removed in changed:
         await conn.execute(
             "UPDATE hub_bundles SET container = $2, paths = $3 WHERE digest = $1",
             row["digest"], scrubbed, [p for p in row["paths"] if p not in removed])

@@ -112,15 +112,20 @@ async def origins(conn: Conn) -> list[asyncpg.Record]:
              FROM hub_origins o ORDER BY o.last_seen_at DESC""")
 
 
+#: the header block a row ``r`` points at in the envelope of its bundle ``b`` (migration
+#: 0024): a slice of the uncompressed stored value, read without the rest of it
+HEAD_IN_BUNDLE = ("convert_from(substring(b.container FROM r.head_at + 1 FOR r.head_len),"
+                  " 'UTF8')")
+
+
 async def inline_heads(conn: asyncpg.Connection, digests: list[str]) -> None:
     """Copy into their rows the heads and digest the rows of ``digests`` point at
     (migration 0024), before those bundles' envelopes are rewritten or deleted, in the
     caller's transaction. The rows are found from each envelope's record paths
     (``<entity>s/<id>.sync.txt``), one probe of the index's key each."""
     await conn.execute(
-        """UPDATE hub_records r
-              SET head = convert_from(substring(b.container FROM r.head_at + 1
-                                                FOR r.head_len), 'UTF8'),
+        f"""UPDATE hub_records r
+              SET head = {HEAD_IN_BUNDLE},
                   head_at = NULL, head_len = NULL, digest = b.digest, bundle = NULL
              FROM hub_bundles b, unnest(b.paths) AS p(path)
             WHERE b.digest = ANY($1::text[]) AND r.origin = b.origin

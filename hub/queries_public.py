@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncpg
 
+from hub.queries_log import HEAD_IN_BUNDLE
+
 Conn = asyncpg.Connection | asyncpg.Pool
 
 # ------------------------------------------------------------------------- public index
 
 # a row's header block and bundle digest: its own, or what it points at in its bundle
-# (migration 0024: the head is a slice of the stored envelope, an uncompressed value read
-# without the rest); evaluated for the rows an answer returns only (after its LIMIT)
-_HEAD = """coalesce(r.head, (SELECT convert_from(substring(b.container FROM r.head_at + 1
-                                                     FOR r.head_len), 'UTF8')
-                         FROM hub_bundles b WHERE b.id = r.bundle), '') AS head"""
+# (migration 0024); evaluated for the rows an answer returns only (after its LIMIT)
+_HEAD = f"""coalesce(r.head, (SELECT {HEAD_IN_BUNDLE} FROM hub_bundles b
+                          WHERE b.id = r.bundle), '') AS head"""
 _DIGEST = """coalesce(r.digest, (SELECT b.digest FROM hub_bundles b WHERE b.id = r.bundle))
            AS digest"""
 

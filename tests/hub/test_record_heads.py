@@ -9,12 +9,11 @@ import pytest
 
 from hub import queries as Q
 from hub.retention import prune
-from protocol.containers import canonical_order, file_offsets, to_cbor
 from protocol.records import render_record
 from tests.hub.test_ingest import push
 
-# both ways of storing the index rows (``tests/hub/conftest.py``)
-pytestmark = pytest.mark.usefixtures("both_stagings")
+# both ways of storing the index rows (``tests/hub/conftest.py``), for the tests that push
+stagings = pytest.mark.usefixtures("both_stagings")
 
 
 def head_of(rec) -> str:
@@ -46,6 +45,7 @@ def varied(origin, n: int, prefix: str = "R"):
             for i in range(n)]
 
 
+@stagings
 async def test_heads_are_pointers_and_read_back_exactly(hub_client, hub_pool, peer, origin):
     recs = varied(origin, 5)
     comment = origin.comment("C1", f"{origin.origin}/R1", body="on my way")
@@ -70,6 +70,7 @@ async def test_heads_are_pointers_and_read_back_exactly(hub_client, hub_pool, pe
         {r.id: r.get("Title") for r in recs}
 
 
+@stagings
 async def test_heads_survive_a_scrub_of_their_envelope(hub_client, hub_pool, peer, origin):
     recs = varied(origin, 4)
     assert (await push(hub_client, peer, origin.bundle(recs))).status == 201
@@ -81,6 +82,7 @@ async def test_heads_survive_a_scrub_of_their_envelope(hub_client, hub_pool, pee
     assert set((await stored_as(hub_pool)).values()) == {"inline"}
 
 
+@stagings
 async def test_heads_survive_pruning_of_their_bundle(hub_client, hub_pool, peer, origin):
     recs = varied(origin, 3)
     first = origin.bundle(recs)
@@ -96,6 +98,7 @@ async def test_heads_survive_pruning_of_their_bundle(hub_client, hub_pool, peer,
                                          **{r.id: "pointer" for r in later}}
 
 
+@stagings
 async def test_a_bundle_scrubbed_on_arrival_keeps_its_other_heads(hub_client, hub_pool, peer,
                                                                   origin):
     tomb = origin.bundle([origin.tombstone("request", "R0", 5)])
@@ -110,6 +113,7 @@ async def test_a_bundle_scrubbed_on_arrival_keeps_its_other_heads(hub_client, hu
     assert render_record(recs[0]) not in container
 
 
+@stagings
 async def test_a_reencoded_envelope_is_pointed_into(hub_client, hub_pool, peer, origin):
     # a private file is dropped, so the hub stores an envelope of its own making (in
     # canonical order, not the order received)
@@ -119,22 +123,6 @@ async def test_a_reencoded_envelope_is_pointed_into(hub_client, hub_pool, peer, 
     assert (await push(hub_client, peer, b)).status == 201
     assert await stored_as(hub_pool) == {r.id: "pointer" for r in recs}
     assert await served_heads(hub_pool) == {r.id: head_of(r) for r in recs}
-
-
-def test_file_offsets_place_only_what_comes_in_order(origin):
-    b = origin.bundle(varied(origin, 4))
-    container = to_cbor(b)
-    order = canonical_order(b.files)
-    at = file_offsets(container, b.files, order)
-    assert set(at) == set(b.files)
-    for path, start in at.items():
-        assert container[start:start + len(b.files[path])] == b.files[path]
-    # files named out of the envelope's order: from the first one missed on, none is
-    # placed (the container is read once, whatever order a peer sends)
-    backwards = file_offsets(container, b.files, list(reversed(order)))
-    assert list(backwards) == [order[-1]]
-    # a file not in the container at all is never placed
-    assert file_offsets(container, {"x": b"\x00not there"}, ["x"]) == {}
 
 
 async def test_rows_stored_before_the_migration_keep_their_heads(pg, tmp_path, origin):

@@ -11,10 +11,12 @@ from protocol.bundle import Bundle
 from protocol.containers import (
     CBOR_MEDIA_TYPE,
     Frame,
+    canonical_order,
     cbor_decode,
     cbor_encode,
     decode_frame,
     encode_frame,
+    file_offsets,
     from_cbor,
     from_targz,
     to_cbor,
@@ -24,6 +26,7 @@ from protocol.errors import ProtocolError
 from protocol.limits import Limits
 from protocol.signature import key_id, public_key_from_seed
 from protocol.verify import verify_bundle
+from tests.hub.helpers import Origin, seed
 from tests.protocol.helpers import small_bundle
 
 BUNDLE = small_bundle()
@@ -300,3 +303,20 @@ def test_the_envelope_keys_do_not_count_against_a_small_max_files() -> None:
         with pytest.raises(ProtocolError) as e:
             verify_bundle(from_bytes(data, Limits(max_files=2)), limits=Limits(max_files=2))
         assert e.value.code == "too_many_files"
+
+
+def test_file_offsets_place_only_what_comes_in_order():
+    origin = Origin(seed(1))
+    b = origin.bundle([origin.request(f"R{i}", title="t" * (1 + 7 * i)) for i in range(4)])
+    container = to_cbor(b)
+    order = canonical_order(b.files)
+    at = file_offsets(container, b.files, order)
+    assert set(at) == set(b.files)
+    for path, start in at.items():
+        assert container[start:start + len(b.files[path])] == b.files[path]
+    # files named out of the envelope's order: from the first one missed on, none is
+    # placed (the container is read once, whatever order a peer sends)
+    backwards = file_offsets(container, b.files, list(reversed(order)))
+    assert list(backwards) == [order[-1]]
+    # a file not in the container at all is never placed
+    assert file_offsets(container, {"x": b"\x00not there"}, ["x"]) == {}
